@@ -1,0 +1,20 @@
+# Runs one example and checks its stdout against EXPECTED.out (exact) or
+# EXPECTED.regex (a regular expression), when either exists.
+execute_process(COMMAND ${EXE} OUTPUT_VARIABLE out ERROR_VARIABLE err
+  RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${EXE} exited with ${rc}\nstdout:\n${out}\nstderr:\n${err}")
+endif()
+if(EXISTS "${EXPECTED}.out")
+  file(READ "${EXPECTED}.out" want)
+  if(NOT out STREQUAL want)
+    message(FATAL_ERROR "output differs from ${EXPECTED}.out\n--- got:\n${out}\n--- want:\n${want}")
+  endif()
+elseif(EXISTS "${EXPECTED}.regex")
+  file(READ "${EXPECTED}.regex" re)
+  string(STRIP "${re}" re)
+  if(NOT out MATCHES "${re}")
+    message(FATAL_ERROR "output does not match ${EXPECTED}.regex\n--- got:\n${out}\n--- regex:\n${re}")
+  endif()
+endif()
+message(STATUS "ok: ${EXE}")

@@ -1,0 +1,10 @@
+/* libconc umbrella header: Python's concurrency toolbox for C. */
+#ifndef CONC_H
+#define CONC_H
+
+#include "conc/defs.h"
+#include "conc/error.h"
+#include "conc/time.h"
+#include "conc/version.h"
+
+#endif

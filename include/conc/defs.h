@@ -1,0 +1,33 @@
+/* Common macros for every public header: symbol export, C++ linkage, helpers. */
+#ifndef CONC_DEFS_H
+#define CONC_DEFS_H
+
+#include <stddef.h>
+
+#if defined(CONC_STATIC_DEFINE)
+#define CONC_EXTERN
+#elif defined(__GNUC__) || defined(__clang__)
+#define CONC_EXTERN __attribute__((visibility("default")))
+#else
+#define CONC_EXTERN
+#endif
+
+#ifdef __cplusplus
+#define CONC_BEGIN_DECLS extern "C" {
+#define CONC_END_DECLS }
+#else
+#define CONC_BEGIN_DECLS
+#define CONC_END_DECLS
+#endif
+
+/* Reach the struct that embeds `member` at `ptr` ("subclassing" by embedding). */
+#define CONC_CONTAINER_OF(ptr, type, member)                                   \
+  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CONC_WARN_UNUSED __attribute__((warn_unused_result))
+#else
+#define CONC_WARN_UNUSED
+#endif
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * The platform layer: the only place that knows the OS. Everything in the
+ * library that blocks ends in conc__wait(); everything that wakes calls
+ * conc__wake(). Both follow one protocol: a waker changes the word, then
+ * wakes; a waiter sleeps only while the word still holds `expected`.
+ */
+#ifndef CONC_PLATFORM_INT_H
+#define CONC_PLATFORM_INT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conc/defs.h"
+#include "conc/time.h"
+
+#define CONC__WAKE_ALL INT_MAX
+
+/*
+ * Block while *word == expected, until the deadline (CONC_DEADLINE_NEVER for
+ * none). Returns 0 once the word differs from `expected` (the caller then
+ * re-examines its state) or CONC_ETIMEDOUT once the deadline has passed with
+ * the word unchanged. EINTR and spurious kernel returns never reach the
+ * caller. `shared` selects process-shared waiting (the word may live in
+ * MAP_SHARED memory and waiters may be in other processes).
+ */
+int conc__wait(const uint32_t *word, uint32_t expected,
+               conc_deadline_t deadline, bool shared);
+
+/* Wake up to `n` waiters blocked on word (CONC__WAKE_ALL for all). */
+void conc__wake(const uint32_t *word, int n, bool shared);
+
+/* Name of the wait backend compiled in: "futex" or "condvar". */
+const char *conc__wait_backend(void);
+
+/* Monotonic clock in nanoseconds (inlined on hot paths). */
+int64_t conc__now_ns(void);
+
+/* The kernel thread id of the caller (gettid()). */
+int32_t conc__gettid(void);
+
+/* Online CPU count, at least 1. */
+int conc__cpu_count(void);
+
+/* Spin-wait hint for busy loops. */
+static inline void conc__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield" ::: "memory");
+#else
+  __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* Relaxed/acquire/release helpers on 32-bit words (GCC/Clang builtins work
+ * on plain integers, which lets the same word live in shared memory). */
+#define conc__load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define conc__load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define conc__store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define conc__store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define conc__cas(p, expp, des)                                                \
+  __atomic_compare_exchange_n((p), (expp), (des), false, __ATOMIC_ACQ_REL,     \
+                              __ATOMIC_ACQUIRE)
+#define conc__cas_weak(p, expp, des)                                           \
+  __atomic_compare_exchange_n((p), (expp), (des), true, __ATOMIC_ACQ_REL,      \
+                              __ATOMIC_ACQUIRE)
+#define conc__xchg(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
+#define conc__fetch_add(p, v) __atomic_fetch_add((p), (v), __ATOMIC_ACQ_REL)
+#define conc__fetch_sub(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_ACQ_REL)
+#define conc__fetch_or(p, v) __atomic_fetch_or((p), (v), __ATOMIC_ACQ_REL)
+#define conc__fetch_and(p, v) __atomic_fetch_and((p), (v), __ATOMIC_ACQ_REL)
+
+#endif

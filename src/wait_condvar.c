@@ -1,0 +1,117 @@
+/*
+ * Portable platform wait: a hashed table of mutex + condition variable
+ * buckets on CLOCK_MONOTONIC. Locking: a waiter re-checks the word under its
+ * bucket's mutex before sleeping, and a waker (who changed the word first)
+ * broadcasts under the same mutex, so no wake-up is lost. Every waiter on a
+ * bucket wakes and re-checks its own word: exact but not herd-free.
+ *
+ * Process-shared waits cannot use a process-local table; they poll the word
+ * with a bounded exponential back-off (20 us to 1 ms). Documented in
+ * docs/building.md; Linux builds use futexes unless the fallback is forced.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "conc/error.h"
+#include "platform-int.h"
+
+#define NBUCKETS 64
+
+struct bucket {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int waiters;
+};
+
+static struct bucket buckets[NBUCKETS];
+static pthread_once_t buckets_once = PTHREAD_ONCE_INIT;
+
+static void buckets_create(void) {
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  for (int i = 0; i < NBUCKETS; i++) {
+    pthread_mutex_init(&buckets[i].mu, NULL);
+    pthread_cond_init(&buckets[i].cv, &attr);
+  }
+  pthread_condattr_destroy(&attr);
+}
+
+/* A bucket mutex held by another thread at fork would stay held forever in
+ * the child; the child is single-threaded, so fresh buckets are safe. */
+static void buckets_after_fork(void) {
+  for (int i = 0; i < NBUCKETS; i++)
+    buckets[i].waiters = 0;
+  buckets_create();
+}
+
+static void buckets_init(void) {
+  buckets_create();
+  pthread_atfork(NULL, NULL, buckets_after_fork);
+}
+
+static struct bucket *bucket_of(const uint32_t *word) {
+  uintptr_t h = (uintptr_t)word;
+  h ^= h >> 17;
+  h *= 0x9e3779b1u;
+  return &buckets[(h >> 4) % NBUCKETS];
+}
+
+static int wait_shared(const uint32_t *word, uint32_t expected,
+                       conc_deadline_t deadline) {
+  int64_t pause_ns = 20000;
+  while (conc__load_acquire(word) == expected) {
+    int64_t now = conc__now_ns();
+    if (now >= deadline)
+      return CONC_ETIMEDOUT;
+    int64_t nap = deadline - now < pause_ns ? deadline - now : pause_ns;
+    struct timespec ts = {.tv_sec = nap / 1000000000,
+                          .tv_nsec = nap % 1000000000};
+    nanosleep(&ts, NULL);
+    if (pause_ns < 1000000)
+      pause_ns *= 2;
+  }
+  return 0;
+}
+
+int conc__wait(const uint32_t *word, uint32_t expected,
+               conc_deadline_t deadline, bool shared) {
+  if (shared)
+    return wait_shared(word, expected, deadline);
+  pthread_once(&buckets_once, buckets_init);
+  struct bucket *b = bucket_of(word);
+  struct timespec ts = {.tv_sec = deadline / 1000000000,
+                        .tv_nsec = deadline % 1000000000};
+  int rc = 0;
+  pthread_mutex_lock(&b->mu);
+  b->waiters++;
+  while (conc__load_acquire(word) == expected) {
+    if (deadline == CONC_DEADLINE_NEVER) {
+      pthread_cond_wait(&b->cv, &b->mu);
+    } else if (conc__now_ns() >= deadline ||
+               pthread_cond_timedwait(&b->cv, &b->mu, &ts) == ETIMEDOUT) {
+      if (conc__load_acquire(word) == expected)
+        rc = CONC_ETIMEDOUT;
+      break;
+    }
+  }
+  b->waiters--;
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
+void conc__wake(const uint32_t *word, int n, bool shared) {
+  (void)n;
+  if (shared)
+    return; /* shared waiters poll */
+  pthread_once(&buckets_once, buckets_init);
+  struct bucket *b = bucket_of(word);
+  pthread_mutex_lock(&b->mu);
+  if (b->waiters > 0)
+    pthread_cond_broadcast(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+}
+
+const char *conc__wait_backend(void) { return "condvar"; }
