@@ -4,7 +4,9 @@
 
 #include "conc/defs.h"
 #include "conc/error.h"
+#include "conc/thread.h"
 #include "conc/time.h"
+#include "conc/timer.h"
 #include "conc/version.h"
 
 #endif
