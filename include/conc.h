@@ -6,6 +6,7 @@
 #include "conc/error.h"
 #include "conc/thread.h"
 #include "conc/time.h"
+#include "conc/sync.h"
 #include "conc/timer.h"
 #include "conc/version.h"
 
