@@ -4,6 +4,7 @@
 
 #include "conc/defs.h"
 #include "conc/error.h"
+#include "conc/queue.h"
 #include "conc/thread.h"
 #include "conc/time.h"
 #include "conc/sync.h"

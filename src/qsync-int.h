@@ -1,0 +1,103 @@
+/*
+ * Small internal lock and condition for the queue and futures modules,
+ * built directly on the platform wait so that every timed wait ends in
+ * conc__wait on CLOCK_MONOTONIC.
+ *
+ * conc__mu_t: a three-state futex mutex (0 free, 1 held, 2 held with
+ * sleepers), spinning briefly before it parks: the critical sections it
+ * guards are a few dozen instructions, so a short spin usually wins.
+ *
+ * conc__cv_t: a sequence-word condition. A waiter notes the sequence under
+ * the mutex, counts itself in `waiters`, releases the mutex and parks while
+ * the sequence is unchanged. A signaller (holding the mutex) bumps the
+ * sequence only when someone waits and wakes after releasing the mutex, so
+ * the woken thread does not run straight into a held lock. A waiter that
+ * has not parked yet sees the new sequence and returns at once, so no wake
+ * is lost; callers always re-check their predicate in a loop.
+ */
+#ifndef CONC_QSYNC_INT_H
+#define CONC_QSYNC_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conc/error.h"
+#include "platform-int.h"
+
+#define CONC__MU_INIT {0}
+#define CONC__CV_INIT {0, 0}
+#define CONC__SPIN 100
+
+typedef struct conc__mu {
+  uint32_t word;
+} conc__mu_t;
+
+typedef struct conc__cv {
+  uint32_t seq;
+  uint32_t waiters;
+} conc__cv_t;
+
+static inline bool conc__mu_trylock(conc__mu_t *m) {
+  uint32_t z = 0;
+  return conc__cas(&m->word, &z, 1);
+}
+
+static inline void conc__mu_lock_slow(conc__mu_t *m) {
+  for (int i = 0; i < CONC__SPIN; i++) {
+    if (conc__load_relaxed(&m->word) == 0 && conc__mu_trylock(m))
+      return;
+    conc__cpu_relax();
+  }
+  while (conc__xchg(&m->word, 2) != 0)
+    conc__wait(&m->word, 2, CONC_DEADLINE_NEVER, false);
+}
+
+static inline void conc__mu_lock(conc__mu_t *m) {
+  if (!conc__mu_trylock(m))
+    conc__mu_lock_slow(m);
+}
+
+static inline void conc__mu_unlock(conc__mu_t *m) {
+  if (conc__xchg(&m->word, 0) == 2)
+    conc__wake(&m->word, 1, false);
+}
+
+/* After fork only the forking thread exists: a lock some other thread held
+ * is simply free again in the child. */
+static inline void conc__mu_reinit(conc__mu_t *m) {
+  conc__store_relaxed(&m->word, 0);
+}
+
+static inline void conc__cv_reinit(conc__cv_t *c) {
+  conc__store_relaxed(&c->waiters, 0);
+}
+
+/* Called with m held; returns with m held. 0 when signalled (or spuriously
+ * woken), CONC_ETIMEDOUT once the deadline has passed. */
+static inline int conc__cv_wait(conc__cv_t *c, conc__mu_t *m,
+                                conc_deadline_t deadline) {
+  uint32_t seq = conc__load_relaxed(&c->seq);
+  c->waiters++;
+  conc__mu_unlock(m);
+  int rc = conc__wait(&c->seq, seq, deadline, false);
+  conc__mu_lock(m);
+  c->waiters--;
+  return rc;
+}
+
+/* With m held: record a signal; returns how many to wake after unlocking
+ * (0 when nobody waits). */
+static inline int conc__cv_signal(conc__cv_t *c, int n) {
+  if (c->waiters == 0)
+    return 0;
+  conc__store_release(&c->seq, c->seq + 1);
+  return n;
+}
+
+/* Without m: deliver what conc__cv_signal recorded. */
+static inline void conc__cv_wake(conc__cv_t *c, int n) {
+  if (n > 0)
+    conc__wake(&c->seq, n, false);
+}
+
+#endif

@@ -1,0 +1,657 @@
+/*
+ * queue: Queue / LifoQueue / PriorityQueue (with Python 3.13 shutdown) and
+ * SimpleQueue.
+ *
+ * Locking protocol: each queue has one internal mutex (conc__mu_t) guarding
+ * its storage, counters and flags, and up to three sequence conditions on
+ * that mutex, as CPython's queue.py has: not_empty (getters), not_full
+ * (putters) and all_tasks_done (join). Every wait ends in conc__wait on a
+ * monotonic deadline computed once at entry. Signals are recorded under the
+ * mutex and delivered after it is released. No user code runs under the
+ * mutex except opts.free_item (documented).
+ *
+ * Storage never shrinks, so a queue in steady state does not allocate: FIFO
+ * and LIFO use a power-of-two ring of item pointers, PRIORITY a binary heap
+ * of (item, insertion number) so that equal items keep insertion order.
+ *
+ * Fork: every live queue is on a registry list. The prepare handler takes
+ * the registry lock and then each queue's mutex, so no queue is caught
+ * mid-update by fork; the child reinitialises them (its waiters are gone).
+ */
+#include "conc/queue.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conc/error.h"
+#include "conc/time.h"
+#include "init-int.h"
+#include "qsync-int.h"
+
+#define QMAGIC 0x51554555u  /* "QUEU" */
+#define SQMAGIC 0x53515545u /* "SQUE" */
+
+struct pent {
+  void *item;
+  uint64_t seq;
+};
+
+/* The storage shared by both queue types. */
+struct store {
+  void *buf;    /* void *[cap] ring, or struct pent[cap] heap */
+  size_t cap;   /* a power of two for rings */
+  size_t head;  /* ring: index of the oldest item */
+  size_t count; /* items held */
+  uint64_t next_seq;
+  int kind;
+  int (*compare)(const void *a, const void *b);
+};
+
+struct fork_link {
+  struct fork_link *prev, *next;
+  conc__mu_t *mu;
+  conc__cv_t *cvs[3];
+};
+
+struct queue {
+  conc__mu_t mu;
+  uint32_t magic;
+  conc__cv_t not_empty, not_full, all_done;
+  struct store st;
+  long maxsize;
+  long unfinished;
+  bool shutdown;
+  void (*free_item)(void *item);
+  struct fork_link link;
+};
+
+struct squeue {
+  conc__mu_t mu;
+  uint32_t magic;
+  conc__cv_t not_empty;
+  struct store st;
+  void (*free_item)(void *item);
+  struct fork_link link;
+};
+
+_Static_assert(sizeof(struct queue) <= sizeof(conc_queue_t), "conc_queue_t");
+_Static_assert(sizeof(struct squeue) <= sizeof(conc_simple_queue_t),
+               "conc_simple_queue_t");
+
+/* ---- fork registry ---------------------------------------------------- */
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct fork_link reg_head = {&reg_head, &reg_head, NULL, {NULL}};
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void) {
+  pthread_mutex_lock(&reg_mu);
+  for (struct fork_link *l = reg_head.next; l != &reg_head; l = l->next)
+    conc__mu_lock(l->mu);
+}
+
+static void fork_parent(void) {
+  for (struct fork_link *l = reg_head.next; l != &reg_head; l = l->next)
+    conc__mu_unlock(l->mu);
+  pthread_mutex_unlock(&reg_mu);
+}
+
+static void fork_child(void) {
+  for (struct fork_link *l = reg_head.next; l != &reg_head; l = l->next) {
+    conc__mu_reinit(l->mu);
+    for (int i = 0; i < 3; i++)
+      if (l->cvs[i])
+        conc__cv_reinit(l->cvs[i]);
+  }
+  pthread_mutex_init(&reg_mu, NULL);
+}
+
+static void reg_init(void) {
+  conc__atfork_register(fork_prepare, fork_parent, fork_child);
+}
+
+static void reg_add(struct fork_link *l) {
+  pthread_once(&reg_once, reg_init);
+  pthread_mutex_lock(&reg_mu);
+  l->next = reg_head.next;
+  l->prev = &reg_head;
+  reg_head.next->prev = l;
+  reg_head.next = l;
+  pthread_mutex_unlock(&reg_mu);
+}
+
+static void reg_remove(struct fork_link *l) {
+  pthread_mutex_lock(&reg_mu);
+  l->prev->next = l->next;
+  l->next->prev = l->prev;
+  pthread_mutex_unlock(&reg_mu);
+}
+
+/* ---- storage ---------------------------------------------------------- */
+
+/* The count is written under the mutex but read without it by a spinning
+ * SimpleQueue getter, hence the atomic store. */
+static void count_set(struct store *s, size_t n) {
+  conc__store_relaxed(&s->count, n);
+}
+
+static size_t entry_size(const struct store *s) {
+  return s->kind == CONC_QUEUE_PRIORITY ? sizeof(struct pent) : sizeof(void *);
+}
+
+static int store_init(struct store *s, int kind,
+                      int (*compare)(const void *, const void *),
+                      size_t initial) {
+  size_t cap = 16;
+  while (cap < initial)
+    cap <<= 1;
+  memset(s, 0, sizeof(*s));
+  s->kind = kind;
+  s->compare = compare;
+  s->buf = malloc(cap * entry_size(s));
+  if (!s->buf)
+    return CONC_ENOMEM;
+  s->cap = cap;
+  return 0;
+}
+
+/* Double the storage, keeping the ring's order; CONC_ENOMEM leaves it as
+ * it was. */
+static int store_grow(struct store *s) {
+  size_t esz = entry_size(s), ncap = s->cap * 2;
+  if (ncap < s->cap)
+    return CONC_ENOMEM;
+  char *nb = malloc(ncap * esz);
+  if (!nb)
+    return CONC_ENOMEM;
+  if (s->kind == CONC_QUEUE_PRIORITY) {
+    memcpy(nb, s->buf, s->count * esz);
+  } else {
+    void **old = s->buf, **nw = (void **)nb;
+    for (size_t i = 0; i < s->count; i++)
+      nw[i] = old[(s->head + i) & (s->cap - 1)];
+    s->head = 0;
+  }
+  free(s->buf);
+  s->buf = nb;
+  s->cap = ncap;
+  return 0;
+}
+
+static bool pent_before(const struct store *s, const struct pent *a,
+                        const struct pent *b) {
+  int c = s->compare(a->item, b->item);
+  return c < 0 || (c == 0 && a->seq < b->seq);
+}
+
+static void heap_push(struct store *s, void *item) {
+  struct pent *h = s->buf;
+  struct pent e = {item, s->next_seq++};
+  size_t i = s->count;
+  count_set(s, i + 1);
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (!pent_before(s, &e, &h[p]))
+      break;
+    h[i] = h[p];
+    i = p;
+  }
+  h[i] = e;
+}
+
+static void *heap_pop(struct store *s) {
+  struct pent *h = s->buf;
+  void *top = h[0].item;
+  count_set(s, s->count - 1);
+  struct pent last = h[s->count];
+  size_t i = 0, n = s->count;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= n)
+      break;
+    if (c + 1 < n && pent_before(s, &h[c + 1], &h[c]))
+      c++;
+    if (!pent_before(s, &h[c], &last))
+      break;
+    h[i] = h[c];
+    i = c;
+  }
+  if (n > 0)
+    h[i] = last;
+  return top;
+}
+
+static int store_push(struct store *s, void *item) {
+  if (s->count == s->cap) {
+    int rc = store_grow(s);
+    if (rc)
+      return rc;
+  }
+  if (s->kind == CONC_QUEUE_PRIORITY) {
+    heap_push(s, item);
+  } else {
+    ((void **)s->buf)[(s->head + s->count) & (s->cap - 1)] = item;
+    count_set(s, s->count + 1);
+  }
+  return 0;
+}
+
+static void *store_pop(struct store *s) {
+  void **ring = s->buf;
+  switch (s->kind) {
+  case CONC_QUEUE_PRIORITY:
+    return heap_pop(s);
+  case CONC_QUEUE_LIFO:
+    count_set(s, s->count - 1);
+    return ring[(s->head + s->count) & (s->cap - 1)];
+  default: {
+    void *item = ring[s->head];
+    s->head = (s->head + 1) & (s->cap - 1);
+    count_set(s, s->count - 1);
+    return item;
+  }
+  }
+}
+
+static void store_drop_all(struct store *s, void (*free_item)(void *)) {
+  while (s->count > 0) {
+    void *item = store_pop(s);
+    if (free_item)
+      free_item(item);
+  }
+}
+
+/* ---- timeouts --------------------------------------------------------- */
+
+/* Queue's rule (Q6): with block, a negative timeout is a ValueError; C's
+ * CONC_FOREVER stands for Python's None. */
+static int blocking_deadline(double timeout, conc_deadline_t *dl) {
+  if (isnan(timeout) || (timeout < 0 && timeout != CONC_FOREVER))
+    return CONC_EINVAL;
+  return conc_deadline_after(timeout, dl);
+}
+
+/* ---- Queue ------------------------------------------------------------ */
+
+static struct queue *Q(conc_queue_t *q) {
+  struct queue *s = (struct queue *)(void *)q;
+  return s && s->magic == QMAGIC ? s : NULL;
+}
+
+int conc_queue_init(conc_queue_t *q, const conc_queue_opts_t *opts) {
+  static const conc_queue_opts_t defaults;
+  if (!q)
+    return CONC_EINVAL;
+  if (!opts)
+    opts = &defaults;
+  if (opts->kind < CONC_QUEUE_FIFO || opts->kind > CONC_QUEUE_PRIORITY ||
+      (opts->kind == CONC_QUEUE_PRIORITY && !opts->compare))
+    return CONC_EINVAL;
+  struct queue *s = (struct queue *)(void *)q;
+  memset(s, 0, sizeof(*s));
+  size_t initial = opts->maxsize > 0 && opts->maxsize < 1024
+                       ? (size_t)opts->maxsize
+                       : (opts->maxsize > 0 ? 1024 : 16);
+  int rc = store_init(&s->st, opts->kind, opts->compare, initial);
+  if (rc)
+    return rc;
+  s->maxsize = opts->maxsize;
+  s->free_item = opts->free_item;
+  s->link.mu = &s->mu;
+  s->link.cvs[0] = &s->not_empty;
+  s->link.cvs[1] = &s->not_full;
+  s->link.cvs[2] = &s->all_done;
+  s->magic = QMAGIC;
+  reg_add(&s->link);
+  return 0;
+}
+
+void conc_queue_destroy(conc_queue_t *q) {
+  struct queue *s = Q(q);
+  if (!s)
+    return;
+  reg_remove(&s->link);
+  s->magic = 0;
+  store_drop_all(&s->st, s->free_item);
+  free(s->st.buf);
+  s->st.buf = NULL;
+}
+
+static bool q_is_full(const struct queue *s) {
+  return s->maxsize > 0 && (long)s->st.count >= s->maxsize;
+}
+
+/* With the mutex held: wait until there is room (Python's put loop). */
+static int put_wait_room(struct queue *s, bool block, double timeout) {
+  if (!block)
+    return CONC_EFULL;
+  conc_deadline_t dl;
+  int rc = blocking_deadline(timeout, &dl);
+  if (rc)
+    return rc;
+  bool timed_out = false;
+  while (q_is_full(s)) {
+    if (timed_out)
+      return CONC_EFULL;
+    timed_out = conc__cv_wait(&s->not_full, &s->mu, dl) == CONC_ETIMEDOUT;
+    if (s->shutdown)
+      return CONC_ESHUTDOWN;
+  }
+  return 0;
+}
+
+int conc_queue_put(conc_queue_t *q, void *item, bool block, double timeout) {
+  struct queue *s = Q(q);
+  if (!s)
+    return CONC_EINVAL;
+  conc__mu_lock(&s->mu);
+  int rc = 0;
+  if (s->shutdown)
+    rc = CONC_ESHUTDOWN;
+  else if (s->maxsize > 0 && block && (isnan(timeout) ||
+                                       (timeout < 0 && timeout != CONC_FOREVER)))
+    rc = CONC_EINVAL; /* Q6: raised even when there is room */
+  else if (q_is_full(s))
+    rc = put_wait_room(s, block, timeout);
+  if (rc == 0)
+    rc = store_push(&s->st, item);
+  int wake = 0;
+  if (rc == 0) {
+    s->unfinished++;
+    wake = conc__cv_signal(&s->not_empty, 1);
+  }
+  conc__mu_unlock(&s->mu);
+  conc__cv_wake(&s->not_empty, wake);
+  return rc;
+}
+
+int conc_queue_put_nowait(conc_queue_t *q, void *item) {
+  return conc_queue_put(q, item, false, 0);
+}
+
+/* With the mutex held: wait for an item (Python's get loop). */
+static int get_wait_item(struct queue *s, bool block, double timeout) {
+  if (!block)
+    return CONC_EEMPTY;
+  conc_deadline_t dl;
+  int rc = blocking_deadline(timeout, &dl);
+  if (rc)
+    return rc;
+  bool timed_out = false;
+  while (s->st.count == 0) {
+    if (timed_out)
+      return CONC_EEMPTY;
+    timed_out = conc__cv_wait(&s->not_empty, &s->mu, dl) == CONC_ETIMEDOUT;
+    if (s->shutdown && s->st.count == 0)
+      return CONC_ESHUTDOWN;
+  }
+  return 0;
+}
+
+int conc_queue_get(conc_queue_t *q, void **out, bool block, double timeout) {
+  struct queue *s = Q(q);
+  if (!s || !out)
+    return CONC_EINVAL;
+  conc__mu_lock(&s->mu);
+  int rc = 0;
+  if (s->shutdown && s->st.count == 0)
+    rc = CONC_ESHUTDOWN;
+  else if (block && (isnan(timeout) || (timeout < 0 && timeout != CONC_FOREVER)))
+    rc = CONC_EINVAL; /* Q6: raised even when an item is present */
+  else if (s->st.count == 0)
+    rc = get_wait_item(s, block, timeout);
+  int wake = 0;
+  if (rc == 0) {
+    *out = store_pop(&s->st);
+    wake = conc__cv_signal(&s->not_full, 1);
+  }
+  conc__mu_unlock(&s->mu);
+  conc__cv_wake(&s->not_full, wake);
+  return rc;
+}
+
+int conc_queue_get_nowait(conc_queue_t *q, void **out) {
+  return conc_queue_get(q, out, false, 0);
+}
+
+long conc_queue_qsize(conc_queue_t *q) {
+  struct queue *s = Q(q);
+  if (!s)
+    return -1;
+  conc__mu_lock(&s->mu);
+  long n = (long)s->st.count;
+  conc__mu_unlock(&s->mu);
+  return n;
+}
+
+bool conc_queue_empty(conc_queue_t *q) { return conc_queue_qsize(q) == 0; }
+
+bool conc_queue_full(conc_queue_t *q) {
+  struct queue *s = Q(q);
+  if (!s)
+    return false;
+  conc__mu_lock(&s->mu);
+  bool full = q_is_full(s);
+  conc__mu_unlock(&s->mu);
+  return full;
+}
+
+long conc_queue_maxsize(conc_queue_t *q) {
+  struct queue *s = Q(q);
+  if (!s)
+    return -1;
+  conc__mu_lock(&s->mu);
+  long m = s->maxsize;
+  conc__mu_unlock(&s->mu);
+  return m;
+}
+
+int conc_queue_set_maxsize(conc_queue_t *q, long maxsize) {
+  struct queue *s = Q(q);
+  if (!s)
+    return CONC_EINVAL;
+  conc__mu_lock(&s->mu);
+  bool grew = maxsize <= 0 || (s->maxsize > 0 && maxsize > s->maxsize);
+  s->maxsize = maxsize;
+  int wake = grew ? conc__cv_signal(&s->not_full, CONC__WAKE_ALL) : 0;
+  conc__mu_unlock(&s->mu);
+  conc__cv_wake(&s->not_full, wake);
+  return 0;
+}
+
+int conc_queue_task_done(conc_queue_t *q) {
+  struct queue *s = Q(q);
+  if (!s)
+    return CONC_EINVAL;
+  conc__mu_lock(&s->mu);
+  int rc = 0, wake = 0;
+  if (s->unfinished <= 0) {
+    rc = CONC_EINVAL; /* task_done() called too many times */
+  } else if (--s->unfinished == 0) {
+    wake = conc__cv_signal(&s->all_done, CONC__WAKE_ALL);
+  }
+  conc__mu_unlock(&s->mu);
+  conc__cv_wake(&s->all_done, wake);
+  return rc;
+}
+
+int conc_queue_join(conc_queue_t *q, double timeout) {
+  struct queue *s = Q(q);
+  if (!s)
+    return CONC_EINVAL;
+  conc_deadline_t dl;
+  int rc = blocking_deadline(timeout, &dl);
+  if (rc)
+    return rc;
+  conc__mu_lock(&s->mu);
+  bool timed_out = false;
+  while (s->unfinished > 0) {
+    if (timed_out) {
+      rc = CONC_ETIMEDOUT;
+      break;
+    }
+    timed_out = conc__cv_wait(&s->all_done, &s->mu, dl) == CONC_ETIMEDOUT;
+  }
+  conc__mu_unlock(&s->mu);
+  return rc;
+}
+
+long conc_queue_unfinished_tasks(conc_queue_t *q) {
+  struct queue *s = Q(q);
+  if (!s)
+    return -1;
+  conc__mu_lock(&s->mu);
+  long n = s->unfinished;
+  conc__mu_unlock(&s->mu);
+  return n;
+}
+
+int conc_queue_shutdown(conc_queue_t *q, bool immediate) {
+  struct queue *s = Q(q);
+  if (!s)
+    return CONC_EINVAL;
+  conc__mu_lock(&s->mu);
+  s->shutdown = true;
+  int wake_done = 0;
+  if (immediate) {
+    while (s->st.count > 0) {
+      void *item = store_pop(&s->st);
+      if (s->free_item)
+        s->free_item(item);
+      if (s->unfinished > 0)
+        s->unfinished--;
+    }
+    wake_done = conc__cv_signal(&s->all_done, CONC__WAKE_ALL);
+  }
+  int wake_get = conc__cv_signal(&s->not_empty, CONC__WAKE_ALL);
+  int wake_put = conc__cv_signal(&s->not_full, CONC__WAKE_ALL);
+  conc__mu_unlock(&s->mu);
+  conc__cv_wake(&s->all_done, wake_done);
+  conc__cv_wake(&s->not_empty, wake_get);
+  conc__cv_wake(&s->not_full, wake_put);
+  return 0;
+}
+
+bool conc_queue_is_shutdown(conc_queue_t *q) {
+  struct queue *s = Q(q);
+  if (!s)
+    return false;
+  conc__mu_lock(&s->mu);
+  bool down = s->shutdown;
+  conc__mu_unlock(&s->mu);
+  return down;
+}
+
+/* ---- SimpleQueue ------------------------------------------------------ */
+
+static struct squeue *SQ(conc_simple_queue_t *q) {
+  struct squeue *s = (struct squeue *)(void *)q;
+  return s && s->magic == SQMAGIC ? s : NULL;
+}
+
+int conc_simple_queue_init(conc_simple_queue_t *q,
+                           const conc_simple_queue_opts_t *opts) {
+  if (!q)
+    return CONC_EINVAL;
+  struct squeue *s = (struct squeue *)(void *)q;
+  memset(s, 0, sizeof(*s));
+  int rc = store_init(&s->st, CONC_QUEUE_FIFO, NULL, 64);
+  if (rc)
+    return rc;
+  s->free_item = opts ? opts->free_item : NULL;
+  s->link.mu = &s->mu;
+  s->link.cvs[0] = &s->not_empty;
+  s->magic = SQMAGIC;
+  reg_add(&s->link);
+  return 0;
+}
+
+void conc_simple_queue_destroy(conc_simple_queue_t *q) {
+  struct squeue *s = SQ(q);
+  if (!s)
+    return;
+  reg_remove(&s->link);
+  s->magic = 0;
+  store_drop_all(&s->st, s->free_item);
+  free(s->st.buf);
+  s->st.buf = NULL;
+}
+
+int conc_simple_queue_put(conc_simple_queue_t *q, void *item) {
+  struct squeue *s = SQ(q);
+  if (!s)
+    return CONC_EINVAL;
+  conc__mu_lock(&s->mu);
+  int rc = store_push(&s->st, item);
+  int wake = rc == 0 ? conc__cv_signal(&s->not_empty, 1) : 0;
+  conc__mu_unlock(&s->mu);
+  conc__cv_wake(&s->not_empty, wake);
+  return rc;
+}
+
+int conc_simple_queue_put_nowait(conc_simple_queue_t *q, void *item) {
+  return conc_simple_queue_put(q, item);
+}
+
+/* Before parking, a getter watches the count for a moment without the
+ * lock: with producers running on other cores an item usually arrives
+ * within that window, saving both the sleep and the producer's wake call. */
+static void sq_spin_for_item(struct squeue *s) {
+  for (int i = 0; i < 200; i++) {
+    if (conc__load_relaxed(&s->st.count) != 0)
+      return;
+    conc__cpu_relax();
+  }
+}
+
+int conc_simple_queue_get(conc_simple_queue_t *q, void **out, bool block,
+                          double timeout) {
+  struct squeue *s = SQ(q);
+  if (!s || !out)
+    return CONC_EINVAL;
+  conc_deadline_t dl = CONC_DEADLINE_NEVER;
+  if (block) {
+    int rc = blocking_deadline(timeout, &dl);
+    if (rc)
+      return rc;
+  }
+  conc__mu_lock(&s->mu);
+  bool timed_out = false, spun = false;
+  while (s->st.count == 0) {
+    if (!block || timed_out) {
+      conc__mu_unlock(&s->mu);
+      return CONC_EEMPTY;
+    }
+    if (!spun) {
+      spun = true;
+      conc__mu_unlock(&s->mu);
+      sq_spin_for_item(s);
+      conc__mu_lock(&s->mu);
+      continue;
+    }
+    timed_out = conc__cv_wait(&s->not_empty, &s->mu, dl) == CONC_ETIMEDOUT;
+  }
+  *out = store_pop(&s->st);
+  conc__mu_unlock(&s->mu);
+  return 0;
+}
+
+int conc_simple_queue_get_nowait(conc_simple_queue_t *q, void **out) {
+  return conc_simple_queue_get(q, out, false, 0);
+}
+
+long conc_simple_queue_qsize(conc_simple_queue_t *q) {
+  struct squeue *s = SQ(q);
+  if (!s)
+    return -1;
+  conc__mu_lock(&s->mu);
+  long n = (long)s->st.count;
+  conc__mu_unlock(&s->mu);
+  return n;
+}
+
+bool conc_simple_queue_empty(conc_simple_queue_t *q) {
+  return conc_simple_queue_qsize(q) == 0;
+}

@@ -1,0 +1,793 @@
+/* Tests for queue: Queue / LifoQueue / PriorityQueue / SimpleQueue (spec Q*,
+ * SQ*). Items are small integers cast to pointers. */
+#include "harness.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conc/error.h"
+#include "conc/queue.h"
+#include "conc/time.h"
+
+#define I(x) ((void *)(intptr_t)(x))
+#define V(p) ((int)(intptr_t)(p))
+
+static int cmp_int(const void *a, const void *b) {
+  return (V(a) > V(b)) - (V(a) < V(b));
+}
+
+/* Items are pairs key*1000+tag; only the key is compared (ties). */
+static int cmp_key(const void *a, const void *b) {
+  int x = V(a) / 1000, y = V(b) / 1000;
+  return (x > y) - (x < y);
+}
+
+static void init_kind(conc_queue_t *q, conc_queue_kind_t kind, long maxsize) {
+  conc_queue_opts_t o = {.maxsize = maxsize, .kind = kind, .compare = cmp_int};
+  assert_int_equal(conc_queue_init(q, &o), 0);
+}
+
+static int get_int(conc_queue_t *q) {
+  void *p = NULL;
+  assert_int_equal(conc_queue_get(q, &p, true, CONC_FOREVER), 0);
+  return V(p);
+}
+
+/* Q1 */
+static void order_depends_on_kind(void **state) {
+  (void)state;
+  static const int expect[3][3] = {
+      {111, 333, 222}, {222, 333, 111}, {111, 222, 333}};
+  for (int k = 0; k < 3; k++) {
+    conc_queue_t q;
+    init_kind(&q, (conc_queue_kind_t)k, 0);
+    assert_int_equal(conc_queue_put(&q, I(111), true, CONC_FOREVER), 0);
+    assert_int_equal(conc_queue_put(&q, I(333), true, CONC_FOREVER), 0);
+    assert_int_equal(conc_queue_put(&q, I(222), true, CONC_FOREVER), 0);
+    for (int i = 0; i < 3; i++)
+      assert_int_equal(get_int(&q), expect[k][i]);
+    conc_queue_destroy(&q);
+  }
+}
+
+/* Q1 (PriorityQueue ties) */
+static void priority_ties_keep_insertion_order(void **state) {
+  (void)state;
+  conc_queue_t q;
+  assert_int_equal(conc_queue_init(&q, &(conc_queue_opts_t){
+                                           .kind = CONC_QUEUE_PRIORITY,
+                                           .compare = cmp_key}),
+                   0);
+  int in[] = {5001, 3001, 5002, 1001, 3002, 5003, 1002, 3003};
+  for (int i = 0; i < 8; i++)
+    assert_int_equal(conc_queue_put_nowait(&q, I(in[i])), 0);
+  int out[] = {1001, 1002, 3001, 3002, 3003, 5001, 5002, 5003};
+  for (int i = 0; i < 8; i++)
+    assert_int_equal(get_int(&q), out[i]);
+  conc_queue_destroy(&q);
+}
+
+/* Q1: many items through a growing heap come out sorted. */
+static void priority_heap_sorts_many(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_PRIORITY, 0);
+  unsigned x = 12345;
+  for (int i = 0; i < 1000; i++) {
+    x = x * 1103515245u + 12345u;
+    assert_int_equal(conc_queue_put_nowait(&q, I((int)(x >> 8) % 5000)), 0);
+  }
+  int prev = -1;
+  for (int i = 0; i < 1000; i++) {
+    int v = get_int(&q);
+    assert_true(v >= prev);
+    prev = v;
+  }
+  assert_true(conc_queue_empty(&q));
+  conc_queue_destroy(&q);
+}
+
+/* Q2 */
+static void maxsize_zero_or_less_is_unbounded(void **state) {
+  (void)state;
+  for (long m = -1; m <= 0; m++) {
+    conc_queue_t q;
+    init_kind(&q, CONC_QUEUE_FIFO, m);
+    for (int i = 0; i < 5000; i++)
+      assert_int_equal(conc_queue_put(&q, I(i), false, 0), 0);
+    assert_false(conc_queue_full(&q));
+    assert_int_equal(conc_queue_qsize(&q), 5000);
+    for (int i = 0; i < 5000; i++)
+      assert_int_equal(get_int(&q), i);
+    conc_queue_destroy(&q);
+  }
+}
+
+/* Q2 */
+static void full_empty_and_qsize_agree(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 3);
+  assert_true(conc_queue_empty(&q));
+  assert_int_equal(conc_queue_qsize(&q), 0);
+  for (int i = 1; i <= 3; i++) {
+    assert_false(conc_queue_full(&q));
+    assert_int_equal(conc_queue_put_nowait(&q, I(i)), 0);
+    assert_int_equal(conc_queue_qsize(&q), i);
+    assert_false(conc_queue_empty(&q));
+  }
+  assert_true(conc_queue_full(&q));
+  assert_int_equal(conc_queue_maxsize(&q), 3);
+  conc_queue_destroy(&q);
+}
+
+/* Q3 */
+static void full_queue_put_raises_full(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 1);
+  assert_int_equal(conc_queue_put_nowait(&q, I(1)), 0);
+  assert_int_equal(conc_queue_put(&q, I(2), false, 0), CONC_EFULL);
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_queue_put(&q, I(2), true, 0.01), CONC_EFULL);
+  assert_elapsed(conc_monotonic() - t0, 0.01);
+  assert_int_equal(conc_queue_qsize(&q), 1);
+  conc_queue_destroy(&q);
+}
+
+/* Q3 */
+static void empty_queue_get_raises_empty(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 1);
+  void *p = I(7);
+  assert_int_equal(conc_queue_get(&q, &p, false, 0), CONC_EEMPTY);
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_queue_get(&q, &p, true, 0.01), CONC_EEMPTY);
+  assert_elapsed(conc_monotonic() - t0, 0.01);
+  assert_ptr_equal(p, I(7));
+  conc_queue_destroy(&q);
+}
+
+struct delayed {
+  conc_queue_t *q;
+  int op; /* 0: get, 1: put */
+  double delay;
+};
+
+static void *delayed_op(void *arg) {
+  struct delayed *d = arg;
+  conc_sleep(d->delay);
+  void *p;
+  if (d->op)
+    assert_int_equal(conc_queue_put(d->q, I(99), true, CONC_FOREVER), 0);
+  else
+    assert_int_equal(conc_queue_get(d->q, &p, true, CONC_FOREVER), 0);
+  return NULL;
+}
+
+/* Q4 */
+static void blocking_put_waits_for_a_get(void **state) {
+  (void)state;
+  double timeouts[] = {CONC_FOREVER, 10};
+  for (int i = 0; i < 2; i++) {
+    conc_queue_t q;
+    init_kind(&q, CONC_QUEUE_FIFO, 1);
+    assert_int_equal(conc_queue_put_nowait(&q, I(1)), 0);
+    struct delayed d = {&q, 0, 0.1};
+    pthread_t t = conc_test_spawn(delayed_op, &d);
+    double t0 = conc_monotonic();
+    assert_int_equal(conc_queue_put(&q, I(2), true, timeouts[i]), 0);
+    assert_true(conc_monotonic() - t0 >= 0.1 - 1e-3);
+    conc_test_join(t);
+    assert_int_equal(get_int(&q), 2);
+    conc_queue_destroy(&q);
+  }
+}
+
+/* Q4 */
+static void blocking_get_waits_for_a_put(void **state) {
+  (void)state;
+  double timeouts[] = {CONC_FOREVER, 10};
+  for (int i = 0; i < 2; i++) {
+    conc_queue_t q;
+    init_kind(&q, CONC_QUEUE_FIFO, 1);
+    struct delayed d = {&q, 1, 0.1};
+    pthread_t t = conc_test_spawn(delayed_op, &d);
+    double t0 = conc_monotonic();
+    void *p = NULL;
+    assert_int_equal(conc_queue_get(&q, &p, true, timeouts[i]), 0);
+    assert_true(conc_monotonic() - t0 >= 0.1 - 1e-3);
+    assert_ptr_equal(p, I(99));
+    conc_test_join(t);
+    conc_queue_destroy(&q);
+  }
+}
+
+/* Q5 */
+static void nowait_forms_are_non_blocking(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 2);
+  void *p;
+  assert_int_equal(conc_queue_get_nowait(&q, &p), CONC_EEMPTY);
+  assert_int_equal(conc_queue_put_nowait(&q, I(1)), 0);
+  assert_int_equal(conc_queue_put_nowait(&q, I(2)), 0);
+  assert_int_equal(conc_queue_put_nowait(&q, I(3)), CONC_EFULL);
+  assert_int_equal(conc_queue_get_nowait(&q, &p), 0);
+  assert_ptr_equal(p, I(1));
+  assert_int_equal(conc_queue_get_nowait(&q, &p), 0);
+  assert_ptr_equal(p, I(2));
+  assert_int_equal(conc_queue_get_nowait(&q, &p), CONC_EEMPTY);
+  conc_queue_destroy(&q);
+}
+
+/* Q6 */
+static void negative_timeout_rules(void **state) {
+  (void)state;
+  conc_queue_t bounded, unbounded;
+  init_kind(&bounded, CONC_QUEUE_FIFO, 5);
+  init_kind(&unbounded, CONC_QUEUE_FIFO, 0);
+  void *p;
+  /* put: ValueError only when bounded, even with room. */
+  assert_int_equal(conc_queue_put(&bounded, I(1), true, -0.5), CONC_EINVAL);
+  assert_int_equal(conc_queue_put(&bounded, I(1), true, NAN), CONC_EINVAL);
+  assert_int_equal(conc_queue_qsize(&bounded), 0);
+  assert_int_equal(conc_queue_put(&unbounded, I(1), true, -0.5), 0);
+  /* with block=False the timeout is ignored */
+  assert_int_equal(conc_queue_put(&bounded, I(1), false, -0.5), 0);
+  /* get: always ValueError with block, even with an item present */
+  assert_int_equal(conc_queue_get(&bounded, &p, true, -0.5), CONC_EINVAL);
+  assert_int_equal(conc_queue_get(&unbounded, &p, true, -2), CONC_EINVAL);
+  assert_int_equal(conc_queue_qsize(&bounded), 1);
+  assert_int_equal(conc_queue_get(&bounded, &p, false, -0.5), 0);
+  /* get(timeout=0) returns an item that is present */
+  assert_int_equal(conc_queue_get(&unbounded, &p, true, 0), 0);
+  assert_ptr_equal(p, I(1));
+  assert_int_equal(conc_queue_get(&unbounded, &p, true, 0), CONC_EEMPTY);
+  conc_queue_destroy(&bounded);
+  conc_queue_destroy(&unbounded);
+}
+
+/* Q7 */
+static void task_done_too_many_times_is_einval(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 0);
+  assert_int_equal(conc_queue_task_done(&q), CONC_EINVAL);
+  assert_int_equal(conc_queue_put_nowait(&q, I(1)), 0);
+  assert_int_equal(get_int(&q), 1);
+  assert_int_equal(conc_queue_task_done(&q), 0);
+  assert_int_equal(conc_queue_task_done(&q), CONC_EINVAL);
+  assert_int_equal(conc_queue_unfinished_tasks(&q), 0);
+  conc_queue_destroy(&q);
+}
+
+struct summer {
+  conc_queue_t *q;
+  long sum;
+};
+
+static void *sum_worker(void *arg) {
+  struct summer *s = arg;
+  for (;;) {
+    int v = get_int(s->q);
+    if (v < 0) {
+      assert_int_equal(conc_queue_task_done(s->q), 0);
+      return NULL;
+    }
+    s->sum += v;
+    assert_int_equal(conc_queue_task_done(s->q), 0);
+  }
+}
+
+/* Q8 */
+static void join_waits_for_every_task_done(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 0);
+  struct summer s[2] = {{&q, 0}, {&q, 0}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    t[i] = conc_test_spawn(sum_worker, &s[i]);
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < 100; i++)
+      assert_int_equal(conc_queue_put_nowait(&q, I(i)), 0);
+    assert_int_equal(conc_queue_join(&q, CONC_FOREVER), 0);
+    assert_int_equal(s[0].sum + s[1].sum, 4950L * (round + 1));
+  }
+  assert_int_equal(conc_queue_join(&q, CONC_FOREVER), 0); /* twice is fine */
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(conc_queue_put_nowait(&q, I(-1)), 0);
+  for (int i = 0; i < 2; i++)
+    conc_test_join(t[i]);
+  assert_int_equal(conc_queue_join(&q, 0), 0);
+  conc_queue_destroy(&q);
+}
+
+/* Q8 (C form: join takes a timeout) */
+static void join_times_out_while_tasks_unfinished(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 0);
+  assert_int_equal(conc_queue_put_nowait(&q, I(1)), 0);
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_queue_join(&q, 0.05), CONC_ETIMEDOUT);
+  assert_elapsed(conc_monotonic() - t0, 0.05);
+  assert_int_equal(conc_queue_join(&q, -3), CONC_EINVAL);
+  conc_queue_destroy(&q);
+}
+
+/* Q9 */
+static void lowering_maxsize_applies_to_next_put(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 3);
+  assert_int_equal(conc_queue_put_nowait(&q, I(1)), 0);
+  assert_int_equal(conc_queue_put_nowait(&q, I(2)), 0);
+  assert_int_equal(conc_queue_set_maxsize(&q, 2), 0);
+  assert_true(conc_queue_full(&q));
+  assert_int_equal(conc_queue_put_nowait(&q, I(3)), CONC_EFULL);
+  assert_int_equal(conc_queue_set_maxsize(&q, 1), 0);
+  assert_int_equal(get_int(&q), 1);
+  assert_int_equal(conc_queue_put_nowait(&q, I(3)), CONC_EFULL);
+  assert_int_equal(conc_queue_set_maxsize(&q, 0), 0);
+  assert_int_equal(conc_queue_put_nowait(&q, I(3)), 0);
+  assert_int_equal(conc_queue_qsize(&q), 2);
+  conc_queue_destroy(&q);
+}
+
+static void *blocked_put(void *arg) {
+  return I(conc_queue_put(arg, I(5), true, CONC_FOREVER));
+}
+
+/* Q9: raising maxsize at run time lets a blocked putter in. */
+static void raising_maxsize_wakes_blocked_putter(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 1);
+  assert_int_equal(conc_queue_put_nowait(&q, I(1)), 0);
+  pthread_t t = conc_test_spawn(blocked_put, &q);
+  conc_sleep(0.05);
+  assert_int_equal(conc_queue_qsize(&q), 1);
+  assert_int_equal(conc_queue_set_maxsize(&q, 2), 0);
+  void *rc;
+  assert_int_equal(pthread_join(t, &rc), 0);
+  assert_int_equal(V(rc), 0);
+  assert_int_equal(conc_queue_qsize(&q), 2);
+  conc_queue_destroy(&q);
+}
+
+/* Q11 */
+static void shutdown_empty_refuses_everything(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 2);
+  assert_int_equal(conc_queue_shutdown(&q, false), 0);
+  void *p;
+  assert_int_equal(conc_queue_put(&q, I(1), true, CONC_FOREVER),
+                   CONC_ESHUTDOWN);
+  assert_int_equal(conc_queue_put_nowait(&q, I(1)), CONC_ESHUTDOWN);
+  assert_int_equal(conc_queue_get(&q, &p, true, CONC_FOREVER), CONC_ESHUTDOWN);
+  assert_int_equal(conc_queue_get(&q, &p, true, 0.5), CONC_ESHUTDOWN);
+  assert_int_equal(conc_queue_get_nowait(&q, &p), CONC_ESHUTDOWN);
+  conc_queue_destroy(&q);
+}
+
+/* Q11 */
+static void shutdown_gets_drain_then_fail(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 0);
+  for (int i = 1; i <= 3; i++)
+    assert_int_equal(conc_queue_put_nowait(&q, I(i)), 0);
+  assert_int_equal(conc_queue_shutdown(&q, false), 0);
+  assert_int_equal(conc_queue_put_nowait(&q, I(9)), CONC_ESHUTDOWN);
+  void *p;
+  assert_int_equal(conc_queue_get(&q, &p, true, CONC_FOREVER), 0);
+  assert_ptr_equal(p, I(1));
+  assert_int_equal(conc_queue_get_nowait(&q, &p), 0);
+  assert_ptr_equal(p, I(2));
+  assert_int_equal(conc_queue_get(&q, &p, true, 0.01), 0);
+  assert_ptr_equal(p, I(3));
+  assert_int_equal(conc_queue_get(&q, &p, true, CONC_FOREVER), CONC_ESHUTDOWN);
+  assert_int_equal(conc_queue_get(&q, &p, true, 0.01), CONC_ESHUTDOWN);
+  assert_int_equal(conc_queue_get_nowait(&q, &p), CONC_ESHUTDOWN);
+  conc_queue_destroy(&q);
+}
+
+static int freed;
+static void count_free(void *item) {
+  (void)item;
+  freed++;
+}
+
+/* Q12 */
+static void shutdown_immediate_drains_and_releases_join(void **state) {
+  (void)state;
+  conc_queue_t q;
+  assert_int_equal(
+      conc_queue_init(&q, &(conc_queue_opts_t){.free_item = count_free}), 0);
+  for (int i = 1; i <= 4; i++)
+    assert_int_equal(conc_queue_put_nowait(&q, I(i)), 0);
+  assert_int_equal(get_int(&q), 1); /* got, but no task_done yet */
+  freed = 0;
+  assert_int_equal(conc_queue_shutdown(&q, true), 0);
+  assert_int_equal(freed, 3);
+  assert_int_equal(conc_queue_qsize(&q), 0);
+  assert_int_equal(conc_queue_unfinished_tasks(&q), 1);
+  void *p;
+  assert_int_equal(conc_queue_get_nowait(&q, &p), CONC_ESHUTDOWN);
+  assert_int_equal(conc_queue_task_done(&q), 0);
+  assert_int_equal(conc_queue_join(&q, 0), 0);
+  assert_int_equal(conc_queue_task_done(&q), CONC_EINVAL);
+  conc_queue_destroy(&q);
+}
+
+static void *joiner(void *arg) {
+  return I(conc_queue_join(arg, 5));
+}
+
+/* Q12 */
+static void shutdown_immediate_wakes_joiner(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 0);
+  assert_int_equal(conc_queue_put_nowait(&q, I(1)), 0);
+  assert_int_equal(conc_queue_put_nowait(&q, I(2)), 0);
+  pthread_t t = conc_test_spawn(joiner, &q);
+  conc_sleep(0.05);
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_queue_shutdown(&q, true), 0);
+  void *rc;
+  assert_int_equal(pthread_join(t, &rc), 0);
+  assert_int_equal(V(rc), 0);
+  assert_quick(conc_monotonic() - t0);
+  assert_int_equal(conc_queue_task_done(&q), CONC_EINVAL);
+  conc_queue_destroy(&q);
+}
+
+static void *blocked_get(void *arg) {
+  void *p = NULL;
+  int rc = conc_queue_get(arg, &p, true, CONC_FOREVER);
+  return I(rc == 0 ? V(p) : rc);
+}
+
+/* Q13 */
+static void shutdown_wakes_blocked_putters_and_getters(void **state) {
+  (void)state;
+  conc_queue_t full, empty;
+  init_kind(&full, CONC_QUEUE_FIFO, 1);
+  init_kind(&empty, CONC_QUEUE_FIFO, 1);
+  assert_int_equal(conc_queue_put_nowait(&full, I(1)), 0);
+  pthread_t tp = conc_test_spawn(blocked_put, &full);
+  pthread_t tg = conc_test_spawn(blocked_get, &empty);
+  conc_sleep(0.05);
+  assert_int_equal(conc_queue_shutdown(&full, false), 0);
+  assert_int_equal(conc_queue_shutdown(&empty, false), 0);
+  void *rc;
+  assert_int_equal(pthread_join(tp, &rc), 0);
+  assert_int_equal(V(rc), CONC_ESHUTDOWN);
+  assert_int_equal(pthread_join(tg, &rc), 0);
+  assert_int_equal(V(rc), CONC_ESHUTDOWN);
+  assert_int_equal(conc_queue_qsize(&full), 1); /* the putter added nothing */
+  conc_queue_destroy(&full);
+  conc_queue_destroy(&empty);
+}
+
+struct pending_get {
+  conc_queue_t *q;
+  conc_queue_t *started;
+  int rc;
+};
+
+static void *pending_getter(void *arg) {
+  struct pending_get *g = arg;
+  void *p;
+  assert_int_equal(conc_queue_put_nowait(g->started, I(1)), 0);
+  g->rc = conc_queue_get(g->q, &p, true, CONC_FOREVER);
+  return NULL;
+}
+
+/* Q13: 3 getters on 2 items after shutdown: exactly one ShutDown. */
+static void shutdown_three_getters_two_items_one_fails(void **state) {
+  (void)state;
+  conc_queue_t q, started;
+  init_kind(&q, CONC_QUEUE_FIFO, 0);
+  init_kind(&started, CONC_QUEUE_FIFO, 0);
+  struct pending_get g[3];
+  pthread_t t[3];
+  for (int i = 0; i < 3; i++) {
+    g[i] = (struct pending_get){&q, &started, 1};
+    t[i] = conc_test_spawn(pending_getter, &g[i]);
+  }
+  for (int i = 0; i < 3; i++)
+    get_int(&started);
+  conc_sleep(0.05); /* let all three block */
+  assert_int_equal(conc_queue_put_nowait(&q, I(1)), 0);
+  assert_int_equal(conc_queue_put_nowait(&q, I(2)), 0);
+  assert_int_equal(conc_queue_shutdown(&q, false), 0);
+  int ok = 0, down = 0;
+  for (int i = 0; i < 3; i++) {
+    conc_test_join(t[i]);
+    ok += g[i].rc == 0;
+    down += g[i].rc == CONC_ESHUTDOWN;
+  }
+  assert_int_equal(ok, 2);
+  assert_int_equal(down, 1);
+  conc_queue_destroy(&q);
+  conc_queue_destroy(&started);
+}
+
+/* Q14 */
+static void shutdown_transitions_allowed(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_LIFO, 0);
+  assert_false(conc_queue_is_shutdown(&q));
+  assert_int_equal(conc_queue_shutdown(&q, false), 0);
+  assert_true(conc_queue_is_shutdown(&q));
+  assert_int_equal(conc_queue_shutdown(&q, true), 0);
+  assert_true(conc_queue_is_shutdown(&q));
+  assert_int_equal(conc_queue_shutdown(&q, false), 0);
+  assert_true(conc_queue_is_shutdown(&q));
+  conc_queue_destroy(&q);
+}
+
+/* Q15 */
+static void shutdown_does_not_release_join(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 0);
+  assert_int_equal(conc_queue_put_nowait(&q, I(1)), 0);
+  assert_int_equal(conc_queue_put_nowait(&q, I(2)), 0);
+  assert_int_equal(conc_queue_shutdown(&q, false), 0);
+  assert_int_equal(conc_queue_join(&q, 0.02), CONC_ETIMEDOUT);
+  pthread_t t = conc_test_spawn(joiner, &q);
+  assert_int_equal(get_int(&q), 1);
+  assert_int_equal(conc_queue_task_done(&q), 0);
+  assert_int_equal(conc_queue_join(&q, 0.02), CONC_ETIMEDOUT);
+  assert_int_equal(get_int(&q), 2);
+  assert_int_equal(conc_queue_task_done(&q), 0);
+  void *rc;
+  assert_int_equal(pthread_join(t, &rc), 0);
+  assert_int_equal(V(rc), 0);
+  conc_queue_destroy(&q);
+}
+
+/* Bad input changes nothing. */
+static void bad_arguments_are_einval(void **state) {
+  (void)state;
+  conc_queue_t q;
+  void *p;
+  assert_int_equal(conc_queue_init(NULL, NULL), CONC_EINVAL);
+  assert_int_equal(
+      conc_queue_init(&q, &(conc_queue_opts_t){.kind = CONC_QUEUE_PRIORITY}),
+      CONC_EINVAL);
+  assert_int_equal(
+      conc_queue_init(&q, &(conc_queue_opts_t){.kind = (conc_queue_kind_t)7}),
+      CONC_EINVAL);
+  assert_int_equal(conc_queue_put(NULL, I(1), true, 0), CONC_EINVAL);
+  assert_int_equal(conc_queue_get(NULL, &p, true, 0), CONC_EINVAL);
+  assert_int_equal(conc_queue_init(&q, NULL), 0);
+  assert_int_equal(conc_queue_get(&q, NULL, false, 0), CONC_EINVAL);
+  conc_queue_destroy(&q);
+  /* a destroyed queue is refused, not used */
+  assert_int_equal(conc_queue_put_nowait(&q, I(1)), CONC_EINVAL);
+  assert_int_equal(conc_queue_qsize(&q), -1);
+  assert_int_equal(conc_queue_task_done(NULL), CONC_EINVAL);
+  assert_int_equal(conc_queue_shutdown(NULL, false), CONC_EINVAL);
+}
+
+/* DESIGN "Processes": a child forked while other threads use a queue finds
+ * it consistent and usable. */
+struct hammer {
+  conc_queue_t *q;
+  volatile int stop;
+};
+
+static void *hammer(void *arg) {
+  struct hammer *h = arg;
+  void *p;
+  while (!__atomic_load_n(&h->stop, __ATOMIC_RELAXED)) {
+    assert_int_equal(conc_queue_put_nowait(h->q, I(1)), 0);
+    assert_int_equal(conc_queue_get_nowait(h->q, &p), 0);
+  }
+  return NULL;
+}
+
+static void fork_while_queue_busy_child_can_use_it(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 0);
+  struct hammer h = {&q, 0};
+  pthread_t t = conc_test_spawn(hammer, &h);
+  for (int i = 0; i < 5; i++) {
+    conc_sleep(0.002);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      void *p;
+      int ok = conc_queue_put_nowait(&q, I(7)) == 0;
+      while (conc_queue_get_nowait(&q, &p) == 0 && p != I(7))
+        ;
+      _exit(ok && p == I(7) ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
+  __atomic_store_n(&h.stop, 1, __ATOMIC_RELAXED);
+  conc_test_join(t);
+  conc_queue_destroy(&q);
+}
+
+/* ---- SimpleQueue ------------------------------------------------------ */
+
+/* SQ1 */
+static void simple_queue_basic(void **state) {
+  (void)state;
+  conc_simple_queue_t q;
+  assert_int_equal(conc_simple_queue_init(&q, NULL), 0);
+  void *p;
+  assert_true(conc_simple_queue_empty(&q));
+  assert_int_equal(conc_simple_queue_get_nowait(&q, &p), CONC_EEMPTY);
+  assert_int_equal(conc_simple_queue_get(&q, &p, false, 0), CONC_EEMPTY);
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_simple_queue_get(&q, &p, true, 0.02), CONC_EEMPTY);
+  assert_elapsed(conc_monotonic() - t0, 0.02);
+  assert_int_equal(conc_simple_queue_get(&q, &p, true, -1.5), CONC_EINVAL);
+  assert_int_equal(conc_simple_queue_get(&q, &p, true, NAN), CONC_EINVAL);
+  for (int i = 0; i < 300; i++) /* put never blocks, grows past 64 */
+    assert_int_equal(conc_simple_queue_put(&q, I(i)), 0);
+  assert_int_equal(conc_simple_queue_put_nowait(&q, I(300)), 0);
+  assert_int_equal(conc_simple_queue_qsize(&q), 301);
+  for (int i = 0; i <= 300; i++) {
+    assert_int_equal(conc_simple_queue_get(&q, &p, true, 0), 0);
+    assert_int_equal(V(p), i);
+  }
+  assert_true(conc_simple_queue_empty(&q));
+  assert_int_equal(conc_simple_queue_put(NULL, I(1)), CONC_EINVAL);
+  conc_simple_queue_destroy(&q);
+}
+
+static void *sq_order_producer(void *arg) {
+  for (int i = 0; i < 100; i++)
+    assert_int_equal(conc_simple_queue_put(arg, I(i)), 0);
+  return NULL;
+}
+
+/* SQ2 */
+static void simple_queue_one_producer_keeps_order(void **state) {
+  (void)state;
+  conc_simple_queue_t q;
+  assert_int_equal(conc_simple_queue_init(&q, NULL), 0);
+  pthread_t t = conc_test_spawn(sq_order_producer, &q);
+  for (int i = 0; i < 100; i++) {
+    void *p;
+    assert_int_equal(conc_simple_queue_get(&q, &p, true, CONC_FOREVER), 0);
+    assert_int_equal(V(p), i);
+  }
+  conc_test_join(t);
+  conc_simple_queue_destroy(&q);
+}
+
+#define FEEDERS 50
+#define ITEMS 10000
+
+struct many {
+  conc_simple_queue_t *q;
+  int mode; /* 0 blocking, 1 non-blocking, 2 1e-5 s timeout */
+  int next;
+  unsigned char *seen;
+  int *taken;
+};
+
+static void *feeder(void *arg) {
+  struct many *m = arg;
+  for (int i = 0; i < ITEMS / FEEDERS; i++)
+    assert_int_equal(conc_simple_queue_put(m->q, I(m->next + i + 1)), 0);
+  return NULL;
+}
+
+static void *consumer(void *arg) {
+  struct many *m = arg;
+  for (;;) {
+    void *p = NULL;
+    int rc;
+    if (m->mode == 0)
+      rc = conc_simple_queue_get(m->q, &p, true, CONC_FOREVER);
+    else if (m->mode == 1)
+      rc = conc_simple_queue_get_nowait(m->q, &p);
+    else
+      rc = conc_simple_queue_get(m->q, &p, true, 1e-5);
+    if (rc == CONC_EEMPTY)
+      continue;
+    assert_int_equal(rc, 0);
+    if (p == NULL)
+      return NULL;
+    __atomic_fetch_add(&m->seen[V(p) - 1], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(m->taken, 1, __ATOMIC_RELAXED);
+  }
+}
+
+static void many_threads(int mode) {
+  conc_simple_queue_t q;
+  assert_int_equal(conc_simple_queue_init(&q, NULL), 0);
+  static unsigned char seen[ITEMS];
+  memset(seen, 0, sizeof seen);
+  int taken = 0;
+  struct many m[FEEDERS];
+  pthread_t f[FEEDERS], c[FEEDERS];
+  for (int i = 0; i < FEEDERS; i++) {
+    m[i] = (struct many){&q, mode, i * (ITEMS / FEEDERS), seen, &taken};
+    c[i] = conc_test_spawn(consumer, &m[i]);
+  }
+  for (int i = 0; i < FEEDERS; i++)
+    f[i] = conc_test_spawn(feeder, &m[i]);
+  for (int i = 0; i < FEEDERS; i++)
+    conc_test_join(f[i]);
+  for (int i = 0; i < FEEDERS; i++)
+    assert_int_equal(conc_simple_queue_put(&q, NULL), 0); /* sentinels */
+  for (int i = 0; i < FEEDERS; i++)
+    conc_test_join(c[i]);
+  assert_int_equal(taken, ITEMS);
+  for (int i = 0; i < ITEMS; i++)
+    assert_int_equal(seen[i], 1);
+  assert_true(conc_simple_queue_empty(&q));
+  conc_simple_queue_destroy(&q);
+}
+
+/* SQ2 */
+static void simple_queue_many_threads_blocking(void **state) {
+  (void)state;
+  many_threads(0);
+}
+
+/* SQ2 */
+static void simple_queue_many_threads_nonblocking(void **state) {
+  (void)state;
+  many_threads(1);
+}
+
+/* SQ2 */
+static void simple_queue_many_threads_timeout(void **state) {
+  (void)state;
+  many_threads(2);
+}
+
+CONC_TEST_MAIN(cmocka_unit_test(order_depends_on_kind),
+               cmocka_unit_test(priority_ties_keep_insertion_order),
+               cmocka_unit_test(priority_heap_sorts_many),
+               cmocka_unit_test(maxsize_zero_or_less_is_unbounded),
+               cmocka_unit_test(full_empty_and_qsize_agree),
+               cmocka_unit_test(full_queue_put_raises_full),
+               cmocka_unit_test(empty_queue_get_raises_empty),
+               cmocka_unit_test(blocking_put_waits_for_a_get),
+               cmocka_unit_test(blocking_get_waits_for_a_put),
+               cmocka_unit_test(nowait_forms_are_non_blocking),
+               cmocka_unit_test(negative_timeout_rules),
+               cmocka_unit_test(task_done_too_many_times_is_einval),
+               cmocka_unit_test(join_waits_for_every_task_done),
+               cmocka_unit_test(join_times_out_while_tasks_unfinished),
+               cmocka_unit_test(lowering_maxsize_applies_to_next_put),
+               cmocka_unit_test(raising_maxsize_wakes_blocked_putter),
+               cmocka_unit_test(shutdown_empty_refuses_everything),
+               cmocka_unit_test(shutdown_gets_drain_then_fail),
+               cmocka_unit_test(shutdown_immediate_drains_and_releases_join),
+               cmocka_unit_test(shutdown_immediate_wakes_joiner),
+               cmocka_unit_test(shutdown_wakes_blocked_putters_and_getters),
+               cmocka_unit_test(shutdown_three_getters_two_items_one_fails),
+               cmocka_unit_test(shutdown_transitions_allowed),
+               cmocka_unit_test(shutdown_does_not_release_join),
+               cmocka_unit_test(bad_arguments_are_einval),
+               cmocka_unit_test(fork_while_queue_busy_child_can_use_it),
+               cmocka_unit_test(simple_queue_basic),
+               cmocka_unit_test(simple_queue_one_producer_keeps_order),
+               cmocka_unit_test(simple_queue_many_threads_blocking),
+               cmocka_unit_test(simple_queue_many_threads_nonblocking),
+               cmocka_unit_test(simple_queue_many_threads_timeout))
