@@ -1,0 +1,783 @@
+/*
+ * Threads: threading.Thread, the registry, process-exit handling and the
+ * excepthook.
+ *
+ * Every libconc thread is a detached pthread, so a thread that is never
+ * joined leaks nothing; join parks on the record's `state` word through
+ * conc__wait. A thread's end is: target returns (or fails and the hook
+ * runs) -> its thread-local values are destroyed -> it leaves the registry
+ * -> `state` becomes STOPPED (joiners wake) -> the non-daemon count drops.
+ * After STOPPED the ending thread never touches the record again (except
+ * the wake, which only uses the word's address), so the owner may destroy
+ * or free it as soon as a join returned or is_alive turned false.
+ *
+ * Locking: `reg_mu` (a pthread mutex with fork handlers) guards the
+ * registry list, the atexit list and dummy creation. Everything else is
+ * atomics on words: `state` (one-way INITIAL -> STARTED -> STOPPED, plus a
+ * WAITERS bit set by joiners so an unjoined thread ends without a system
+ * call), `native_id` (published by the new thread; a reader that comes too
+ * early parks on it), the name pointer (release-published; replaced names
+ * stay allocated until destroy so a reader's pointer never dangles),
+ * `nondaemon` (live non-daemon threads; shutdown parks on it, and enders
+ * wake it only while `exit_waiters` is non-zero, a seq_cst Dekker pair).
+ * User callbacks (targets, hooks, atexit functions) never run under reg_mu.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conc/error.h"
+#include "conc/thread.h"
+#include "init-int.h"
+#include "platform-int.h"
+#include "thread-int.h"
+
+enum {
+  ST_INITIAL = 0,
+  ST_STARTED = 1,
+  ST_WAITERS = 2, /* with ST_STARTED: someone is parked in join */
+  ST_STOPPED = 4,
+};
+
+enum {
+  F_DAEMON = 1,
+  F_DUMMY = 2,
+  F_MAIN = 4,
+};
+
+#define NID_WAITING UINT32_MAX
+
+struct name_node {
+  struct name_node *next;
+  char str[];
+};
+
+struct atexit_fn {
+  void (*fn)(void *);
+  void *arg;
+};
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static conc_thread_t *reg_head, *reg_tail; /* alive threads, main first */
+static size_t reg_count;
+static conc_thread_t *orphans; /* records of threads lost in a fork */
+
+static conc_thread_t main_rec;
+static conc_thread_t *main_thr = &main_rec;
+
+static unsigned name_counter;
+static uint32_t nondaemon;
+static uint32_t exit_waiters;
+static uint32_t shutting_down;
+static struct atexit_fn *atexits;
+static size_t n_atexits, cap_atexits;
+
+static conc_excepthook_t user_hook;
+
+static pthread_key_t dummy_key;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
+
+static __thread conc_thread_t *tls_self;
+static __thread jmp_buf *tls_jmp;      /* the running target's exit point */
+static __thread bool tls_in_hook;      /* the excepthook is running here */
+static __thread char *tls_msg;         /* the message handed to the hook */
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static uint32_t flags_of(const conc_thread_t *t) {
+  return conc__load_relaxed(&t->priv.flags);
+}
+
+static bool is_main_thread_os(void) { return conc__gettid() == getpid(); }
+
+static void set_os_name(const char *name) {
+#ifdef __linux__
+  char buf[16];
+  size_t n = strlen(name);
+  if (n > 15) {
+    n = 15;
+    while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
+      n--; /* don't split a UTF-8 character */
+  }
+  memcpy(buf, name, n);
+  buf[n] = '\0';
+  pthread_setname_np(pthread_self(), buf);
+#else
+  (void)name;
+#endif
+}
+
+/* ---- registry (reg_mu held) ------------------------------------------------ */
+
+static bool listed(const conc_thread_t *t) {
+  return t->priv.prev || reg_head == t;
+}
+
+static void reg_append(conc_thread_t *t) {
+  t->priv.next = NULL;
+  t->priv.prev = reg_tail;
+  if (reg_tail)
+    reg_tail->priv.next = t;
+  else
+    reg_head = t;
+  reg_tail = t;
+  reg_count++;
+}
+
+static void reg_unlink(conc_thread_t *t) {
+  if (!listed(t))
+    return;
+  if (t->priv.prev)
+    t->priv.prev->priv.next = t->priv.next;
+  else
+    reg_head = t->priv.next;
+  if (t->priv.next)
+    t->priv.next->priv.prev = t->priv.prev;
+  else
+    reg_tail = t->priv.prev;
+  t->priv.prev = t->priv.next = NULL;
+  reg_count--;
+}
+
+static void registry_add(conc_thread_t *t) {
+  pthread_mutex_lock(&reg_mu);
+  reg_append(t);
+  pthread_mutex_unlock(&reg_mu);
+}
+
+static void registry_remove(conc_thread_t *t) {
+  pthread_mutex_lock(&reg_mu);
+  reg_unlink(t);
+  pthread_mutex_unlock(&reg_mu);
+}
+
+/* ---- fork ------------------------------------------------------------------ */
+
+static void fork_prepare(void) { pthread_mutex_lock(&reg_mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&reg_mu); }
+
+/* The child has one thread: the forker, now the main thread. Every other
+ * record describes a thread that does not exist here: mark it stopped and
+ * keep it reachable (dummies are heap records) on the orphan list. */
+static void fork_child(void) {
+  pthread_mutex_init(&reg_mu, NULL);
+  conc_thread_t *me = tls_self ? tls_self : &main_rec;
+  conc_thread_t *t = reg_head;
+  while (t) {
+    conc_thread_t *next = t->priv.next;
+    t->priv.prev = t->priv.next = NULL;
+    if (t != me) {
+      t->priv.state = ST_STOPPED;
+      if (flags_of(t) & F_DUMMY) {
+        t->priv.next = orphans;
+        orphans = t;
+      }
+    }
+    t = next;
+  }
+  if (me != &main_rec)
+    main_rec.priv.state = ST_STOPPED;
+  reg_head = reg_tail = NULL;
+  reg_count = 0;
+  me->priv.flags |= F_MAIN;
+  me->priv.state = ST_STARTED;
+  me->priv.ident = (unsigned long)pthread_self();
+  me->priv.native_id = (uint32_t)conc__gettid();
+  reg_append(me);
+  main_thr = me;
+  tls_self = me;
+  nondaemon = 0;
+  exit_waiters = 0;
+  shutting_down = 0;
+}
+
+/* ---- one-time initialisation ---------------------------------------------- */
+
+static void dummy_exit(void *p);
+
+static void init_main_record(void) {
+  conc_thread_t *m = &main_rec;
+  strcpy(m->priv.name_buf, "MainThread");
+  m->priv.name = m->priv.name_buf;
+  m->priv.kind = "_MainThread";
+  m->priv.flags = F_MAIN;
+  m->priv.state = ST_STARTED;
+  if (is_main_thread_os()) {
+    m->priv.ident = (unsigned long)pthread_self();
+    m->priv.native_id = (uint32_t)conc__gettid();
+  }
+  reg_append(m);
+}
+
+static void do_init(void) {
+  pthread_key_create(&dummy_key, dummy_exit);
+  pthread_mutex_lock(&reg_mu);
+  init_main_record();
+  pthread_mutex_unlock(&reg_mu);
+  conc__atfork_register(fork_prepare, fork_parent, fork_child);
+}
+
+static void ensure_init(void) { pthread_once(&init_once, do_init); }
+
+/* The main record is made at load time, in the main thread, so that
+ * main_thread().ident is right even when another thread asks first. */
+__attribute__((constructor)) static void thread_module_load(void) {
+  ensure_init();
+}
+
+static void exit_handler(void) { conc_threading_shutdown(); }
+static void register_exit_handler(void) { atexit(exit_handler); }
+
+/* ---- names ----------------------------------------------------------------- */
+
+static void name_publish(conc_thread_t *t, char *name) {
+  __atomic_store_n(&t->priv.name, name, __ATOMIC_RELEASE);
+}
+
+/* Keep a heap name on the record's list (lock-free push: renames may race). */
+static char *name_node_new(conc_thread_t *t, const char *name) {
+  size_t n = strlen(name) + 1;
+  struct name_node *node = malloc(sizeof *node + n);
+  if (!node)
+    return NULL;
+  memcpy(node->str, name, n);
+  node->next = __atomic_load_n((struct name_node **)&t->priv.old_names,
+                               __ATOMIC_RELAXED);
+  while (!__atomic_compare_exchange_n((struct name_node **)&t->priv.old_names,
+                                      &node->next, node, true,
+                                      __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+    ;
+  return node->str;
+}
+
+static void names_free(conc_thread_t *t) {
+  struct name_node *node = t->priv.old_names;
+  while (node) {
+    struct name_node *next = node->next;
+    free(node);
+    node = next;
+  }
+  t->priv.old_names = NULL;
+  t->priv.name_buf[0] = '\0';
+  t->priv.name = t->priv.name_buf;
+}
+
+static int initial_name(conc_thread_t *t, const conc_thread_opts_t *opts) {
+  char tmp[sizeof t->priv.name_buf];
+  const char *name = opts ? opts->name : NULL;
+  if (!name) {
+    unsigned n = __atomic_add_fetch(&name_counter, 1, __ATOMIC_RELAXED);
+    const char *target = opts ? opts->target_name : NULL;
+    int len = target ? snprintf(tmp, sizeof tmp, "Thread-%u (%s)", n, target)
+                     : snprintf(tmp, sizeof tmp, "Thread-%u", n);
+    if ((size_t)len >= sizeof tmp) {
+      char *heap = malloc((size_t)len + 1);
+      if (!heap)
+        return CONC_ENOMEM;
+      snprintf(heap, (size_t)len + 1, "Thread-%u (%s)", n, target);
+      char *kept = name_node_new(t, heap);
+      free(heap);
+      if (!kept)
+        return CONC_ENOMEM;
+      t->priv.name = kept;
+      return 0;
+    }
+    name = tmp;
+  }
+  if (strlen(name) < sizeof t->priv.name_buf) {
+    strcpy(t->priv.name_buf, name);
+    t->priv.name = t->priv.name_buf;
+    return 0;
+  }
+  t->priv.name = name_node_new(t, name);
+  return t->priv.name ? 0 : CONC_ENOMEM;
+}
+
+const char *conc_thread_name(const conc_thread_t *t) {
+  return t ? __atomic_load_n(&t->priv.name, __ATOMIC_ACQUIRE) : NULL;
+}
+
+int conc_thread_set_name(conc_thread_t *t, const char *name) {
+  if (!t || !name)
+    return CONC_EINVAL;
+  char *kept = name_node_new(t, name);
+  if (!kept)
+    return CONC_ENOMEM;
+  name_publish(t, kept);
+  if (t == tls_self)
+    set_os_name(kept);
+  return 0;
+}
+
+/* ---- current thread, dummies --------------------------------------------- */
+
+static conc_thread_t *make_dummy(void) {
+  conc_thread_t *t = calloc(1, sizeof *t);
+  if (!t)
+    return NULL;
+  unsigned n = __atomic_add_fetch(&name_counter, 1, __ATOMIC_RELAXED);
+  snprintf(t->priv.name_buf, sizeof t->priv.name_buf, "Dummy-%u", n);
+  t->priv.name = t->priv.name_buf;
+  t->priv.kind = "_DummyThread";
+  t->priv.flags = F_DUMMY | F_DAEMON;
+  t->priv.state = ST_STARTED;
+  t->priv.ident = (unsigned long)pthread_self();
+  t->priv.native_id = (uint32_t)conc__gettid();
+  registry_add(t);
+  tls_self = t;
+  pthread_setspecific(dummy_key, t);
+  return t;
+}
+
+/* A foreign thread ended: its dummy leaves the registry and is freed. */
+static void dummy_exit(void *p) {
+  conc_thread_t *t = p;
+  registry_remove(t);
+  if (tls_self == t)
+    tls_self = NULL;
+  names_free(t);
+  free(t);
+}
+
+conc_thread_t *conc_current_thread(void) {
+  conc_thread_t *t = tls_self;
+  if (t)
+    return t;
+  ensure_init();
+  if (is_main_thread_os() && main_thr == &main_rec) {
+    if (!conc__load_relaxed(&main_rec.priv.ident)) {
+      conc__store_relaxed(&main_rec.priv.ident, (unsigned long)pthread_self());
+      conc__store_relaxed(&main_rec.priv.native_id, (uint32_t)conc__gettid());
+    }
+    tls_self = &main_rec;
+    return &main_rec;
+  }
+  return make_dummy();
+}
+
+conc_thread_t *conc_main_thread(void) {
+  ensure_init();
+  return main_thr;
+}
+
+unsigned long conc_get_ident(void) { return (unsigned long)pthread_self(); }
+
+unsigned long conc_get_native_id(void) {
+  return (unsigned long)conc__gettid();
+}
+
+size_t conc_enumerate(conc_thread_t **out, size_t cap) {
+  ensure_init();
+  size_t n = 0;
+  pthread_mutex_lock(&reg_mu);
+  for (conc_thread_t *t = reg_head; t; t = t->priv.next, n++)
+    if (out && n < cap)
+      out[n] = t;
+  pthread_mutex_unlock(&reg_mu);
+  return n;
+}
+
+size_t conc_active_count(void) {
+  ensure_init();
+  pthread_mutex_lock(&reg_mu);
+  size_t n = reg_count;
+  pthread_mutex_unlock(&reg_mu);
+  return n;
+}
+
+/* ---- init / start ---------------------------------------------------------- */
+
+static bool inherit_daemon(void) {
+  conc_thread_t *cur = conc_current_thread();
+  return cur ? (flags_of(cur) & F_DAEMON) != 0 : true;
+}
+
+int conc_thread_init(conc_thread_t *t, void *(*target)(void *), void *arg,
+                     const conc_thread_opts_t *opts) {
+  if (!t)
+    return CONC_EINVAL;
+  size_t stack = opts ? opts->stack_size : 0;
+  if (stack && stack < CONC_THREAD_STACK_MIN)
+    return CONC_EINVAL;
+  if (stack) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    stack = (stack + page - 1) / page * page;
+  }
+  int daemon = opts ? opts->daemon : CONC_DAEMON_INHERIT;
+  bool is_daemon = daemon > 0 || (daemon == 0 && inherit_daemon());
+  memset(t, 0, sizeof *t);
+  int rc = initial_name(t, opts);
+  if (rc)
+    return rc;
+  t->priv.target = target;
+  t->priv.arg = arg;
+  t->priv.stack_size = stack;
+  t->priv.kind = "Thread";
+  t->priv.flags = is_daemon ? F_DAEMON : 0;
+  return 0;
+}
+
+static void nondaemon_done(void) {
+  __atomic_fetch_sub(&nondaemon, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&exit_waiters, __ATOMIC_SEQ_CST))
+    conc__wake(&nondaemon, CONC__WAKE_ALL, false);
+}
+
+static void publish_native_id(conc_thread_t *t) {
+  uint32_t old = conc__xchg(&t->priv.native_id, (uint32_t)conc__gettid());
+  if (old == NID_WAITING)
+    conc__wake(&t->priv.native_id, CONC__WAKE_ALL, false);
+}
+
+/* The thread's end; see the file comment for the order. */
+static void finish(conc_thread_t *t) {
+  uint32_t f = flags_of(t);
+  bool counted = !(f & (F_DAEMON | F_MAIN));
+  registry_remove(t);
+  tls_self = NULL;
+  tls_jmp = NULL;
+  uint32_t old = conc__xchg(&t->priv.state, ST_STOPPED);
+  if (old & ST_WAITERS)
+    conc__wake(&t->priv.state, CONC__WAKE_ALL, false);
+  if (counted)
+    nondaemon_done();
+}
+
+static void *bootstrap(void *p) {
+  conc_thread_t *t = p;
+  conc__store_relaxed(&t->priv.ident, (unsigned long)pthread_self());
+  publish_native_id(t);
+  tls_self = t;
+  set_os_name(conc_thread_name(t));
+  jmp_buf jb;
+  tls_jmp = &jb;
+  /* conc_thread_fail / conc_thread_exit land here, from the target or from
+   * a thread-local destructor; either way the end sequence continues. */
+  if (setjmp(jb) == 0 && t->priv.target)
+    t->priv.result = t->priv.target(t->priv.arg);
+  conc__local_thread_exit();
+  finish(t);
+  return NULL;
+}
+
+int conc_thread_start(conc_thread_t *t) {
+  if (!t)
+    return CONC_EINVAL;
+  if (flags_of(t) & (F_DUMMY | F_MAIN))
+    return CONC_ESTATE;
+  uint32_t expected = ST_INITIAL;
+  if (!conc__cas(&t->priv.state, &expected, ST_STARTED))
+    return CONC_ESTATE;
+  ensure_init();
+  pthread_once(&atexit_once, register_exit_handler);
+  bool counted = !(flags_of(t) & F_DAEMON);
+  if (counted)
+    __atomic_fetch_add(&nondaemon, 1, __ATOMIC_SEQ_CST);
+  registry_add(t);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int err = t->priv.stack_size
+                ? pthread_attr_setstacksize(&attr, t->priv.stack_size)
+                : 0;
+  pthread_t th;
+  if (!err)
+    err = pthread_create(&th, &attr, bootstrap, t);
+  pthread_attr_destroy(&attr);
+  if (err) {
+    registry_remove(t);
+    if (counted)
+      nondaemon_done();
+    conc__store_release(&t->priv.state, ST_INITIAL);
+    if (conc__xchg(&t->priv.native_id, 0) == NID_WAITING)
+      conc__wake(&t->priv.native_id, CONC__WAKE_ALL, false);
+    return -err;
+  }
+  conc__store_relaxed(&t->priv.ident, (unsigned long)th);
+  return 0;
+}
+
+void conc__thread_set_kind(conc_thread_t *t, const char *kind) {
+  t->priv.kind = kind;
+}
+
+/* ---- join and queries ------------------------------------------------------- */
+
+int conc_thread_join(conc_thread_t *t, double timeout) {
+  if (!t || timeout != timeout)
+    return CONC_EINVAL;
+  if (flags_of(t) & F_DUMMY)
+    return CONC_ESTATE;
+  uint32_t s = conc__load_acquire(&t->priv.state);
+  if (s == ST_INITIAL)
+    return CONC_ENOTSTARTED;
+  if (t == tls_self)
+    return CONC_EDEADLK;
+  if (timeout < 0 && timeout != CONC_FOREVER)
+    timeout = 0;
+  conc_deadline_t deadline;
+  conc_deadline_after(timeout, &deadline);
+  for (;;) {
+    s = conc__load_acquire(&t->priv.state);
+    if (s & ST_STOPPED)
+      return 0;
+    if (!(s & ST_WAITERS) &&
+        !conc__cas(&t->priv.state, &s, ST_STARTED | ST_WAITERS))
+      continue;
+    if (conc__wait(&t->priv.state, ST_STARTED | ST_WAITERS, deadline, false) ==
+        CONC_ETIMEDOUT)
+      return (conc__load_acquire(&t->priv.state) & ST_STOPPED)
+                 ? 0
+                 : CONC_ETIMEDOUT;
+  }
+}
+
+bool conc_thread_is_alive(const conc_thread_t *t) {
+  return t && (conc__load_acquire(&t->priv.state) & ST_STARTED);
+}
+
+unsigned long conc_thread_ident(const conc_thread_t *t) {
+  return t ? conc__load_relaxed(&t->priv.ident) : 0;
+}
+
+unsigned long conc_thread_native_id(conc_thread_t *t) {
+  if (!t)
+    return 0;
+  for (;;) {
+    uint32_t id = conc__load_acquire(&t->priv.native_id);
+    if (id && id != NID_WAITING)
+      return id;
+    if (conc__load_acquire(&t->priv.state) == ST_INITIAL)
+      return 0;
+    if (id == 0 && !conc__cas(&t->priv.native_id, &id, NID_WAITING))
+      continue;
+    conc__wait(&t->priv.native_id, NID_WAITING, CONC_DEADLINE_NEVER, false);
+  }
+}
+
+bool conc_thread_daemon(const conc_thread_t *t) {
+  return t && (flags_of(t) & F_DAEMON);
+}
+
+int conc_thread_set_daemon(conc_thread_t *t, bool daemon) {
+  if (!t)
+    return CONC_EINVAL;
+  if ((flags_of(t) & (F_DUMMY | F_MAIN)) ||
+      conc__load_acquire(&t->priv.state) != ST_INITIAL)
+    return CONC_ESTATE;
+  uint32_t f = flags_of(t);
+  conc__store_relaxed(&t->priv.flags, daemon ? f | F_DAEMON : f & ~F_DAEMON);
+  return 0;
+}
+
+int conc_thread_result(const conc_thread_t *t, void **out) {
+  if (!t)
+    return CONC_EINVAL;
+  uint32_t s = conc__load_acquire(&t->priv.state);
+  if (s == ST_INITIAL)
+    return CONC_ENOTSTARTED;
+  if (!(s & ST_STOPPED) || (flags_of(t) & (F_DUMMY | F_MAIN)))
+    return CONC_EBUSY;
+  if (t->priv.fail_code)
+    return t->priv.fail_code;
+  if (out)
+    *out = t->priv.result;
+  return 0;
+}
+
+int conc_thread_repr(const conc_thread_t *t, char *buf, size_t len) {
+  if (!t || (!buf && len))
+    return CONC_EINVAL;
+  uint32_t s = conc__load_acquire(&t->priv.state);
+  const char *status = s == ST_INITIAL          ? "initial"
+                       : (s & ST_STOPPED) ? "stopped"
+                                                : "started";
+  char ident[32] = "";
+  unsigned long id = conc_thread_ident(t);
+  if (s != ST_INITIAL && id)
+    snprintf(ident, sizeof ident, " %lu", id);
+  return snprintf(buf, len, "<%s(%s, %s%s%s)>", t->priv.kind,
+                  conc_thread_name(t), status,
+                  conc_thread_daemon(t) ? " daemon" : "", ident);
+}
+
+int conc_thread_destroy(conc_thread_t *t) {
+  if (!t)
+    return CONC_EINVAL;
+  if (flags_of(t) & (F_DUMMY | F_MAIN))
+    return CONC_EPERM;
+  if (conc__load_acquire(&t->priv.state) & ST_STARTED)
+    return CONC_EBUSY;
+  names_free(t);
+  return 0;
+}
+
+/* ---- failures and the excepthook ----------------------------------------- */
+
+static void report(const char *headline, const conc_excepthook_args_t *a) {
+  flockfile(stderr);
+  fprintf(stderr, "%s\n%s (%s)%s%s\n", headline, conc_err_python(a->code),
+          conc_err_name(a->code), a->message[0] ? ": " : "", a->message);
+  funlockfile(stderr);
+}
+
+void conc_thread_default_excepthook(const conc_excepthook_args_t *args) {
+  if (!args)
+    return;
+  const char *name = args->thread ? conc_thread_name(args->thread) : NULL;
+  char head[256];
+  if (name)
+    snprintf(head, sizeof head, "Exception in thread %s:", name);
+  else
+    snprintf(head, sizeof head, "Exception in thread %lu:", conc_get_ident());
+  report(head, args);
+}
+
+conc_excepthook_t conc_thread_set_excepthook(conc_excepthook_t hook) {
+  conc_excepthook_t old = __atomic_exchange_n(&user_hook, hook, __ATOMIC_ACQ_REL);
+  return old ? old : conc_thread_default_excepthook;
+}
+
+/* Leave the calling thread: to its bootstrap, or out of the process or the
+ * foreign thread. */
+static _Noreturn void leave(int exit_status, void *result) {
+  if (tls_jmp)
+    longjmp(*tls_jmp, 1);
+  conc_thread_t *t = tls_self;
+  if (t && (flags_of(t) & F_MAIN))
+    exit(exit_status);
+  if (!t && is_main_thread_os())
+    exit(exit_status);
+  pthread_exit(result);
+}
+
+static char *format_message(const char *fmt, va_list ap) {
+  if (!fmt)
+    return NULL;
+  va_list copy;
+  va_copy(copy, ap);
+  int n = vsnprintf(NULL, 0, fmt, copy);
+  va_end(copy);
+  char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (msg)
+    vsnprintf(msg, (size_t)n + 1, fmt, ap);
+  return msg;
+}
+
+_Noreturn void conc_thread_fail(int code, const char *fmt, ...) {
+  if (code >= 0)
+    code = CONC_EFAILED;
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = format_message(fmt, ap);
+  va_end(ap);
+  conc_thread_t *t = conc_current_thread();
+  conc_excepthook_args_t a = {code, msg ? msg : "", t};
+  if (tls_in_hook) { /* the hook itself failed */
+    report("Exception in threading.excepthook:", &a);
+    free(msg);
+    free(tls_msg);
+    tls_msg = NULL;
+    tls_in_hook = false;
+    leave(1, NULL);
+  }
+  if (t && !(flags_of(t) & (F_DUMMY | F_MAIN)))
+    t->priv.fail_code = code;
+  conc_excepthook_t hook = __atomic_load_n(&user_hook, __ATOMIC_ACQUIRE);
+  tls_in_hook = true;
+  tls_msg = msg;
+  (hook ? hook : conc_thread_default_excepthook)(&a);
+  tls_in_hook = false;
+  tls_msg = NULL;
+  free(msg);
+  leave(1, NULL);
+}
+
+_Noreturn void conc_thread_exit(void *result) {
+  conc_thread_t *t = tls_self;
+  if (t && tls_jmp)
+    t->priv.result = result;
+  leave(0, result);
+}
+
+/* ---- process exit ------------------------------------------------------------ */
+
+bool conc_threading_shutting_down(void) {
+  return conc__load_acquire(&shutting_down) != 0;
+}
+
+int conc_threading_register_atexit(void (*fn)(void *), void *arg) {
+  if (!fn)
+    return CONC_EINVAL;
+  ensure_init();
+  int rc = 0;
+  pthread_mutex_lock(&reg_mu);
+  if (conc__load_relaxed(&shutting_down)) {
+    rc = CONC_ESTATE;
+  } else if (n_atexits == cap_atexits) {
+    size_t cap = cap_atexits ? cap_atexits * 2 : 8;
+    struct atexit_fn *grown = realloc(atexits, cap * sizeof *grown);
+    if (grown) {
+      atexits = grown;
+      cap_atexits = cap;
+    } else {
+      rc = CONC_ENOMEM;
+    }
+  }
+  if (!rc)
+    atexits[n_atexits++] = (struct atexit_fn){fn, arg};
+  pthread_mutex_unlock(&reg_mu);
+  return rc;
+}
+
+static void run_atexits(void) {
+  for (;;) {
+    pthread_mutex_lock(&reg_mu);
+    struct atexit_fn a = {NULL, NULL};
+    if (n_atexits)
+      a = atexits[--n_atexits];
+    pthread_mutex_unlock(&reg_mu);
+    if (!a.fn)
+      return;
+    a.fn(a.arg);
+  }
+}
+
+/* The main thread's part of shutdown: it counts as stopped from now on. */
+static void stop_main(void) {
+  conc_thread_t *m = main_thr;
+  if (tls_self != m && !(tls_self == NULL && is_main_thread_os()))
+    return;
+  if (!(conc__load_acquire(&m->priv.state) & ST_STARTED))
+    return;
+  registry_remove(m);
+  if (conc__xchg(&m->priv.state, ST_STOPPED) & ST_WAITERS)
+    conc__wake(&m->priv.state, CONC__WAKE_ALL, false);
+}
+
+void conc_threading_shutdown(void) {
+  ensure_init();
+  pthread_mutex_lock(&reg_mu);
+  conc__store_release(&shutting_down, 1);
+  pthread_mutex_unlock(&reg_mu);
+  stop_main();
+  run_atexits();
+  conc_thread_t *me = tls_self;
+  uint32_t mine = me && !(flags_of(me) & (F_DAEMON | F_MAIN)) &&
+                          conc_thread_is_alive(me)
+                      ? 1
+                      : 0;
+  __atomic_fetch_add(&exit_waiters, 1, __ATOMIC_SEQ_CST);
+  for (;;) {
+    uint32_t n = __atomic_load_n(&nondaemon, __ATOMIC_SEQ_CST);
+    if (n <= mine)
+      break;
+    conc__wait(&nondaemon, n, CONC_DEADLINE_NEVER, false);
+  }
+  __atomic_fetch_sub(&exit_waiters, 1, __ATOMIC_SEQ_CST);
+}
