@@ -35,8 +35,7 @@ static struct {
 } cfg = {.rounds = DEFAULT_ROUNDS};
 
 static void usage(const char *prog) {
-  fprintf(stderr, "usage: %s [--smoke] [--rounds N] [--markdown FILE]\n",
-          prog);
+  fprintf(stderr, "usage: %s [--smoke] [--rounds N] [--markdown FILE]\n", prog);
   exit(2);
 }
 
@@ -131,11 +130,10 @@ static long variant_n(const bench_variant_t *v, long n) {
 }
 
 /* secs[r * nv + i]: seconds per op of variant i in round r (< 0: failed). */
-static void run_rounds(long n, const bench_variant_t *v, int nv,
-                       double *secs) {
+static void run_rounds(long n, const bench_variant_t *v, int nv, double *secs) {
   for (int i = 0; i < nv; i++) /* warm-up: caches, lazy init, page faults */
-    v[i].fn(v[i].arg, variant_n(&v[i], n) / 10 > 0 ? variant_n(&v[i], n) / 10
-                                                    : 1);
+    v[i].fn(v[i].arg,
+            variant_n(&v[i], n) / 10 > 0 ? variant_n(&v[i], n) / 10 : 1);
   for (int r = 0; r < cfg.rounds; r++) {
     for (int k = 0; k < nv; k++) {
       int i = (r + k) % nv;
@@ -201,8 +199,9 @@ static void append_markdown(const char *title, const char *unit, long n,
   }
   char a[32], b[32], c[32];
   fprintf(f, "\n### %s\n\n", title);
-  fprintf(f, "%ld %s per round (CPython: fewer, noted), %d rounds, "
-             "interleaved; rates are %s per second.\n\n",
+  fprintf(f,
+          "%ld %s per round (CPython: fewer, noted), %d rounds, "
+          "interleaved; rates are %s per second.\n\n",
           n, unit, cfg.rounds, unit);
   fprintf(f, "| variant | median | q1 | q3 | ns/op | libconc speed-up |\n");
   fprintf(f, "| --- | ---: | ---: | ---: | ---: | ---: |\n");
@@ -358,8 +357,8 @@ double bench_threads(int nthreads, bench_worker_fn fn, void *arg) {
   struct team team = {.fn = fn, .arg = arg};
   struct member *m = calloc((size_t)nthreads, sizeof *m);
   pthread_t *t = calloc((size_t)nthreads, sizeof *t);
-  if (!m || !t || pthread_barrier_init(&team.start, NULL,
-                                       (unsigned)nthreads + 1) != 0) {
+  if (!m || !t ||
+      pthread_barrier_init(&team.start, NULL, (unsigned)nthreads + 1) != 0) {
     fprintf(stderr, "bench: cannot set up %d threads\n", nthreads);
     abort();
   }

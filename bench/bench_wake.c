@@ -229,9 +229,9 @@ int main(int argc, char **argv) {
   v[nv++] = (bench_variant_t){"libuv uv_sem_t pair", run_uvsem, &uvsem, 0};
 #endif
   v[nv++] = (bench_variant_t){"CPython threading.Event", bench_python_fn,
-                              (void *)py_event, 10000};
+                              (void *)py_event, 5000};
 
-  bench_compare("wake-up ping-pong (2 threads)", "round trips", 100000, v, nv);
+  bench_compare("wake-up ping-pong (2 threads)", "round trips", 20000, v, nv);
 
   sem_destroy(&sem.to_pong);
   sem_destroy(&sem.to_ping);

@@ -24,6 +24,16 @@
 #define CONC_CONTAINER_OF(ptr, type, member)                                   \
   ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
+/* A function that never returns; unlike C11 _Noreturn it also compiles as
+ * C++, so public headers use it: CONC_EXTERN CONC_NORETURN void f(void); */
+#if defined(__GNUC__) || defined(__clang__)
+#define CONC_NORETURN __attribute__((__noreturn__))
+#elif !defined(__cplusplus) && __STDC_VERSION__ >= 201112L
+#define CONC_NORETURN _Noreturn
+#else
+#define CONC_NORETURN
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define CONC_WARN_UNUSED __attribute__((warn_unused_result))
 #else
