@@ -52,7 +52,7 @@ static __thread struct tblock *self;
 
 static void lock_prepare(void) { pthread_mutex_lock(&mu); }
 static void lock_parent(void) { pthread_mutex_unlock(&mu); }
-static void lock_child(void) { pthread_mutex_init(&mu, NULL); }
+static void lock_child(void) { pthread_mutex_unlock(&mu); }
 
 static void key_destructor(void *p) {
   (void)p;

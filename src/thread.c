@@ -165,14 +165,14 @@ static void fork_parent(void) { pthread_mutex_unlock(&reg_mu); }
  * record describes a thread that does not exist here: mark it stopped and
  * keep it reachable (dummies are heap records) on the orphan list. */
 static void fork_child(void) {
-  pthread_mutex_init(&reg_mu, NULL);
+  pthread_mutex_unlock(&reg_mu); /* taken by fork_prepare in this thread */
   conc_thread_t *me = tls_self ? tls_self : &main_rec;
   conc_thread_t *t = reg_head;
   while (t) {
     conc_thread_t *next = t->priv.next;
     t->priv.prev = t->priv.next = NULL;
     if (t != me) {
-      t->priv.state = ST_STOPPED;
+      conc__store_release(&t->priv.state, ST_STOPPED);
       if (flags_of(t) & F_DUMMY) {
         t->priv.next = orphans;
         orphans = t;
@@ -181,19 +181,19 @@ static void fork_child(void) {
     t = next;
   }
   if (me != &main_rec)
-    main_rec.priv.state = ST_STOPPED;
+    conc__store_release(&main_rec.priv.state, ST_STOPPED);
   reg_head = reg_tail = NULL;
   reg_count = 0;
-  me->priv.flags |= F_MAIN;
-  me->priv.state = ST_STARTED;
-  me->priv.ident = (unsigned long)pthread_self();
-  me->priv.native_id = (uint32_t)conc__gettid();
+  conc__store_relaxed(&me->priv.flags, flags_of(me) | F_MAIN);
+  conc__store_release(&me->priv.state, ST_STARTED);
+  conc__store_relaxed(&me->priv.ident, (unsigned long)pthread_self());
+  conc__store_relaxed(&me->priv.native_id, (uint32_t)conc__gettid());
   reg_append(me);
   main_thr = me;
   tls_self = me;
-  nondaemon = 0;
-  exit_waiters = 0;
-  shutting_down = 0;
+  __atomic_store_n(&nondaemon, 0, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&exit_waiters, 0, __ATOMIC_SEQ_CST);
+  conc__store_release(&shutting_down, 0);
 }
 
 /* ---- one-time initialisation ---------------------------------------------- */
