@@ -3,6 +3,7 @@
 #define CONC_H
 
 #include "conc/defs.h"
+#include "conc/coro.h"
 #include "conc/error.h"
 #include "conc/queue.h"
 #include "conc/thread.h"

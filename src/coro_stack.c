@@ -1,0 +1,362 @@
+/*
+ * Coroutine stacks: slots carved from large lazily committed mappings
+ * (slabs), each slot a guard zone below its usable stack.
+ *
+ * Guard zones: MADV_GUARD_INSTALL (Linux 6.13+) marks the zone in the page
+ * tables without splitting the mapping, so every stack can be guarded. Where
+ * the kernel lacks it, mprotect(PROT_NONE) splits the mapping (two maps per
+ * stack), so only `limit` slots get such a guard and later ones are canary
+ * stacks: the top of the unguarded zone must stay zero, checked whenever the
+ * coroutine switches away. A slot keeps its kind for life.
+ *
+ * Locking protocol: each thread caches free slots in its own lists (no lock:
+ * the fast path of alloc/free makes no system call and takes no lock). The
+ * global pool (size classes, slabs, free slots returned by caches that grew
+ * too big or by exiting threads) is guarded by g_mu, which has fork handlers.
+ * Slots handed to the global pool are decommitted (MADV_DONTNEED) first,
+ * outside the lock.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "conc/coro.h"
+#include "coro-int.h"
+#include "init-int.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CONC__HAVE_VALGRIND 1
+#endif
+#endif
+
+#if defined(CONC_SANITIZER_address) || defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define CONC__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/asan_interface.h>
+#define CONC__ASAN 1
+#endif
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0
+#endif
+#ifndef MAP_STACK
+#define MAP_STACK 0
+#endif
+
+enum { CACHE_CLASSES = 4, CACHE_MAX = 64, CACHE_SPILL = 32, REFILL = 16 };
+#define SLAB_BYTES ((size_t)64 << 20)
+#define SLAB_MAX_SLOTS 256
+
+typedef struct conc__slab {
+  struct conc__slab *next;
+  char *map;
+  size_t len;
+  unsigned nslots;
+  unsigned carved;
+  conc__stack_t desc[];
+} slab_t;
+
+typedef struct size_class {
+  struct size_class *next;
+  size_t slot;
+  conc__stack_t *free;
+  slab_t *slabs; /* newest first; only the first may have uncarved slots */
+} size_class_t;
+
+typedef struct tcache {
+  size_t slot;
+  conc__stack_t *head;
+  unsigned n;
+} tcache_t;
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static size_class_t *g_classes;
+static size_t g_nslabs;
+static size_t g_guarded_mprot;
+static size_t g_limit;
+static int g_method = CONC__STACK_GUARD_MADV;
+static size_t g_page;
+
+static __thread tcache_t t_cache[CACHE_CLASSES];
+
+static void fork_prepare(void) { pthread_mutex_lock(&g_mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&g_mu); }
+static void fork_child(void) { pthread_mutex_init(&g_mu, NULL); }
+
+static size_t default_limit(void) {
+  const char *env = getenv("CONC_CORO_GUARD_LIMIT");
+  if (env && *env)
+    return (size_t)strtoull(env, NULL, 10);
+  long maps = 65530;
+  FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+  if (f) {
+    if (fscanf(f, "%ld", &maps) != 1)
+      maps = 65530;
+    fclose(f);
+  }
+  return (size_t)(maps > 8 ? maps / 4 : 2);
+}
+
+static void global_init(void) {
+  __atomic_store_n(&g_page, (size_t)sysconf(_SC_PAGESIZE), __ATOMIC_RELAXED);
+  g_limit = default_limit();
+  conc__atfork_register(fork_prepare, fork_parent, fork_child);
+}
+
+size_t conc_coro_set_guard_limit(size_t limit) {
+  pthread_once(&g_once, global_init);
+  pthread_mutex_lock(&g_mu);
+  size_t old = g_limit;
+  g_limit = limit;
+  pthread_mutex_unlock(&g_mu);
+  return old;
+}
+
+void conc__stack_force_method(int method) {
+  pthread_once(&g_once, global_init);
+  pthread_mutex_lock(&g_mu);
+  g_method = method;
+  pthread_mutex_unlock(&g_mu);
+}
+
+static size_class_t *class_get(size_t slot) {
+  for (size_class_t *c = g_classes; c; c = c->next)
+    if (c->slot == slot)
+      return c;
+  size_class_t *c = calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  c->slot = slot;
+  c->next = g_classes;
+  g_classes = c;
+  return c;
+}
+
+static slab_t *slab_new(size_t slot) {
+  size_t n = SLAB_BYTES / slot;
+  n = n < 1 ? 1 : n > SLAB_MAX_SLOTS ? SLAB_MAX_SLOTS : n;
+  slab_t *sl = calloc(1, sizeof *sl + n * sizeof(conc__stack_t));
+  if (!sl)
+    return NULL;
+  sl->len = n * slot;
+  void *m = mmap(NULL, sl->len, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1,
+                 0);
+  if (m == MAP_FAILED) {
+    free(sl);
+    return NULL;
+  }
+#ifdef MADV_NOHUGEPAGE
+  /* A huge page would commit 2 MiB for a coroutine that touches 4 KiB. */
+  (void)madvise(m, sl->len, MADV_NOHUGEPAGE);
+#endif
+  sl->map = m;
+  sl->nslots = (unsigned)n;
+  g_nslabs++;
+  return sl;
+}
+
+/* Give the slot its guard (or make it a canary slot). Called with g_mu. */
+static void slot_guard(conc__stack_t *s) {
+  if (g_method == CONC__STACK_GUARD_MADV) {
+    if (madvise(s->base, CONC__STACK_GUARD, MADV_GUARD_INSTALL) == 0) {
+      s->kind = CONC__STACK_GUARD_MADV;
+      return;
+    }
+    g_method = CONC__STACK_GUARD_MPROT; /* kernel older than 6.13 */
+  }
+  if (g_guarded_mprot < g_limit &&
+      mprotect(s->base, CONC__STACK_GUARD, PROT_NONE) == 0) {
+    g_guarded_mprot++;
+    s->kind = CONC__STACK_GUARD_MPROT;
+    return;
+  }
+  s->kind = CONC__STACK_CANARY;
+}
+
+/* Carve one new slot of class c. Called with g_mu. */
+static conc__stack_t *slot_carve(size_class_t *c) {
+  slab_t *sl = c->slabs;
+  if (!sl || sl->carved == sl->nslots) {
+    sl = slab_new(c->slot);
+    if (!sl)
+      return NULL;
+    sl->next = c->slabs;
+    c->slabs = sl;
+  }
+  conc__stack_t *s = &sl->desc[sl->carved];
+  s->base = sl->map + (size_t)sl->carved * c->slot;
+  sl->carved++;
+  s->lo = s->base + CONC__STACK_GUARD;
+  s->hi = s->base + c->slot;
+  s->slab = sl;
+  s->slot = c->slot;
+  slot_guard(s);
+  return s;
+}
+
+static tcache_t *cache_find(size_t slot, bool create) {
+  tcache_t *empty = NULL;
+  for (int i = 0; i < CACHE_CLASSES; i++) {
+    if (t_cache[i].slot == slot)
+      return &t_cache[i];
+    if (!empty && t_cache[i].n == 0)
+      empty = &t_cache[i];
+  }
+  if (create && empty)
+    empty->slot = slot;
+  return create ? empty : NULL;
+}
+
+/* Take up to REFILL slots from the global pool into tc; returns one. */
+static conc__stack_t *refill(size_t slot, tcache_t *tc) {
+  pthread_once(&g_once, global_init);
+  pthread_mutex_lock(&g_mu);
+  size_class_t *c = class_get(slot);
+  conc__stack_t *got = NULL;
+  for (int i = 0; c && i < (tc ? REFILL : 1); i++) {
+    conc__stack_t *s = c->free;
+    if (s)
+      c->free = s->next;
+    else if (!(s = slot_carve(c)))
+      break;
+    if (!got) {
+      got = s;
+    } else {
+      s->next = tc->head;
+      tc->head = s;
+      tc->n++;
+    }
+  }
+  pthread_mutex_unlock(&g_mu);
+  return got;
+}
+
+static void tool_register(conc__stack_t *s) {
+#ifdef CONC__HAVE_VALGRIND
+  if (RUNNING_ON_VALGRIND) {
+    s->vg_id = VALGRIND_STACK_REGISTER(s->lo, s->hi);
+    s->vg_registered = 1;
+  }
+#else
+  (void)s;
+#endif
+}
+
+static void tool_unregister(conc__stack_t *s) {
+#ifdef CONC__HAVE_VALGRIND
+  if (s->vg_registered) {
+    VALGRIND_STACK_DEREGISTER(s->vg_id);
+    s->vg_registered = 0;
+  }
+#endif
+#ifdef CONC__ASAN
+  /* A coroutine that finished never returned from its entry frame, whose
+   * redzones would otherwise poison the next user of the slot. */
+  __asan_unpoison_memory_region(s->lo, (size_t)(s->hi - s->lo));
+#endif
+  (void)s;
+}
+
+int conc__stack_alloc(size_t usable, conc__stack_t **out) {
+  size_t page = __atomic_load_n(&g_page, __ATOMIC_RELAXED);
+  if (!page) {
+    pthread_once(&g_once, global_init);
+    page = g_page;
+  }
+  size_t slot = ((usable + page - 1) & ~(page - 1)) + CONC__STACK_GUARD;
+  tcache_t *tc = cache_find(slot, true);
+  conc__stack_t *s = NULL;
+  if (tc && tc->head) {
+    s = tc->head;
+    tc->head = s->next;
+    tc->n--;
+  } else {
+    s = refill(slot, tc);
+    if (!s)
+      return -ENOMEM;
+  }
+  s->next = NULL;
+  tool_register(s);
+  *out = s;
+  return 0;
+}
+
+/* Decommit, then hand a chain of slots to the global pool. */
+static void give_global(conc__stack_t *chain) {
+  conc__stack_t *last = NULL;
+  size_t slot = chain ? chain->slot : 0;
+  for (conc__stack_t *s = chain; s; s = s->next) {
+    (void)madvise(s->lo, (size_t)(s->hi - s->lo), MADV_DONTNEED);
+    last = s;
+  }
+  if (!chain)
+    return;
+  pthread_mutex_lock(&g_mu);
+  size_class_t *c = class_get(slot); /* exists: the slots came from it */
+  last->next = c->free;
+  c->free = chain;
+  pthread_mutex_unlock(&g_mu);
+}
+
+void conc__stack_free(conc__stack_t *s, bool mine) {
+  tool_unregister(s);
+  tcache_t *tc = mine ? cache_find(s->slot, true) : NULL;
+  if (!tc) {
+    s->next = NULL;
+    give_global(s);
+    return;
+  }
+  s->next = tc->head;
+  tc->head = s;
+  if (++tc->n <= CACHE_MAX)
+    return;
+  /* Spill the older half: a thread that freed many keeps only a few warm. */
+  conc__stack_t *keep = tc->head;
+  for (int i = 1; i < CACHE_MAX - CACHE_SPILL; i++)
+    keep = keep->next;
+  conc__stack_t *spill = keep->next;
+  keep->next = NULL;
+  tc->n = CACHE_MAX - CACHE_SPILL;
+  give_global(spill);
+}
+
+bool conc__stack_guard_hit(const conc__stack_t *s, const void *addr) {
+  const char *a = addr;
+  return s->kind != CONC__STACK_CANARY && a >= s->base && a < s->lo;
+}
+
+void conc__stack_thread_exit(void) {
+  for (int i = 0; i < CACHE_CLASSES; i++) {
+    conc__stack_t *chain = t_cache[i].head;
+    t_cache[i].head = NULL;
+    t_cache[i].n = 0;
+    t_cache[i].slot = 0;
+    give_global(chain);
+  }
+}
+
+void conc__stack_stats(conc__stack_stats_t *st) {
+  pthread_once(&g_once, global_init);
+  pthread_mutex_lock(&g_mu);
+  st->guarded_mprot = g_guarded_mprot;
+  st->slabs = g_nslabs;
+  st->guard_method = g_method;
+  pthread_mutex_unlock(&g_mu);
+  st->cached = 0;
+  for (int i = 0; i < CACHE_CLASSES; i++)
+    st->cached += t_cache[i].n;
+}
