@@ -5,6 +5,7 @@
 #include "conc/defs.h"
 #include "conc/coro.h"
 #include "conc/error.h"
+#include "conc/futures.h"
 #include "conc/queue.h"
 #include "conc/thread.h"
 #include "conc/time.h"

@@ -1,0 +1,77 @@
+/*
+ * Internals shared by futures.c (Future, wait, as_completed, record pool)
+ * and executor.c (the thread pool and map).
+ */
+#ifndef CONC_FUTURES_INT_H
+#define CONC_FUTURES_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conc/futures.h"
+#include "qsync-int.h"
+
+/* Future states (Python's names); the WAITERS bit says a result() caller
+ * may be parked on the state word. */
+enum {
+  FS_PENDING = 0,
+  FS_RUNNING = 1,
+  FS_CANCELLED = 2,
+  FS_CANCELLED_AND_NOTIFIED = 3,
+  FS_FINISHED = 4,
+  FS_MASK = 7,
+  FS_WAITERS = 8
+};
+
+struct conc__cb_node {
+  conc_future_callback_t fn;
+  void *arg;
+  struct conc__cb_node *next;
+};
+
+struct conc__watcher;
+
+/* One wait()/as_completed() registration on one future. */
+struct conc__wnode {
+  struct conc__watcher *w;
+  struct conc__wnode *prev, *next;
+  bool linked;
+};
+
+struct conc_future {
+  uint32_t state; /* FS_* | FS_WAITERS, atomic */
+  uint32_t refs;  /* atomic */
+  int code;       /* failure code; 0 for a result */
+  char *message;  /* owned; NULL for none */
+  void *value;
+  struct conc__cb_node cb0; /* the first callback needs no allocation */
+  struct conc__cb_node *cb_head, *cb_tail;
+  struct conc__wnode *watchers;
+  /* The task an executor runs for this future. */
+  void *(*fn)(void *);
+  void *arg;
+  conc_future_t *next; /* work queue or free-list link */
+};
+
+/* The calling thread's task context, for conc_task_fail. */
+struct conc__task_ctx {
+  int code;
+  char *message; /* owned */
+};
+
+/* A recycled (or new) pending record with `refs` references. */
+conc_future_t *conc__future_alloc(uint32_t refs);
+
+/* Install ctx as the calling thread's running task (NULL to remove). */
+void conc__task_ctx_set(struct conc__task_ctx *ctx);
+
+/* Complete f: a failure when code != 0 (the message's ownership moves to
+ * the future), else the value. CONC_EINVALSTATE when already done. */
+int conc__future_finish(conc_future_t *f, void *value, int code,
+                        char *message);
+
+/* cancel() that also notifies (shutdown(cancel_futures)): the future ends
+ * CANCELLED_AND_NOTIFIED if it was pending. */
+void conc__future_cancel_notify(conc_future_t *f);
+
+#endif

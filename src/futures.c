@@ -1,0 +1,764 @@
+/*
+ * futures: Future, wait, as_completed, and the pool of future records.
+ *
+ * Locking protocol. A future's state word is written only under its stripe
+ * lock (one of NSTRIPES conc__mu_t, chosen by address), which also guards
+ * its callback list and its watcher list; result()/done() read the state
+ * without a lock (the value and code are published before the state with
+ * release order). result() waiters park on the state word itself after
+ * setting FS_WAITERS; the completer swaps the state and wakes them only if
+ * that bit was set. wait()/as_completed() hang a watcher node on every
+ * future they watch; a completer notifies the watchers under the stripe
+ * lock, and a watcher unlinks itself under the same lock before its memory
+ * goes away. Callbacks run outside every lock. No two locks are ever held
+ * together here.
+ *
+ * Records are recycled through a per-thread cache that spills into (and
+ * refills from) a global pool, so a steady stream of submit/release makes
+ * no allocation.
+ *
+ * Fork: the stripes and the pool lock are taken by the prepare handler and
+ * reset in the child.
+ */
+#include "futures-int.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conc/error.h"
+#include "conc/time.h"
+#include "init-int.h"
+
+#define NSTRIPES 64
+#define CACHE_MAX 256
+#define CACHE_SPILL 128
+#define POOL_MAX 65536
+
+/* ---- stripes and fork ----------------------------------------------- */
+
+static struct {
+  conc__mu_t mu;
+  char pad[64 - sizeof(conc__mu_t)];
+} stripes[NSTRIPES];
+
+static conc__mu_t *stripe_of(const conc_future_t *f) {
+  uintptr_t h = (uintptr_t)f >> 6;
+  h ^= h >> 6;
+  return &stripes[h % NSTRIPES].mu;
+}
+
+static conc__mu_t pool_mu;
+static conc_future_t *pool_head;
+static size_t pool_n;
+
+static void fork_prepare(void) {
+  conc__mu_lock(&pool_mu);
+  for (int i = 0; i < NSTRIPES; i++)
+    conc__mu_lock(&stripes[i].mu);
+}
+
+static void fork_parent(void) {
+  for (int i = NSTRIPES; i-- > 0;)
+    conc__mu_unlock(&stripes[i].mu);
+  conc__mu_unlock(&pool_mu);
+}
+
+static void fork_child(void) {
+  for (int i = 0; i < NSTRIPES; i++)
+    conc__mu_reinit(&stripes[i].mu);
+  conc__mu_reinit(&pool_mu);
+}
+
+/* ---- record pool -------------------------------------------------------- */
+
+static __thread struct {
+  conc_future_t *head;
+  unsigned n;
+  bool keyed;
+} cache;
+static pthread_key_t cache_key;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+/* Give a list of records to the global pool (or back to malloc). */
+static void pool_give(conc_future_t *head) {
+  conc__mu_lock(&pool_mu);
+  while (head && pool_n < POOL_MAX) {
+    conc_future_t *next = head->next;
+    head->next = pool_head;
+    pool_head = head;
+    pool_n++;
+    head = next;
+  }
+  conc__mu_unlock(&pool_mu);
+  while (head) {
+    conc_future_t *next = head->next;
+    free(head);
+    head = next;
+  }
+}
+
+static void cache_exit(void *unused) {
+  (void)unused;
+  conc_future_t *head = cache.head;
+  cache.head = NULL;
+  cache.n = 0;
+  pool_give(head);
+}
+
+static void init_once(void) {
+  pthread_key_create(&cache_key, cache_exit);
+  conc__atfork_register(fork_prepare, fork_parent, fork_child);
+}
+
+static conc_future_t *cache_pop(void) {
+  conc_future_t *f = cache.head;
+  if (f) {
+    cache.head = f->next;
+    cache.n--;
+    return f;
+  }
+  conc__mu_lock(&pool_mu);
+  for (int i = 0; i < CACHE_SPILL && pool_head; i++) {
+    conc_future_t *g = pool_head;
+    pool_head = g->next;
+    pool_n--;
+    g->next = cache.head;
+    cache.head = g;
+    cache.n++;
+  }
+  conc__mu_unlock(&pool_mu);
+  f = cache.head;
+  if (f) {
+    cache.head = f->next;
+    cache.n--;
+  }
+  return f;
+}
+
+static void cache_push(conc_future_t *f) {
+  if (!cache.keyed) {
+    pthread_once(&once, init_once);
+    pthread_setspecific(cache_key, &cache);
+    cache.keyed = true;
+  }
+  f->next = cache.head;
+  cache.head = f;
+  if (++cache.n <= CACHE_MAX)
+    return;
+  conc_future_t *spill = cache.head, *last = spill;
+  for (int i = 1; i < CACHE_SPILL; i++)
+    last = last->next;
+  cache.head = last->next;
+  last->next = NULL;
+  cache.n -= CACHE_SPILL;
+  pool_give(spill);
+}
+
+conc_future_t *conc__future_alloc(uint32_t refs) {
+  pthread_once(&once, init_once);
+  conc_future_t *f = cache_pop();
+  if (!f) {
+    f = malloc(sizeof(*f));
+    if (!f)
+      return NULL;
+  }
+  memset(f, 0, sizeof(*f));
+  f->refs = refs;
+  return f;
+}
+
+static void future_recycle(conc_future_t *f) {
+  for (struct conc__cb_node *c = f->cb_head, *next; c; c = next) {
+    next = c->next;
+    if (c != &f->cb0)
+      free(c);
+  }
+  free(f->message);
+  cache_push(f);
+}
+
+/* ---- task context ------------------------------------------------------- */
+
+static __thread struct conc__task_ctx *current_task;
+
+void conc__task_ctx_set(struct conc__task_ctx *ctx) { current_task = ctx; }
+
+static char *vformat(const char *fmt, va_list ap) {
+  if (!fmt)
+    return NULL;
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap2);
+  va_end(ap2);
+  char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (s)
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+  return s;
+}
+
+static int failure_code(int code) { return code < 0 ? code : CONC_EFAILED; }
+
+void *conc_task_fail(int code, const char *fmt, ...) {
+  struct conc__task_ctx *ctx = current_task;
+  if (!ctx)
+    return NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = vformat(fmt, ap);
+  va_end(ap);
+  free(ctx->message);
+  ctx->message = msg;
+  ctx->code = failure_code(code);
+  return NULL;
+}
+
+/* ---- Future ------------------------------------------------------------- */
+
+static uint32_t st_of(const conc_future_t *f) {
+  return conc__load_acquire(&f->state) & FS_MASK;
+}
+
+int conc_future_new(conc_future_t **out) {
+  if (!out)
+    return CONC_EINVAL;
+  *out = conc__future_alloc(1);
+  return *out ? 0 : CONC_ENOMEM;
+}
+
+conc_future_t *conc_future_retain(conc_future_t *f) {
+  if (f)
+    conc__fetch_add(&f->refs, 1);
+  return f;
+}
+
+void conc_future_release(conc_future_t *f) {
+  if (f && conc__fetch_sub(&f->refs, 1) == 1)
+    future_recycle(f);
+}
+
+bool conc_future_cancelled(const conc_future_t *f) {
+  uint32_t s = f ? st_of(f) : FS_PENDING;
+  return s == FS_CANCELLED || s == FS_CANCELLED_AND_NOTIFIED;
+}
+
+bool conc_future_running(const conc_future_t *f) {
+  return f && st_of(f) == FS_RUNNING;
+}
+
+bool conc_future_done(const conc_future_t *f) {
+  return f && st_of(f) >= FS_CANCELLED;
+}
+
+/* With the stripe held: set the new state, report whether result() waiters
+ * must be woken. */
+static bool set_state(conc_future_t *f, uint32_t st) {
+  return (conc__xchg(&f->state, st) & FS_WAITERS) != 0;
+}
+
+/* With the stripe held: tell every watcher that f is done. */
+static void notify_watchers(conc_future_t *f, bool failed);
+
+/* With the stripe held: detach the callback list for running. */
+static struct conc__cb_node *take_callbacks(conc_future_t *f) {
+  struct conc__cb_node *c = f->cb_head;
+  f->cb_head = f->cb_tail = NULL;
+  return c;
+}
+
+static void run_callback(conc_future_t *f, struct conc__cb_node *c) {
+  if (c->fn(f, c->arg) != 0) {
+    char repr[160];
+    conc_future_repr(f, repr, sizeof repr);
+    fprintf(stderr, "exception calling callback for %s\n", repr);
+  }
+}
+
+static void run_callbacks(conc_future_t *f, struct conc__cb_node *c) {
+  while (c) {
+    struct conc__cb_node *next = c->next;
+    run_callback(f, c);
+    if (c != &f->cb0)
+      free(c);
+    c = next;
+  }
+}
+
+static void after_transition(conc_future_t *f, bool wake,
+                             struct conc__cb_node *cbs) {
+  if (wake)
+    conc__wake(&f->state, CONC__WAKE_ALL, false);
+  run_callbacks(f, cbs);
+}
+
+bool conc_future_cancel(conc_future_t *f) {
+  if (!f)
+    return false;
+  conc__mu_t *mu = stripe_of(f);
+  conc__mu_lock(mu);
+  uint32_t s = st_of(f);
+  if (s != FS_PENDING) {
+    conc__mu_unlock(mu);
+    return s == FS_CANCELLED || s == FS_CANCELLED_AND_NOTIFIED;
+  }
+  bool wake = set_state(f, FS_CANCELLED);
+  struct conc__cb_node *cbs = take_callbacks(f);
+  conc__mu_unlock(mu);
+  after_transition(f, wake, cbs);
+  return true;
+}
+
+int conc_future_set_running_or_notify_cancel(conc_future_t *f) {
+  if (!f)
+    return CONC_EINVAL;
+  conc__mu_t *mu = stripe_of(f);
+  conc__mu_lock(mu);
+  uint32_t s = st_of(f);
+  int rc;
+  bool wake = false;
+  if (s == FS_CANCELLED) {
+    wake = set_state(f, FS_CANCELLED_AND_NOTIFIED);
+    notify_watchers(f, false);
+    rc = 0;
+  } else if (s == FS_PENDING) {
+    /* keep FS_WAITERS: result() callers stay parked until the end */
+    uint32_t old = conc__load_relaxed(&f->state);
+    while (!conc__cas(&f->state, &old, FS_RUNNING | (old & FS_WAITERS)))
+      ;
+    rc = 1;
+  } else {
+    rc = CONC_ESTATE;
+  }
+  conc__mu_unlock(mu);
+  if (wake)
+    conc__wake(&f->state, CONC__WAKE_ALL, false);
+  return rc;
+}
+
+void conc__future_cancel_notify(conc_future_t *f) {
+  conc_future_cancel(f);
+  if (st_of(f) == FS_CANCELLED)
+    conc_future_set_running_or_notify_cancel(f);
+}
+
+int conc__future_finish(conc_future_t *f, void *value, int code,
+                        char *message) {
+  conc__mu_t *mu = stripe_of(f);
+  conc__mu_lock(mu);
+  uint32_t s = st_of(f);
+  if (s != FS_PENDING && s != FS_RUNNING) {
+    conc__mu_unlock(mu);
+    free(message);
+    return CONC_EINVALSTATE;
+  }
+  f->value = code ? NULL : value;
+  f->code = code;
+  f->message = code ? message : NULL;
+  if (!code)
+    free(message);
+  bool wake = set_state(f, FS_FINISHED);
+  notify_watchers(f, code != 0);
+  struct conc__cb_node *cbs = take_callbacks(f);
+  conc__mu_unlock(mu);
+  after_transition(f, wake, cbs);
+  return 0;
+}
+
+int conc_future_set_result(conc_future_t *f, void *value) {
+  if (!f)
+    return CONC_EINVAL;
+  return conc__future_finish(f, value, 0, NULL);
+}
+
+int conc_future_set_exception(conc_future_t *f, int code,
+                              const char *message) {
+  if (!f)
+    return CONC_EINVAL;
+  char *copy = message ? strdup(message) : NULL;
+  return conc__future_finish(f, NULL, failure_code(code), copy);
+}
+
+/* Spin a little before parking: a task usually finishes within a few
+ * microseconds, much sooner than a sleep and a wake would take. */
+static void spin_until_done(const conc_future_t *f) {
+  for (int i = 0; i < 2000; i++) {
+    if (st_of(f) >= FS_CANCELLED)
+      return;
+    conc__cpu_relax();
+  }
+}
+
+/* Wait until done or the deadline; returns the state seen. */
+static uint32_t wait_done(conc_future_t *f, conc_deadline_t dl, bool poll) {
+  uint32_t s = conc__load_acquire(&f->state);
+  if ((s & FS_MASK) < FS_CANCELLED && !poll) {
+    spin_until_done(f);
+    s = conc__load_acquire(&f->state);
+  }
+  bool timed_out = false;
+  while ((s & FS_MASK) < FS_CANCELLED && !timed_out) {
+    if (!(s & FS_WAITERS)) {
+      if (!conc__cas(&f->state, &s, s | FS_WAITERS))
+        continue;
+      s |= FS_WAITERS;
+    }
+    timed_out = conc__wait(&f->state, s, dl, false) == CONC_ETIMEDOUT;
+    s = conc__load_acquire(&f->state);
+  }
+  return s & FS_MASK;
+}
+
+/* Future.result's timeout: Condition.wait rules (negative polls). */
+static int future_deadline(double timeout, conc_deadline_t *dl) {
+  if (isnan(timeout))
+    return CONC_EINVAL;
+  if (timeout < 0 && timeout != CONC_FOREVER)
+    timeout = 0;
+  return conc_deadline_after(timeout, dl);
+}
+
+int conc_future_result(conc_future_t *f, double timeout, void **out) {
+  conc_deadline_t dl;
+  if (!f || future_deadline(timeout, &dl))
+    return CONC_EINVAL;
+  uint32_t s = wait_done(f, dl, timeout <= 0 && timeout != CONC_FOREVER);
+  if (s == FS_CANCELLED || s == FS_CANCELLED_AND_NOTIFIED)
+    return CONC_ECANCELED;
+  if (s != FS_FINISHED)
+    return CONC_ETIMEDOUT;
+  if (f->code)
+    return f->code;
+  if (out)
+    *out = f->value;
+  return 0;
+}
+
+int conc_future_exception(conc_future_t *f, double timeout,
+                          conc_future_error_t *err) {
+  conc_deadline_t dl;
+  if (!f || !err || future_deadline(timeout, &dl))
+    return CONC_EINVAL;
+  uint32_t s = wait_done(f, dl, timeout <= 0 && timeout != CONC_FOREVER);
+  if (s == FS_CANCELLED || s == FS_CANCELLED_AND_NOTIFIED)
+    return CONC_ECANCELED;
+  if (s != FS_FINISHED)
+    return CONC_ETIMEDOUT;
+  err->code = f->code;
+  err->message = f->message ? f->message : "";
+  return 0;
+}
+
+int conc_future_add_done_callback(conc_future_t *f, conc_future_callback_t fn,
+                                  void *arg) {
+  if (!f || !fn)
+    return CONC_EINVAL;
+  conc__mu_t *mu = stripe_of(f);
+  conc__mu_lock(mu);
+  if (st_of(f) >= FS_CANCELLED) {
+    conc__mu_unlock(mu);
+    struct conc__cb_node now = {fn, arg, NULL};
+    run_callback(f, &now);
+    return 0;
+  }
+  struct conc__cb_node *c = &f->cb0;
+  if (f->cb_head) {
+    c = malloc(sizeof(*c));
+    if (!c) {
+      conc__mu_unlock(mu);
+      return CONC_ENOMEM;
+    }
+  }
+  *c = (struct conc__cb_node){fn, arg, NULL};
+  if (f->cb_tail)
+    f->cb_tail->next = c;
+  else
+    f->cb_head = c;
+  f->cb_tail = c;
+  conc__mu_unlock(mu);
+  return 0;
+}
+
+int conc_future_repr(const conc_future_t *f, char *buf, size_t len) {
+  if (!f)
+    return CONC_EINVAL;
+  static const char *names[] = {"pending", "running", "cancelled",
+                                "cancelled", "finished"};
+  uint32_t s = st_of(f);
+  if (s != FS_FINISHED)
+    return snprintf(buf, len, "<Future at %p state=%s>", (const void *)f,
+                    names[s]);
+  if (f->code)
+    return snprintf(buf, len, "<Future at %p state=finished raised %s>",
+                    (const void *)f, conc_err_python(f->code));
+  return snprintf(buf, len, "<Future at %p state=finished returned %p>",
+                  (const void *)f, f->value);
+}
+
+/* ---- watchers (wait / as_completed) ------------------------------------ */
+
+struct conc__watcher {
+  uint32_t seq;   /* bumped on every notification; the waiter parks on it */
+  uint32_t ndone; /* watched futures finished or cancelled-and-notified */
+  uint32_t nfail; /* of those, failed */
+  uint32_t nslot; /* next free slot */
+  conc_future_t **slots; /* completion order (as_completed), or NULL */
+};
+
+static void watcher_record(struct conc__watcher *w, conc_future_t *f,
+                           bool failed) {
+  if (w->slots) {
+    uint32_t i = conc__fetch_add(&w->nslot, 1);
+    __atomic_store_n(&w->slots[i], f, __ATOMIC_RELEASE);
+  }
+  if (failed)
+    conc__fetch_add(&w->nfail, 1);
+  conc__fetch_add(&w->ndone, 1);
+  conc__fetch_add(&w->seq, 1);
+}
+
+static void notify_watchers(conc_future_t *f, bool failed) {
+  for (struct conc__wnode *n = f->watchers; n; n = n->next) {
+    watcher_record(n->w, f, failed);
+    conc__wake(&n->w->seq, 1, false);
+  }
+}
+
+static bool is_notified_done(const conc_future_t *f) {
+  uint32_t s = st_of(f);
+  return s == FS_FINISHED || s == FS_CANCELLED_AND_NOTIFIED;
+}
+
+/* Hang node on f, or record f at once if it is already (notified) done. */
+static void watch(conc_future_t *f, struct conc__wnode *node,
+                  struct conc__watcher *w) {
+  conc__mu_t *mu = stripe_of(f);
+  conc__mu_lock(mu);
+  node->w = w;
+  node->linked = !is_notified_done(f);
+  if (node->linked) {
+    node->prev = NULL;
+    node->next = f->watchers;
+    if (f->watchers)
+      f->watchers->prev = node;
+    f->watchers = node;
+  } else {
+    watcher_record(w, f, st_of(f) == FS_FINISHED && f->code != 0);
+  }
+  conc__mu_unlock(mu);
+}
+
+static void unwatch(conc_future_t *f, struct conc__wnode *node) {
+  if (!node->linked)
+    return;
+  conc__mu_t *mu = stripe_of(f);
+  conc__mu_lock(mu);
+  if (node->prev)
+    node->prev->next = node->next;
+  else
+    f->watchers = node->next;
+  if (node->next)
+    node->next->prev = node->prev;
+  node->linked = false;
+  conc__mu_unlock(mu);
+}
+
+struct pidx {
+  uintptr_t p;
+  size_t i;
+};
+
+static int pidx_cmp(const void *a, const void *b) {
+  const struct pidx *x = a, *y = b;
+  if (x->p != y->p)
+    return x->p < y->p ? -1 : 1;
+  return (x->i > y->i) - (x->i < y->i);
+}
+
+/* The distinct futures of fs in first-seen order, into uniq (capacity n).
+ * Returns how many, or CONC_ENOMEM / CONC_EINVAL (a NULL entry). */
+static long dedup(conc_future_t *const *fs, size_t n, conc_future_t **uniq) {
+  struct pidx *v = malloc((n ? n : 1) * sizeof(*v));
+  bool *keep = calloc(n ? n : 1, sizeof(bool));
+  if (!v || !keep) {
+    free(v);
+    free(keep);
+    return CONC_ENOMEM;
+  }
+  long rc = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!fs[i])
+      rc = CONC_EINVAL;
+    v[i] = (struct pidx){(uintptr_t)fs[i], i};
+  }
+  if (rc == 0) {
+    qsort(v, n, sizeof(*v), pidx_cmp);
+    for (size_t i = 0; i < n; i++)
+      if (i == 0 || v[i].p != v[i - 1].p)
+        keep[v[i].i] = true;
+    for (size_t i = 0; i < n; i++)
+      if (keep[i])
+        uniq[rc++] = fs[i];
+  }
+  free(v);
+  free(keep);
+  return rc;
+}
+
+static bool wait_satisfied(const struct conc__watcher *w, size_t m,
+                           conc_return_when_t how) {
+  uint32_t done = conc__load_acquire(&w->ndone);
+  switch (how) {
+  case CONC_FIRST_COMPLETED:
+    return done >= 1 || m == 0;
+  case CONC_FIRST_EXCEPTION:
+    return conc__load_acquire(&w->nfail) >= 1 || done == m;
+  default:
+    return done == m;
+  }
+}
+
+static void split(conc_future_t **uniq, size_t m, conc_wait_result_t *res) {
+  size_t nd = 0, nn = 0;
+  for (size_t i = 0; i < m; i++) {
+    if (is_notified_done(uniq[i])) {
+      if (res->done)
+        res->done[nd] = uniq[i];
+      nd++;
+    } else {
+      if (res->not_done)
+        res->not_done[nn] = uniq[i];
+      nn++;
+    }
+  }
+  res->ndone = nd;
+  res->nnot_done = nn;
+}
+
+int conc_wait(conc_future_t *const *fs, size_t n, double timeout,
+              conc_return_when_t return_when, conc_wait_result_t *res) {
+  conc_deadline_t dl;
+  if ((!fs && n) || !res || return_when < CONC_FIRST_COMPLETED ||
+      return_when > CONC_ALL_COMPLETED || future_deadline(timeout, &dl))
+    return CONC_EINVAL;
+  conc_future_t **uniq = malloc((n ? n : 1) * sizeof(*uniq));
+  struct conc__wnode *nodes = malloc((n ? n : 1) * sizeof(*nodes));
+  long m = uniq && nodes ? dedup(fs, n, uniq) : CONC_ENOMEM;
+  if (m < 0) {
+    free(uniq);
+    free(nodes);
+    return (int)m;
+  }
+  struct conc__watcher w = {0, 0, 0, 0, NULL};
+  for (long i = 0; i < m; i++)
+    watch(uniq[i], &nodes[i], &w);
+  bool timed_out = false;
+  for (;;) {
+    uint32_t seq = conc__load_acquire(&w.seq);
+    if (wait_satisfied(&w, (size_t)m, return_when) || timed_out)
+      break;
+    timed_out = conc__wait(&w.seq, seq, dl, false) == CONC_ETIMEDOUT;
+  }
+  for (long i = 0; i < m; i++)
+    unwatch(uniq[i], &nodes[i]);
+  split(uniq, (size_t)m, res);
+  free(uniq);
+  free(nodes);
+  return 0;
+}
+
+/* ---- as_completed -------------------------------------------------------- */
+
+struct ac_state {
+  size_t m, given;
+  bool over;
+  conc_deadline_t deadline;
+  conc_future_t **uniq;
+  struct conc__wnode *nodes;
+  struct conc__watcher w;
+};
+
+static void ac_free(struct ac_state *a) {
+  free(a->uniq);
+  free(a->nodes);
+  free(a->w.slots);
+  free(a);
+}
+
+int conc_as_completed_init(conc_as_completed_t *it, conc_future_t *const *fs,
+                           size_t n, double timeout) {
+  conc_deadline_t dl;
+  if (!it || (!fs && n) || future_deadline(timeout, &dl))
+    return CONC_EINVAL;
+  size_t cap = n ? n : 1;
+  struct ac_state *a = calloc(1, sizeof(*a));
+  if (a) {
+    a->uniq = malloc(cap * sizeof(*a->uniq));
+    a->nodes = malloc(cap * sizeof(*a->nodes));
+    a->w.slots = calloc(cap, sizeof(*a->w.slots));
+  }
+  long m = a && a->uniq && a->nodes && a->w.slots ? dedup(fs, n, a->uniq)
+                                                   : CONC_ENOMEM;
+  if (m < 0) {
+    if (a)
+      ac_free(a);
+    return (int)m;
+  }
+  a->m = (size_t)m;
+  a->deadline = dl;
+  for (size_t i = 0; i < a->m; i++) {
+    conc_future_retain(a->uniq[i]);
+    watch(a->uniq[i], &a->nodes[i], &a->w);
+  }
+  it->priv.state = a;
+  it->priv.message[0] = '\0';
+  return 0;
+}
+
+int conc_as_completed_next(conc_as_completed_t *it, conc_future_t **out) {
+  struct ac_state *a = it ? it->priv.state : NULL;
+  if (!a || !out)
+    return CONC_EINVAL;
+  bool timed_out = false;
+  while (!a->over && a->given < a->m) {
+    uint32_t seq = conc__load_acquire(&a->w.seq);
+    conc_future_t *f = __atomic_load_n(&a->w.slots[a->given], __ATOMIC_ACQUIRE);
+    if (f) {
+      a->given++;
+      *out = f;
+      return 1;
+    }
+    if (timed_out) {
+      a->over = true;
+      snprintf(it->priv.message, sizeof it->priv.message,
+               "%zu (of %zu) futures unfinished", a->m - a->given, a->m);
+      return CONC_ETIMEDOUT;
+    }
+    timed_out = conc__wait(&a->w.seq, seq, a->deadline, false) ==
+                CONC_ETIMEDOUT;
+  }
+  return 0;
+}
+
+size_t conc_as_completed_unfinished(const conc_as_completed_t *it) {
+  const struct ac_state *a = it ? it->priv.state : NULL;
+  return a ? a->m - a->given : 0;
+}
+
+const char *conc_as_completed_message(const conc_as_completed_t *it) {
+  return it ? it->priv.message : "";
+}
+
+void conc_as_completed_destroy(conc_as_completed_t *it) {
+  struct ac_state *a = it ? it->priv.state : NULL;
+  if (!a)
+    return;
+  for (size_t i = 0; i < a->m; i++) {
+    unwatch(a->uniq[i], &a->nodes[i]);
+    conc_future_release(a->uniq[i]);
+  }
+  ac_free(a);
+  it->priv.state = NULL;
+}
