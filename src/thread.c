@@ -516,7 +516,12 @@ int conc_thread_join(conc_thread_t *t, double timeout) {
   uint32_t s = conc__load_acquire(&t->priv.state);
   if (s == ST_INITIAL)
     return CONC_ENOTSTARTED;
-  if (t == tls_self)
+  if (s & ST_STOPPED)
+    return 0;
+  /* A running thread's ident is set before its target runs, so this also
+   * catches the main thread before it ever asked for current_thread(). */
+  if (t == tls_self ||
+      conc__load_relaxed(&t->priv.ident) == (unsigned long)pthread_self())
     return CONC_EDEADLK;
   if (timeout < 0 && timeout != CONC_FOREVER)
     timeout = 0;
@@ -552,8 +557,11 @@ unsigned long conc_thread_native_id(conc_thread_t *t) {
     uint32_t id = conc__load_acquire(&t->priv.native_id);
     if (id && id != NID_WAITING)
       return id;
-    if (conc__load_acquire(&t->priv.state) == ST_INITIAL)
-      return 0;
+    /* main and dummy records are filled in by their own thread; never
+     * park on them */
+    if (conc__load_acquire(&t->priv.state) == ST_INITIAL ||
+        (flags_of(t) & (F_MAIN | F_DUMMY)))
+      return id == NID_WAITING ? 0 : id;
     if (id == 0 && !conc__cas(&t->priv.native_id, &id, NID_WAITING))
       continue;
     conc__wait(&t->priv.native_id, NID_WAITING, CONC_DEADLINE_NEVER, false);
