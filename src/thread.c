@@ -653,7 +653,7 @@ conc_excepthook_t conc_thread_set_excepthook(conc_excepthook_t hook) {
 
 /* Leave the calling thread: to its bootstrap, or out of the process or the
  * foreign thread. */
-static _Noreturn void leave(int exit_status, void *result) {
+static CONC_NORETURN void leave(int exit_status, void *result) {
   if (tls_jmp)
     longjmp(*tls_jmp, 1);
   conc_thread_t *t = tls_self;
@@ -677,7 +677,7 @@ static char *format_message(const char *fmt, va_list ap) {
   return msg;
 }
 
-_Noreturn void conc_thread_fail(int code, const char *fmt, ...) {
+CONC_NORETURN void conc_thread_fail(int code, const char *fmt, ...) {
   if (code >= 0)
     code = CONC_EFAILED;
   va_list ap;
@@ -706,7 +706,7 @@ _Noreturn void conc_thread_fail(int code, const char *fmt, ...) {
   leave(1, NULL);
 }
 
-_Noreturn void conc_thread_exit(void *result) {
+CONC_NORETURN void conc_thread_exit(void *result) {
   conc_thread_t *t = tls_self;
   if (t && tls_jmp)
     t->priv.result = result;

@@ -188,13 +188,13 @@ CONC_EXTERN int conc_thread_destroy(conc_thread_t *t);
  * with status 1 (Python's uncaught exception); in a foreign thread the hook
  * runs and the thread ends with pthread_exit.
  */
-CONC_EXTERN _Noreturn void conc_thread_fail(int code, const char *fmt, ...)
+CONC_EXTERN CONC_NORETURN void conc_thread_fail(int code, const char *fmt, ...)
     CONC__PRINTF(2, 3);
 
 /* End the calling thread silently with this result (SystemExit in a thread:
  * no excepthook). In the main thread: exit(0) (process exit handling runs);
  * in a foreign thread: pthread_exit(result). */
-CONC_EXTERN _Noreturn void conc_thread_exit(void *result);
+CONC_EXTERN CONC_NORETURN void conc_thread_exit(void *result);
 
 /* ---- excepthook ---------------------------------------------------------- */
 
