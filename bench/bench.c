@@ -122,11 +122,15 @@ struct row {
   int ok_rounds;
 };
 
+/* The op count actually run: --smoke divides every n. */
+static long scaled(long n) {
+  if (!cfg.smoke)
+    return n;
+  return n / SMOKE_DIV > 0 ? n / SMOKE_DIV : 1;
+}
+
 static long variant_n(const bench_variant_t *v, long n) {
-  long m = v->n > 0 ? v->n : n;
-  if (cfg.smoke)
-    m = m / SMOKE_DIV > 0 ? m / SMOKE_DIV : 1;
-  return m;
+  return scaled(v->n > 0 ? v->n : n);
 }
 
 /* secs[r * nv + i]: seconds per op of variant i in round r (< 0: failed). */
@@ -187,6 +191,18 @@ static void print_rows(const char *title, const char *unit, long n,
   }
 }
 
+/* A text bar plot cell: `fraction` of BAR_WIDTH blocks, at least one. */
+#define BAR_WIDTH 24
+static void bar(FILE *f, double fraction) {
+  int k = (int)(fraction * BAR_WIDTH + 0.5);
+  if (k < 1)
+    k = 1;
+  fputc('`', f);
+  for (int i = 0; i < k; i++)
+    fputs("\u2588", f);
+  fputc('`', f);
+}
+
 static void append_markdown(const char *title, const char *unit, long n,
                             const bench_variant_t *v, int nv,
                             const struct row *rows) {
@@ -199,24 +215,36 @@ static void append_markdown(const char *title, const char *unit, long n,
   }
   char a[32], b[32], c[32];
   fprintf(f, "\n### %s\n\n", title);
+  bool own_n = false;
+  for (int i = 0; i < nv; i++)
+    own_n |= v[i].n > 0 && v[i].n != n;
   fprintf(f,
-          "%ld %s per round (CPython: fewer, noted), %d rounds, "
-          "interleaved; rates are %s per second.\n\n",
-          n, unit, cfg.rounds, unit);
-  fprintf(f, "| variant | median | q1 | q3 | ns/op | libconc speed-up |\n");
-  fprintf(f, "| --- | ---: | ---: | ---: | ---: | ---: |\n");
+          "%ld %s per round%s, %d rounds, interleaved; rates are %s per "
+          "second.\n\n",
+          scaled(n), unit,
+          own_n ? " (variants marked with their own n did that many)" : "",
+          cfg.rounds, unit);
+  double top = 0;
+  for (int i = 0; i < nv; i++)
+    if (rows[i].ok_rounds > 0 && rows[i].rate_med > top)
+      top = rows[i].rate_med;
+  fprintf(f, "| variant | median | q1 | q3 | ns/op | libconc speed-up | "
+             "rate |\n");
+  fprintf(f, "| --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
   for (int i = 0; i < nv; i++) {
     const struct row *w = &rows[i];
     if (w->ok_rounds == 0) {
-      fprintf(f, "| %s | unavailable | | | | |\n", v[i].name);
+      fprintf(f, "| %s | unavailable | | | | | |\n", v[i].name);
       continue;
     }
     fprintf(f, "| %s", v[i].name);
     if (v[i].n > 0 && v[i].n != n)
-      fprintf(f, " (n = %ld)", v[i].n);
-    fprintf(f, " | %s | %s | %s | %.1f | %.2fx |\n",
+      fprintf(f, " (n = %ld)", scaled(v[i].n));
+    fprintf(f, " | %s | %s | %s | %.1f | %.2fx | ",
             si(w->rate_med, a, sizeof a), si(w->rate_q1, b, sizeof b),
             si(w->rate_q3, c, sizeof c), w->ns_med, w->ratio_med);
+    bar(f, w->rate_med / top);
+    fprintf(f, " |\n");
   }
   fclose(f);
 }
@@ -236,7 +264,7 @@ void bench_compare(const char *title, const char *unit, long n,
     fprintf(stderr, "bench: %s: the libconc variant failed\n", title);
     cfg.failed = true;
   }
-  print_rows(title, unit, cfg.smoke ? variant_n(&v[0], n) : n, v, nv, rows);
+  print_rows(title, unit, scaled(n), v, nv, rows);
   if (cfg.markdown)
     append_markdown(title, unit, n, v, nv, rows);
   free(secs);

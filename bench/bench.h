@@ -37,6 +37,7 @@
  *                  1) per variant and 3 rounds; the figures mean nothing
  *   --rounds N     rounds per comparison (default 9; at least 3)
  *   --markdown F   also append each comparison as a Markdown table to F
+ *                  (the same columns plus a text bar of the median rate)
  * BENCH_ROUNDS in the environment sets the default rounds.
  *
  * Build: bench/bench_<name>.c is one program (bench/CMakeLists.txt); it may
