@@ -43,7 +43,7 @@ void conc__coro_segv_install(void);
 enum {
   CONC__STACK_GUARD_MADV = 1, /* guard installed with MADV_GUARD_INSTALL */
   CONC__STACK_GUARD_MPROT,    /* guard with mprotect (costs two maps) */
-  CONC__STACK_CANARY,         /* no guard: a zero zone checked on switch */
+  CONC__STACK_CANARY,         /* no guard: 256 zero bytes checked on switch */
 };
 
 typedef struct conc__stack {
@@ -74,9 +74,9 @@ bool conc__stack_guard_hit(const conc__stack_t *s, const void *addr);
 static inline bool conc__stack_canary_ok(const conc__stack_t *s) {
   if (s->kind != CONC__STACK_CANARY)
     return true;
-  const uint64_t *z = (const uint64_t *)(const void *)(s->lo - 64);
+  const uint64_t *z = (const uint64_t *)(const void *)(s->lo - 256);
   uint64_t acc = 0;
-  for (int i = 0; i < 8; i++)
+  for (int i = 0; i < 32; i++)
     acc |= z[i];
   return acc == 0;
 }
