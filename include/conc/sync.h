@@ -172,7 +172,7 @@ typedef struct conc_condition {
     conc_rlock_t *rlock;/* the caller's RLock, or NULL */
     void *head, *tail;  /* private: FIFO of waiter records */
     uint32_t flags;
-    uint32_t ticket;    /* pshared: FIFO order of waiter slots */
+    uint32_t ticket;    /* pshared: next FIFO ticket; private: records */
     struct {
       uint32_t word;    /* 0 free; ticket << 2 | state */
       int32_t pid;      /* waiting process */
@@ -278,7 +278,7 @@ CONC_EXTERN int conc_semaphore_acquire_ex(conc_semaphore_t *s, bool blocking,
                                           double timeout);
 /* release(n): add n (n < 1 is CONC_EINVAL) and admit up to n waiters.
  * Bounded: past the initial value is CONC_EINVAL, value unchanged. Past
- * UINT32_MAX is CONC_EOVERFLOW. */
+ * INT_MAX is CONC_EOVERFLOW. */
 CONC_EXTERN int conc_semaphore_release(conc_semaphore_t *s, int n);
 /* The current value (multiprocessing's get_value()). */
 CONC_EXTERN int conc_semaphore_get_value(const conc_semaphore_t *s);

@@ -1,0 +1,441 @@
+/*
+ * Lock and RLock, and the lock-word algorithm the whole sync family uses
+ * (see sync-int.h for the word layout).
+ *
+ * Locking protocol: a lock word is taken by a CAS from 0 to the caller's
+ * stamp; a contender sets the waiters bit before it sleeps on the word, and
+ * once it has slept it takes the word with the waiters bit set (others may
+ * still sleep), as in Drepper's "Futexes are tricky" mutex 2. Release swaps
+ * in 0 (or the not-recoverable mark) and wakes one sleeper when the bit was
+ * set. A private Lock uses stamp 1, which the inline fast path in sync.h
+ * takes and frees with one CAS. A pshared sleeper wakes every
+ * CONC__SHARED_SLICE_NS to see whether the holder's process still exists;
+ * private sleepers never poll.
+ *
+ * RLock adds an owner id and a count, written only by the thread that holds
+ * the word and read by others with relaxed atomics (locked(), repr()).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "conc/sync.h"
+#include "init-int.h"
+#include "sync-int.h"
+
+#define SPIN_LIMIT 100
+
+/* ---------------------------------------------------------- identity */
+
+static __thread uint32_t self_id __attribute__((tls_model("initial-exec")));
+static uint32_t next_self;
+static int32_t cached_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+uint32_t conc__sync_self(void) {
+  uint32_t id = self_id;
+  if (__builtin_expect(id == 0, 0)) {
+    do
+      id = conc__fetch_add(&next_self, 1u) + 1u;
+    while (id == 0);
+    self_id = id;
+  }
+  return id;
+}
+
+static void pid_after_fork(void) {
+  conc__store_relaxed(&cached_pid, (int32_t)getpid());
+}
+
+static void pid_register(void) {
+  conc__atfork_register(NULL, NULL, pid_after_fork);
+}
+
+int32_t conc__sync_pid(void) {
+  int32_t p = conc__load_relaxed(&cached_pid);
+  if (__builtin_expect(p == 0, 0)) {
+    pthread_once(&pid_once, pid_register);
+    p = (int32_t)getpid();
+    conc__store_relaxed(&cached_pid, p);
+  }
+  return p;
+}
+
+/* A zombie still answers kill(pid, 0), but it will never release
+ * anything: read its state from /proc when that is mounted. */
+static bool pid_is_zombie(int32_t pid) {
+  char path[40], buf[256];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return false;
+  buf[n] = '\0';
+  char *rp = strrchr(buf, ')');
+  return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+bool conc__pid_dead(int32_t pid) {
+  if (pid <= 0)
+    return false;
+  if (kill(pid, 0) == -1)
+    return errno == ESRCH;
+  return pid_is_zombie(pid);
+}
+
+uint32_t conc__lw_stamp(enum conc__lw_kind kind) {
+  switch (kind) {
+  case CONC__LW_SHARED:
+    return (uint32_t)conc__sync_pid() & CONC__LW_OWNER;
+  case CONC__LW_FORKSTAMP:
+    return conc__fork_generation() % (CONC__LW_OWNER - 1u) + 1u;
+  default:
+    return 1u;
+  }
+}
+
+/* ------------------------------------------------------ the lock word */
+
+static bool holder_dead(enum conc__lw_kind kind, uint32_t holder,
+                        uint32_t stamp) {
+  if (kind == CONC__LW_FORKSTAMP)
+    return holder != stamp;
+  return holder != stamp && conc__pid_dead((int32_t)holder);
+}
+
+int conc__lw_acquire(uint32_t *word, uint32_t *nwait, enum conc__lw_kind kind,
+                     conc_deadline_t deadline) {
+  const bool shared = kind == CONC__LW_SHARED;
+  const uint32_t stamp = conc__lw_stamp(kind);
+  uint32_t extra = 0;
+  int spins = deadline == CONC__DEADLINE_POLL ? 0 : SPIN_LIMIT;
+  /* Pshared: look for a dead holder on a try and after each slice. */
+  bool check = kind == CONC__LW_FORKSTAMP || deadline == CONC__DEADLINE_POLL;
+  for (;;) {
+    uint32_t w = conc__load_relaxed(word);
+    if (w == 0) {
+      if (conc__cas_weak(word, &w, stamp | extra))
+        return 0;
+      continue;
+    }
+    if (w == CONC__LW_NOTREC)
+      return CONC_ENOTRECOVERABLE;
+    if (spins > 0) {
+      spins--;
+      conc__cpu_relax();
+      continue;
+    }
+    if (kind != CONC__LW_PRIVATE && check &&
+        holder_dead(kind, w & CONC__LW_OWNER, stamp)) {
+      if (conc__cas(word, &w, stamp | (w & CONC__LW_WAITERS)))
+        return CONC_EOWNERDEAD;
+      continue;
+    }
+    if (conc__deadline_passed(deadline))
+      return CONC_ETIMEDOUT;
+    if (!(w & CONC__LW_WAITERS)) {
+      if (!conc__cas(word, &w, w | CONC__LW_WAITERS))
+        continue;
+      w |= CONC__LW_WAITERS;
+    }
+    extra = CONC__LW_WAITERS;
+    conc_deadline_t d = deadline;
+    if (shared) {
+      conc_deadline_t slice = conc__now_ns() + CONC__SHARED_SLICE_NS;
+      d = slice < d ? slice : d;
+    }
+    if (nwait)
+      conc__fetch_add(nwait, 1u);
+    int r = conc__wait(word, w, d, shared);
+    if (nwait)
+      conc__fetch_sub(nwait, 1u);
+    check = kind == CONC__LW_FORKSTAMP || r == CONC_ETIMEDOUT;
+  }
+}
+
+void conc__lw_release(uint32_t *word, bool shared) {
+  uint32_t old = conc__xchg(word, 0u);
+  if (old & CONC__LW_WAITERS)
+    conc__wake(word, 1, shared);
+}
+
+int conc__lock_deadline(bool blocking, double timeout, conc_deadline_t *out) {
+  if (isnan(timeout))
+    return CONC_EINVAL;
+  if (!blocking) {
+    if (timeout != CONC_FOREVER)
+      return CONC_EINVAL;
+    *out = CONC__DEADLINE_POLL;
+    return 0;
+  }
+  if (timeout < 0 && timeout != CONC_FOREVER)
+    return CONC_EINVAL;
+  if (timeout > CONC_TIMEOUT_MAX)
+    return CONC_EOVERFLOW;
+  if (timeout == 0) {
+    *out = CONC__DEADLINE_POLL;
+    return 0;
+  }
+  return conc_deadline_after(timeout, out);
+}
+
+/* --------------------------------------------------------------- Lock */
+
+static enum conc__lw_kind lock_kind(const conc_lock_t *l) {
+  return (l->priv.flags & CONC__SYNC_PSHARED) ? CONC__LW_SHARED
+                                               : CONC__LW_PRIVATE;
+}
+
+int conc_lock_init(conc_lock_t *l, const conc_lock_opts_t *opts) {
+  if (!l)
+    return CONC_EINVAL;
+  memset(l, 0, sizeof *l);
+  if (opts && opts->pshared) {
+    l->priv.flags = CONC__SYNC_PSHARED;
+    conc__sync_pid();
+  }
+  return 0;
+}
+
+int conc_lock_destroy(conc_lock_t *l) {
+  if (!l)
+    return CONC_EINVAL;
+  if (conc__load_acquire(&l->priv.nwait) != 0)
+    return CONC_EBUSY;
+  memset(l, 0, sizeof *l);
+  return 0;
+}
+
+int conc__lock_acquire_until(conc_lock_t *l, conc_deadline_t deadline) {
+  int rc = conc__lw_acquire(&l->priv.word, &l->priv.nwait, lock_kind(l),
+                            deadline);
+  if (rc == CONC_EOWNERDEAD)
+    conc__store_relaxed(&l->priv.state, 1u);
+  return rc;
+}
+
+int conc__lock_acquire_slow(conc_lock_t *l, double timeout) {
+  return conc_lock_acquire_ex(l, true, timeout);
+}
+
+int conc_lock_acquire_timeout(conc_lock_t *l, double timeout) {
+  return conc_lock_acquire_ex(l, true, timeout);
+}
+
+int conc_lock_acquire_ex(conc_lock_t *l, bool blocking, double timeout) {
+  if (!l)
+    return CONC_EINVAL;
+  conc_deadline_t d;
+  int rc = conc__lock_deadline(blocking, timeout, &d);
+  if (rc != 0)
+    return rc;
+  return conc__lock_acquire_until(l, d);
+}
+
+/* Release: an owner-died lock released without mark_consistent becomes
+ * not recoverable and every sleeper learns it at once. */
+int conc__lock_release_slow(conc_lock_t *l) {
+  if (!l)
+    return CONC_EINVAL;
+  bool shared = lock_kind(l) == CONC__LW_SHARED;
+  uint32_t w = conc__load_relaxed(&l->priv.word);
+  uint32_t next;
+  do {
+    if (w == 0)
+      return CONC_ESTATE;
+    if (w == CONC__LW_NOTREC)
+      return CONC_ENOTRECOVERABLE;
+    next = conc__load_relaxed(&l->priv.state) ? CONC__LW_NOTREC : 0u;
+  } while (!conc__cas_weak(&l->priv.word, &w, next));
+  if (next == CONC__LW_NOTREC) {
+    conc__store_relaxed(&l->priv.state, 0u);
+    conc__wake(&l->priv.word, CONC__WAKE_ALL, shared);
+  } else if (w & CONC__LW_WAITERS) {
+    conc__wake(&l->priv.word, 1, shared);
+  }
+  return 0;
+}
+
+bool conc_lock_locked(const conc_lock_t *l) {
+  return l && conc__load_relaxed(&l->priv.word) != 0;
+}
+
+int conc_lock_repr(const conc_lock_t *l, char *buf, size_t n) {
+  if (!l || (!buf && n))
+    return CONC_EINVAL;
+  return snprintf(buf, n, "<%s conc.Lock object at %p>",
+                  conc_lock_locked(l) ? "locked" : "unlocked", (void *)l);
+}
+
+int conc_lock_at_fork_reinit(conc_lock_t *l) {
+  if (!l)
+    return CONC_EINVAL;
+  conc__store_relaxed(&l->priv.word, 0u);
+  conc__store_relaxed(&l->priv.nwait, 0u);
+  conc__store_relaxed(&l->priv.state, 0u);
+  return 0;
+}
+
+int conc_lock_mark_consistent(conc_lock_t *l) {
+  if (!l)
+    return CONC_EINVAL;
+  uint32_t w = conc__load_relaxed(&l->priv.word);
+  if (w == 0 || w == CONC__LW_NOTREC ||
+      conc__load_relaxed(&l->priv.state) != 1u)
+    return CONC_EINVAL;
+  conc__store_relaxed(&l->priv.state, 0u);
+  return 0;
+}
+
+/* -------------------------------------------------------------- RLock */
+
+static bool rlock_owned(const conc_rlock_t *r, uint32_t me) {
+  if (conc__load_relaxed(&r->priv.owner) != me)
+    return false;
+  if (!(r->priv.base.priv.flags & CONC__SYNC_PSHARED))
+    return true;
+  uint32_t w = conc__load_relaxed(&r->priv.base.priv.word);
+  return w != CONC__LW_NOTREC &&
+         (w & CONC__LW_OWNER) == ((uint32_t)conc__sync_pid() & CONC__LW_OWNER);
+}
+
+int conc_rlock_init(conc_rlock_t *r, const conc_rlock_opts_t *opts) {
+  if (!r)
+    return CONC_EINVAL;
+  memset(r, 0, sizeof *r);
+  conc_lock_opts_t lo = {.pshared = opts && opts->pshared};
+  return conc_lock_init(&r->priv.base, &lo);
+}
+
+int conc_rlock_destroy(conc_rlock_t *r) {
+  if (!r)
+    return CONC_EINVAL;
+  int rc = conc_lock_destroy(&r->priv.base);
+  if (rc == 0)
+    memset(r, 0, sizeof *r);
+  return rc;
+}
+
+int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline) {
+  uint32_t me = conc__sync_self();
+  if (rlock_owned(r, me)) {
+    uint32_t c = r->priv.count;
+    if (c == UINT32_MAX)
+      return CONC_EOVERFLOW;
+    conc__store_relaxed(&r->priv.count, c + 1u);
+    return 0;
+  }
+  int rc = conc__lock_acquire_until(&r->priv.base, deadline);
+  if (rc == 0 || rc == CONC_EOWNERDEAD) {
+    conc__store_relaxed(&r->priv.owner, me);
+    conc__store_relaxed(&r->priv.count, 1u);
+  }
+  return rc;
+}
+
+int conc_rlock_acquire(conc_rlock_t *r) {
+  if (!r)
+    return CONC_EINVAL;
+  return conc__rlock_acquire_until(r, CONC_DEADLINE_NEVER);
+}
+
+int conc_rlock_acquire_timeout(conc_rlock_t *r, double timeout) {
+  return conc_rlock_acquire_ex(r, true, timeout);
+}
+
+int conc_rlock_acquire_ex(conc_rlock_t *r, bool blocking, double timeout) {
+  if (!r)
+    return CONC_EINVAL;
+  conc_deadline_t d;
+  int rc = conc__lock_deadline(blocking, timeout, &d);
+  if (rc != 0)
+    return rc;
+  return conc__rlock_acquire_until(r, d);
+}
+
+static int rlock_not_owned(const conc_rlock_t *r) {
+  return conc__load_relaxed(&r->priv.base.priv.word) == 0 ? CONC_ESTATE
+                                                          : CONC_EPERM;
+}
+
+static int rlock_release_all(conc_rlock_t *r) {
+  conc__store_relaxed(&r->priv.count, 0u);
+  conc__store_relaxed(&r->priv.owner, 0u);
+  return conc__lock_release_slow(&r->priv.base);
+}
+
+int conc_rlock_release(conc_rlock_t *r) {
+  if (!r)
+    return CONC_EINVAL;
+  if (!rlock_owned(r, conc__sync_self()))
+    return rlock_not_owned(r);
+  uint32_t c = r->priv.count;
+  if (c > 1) {
+    conc__store_relaxed(&r->priv.count, c - 1u);
+    return 0;
+  }
+  return rlock_release_all(r);
+}
+
+int conc__rlock_release_save(conc_rlock_t *r, uint32_t *saved) {
+  if (!rlock_owned(r, conc__sync_self()))
+    return rlock_not_owned(r);
+  *saved = r->priv.count;
+  return rlock_release_all(r);
+}
+
+int conc__rlock_acquire_restore(conc_rlock_t *r, uint32_t saved) {
+  int rc = conc__rlock_acquire_until(r, CONC_DEADLINE_NEVER);
+  if (rc == 0 || rc == CONC_EOWNERDEAD)
+    conc__store_relaxed(&r->priv.count, saved);
+  return rc;
+}
+
+bool conc_rlock_locked(const conc_rlock_t *r) {
+  return r && conc_lock_locked(&r->priv.base);
+}
+
+bool conc_rlock_is_owned(const conc_rlock_t *r) {
+  return r && rlock_owned(r, conc__sync_self());
+}
+
+unsigned conc_rlock_count(const conc_rlock_t *r) {
+  if (!r || !rlock_owned(r, conc__sync_self()))
+    return 0;
+  return r->priv.count;
+}
+
+int conc_rlock_repr(const conc_rlock_t *r, char *buf, size_t n) {
+  if (!r || (!buf && n))
+    return CONC_EINVAL;
+  bool locked = conc_rlock_locked(r);
+  unsigned owner = locked ? conc__load_relaxed(&r->priv.owner) : 0;
+  unsigned count = locked ? conc__load_relaxed(&r->priv.count) : 0;
+  return snprintf(buf, n, "<%s conc.RLock object owner=%u count=%u at %p>",
+                  locked ? "locked" : "unlocked", owner, count, (void *)r);
+}
+
+int conc_rlock_at_fork_reinit(conc_rlock_t *r) {
+  if (!r)
+    return CONC_EINVAL;
+  conc__store_relaxed(&r->priv.owner, 0u);
+  conc__store_relaxed(&r->priv.count, 0u);
+  return conc_lock_at_fork_reinit(&r->priv.base);
+}
+
+int conc_rlock_mark_consistent(conc_rlock_t *r) {
+  if (!r)
+    return CONC_EINVAL;
+  if (!rlock_owned(r, conc__sync_self()))
+    return rlock_not_owned(r) == CONC_ESTATE ? CONC_EINVAL : CONC_EPERM;
+  return conc_lock_mark_consistent(&r->priv.base);
+}

@@ -1,0 +1,75 @@
+/*
+ * Internals shared by the sync family (lock.c, condition.c, semaphore.c,
+ * barrier.c): thread and process identity, and the "lock word" algorithm
+ * every lock of the family is built on.
+ *
+ * A lock word is 0 when free; otherwise bits 0-29 hold the holder's stamp
+ * and bit 30 says that somebody may sleep on the word (release must wake).
+ * The stamp identifies the holder:
+ *   CONC__LW_PRIVATE   stamp 1: a private Lock/RLock; holders never "die".
+ *   CONC__LW_SHARED    stamp = holder's pid: a pshared lock; a holder whose
+ *                      process is gone is dead (kill(pid, 0) says ESRCH).
+ *   CONC__LW_FORKSTAMP stamp = 1 + fork generation: an internal lock; a
+ *                      stamp from an older generation belongs to a thread
+ *                      of the parent that does not exist in this child.
+ * A dead holder's word is taken over by the next acquirer, who gets
+ * CONC_EOWNERDEAD. CONC__LW_NOTREC marks a pshared lock given up for good.
+ */
+#ifndef CONC_SYNC_INT_H
+#define CONC_SYNC_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conc/sync.h"
+#include "platform-int.h"
+
+#define CONC__LW_OWNER 0x3fffffffu
+#define CONC__LW_WAITERS 0x40000000u
+#define CONC__LW_NOTREC 0x80000000u
+
+enum conc__lw_kind { CONC__LW_PRIVATE, CONC__LW_SHARED, CONC__LW_FORKSTAMP };
+
+/* A deadline that has always passed: a poll. */
+#define CONC__DEADLINE_POLL ((conc_deadline_t)0)
+
+/* How long a pshared waiter sleeps before re-checking a holder's life. */
+#define CONC__SHARED_SLICE_NS 20000000
+
+/* The caller's libconc thread id: nonzero, unique within the process,
+ * kept across fork by the forking thread (as pthread_self is). */
+uint32_t conc__sync_self(void);
+/* getpid(), cached and refreshed in the child after fork. */
+int32_t conc__sync_pid(void);
+/* True when no process `pid` exists any more (pid reuse can hide a death;
+ * see docs/sync.md). */
+bool conc__pid_dead(int32_t pid);
+/* The caller's stamp for a lock word of this kind. */
+uint32_t conc__lw_stamp(enum conc__lw_kind kind);
+
+/*
+ * Acquire a lock word until `deadline`. `nwait` (may be NULL) counts the
+ * threads sleeping in here. Returns 0, CONC_EOWNERDEAD (taken over from a
+ * dead holder), CONC_ETIMEDOUT or CONC_ENOTRECOVERABLE.
+ */
+int conc__lw_acquire(uint32_t *word, uint32_t *nwait, enum conc__lw_kind kind,
+                     conc_deadline_t deadline);
+/* Free a held word and wake one sleeper if any may sleep. */
+void conc__lw_release(uint32_t *word, bool shared);
+
+/* Lock timeout rules of Python's Lock (spec L7). */
+int conc__lock_deadline(bool blocking, double timeout, conc_deadline_t *out);
+
+/* Condition support: give up every level of an RLock and get it back. */
+int conc__rlock_release_save(conc_rlock_t *r, uint32_t *saved);
+int conc__rlock_acquire_restore(conc_rlock_t *r, uint32_t saved);
+/* Acquire with an absolute deadline (the lock and rlock acquire core). */
+int conc__lock_acquire_until(conc_lock_t *l, conc_deadline_t deadline);
+int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline);
+
+static inline bool conc__deadline_passed(conc_deadline_t d) {
+  return d != CONC_DEADLINE_NEVER && (d == CONC__DEADLINE_POLL ||
+                                      conc__now_ns() >= d);
+}
+
+#endif
