@@ -1,0 +1,679 @@
+/* Tests for the thread-pool executor and map (spec X*). */
+#include "harness.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conc/error.h"
+#include "conc/futures.h"
+#include "conc/thread.h"
+#include "conc/time.h"
+
+#define I(x) ((void *)(intptr_t)(x))
+#define V(p) ((int)(intptr_t)(p))
+
+static void *square(void *arg) { return I(V(arg) * V(arg)); }
+
+struct pow_args {
+  int base, exp;
+};
+
+static void *power(void *arg) {
+  struct pow_args *a = arg;
+  int r = 1;
+  for (int i = 0; i < a->exp; i++)
+    r *= a->base;
+  return I(r);
+}
+
+static void *sleep_then_echo(void *arg) {
+  conc_sleep(V(arg) / 1000.0);
+  return arg;
+}
+
+static void *fail_on_5(void *arg) {
+  if (V(arg) == 5)
+    return conc_task_fail(CONC_EINVAL, "bad input %d", V(arg));
+  return arg;
+}
+
+static void init_ex(conc_executor_t *ex, int workers) {
+  assert_int_equal(
+      conc_executor_init(ex, &(conc_executor_opts_t){.max_workers = workers}),
+      0);
+}
+
+static int result_int(conc_future_t *f) {
+  void *v = NULL;
+  assert_int_equal(conc_future_result(f, 10, &v), 0);
+  conc_future_release(f);
+  return V(v);
+}
+
+/* X1 */
+static void submit_returns_future_with_result(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  init_ex(&ex, 2);
+  conc_future_t *f;
+  struct pow_args a = {.base = 2, .exp = 8}; /* keyword args: a struct */
+  assert_int_equal(conc_executor_submit(&ex, power, &a, &f), 0);
+  assert_int_equal(result_int(f), 256);
+  assert_int_equal(conc_executor_submit(&ex, square, I(7), &f), 0);
+  assert_int_equal(result_int(f), 49);
+  conc_executor_destroy(&ex);
+}
+
+/* X1 (a task's failure reaches the future) */
+static void task_failure_carries_code_and_message(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  init_ex(&ex, 1);
+  conc_future_t *f;
+  assert_int_equal(conc_executor_submit(&ex, fail_on_5, I(5), &f), 0);
+  assert_int_equal(conc_future_result(f, 10, NULL), CONC_EINVAL);
+  conc_future_error_t e;
+  assert_int_equal(conc_future_exception(f, 0, &e), 0);
+  assert_int_equal(e.code, CONC_EINVAL);
+  assert_string_equal(e.message, "bad input 5");
+  conc_future_release(f);
+  /* the next task on the same worker starts clean */
+  assert_int_equal(conc_executor_submit(&ex, fail_on_5, I(4), &f), 0);
+  assert_int_equal(result_int(f), 4);
+  conc_executor_destroy(&ex);
+}
+
+/* X2 */
+static void map_yields_results_in_input_order(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  init_ex(&ex, 4);
+  void *in[10];
+  for (int i = 0; i < 10; i++)
+    in[i] = I((10 - i) * 3); /* later inputs finish first */
+  conc_map_t m;
+  assert_int_equal(conc_executor_map(&ex, &m, sleep_then_echo, in, 10,
+                                     CONC_FOREVER),
+                   0);
+  void *v;
+  for (int i = 0; i < 10; i++) {
+    assert_int_equal(conc_map_next(&m, &v), 1);
+    assert_ptr_equal(v, in[i]);
+  }
+  assert_int_equal(conc_map_next(&m, &v), 0);
+  conc_map_close(&m);
+  conc_executor_destroy(&ex);
+}
+
+/* X2 */
+static void map_failure_at_k_comes_after_earlier_results(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  init_ex(&ex, 2);
+  void *in[8];
+  for (int i = 0; i < 8; i++)
+    in[i] = I(i);
+  conc_map_t m;
+  assert_int_equal(
+      conc_executor_map(&ex, &m, fail_on_5, in, 8, CONC_FOREVER), 0);
+  void *v;
+  for (int i = 0; i < 5; i++) {
+    assert_int_equal(conc_map_next(&m, &v), 1);
+    assert_int_equal(V(v), i);
+  }
+  assert_int_equal(conc_map_index(&m), 5);
+  assert_int_equal(conc_map_next(&m, &v), CONC_EINVAL);
+  assert_string_equal(conc_map_message(&m), "bad input 5");
+  assert_int_equal(conc_map_next(&m, &v), 0); /* the iteration is over */
+  conc_map_close(&m);
+  conc_executor_destroy(&ex);
+}
+
+struct gate {
+  uint32_t open;
+  uint32_t started;
+  uint32_t ran;
+};
+
+static void gate_wait(struct gate *g) {
+  while (!__atomic_load_n(&g->open, __ATOMIC_ACQUIRE))
+    conc_sleep(0.001);
+}
+
+static struct gate g_gate;
+
+static void *gated(void *arg) {
+  __atomic_fetch_add(&g_gate.started, 1, __ATOMIC_ACQ_REL);
+  gate_wait(&g_gate);
+  __atomic_fetch_add(&g_gate.ran, 1, __ATOMIC_ACQ_REL);
+  return arg;
+}
+
+static void gate_reset(void) { memset(&g_gate, 0, sizeof g_gate); }
+static void gate_open(void) {
+  __atomic_store_n(&g_gate.open, 1, __ATOMIC_RELEASE);
+}
+static uint32_t gate_started(void) {
+  return __atomic_load_n(&g_gate.started, __ATOMIC_ACQUIRE);
+}
+static uint32_t gate_ran(void) {
+  return __atomic_load_n(&g_gate.ran, __ATOMIC_ACQUIRE);
+}
+
+/* X3 */
+static void map_timeout_from_call_cancels_pending_not_running(void **state) {
+  (void)state;
+  gate_reset();
+  conc_executor_t ex;
+  init_ex(&ex, 1);
+  void *in[] = {I(1), I(2), I(3)};
+  conc_map_t m;
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_executor_map(&ex, &m, gated, in, 3, 0.1), 0);
+  void *v;
+  assert_int_equal(conc_map_next(&m, &v), CONC_ETIMEDOUT);
+  assert_elapsed(conc_monotonic() - t0, 0.1);
+  assert_int_equal(conc_map_next(&m, &v), 0);
+  gate_open();
+  conc_executor_shutdown(&ex, true, false);
+  /* the running one finished; the two pending ones were cancelled */
+  assert_int_equal(gate_ran(), 1);
+  conc_map_close(&m);
+  conc_executor_destroy(&ex);
+}
+
+/* X3 */
+static void map_close_cancels_what_has_not_started(void **state) {
+  (void)state;
+  gate_reset();
+  conc_executor_t ex;
+  init_ex(&ex, 1);
+  void *in[] = {I(1), I(2), I(3), I(4)};
+  conc_map_t m;
+  assert_int_equal(conc_executor_map(&ex, &m, gated, in, 4, CONC_FOREVER), 0);
+  while (gate_started() < 1)
+    conc_sleep(0.001);
+  conc_map_close(&m);
+  gate_open();
+  conc_executor_destroy(&ex);
+  assert_int_equal(gate_ran(), 1);
+}
+
+static uint32_t map_count;
+static void *count_task(void *arg) {
+  __atomic_fetch_add(&map_count, 1, __ATOMIC_ACQ_REL);
+  return arg;
+}
+
+/* X4 */
+static void map_submits_everything_without_iteration(void **state) {
+  (void)state;
+  map_count = 0;
+  conc_executor_t ex;
+  init_ex(&ex, 2);
+  void *in[50] = {0};
+  conc_map_t m;
+  assert_int_equal(conc_executor_map(&ex, &m, count_task, in, 50, 5), 0);
+  conc_executor_shutdown(&ex, true, false);
+  assert_int_equal(__atomic_load_n(&map_count, __ATOMIC_ACQUIRE), 50);
+  conc_map_close(&m);
+  conc_executor_destroy(&ex);
+}
+
+/* X5 */
+static void max_workers_rules(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  assert_int_equal(
+      conc_executor_init(&ex, &(conc_executor_opts_t){.max_workers = -1}),
+      CONC_EINVAL);
+  assert_int_equal(conc_executor_init(&ex, NULL), 0);
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int want = cpus + 4 < 32 ? (int)cpus + 4 : 32;
+  assert_int_equal(conc_executor_max_workers(&ex), want);
+  conc_executor_destroy(&ex);
+}
+
+/* X6 */
+static void workers_start_lazily_up_to_max(void **state) {
+  (void)state;
+  gate_reset();
+  conc_executor_t ex;
+  init_ex(&ex, 4);
+  assert_int_equal(conc_executor_num_threads(&ex), 0);
+  conc_future_t *fs[15];
+  for (int i = 0; i < 15; i++)
+    assert_int_equal(conc_executor_submit(&ex, gated, I(i), &fs[i]), 0);
+  assert_int_equal(conc_executor_num_threads(&ex), 4);
+  gate_open();
+  for (int i = 0; i < 15; i++)
+    assert_int_equal(result_int(fs[i]), i);
+  assert_int_equal(conc_executor_num_threads(&ex), 4);
+  conc_executor_destroy(&ex);
+}
+
+/* X6 */
+static void idle_worker_is_reused(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  init_ex(&ex, 8);
+  for (int i = 0; i < 3; i++) {
+    conc_future_t *f;
+    assert_int_equal(conc_executor_submit(&ex, square, I(i), &f), 0);
+    assert_int_equal(result_int(f), i * i);
+  }
+  assert_int_equal(conc_executor_num_threads(&ex), 1);
+  conc_executor_destroy(&ex);
+}
+
+static void *my_name(void *arg) {
+  (void)arg;
+  conc_sleep(0.02); /* keep every worker busy so that all get a task */
+  return (void *)conc_thread_name(conc_current_thread());
+}
+
+/* X7 */
+static void worker_names_use_prefix(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  assert_int_equal(
+      conc_executor_init(&ex, &(conc_executor_opts_t){
+                                  .max_workers = 5,
+                                  .thread_name_prefix = "SpecialPool"}),
+      0);
+  conc_future_t *fs[5];
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(conc_executor_submit(&ex, my_name, NULL, &fs[i]), 0);
+  bool seen[5] = {false};
+  for (int i = 0; i < 5; i++) {
+    void *v;
+    assert_int_equal(conc_future_result(fs[i], 10, &v), 0);
+    const char *name = v;
+    assert_int_equal(strncmp(name, "SpecialPool_", 12), 0);
+    int k = atoi(name + 12);
+    assert_true(k >= 0 && k < 5);
+    seen[k] = true;
+    conc_future_release(fs[i]);
+  }
+  for (int i = 0; i < 5; i++)
+    assert_true(seen[i]);
+  conc_executor_destroy(&ex);
+}
+
+/* X7 */
+static void worker_names_default(void **state) {
+  (void)state;
+  conc_executor_t a, b;
+  init_ex(&a, 1);
+  init_ex(&b, 1);
+  const char *pa = conc_executor_thread_name_prefix(&a);
+  const char *pb = conc_executor_thread_name_prefix(&b);
+  assert_int_equal(strncmp(pa, "ThreadPoolExecutor-", 19), 0);
+  assert_int_equal(atoi(pb + 19), atoi(pa + 19) + 1);
+  conc_future_t *f;
+  assert_int_equal(conc_executor_submit(&a, my_name, NULL, &f), 0);
+  void *v;
+  assert_int_equal(conc_future_result(f, 10, &v), 0);
+  char want[64];
+  snprintf(want, sizeof want, "%s_0", pa);
+  assert_string_equal(v, want);
+  conc_future_release(f);
+  conc_executor_destroy(&a);
+  conc_executor_destroy(&b);
+}
+
+/* X8 */
+static void submit_after_shutdown_is_estate(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  init_ex(&ex, 1);
+  assert_int_equal(conc_executor_shutdown(&ex, true, false), 0);
+  conc_future_t *f = I(1);
+  assert_int_equal(conc_executor_submit(&ex, square, I(2), &f), CONC_ESTATE);
+  assert_null(f);
+  conc_executor_destroy(&ex);
+}
+
+/* X9 */
+static void shutdown_wait_runs_queued_work_and_is_idempotent(void **state) {
+  (void)state;
+  map_count = 0;
+  conc_executor_t ex;
+  init_ex(&ex, 2);
+  for (int i = 0; i < 20; i++)
+    assert_int_equal(conc_executor_submit(&ex, count_task, NULL, NULL), 0);
+  assert_int_equal(conc_executor_shutdown(&ex, true, false), 0);
+  assert_int_equal(__atomic_load_n(&map_count, __ATOMIC_ACQUIRE), 20);
+  assert_int_equal(conc_executor_shutdown(&ex, true, false), 0);
+  assert_int_equal(conc_executor_shutdown(&ex, false, true), 0);
+  conc_executor_destroy(&ex);
+}
+
+/* X9 */
+static void scoped_block_shuts_down_on_exit(void **state) {
+  (void)state;
+  map_count = 0;
+  conc_executor_t ex;
+  init_ex(&ex, 2);
+  CONC_WITH_EXECUTOR(&ex) {
+    for (int i = 0; i < 10; i++)
+      assert_int_equal(conc_executor_submit(&ex, sleep_then_echo, I(5), NULL),
+                       0);
+    assert_int_equal(conc_executor_submit(&ex, count_task, NULL, NULL), 0);
+  }
+  /* left the block: shutdown(wait=True) has run */
+  assert_int_equal(__atomic_load_n(&map_count, __ATOMIC_ACQUIRE), 1);
+  assert_int_equal(conc_executor_submit(&ex, square, I(1), NULL), CONC_ESTATE);
+  conc_executor_destroy(&ex);
+}
+
+/* X10 */
+static void shutdown_nowait_returns_at_once_work_completes(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  init_ex(&ex, 2);
+  conc_future_t *fs[6];
+  for (int i = 0; i < 6; i++)
+    assert_int_equal(conc_executor_submit(&ex, sleep_then_echo, I(30), &fs[i]),
+                     0);
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_executor_shutdown(&ex, false, false), 0);
+  assert_quick(conc_monotonic() - t0);
+  for (int i = 0; i < 6; i++)
+    assert_int_equal(result_int(fs[i]), 30);
+  conc_executor_destroy(&ex);
+}
+
+/* X11 */
+static void cancel_futures_cancels_pending_running_finish(void **state) {
+  (void)state;
+  gate_reset();
+  conc_executor_t ex;
+  init_ex(&ex, 1);
+  conc_future_t *fs[5];
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(conc_executor_submit(&ex, gated, I(i), &fs[i]), 0);
+  while (gate_started() < 1)
+    conc_sleep(0.001);
+  assert_int_equal(conc_executor_shutdown(&ex, false, true), 0);
+  gate_open();
+  assert_int_equal(result_int(fs[0]), 0); /* ran, no error */
+  for (int i = 1; i < 5; i++) {
+    assert_true(conc_future_cancelled(fs[i]));
+    assert_int_equal(conc_future_result(fs[i], 0, NULL), CONC_ECANCELED);
+  }
+  /* cancelled futures were notified: wait() does not hang on them */
+  conc_wait_result_t r = {NULL, 0, NULL, 0};
+  assert_int_equal(conc_wait(fs + 1, 4, 1, CONC_ALL_COMPLETED, &r), 0);
+  assert_int_equal(r.ndone, 4);
+  for (int i = 1; i < 5; i++)
+    conc_future_release(fs[i]);
+  conc_executor_destroy(&ex);
+}
+
+static uint32_t init_calls;
+static int counting_init(void *arg) {
+  assert_ptr_equal(arg, I(77));
+  __atomic_fetch_add(&init_calls, 1, __ATOMIC_ACQ_REL);
+  return 0;
+}
+
+static void *init_seen(void *arg) {
+  (void)arg;
+  conc_sleep(0.01);
+  return I(__atomic_load_n(&init_calls, __ATOMIC_ACQUIRE));
+}
+
+/* X13 */
+static void initializer_runs_once_per_worker_before_tasks(void **state) {
+  (void)state;
+  init_calls = 0;
+  conc_executor_t ex;
+  assert_int_equal(conc_executor_init(&ex, &(conc_executor_opts_t){
+                                               .max_workers = 3,
+                                               .initializer = counting_init,
+                                               .initargs = I(77)}),
+                   0);
+  conc_future_t *fs[6];
+  for (int i = 0; i < 6; i++)
+    assert_int_equal(conc_executor_submit(&ex, init_seen, NULL, &fs[i]), 0);
+  for (int i = 0; i < 6; i++)
+    assert_true(result_int(fs[i]) >= 1);
+  conc_executor_destroy(&ex);
+  assert_int_equal(init_calls, 3);
+}
+
+static int failing_init(void *arg) {
+  (void)arg;
+  conc_task_fail(CONC_EIO, "no database");
+  return 0;
+}
+
+static void submit_to_broken_pool(void *arg) {
+  conc_executor_t *ex = arg;
+  conc_future_t *fs[5];
+  int queued = 0;
+  for (int i = 0; i < 5; i++) {
+    int rc = conc_executor_submit(ex, square, I(i), &fs[queued]);
+    if (rc == 0)
+      queued++;
+    else
+      assert_int_equal(rc, CONC_EBROKENPOOL);
+  }
+  for (int i = 0; i < queued; i++) {
+    assert_int_equal(conc_future_result(fs[i], 10, NULL), CONC_EBROKENPOOL);
+    conc_future_release(fs[i]);
+  }
+  assert_true(queued >= 1); /* the first submit queues before the break */
+  assert_int_equal(conc_executor_submit(ex, square, I(1), NULL),
+                   CONC_EBROKENPOOL);
+}
+
+/* X13 */
+static void failing_initializer_breaks_the_pool(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  assert_int_equal(conc_executor_init(&ex, &(conc_executor_opts_t){
+                                               .max_workers = 1,
+                                               .initializer = failing_init}),
+                   0);
+  fflush(stderr);
+  FILE *tmp = tmpfile();
+  int saved = dup(2);
+  dup2(fileno(tmp), 2);
+  submit_to_broken_pool(&ex);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  rewind(tmp);
+  char buf[512];
+  buf[fread(buf, 1, sizeof buf - 1, tmp)] = '\0';
+  fclose(tmp);
+  assert_non_null(strstr(buf, "Exception in initializer"));
+  assert_non_null(strstr(buf, "no database"));
+  conc_executor_destroy(&ex);
+}
+
+static conc_executor_t self_ex;
+static void *submit_inner(void *arg) {
+  conc_future_t *f;
+  if (conc_executor_submit(&self_ex, square, arg, &f) != 0)
+    return I(-1);
+  return I(result_int(f));
+}
+
+/* A task may submit to its own executor. */
+static void task_submits_to_its_own_pool(void **state) {
+  (void)state;
+  init_ex(&self_ex, 2);
+  conc_future_t *f;
+  assert_int_equal(conc_executor_submit(&self_ex, submit_inner, I(9), &f), 0);
+  assert_int_equal(result_int(f), 81);
+  conc_executor_destroy(&self_ex);
+}
+
+static void *fork_in_task(void *arg) {
+  (void)arg;
+  pid_t pid = fork();
+  if (pid == 0) {
+    conc_executor_t ex;
+    conc_future_t *f;
+    void *v = NULL;
+    int ok = conc_executor_init(&ex, &(conc_executor_opts_t){.max_workers = 2}) == 0 &&
+             conc_executor_submit(&ex, square, I(6), &f) == 0 &&
+             conc_future_result(f, 10, &v) == 0 && V(v) == 36;
+    conc_executor_destroy(&ex);
+    _exit(ok ? 0 : 3);
+  }
+  int status = -1;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid)
+    return I(-1);
+  return I(WIFEXITED(status) ? WEXITSTATUS(status) : 100);
+}
+
+/* Fork from a pool thread: the child can use libconc (a new pool). */
+static void fork_from_pool_thread_works(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  init_ex(&ex, 2);
+  conc_future_t *busy, *f;
+  assert_int_equal(conc_executor_submit(&ex, sleep_then_echo, I(20), &busy), 0);
+  assert_int_equal(conc_executor_submit(&ex, fork_in_task, NULL, &f), 0);
+  assert_int_equal(result_int(f), 0);
+  assert_int_equal(result_int(busy), 20);
+  conc_executor_destroy(&ex);
+}
+
+/* Bad input gets clear codes and changes nothing; futures outlive their
+ * executor. */
+static void bad_input_and_futures_after_destroy(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  conc_future_t *f = I(1);
+  assert_int_equal(conc_executor_init(NULL, NULL), CONC_EINVAL);
+  init_ex(&ex, 1);
+  assert_int_equal(conc_executor_submit(&ex, NULL, NULL, &f), CONC_EINVAL);
+  assert_null(f);
+  assert_int_equal(conc_executor_submit(NULL, square, NULL, &f), CONC_EINVAL);
+  conc_map_t m;
+  assert_int_equal(conc_executor_map(&ex, &m, NULL, NULL, 0, 1), CONC_EINVAL);
+  gate_reset();
+  conc_future_t *run, *queued, *cancelled;
+  assert_int_equal(conc_executor_submit(&ex, gated, I(1), &run), 0);
+  assert_int_equal(conc_executor_submit(&ex, square, I(3), &queued), 0);
+  assert_int_equal(conc_executor_submit(&ex, square, I(4), &cancelled), 0);
+  assert_true(conc_future_cancel(cancelled));
+  gate_open();
+  conc_executor_destroy(&ex);
+  assert_int_equal(conc_executor_submit(&ex, square, I(1), &f), CONC_EINVAL);
+  assert_int_equal(conc_executor_shutdown(&ex, true, false), CONC_EINVAL);
+  assert_int_equal(result_int(run), 1);
+  assert_int_equal(result_int(queued), 9);
+  assert_int_equal(conc_future_result(cancelled, CONC_FOREVER, NULL),
+                   CONC_ECANCELED);
+  conc_future_release(cancelled);
+}
+
+/* Steady state recycles future records instead of allocating. */
+static void future_records_are_recycled(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  init_ex(&ex, 2);
+  enum { N = 3000 };
+  static uintptr_t seen[N];
+  for (int i = 0; i < N; i++) {
+    conc_future_t *f;
+    assert_int_equal(conc_executor_submit(&ex, square, I(2), &f), 0);
+    seen[i] = (uintptr_t)f;
+    assert_int_equal(result_int(f), 4);
+  }
+  size_t distinct = 0;
+  for (int i = 0; i < N; i++) {
+    bool dup = false;
+    for (int j = 0; j < i && !dup; j++)
+      dup = seen[j] == seen[i];
+    distinct += !dup;
+  }
+  assert_true(distinct < 700);
+  conc_executor_destroy(&ex);
+}
+
+/* X16: at process exit queued work finishes; submit during exit fails. */
+static conc_executor_t exit_ex;
+static int exit_pipe;
+
+static void *exit_task(void *arg) {
+  conc_sleep(0.01);
+  char c = 'x';
+  if (write(exit_pipe, &c, 1) != 1)
+    return arg;
+  return arg;
+}
+
+/* Runs first; by the time it submits, the main thread is in exit(). */
+static void *submit_during_exit(void *arg) {
+  conc_sleep(0.1);
+  char c = conc_executor_submit(&exit_ex, exit_task, NULL, NULL) == CONC_ESTATE
+               ? 'E'
+               : '?';
+  if (write(exit_pipe, &c, 1) != 1)
+    return arg;
+  return arg;
+}
+
+static void process_exit_finishes_queued_work(void **state) {
+  (void)state;
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    exit_pipe = fds[1];
+    conc_executor_init(&exit_ex, &(conc_executor_opts_t){.max_workers = 1});
+    conc_executor_submit(&exit_ex, submit_during_exit, NULL, NULL);
+    for (int i = 0; i < 8; i++)
+      conc_executor_submit(&exit_ex, exit_task, NULL, NULL);
+    exit(0);
+  }
+  close(fds[1]);
+  char buf[32];
+  size_t n = 0;
+  ssize_t r;
+  while ((r = read(fds[0], buf + n, sizeof buf - n)) > 0)
+    n += (size_t)r;
+  close(fds[0]);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(n, 9);
+  assert_memory_equal(buf, "Exxxxxxxx", 9);
+}
+
+CONC_TEST_MAIN(cmocka_unit_test(submit_returns_future_with_result),
+               cmocka_unit_test(task_failure_carries_code_and_message),
+               cmocka_unit_test(map_yields_results_in_input_order),
+               cmocka_unit_test(map_failure_at_k_comes_after_earlier_results),
+               cmocka_unit_test(map_timeout_from_call_cancels_pending_not_running),
+               cmocka_unit_test(map_close_cancels_what_has_not_started),
+               cmocka_unit_test(map_submits_everything_without_iteration),
+               cmocka_unit_test(max_workers_rules),
+               cmocka_unit_test(workers_start_lazily_up_to_max),
+               cmocka_unit_test(idle_worker_is_reused),
+               cmocka_unit_test(worker_names_use_prefix),
+               cmocka_unit_test(worker_names_default),
+               cmocka_unit_test(submit_after_shutdown_is_estate),
+               cmocka_unit_test(shutdown_wait_runs_queued_work_and_is_idempotent),
+               cmocka_unit_test(scoped_block_shuts_down_on_exit),
+               cmocka_unit_test(shutdown_nowait_returns_at_once_work_completes),
+               cmocka_unit_test(cancel_futures_cancels_pending_running_finish),
+               cmocka_unit_test(initializer_runs_once_per_worker_before_tasks),
+               cmocka_unit_test(failing_initializer_breaks_the_pool),
+               cmocka_unit_test(task_submits_to_its_own_pool),
+               cmocka_unit_test(fork_from_pool_thread_works),
+               cmocka_unit_test(bad_input_and_futures_after_destroy),
+               cmocka_unit_test(future_records_are_recycled),
+               cmocka_unit_test(process_exit_finishes_queued_work))
