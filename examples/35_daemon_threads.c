@@ -25,7 +25,8 @@
  * its first line (an Event); the lesson leaves that order to chance. The
  * daemon's thread object is static: it must stay valid while the thread
  * runs, and that thread is never joined. Sleeps are 0.1 s, except the
- * daemon's, which stays long so that the process surely exits first.
+ * daemon's: 2 s, so that the process surely exits before its second line
+ * (ThreadSanitizer, for one, lingers a second at exit).
  */
 #include <stdio.h>
 
@@ -49,7 +50,7 @@ static void *func(void *arg) {
 }
 
 static conc_thread_t daemon_thread; /* abandoned at exit: must outlive main */
-static job_t daemon_job = {CONC_EVENT_INIT, 0.5};
+static job_t daemon_job = {CONC_EVENT_INIT, 2.0};
 
 int main(void) {
   job_t job = {CONC_EVENT_INIT, 0.1};
