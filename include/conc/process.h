@@ -1,0 +1,144 @@
+/*
+ * Processes: Python's multiprocessing.Process for C (the "fork" start method).
+ *
+ *   p = Process(target=f, args=(x,), name="w", daemon=True); p.start(); p.join()
+ *   conc_process_t p;
+ *   conc_process_init(&p, f, &x, &(conc_process_opts_t){.name = "w",
+ *                                                       .daemon = CONC_DAEMON_YES});
+ *   conc_process_start(&p); conc_process_join(&p, CONC_FOREVER);
+ *
+ * The child is a fork of the caller: the target is a plain function pointer
+ * and `arg` points into the child's copy of the parent's memory, so arguments
+ * cross by value. Results come back through shared memory (conc/shared.h),
+ * pipes (conc/channel.h) or the exit code.
+ *
+ * "Subclassing" is embedding: put conc_process_t first in your struct, pass
+ * your run function as the target and the struct as arg.
+ */
+#ifndef CONC_PROCESS_H
+#define CONC_PROCESS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "conc/defs.h"
+
+/* Longest name accepted, including the terminating NUL. */
+#define CONC_PROCESS_NAME_MAX 128
+
+/* The exit code of a process that has not ended (Python's None). */
+#define CONC_EXITCODE_NONE INT_MIN
+
+/* The `daemon` option is tri-state: zero inherits the creating process's
+ * flag, as Python's daemon=None does. */
+enum { CONC_DAEMON_INHERIT = 0, CONC_DAEMON_YES = 1, CONC_DAEMON_NO = -1 };
+
+typedef struct conc_process_opts {
+  const char *name; /* NULL: "Process-N" (":"-joined when nested) */
+  int daemon;       /* CONC_DAEMON_INHERIT / _YES / _NO */
+  /* Kill a non-daemonic child when its parent dies (daemonic children always
+   * get this; Python gives it to neither). */
+  bool die_with_parent;
+} conc_process_opts_t;
+
+/* Contents are private. */
+typedef struct conc_process {
+  struct {
+    void *(*target)(void *);
+    void *arg;
+    struct conc_process *next, *prev; /* the creator's list of children */
+    pid_t pid;
+    pid_t creator;
+    int fd; /* pidfd, or the read end of the sentinel pipe; -1 */
+    int exitcode;
+    unsigned char state, kind;
+    bool daemon, die_with_parent, pidfd, listed;
+    char ident[64];
+    char name[CONC_PROCESS_NAME_MAX];
+  } priv;
+} conc_process_t;
+
+CONC_BEGIN_DECLS
+
+/* Process(target, args, name, daemon). target may be NULL (run does
+ * nothing). A name that does not fit CONC_PROCESS_NAME_MAX is CONC_EINVAL. */
+CONC_EXTERN int conc_process_init(conc_process_t *p, void *(*target)(void *),
+                                  void *arg, const conc_process_opts_t *opts);
+
+/* close() if possible; a child still running is detached (it stays listed for
+ * the exit-time reaping but is no longer reachable through `p`). */
+CONC_EXTERN void conc_process_destroy(conc_process_t *p);
+
+/* Fork and run target(arg) in the child, then conc_process_exit(0).
+ * CONC_ESTATE: started before, or the caller is a daemonic process;
+ * CONC_EPERM: `p` was created by another process; CONC_ECLOSED. */
+CONC_EXTERN int conc_process_start(conc_process_t *p);
+
+/* Wait until the child ends or the timeout passes (CONC_FOREVER: no limit;
+ * 0 or negative: check once). Returns 0 once it has ended (again and again),
+ * CONC_ETIMEDOUT if it is still alive at the timeout (Python returns None in
+ * both cases; conc_thread_join reports the same way). CONC_ENOTSTARTED,
+ * CONC_ECHILD (not the creating process, or the status was reaped by someone
+ * else), CONC_ECLOSED, CONC_EINVAL (NaN). Wakes on the child's pidfd (or its
+ * sentinel pipe): no polling. */
+CONC_EXTERN int conc_process_join(conc_process_t *p, double timeout);
+
+/* 1 alive, 0 not (never started or ended), or a negative code as for join. */
+CONC_EXTERN int conc_process_is_alive(conc_process_t *p);
+
+/* SIGTERM / SIGKILL. No-op once the child has been reaped. */
+CONC_EXTERN int conc_process_terminate(conc_process_t *p);
+CONC_EXTERN int conc_process_kill(conc_process_t *p);
+
+/* *code = exit status as Python reports it: n after exit(n), -N after
+ * signal N, 1 after conc_process_fail; CONC_EXITCODE_NONE while unstarted or
+ * running. Returns 0, CONC_ECLOSED or CONC_EINVAL. */
+CONC_EXTERN int conc_process_exitcode(conc_process_t *p, int *code);
+
+/* Release the descriptors of an ended child. CONC_ESTATE while it runs;
+ * afterwards every call but close/name/pid returns CONC_ECLOSED. */
+CONC_EXTERN int conc_process_close(conc_process_t *p);
+
+/* A descriptor that becomes readable when the child ends (a pidfd where the
+ * kernel has one). CONC_ENOTSTARTED before start, CONC_ECLOSED after close. */
+CONC_EXTERN int conc_process_sentinel(conc_process_t *p);
+
+CONC_EXTERN pid_t conc_process_pid(const conc_process_t *p); /* 0 unstarted */
+CONC_EXTERN const char *conc_process_name(const conc_process_t *p);
+CONC_EXTERN int conc_process_set_name(conc_process_t *p, const char *name);
+CONC_EXTERN bool conc_process_daemon(const conc_process_t *p);
+/* CONC_ESTATE once started. */
+CONC_EXTERN int conc_process_set_daemon(conc_process_t *p, bool daemon);
+
+/* multiprocessing.current_process(): the main process ("MainProcess") or,
+ * in a child, the child's own copy of its conc_process_t. */
+CONC_EXTERN conc_process_t *conc_current_process(void);
+/* multiprocessing.parent_process(): NULL in the main process. Its is_alive
+ * and join work from the child. */
+CONC_EXTERN conc_process_t *conc_parent_process(void);
+
+/* multiprocessing.active_children(): reaps ended children, then stores up
+ * to `cap` live ones in out[]. Returns how many are live (may exceed cap). */
+CONC_EXTERN int conc_active_children(conc_process_t **out, int cap);
+
+/* os.cpu_count() (online CPUs) and os.process_cpu_count() (affinity). */
+CONC_EXTERN int conc_cpu_count(void);
+CONC_EXTERN int conc_process_cpu_count(void);
+
+/* sys.exit(n) for a process: in a child, wait for its non-daemon threads,
+ * terminate its daemonic children and join the others, flush stdio, _exit(n).
+ * In the main process it is exit(n). Never returns. */
+CONC_EXTERN _Noreturn void conc_process_exit(int code);
+
+/* An unhandled failure: prints "Process NAME:" (children only) and the
+ * formatted message to stderr, flushed, then conc_process_exit(1). */
+CONC_EXTERN _Noreturn void conc_process_fail(const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+CONC_END_DECLS
+
+#endif

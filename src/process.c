@@ -1,0 +1,612 @@
+/*
+ * Process: fork-based multiprocessing.Process.
+ *
+ * Locking protocol: one registry mutex (reg_mu) guards the creator's list of
+ * children and every reap (waitpid), so a pid is never signalled after some
+ * other thread has reaped it and cannot be reused under us. Nothing blocks
+ * while holding reg_mu: a join first waits on the child's descriptor (a pidfd,
+ * or the read end of a sentinel pipe whose write end only the child holds)
+ * and on a non-reaping waitid(WNOWAIT), and then reaps with WNOHANG under the
+ * lock. Fork handlers take reg_mu around every fork, so the child starts
+ * with a consistent (and emptied: they are not its children) registry.
+ */
+#include "conc/process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdio_ext.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conc/error.h"
+#include "conc/time.h"
+#include "init-int.h"
+#include "platform-int.h"
+#include "process-int.h"
+
+enum { ST_INIT, ST_STARTED, ST_ENDED, ST_CLOSED };
+enum { K_CHILD, K_MAIN, K_PARENT, K_ORPHAN };
+
+/* Present when the thread module is linked in: waits for non-daemon threads
+ * (Python's threading._shutdown), which a child does before it exits. */
+extern void conc_threading_shutdown(void) __attribute__((weak));
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static conc_process_t *head, *tail;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static unsigned counter;
+static int pidfd_mode = -1; /* -1 unknown, 0 sentinel pipe, 1 pidfd */
+static int self_sentinel_wfd = -1;
+
+static conc_process_t main_obj = {
+    .priv = {.fd = -1,
+             .exitcode = CONC_EXITCODE_NONE,
+             .state = ST_STARTED,
+             .kind = K_MAIN,
+             .name = "MainProcess"}};
+static conc_process_t parent_obj;
+static conc_process_t *current = &main_obj;
+
+/* ---- registry ---------------------------------------------------------- */
+
+static void list_add(conc_process_t *p) {
+  p->priv.next = NULL;
+  p->priv.prev = tail;
+  if (tail)
+    tail->priv.next = p;
+  else
+    head = p;
+  tail = p;
+  p->priv.listed = true;
+}
+
+static void list_del(conc_process_t *p) {
+  if (!p->priv.listed)
+    return;
+  if (p->priv.prev)
+    p->priv.prev->priv.next = p->priv.next;
+  else
+    head = p->priv.next;
+  if (p->priv.next)
+    p->priv.next->priv.prev = p->priv.prev;
+  else
+    tail = p->priv.prev;
+  p->priv.next = p->priv.prev = NULL;
+  p->priv.listed = false;
+}
+
+static void fork_prepare(void) { pthread_mutex_lock(&reg_mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&reg_mu); }
+static void fork_child(void) {
+  pthread_mutex_init(&reg_mu, NULL);
+  head = tail = NULL;
+}
+
+static void exit_function(void);
+
+static void init_once(void) {
+  conc__atfork_register(fork_prepare, fork_parent, fork_child);
+  atexit(exit_function);
+}
+
+static void ensure_init(void) { pthread_once(&once, init_once); }
+
+/* Reap `p` if it has ended (flags = WNOHANG) or wait for it (0). Caller holds
+ * reg_mu. Returns true once the child is reaped. */
+static bool reap_locked(conc_process_t *p, int flags) {
+  if (p->priv.state != ST_STARTED)
+    return true;
+  int st = 0;
+  pid_t r;
+  do
+    r = waitpid(p->priv.pid, &st, flags);
+  while (r < 0 && errno == EINTR);
+  if (r == 0)
+    return false;
+  if (r < 0) /* reaped behind our back (SIGCHLD ignored): status lost */
+    p->priv.exitcode = CONC_EXITCODE_NONE;
+  else if (WIFSIGNALED(st))
+    p->priv.exitcode = -WTERMSIG(st);
+  else
+    p->priv.exitcode = WEXITSTATUS(st);
+  __atomic_store_n(&p->priv.state, (unsigned char)ST_ENDED, __ATOMIC_RELEASE);
+  list_del(p);
+  return true;
+}
+
+static bool poll_reap(conc_process_t *p) {
+  pthread_mutex_lock(&reg_mu);
+  bool done = reap_locked(p, WNOHANG);
+  pthread_mutex_unlock(&reg_mu);
+  return done;
+}
+
+/* ---- checks ------------------------------------------------------------ */
+
+/* The checks Python makes before join/is_alive/terminate on a child. */
+static int check_child(const conc_process_t *p) {
+  if (!p)
+    return CONC_EINVAL;
+  if (p->priv.state == ST_CLOSED)
+    return CONC_ECLOSED;
+  if (p->priv.kind == K_MAIN || p->priv.kind == K_PARENT || p == current)
+    return CONC_ECHILD;
+  if (p->priv.state == ST_INIT)
+    return CONC_ENOTSTARTED;
+  if (p->priv.creator != getpid())
+    return CONC_ECHILD;
+  return 0;
+}
+
+/* ---- construction ------------------------------------------------------ */
+
+static int copy_name(conc_process_t *p, const char *name) {
+  size_t n = strlen(name);
+  if (n >= sizeof p->priv.name)
+    return CONC_EINVAL;
+  memcpy(p->priv.name, name, n + 1);
+  return 0;
+}
+
+int conc_process_init(conc_process_t *p, void *(*target)(void *), void *arg,
+                      const conc_process_opts_t *opts) {
+  static const conc_process_opts_t defaults;
+  if (!p)
+    return CONC_EINVAL;
+  if (!opts)
+    opts = &defaults;
+  if (opts->daemon < CONC_DAEMON_NO || opts->daemon > CONC_DAEMON_YES)
+    return CONC_EINVAL;
+  if (opts->name && strlen(opts->name) >= CONC_PROCESS_NAME_MAX)
+    return CONC_EINVAL;
+  ensure_init();
+  conc_process_t *cur = conc_current_process();
+  unsigned n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+  char ident[sizeof p->priv.ident];
+  int len = cur->priv.ident[0]
+                ? snprintf(ident, sizeof ident, "%s:%u", cur->priv.ident, n)
+                : snprintf(ident, sizeof ident, "%u", n);
+  if (len < 0 || (size_t)len >= sizeof ident)
+    return CONC_EOVERFLOW; /* nesting deeper than the identity buffer */
+  memset(p, 0, sizeof *p);
+  memcpy(p->priv.ident, ident, (size_t)len + 1);
+  if (opts->name)
+    copy_name(p, opts->name);
+  else
+    snprintf(p->priv.name, sizeof p->priv.name, "Process-%s", ident);
+  p->priv.target = target;
+  p->priv.arg = arg;
+  p->priv.fd = -1;
+  p->priv.exitcode = CONC_EXITCODE_NONE;
+  p->priv.state = ST_INIT;
+  p->priv.kind = K_CHILD;
+  p->priv.creator = getpid();
+  p->priv.daemon = opts->daemon == CONC_DAEMON_INHERIT
+                       ? cur->priv.daemon
+                       : opts->daemon == CONC_DAEMON_YES;
+  p->priv.die_with_parent = opts->die_with_parent;
+  return 0;
+}
+
+/* ---- start ------------------------------------------------------------- */
+
+static bool have_pidfd(void) {
+  int mode = __atomic_load_n(&pidfd_mode, __ATOMIC_RELAXED);
+  if (mode < 0) {
+#ifdef SYS_pidfd_open
+    int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    mode = fd >= 0;
+    if (fd >= 0)
+      close(fd);
+#else
+    mode = 0;
+#endif
+    __atomic_store_n(&pidfd_mode, mode, __ATOMIC_RELAXED);
+  }
+  return mode == 1;
+}
+
+void conc__process_use_pidfd(bool use) {
+  __atomic_store_n(&pidfd_mode, use ? -1 : 0, __ATOMIC_RELAXED);
+}
+
+static int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  return fd >= 0 ? fd : -errno;
+#else
+  (void)pid;
+  return CONC_ENOSYS;
+#endif
+}
+
+static void redirect_stdin(void) {
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  if (fd != 0) {
+    dup2(fd, 0); /* dup2 clears FD_CLOEXEC on fd 0 */
+    close(fd);
+  } else {
+    fcntl(0, F_SETFD, 0);
+  }
+  __fpurge(stdin);
+  clearerr(stdin);
+}
+
+/* The child's side of start(): become `p`, then run the target. */
+static _Noreturn void child_main(conc_process_t *p, pid_t parent, int wfd,
+                                 bool on_main_thread) {
+  bool deathsig = p->priv.die_with_parent || (p->priv.daemon && on_main_thread);
+  if (deathsig) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) /* the parent died before prctl took effect */
+      raise(SIGKILL);
+  }
+  if (self_sentinel_wfd >= 0) /* our parent's own sentinel: not ours to hold */
+    close(self_sentinel_wfd);
+  self_sentinel_wfd = wfd;
+  parent_obj = *current;
+  parent_obj.priv.kind = K_PARENT;
+  parent_obj.priv.pid = parent;
+  parent_obj.priv.fd = -1;
+  parent_obj.priv.state = ST_STARTED;
+  parent_obj.priv.listed = false;
+  p->priv.pid = getpid();
+  p->priv.state = ST_STARTED;
+  p->priv.listed = false;
+  current = p;
+  __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
+  redirect_stdin();
+  if (p->priv.target)
+    p->priv.target(p->priv.arg);
+  conc_process_exit(0);
+}
+
+int conc_process_start(conc_process_t *p) {
+  if (!p)
+    return CONC_EINVAL;
+  if (p->priv.state == ST_CLOSED)
+    return CONC_ECLOSED;
+  if (p->priv.kind != K_CHILD || p == current || p->priv.state != ST_INIT)
+    return CONC_ESTATE;
+  if (p->priv.creator != getpid())
+    return CONC_EPERM;
+  if (conc_current_process()->priv.daemon)
+    return CONC_ESTATE; /* daemonic processes are not allowed to have children */
+  ensure_init();
+  bool use_pidfd = have_pidfd();
+  int sp[2] = {-1, -1};
+  if (!use_pidfd && pipe2(sp, O_CLOEXEC) < 0)
+    return -errno;
+  fflush(stdout);
+  fflush(stderr);
+  pid_t parent = getpid();
+  bool on_main = conc__gettid() == (int32_t)parent;
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (sp[0] >= 0)
+      close(sp[0]);
+    child_main(p, parent, sp[1], on_main);
+  }
+  int err = pid < 0 ? -errno : 0;
+  if (sp[1] >= 0)
+    close(sp[1]);
+  if (err) {
+    if (sp[0] >= 0)
+      close(sp[0]);
+    return err;
+  }
+  int fd = use_pidfd ? open_pidfd(pid) : sp[0];
+  if (fd < 0) { /* out of descriptors: we cannot watch it, so undo it */
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+      ;
+    return fd;
+  }
+  pthread_mutex_lock(&reg_mu);
+  p->priv.pid = pid;
+  p->priv.fd = fd;
+  p->priv.pidfd = use_pidfd;
+  p->priv.state = ST_STARTED;
+  p->priv.target = NULL; /* Python drops the target reference after start */
+  p->priv.arg = NULL;
+  list_add(p);
+  pthread_mutex_unlock(&reg_mu);
+  return 0;
+}
+
+/* ---- join / is_alive / signals ---------------------------------------- */
+
+/* Wait until fd is readable or the deadline passes: true if readable. */
+static bool wait_fd(int fd, conc_deadline_t deadline) {
+  for (;;) {
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    struct timespec ts, *tsp = NULL;
+    if (deadline != CONC_DEADLINE_NEVER) {
+      int64_t left = deadline - conc__now_ns();
+      if (left < 0)
+        left = 0;
+      ts.tv_sec = (time_t)(left / 1000000000);
+      ts.tv_nsec = (long)(left % 1000000000);
+      tsp = &ts;
+    }
+    int r = ppoll(&pf, 1, tsp, NULL);
+    if (r > 0)
+      return true;
+    if (r == 0)
+      return false;
+    if (errno != EINTR)
+      return false;
+  }
+}
+
+static int wait_ended(conc_process_t *p, conc_deadline_t deadline) {
+  while (__atomic_load_n(&p->priv.state, __ATOMIC_ACQUIRE) == ST_STARTED) {
+    if (!wait_fd(p->priv.fd, deadline))
+      return poll_reap(p) ? 0 : CONC_ETIMEDOUT;
+    /* The pidfd is readable only once the child is a zombie; the sentinel
+     * pipe may report EOF a moment before, so wait without reaping first. */
+    siginfo_t si;
+    while (waitid(P_PID, (id_t)p->priv.pid, &si, WEXITED | WNOWAIT) < 0 &&
+           errno == EINTR)
+      ;
+    poll_reap(p);
+  }
+  if (__atomic_load_n(&p->priv.state, __ATOMIC_ACQUIRE) == ST_ENDED &&
+      p->priv.exitcode == CONC_EXITCODE_NONE)
+    return CONC_ECHILD;
+  return 0;
+}
+
+static int parent_join(conc_deadline_t deadline) {
+  if (getppid() != parent_obj.priv.pid)
+    return 0;
+  int fd = open_pidfd(parent_obj.priv.pid);
+  if (fd < 0)
+    return fd == CONC_ESRCH ? 0 : fd;
+  bool ended = getppid() != parent_obj.priv.pid || wait_fd(fd, deadline);
+  close(fd);
+  return ended ? 0 : CONC_ETIMEDOUT;
+}
+
+int conc_process_join(conc_process_t *p, double timeout) {
+  if (p && p->priv.kind == K_PARENT && p->priv.state == ST_STARTED) {
+    conc_deadline_t dl;
+    int rc = conc_deadline_after(timeout, &dl);
+    return rc ? rc : parent_join(dl);
+  }
+  int rc = check_child(p);
+  if (rc)
+    return rc;
+  conc_deadline_t deadline;
+  if ((rc = conc_deadline_after(timeout, &deadline)))
+    return rc;
+  return wait_ended(p, deadline);
+}
+
+int conc_process_is_alive(conc_process_t *p) {
+  if (p && (p == current || p->priv.kind == K_MAIN))
+    return 1;
+  if (p && p->priv.kind == K_PARENT)
+    return getppid() == p->priv.pid;
+  if (p && p->priv.state == ST_INIT)
+    return 0;
+  int rc = check_child(p);
+  if (rc)
+    return rc;
+  return !poll_reap(p);
+}
+
+static int send_signal(conc_process_t *p, int sig) {
+  int rc = check_child(p);
+  if (rc)
+    return rc;
+  pthread_mutex_lock(&reg_mu);
+  if (p->priv.state == ST_STARTED && kill(p->priv.pid, sig) < 0 &&
+      errno != ESRCH)
+    rc = -errno;
+  pthread_mutex_unlock(&reg_mu);
+  return rc;
+}
+
+int conc_process_terminate(conc_process_t *p) { return send_signal(p, SIGTERM); }
+int conc_process_kill(conc_process_t *p) { return send_signal(p, SIGKILL); }
+
+int conc_process_exitcode(conc_process_t *p, int *code) {
+  if (!p || !code)
+    return CONC_EINVAL;
+  if (p->priv.state == ST_CLOSED)
+    return CONC_ECLOSED;
+  if (p->priv.kind == K_CHILD && p != current &&
+      p->priv.state == ST_STARTED && p->priv.creator == getpid())
+    poll_reap(p);
+  *code = p->priv.state == ST_ENDED ? p->priv.exitcode : CONC_EXITCODE_NONE;
+  return 0;
+}
+
+int conc_process_close(conc_process_t *p) {
+  if (!p)
+    return CONC_EINVAL;
+  if (p->priv.state == ST_CLOSED)
+    return 0;
+  if (p->priv.kind != K_CHILD || p == current)
+    return CONC_ESTATE;
+  if (p->priv.state == ST_STARTED &&
+      (p->priv.creator != getpid() || !poll_reap(p)))
+    return CONC_ESTATE; /* cannot close a process while it is still running */
+  if (p->priv.fd >= 0)
+    close(p->priv.fd);
+  p->priv.fd = -1;
+  p->priv.state = ST_CLOSED;
+  return 0;
+}
+
+void conc_process_destroy(conc_process_t *p) {
+  if (!p || p->priv.kind != K_CHILD || p == current)
+    return;
+  if (conc_process_close(p) == 0)
+    return;
+  /* Still running: hand the record to the registry so exit-time reaping and
+   * active_children() still see the child. */
+  pthread_mutex_lock(&reg_mu);
+  if (p->priv.listed) {
+    conc_process_t *o = malloc(sizeof *o);
+    if (o) {
+      *o = *p;
+      o->priv.kind = K_ORPHAN;
+      o->priv.listed = false;
+      list_del(p);
+      list_add(o);
+      p->priv.fd = -1;
+    }
+  }
+  pthread_mutex_unlock(&reg_mu);
+  p->priv.state = ST_CLOSED;
+}
+
+int conc_process_sentinel(conc_process_t *p) {
+  if (!p)
+    return CONC_EINVAL;
+  if (p->priv.state == ST_CLOSED)
+    return CONC_ECLOSED;
+  if (p->priv.state == ST_INIT || p->priv.fd < 0)
+    return CONC_ENOTSTARTED;
+  return p->priv.fd;
+}
+
+/* ---- attributes -------------------------------------------------------- */
+
+pid_t conc_process_pid(const conc_process_t *p) {
+  if (!p)
+    return 0;
+  if (p->priv.kind == K_MAIN)
+    return getpid();
+  return p->priv.pid;
+}
+
+const char *conc_process_name(const conc_process_t *p) {
+  return p ? p->priv.name : NULL;
+}
+
+int conc_process_set_name(conc_process_t *p, const char *name) {
+  if (!p || !name)
+    return CONC_EINVAL;
+  return copy_name(p, name);
+}
+
+bool conc_process_daemon(const conc_process_t *p) {
+  return p && p->priv.daemon;
+}
+
+int conc_process_set_daemon(conc_process_t *p, bool daemon) {
+  if (!p)
+    return CONC_EINVAL;
+  if (p->priv.state != ST_INIT)
+    return CONC_ESTATE; /* process has already started */
+  p->priv.daemon = daemon;
+  return 0;
+}
+
+conc_process_t *conc_current_process(void) {
+  if (current == &main_obj)
+    main_obj.priv.pid = getpid();
+  return current;
+}
+
+conc_process_t *conc_parent_process(void) {
+  return current == &main_obj ? NULL : &parent_obj;
+}
+
+int conc_active_children(conc_process_t **out, int cap) {
+  ensure_init();
+  int n = 0;
+  pthread_mutex_lock(&reg_mu);
+  for (conc_process_t *p = head, *next; p; p = next) {
+    next = p->priv.next;
+    if (reap_locked(p, WNOHANG)) {
+      if (p->priv.kind == K_ORPHAN)
+        free(p);
+      continue;
+    }
+    if (p->priv.kind == K_ORPHAN)
+      continue;
+    if (out && n < cap)
+      out[n] = p;
+    n++;
+  }
+  pthread_mutex_unlock(&reg_mu);
+  return n;
+}
+
+int conc_cpu_count(void) { return conc__cpu_count(); }
+
+int conc_process_cpu_count(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+    return CPU_COUNT(&set);
+  return conc__cpu_count();
+}
+
+/* ---- exit -------------------------------------------------------------- */
+
+/* Python's util._exit_function: terminate daemonic children, join the rest. */
+static void exit_function(void) {
+  pthread_mutex_lock(&reg_mu);
+  for (conc_process_t *p = head; p; p = p->priv.next)
+    if (p->priv.daemon && p->priv.state == ST_STARTED)
+      kill(p->priv.pid, SIGTERM);
+  pthread_mutex_unlock(&reg_mu);
+  for (;;) {
+    pthread_mutex_lock(&reg_mu);
+    conc_process_t *p = head;
+    pthread_mutex_unlock(&reg_mu);
+    if (!p)
+      break;
+    wait_ended(p, CONC_DEADLINE_NEVER);
+    pthread_mutex_lock(&reg_mu);
+    if (p->priv.state == ST_STARTED) /* lost track of it: stop waiting */
+      p->priv.state = ST_ENDED;
+    list_del(p);
+    pthread_mutex_unlock(&reg_mu);
+    if (p->priv.kind == K_ORPHAN)
+      free(p);
+  }
+}
+
+void conc_process_exit(int code) {
+  fflush(stdout);
+  fflush(stderr);
+  if (current == &main_obj)
+    exit(code);
+  if (conc_threading_shutdown)
+    conc_threading_shutdown();
+  exit_function();
+  fflush(stdout);
+  fflush(stderr);
+  _exit(code);
+}
+
+void conc_process_fail(const char *fmt, ...) {
+  fflush(stdout);
+  if (current != &main_obj)
+    fprintf(stderr, "Process %s:\n", current->priv.name);
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  fflush(stderr);
+  conc_process_exit(1);
+}
