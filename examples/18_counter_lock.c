@@ -21,9 +21,9 @@
  *       if t is not main_thread: t.join()      but the main thread
  *
  * Without the lock two threads could read the same value and both store
- * value+1, losing one increment (lesson 19 shows that happen). With it the
+ * value+1, losing one increment (lesson 19 shows that happening). With it the
  * final count is always 4. C has no exceptions, so there is no `finally`:
- * the release simply follows (lesson 20 shows the scoped form that
+ * the release simply follows (lesson 21 shows the scoped form that
  * releases on every exit). Pauses are random() * 0.1 s instead of up to 1 s.
  */
 #include <stdarg.h>
