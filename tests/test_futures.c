@@ -170,9 +170,9 @@ static void result_wakes_when_set_elsewhere(void **state) {
   (void)state;
   conc_future_t *f = pending();
   struct later l = {f, 0};
+  double t0 = conc_monotonic();
   pthread_t t = conc_test_spawn(complete_later, &l);
   void *v = NULL;
-  double t0 = conc_monotonic();
   assert_int_equal(conc_future_result(f, 5, &v), 0);
   assert_true(conc_monotonic() - t0 >= 0.049);
   assert_int_equal(V(v), 42);
@@ -493,10 +493,10 @@ static void first_completed_returns_at_first_completion(void **state) {
   (void)state;
   conc_future_t *a = pending(), *b = pending(), *c = cancelled();
   struct later l = {b, 0};
+  double t0 = conc_monotonic();
   pthread_t t = conc_test_spawn(complete_later, &l);
   conc_future_t *fs[] = {a, b, c}, *d[3], *nd[3];
   conc_wait_result_t r = {d, 0, nd, 0};
-  double t0 = conc_monotonic();
   assert_int_equal(conc_wait(fs, 3, 5, CONC_FIRST_COMPLETED, &r), 0);
   assert_true(conc_monotonic() - t0 >= 0.049);
   assert_true(conc_monotonic() - t0 < 2);
@@ -531,10 +531,10 @@ static void first_exception_returns_at_first_failure(void **state) {
   (void)state;
   conc_future_t *ok = succeeded(1), *a = pending(), *b = running();
   struct later l = {b, 1};
+  double t0 = conc_monotonic();
   pthread_t t = conc_test_spawn(complete_later, &l);
   conc_future_t *fs[] = {ok, a, b}, *d[3], *nd[3];
   conc_wait_result_t r = {d, 0, nd, 0};
-  double t0 = conc_monotonic();
   assert_int_equal(conc_wait(fs, 3, 5, CONC_FIRST_EXCEPTION, &r), 0);
   assert_true(conc_monotonic() - t0 >= 0.049);
   assert_int_equal(r.ndone, 2); /* ok and b */
@@ -571,10 +571,10 @@ static void all_completed_waits_and_timeout_gives_partial(void **state) {
   (void)state;
   conc_future_t *a = succeeded(1), *b = pending(), *c = pending();
   struct later l = {b, 0};
+  double t0 = conc_monotonic();
   pthread_t t = conc_test_spawn(complete_later, &l);
   conc_future_t *fs[] = {a, b, c}, *d[3], *nd[3];
   conc_wait_result_t r = {d, 0, nd, 0};
-  double t0 = conc_monotonic();
   assert_int_equal(conc_wait(fs, 3, 0.2, CONC_ALL_COMPLETED, &r), 0);
   assert_elapsed(conc_monotonic() - t0, 0.2);
   assert_int_equal(r.ndone, 2);

@@ -178,8 +178,8 @@ static void blocking_put_waits_for_a_get(void **state) {
     init_kind(&q, CONC_QUEUE_FIFO, 1);
     assert_int_equal(conc_queue_put_nowait(&q, I(1)), 0);
     struct delayed d = {&q, 0, 0.1};
-    pthread_t t = conc_test_spawn(delayed_op, &d);
     double t0 = conc_monotonic();
+    pthread_t t = conc_test_spawn(delayed_op, &d);
     assert_int_equal(conc_queue_put(&q, I(2), true, timeouts[i]), 0);
     assert_true(conc_monotonic() - t0 >= 0.1 - 1e-3);
     conc_test_join(t);
@@ -196,8 +196,8 @@ static void blocking_get_waits_for_a_put(void **state) {
     conc_queue_t q;
     init_kind(&q, CONC_QUEUE_FIFO, 1);
     struct delayed d = {&q, 1, 0.1};
-    pthread_t t = conc_test_spawn(delayed_op, &d);
     double t0 = conc_monotonic();
+    pthread_t t = conc_test_spawn(delayed_op, &d);
     void *p = NULL;
     assert_int_equal(conc_queue_get(&q, &p, true, timeouts[i]), 0);
     assert_true(conc_monotonic() - t0 >= 0.1 - 1e-3);
