@@ -17,9 +17,11 @@
 
 /* ---- backends ---------------------------------------------------------- */
 
-/* Save the running context into *from, resume `to`. Returns when something
- * switches back to *from. No system call on the asm backends. */
-void conc__ctx_switch(void **from, void *to);
+/* Save the running context into *from, resume `to`, whose own pending
+ * conc__ctx_switch then returns `code`. Returns when something switches
+ * back to *from, with the code that switch passed. No system call on the
+ * asm backends. */
+int conc__ctx_switch(void **from, void *to, int code);
 
 /* A context that, when first switched to, calls entry() on the stack
  * [lo, hi) (hi is 16-byte aligned); entry never returns. */

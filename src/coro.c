@@ -11,10 +11,12 @@
  * only shared state is the stack pool (coro_stack.c, which has its own lock)
  * and the process-wide SIGSEGV handler, installed once.
  *
- * A switch hands the value (and a code: 0, or CONC_ECANCELED from kill)
- * through the thread block, then calls the backend. A coroutine that
- * finishes cannot free the stack it is running on: it leaves itself as the
- * thread's zombie and whoever runs next releases the stack.
+ * A switch stores the value straight into the target's pending switch (its
+ * `out` pointer) and passes the code (0, or CONC_ECANCELED from kill) as the
+ * backend's return value; conc_coro_switch tail-calls the backend, so the
+ * resumed side returns directly to its caller. A coroutine that finishes
+ * cannot free the stack it is running on: it leaves the stack as the
+ * thread's zombie, which the next call into the module releases.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -54,6 +56,8 @@ enum { F_HEAP = 1, F_MAIN = 2, F_CANARY = 4 };
 
 typedef struct coro {
   void *ctx;
+  void **out; /* where the pending switch of a suspended coroutine wants
+                 its value (NULL: nowhere) */
   struct coro *parent;
   uint64_t thread;
   void *(*fn)(void *);
@@ -79,9 +83,11 @@ _Static_assert(_Alignof(coro_t) <= _Alignof(conc_coro_t), "alignment");
 
 typedef struct tls {
   coro_t *current;
-  void *value;
-  int code;
-  coro_t *zombie;
+  void *value;                 /* the argument for a coroutine's first run */
+  conc__stack_t *zombie;       /* stack of a finished coroutine, to free */
+#ifdef CONC__TSAN
+  void *zombie_fiber;
+#endif
   coro_t *prev; /* the coroutine we switched away from (sanitizers) */
   uint64_t serial;
   conc_coro_t main;
@@ -165,8 +171,12 @@ static void segv_handler(int sig, siginfo_t *si, void *uctx) {
 
 /* ---- per-thread state -------------------------------------------------- */
 
+static void reap(tls_t *t);
+
 static void thread_exit(void *p) {
   tls_t *t = p;
+  if (t->zombie)
+    reap(t);
   conc__stack_thread_exit();
   if (t->altstack) {
     stack_t ss = {.ss_flags = SS_DISABLE};
@@ -257,7 +267,27 @@ static void release_stack(coro_t *c, bool mine) {
 #endif
 }
 
-static inline void san_start(tls_t *t, coro_t *from, coro_t *to, bool dying) {
+/* Release the stack of the coroutine that finished last (we are on
+ * another stack now). */
+static void reap(tls_t *t) {
+  conc__stack_free(t->zombie, true);
+  t->zombie = NULL;
+#ifdef CONC__TSAN
+  __tsan_destroy_fiber(t->zombie_fiber);
+  t->zombie_fiber = NULL;
+#endif
+}
+
+#define REAP(t)                                                                \
+  do {                                                                         \
+    if (__builtin_expect((t)->zombie != NULL, 0))                              \
+      reap(t);                                                                 \
+  } while (0)
+
+#if defined(CONC__ASAN) || defined(CONC__TSAN)
+#define CONC__SAN 1
+
+static void san_start(tls_t *t, coro_t *from, coro_t *to, bool dying) {
   t->prev = from;
 #ifdef CONC__ASAN
   __sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake,
@@ -267,13 +297,11 @@ static inline void san_start(tls_t *t, coro_t *from, coro_t *to, bool dying) {
 #endif
 #ifdef CONC__TSAN
   __tsan_switch_to_fiber(to->tsan_fiber, 0);
-#else
-  (void)to;
 #endif
 }
 
 /* Runs first thing on the stack we arrive on, as `self`. */
-static inline void san_finish(tls_t *t, coro_t *self) {
+static void san_finish(tls_t *t, coro_t *self) {
 #ifdef CONC__ASAN
   const void *bottom;
   size_t size;
@@ -289,46 +317,66 @@ static inline void san_finish(tls_t *t, coro_t *self) {
   (void)self;
 #endif
 }
+#endif
 
-static void reap(tls_t *t) {
-  coro_t *z = t->zombie;
-  t->zombie = NULL;
-  release_stack(z, true);
-}
-
-static inline void switch_to(tls_t *t, coro_t *from, coro_t *to, bool dying) {
+/*
+ * Suspend `from` (its pending switch will want its value in *out) and run
+ * `to`, handing it value and code. Returns the code of whoever resumes us.
+ * Without sanitizers this compiles to a tail call of the backend.
+ */
+static inline int jump(tls_t *t, coro_t *from, void **out, coro_t *to,
+                       void *value, int code, bool dying) {
   if (__builtin_expect(from->flags & F_CANARY, 0) &&
       !conc__stack_canary_ok(from->stack))
     overflow_abort(from, NULL, "canary zone overwritten");
+  from->out = out;
+  if (to->out)
+    *to->out = code ? NULL : value;
+  t->value = value;
   to->state = ST_ACTIVE;
   t->current = to;
+#ifdef CONC__SAN
   san_start(t, from, to, dying);
-  conc__ctx_switch(&from->ctx, to->ctx);
+  int rc = conc__ctx_switch(&from->ctx, to->ctx, code);
   san_finish(t, from);
-  if (__builtin_expect(t->zombie != NULL, 0))
-    reap(t);
+  REAP(t);
+  return rc;
+#else
+  (void)dying;
+  return conc__ctx_switch(&from->ctx, to->ctx, code);
+#endif
 }
 
 __attribute__((noreturn)) static void coro_finish(tls_t *t, coro_t *self,
                                                   void *ret) {
+  REAP(t);
   self->state = ST_DEAD;
   /* K3: control and the result go to the nearest live ancestor. */
   coro_t *to = self->parent;
   while (to->state == ST_DEAD)
     to = to->parent;
-  t->value = ret;
-  t->code = 0;
-  t->zombie = self;
-  switch_to(t, self, to, true);
+  if (self->flags & F_CANARY && !conc__stack_canary_ok(self->stack))
+    overflow_abort(self, NULL, "canary zone overwritten");
+  /* The stack goes to whoever runs next; the object may be freed as soon
+   * as we are gone, so nothing may point back at it. */
+  t->zombie = self->stack;
+  self->stack = NULL;
+  self->flags &= (uint8_t)~F_CANARY;
+#ifdef CONC__TSAN
+  t->zombie_fiber = self->tsan_fiber;
+  self->tsan_fiber = NULL;
+#endif
+  jump(t, self, NULL, to, ret, 0, true);
   abort(); /* a dead coroutine is never resumed */
 }
 
 static void coro_entry(void) {
   tls_t *t = t_tls;
   coro_t *self = t->current;
+#ifdef CONC__SAN
   san_finish(t, self);
-  if (t->zombie)
-    reap(t);
+#endif
+  REAP(t);
   void *v = t->value;
   void *ret = self->fn(v ? v : self->arg);
   coro_finish(t, self, ret);
@@ -345,18 +393,14 @@ int conc_coro_switch(conc_coro_t *target, void *value, void **out) {
     return CONC_EWRONGTHREAD;
   if (to->state == ST_DEAD)
     return CONC_EDEAD;
+  REAP(t);
   coro_t *from = t->current;
-  int code = 0;
-  if (to != from) {
-    t->value = value;
-    t->code = 0;
-    switch_to(t, from, to, false);
-    value = t->value;
-    code = t->code;
+  if (to == from) {
+    if (out)
+      *out = value;
+    return 0;
   }
-  if (out)
-    *out = code ? NULL : value;
-  return code;
+  return jump(t, from, out, to, value, 0, false);
 }
 
 /* ---- objects ----------------------------------------------------------- */
@@ -384,6 +428,7 @@ int conc_coro_init(conc_coro_t *co, void *(*fn)(void *), void *arg,
     return CONC_EINVAL;
   if (size < CONC_CORO_STACK_MIN)
     size = CONC_CORO_STACK_MIN;
+  REAP(t);
   conc__stack_t *s;
   int rc = conc__stack_alloc(size, &s);
   if (rc)
@@ -478,6 +523,7 @@ int conc_coro_kill(conc_coro_t *co) {
     return CONC_ENOMEM;
   if (c->thread != t->serial)
     return CONC_EWRONGTHREAD;
+  REAP(t);
   if (c->state == ST_DEAD)
     return 0;
   if ((c->flags & F_MAIN) || c == t->current)
@@ -490,9 +536,7 @@ int conc_coro_kill(conc_coro_t *co) {
   /* Its death brings control back here, whoever its parent is. */
   coro_t *self = t->current, *saved = c->parent;
   c->parent = self;
-  t->value = NULL;
-  t->code = CONC_ECANCELED;
-  switch_to(t, self, c, false);
+  jump(t, self, NULL, c, NULL, CONC_ECANCELED, false);
   if (c->state == ST_DEAD)
     return 0;
   c->parent = saved;
@@ -507,6 +551,8 @@ int conc_coro_destroy(conc_coro_t *co) {
     return CONC_ESTATE;
   tls_t *t = t_tls;
   bool mine = t && c->thread == t->serial;
+  if (t)
+    REAP(t);
   if (c->state == ST_ACTIVE) {
     if (!mine)
       return CONC_EWRONGTHREAD;

@@ -1,5 +1,7 @@
 /*
- * AArch64 (AAPCS64) context switch: conc__ctx_switch(void **from, void *to).
+ * AArch64 (AAPCS64) context switch:
+ *   int conc__ctx_switch(void **from, void *to, int code)
+ * "returns" the code that whoever resumes us passes as its third argument.
  *
  * Saves only the callee-saved state: x19-x28, the frame pointer x29, the
  * link register x30 and the low halves of v8-v15 (d8-d15), plus FPCR with
@@ -55,6 +57,7 @@ conc__ctx_switch:
 	ldp	d12, d13, [sp, #128]
 	ldp	d14, d15, [sp, #144]
 	add	sp, sp, #176
+	mov	w0, w2
 	br	x30
 	.cfi_endproc
 	.size	conc__ctx_switch, .-conc__ctx_switch

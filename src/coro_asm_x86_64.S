@@ -1,5 +1,10 @@
 /*
- * x86_64 System V context switch: conc__ctx_switch(void **from, void *to).
+ * x86_64 System V context switch:
+ *   int conc__ctx_switch(void **from, void *to, int code)
+ * "returns" the code that whoever resumes us passes as its own third
+ * argument; coro.c tail-calls it, so the resumed side continues straight in
+ * its caller (no `ret` crosses stacks and the return-stack predictor stays
+ * in step).
  *
  * Saves only what the ABI says a callee must preserve (rbx, rbp, r12-r15,
  * and with CONC_CORO_SAVE_FPU the MXCSR and x87 control words) on the
@@ -52,6 +57,7 @@ conc__ctx_switch:
 	popq	%rbx
 	popq	%rbp
 	popq	%rcx
+	movl	%edx, %eax
 	jmpq	*%rcx
 	.cfi_endproc
 	.size	conc__ctx_switch, .-conc__ctx_switch

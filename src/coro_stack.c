@@ -90,7 +90,13 @@ static size_t g_limit;
 static int g_method = CONC__STACK_GUARD_MADV;
 static size_t g_page;
 
-static __thread tcache_t t_cache[CACHE_CLASSES];
+static bool g_valgrind; /* asked once: the question is a few instructions,
+                           the answer never changes */
+
+/* initial-exec: one %fs-relative access instead of a __tls_get_addr call
+ * in the shared library (the fast path is a handful of instructions). */
+static __thread tcache_t t_cache[CACHE_CLASSES]
+    __attribute__((tls_model("initial-exec")));
 
 static void fork_prepare(void) { pthread_mutex_lock(&g_mu); }
 static void fork_parent(void) { pthread_mutex_unlock(&g_mu); }
@@ -110,10 +116,35 @@ static size_t default_limit(void) {
   return (size_t)(maps > 8 ? maps / 4 : 2);
 }
 
+/* Does MADV_GUARD_INSTALL work here? A kernel older than 6.13 refuses it;
+ * an emulator (qemu-user) may accept and ignore it. Ask the kernel to read
+ * a guarded page: it must fail with EFAULT. */
+static int guard_method_probe(size_t page) {
+  int method = CONC__STACK_GUARD_MPROT;
+  char *m = mmap(NULL, page, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  int fds[2];
+  if (m == MAP_FAILED)
+    return method;
+  if (madvise(m, page, MADV_GUARD_INSTALL) == 0 && pipe(fds) == 0) {
+    if (write(fds[1], m, 1) < 0 && errno == EFAULT)
+      method = CONC__STACK_GUARD_MADV;
+    close(fds[0]);
+    close(fds[1]);
+  }
+  munmap(m, page);
+  return method;
+}
+
 static void global_init(void) {
-  __atomic_store_n(&g_page, (size_t)sysconf(_SC_PAGESIZE), __ATOMIC_RELAXED);
+#ifdef CONC__HAVE_VALGRIND
+  g_valgrind = RUNNING_ON_VALGRIND != 0;
+#endif
+  g_method = guard_method_probe((size_t)sysconf(_SC_PAGESIZE));
   g_limit = default_limit();
   conc__atfork_register(fork_prepare, fork_parent, fork_child);
+  /* last: a thread that sees g_page set sees everything above */
+  __atomic_store_n(&g_page, (size_t)sysconf(_SC_PAGESIZE), __ATOMIC_RELEASE);
 }
 
 size_t conc_coro_set_guard_limit(size_t limit) {
@@ -176,7 +207,7 @@ static void slot_guard(conc__stack_t *s) {
       s->kind = CONC__STACK_GUARD_MADV;
       return;
     }
-    g_method = CONC__STACK_GUARD_MPROT; /* kernel older than 6.13 */
+    g_method = CONC__STACK_GUARD_MPROT;
   }
   if (g_guarded_mprot < g_limit &&
       mprotect(s->base, CONC__STACK_GUARD, PROT_NONE) == 0) {
@@ -208,7 +239,7 @@ static conc__stack_t *slot_carve(size_class_t *c) {
   return s;
 }
 
-static tcache_t *cache_find(size_t slot, bool create) {
+static tcache_t *cache_find_slow(size_t slot, bool create) {
   tcache_t *empty = NULL;
   for (int i = 0; i < CACHE_CLASSES; i++) {
     if (t_cache[i].slot == slot)
@@ -219,6 +250,14 @@ static tcache_t *cache_find(size_t slot, bool create) {
   if (create && empty)
     empty->slot = slot;
   return create ? empty : NULL;
+}
+
+/* The thread's cache for this slot size (creating it when `create` and a
+ * cache entry is free); most programs use one size, found first. */
+static inline tcache_t *cache_find(size_t slot, bool create) {
+  if (__builtin_expect(t_cache[0].slot == slot, 1))
+    return &t_cache[0];
+  return cache_find_slow(slot, create);
 }
 
 /* Take up to REFILL slots from the global pool into tc; returns one. */
@@ -247,7 +286,7 @@ static conc__stack_t *refill(size_t slot, tcache_t *tc) {
 
 static void tool_register(conc__stack_t *s) {
 #ifdef CONC__HAVE_VALGRIND
-  if (RUNNING_ON_VALGRIND) {
+  if (g_valgrind) {
     s->vg_id = VALGRIND_STACK_REGISTER(s->lo, s->hi);
     s->vg_registered = 1;
   }
@@ -272,7 +311,7 @@ static void tool_unregister(conc__stack_t *s) {
 }
 
 int conc__stack_alloc(size_t usable, conc__stack_t **out) {
-  size_t page = __atomic_load_n(&g_page, __ATOMIC_RELAXED);
+  size_t page = __atomic_load_n(&g_page, __ATOMIC_ACQUIRE);
   if (!page) {
     pthread_once(&g_once, global_init);
     page = g_page;

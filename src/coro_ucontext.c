@@ -14,9 +14,15 @@
 
 #include "coro-int.h"
 
-void conc__ctx_switch(void **from, void *to) {
+/* The code in flight between the two sides of a switch (thread-local: a
+ * switch never leaves its thread). */
+static __thread int t_code __attribute__((tls_model("initial-exec")));
+
+int conc__ctx_switch(void **from, void *to, int code) {
+  t_code = code;
   if (swapcontext((ucontext_t *)*from, (ucontext_t *)to) != 0)
     abort(); /* only fails for a bad context: memory corruption */
+  return t_code;
 }
 
 void *conc__ctx_make(char *lo, char *hi, void (*entry)(void)) {
