@@ -26,6 +26,19 @@
 #include "conc/error.h"
 #include "conc/time.h"
 
+/* glibc tells whether the process has ever had a second thread; while it
+ * has not, the private Lock fast path needs no atomic read-modify-write
+ * (glibc's own mutexes take the same shortcut). */
+#if defined(__has_include)
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#define CONC__SINGLE_THREADED() (__libc_single_threaded != 0)
+#endif
+#endif
+#ifndef CONC__SINGLE_THREADED
+#define CONC__SINGLE_THREADED() 0
+#endif
+
 /* Private flag bits shared by every sync object (priv.flags). */
 #define CONC__SYNC_PSHARED 1u
 #define CONC__SYNC_BOUNDED 2u
@@ -68,15 +81,25 @@ CONC_EXTERN int conc_lock_destroy(conc_lock_t *l);
 /* Slow paths of the inline fast paths below; not part of the API. */
 CONC_EXTERN int conc__lock_acquire_slow(conc_lock_t *l, double timeout);
 CONC_EXTERN int conc__lock_release_slow(conc_lock_t *l);
+/* The private release after the swap found `old` instead of plain 1. */
+CONC_EXTERN int conc__lock_release_after(conc_lock_t *l, uint32_t old);
 
 /* acquire(): block until acquired. 0, CONC_EOWNERDEAD (pshared),
  * CONC_ENOTRECOVERABLE (pshared lock given up), CONC_EINVAL (NULL). */
 static inline int conc_lock_acquire(conc_lock_t *l) {
-  uint32_t z = 0;
-  if (__builtin_expect(l != NULL && l->priv.flags == 0, 1) &&
-      __atomic_compare_exchange_n(&l->priv.word, &z, 1u, false,
-                                  __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-    return 0;
+  if (__builtin_expect(l != NULL && l->priv.flags == 0, 1)) {
+    if (CONC__SINGLE_THREADED()) {
+      if (__atomic_load_n(&l->priv.word, __ATOMIC_RELAXED) == 0) {
+        __atomic_store_n(&l->priv.word, 1u, __ATOMIC_RELAXED);
+        return 0;
+      }
+    } else {
+      uint32_t z = 0;
+      if (__atomic_compare_exchange_n(&l->priv.word, &z, 1u, false,
+                                      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return 0;
+    }
+  }
   return conc__lock_acquire_slow(l, CONC_FOREVER);
 }
 
@@ -91,12 +114,17 @@ CONC_EXTERN int conc_lock_acquire_ex(conc_lock_t *l, bool blocking,
 
 /* release(): 0; CONC_ESTATE if the lock is not locked (RuntimeError). */
 static inline int conc_lock_release(conc_lock_t *l) {
-  uint32_t one = 1;
-  if (__builtin_expect(l != NULL && l->priv.flags == 0, 1) &&
-      __atomic_compare_exchange_n(&l->priv.word, &one, 0u, false,
-                                  __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+  if (__builtin_expect(l == NULL || l->priv.flags != 0, 0))
+    return conc__lock_release_slow(l);
+  if (CONC__SINGLE_THREADED() &&
+      __atomic_load_n(&l->priv.word, __ATOMIC_RELAXED) == 1u) {
+    __atomic_store_n(&l->priv.word, 0u, __ATOMIC_RELEASE);
     return 0;
-  return conc__lock_release_slow(l);
+  }
+  uint32_t old = __atomic_exchange_n(&l->priv.word, 0u, __ATOMIC_RELEASE);
+  if (__builtin_expect(old == 1u, 1))
+    return 0;
+  return conc__lock_release_after(l, old);
 }
 
 /* locked(): true while any thread (or process) holds the lock. */
