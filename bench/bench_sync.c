@@ -62,6 +62,21 @@ static const char py_uncontended[] =
     "    a(); r()\n"
     "print(time.perf_counter() - t0)\n";
 
+/* A thread that only sleeps, so that the process is multi-threaded and
+ * glibc (and libconc) leave their single-threaded shortcuts. */
+static pthread_mutex_t idle_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_cv = PTHREAD_COND_INITIALIZER;
+static int idle_stop;
+
+static void *idle_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&idle_mu);
+  while (!idle_stop)
+    pthread_cond_wait(&idle_cv, &idle_mu);
+  pthread_mutex_unlock(&idle_mu);
+  return NULL;
+}
+
 /* ================================================== contended lock ==== */
 
 struct contended {
@@ -297,7 +312,23 @@ int main(int argc, char **argv) {
 #endif
   v[nv++] = (bench_variant_t){"CPython threading.Lock", bench_python_fn,
                               (void *)py_uncontended, 200000};
-  bench_compare("Lock uncontended", "acquire+release", 10000000, v, nv);
+  bench_compare("Lock uncontended (single-threaded process)",
+                "acquire+release", 10000000, v, nv);
+
+  pthread_t idle = bench_spawn(idle_main, NULL);
+  nv = 0;
+  v[nv++] = (bench_variant_t){"libconc Lock", u_run_conc, NULL, 0};
+  v[nv++] = (bench_variant_t){"pthread_mutex", u_run_pthread, NULL, 0};
+#ifdef BENCH_HAVE_GLIB
+  v[nv++] = (bench_variant_t){"GLib GMutex", u_run_glib, NULL, 0};
+#endif
+  bench_compare("Lock uncontended (multi-threaded process)", "acquire+release",
+                10000000, v, nv);
+  pthread_mutex_lock(&idle_mu);
+  idle_stop = 1;
+  pthread_cond_signal(&idle_cv);
+  pthread_mutex_unlock(&idle_mu);
+  bench_join(idle);
 
   static struct contended c = {.conc = CONC_LOCK_INIT,
                                .pthread = PTHREAD_MUTEX_INITIALIZER};
