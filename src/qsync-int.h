@@ -26,7 +26,9 @@
 
 #define CONC__MU_INIT {0}
 #define CONC__CV_INIT {0, 0}
+#ifndef CONC__SPIN
 #define CONC__SPIN 100
+#endif
 
 typedef struct conc__mu {
   uint32_t word;
@@ -73,7 +75,10 @@ static inline void conc__cv_reinit(conc__cv_t *c) {
 }
 
 /* Called with m held; returns with m held. 0 when signalled (or spuriously
- * woken), CONC_ETIMEDOUT once the deadline has passed. */
+ * woken), CONC_ETIMEDOUT once the deadline has passed. `waiters` counts
+ * only waiters no signal has been spent on: a signaller takes one off, and
+ * a waiter that leaves without the sequence having moved takes itself off,
+ * so signals never go to threads that are already on their way out. */
 static inline int conc__cv_wait(conc__cv_t *c, conc__mu_t *m,
                                 conc_deadline_t deadline) {
   uint32_t seq = conc__load_relaxed(&c->seq);
@@ -81,15 +86,22 @@ static inline int conc__cv_wait(conc__cv_t *c, conc__mu_t *m,
   conc__mu_unlock(m);
   int rc = conc__wait(&c->seq, seq, deadline, false);
   conc__mu_lock(m);
-  c->waiters--;
+  if (conc__load_relaxed(&c->seq) == seq && c->waiters > 0)
+    c->waiters--;
   return rc;
 }
 
-/* With m held: record a signal; returns how many to wake after unlocking
- * (0 when nobody waits). */
+/* With m held: record a signal to up to n waiters (CONC__WAKE_ALL for
+ * all); returns how many to wake after unlocking (0 when nobody waits). */
 static inline int conc__cv_signal(conc__cv_t *c, int n) {
   if (c->waiters == 0)
     return 0;
+  if (n == CONC__WAKE_ALL || (uint32_t)n >= c->waiters) {
+    n = n == CONC__WAKE_ALL ? CONC__WAKE_ALL : (int)c->waiters;
+    c->waiters = 0;
+  } else {
+    c->waiters -= (uint32_t)n;
+  }
   conc__store_release(&c->seq, c->seq + 1);
   return n;
 }
