@@ -367,8 +367,10 @@ int conc_rlock_acquire_ex(conc_rlock_t *r, bool blocking, double timeout) {
 }
 
 static int rlock_not_owned(const conc_rlock_t *r) {
-  return conc__load_relaxed(&r->priv.base.priv.word) == 0 ? CONC_ESTATE
-                                                          : CONC_EPERM;
+  uint32_t w = conc__load_relaxed(&r->priv.base.priv.word);
+  if (w == CONC__LW_NOTREC)
+    return CONC_ENOTRECOVERABLE;
+  return w == 0 ? CONC_ESTATE : CONC_EPERM;
 }
 
 static int rlock_release_all(conc_rlock_t *r) {
@@ -439,7 +441,9 @@ int conc_rlock_at_fork_reinit(conc_rlock_t *r) {
 int conc_rlock_mark_consistent(conc_rlock_t *r) {
   if (!r)
     return CONC_EINVAL;
-  if (!rlock_owned(r, conc__sync_self()))
-    return rlock_not_owned(r) == CONC_ESTATE ? CONC_EINVAL : CONC_EPERM;
+  if (!rlock_owned(r, conc__sync_self())) {
+    int rc = rlock_not_owned(r);
+    return rc == CONC_EPERM ? CONC_EPERM : CONC_EINVAL;
+  }
   return conc_lock_mark_consistent(&r->priv.base);
 }

@@ -594,6 +594,16 @@ static void shared_rlock_dead_holder_gives_owner_died(void **state) {
   assert_int_equal(conc_rlock_acquire(&s->rlock), 0);
   assert_int_equal(conc_rlock_release(&s->rlock), 0);
   assert_int_equal(reap(p), 0);
+  /* not marked consistent: given up for good, for every caller */
+  s->ready = 0;
+  assert_int_equal(reap(spawn(child_take_and_die, s, 1)), 0);
+  assert_int_equal(conc_rlock_acquire(&s->rlock), CONC_EOWNERDEAD);
+  assert_int_equal(conc_rlock_acquire(&s->rlock), 0); /* recursion */
+  assert_int_equal(conc_rlock_release(&s->rlock), 0);
+  assert_int_equal(conc_rlock_release(&s->rlock), 0);
+  assert_int_equal(conc_rlock_acquire(&s->rlock), CONC_ENOTRECOVERABLE);
+  assert_int_equal(conc_rlock_release(&s->rlock), CONC_ENOTRECOVERABLE);
+  assert_int_equal(conc_rlock_mark_consistent(&s->rlock), CONC_EINVAL);
   shm_free(s);
 }
 
