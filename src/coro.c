@@ -434,7 +434,7 @@ int conc_coro_init(conc_coro_t *co, void *(*fn)(void *), void *arg,
   if (rc)
     return rc;
   coro_t *c = C(co);
-  memset(co, 0, sizeof *co);
+  memset(c, 0, sizeof *c);
   c->parent = parent;
   c->thread = t->serial;
   c->fn = fn;
