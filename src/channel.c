@@ -1,0 +1,475 @@
+/*
+ * Pipe / Connection / wait over AF_UNIX SOCK_SEQPACKET sockets.
+ *
+ * Framing: a message is a run of records, each [header][payload <=
+ * CONC_CONN_RECORD]; the first record carries FIRST and the message's total
+ * size, the last one LAST (a short message is one FIRST|LAST record). A
+ * SEQPACKET send is atomic: a record is queued whole or not at all, even if
+ * the sender is killed during the call.
+ *
+ * Locking protocol: each end has a small MAP_SHARED block with two
+ * process-shared Locks, shared by every process holding that end:
+ *   wlock  held by a writer for a whole message, so the records of two
+ *          messages never interleave;
+ *   rlock  held by a reader for a whole message, so two readers never split
+ *          one message between them.
+ * A writer killed mid-message leaves wlock owner-dead: the next writer gets
+ * CONC_EOWNERDEAD and first sends an ABORT record, on which readers drop the
+ * partial message. A reader killed mid-message leaves rlock owner-dead: the
+ * next reader skips records up to the next FIRST. The pending message and
+ * the scratch record buffer are per process (ordinary heap memory) and are
+ * only touched under rlock.
+ */
+#include "conc/channel.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "conc/error.h"
+#include "conc/shared.h"
+#include "conc/time.h"
+#include "platform-int.h"
+
+enum { R_FIRST = 1, R_LAST = 2, R_ABORT = 4 };
+
+struct rec {
+  uint32_t flags;
+  uint32_t len; /* payload bytes in this record */
+  uint64_t total;
+};
+
+struct conc__conn_shared {
+  conc_lock_t wlock, rlock;
+};
+
+/* ---- setup ------------------------------------------------------------- */
+
+static int end_init(conc_conn_t *c, int fd, bool r, bool w) {
+  memset(c, 0, sizeof *c);
+  c->priv.fd = fd;
+  c->priv.readable = r;
+  c->priv.writable = w;
+  c->priv.sh = conc_shared_alloc(sizeof *c->priv.sh);
+  if (!c->priv.sh)
+    return CONC_ENOMEM;
+  conc_lock_opts_t o = {.pshared = true};
+  conc_lock_init(&c->priv.sh->wlock, &o);
+  conc_lock_init(&c->priv.sh->rlock, &o);
+  int sz = 4 * CONC_CONN_RECORD;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+  return 0;
+}
+
+int conc_pipe(conc_conn_t *a, conc_conn_t *b, bool duplex) {
+  if (!a || !b || a == b)
+    return CONC_EINVAL;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return -errno;
+  int rc = end_init(a, sv[0], true, duplex);
+  if (rc == 0)
+    rc = end_init(b, sv[1], duplex, true);
+  if (rc) {
+    conc_shared_free(a->priv.sh);
+    close(sv[0]);
+    close(sv[1]);
+    return rc;
+  }
+  if (!duplex) { /* the kernel enforces the direction too */
+    shutdown(sv[0], SHUT_WR);
+    shutdown(sv[1], SHUT_RD);
+  }
+  return 0;
+}
+
+static int check(const conc_conn_t *c, bool write) {
+  if (!c)
+    return CONC_EINVAL;
+  if (c->priv.closed)
+    return CONC_ECLOSED;
+  if (write ? !c->priv.writable : !c->priv.readable)
+    return CONC_EBADF; /* connection is read-only / write-only */
+  return 0;
+}
+
+/* ---- sending ----------------------------------------------------------- */
+
+static int send_record(int fd, const struct rec *h, const void *p, int sendfd) {
+  struct iovec iov[2] = {{(void *)(uintptr_t)h, sizeof *h},
+                         {(void *)(uintptr_t)p, h->len}};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } cm;
+  struct msghdr m = {.msg_iov = iov, .msg_iovlen = h->len ? 2 : 1};
+  if (sendfd >= 0) {
+    memset(&cm, 0, sizeof cm);
+    m.msg_control = cm.buf;
+    m.msg_controllen = sizeof cm.buf;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&m);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &sendfd, sizeof(int));
+  }
+  while (sendmsg(fd, &m, MSG_NOSIGNAL) < 0)
+    if (errno != EINTR)
+      return -errno;
+  return 0;
+}
+
+static int send_message(conc_conn_t *c, const unsigned char *p, size_t len,
+                        int sendfd) {
+  conc_lock_t *wl = &c->priv.sh->wlock;
+  int rc = conc_lock_acquire(wl);
+  if (rc == CONC_EOWNERDEAD) { /* a writer died mid-message: cancel it */
+    struct rec abort_rec = {.flags = R_ABORT};
+    conc_lock_mark_consistent(wl);
+    rc = send_record(c->priv.fd, &abort_rec, NULL, -1);
+    if (rc)
+      conc_lock_release(wl);
+  }
+  if (rc)
+    return rc;
+  size_t off = 0;
+  do {
+    size_t n = len - off < CONC_CONN_RECORD ? len - off : CONC_CONN_RECORD;
+    struct rec h = {.flags = (off == 0 ? R_FIRST : 0) |
+                             (off + n == len ? R_LAST : 0),
+                    .len = (uint32_t)n,
+                    .total = len};
+    rc = send_record(c->priv.fd, &h, p + off, off == 0 ? sendfd : -1);
+    off += n;
+  } while (rc == 0 && off < len);
+  conc_lock_release(wl);
+  return rc;
+}
+
+int conc_conn_send_bytes_ex(conc_conn_t *c, const void *buf, size_t len,
+                            size_t offset, size_t size) {
+  int rc = check(c, true);
+  if (rc)
+    return rc;
+  if (!buf && len)
+    return CONC_EINVAL;
+  if (offset > len)
+    return CONC_EINVAL; /* buffer length < offset */
+  if (size == CONC_CONN_REST)
+    size = len - offset;
+  if (size > len - offset)
+    return CONC_EINVAL; /* buffer length < offset + size */
+  return send_message(c, (const unsigned char *)buf + offset, size, -1);
+}
+
+int conc_conn_send_bytes(conc_conn_t *c, const void *buf, size_t len) {
+  return conc_conn_send_bytes_ex(c, buf, len, 0, CONC_CONN_REST);
+}
+
+int conc_conn_send_fd(conc_conn_t *c, int fd) {
+  int rc = check(c, true);
+  if (rc)
+    return rc;
+  if (fd < 0)
+    return CONC_EBADF;
+  return send_message(c, (const unsigned char *)"", 0, fd);
+}
+
+/* ---- receiving --------------------------------------------------------- */
+
+/* One record into scratch; *fd gets a passed descriptor or -1. 1 record,
+ * 0 EOF, or an error. */
+static int recv_record(conc_conn_t *c, struct rec *h, int *fd) {
+  struct iovec iov[2] = {{h, sizeof *h}, {c->priv.scratch, CONC_CONN_RECORD}};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(4 * sizeof(int))];
+  } cm;
+  struct msghdr m = {.msg_iov = iov,
+                     .msg_iovlen = 2,
+                     .msg_control = cm.buf,
+                     .msg_controllen = sizeof cm.buf};
+  ssize_t r;
+  while ((r = recvmsg(c->priv.fd, &m, MSG_CMSG_CLOEXEC)) < 0)
+    if (errno != EINTR)
+      return -errno;
+  *fd = -1;
+  for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&m); cmsg;
+       cmsg = CMSG_NXTHDR(&m, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
+      continue;
+    size_t n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; i++) {
+      int got;
+      memcpy(&got, CMSG_DATA(cmsg) + i * sizeof(int), sizeof got);
+      if (*fd < 0)
+        *fd = got;
+      else
+        close(got);
+    }
+  }
+  if (r == 0)
+    return 0;
+  if ((size_t)r < sizeof *h || h->len != (size_t)r - sizeof *h) {
+    h->flags = R_ABORT; /* malformed: treat as a cancelled message */
+    h->len = 0;
+  }
+  return 1;
+}
+
+/* Receive the next whole message into c->priv.pending. Caller holds rlock;
+ * `skip` drops records up to the next FIRST. */
+static int recv_message_locked(conc_conn_t *c, bool skip, int *fd_out) {
+  if (!c->priv.scratch && !(c->priv.scratch = malloc(CONC_CONN_RECORD)))
+    return CONC_ENOMEM;
+  unsigned char *msg = NULL;
+  size_t have = 0, total = 0;
+  int msgfd = -1;
+  for (;;) {
+    struct rec h;
+    int fd, rc = recv_record(c, &h, &fd);
+    if (rc <= 0) {
+      free(msg);
+      if (msgfd >= 0)
+        close(msgfd);
+      if (fd >= 0 && rc == 0)
+        close(fd);
+      return rc == 0 ? CONC_EEOF : rc;
+    }
+    if (h.flags & R_FIRST) {
+      free(msg);
+      if (msgfd >= 0)
+        close(msgfd);
+      skip = false;
+      total = h.total;
+      have = 0;
+      msgfd = fd;
+      fd = -1;
+      msg = malloc(total ? total : 1);
+      if (!msg) { /* drop what cannot be held, keep the stream in step */
+        skip = true;
+        if (msgfd >= 0)
+          close(msgfd);
+        msgfd = -1;
+        continue;
+      }
+    }
+    if (fd >= 0)
+      close(fd);
+    if ((h.flags & R_ABORT) || skip || !msg || h.len > total - have) {
+      free(msg);
+      msg = NULL;
+      if (msgfd >= 0)
+        close(msgfd);
+      msgfd = -1;
+      continue;
+    }
+    memcpy(msg + have, c->priv.scratch, h.len);
+    have += h.len;
+    if (h.flags & R_LAST) {
+      if (have != total) {
+        free(msg);
+        msg = NULL;
+        continue;
+      }
+      c->priv.pending = msg;
+      c->priv.pending_len = total;
+      c->priv.has_pending = true;
+      if (fd_out)
+        *fd_out = msgfd;
+      else if (msgfd >= 0)
+        close(msgfd);
+      return 0;
+    }
+  }
+}
+
+/* Make sure a message is pending (taking rlock for the receive). */
+static int fill_pending(conc_conn_t *c, int *fd_out) {
+  if (fd_out)
+    *fd_out = -1;
+  if (c->priv.has_pending)
+    return 0;
+  conc_lock_t *rl = &c->priv.sh->rlock;
+  int rc = conc_lock_acquire(rl);
+  bool skip = rc == CONC_EOWNERDEAD;
+  if (skip)
+    conc_lock_mark_consistent(rl);
+  else if (rc)
+    return rc;
+  rc = recv_message_locked(c, skip, fd_out);
+  conc_lock_release(rl);
+  return rc;
+}
+
+static void take_pending(conc_conn_t *c) {
+  c->priv.pending = NULL;
+  c->priv.pending_len = 0;
+  c->priv.has_pending = false;
+}
+
+int conc_conn_recv_bytes(conc_conn_t *c, void **out, size_t *len) {
+  int rc = check(c, false);
+  if (rc)
+    return rc;
+  if (!out || !len)
+    return CONC_EINVAL;
+  if ((rc = fill_pending(c, NULL)))
+    return rc;
+  *out = c->priv.pending;
+  *len = c->priv.pending_len;
+  take_pending(c);
+  return 0;
+}
+
+int conc_conn_recv_bytes_into(conc_conn_t *c, void *buf, size_t cap,
+                              size_t offset, size_t *len) {
+  int rc = check(c, false);
+  if (rc)
+    return rc;
+  if (!len || (!buf && cap))
+    return CONC_EINVAL;
+  if (offset > cap)
+    return CONC_EINVAL; /* negative offset / offset out of bounds */
+  if ((rc = fill_pending(c, NULL)))
+    return rc;
+  *len = c->priv.pending_len;
+  if (c->priv.pending_len > cap - offset)
+    return CONC_ETOOSHORT; /* the message stays pending */
+  memcpy((unsigned char *)buf + offset, c->priv.pending, c->priv.pending_len);
+  free(c->priv.pending);
+  take_pending(c);
+  return 0;
+}
+
+int conc_conn_recv_fd(conc_conn_t *c, int *fd) {
+  int rc = check(c, false);
+  if (rc)
+    return rc;
+  if (!fd)
+    return CONC_EINVAL;
+  int got = -1;
+  if (c->priv.has_pending) { /* a data message is next: it carries no fd */
+    free(c->priv.pending);
+    take_pending(c);
+    return CONC_EBADF;
+  }
+  if ((rc = fill_pending(c, &got)))
+    return rc;
+  free(c->priv.pending);
+  take_pending(c);
+  if (got < 0)
+    return CONC_EBADF; /* data with no descriptor attached */
+  *fd = got;
+  return 0;
+}
+
+/* ---- poll / wait ------------------------------------------------------- */
+
+static int poll_fds(struct pollfd *pf, int n, conc_deadline_t deadline) {
+  for (;;) {
+    struct timespec ts, *tsp = NULL;
+    if (deadline != CONC_DEADLINE_NEVER) {
+      int64_t left = deadline - conc__now_ns();
+      if (left < 0)
+        left = 0;
+      ts.tv_sec = (time_t)(left / 1000000000);
+      ts.tv_nsec = (long)(left % 1000000000);
+      tsp = &ts;
+    }
+    int r = ppoll(pf, (nfds_t)n, tsp, NULL);
+    if (r >= 0)
+      return r;
+    if (errno != EINTR)
+      return -errno;
+  }
+}
+
+int conc_conn_poll(conc_conn_t *c, double timeout) {
+  int rc = check(c, false);
+  if (rc)
+    return rc;
+  if (c->priv.has_pending)
+    return 1;
+  conc_deadline_t dl;
+  if ((rc = conc_deadline_after(timeout, &dl)))
+    return rc;
+  struct pollfd pf = {.fd = c->priv.fd, .events = POLLIN};
+  rc = poll_fds(&pf, 1, dl);
+  return rc < 0 ? rc : rc > 0;
+}
+
+int conc_wait(conc_waitable_t *objs, int n, double timeout) {
+  if (n < 0 || (n > 0 && !objs))
+    return CONC_EINVAL;
+  conc_deadline_t dl;
+  int rc = conc_deadline_after(timeout, &dl);
+  if (rc)
+    return rc;
+  struct pollfd small[16], *pf = n <= 16 ? small : malloc(sizeof *pf * (size_t)n);
+  if (!pf)
+    return CONC_ENOMEM;
+  int ready = 0;
+  for (int i = 0; i < n; i++) {
+    objs[i].ready = false;
+    int fd = objs[i].fd;
+    if (objs[i].conn) {
+      if (objs[i].conn->priv.closed) {
+        rc = CONC_ECLOSED;
+        goto out;
+      }
+      fd = objs[i].conn->priv.fd;
+      if (objs[i].conn->priv.has_pending) {
+        objs[i].ready = true;
+        ready++;
+      }
+    }
+    pf[i] = (struct pollfd){.fd = fd, .events = POLLIN};
+  }
+  rc = poll_fds(pf, n, ready ? conc__now_ns() : dl);
+  if (rc < 0)
+    goto out;
+  for (int i = 0; i < n; i++)
+    if (!objs[i].ready && pf[i].revents) {
+      objs[i].ready = true;
+      ready++;
+    }
+  rc = ready;
+out:
+  if (pf != small)
+    free(pf);
+  return rc;
+}
+
+/* ---- close / attributes ------------------------------------------------ */
+
+int conc_conn_close(conc_conn_t *c) {
+  if (!c)
+    return CONC_EINVAL;
+  if (c->priv.closed)
+    return 0;
+  close(c->priv.fd);
+  conc_shared_free(c->priv.sh);
+  free(c->priv.pending);
+  free(c->priv.scratch);
+  c->priv.fd = -1;
+  c->priv.sh = NULL;
+  c->priv.scratch = NULL;
+  take_pending(c);
+  c->priv.closed = true;
+  return 0;
+}
+
+int conc_conn_fileno(const conc_conn_t *c) {
+  if (!c)
+    return CONC_EINVAL;
+  return c->priv.closed ? CONC_ECLOSED : c->priv.fd;
+}
+
+bool conc_conn_readable(const conc_conn_t *c) { return c && c->priv.readable; }
+bool conc_conn_writable(const conc_conn_t *c) { return c && c->priv.writable; }
+bool conc_conn_closed(const conc_conn_t *c) { return !c || c->priv.closed; }
