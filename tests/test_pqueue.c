@@ -1,0 +1,413 @@
+/*
+ * Process Queue / JoinableQueue / SimpleQueue (spec Q1-Q6, Q8 done better,
+ * F5 for queues). Every test arms a watchdog and reaps its children.
+ */
+#include "harness.h"
+
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conc/error.h"
+#include "conc/pqueue.h"
+#include "conc/process.h"
+#include "pqueue-int.h"
+
+static conc_pqueue_t q;
+
+static int setup(void **state) {
+  (void)state;
+  alarm(30);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  alarm(0);
+  return 0;
+}
+
+static void start(conc_process_t *p, void *(*fn)(void *), void *arg) {
+  assert_int_equal(conc_process_init(p, fn, arg,
+                                     &(conc_process_opts_t){.die_with_parent = true}),
+                   0);
+  assert_int_equal(conc_process_start(p), 0);
+}
+
+static int finish(conc_process_t *p) {
+  assert_int_equal(conc_process_join(p, CONC_FOREVER), 0);
+  int code;
+  conc_process_exitcode(p, &code);
+  conc_process_destroy(p);
+  return code;
+}
+
+static void put_int(int v) {
+  assert_int_equal(conc_pqueue_put(&q, &v, sizeof v, true, CONC_FOREVER), 0);
+}
+
+static int get_int(void) {
+  int v = -1;
+  size_t n;
+  assert_int_equal(conc_pqueue_get_into(&q, &v, sizeof v, &n, true, 5.0), 0);
+  assert_int_equal(n, sizeof v);
+  return v;
+}
+
+/* Q1 */
+static void full_queue_put_fails_at_once_or_after_timeout(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 2, NULL), 0);
+  put_int(1);
+  put_int(2);
+  assert_true(conc_pqueue_full(&q));
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_pqueue_put_nowait(&q, "x", 1), CONC_EFULL);
+  assert_int_equal(conc_pqueue_put(&q, "x", 1, false, 5.0), CONC_EFULL);
+  assert_int_equal(conc_pqueue_put(&q, "x", 1, true, -1.5), CONC_EFULL);
+  assert_quick(conc_monotonic() - t0);
+  t0 = conc_monotonic();
+  assert_int_equal(conc_pqueue_put(&q, "x", 1, true, 0.2), CONC_EFULL);
+  assert_elapsed(conc_monotonic() - t0, 0.2);
+  assert_int_equal(conc_pqueue_put(&q, "x", 1, true, NAN), CONC_EINVAL);
+  assert_int_equal(conc_pqueue_qsize(&q), 2);
+  conc_pqueue_destroy(&q);
+}
+
+/* Q2 */
+static void empty_queue_get_fails_at_once_or_after_timeout(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 0, NULL), 0);
+  void *m;
+  size_t n;
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_pqueue_get_nowait(&q, &m, &n), CONC_EEMPTY);
+  assert_int_equal(conc_pqueue_get(&q, &m, &n, false, 0.5), CONC_EEMPTY);
+  assert_quick(conc_monotonic() - t0);
+  t0 = conc_monotonic();
+  assert_int_equal(conc_pqueue_get(&q, &m, &n, true, 0.2), CONC_EEMPTY);
+  assert_elapsed(conc_monotonic() - t0, 0.2);
+  assert_true(conc_pqueue_empty(&q));
+  conc_pqueue_destroy(&q);
+}
+
+/* Q3 */
+static void *put_three(void *arg) {
+  (void)arg;
+  for (int k = 0; k < 3; k++)
+    put_int(k);
+  return NULL;
+}
+
+static void sizes_are_right_across_processes(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 3, NULL), 0);
+  assert_true(conc_pqueue_empty(&q));
+  assert_false(conc_pqueue_full(&q));
+  conc_process_t p;
+  start(&p, put_three, NULL);
+  assert_int_equal(finish(&p), 0);
+  assert_int_equal(conc_pqueue_qsize(&q), 3);
+  assert_false(conc_pqueue_empty(&q));
+  assert_true(conc_pqueue_full(&q));
+  get_int();
+  assert_int_equal(conc_pqueue_qsize(&q), 2);
+  assert_false(conc_pqueue_full(&q));
+  conc_pqueue_destroy(&q);
+}
+
+/* Q4 */
+static void *echo_in_order(void *arg) {
+  (void)arg;
+  for (int k = 0; k < 5; k++)
+    if (get_int() != k)
+      conc_process_exit(2);
+  for (int k = 5; k < 10; k++)
+    put_int(k);
+  return NULL;
+}
+
+static void fifo_across_processes_and_fork(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 0, NULL), 0);
+  for (int k = 0; k < 5; k++)
+    put_int(k); /* already in the queue when the child forks */
+  conc_process_t p;
+  start(&p, echo_in_order, NULL);
+  assert_int_equal(finish(&p), 0);
+  for (int k = 5; k < 10; k++)
+    assert_int_equal(get_int(), k);
+  conc_pqueue_destroy(&q);
+}
+
+static void *produce_tagged(void *arg) {
+  int id = *(int *)arg;
+  for (int k = 0; k < 2000; k++) {
+    int v = id * 100000 + k;
+    if (conc_pqueue_put(&q, &v, sizeof v, true, CONC_FOREVER))
+      conc_process_exit(2);
+  }
+  return NULL;
+}
+
+static void producers_keep_their_order_through_a_small_queue(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 8, NULL), 0);
+  int ids[2] = {1, 2};
+  conc_process_t p[2];
+  for (int k = 0; k < 2; k++)
+    start(&p[k], produce_tagged, &ids[k]);
+  int last[3] = {-1, -1, -1};
+  for (int k = 0; k < 4000; k++) {
+    int v = get_int(), id = v / 100000, seq = v % 100000;
+    assert_true(id == 1 || id == 2);
+    assert_int_equal(seq, last[id] + 1);
+    last[id] = seq;
+  }
+  for (int k = 0; k < 2; k++)
+    assert_int_equal(finish(&p[k]), 0);
+  assert_true(conc_pqueue_empty(&q));
+  conc_pqueue_destroy(&q);
+}
+
+/* Q5 */
+static void *work_off(void *arg) {
+  (void)arg;
+  for (int k = 0; k < 3; k++) {
+    get_int();
+    conc_sleep(0.02);
+    conc_pqueue_task_done(&q);
+  }
+  return NULL;
+}
+
+static void joinable_queue_join_waits_for_task_done(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.joinable = true}), 0);
+  assert_int_equal(conc_pqueue_join(&q, 0), 0);
+  for (int k = 0; k < 3; k++)
+    put_int(k);
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_pqueue_join(&q, 0.1), CONC_ETIMEDOUT);
+  assert_elapsed(conc_monotonic() - t0, 0.1);
+  conc_process_t p;
+  start(&p, work_off, NULL);
+  assert_int_equal(conc_pqueue_join(&q, CONC_FOREVER), 0);
+  assert_true(conc_pqueue_empty(&q));
+  assert_int_equal(finish(&p), 0);
+  assert_int_equal(conc_pqueue_task_done(&q), CONC_EINVAL); /* one too many */
+  conc_pqueue_destroy(&q);
+  assert_int_equal(conc_pqueue_init(&q, 0, NULL), 0);
+  assert_int_equal(conc_pqueue_task_done(&q), CONC_EINVAL); /* not joinable */
+  conc_pqueue_destroy(&q);
+}
+
+/* Q6 */
+static void *get_from_own_handle(void *arg) {
+  (void)arg;
+  return get_int() == 42 ? NULL : (conc_process_exit(2), NULL);
+}
+
+static void closed_handles_refuse_put_and_get(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 0, NULL), 0);
+  put_int(42);
+  conc_pqueue_t mine = q;
+  assert_int_equal(conc_pqueue_close(&mine), 0);
+  void *m;
+  size_t n;
+  assert_int_equal(conc_pqueue_put(&mine, "x", 1, true, 0), CONC_ECLOSED);
+  assert_int_equal(conc_pqueue_get(&mine, &m, &n, true, 0), CONC_ECLOSED);
+  assert_int_equal(conc_pqueue_close(&mine), 0);
+  conc_process_t p; /* the child's handle (q) is still open */
+  start(&p, get_from_own_handle, NULL);
+  assert_int_equal(finish(&p), 0);
+  conc_pqueue_destroy(&q);
+  conc_simplequeue_t s;
+  assert_int_equal(conc_simplequeue_init(&s), 0);
+  assert_true(conc_simplequeue_empty(&s));
+  assert_int_equal(conc_simplequeue_put(&s, "abc", 3), 0);
+  assert_int_equal(conc_simplequeue_get(&s, &m, &n), 0);
+  assert_int_equal(n, 3);
+  assert_memory_equal(m, "abc", 3);
+  free(m);
+  assert_int_equal(conc_simplequeue_close(&s), 0);
+  assert_int_equal(conc_simplequeue_close(&s), 0);
+  assert_int_equal(conc_simplequeue_put(&s, "x", 1), CONC_ECLOSED);
+  conc_simplequeue_destroy(&s);
+}
+
+/* Q8, done better: a producer that exits before anyone reads is joined at
+ * once, whatever the item sizes. */
+static void *put_a_lot_and_leave(void *arg) {
+  (void)arg;
+  static char chunk[64 * 1024];
+  for (int k = 0; k < 32; k++) {
+    memset(chunk, k, sizeof chunk);
+    if (conc_pqueue_put(&q, chunk, sizeof chunk, false, 0))
+      conc_process_exit(2);
+  }
+  return NULL;
+}
+
+static void exiting_producer_never_deadlocks_its_join(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 0, NULL), 0);
+  conc_process_t p;
+  start(&p, put_a_lot_and_leave, NULL);
+  assert_int_equal(conc_process_join(&p, 5.0), 0);
+  int code;
+  conc_process_exitcode(&p, &code);
+  assert_int_equal(code, 0);
+  conc_process_destroy(&p);
+  assert_int_equal(conc_pqueue_qsize(&q), 32);
+  for (int k = 0; k < 32; k++) {
+    void *m;
+    size_t n;
+    assert_int_equal(conc_pqueue_get(&q, &m, &n, false, 0), 0);
+    assert_int_equal(n, 64 * 1024);
+    assert_int_equal(((unsigned char *)m)[n - 1], k);
+    free(m);
+  }
+  conc_pqueue_destroy(&q);
+}
+
+static void *put_after(void *arg) {
+  conc_sleep(*(double *)arg);
+  put_int(5);
+  return NULL;
+}
+
+static void blocked_get_wakes_on_put_elsewhere(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 0, NULL), 0);
+  double delay = 0.1;
+  conc_process_t p;
+  start(&p, put_after, &delay);
+  double t0 = conc_monotonic();
+  assert_int_equal(get_int(), 5);
+  assert_elapsed(conc_monotonic() - t0, 0.1 - 0.02);
+  assert_int_equal(finish(&p), 0);
+  conc_pqueue_destroy(&q);
+}
+
+/* Sizes: wrap-around, too-short buffers, oversized items. */
+static void ring_wraps_and_sizes_are_checked(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.capacity = 512}), 0);
+  unsigned char buf[200], out[200], big[600] = {0};
+  size_t need;
+  for (int k = 0; k < 500; k++) {
+    size_t n = (size_t)(k * 37) % 120;
+    memset(buf, k, n);
+    assert_int_equal(conc_pqueue_put(&q, buf, n, false, 0), 0);
+    if (k % 2) {
+      size_t got;
+      assert_int_equal(conc_pqueue_get_into(&q, out, sizeof out, &got, false, 0), 0);
+      assert_int_equal(conc_pqueue_get_into(&q, out, sizeof out, &got, false, 0), 0);
+      for (size_t i = 0; i < got; i++)
+        assert_int_equal(out[i], (unsigned char)k);
+    }
+  }
+  assert_int_equal(conc_pqueue_put(&q, buf, 0, false, 0), 0);
+  assert_int_equal(conc_pqueue_get_into(&q, out, 0, &need, false, 0), 0);
+  assert_int_equal(conc_pqueue_put(&q, big, 505, false, 0), CONC_EMSGSIZE);
+  assert_int_equal(conc_pqueue_put(&q, "0123456789", 10, false, 0), 0);
+  assert_int_equal(conc_pqueue_get_into(&q, out, 4, &need, false, 0), CONC_ETOOSHORT);
+  assert_int_equal(need, 10);
+  assert_int_equal(conc_pqueue_qsize(&q), 1); /* the item stayed */
+  assert_int_equal(conc_pqueue_get_into(&q, out, sizeof out, &need, false, 0), 0);
+  assert_memory_equal(out, "0123456789", 10);
+  assert_int_equal(conc_pqueue_put(NULL, "x", 1, false, 0), CONC_EINVAL);
+  assert_int_equal(conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.capacity = 8}),
+                   CONC_EINVAL);
+  conc_pqueue_destroy(&q);
+}
+
+/* F5: killed in the middle of put / get */
+static void *crash_in(void *arg) {
+  conc__pqueue_crash_point = *(int *)arg;
+  if (conc__pqueue_crash_point == 1)
+    put_int(99);
+  else
+    get_int();
+  return NULL;
+}
+
+static void killed_mid_put_or_get_is_rolled_back(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.joinable = true}), 0);
+  put_int(1);
+  put_int(2);
+  int point = 1;
+  conc_process_t p;
+  start(&p, crash_in, &point);
+  assert_int_equal(finish(&p), -SIGKILL);
+  assert_int_equal(get_int(), 1); /* the lock recovers; 99 never appeared */
+  point = 2;
+  start(&p, crash_in, &point);
+  assert_int_equal(finish(&p), -SIGKILL);
+  assert_int_equal(conc_pqueue_qsize(&q), 1); /* the dead get took nothing */
+  assert_int_equal(get_int(), 2);
+  assert_true(conc_pqueue_empty(&q));
+  put_int(3);
+  assert_int_equal(get_int(), 3);
+  for (int k = 0; k < 3; k++)
+    assert_int_equal(conc_pqueue_task_done(&q), 0);
+  assert_int_equal(conc_pqueue_join(&q, 0), 0);
+  conc_pqueue_destroy(&q);
+}
+
+static void *produce_varied(void *arg) {
+  (void)arg;
+  unsigned char buf[3000];
+  for (uint32_t k = 0;; k++) {
+    size_t n = 8 + (k * 131) % 2900;
+    memcpy(buf, &k, 4);
+    memcpy(buf + 4, &n, 4);
+    memset(buf + 8, (int)(k & 0xff), n - 8);
+    conc_pqueue_put(&q, buf, n, true, CONC_FOREVER);
+  }
+  return NULL;
+}
+
+static void producers_killed_at_random_leave_whole_items(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.capacity = 64 * 1024}), 0);
+  for (int round = 0; round < 8; round++) {
+    conc_process_t p;
+    start(&p, produce_varied, NULL);
+    conc_sleep(0.003 + 0.002 * round);
+    conc_process_kill(&p);
+    finish(&p);
+    void *m;
+    size_t n;
+    while (conc_pqueue_get(&q, &m, &n, false, 0) == 0) {
+      uint32_t k, len;
+      memcpy(&k, m, 4);
+      memcpy(&len, (char *)m + 4, 4);
+      assert_int_equal(len, n);
+      for (size_t i = 8; i < n; i++)
+        assert_int_equal(((unsigned char *)m)[i], k & 0xff);
+      free(m);
+    }
+  }
+  put_int(7);
+  assert_int_equal(get_int(), 7);
+  conc_pqueue_destroy(&q);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+CONC_TEST_MAIN(T(full_queue_put_fails_at_once_or_after_timeout),
+               T(empty_queue_get_fails_at_once_or_after_timeout),
+               T(sizes_are_right_across_processes),
+               T(fifo_across_processes_and_fork),
+               T(producers_keep_their_order_through_a_small_queue),
+               T(joinable_queue_join_waits_for_task_done),
+               T(closed_handles_refuse_put_and_get),
+               T(exiting_producer_never_deadlocks_its_join),
+               T(blocked_get_wakes_on_put_elsewhere),
+               T(ring_wraps_and_sizes_are_checked),
+               T(killed_mid_put_or_get_is_rolled_back),
+               T(producers_killed_at_random_leave_whole_items))
