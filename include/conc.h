@@ -3,10 +3,14 @@
 #define CONC_H
 
 #include "conc/defs.h"
+#include "conc/channel.h"
 #include "conc/coro.h"
 #include "conc/error.h"
 #include "conc/futures.h"
+#include "conc/pqueue.h"
+#include "conc/process.h"
 #include "conc/queue.h"
+#include "conc/shared.h"
 #include "conc/thread.h"
 #include "conc/time.h"
 #include "conc/sync.h"
