@@ -66,7 +66,7 @@ static void break_locked(conc_barrier_t *b) {
 static void end_reset_if_empty(conc_barrier_t *b) {
   if (b->priv.count == 0 && b->priv.state == RESETTING) {
     conc__store_relaxed(&b->priv.state, FILLING);
-    b->priv.epoch++;
+    conc__store_release(&b->priv.epoch, b->priv.epoch + 1u);
     bump(b);
   }
 }
@@ -116,9 +116,13 @@ int conc_barrier_destroy(conc_barrier_t *b) {
   return 0;
 }
 
-/* Sleep on seq with the lock dropped; returns with the lock held. */
+#define TRIPPED 1
+
+/* Sleep on seq with the lock dropped; returns with the lock held, except
+ * TRIPPED: the cycle `epoch` (when given) ended by a trip, and a released
+ * party needs nothing more from the barrier, so it leaves without it. */
 static int sleep_unlocked(conc_barrier_t *b, conc_deadline_t deadline,
-                          bool *slice_out) {
+                          bool *slice_out, const uint32_t *epoch) {
   uint32_t s = conc__load_relaxed(&b->priv.seq);
   conc_deadline_t d = deadline;
   if (bshared(b)) {
@@ -127,6 +131,8 @@ static int sleep_unlocked(conc_barrier_t *b, conc_deadline_t deadline,
   }
   iunlock(b);
   int r = conc__wait(&b->priv.seq, s, d, bshared(b));
+  if (epoch && conc__load_acquire(&b->priv.epoch) != *epoch)
+    return TRIPPED;
   ilock(b);
   *slice_out = r == CONC_ETIMEDOUT && d != deadline;
   return r;
@@ -136,7 +142,7 @@ static int sleep_unlocked(conc_barrier_t *b, conc_deadline_t deadline,
 static int enter(conc_barrier_t *b) {
   bool slice;
   while (b->priv.state == RESETTING) {
-    sleep_unlocked(b, CONC_DEADLINE_NEVER, &slice);
+    sleep_unlocked(b, CONC_DEADLINE_NEVER, &slice, NULL);
     if (slice && purge_dead(b))
       end_reset_if_empty(b);
   }
@@ -156,7 +162,7 @@ static int leave_broken(conc_barrier_t *b, int index) {
 static int trip(conc_barrier_t *b, int index) {
   if (b->priv.action)
     b->priv.action(b->priv.action_arg);
-  b->priv.epoch++;
+  conc__store_release(&b->priv.epoch, b->priv.epoch + 1u);
   conc__store_relaxed(&b->priv.count, 0);
   conc__fetch_add(&b->priv.seq, 1u);
   iunlock(b);
@@ -187,7 +193,9 @@ int conc_barrier_wait(conc_barrier_t *b, double timeout) {
     return trip(b, index);
   for (;;) {
     bool slice;
-    int r = sleep_unlocked(b, deadline, &slice);
+    int r = sleep_unlocked(b, deadline, &slice, &epoch);
+    if (r == TRIPPED)
+      return index;
     if (b->priv.epoch != epoch) {
       iunlock(b);
       return index;
@@ -213,7 +221,7 @@ int conc_barrier_reset(conc_barrier_t *b) {
     bump(b);
   } else {
     if (b->priv.state != FILLING)
-      b->priv.epoch++;
+      conc__store_release(&b->priv.epoch, b->priv.epoch + 1u);
     conc__store_relaxed(&b->priv.state, FILLING);
     bump(b);
   }

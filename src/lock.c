@@ -99,7 +99,7 @@ uint32_t conc__lw_stamp(enum conc__lw_kind kind) {
   case CONC__LW_SHARED:
     return (uint32_t)conc__sync_pid() & CONC__LW_OWNER;
   case CONC__LW_FORKSTAMP:
-    return conc__fork_generation() % (CONC__LW_OWNER - 1u) + 1u;
+    return (conc__fork_generation() & (CONC__LW_OWNER >> 1)) + 1u;
   default:
     return 1u;
   }

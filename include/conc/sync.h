@@ -242,7 +242,8 @@ CONC_EXTERN int conc_condition_release(conc_condition_t *c);
  * never absorbs a later notify; no spurious wake-up ever returns.
  * pshared: CONC_EAGAIN when CONC_CONDITION_PSHARED_MAX_WAITERS already
  * wait (nothing changed); CONC_EOWNERDEAD when the reacquire found the
- * lock's holder dead (the lock is held; the notification is lost).
+ * lock's holder dead (the lock is held; the notification is lost), or
+ * CONC_ENOTRECOVERABLE when that lock was given up.
  */
 CONC_EXTERN int conc_condition_wait(conc_condition_t *c, double timeout);
 /* wait_for(predicate, timeout): one deadline for the whole call; pred is
@@ -464,15 +465,15 @@ conc__with_semaphore_begin(conc_semaphore_t *s) {
        CONC__SYNC_CAT(id, _once); CONC__SYNC_CAT(id, _once) = NULL)
 
 #define CONC_WITH_LOCK(l)                                                      \
-  CONC__WITH(conc_lock_t, lock, (l), CONC__SYNC_CAT(conc__with_, __LINE__))
+  CONC__WITH(conc_lock_t, lock, (l), CONC__SYNC_CAT(conc__with_, __COUNTER__))
 #define CONC_WITH_RLOCK(r)                                                     \
-  CONC__WITH(conc_rlock_t, rlock, (r), CONC__SYNC_CAT(conc__with_, __LINE__))
+  CONC__WITH(conc_rlock_t, rlock, (r), CONC__SYNC_CAT(conc__with_, __COUNTER__))
 #define CONC_WITH_CONDITION(c)                                                 \
   CONC__WITH(conc_condition_t, condition, (c),                                 \
-             CONC__SYNC_CAT(conc__with_, __LINE__))
+             CONC__SYNC_CAT(conc__with_, __COUNTER__))
 #define CONC_WITH_SEMAPHORE(s)                                                 \
   CONC__WITH(conc_semaphore_t, semaphore, (s),                                 \
-             CONC__SYNC_CAT(conc__with_, __LINE__))
+             CONC__SYNC_CAT(conc__with_, __COUNTER__))
 
 #endif
 
