@@ -305,11 +305,14 @@ static void each_thread_has_its_own_main(void **state) {
 
 struct foreign {
   conc_coro_t *co;
-  int sw, kill, destroy, setp;
+  int sw, kill, destroy, setp, init;
 };
 
 static void *foreign_thread(void *arg) {
   struct foreign *f = arg;
+  conc_coro_t mine;
+  f->init = conc_coro_init(&mine, k1_fn, NULL,
+                           &(conc_coro_opts_t){.parent = f->co});
   f->sw = conc_coro_switch(f->co, NULL, NULL);
   f->kill = conc_coro_kill(f->co);
   f->destroy = conc_coro_destroy(f->co);
@@ -332,6 +335,7 @@ static void other_threads_coroutine_is_EWRONGTHREAD(void **state) {
   assert_int_equal(f.kill, CONC_EWRONGTHREAD);
   assert_int_equal(f.destroy, CONC_EWRONGTHREAD);
   assert_int_equal(f.setp, CONC_EWRONGTHREAD);
+  assert_int_equal(f.init, CONC_EWRONGTHREAD); /* a parent of another thread */
   SW(&co, (void *)9, &out); /* unchanged and still ours */
   assert_ptr_equal(out, (void *)10);
   assert_int_equal(conc_coro_destroy(&co), 0);
@@ -700,9 +704,10 @@ static void *suspend_once(void *v) {
 /* K8: 100,000 suspended coroutines on one thread, a few pages each */
 static void many_suspended_coroutines_cost_a_few_pages(void **state) {
   (void)state;
-  size_t n = RUNNING_ON_VALGRIND || UNDER_TSAN ? 2000
-             : UNDER_SANITIZER                ? 20000
-                                              : 100000;
+  size_t n = RUNNING_ON_VALGRIND ? 300
+             : UNDER_TSAN        ? 2000
+             : UNDER_SANITIZER   ? 20000
+                                 : 100000;
   conc_coro_t *cos = calloc(n, sizeof *cos);
   assert_non_null(cos);
   long before = rss_kib();
