@@ -1060,6 +1060,17 @@ static void event_set_wakes_every_waiter_also_after_clear(void **state) {
   event_round(&c);
   conc_event_clear(&c.e);
   event_round(&c);
+  /* destroy with a waiter is refused */
+  conc_event_clear(&c.e);
+  c.started = 0;
+  pthread_t t = conc_test_spawn(event_waiter, &c);
+  double end = conc_monotonic() + 5;
+  while (conc__load_acquire(&c.e.priv.nwait) == 0 && conc_monotonic() < end)
+    conc_sleep(0.001);
+  assert_int_equal(conc_event_destroy(&c.e), CONC_EBUSY);
+  conc_event_set(&c.e);
+  conc_test_join(t);
+  assert_int_equal(conc_event_destroy(&c.e), 0);
 }
 
 /* A set followed at once by a clear still releases the waiters (Python's
@@ -1122,6 +1133,7 @@ struct bar_ctx {
   int arrived[NPARTY];
   int index_sum[16];
   int actions, action_before_release_bad;
+  pthread_t action_thread;
   int released;
   int rc_broken, rc_other;
   double timeout;
@@ -1133,6 +1145,7 @@ static void *count_action(void *arg) {
   if (load(&c->released) % NPARTY != 0)
     c->action_before_release_bad++;
   c->actions++;
+  c->action_thread = pthread_self();
   return NULL;
 }
 
@@ -1190,8 +1203,10 @@ static void *action_party(void *arg) {
   struct bar_ctx *c = p->c;
   for (int k = 0; k < c->cycles; k++) {
     int idx = conc_barrier_wait(&c->b, CONC_FOREVER);
-    if (idx == NPARTY - 1) /* the action ran in the last arriver */
+    if (idx == NPARTY - 1) { /* the action ran in the last arriver */
       assert_int_equal(load(&c->actions), 2 * k + 1);
+      assert_true(pthread_equal(c->action_thread, pthread_self()));
+    }
     inc(&c->released);
     /* a second barrier keeps the release count of cycles apart */
     conc_barrier_wait(&c->b, CONC_FOREVER);
