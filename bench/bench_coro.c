@@ -10,6 +10,9 @@
  *                                  it under `strace -c -f` with N = 0 and
  *                                  N = 1000000 to see that a switch makes no
  *                                  system call (scripts/ci.d/50-coro.sh)
+ *   bench_coro --creates N         one warm-up coroutine, then N times
+ *                                  create + switch + finish + destroy: the
+ *                                  same strace check for the warm pool
  *
  * Locking: single-threaded; every variant runs on the main thread.
  */
@@ -216,6 +219,11 @@ int main(int argc, char **argv) {
     double t;
     return switch_loop(atol(argv[2]), &t) == 0 ? 0 : 1;
   }
+  if (argc == 3 && strcmp(argv[1], "--creates") == 0)
+    return run_conc_create(NULL, 1) >= 0 &&
+                   run_conc_create(NULL, atol(argv[2])) >= 0
+               ? 0
+               : 1;
   bench_init(argc, argv);
   printf("backend: %s\n", conc_coro_backend());
   bench_variant_t sw[] = {

@@ -10,8 +10,9 @@
 #      and test_coro run under qemu-aarch64. cmocka is not available for
 #      aarch64, so test_coro.c is compiled with -DCONC_TEST_MINI against
 #      tests/coro_minitest.h, a stand-in for the cmocka calls it uses;
-#   5. a million switches make no system call (strace -c -f, compared with
-#      a run making none).
+#   5. a million switches, and a million create + switch + finish + destroy
+#      cycles on a warm stack pool, make no system call (strace -c -f,
+#      compared with a run doing none).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 step() { printf '\n-- coro: %s\n' "$*"; }
@@ -66,10 +67,12 @@ cmake -S . -B build-ci-coro-rel -G Ninja -DCMAKE_BUILD_TYPE=Release \
 cmake --build build-ci-coro-rel --target bench_coro
 calls() {
   strace -f -c -o build-ci-coro-rel/strace.txt \
-    ./build-ci-coro-rel/bench/bench_coro --switches "$1" >/dev/null
+    ./build-ci-coro-rel/bench/bench_coro "$1" "$2" >/dev/null
   awk '$NF == "total" { print $4 }' build-ci-coro-rel/strace.txt
 }
-base=$(calls 0)
-million=$(calls 1000000)
-echo "system calls: $base with no switch, $million with 1,000,000 switches"
-[ "$base" = "$million" ]
+for what in --switches --creates; do
+  base=$(calls $what 0)
+  million=$(calls $what 1000000)
+  echo "system calls: $base for $what 0, $million for $what 1000000"
+  [ "$base" = "$million" ]
+done
