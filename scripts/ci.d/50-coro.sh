@@ -6,7 +6,8 @@
 #   2. both under valgrind memcheck;
 #   3. libconc.so is not marked CET shadow-stack / IBT compatible (the asm
 #      switch does not switch shadow stacks, see docs/coroutines.md);
-#   4. aarch64: cross-built with aarch64-linux-gnu-gcc (asm and ucontext)
+#   4. aarch64: cross-built with aarch64-linux-gnu-gcc (asm, asm saving
+#      FPCR, ucontext)
 #      and test_coro run under qemu-aarch64. cmocka is not available for
 #      aarch64, so test_coro.c is compiled with -DCONC_TEST_MINI against
 #      tests/coro_minitest.h, a stand-in for the cmocka calls it uses;
@@ -45,19 +46,27 @@ if readelf -n "$so" | grep -Eq 'SHSTK|IBT'; then
 fi
 
 step "aarch64 under qemu-user"
-for backend in asm ucontext; do
-  dir=build-ci-coro-a64-$backend
+for config in asm asm-fpu ucontext; do
+  backend=${config%-fpu}
+  fpu=OFF
+  defs=(-DCONC_TEST_BACKEND_$backend=1)
+  if [ "$config" = asm-fpu ]; then
+    fpu=ON
+    defs+=(-DCONC_CORO_SAVE_FPU=1)
+  fi
+  dir=build-ci-coro-a64-$config
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
     -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=aarch64 \
     -DCMAKE_C_COMPILER=aarch64-linux-gnu-gcc \
     -DCMAKE_ASM_COMPILER=aarch64-linux-gnu-gcc \
-    -DCONC_CORO_BACKEND=$backend -DCONC_BUILD_TESTS=OFF \
-    -DCONC_BUILD_EXAMPLES=OFF -DCONC_BUILD_BENCH=OFF >/dev/null
+    -DCONC_CORO_BACKEND=$backend -DCONC_CORO_SAVE_FPU=$fpu \
+    -DCONC_BUILD_TESTS=OFF -DCONC_BUILD_EXAMPLES=OFF \
+    -DCONC_BUILD_BENCH=OFF >/dev/null
   cmake --build "$dir" --target conc_static
   aarch64-linux-gnu-gcc -std=c11 -g -O1 -Wall -Wextra -Werror \
-    -Wno-unused-parameter -D_GNU_SOURCE -DCONC_TEST_MINI \
-    -DCONC_TEST_BACKEND_$backend=1 -Iinclude -Isrc -Itests \
-    tests/test_coro.c "$dir/src/libconc.a" -lpthread -lm -o "$dir/test_coro"
+    -Wno-unused-parameter -D_GNU_SOURCE -DCONC_TEST_MINI "${defs[@]}" \
+    -Iinclude -Isrc -Itests tests/test_coro.c "$dir/src/libconc.a" \
+    -lpthread -lm -o "$dir/test_coro"
   qemu-aarch64 -L /usr/aarch64-linux-gnu "$dir/test_coro"
 done
 
