@@ -92,7 +92,7 @@ typedef struct tls {
   uint64_t serial;
   conc_coro_t main;
   void *altstack;
-  _Alignas(64) unsigned char main_ctx[]; /* ucontext backend */
+  _Alignas(16) unsigned char main_ctx[]; /* ucontext backend */
 } tls_t;
 
 static __thread tls_t *t_tls __attribute__((tls_model("initial-exec")));
