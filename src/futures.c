@@ -253,10 +253,26 @@ bool conc_future_done(const conc_future_t *f) {
   return f && st_of(f) >= FS_CANCELLED;
 }
 
-/* With the stripe held: set the new state, report whether result() waiters
- * must be woken. */
-static bool set_state(conc_future_t *f, uint32_t st) {
-  return (conc__xchg(&f->state, st) & FS_WAITERS) != 0;
+/* Move the state from one of the states in `from` (a mask of 1 << state)
+ * to `to`, keeping FS_WAITERS only if asked. The one lock-free transition,
+ * pending -> running, races with the locked ones, hence the CAS. Returns
+ * the old word, or UINT32_MAX when the state was not one of `from`. */
+static uint32_t transition(conc_future_t *f, unsigned from, uint32_t to,
+                           bool keep_waiters) {
+  uint32_t old = conc__load_relaxed(&f->state);
+  for (;;) {
+    if (!(from & (1u << (old & FS_MASK))))
+      return UINT32_MAX;
+    uint32_t nw = to | (keep_waiters ? old & FS_WAITERS : 0);
+    if (conc__cas(&f->state, &old, nw))
+      return old;
+  }
+}
+
+/* A transition that ends the wait of result() callers: should they be
+ * woken? */
+static bool had_waiters(uint32_t old) {
+  return old != UINT32_MAX && (old & FS_WAITERS);
 }
 
 /* With the stripe held: tell every watcher that f is done. */
@@ -304,7 +320,12 @@ bool conc_future_cancel(conc_future_t *f) {
     conc__mu_unlock(mu);
     return s == FS_CANCELLED || s == FS_CANCELLED_AND_NOTIFIED;
   }
-  bool wake = set_state(f, FS_CANCELLED);
+  uint32_t old = transition(f, 1u << FS_PENDING, FS_CANCELLED, false);
+  if (old == UINT32_MAX) { /* started meanwhile */
+    conc__mu_unlock(mu);
+    return false;
+  }
+  bool wake = had_waiters(old);
   struct conc__cb_node *cbs = take_callbacks(f);
   conc__mu_unlock(mu);
   after_transition(f, wake, cbs);
@@ -314,28 +335,19 @@ bool conc_future_cancel(conc_future_t *f) {
 int conc_future_set_running_or_notify_cancel(conc_future_t *f) {
   if (!f)
     return CONC_EINVAL;
+  /* keep FS_WAITERS: result() callers stay parked until the end */
+  if (transition(f, 1u << FS_PENDING, FS_RUNNING, true) != UINT32_MAX)
+    return 1;
   conc__mu_t *mu = stripe_of(f);
   conc__mu_lock(mu);
-  uint32_t s = st_of(f);
-  int rc;
-  bool wake = false;
-  if (s == FS_CANCELLED) {
-    wake = set_state(f, FS_CANCELLED_AND_NOTIFIED);
+  uint32_t old = transition(f, 1u << FS_CANCELLED, FS_CANCELLED_AND_NOTIFIED,
+                            false);
+  if (old != UINT32_MAX)
     notify_watchers(f, false);
-    rc = 0;
-  } else if (s == FS_PENDING) {
-    /* keep FS_WAITERS: result() callers stay parked until the end */
-    uint32_t old = conc__load_relaxed(&f->state);
-    while (!conc__cas(&f->state, &old, FS_RUNNING | (old & FS_WAITERS)))
-      ;
-    rc = 1;
-  } else {
-    rc = CONC_ESTATE;
-  }
   conc__mu_unlock(mu);
-  if (wake)
+  if (had_waiters(old))
     conc__wake(&f->state, CONC__WAKE_ALL, false);
-  return rc;
+  return old != UINT32_MAX ? 0 : CONC_ESTATE;
 }
 
 void conc__future_cancel_notify(conc_future_t *f) {
@@ -359,7 +371,9 @@ int conc__future_finish(conc_future_t *f, void *value, int code,
   f->message = code ? message : NULL;
   if (!code)
     free(message);
-  bool wake = set_state(f, FS_FINISHED);
+  uint32_t old = transition(f, 1u << FS_PENDING | 1u << FS_RUNNING,
+                            FS_FINISHED, false);
+  bool wake = had_waiters(old);
   notify_watchers(f, code != 0);
   struct conc__cb_node *cbs = take_callbacks(f);
   conc__mu_unlock(mu);
@@ -384,7 +398,7 @@ int conc_future_set_exception(conc_future_t *f, int code,
 /* Spin a little before parking: a task usually finishes within a few
  * microseconds, much sooner than a sleep and a wake would take. */
 static void spin_until_done(const conc_future_t *f) {
-  for (int i = 0; i < 2000; i++) {
+  for (int i = 0; i < CONC__RESULT_SPIN; i++) {
     if (st_of(f) >= FS_CANCELLED)
       return;
     conc__cpu_relax();
@@ -637,7 +651,7 @@ static void split(conc_future_t **uniq, size_t m, conc_wait_result_t *res) {
   res->nnot_done = nn;
 }
 
-int conc_wait(conc_future_t *const *fs, size_t n, double timeout,
+int conc_futures_wait(conc_future_t *const *fs, size_t n, double timeout,
               conc_return_when_t return_when, conc_wait_result_t *res) {
   conc_deadline_t dl;
   if ((!fs && n) || !res || return_when < CONC_FIRST_COMPLETED ||

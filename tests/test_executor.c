@@ -407,7 +407,7 @@ static void cancel_futures_cancels_pending_running_finish(void **state) {
   }
   /* cancelled futures were notified: wait() does not hang on them */
   conc_wait_result_t r = {NULL, 0, NULL, 0};
-  assert_int_equal(conc_wait(fs + 1, 4, 1, CONC_ALL_COMPLETED, &r), 0);
+  assert_int_equal(conc_futures_wait(fs + 1, 4, 1, CONC_ALL_COMPLETED, &r), 0);
   assert_int_equal(r.ndone, 4);
   for (int i = 1; i < 5; i++)
     conc_future_release(fs[i]);

@@ -387,7 +387,7 @@ static void *wait_one(void *arg) {
   struct nwait *w = arg;
   conc_future_t *d[1];
   conc_wait_result_t r = {d, 0, NULL, 0};
-  w->rc = conc_wait(&w->f, 1, 5, CONC_ALL_COMPLETED, &r);
+  w->rc = conc_futures_wait(&w->f, 1, 5, CONC_ALL_COMPLETED, &r);
   w->ndone = r.ndone;
   return NULL;
 }
@@ -464,7 +464,7 @@ static void wait_collapses_duplicates(void **state) {
   conc_future_t *fs[] = {f, g, f, g, f};
   conc_future_t *d[5], *nd[5];
   conc_wait_result_t r = {d, 0, nd, 0};
-  assert_int_equal(conc_wait(fs, 5, 0, CONC_ALL_COMPLETED, &r), 0);
+  assert_int_equal(conc_futures_wait(fs, 5, 0, CONC_ALL_COMPLETED, &r), 0);
   assert_int_equal(r.ndone, 1);
   assert_ptr_equal(d[0], f);
   assert_int_equal(r.nnot_done, 1);
@@ -497,7 +497,7 @@ static void first_completed_returns_at_first_completion(void **state) {
   pthread_t t = conc_test_spawn(complete_later, &l);
   conc_future_t *fs[] = {a, b, c}, *d[3], *nd[3];
   conc_wait_result_t r = {d, 0, nd, 0};
-  assert_int_equal(conc_wait(fs, 3, 5, CONC_FIRST_COMPLETED, &r), 0);
+  assert_int_equal(conc_futures_wait(fs, 3, 5, CONC_FIRST_COMPLETED, &r), 0);
   assert_true(conc_monotonic() - t0 >= 0.049);
   assert_true(conc_monotonic() - t0 < 2);
   assert_int_equal(r.ndone, 1);
@@ -516,7 +516,7 @@ static void first_completed_returns_at_once_if_one_is_done(void **state) {
   conc_future_t *fs[] = {a, b, c}, *d[3], *nd[3];
   conc_wait_result_t r = {d, 0, nd, 0};
   double t0 = conc_monotonic();
-  assert_int_equal(conc_wait(fs, 3, 5, CONC_FIRST_COMPLETED, &r), 0);
+  assert_int_equal(conc_futures_wait(fs, 3, 5, CONC_FIRST_COMPLETED, &r), 0);
   assert_quick(conc_monotonic() - t0);
   assert_int_equal(r.ndone, 2);
   assert_int_equal(r.nnot_done, 1);
@@ -535,7 +535,7 @@ static void first_exception_returns_at_first_failure(void **state) {
   pthread_t t = conc_test_spawn(complete_later, &l);
   conc_future_t *fs[] = {ok, a, b}, *d[3], *nd[3];
   conc_wait_result_t r = {d, 0, nd, 0};
-  assert_int_equal(conc_wait(fs, 3, 5, CONC_FIRST_EXCEPTION, &r), 0);
+  assert_int_equal(conc_futures_wait(fs, 3, 5, CONC_FIRST_EXCEPTION, &r), 0);
   assert_true(conc_monotonic() - t0 >= 0.049);
   assert_int_equal(r.ndone, 2); /* ok and b */
   assert_int_equal(r.nnot_done, 1);
@@ -543,7 +543,7 @@ static void first_exception_returns_at_first_failure(void **state) {
   conc_test_join(t);
   /* one already failed: at once */
   t0 = conc_monotonic();
-  assert_int_equal(conc_wait(fs, 3, 5, CONC_FIRST_EXCEPTION, &r), 0);
+  assert_int_equal(conc_futures_wait(fs, 3, 5, CONC_FIRST_EXCEPTION, &r), 0);
   assert_quick(conc_monotonic() - t0);
   conc_future_release(ok);
   conc_future_release(a);
@@ -558,7 +558,7 @@ static void first_exception_without_failure_waits_for_all(void **state) {
   pthread_t t = conc_test_spawn(complete_later, &l);
   conc_future_t *fs[] = {ok, b}, *d[2];
   conc_wait_result_t r = {d, 0, NULL, 0};
-  assert_int_equal(conc_wait(fs, 2, 5, CONC_FIRST_EXCEPTION, &r), 0);
+  assert_int_equal(conc_futures_wait(fs, 2, 5, CONC_FIRST_EXCEPTION, &r), 0);
   assert_int_equal(r.ndone, 2);
   assert_int_equal(r.nnot_done, 0);
   conc_test_join(t);
@@ -575,14 +575,14 @@ static void all_completed_waits_and_timeout_gives_partial(void **state) {
   pthread_t t = conc_test_spawn(complete_later, &l);
   conc_future_t *fs[] = {a, b, c}, *d[3], *nd[3];
   conc_wait_result_t r = {d, 0, nd, 0};
-  assert_int_equal(conc_wait(fs, 3, 0.2, CONC_ALL_COMPLETED, &r), 0);
+  assert_int_equal(conc_futures_wait(fs, 3, 0.2, CONC_ALL_COMPLETED, &r), 0);
   assert_elapsed(conc_monotonic() - t0, 0.2);
   assert_int_equal(r.ndone, 2);
   assert_int_equal(r.nnot_done, 1);
   assert_ptr_equal(nd[0], c);
   conc_test_join(t);
   assert_int_equal(conc_future_set_result(c, NULL), 0);
-  assert_int_equal(conc_wait(fs, 3, CONC_FOREVER, CONC_ALL_COMPLETED, &r), 0);
+  assert_int_equal(conc_futures_wait(fs, 3, CONC_FOREVER, CONC_ALL_COMPLETED, &r), 0);
   assert_int_equal(r.ndone, 3);
   conc_future_release(a);
   conc_future_release(b);
@@ -595,14 +595,14 @@ static void wait_rejects_bad_arguments(void **state) {
   conc_future_t *f = pending();
   conc_future_t *fs[] = {f, NULL};
   conc_wait_result_t r = {NULL, 0, NULL, 0};
-  assert_int_equal(conc_wait(fs, 1, 0, (conc_return_when_t)0, &r),
+  assert_int_equal(conc_futures_wait(fs, 1, 0, (conc_return_when_t)0, &r),
                    CONC_EINVAL);
-  assert_int_equal(conc_wait(fs, 1, 0, (conc_return_when_t)4, &r),
+  assert_int_equal(conc_futures_wait(fs, 1, 0, (conc_return_when_t)4, &r),
                    CONC_EINVAL);
-  assert_int_equal(conc_wait(fs, 2, 0, CONC_ALL_COMPLETED, &r), CONC_EINVAL);
-  assert_int_equal(conc_wait(NULL, 1, 0, CONC_ALL_COMPLETED, &r), CONC_EINVAL);
-  assert_int_equal(conc_wait(fs, 1, NAN, CONC_ALL_COMPLETED, &r), CONC_EINVAL);
-  assert_int_equal(conc_wait(NULL, 0, 0, CONC_ALL_COMPLETED, &r), 0);
+  assert_int_equal(conc_futures_wait(fs, 2, 0, CONC_ALL_COMPLETED, &r), CONC_EINVAL);
+  assert_int_equal(conc_futures_wait(NULL, 1, 0, CONC_ALL_COMPLETED, &r), CONC_EINVAL);
+  assert_int_equal(conc_futures_wait(fs, 1, NAN, CONC_ALL_COMPLETED, &r), CONC_EINVAL);
+  assert_int_equal(conc_futures_wait(NULL, 0, 0, CONC_ALL_COMPLETED, &r), 0);
   assert_int_equal(r.ndone + r.nnot_done, 0);
   assert_int_equal(conc_future_add_done_callback(f, NULL, NULL), CONC_EINVAL);
   assert_int_equal(conc_future_new(NULL), CONC_EINVAL);

@@ -11,7 +11,7 @@
  *   raise ValueError("bad") (in fn)          return conc_task_fail(CONC_EINVAL, "bad");
  *   with ex: ...                             CONC_WITH_EXECUTOR(&ex) { ... }
  *   ex.shutdown(wait=True)                   conc_executor_shutdown(&ex, true, false);
- *   wait(fs, return_when=FIRST_COMPLETED)    conc_wait(fs, n, CONC_FOREVER, CONC_FIRST_COMPLETED, &res);
+ *   wait(fs, return_when=FIRST_COMPLETED)    conc_futures_wait(fs, n, CONC_FOREVER, CONC_FIRST_COMPLETED, &res);
  *   for f in as_completed(fs): ...           conc_as_completed_t it; conc_as_completed_init(&it, fs, n, CONC_FOREVER);
  *                                            while (conc_as_completed_next(&it, &f) == 1) ...
  *   for r in ex.map(fn, xs): ...             conc_map_t m; conc_executor_map(&ex, &m, fn, xs, n, CONC_FOREVER);
@@ -147,7 +147,7 @@ typedef struct conc_wait_result {
  * CONC_ENOMEM. A negative timeout other than CONC_FOREVER polls. A future
  * cancelled but not yet notified by its executor counts as not done.
  */
-CONC_EXTERN int conc_wait(conc_future_t *const *fs, size_t n, double timeout,
+CONC_EXTERN int conc_futures_wait(conc_future_t *const *fs, size_t n, double timeout,
                           conc_return_when_t return_when,
                           conc_wait_result_t *res);
 
