@@ -152,7 +152,7 @@ static conc_future_t *take_work(struct core *c) {
        * microseconds: look for it before going to sleep. */
       spun = true;
       conc__mu_unlock(&c->mu);
-      for (int i = 0; i < 1000 && !__atomic_load_n(&c->head, __ATOMIC_RELAXED);
+      for (int i = 0; i < CONC__WORKER_SPIN && !__atomic_load_n(&c->head, __ATOMIC_RELAXED);
            i++)
         conc__cpu_relax();
       conc__mu_lock(&c->mu);
@@ -162,6 +162,13 @@ static conc_future_t *take_work(struct core *c) {
   }
 }
 
+/* Python's _idle_semaphore.release(), skipped once the pool is full:
+ * only a pool that may still grow asks for the tokens. */
+static void worker_idle(struct core *c) {
+  if (conc__load_relaxed(&c->nthreads) < c->max_workers)
+    conc__fetch_add(&c->idle, 1);
+}
+
 static void run_task(struct core *c, conc_future_t *f) {
   struct conc__task_ctx ctx = {0, NULL};
   conc__task_ctx_set(&ctx);
@@ -169,7 +176,7 @@ static void run_task(struct core *c, conc_future_t *f) {
   conc__task_ctx_set(NULL);
   /* Count this worker idle before the result is visible, so a caller that
    * submits again right after result() reuses it (X6). */
-  conc__fetch_add(&c->idle, 1);
+  worker_idle(c);
   conc__future_finish(f, value, ctx.code, ctx.message);
 }
 
@@ -216,7 +223,7 @@ static void *worker_main(void *arg) {
     if (conc_future_set_running_or_notify_cancel(f) == 1)
       run_task(c, f);
     else
-      conc__fetch_add(&c->idle, 1);
+      worker_idle(c);
     conc_future_release(f);
   }
   return NULL;
@@ -274,12 +281,12 @@ int conc_executor_init(conc_executor_t *ex, const conc_executor_opts_t *opts) {
  * (a token) takes the task, else a new worker starts while below
  * max_workers. Returns 0 or the thread start error. */
 static int adjust_thread_count(struct core *c) {
+  if (c->nthreads >= c->max_workers)
+    return 0; /* a full pool has no use for the tokens */
   uint32_t idle = conc__load_relaxed(&c->idle);
   while (idle > 0)
     if (conc__cas_weak(&c->idle, &idle, idle - 1))
       return 0;
-  if (c->nthreads >= c->max_workers)
-    return 0;
   conc_thread_t *t = &c->threads[c->nthreads];
   char name[128];
   snprintf(name, sizeof name, "%s_%d", c->prefix, c->nthreads);
@@ -293,7 +300,7 @@ static int adjust_thread_count(struct core *c) {
     conc_thread_destroy(t);
     return rc;
   }
-  c->nthreads++;
+  conc__store_relaxed(&c->nthreads, c->nthreads + 1);
   return 0;
 }
 

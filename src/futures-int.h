@@ -11,6 +11,15 @@
 #include "conc/futures.h"
 #include "qsync-int.h"
 
+/* Spin budgets (pause instructions) before parking: a waiting result()
+ * caller, and an idle worker looking for the next task. */
+#ifndef CONC__RESULT_SPIN
+#define CONC__RESULT_SPIN 2000
+#endif
+#ifndef CONC__WORKER_SPIN
+#define CONC__WORKER_SPIN 1000
+#endif
+
 /* Future states (Python's names); the WAITERS bit says a result() caller
  * may be parked on the state word. */
 enum {
