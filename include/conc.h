@@ -14,6 +14,7 @@
 #include "conc/thread.h"
 #include "conc/time.h"
 #include "conc/sync.h"
+#include "conc/pool.h"
 #include "conc/timer.h"
 #include "conc/version.h"
 
