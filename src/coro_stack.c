@@ -90,8 +90,10 @@ static size_t g_limit;
 static int g_method = CONC__STACK_GUARD_MADV;
 static size_t g_page;
 
+#ifdef CONC__HAVE_VALGRIND
 static bool g_valgrind; /* asked once: the question is a few instructions,
                            the answer never changes */
+#endif
 
 /* initial-exec: one %fs-relative access instead of a __tls_get_addr call
  * in the shared library (the fast path is a handful of instructions). */
