@@ -121,15 +121,20 @@ static void c_glib_worker(void *arg, int idx) {
 }
 #endif
 
+/* Threads timed from before their start: a short (smoke) run can end before
+ * bench_threads reads its own start time. The start costs every variant
+ * the same (tens of microseconds against runs of tenths of a second). */
+static double timed_threads(bench_worker_fn fn, void *arg) {
+  double t0 = bench_now();
+  bench_threads(2, fn, arg);
+  return bench_now() - t0;
+}
+
 /* n counts increments in all; each of the 2 threads does n / 2. */
 static double c_run(struct contended *c, bench_worker_fn fn, long n) {
   c->counter = 0;
   c->n = n / 2;
-  /* Timed around thread start too: a short (smoke) run can finish before
-   * bench_threads reads its start time. The start costs the same for all. */
-  double t0 = bench_now();
-  bench_threads(2, fn, c);
-  double secs = bench_now() - t0;
+  double secs = timed_threads(fn, c);
   if (c->counter != 2 * c->n) {
     fprintf(stderr, "contended counter wrong: %ld of %ld\n", c->counter, 2 * c->n);
     return -1;
@@ -220,7 +225,7 @@ static void p_glib_worker(void *arg, int idx) {
 static double p_run(struct pingpong *p, bench_worker_fn fn, long n) {
   p->turn = 0;
   p->n = n;
-  return bench_threads(2, fn, p);
+  return timed_threads(fn, p);
 }
 
 static double p_run_conc(void *arg, long n) {
@@ -277,13 +282,13 @@ static void b_pthread_worker(void *arg, int idx) {
 static double b_run_conc(void *arg, long n) {
   struct barrier2 *b = arg;
   b->n = n;
-  return bench_threads(2, b_conc_worker, b);
+  return timed_threads(b_conc_worker, b);
 }
 
 static double b_run_pthread(void *arg, long n) {
   struct barrier2 *b = arg;
   b->n = n;
-  return bench_threads(2, b_pthread_worker, b);
+  return timed_threads(b_pthread_worker, b);
 }
 
 static const char py_barrier[] =
