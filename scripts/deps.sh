@@ -7,7 +7,7 @@ case "${1:-build}" in
   build) ;;
   test) want+=(libcmocka-dev libglib2.0-dev libuv1-dev python3) ;;
   ci) want+=(libcmocka-dev libglib2.0-dev libuv1-dev python3 clang musl-tools
-             python3-greenlet libboost-context-dev valgrind
+             python3-greenlet libboost-context-dev valgrind strace
              gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user) ;;
   *) echo "usage: $0 build|test|ci" >&2; exit 2 ;;
 esac
