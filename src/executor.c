@@ -152,9 +152,8 @@ static conc_future_t *take_work(struct core *c) {
        * microseconds: look for it before going to sleep. */
       spun = true;
       conc__mu_unlock(&c->mu);
-      for (int i = 0; i < CONC__WORKER_SPIN && !__atomic_load_n(&c->head, __ATOMIC_RELAXED);
-           i++)
-        conc__cpu_relax();
+      conc__spin_while_eq_ptr((void *const *)&c->head, NULL,
+                              CONC__WORKER_SPIN_NS);
       conc__mu_lock(&c->mu);
       continue;
     }

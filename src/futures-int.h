@@ -11,14 +11,33 @@
 #include "conc/futures.h"
 #include "qsync-int.h"
 
-/* Spin budgets (pause instructions) before parking: a waiting result()
- * caller, and an idle worker looking for the next task. */
-#ifndef CONC__RESULT_SPIN
-#define CONC__RESULT_SPIN 2000
+/* Spin budgets (nanoseconds) before parking: a result() caller waiting
+ * for a task that is about to finish, and an idle worker looking for the
+ * next task of a batch. Both are shorter than a sleep plus a wake-up. */
+#ifndef CONC__RESULT_SPIN_NS
+#define CONC__RESULT_SPIN_NS 50000
 #endif
-#ifndef CONC__WORKER_SPIN
-#define CONC__WORKER_SPIN 1000
+#ifndef CONC__WORKER_SPIN_NS
+#define CONC__WORKER_SPIN_NS 3000
 #endif
+
+/* Spin while *word == value, at most `ns`; true if it changed. */
+static inline bool conc__spin_while_eq_ptr(void *const *word, const void *value,
+                                           int64_t ns) {
+  int64_t end = 0;
+  for (unsigned i = 0;; i++) {
+    if (__atomic_load_n(word, __ATOMIC_RELAXED) != value)
+      return true;
+    if ((i & 31) == 0) {
+      int64_t now = conc__now_ns();
+      if (end == 0)
+        end = now + ns;
+      else if (now >= end)
+        return false;
+    }
+    conc__cpu_relax();
+  }
+}
 
 /* Future states (Python's names); the WAITERS bit says a result() caller
  * may be parked on the state word. */

@@ -24,6 +24,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,10 +399,18 @@ int conc_future_set_exception(conc_future_t *f, int code,
 /* Spin a little before parking: a task usually finishes within a few
  * microseconds, much sooner than a sleep and a wake would take. */
 static void spin_until_done(const conc_future_t *f) {
-  for (int i = 0; i < CONC__RESULT_SPIN; i++) {
-    if (st_of(f) >= FS_CANCELLED)
-      return;
-    conc__cpu_relax();
+  int64_t end = 0;
+  for (unsigned i = 0; st_of(f) < FS_CANCELLED; i++) {
+    if ((i & 7) == 0) {
+      int64_t now = conc__now_ns();
+      if (end == 0)
+        end = now + CONC__RESULT_SPIN_NS;
+      else if (now >= end)
+        return;
+    }
+    /* Yield rather than burn the core: on a machine with fewer cores than
+     * runnable threads, the worker we wait for may need this one. */
+    sched_yield();
   }
 }
 
