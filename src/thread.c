@@ -2,9 +2,11 @@
  * Threads: threading.Thread, the registry, process-exit handling and the
  * excepthook.
  *
- * Every libconc thread is a detached pthread, so a thread that is never
- * joined leaks nothing; join parks on the record's `state` word through
- * conc__wait. A thread's end is: target returns (or fails and the hook
+ * Every libconc thread is created joinable; an untimed join reaps it with
+ * pthread_join (the kernel wakes the joiner at the thread's exit, as for a
+ * raw pthread), and a thread nobody reaps detaches itself at its end, so a
+ * thread that is never joined leaks nothing (see REAP_*). Timed and
+ * concurrent joins park on the record's `state` word through conc__wait. A thread's end is: target returns (or fails and the hook
  * runs) -> its thread-local values are destroyed -> it leaves the registry
  * -> `state` becomes STOPPED (joiners wake) -> the non-daemon count drops.
  * After STOPPED the ending thread never touches the record again (except
@@ -50,6 +52,26 @@ enum {
 };
 
 #define NID_WAITING UINT32_MAX
+
+/* priv.reap: threads are created joinable. An untimed joiner that claims
+ * the thread first (REAP_JOINER) waits in pthread_join, woken by the
+ * kernel at the thread's exit exactly as a raw pthread_join is; otherwise
+ * the thread detaches itself at its end (REAP_SELF), so a thread never
+ * joined leaks nothing, and every other joiner parks on `state`. */
+enum { REAP_NONE = 0, REAP_JOINER = 1, REAP_SELF = 2 };
+
+/* ThreadSanitizer keeps joinable threads by pthread_t and aborts a fork
+ * child whose new thread reuses the descriptor of a joinable thread of the
+ * parent (glibc reclaims those stacks in the child). Under TSan every
+ * thread is therefore created detached (REAP_SELF from the start) and all
+ * joins park on `state`, the path timed and concurrent joins always take. */
+#if defined(__SANITIZE_THREAD__)
+#define CONC__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CONC__TSAN 1
+#endif
+#endif
 
 struct name_node {
   struct name_node *next;
@@ -441,6 +463,11 @@ static void finish(conc_thread_t *t) {
   registry_remove(t);
   tls_self = NULL;
   tls_jmp = NULL;
+  /* Nobody is reaping us with pthread_join: release our own resources.
+   * Decided before STOPPED, after which the record may be freed. */
+  uint32_t free_reap = REAP_NONE;
+  if (conc__cas(&t->priv.reap, &free_reap, REAP_SELF))
+    pthread_detach(pthread_self());
   uint32_t old = conc__xchg(&t->priv.state, ST_STOPPED);
   if (old & ST_WAITERS)
     conc__wake(&t->priv.state, CONC__WAKE_ALL, false);
@@ -481,7 +508,10 @@ int conc_thread_start(conc_thread_t *t) {
   registry_add(t);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
+#ifdef CONC__TSAN
+  conc__store_relaxed(&t->priv.reap, REAP_SELF);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+#endif
   int err = t->priv.stack_size
                 ? pthread_attr_setstacksize(&attr, t->priv.stack_size)
                 : 0;
@@ -527,6 +557,13 @@ int conc_thread_join(conc_thread_t *t, double timeout) {
     timeout = 0;
   conc_deadline_t deadline;
   conc_deadline_after(timeout, &deadline);
+  unsigned long id = conc__load_relaxed(&t->priv.ident);
+  uint32_t free_reap = REAP_NONE;
+  if (deadline == CONC_DEADLINE_NEVER && id && !(flags_of(t) & F_MAIN) &&
+      conc__cas(&t->priv.reap, &free_reap, REAP_JOINER)) {
+    pthread_join((pthread_t)id, NULL);
+    return 0;
+  }
   for (;;) {
     s = conc__load_acquire(&t->priv.state);
     if (s & ST_STOPPED)

@@ -37,6 +37,10 @@ static void *wait_gate(void *arg) {
 
 static void *nothing(void *arg) { return arg; }
 
+/* Threads parked on a gate are daemons: if an assertion fails before the
+ * gate opens, process exit must not wait for them (spec T13). */
+static const conc_thread_opts_t GATED = {.daemon = true};
+
 static void start_ok(conc_thread_t *t) {
   assert_int_equal(conc_thread_start(t), 0);
 }
@@ -154,7 +158,7 @@ static void name_can_change_at_any_time(void **state) {
   (void)state;
   gate_t g = {0};
   conc_thread_t t;
-  assert_int_equal(conc_thread_init(&t, wait_gate, &g, NULL), 0);
+  assert_int_equal(conc_thread_init(&t, wait_gate, &g, &GATED), 0);
   assert_int_equal(conc_thread_set_name(&t, "before"), 0);
   start_ok(&t);
   const char *old = conc_thread_name(&t);
@@ -247,8 +251,8 @@ static void ident_and_native_id_from_start_and_after_exit(void **state) {
   (void)state;
   struct ids a = {0}, b = {0};
   conc_thread_t ta, tb;
-  conc_thread_init(&ta, record_ids, &a, NULL);
-  conc_thread_init(&tb, record_ids, &b, NULL);
+  conc_thread_init(&ta, record_ids, &a, &GATED);
+  conc_thread_init(&tb, record_ids, &b, &GATED);
   assert_int_equal(conc_thread_ident(&ta), 0);
   assert_int_equal(conc_thread_native_id(&ta), 0);
   start_ok(&ta);
@@ -311,7 +315,7 @@ static void join_timeout_returns_while_alive_then_join_works(void **state) {
   (void)state;
   gate_t g = {0};
   conc_thread_t t;
-  conc_thread_init(&t, wait_gate, &g, NULL);
+  conc_thread_init(&t, wait_gate, &g, &GATED);
   start_ok(&t);
   double t0 = conc_monotonic();
   assert_int_equal(conc_thread_join(&t, 0.2), CONC_ETIMEDOUT);
@@ -345,7 +349,7 @@ static void several_threads_join_at_once(void **state) {
   (void)state;
   gate_t g = {0};
   conc_thread_t t;
-  conc_thread_init(&t, wait_gate, &g, NULL);
+  conc_thread_init(&t, wait_gate, &g, &GATED);
   start_ok(&t);
   struct joiner j[4];
   pthread_t raw[4];
@@ -369,7 +373,7 @@ static void is_alive_follows_the_lifecycle(void **state) {
   (void)state;
   gate_t g = {0};
   conc_thread_t t;
-  conc_thread_init(&t, wait_gate, &g, NULL);
+  conc_thread_init(&t, wait_gate, &g, &GATED);
   assert_false(conc_thread_is_alive(&t));
   start_ok(&t);
   assert_true(conc_thread_is_alive(&t));
@@ -422,9 +426,11 @@ static void setting_daemon_after_start_is_a_state_error(void **state) {
   conc_thread_t t;
   conc_thread_init(&t, wait_gate, &g, NULL);
   start_ok(&t);
-  assert_int_equal(conc_thread_set_daemon(&t, true), CONC_ESTATE);
-  assert_false(conc_thread_daemon(&t));
-  gate_open(&g);
+  int rc = conc_thread_set_daemon(&t, true);
+  bool daemon = conc_thread_daemon(&t);
+  gate_open(&g); /* before asserting: exit would wait for this thread */
+  assert_int_equal(rc, CONC_ESTATE);
+  assert_false(daemon);
   join_ok(&t);
   assert_int_equal(conc_thread_set_daemon(&t, true), CONC_ESTATE);
   assert_int_equal(conc_thread_set_daemon(conc_main_thread(), true), CONC_ESTATE);
@@ -615,7 +621,7 @@ static void enumerate_lists_only_started_alive_threads(void **state) {
   (void)state;
   gate_t g = {0};
   conc_thread_t t, unstarted;
-  conc_thread_init(&t, wait_gate, &g, NULL);
+  conc_thread_init(&t, wait_gate, &g, &GATED);
   conc_thread_init(&unstarted, nothing, NULL, NULL);
   size_t base = conc_active_count();
   assert_true(listed(conc_main_thread()));
@@ -892,7 +898,7 @@ static void result_and_destroy_refuse_a_running_thread(void **state) {
   (void)state;
   gate_t g = {0};
   conc_thread_t t;
-  conc_thread_init(&t, wait_gate, &g, NULL);
+  conc_thread_init(&t, wait_gate, &g, &GATED);
   assert_int_equal(conc_thread_result(&t, NULL), CONC_ENOTSTARTED);
   start_ok(&t);
   assert_int_equal(conc_thread_result(&t, NULL), CONC_EBUSY);
@@ -971,7 +977,7 @@ static void after_fork_child_registry_holds_only_the_forker(void **state) {
   (void)state;
   struct fork_probe p = {.child_status = -1};
   gate_t g = {0};
-  conc_thread_init(&fork_blocked, wait_gate, &g, NULL);
+  conc_thread_init(&fork_blocked, wait_gate, &g, &GATED);
   start_ok(&fork_blocked);
   /* fork from the main thread */
   pid_t pid = fork();

@@ -80,6 +80,7 @@ typedef struct conc_thread {
     uint32_t state;     /* initial / started (+ joiners waiting) / stopped */
     uint32_t native_id; /* gettid() once published; see conc_thread_native_id */
     uint32_t flags;     /* daemon, dummy, main, ... */
+    uint32_t reap;      /* who releases the pthread: a joiner or itself */
     int fail_code;      /* 0, or the code passed to conc_thread_fail */
     unsigned long ident;
     void *(*target)(void *);
