@@ -49,9 +49,11 @@
 #define DEFAULT_BUFFER (1u << 20)
 #define MAX_PROCESSES 4096
 #define PENDING 1 /* item code: not finished */
+/* Chunks in flight per worker: the next one is staged while one runs. */
+#define LANES 2
 
 enum { P_RUN, P_CLOSE, P_TERMINATE };
-enum { S_IDLE, S_TASK, S_DONE, S_EXIT };
+enum { S_IDLE, S_TASK, S_RUNNING, S_DONE, S_EXIT };
 enum { K_APPLY, K_MAP, K_IMAP, K_IMAP_UNORDERED };
 
 /* One worker's shared slot; its data area follows, 16-byte aligned. */
@@ -60,6 +62,10 @@ struct slot {
   uint32_t progress;
   uint32_t count;
   int32_t msg_index;
+  uint32_t seq;  /* dispatch order among the worker's lanes */
+  uint32_t bell; /* lane 0 only: bumped on every dispatch and on quit */
+  uint32_t quit; /* lane 0 only: exit once idle */
+  uint32_t pad;
   conc_pool_func_t fn;
   uint64_t arg_size, result_size;
   char message[CONC_POOL_MESSAGE_MAX];
@@ -112,9 +118,11 @@ struct worker {
   int fd;       /* sentinel, -1 when the slot has no worker */
   bool exited;  /* sentinel became readable */
   bool retiring;
-  unsigned tasks;
-  conc_async_result_t *job; /* chunk in flight (holds a reference) */
-  size_t start;
+  unsigned tasks, seq;
+  struct lane {
+    conc_async_result_t *job; /* chunk in flight (holds a reference) */
+    size_t start;
+  } lane[LANES];
 };
 
 struct core {
@@ -130,7 +138,7 @@ struct core {
   int efd;
   struct worker *workers;
   conc_async_result_t *qhead, *qtail;
-  size_t busy; /* workers with a chunk in flight */
+  size_t busy; /* lanes with a chunk in flight */
   unsigned name_counter;
   pthread_t thread;
   bool joined;
@@ -149,8 +157,8 @@ static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 static void reg_prepare(void) { pthread_mutex_lock(&reg_mu); }
 static void reg_parent(void) { pthread_mutex_unlock(&reg_mu); }
 static void reg_child(void) {
-  pthread_mutex_init(&reg_mu, NULL);
   reg_head = NULL; /* the parent's pools are not ours */
+  pthread_mutex_unlock(&reg_mu); /* taken by reg_prepare in this thread */
 }
 
 static void terminate_core(struct core *c);
@@ -221,6 +229,10 @@ static struct slot *slot_of(struct core *c, int i) {
   return (struct slot *)(void *)(c->shm + (size_t)i * c->stride);
 }
 
+static struct slot *lane_slot(struct core *c, const struct worker *w, int k) {
+  return slot_of(c, w->index * LANES + k);
+}
+
 static unsigned char *slot_data(struct slot *s) {
   return (unsigned char *)(s + 1);
 }
@@ -284,10 +296,18 @@ static void run_chunk(struct slot *s) {
   conc__store_release(&s->progress, count);
 }
 
+static void ring(int efd) {
+  uint64_t one = 1;
+  ssize_t r;
+  do
+    r = write(efd, &one, sizeof one);
+  while (r < 0 && errno == EINTR);
+}
+
 static void *worker_main(void *arg) {
   struct worker *w = arg;
   struct core *c = w->core;
-  struct slot *s = slot_of(c, w->index);
+  struct slot *ctl = lane_slot(c, w, 0);
   /* The handler thread that forked us blocks every signal; terminate()
    * relies on SIGTERM's default action, whatever the parent installed. */
   signal(SIGTERM, SIG_DFL);
@@ -298,20 +318,24 @@ static void *worker_main(void *arg) {
   if (c->initializer)
     c->initializer(c->initarg);
   for (;;) {
-    uint32_t st = conc__load_acquire(&s->state);
-    if (st == S_TASK) {
-      run_chunk(s);
-      conc__store_release(&s->state, (uint32_t)S_DONE);
-      uint64_t one = 1;
-      ssize_t wr;
-      do
-        wr = write(c->efd, &one, sizeof one);
-      while (wr < 0 && errno == EINTR);
-    } else if (st == S_EXIT) {
+    uint32_t bell = conc__load_acquire(&ctl->bell);
+    if (conc__load_acquire(&ctl->quit))
       conc_process_exit(0);
-    } else {
-      conc__wait(&s->state, st, CONC_DEADLINE_NEVER, true);
+    struct slot *next = NULL;
+    for (int k = 0; k < LANES; k++) {
+      struct slot *s = lane_slot(c, w, k);
+      if (conc__load_acquire(&s->state) == S_TASK &&
+          (!next || (int32_t)(s->seq - next->seq) < 0))
+        next = s;
     }
+    if (!next) {
+      conc__wait(&ctl->bell, bell, CONC_DEADLINE_NEVER, true);
+      continue;
+    }
+    conc__store_release(&next->state, (uint32_t)S_RUNNING);
+    run_chunk(next);
+    conc__store_release(&next->state, (uint32_t)S_DONE);
+    ring(c->efd);
   }
 }
 
@@ -344,7 +368,10 @@ static int job_new(int kind, conc_pool_func_t fn, const void *in, size_t n,
   size_t in_bytes, out_bytes, meta;
   if (checked_mul(n, arg_size, &in_bytes) ||
       checked_mul(n, result_size, &out_bytes) ||
-      checked_mul(n, sizeof(int) + 2 * sizeof(size_t), &meta) ||
+      checked_mul(n,
+                  sizeof(int) + sizeof(size_t) *
+                                    (kind == K_IMAP_UNORDERED ? 2 : 1),
+                  &meta) ||
       in_bytes > SIZE_MAX / 2 || out_bytes > SIZE_MAX / 4 ||
       meta > SIZE_MAX / 4)
     return CONC_EOVERFLOW;
@@ -365,8 +392,8 @@ static int job_new(int kind, conc_pool_func_t fn, const void *in, size_t n,
   j->out = out ? out : a + own_in;
   unsigned char *m = a + own_in + own_out;
   j->lens = (size_t *)(void *)m;
-  j->order = j->lens + n;
-  j->codes = (int *)(void *)(j->order + n);
+  j->order = kind == K_IMAP_UNORDERED ? j->lens + n : NULL;
+  j->codes = (int *)(void *)(j->lens + (j->order ? 2 * n : n));
   for (size_t i = 0; i < n; i++)
     j->codes[i] = PENDING;
   pthread_mutex_init(&j->mu, NULL);
@@ -382,7 +409,7 @@ static int job_new(int kind, conc_pool_func_t fn, const void *in, size_t n,
   return 0;
 }
 
-/* Record items [first, first+k) of a finished chunk; job->mu held. */
+/* Record one item's outcome; job->mu held. */
 static void job_record(conc_async_result_t *j, size_t item, int code,
                        size_t len, const void *result) {
   if (j->codes[item] != PENDING)
@@ -391,7 +418,9 @@ static void job_record(conc_async_result_t *j, size_t item, int code,
     memcpy(j->out + item * j->result_size, result, j->result_size);
   j->codes[item] = code;
   j->lens[item] = len;
-  j->order[j->ndone++] = item;
+  if (j->order)
+    j->order[j->ndone] = item;
+  j->ndone++;
   j->remaining--;
 }
 
@@ -436,18 +465,6 @@ static bool job_has_work(const conc_async_result_t *j) {
   return !conc__load_relaxed(&j->complete) && (j->nretry || j->next < j->n);
 }
 
-static void push_retry(conc_async_result_t *j, size_t start, size_t count) {
-  if (j->nretry == j->capretry) {
-    size_t cap = j->capretry ? 2 * j->capretry : 4;
-    struct range *r = realloc(j->retry, cap * sizeof *r);
-    if (!r) /* cannot remember them: fail them instead of losing them */
-      return;
-    j->retry = r;
-    j->capretry = cap;
-  }
-  j->retry[j->nretry++] = (struct range){start, count};
-}
-
 /* Mark a job complete (results final) and put it on the callback list. */
 static void job_complete(conc_async_result_t *j, conc_async_result_t **list) {
   conc__store_release(&j->complete, 1u);
@@ -458,6 +475,35 @@ static void job_complete(conc_async_result_t *j, conc_async_result_t **list) {
 static void job_bump(conc_async_result_t *j) {
   conc__fetch_add(&j->seq, 1u);
   conc__wake(&j->seq, CONC__WAKE_ALL, false);
+}
+
+/* Run items [start, start+count) of `j` again (they were handed to a worker
+ * that died before running them). Without memory to remember them they
+ * fail with CONC_ENOMEM rather than being lost. */
+static void requeue(struct core *c, conc_async_result_t *j, size_t start,
+                    size_t count, conc_async_result_t **list) {
+  if (j->complete || count == 0)
+    return;
+  if (j->nretry == j->capretry) {
+    size_t cap = j->capretry ? 2 * j->capretry : 4;
+    struct range *r = realloc(j->retry, cap * sizeof *r);
+    if (!r) {
+      pthread_mutex_lock(&j->mu);
+      for (size_t i = start; i < start + count; i++) {
+        job_set_error(j, i, CONC_ENOMEM, 0, "out of memory re-queueing");
+        job_record(j, i, CONC_ENOMEM, 0, NULL);
+      }
+      job_bump(j);
+      if (j->remaining == 0)
+        job_complete(j, list);
+      pthread_mutex_unlock(&j->mu);
+      return;
+    }
+    j->retry = r;
+    j->capretry = cap;
+  }
+  j->retry[j->nretry++] = (struct range){start, count};
+  queue_push(c, j, true);
 }
 
 /* Fail every unfinished item of `j` with `code` (terminate). */
@@ -476,54 +522,72 @@ static void job_fail_all(conc_async_result_t *j, int code, const char *msg,
   pthread_mutex_unlock(&j->mu);
 }
 
-/* Take the worker's finished items [0, upto) into the job. */
-static void harvest(struct core *c, struct worker *w, uint32_t upto,
+/* Take items [0, upto) of lane k's chunk into the job, in bulk. */
+static void harvest(struct core *c, struct worker *w, int k, uint32_t upto,
                     conc_async_result_t **list) {
-  conc_async_result_t *j = w->job;
-  struct slot *s = slot_of(c, w->index);
-  struct layout l = layout_of(s->count, j->arg_size, j->result_size);
+  conc_async_result_t *j = w->lane[k].job;
+  size_t first = w->lane[k].start, rs = j->result_size;
+  struct slot *s = lane_slot(c, w, k);
+  struct layout l = layout_of(s->count, j->arg_size, rs);
   unsigned char *d = slot_data(s);
   const uint64_t *lens = (const uint64_t *)(const void *)(d + l.lens);
   const int32_t *codes = (const int32_t *)(const void *)(d + l.codes);
   pthread_mutex_lock(&j->mu);
-  if (!j->complete) {
+  if (!j->complete && upto) {
+    if (rs)
+      memcpy(j->out + first * rs, d + l.results, upto * rs);
     for (uint32_t i = 0; i < upto; i++) {
-      size_t item = w->start + i;
-      if (codes[i] != 0 && s->msg_index >= 0 && (uint32_t)s->msg_index == i)
-        job_set_error(j, item, codes[i], 0, s->message);
-      else if (codes[i] != 0)
-        job_set_error(j, item, codes[i], 0, "");
-      job_record(j, item, codes[i], (size_t)lens[i],
-                 d + l.results + i * j->result_size);
+      j->lens[first + i] = (size_t)lens[i];
+      j->codes[first + i] = codes[i];
+      if (codes[i] == 0)
+        continue;
+      bool own = s->msg_index >= 0 && (uint32_t)s->msg_index == i;
+      job_set_error(j, first + i, codes[i], 0, own ? s->message : "");
+      if (rs) /* a failed item has no result: leave no stale bytes */
+        memset(j->out + (first + i) * rs, 0, rs);
     }
-    if (upto)
-      job_bump(j);
+    for (uint32_t i = 0; j->order && i < upto; i++)
+      j->order[j->ndone + i] = first + i;
+    j->ndone += upto;
+    j->remaining -= upto;
+    job_bump(j);
     if (j->remaining == 0)
       job_complete(j, list);
   }
   pthread_mutex_unlock(&j->mu);
 }
 
-static void worker_done_with_job(struct core *c, struct worker *w) {
-  job_release(w->job);
-  w->job = NULL;
+static int in_flight(const struct worker *w) {
+  int n = 0;
+  for (int k = 0; k < LANES; k++)
+    n += w->lane[k].job != NULL;
+  return n;
+}
+
+static void lane_release(struct core *c, struct worker *w, int k) {
+  job_release(w->lane[k].job);
+  w->lane[k].job = NULL;
   c->busy--;
 }
 
-/* A slot reported DONE: collect the chunk, maybe retire the worker. */
-static void collect(struct core *c, struct worker *w,
+/* Tell the worker to exit once idle (close, maxtasksperchild). */
+static void retire(struct worker *w, struct slot *ctl) {
+  w->retiring = true;
+  conc__store_release(&ctl->quit, 1u);
+  conc__fetch_add(&ctl->bell, 1u);
+  conc__wake(&ctl->bell, 1, true);
+}
+
+/* Lane k reported DONE: collect the chunk, maybe retire the worker. */
+static void collect(struct core *c, struct worker *w, int k,
                     conc_async_result_t **list) {
-  struct slot *s = slot_of(c, w->index);
-  harvest(c, w, s->count, list);
-  worker_done_with_job(c, w);
+  struct slot *s = lane_slot(c, w, k);
+  harvest(c, w, k, s->count, list);
+  lane_release(c, w, k);
+  conc__store_release(&s->state, (uint32_t)S_IDLE);
   w->tasks++;
-  if (c->maxtasks > 0 && w->tasks >= (unsigned)c->maxtasks) {
-    w->retiring = true;
-    conc__store_release(&s->state, (uint32_t)S_EXIT);
-    conc__wake(&s->state, 1, true);
-  } else {
-    conc__store_release(&s->state, (uint32_t)S_IDLE);
-  }
+  if (c->maxtasks > 0 && w->tasks >= (unsigned)c->maxtasks && !in_flight(w))
+    retire(w, lane_slot(c, w, 0));
 }
 
 static void describe_death(struct worker *w, int code, char *buf, size_t n,
@@ -541,40 +605,55 @@ static void describe_death(struct worker *w, int code, char *buf, size_t n,
   }
 }
 
-/* The worker's sentinel fired: reap it and settle its chunk. */
+/* The worker died while running lane k's chunk: items before `progress`
+ * keep their results, the one it was running fails, the rest run again. */
+static void settle_running(struct core *c, struct worker *w, int k, int code,
+                           conc_async_result_t **list) {
+  struct slot *s = lane_slot(c, w, k);
+  conc_async_result_t *j = w->lane[k].job;
+  size_t start = w->lane[k].start;
+  uint32_t p = conc__load_acquire(&s->progress);
+  if (p > s->count)
+    p = s->count;
+  harvest(c, w, k, p, list);
+  if (p < s->count) {
+    char msg[CONC_POOL_MESSAGE_MAX];
+    int sig;
+    describe_death(w, code, msg, sizeof msg, &sig);
+    pthread_mutex_lock(&j->mu);
+    if (!j->complete) {
+      job_set_error(j, start + p, CONC_EWORKERDIED, sig, msg);
+      job_record(j, start + p, CONC_EWORKERDIED, 0, NULL);
+      job_bump(j);
+      if (j->remaining == 0)
+        job_complete(j, list);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (p + 1 < s->count)
+      requeue(c, j, start + p + 1, s->count - p - 1, list);
+  }
+}
+
+/* The worker's sentinel fired: reap it and settle its chunks. */
 static void bury(struct core *c, struct worker *w,
                  conc_async_result_t **list) {
-  struct slot *s = slot_of(c, w->index);
   conc_process_join(&w->proc, CONC_FOREVER);
   int code = CONC_EXITCODE_NONE;
   conc_process_exitcode(&w->proc, &code);
-  if (conc__load_acquire(&s->state) == S_DONE && w->job)
-    collect(c, w, list);
-  if (w->job) {
-    conc_async_result_t *j = w->job;
-    uint32_t p = conc__load_acquire(&s->progress);
-    if (p > s->count)
-      p = s->count;
-    harvest(c, w, p, list);
-    if (p < s->count) {
-      char msg[CONC_POOL_MESSAGE_MAX];
-      int sig;
-      describe_death(w, code, msg, sizeof msg, &sig);
-      pthread_mutex_lock(&j->mu);
-      if (!j->complete) {
-        job_set_error(j, w->start + p, CONC_EWORKERDIED, sig, msg);
-        job_record(j, w->start + p, CONC_EWORKERDIED, 0, NULL);
-        job_bump(j);
-        if (j->remaining == 0)
-          job_complete(j, list);
-      }
-      pthread_mutex_unlock(&j->mu);
-      if (p + 1 < s->count && !j->complete) {
-        push_retry(j, w->start + p + 1, s->count - p - 1);
-        queue_push(c, j, true);
-      }
+  for (int k = 0; k < LANES; k++) {
+    if (!w->lane[k].job)
+      continue;
+    struct slot *s = lane_slot(c, w, k);
+    uint32_t st = conc__load_acquire(&s->state);
+    if (st == S_DONE) {
+      collect(c, w, k, list);
+      continue;
     }
-    worker_done_with_job(c, w);
+    if (st == S_TASK) /* never picked up: nothing of it ran */
+      requeue(c, w->lane[k].job, w->lane[k].start, s->count, list);
+    else
+      settle_running(c, w, k, code, list);
+    lane_release(c, w, k);
   }
   conc_process_close(&w->proc);
   conc_process_destroy(&w->proc);
@@ -583,10 +662,11 @@ static void bury(struct core *c, struct worker *w,
 }
 
 static int spawn(struct core *c, struct worker *w) {
-  struct slot *s = slot_of(c, w->index);
-  s->state = S_IDLE;
-  s->progress = 0;
-  s->count = 0;
+  for (int k = 0; k < LANES; k++) {
+    struct slot *s = lane_slot(c, w, k);
+    s->state = S_IDLE;
+    s->progress = s->count = s->quit = 0;
+  }
   char name[64];
   snprintf(name, sizeof name, "ForkPoolWorker-%u", ++c->name_counter);
   int rc = conc_process_init(&w->proc, worker_main, w,
@@ -607,13 +687,16 @@ static int spawn(struct core *c, struct worker *w) {
   return 0;
 }
 
-/* Hand the next range of queued work to an idle worker. */
-static bool dispatch(struct core *c, struct worker *w) {
+/* The first queued job that still has undispatched items. */
+static conc_async_result_t *next_job(struct core *c) {
   while (c->qhead && !job_has_work(c->qhead))
     queue_pop(c);
-  conc_async_result_t *j = c->qhead;
-  if (!j)
-    return false;
+  return c->qhead;
+}
+
+/* Hand the next range of queued work to lane k of worker w. */
+static void dispatch(struct core *c, struct worker *w, int k,
+                     conc_async_result_t *j) {
   size_t start, count;
   size_t cap = slot_capacity(c, j->arg_size, j->result_size);
   if (j->nretry) {
@@ -633,7 +716,7 @@ static bool dispatch(struct core *c, struct worker *w) {
       count = cap;
     j->next += count;
   }
-  struct slot *s = slot_of(c, w->index);
+  struct slot *s = lane_slot(c, w, k);
   struct layout l = layout_of(count, j->arg_size, j->result_size);
   if (count && j->arg_size)
     memcpy(slot_data(s) + l.args, j->in + start * j->arg_size,
@@ -644,15 +727,41 @@ static bool dispatch(struct core *c, struct worker *w) {
   s->count = (uint32_t)count;
   s->progress = 0;
   s->msg_index = -1;
+  s->seq = ++w->seq;
   conc__fetch_add(&j->refs, 1u);
-  w->job = j;
-  w->start = start;
+  w->lane[k].job = j;
+  w->lane[k].start = start;
   c->busy++;
   conc__store_release(&s->state, (uint32_t)S_TASK);
-  conc__wake(&s->state, 1, true);
+  struct slot *ctl = lane_slot(c, w, 0);
+  conc__fetch_add(&ctl->bell, 1u);
+  conc__wake(&ctl->bell, 1, true);
   if (!job_has_work(j))
     queue_pop(c);
-  return true;
+}
+
+/* Give queued work to the workers: idle workers first, then a second chunk
+ * to busy ones (map family only: an apply waiting behind a long task in
+ * one worker while another sits idle would be worse than the hop saved). */
+static void dispatch_all(struct core *c) {
+  for (int pass = 0; pass < LANES; pass++) {
+    for (int i = 0; i < c->nworkers; i++) {
+      struct worker *w = &c->workers[i];
+      if (w->fd < 0 || w->exited || w->retiring || in_flight(w) != pass)
+        continue;
+      if (c->maxtasks > 0 &&
+          w->tasks + (unsigned)pass >= (unsigned)c->maxtasks)
+        continue;
+      conc_async_result_t *j = next_job(c);
+      if (!j || (pass > 0 && j->kind == K_APPLY))
+        return;
+      for (int k = 0; k < LANES; k++)
+        if (!w->lane[k].job) {
+          dispatch(c, w, k, j);
+          break;
+        }
+    }
+  }
 }
 
 /* Run callbacks (no lock held) and publish `done`. */
@@ -677,11 +786,7 @@ static void drain_efd(int efd) {
 }
 
 static void wake_handler(struct core *c) {
-  uint64_t one = 1;
-  ssize_t r;
-  do
-    r = write(c->efd, &one, sizeof one);
-  while (r < 0 && errno == EINTR);
+  ring(c->efd);
 }
 
 /* ---- the handler thread ------------------------------------------------- */
@@ -714,8 +819,9 @@ static void handler_terminate(struct core *c) {
   }
   for (int i = 0; i < c->nworkers; i++) {
     struct worker *w = &c->workers[i];
-    if (w->job)
-      job_fail_all(w->job, CONC_ECANCELED, "pool terminated", &list);
+    for (int k = 0; k < LANES; k++)
+      if (w->lane[k].job)
+        job_fail_all(w->lane[k].job, CONC_ECANCELED, "pool terminated", &list);
     if (w->fd >= 0)
       conc_process_terminate(&w->proc);
   }
@@ -727,8 +833,9 @@ static void handler_terminate(struct core *c) {
       conc_process_kill(&w->proc); /* SIGTERM caught or blocked */
       conc_process_join(&w->proc, CONC_FOREVER);
     }
-    if (w->job)
-      worker_done_with_job(c, w);
+    for (int k = 0; k < LANES; k++)
+      if (w->lane[k].job)
+        lane_release(c, w, k);
     conc_process_close(&w->proc);
     conc_process_destroy(&w->proc);
     w->fd = -1;
@@ -742,34 +849,29 @@ static void handler_terminate(struct core *c) {
 static bool handler_step(struct core *c, conc_async_result_t **list) {
   for (int i = 0; i < c->nworkers; i++) {
     struct worker *w = &c->workers[i];
-    if (w->fd >= 0 && w->job &&
-        conc__load_acquire(&slot_of(c, i)->state) == S_DONE)
-      collect(c, w, list);
+    for (int k = 0; k < LANES && w->fd >= 0; k++)
+      if (w->lane[k].job &&
+          conc__load_acquire(&lane_slot(c, w, k)->state) == S_DONE)
+        collect(c, w, k, list);
   }
   for (int i = 0; i < c->nworkers; i++)
     if (c->workers[i].fd >= 0 && c->workers[i].exited)
       bury(c, &c->workers[i], list);
-  bool work = false;
-  for (conc_async_result_t *j = c->qhead; j && !work; j = j->qnext)
-    work = job_has_work(j);
-  bool keep = c->state == P_RUN || work || c->busy;
+  bool keep = c->state == P_RUN || next_job(c) || c->busy;
+  for (int i = 0; i < c->nworkers; i++)
+    if (c->workers[i].fd < 0 && keep && spawn(c, &c->workers[i]) != 0)
+      c->workers[i].fd = -1; /* fork failed: retried on the next pass */
+  dispatch_all(c);
+  bool alive = false;
   for (int i = 0; i < c->nworkers; i++) {
     struct worker *w = &c->workers[i];
-    if (w->fd < 0 && keep && spawn(c, w) != 0)
-      w->fd = -1; /* fork failed: retried on the next pass */
-    if (w->fd >= 0 && !w->job && !w->retiring) {
-      if (!dispatch(c, w) && !keep) {
-        w->retiring = true;
-        struct slot *s = slot_of(c, i);
-        conc__store_release(&s->state, (uint32_t)S_EXIT);
-        conc__wake(&s->state, 1, true);
-      }
-    }
+    if (w->fd < 0)
+      continue;
+    alive = true;
+    if (!keep && !w->retiring && !in_flight(w))
+      retire(w, lane_slot(c, w, 0));
   }
-  for (int i = 0; i < c->nworkers; i++)
-    if (c->workers[i].fd >= 0)
-      return true;
-  return keep;
+  return alive || keep;
 }
 
 static void *handler_main(void *arg) {
@@ -888,7 +990,7 @@ int conc_pool_init(conc_pool_t *pool, const conc_pool_opts_t *opts) {
     return CONC_EINVAL;
   }
   c->stride = (sizeof(struct slot) + c->buf_size + 4095) & ~(size_t)4095;
-  c->shm_len = c->stride * (size_t)c->nworkers;
+  c->shm_len = c->stride * (size_t)c->nworkers * LANES;
   c->workers = calloc((size_t)c->nworkers, sizeof *c->workers);
   void *m = mmap(NULL, c->shm_len, PROT_READ | PROT_WRITE,
                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -1033,8 +1135,13 @@ static int submit(struct core *c, conc_async_result_t *j, size_t chunksize) {
     return 0;
   }
   queue_push(c, j, false);
+  /* Hand work to idle workers right here: the handler only hears back when
+   * they finish, which saves a thread hop per submission. */
+  dispatch_all(c);
+  bool wake = next_job(c) && !c->busy;
   pthread_mutex_unlock(&c->mu);
-  wake_handler(c);
+  if (wake)
+    wake_handler(c);
   return 0;
 }
 
