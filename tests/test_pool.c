@@ -874,57 +874,54 @@ static void externally_killed_worker_is_replaced(void **state) {
   close_join_destroy(&p);
 }
 
-/* F7: the workers of a pool whose parent is killed exit promptly. A helper
- * child becomes a subreaper so that the orphaned workers come back to it
- * and it can reap them. */
+/* F7: the workers of a pool whose parent is killed exit promptly. This
+ * process becomes a subreaper for the test, so the orphaned workers come
+ * back to it and it can reap them (and see how fast they died). */
 static void workers_exit_when_the_parent_is_killed(void **state) {
   (void)state;
-  pid_t runner = fork();
-  assert_true(runner >= 0);
-  if (runner == 0) {
-    alarm(20);
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
-    int fds[2];
-    if (pipe(fds))
-      _exit(10);
-    pid_t mid = fork();
-    if (mid == 0) {
-      conc_pool_t p;
-      if (conc_pool_init(&p, &(conc_pool_opts_t){.processes = 3}))
-        _exit(11);
-      pid_t w[3];
-      int ms = 300;
-      conc_async_result_t *r[3];
-      for (int i = 0; i < 3; i++)
-        conc_pool_apply_async(&p, sleep_ms, &ms, sizeof ms, 0, NULL, &r[i]);
-      for (int i = 0; i < 3; i++)
-        conc_pool_apply(&p, report_pid, NULL, 0, &w[i], sizeof w[i], NULL);
-      (void)!write(fds[1], w, sizeof w);
-      for (;;)
-        pause();
-    }
+  assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t mid = fork();
+  assert_true(mid >= 0);
+  if (mid == 0) {
+    conc_pool_t p;
+    if (conc_pool_init(&p, &(conc_pool_opts_t){.processes = 3}))
+      _exit(11);
+    /* the workers are the process's children, as in Python */
+    conc_process_t *kids[8];
     pid_t w[3];
-    if (read(fds[0], w, sizeof w) != (ssize_t)sizeof w)
+    if (conc_active_children(kids, 8) != 3)
       _exit(12);
-    kill(mid, SIGKILL);
-    double t0 = conc_monotonic();
-    int reaped = 0;
-    while (conc_monotonic() - t0 < 5.0) {
-      int st;
-      pid_t q = waitpid(-1, &st, WNOHANG);
-      if (q > 0)
-        reaped++;
-      else if (q < 0)
-        break; /* ECHILD: mid and all its workers are gone */
-      else
-        conc_sleep(0.005);
-    }
-    _exit(reaped == 4 && conc_monotonic() - t0 < 2.0 ? 0 : 13);
+    for (int i = 0; i < 3; i++)
+      w[i] = conc_process_pid(kids[i]);
+    (void)!write(fds[1], w, sizeof w);
+    for (;;)
+      pause();
   }
+  close(fds[1]);
+  pid_t w[3];
+  assert_int_equal(read(fds[0], w, sizeof w), (ssize_t)sizeof w);
+  close(fds[0]);
+  assert_int_equal(kill(mid, SIGKILL), 0);
   int st;
-  assert_int_equal(waitpid(runner, &st, 0), runner);
-  assert_true(WIFEXITED(st));
-  assert_int_equal(WEXITSTATUS(st), 0);
+  assert_int_equal(waitpid(mid, &st, 0), mid);
+  double t0 = conc_monotonic();
+  int reaped = 0;
+  while (reaped < 3 && conc_monotonic() - t0 < 5.0) {
+    pid_t q = waitpid(-1, &st, WNOHANG);
+    if (q > 0) {
+      reaped++;
+      assert_true(q == w[0] || q == w[1] || q == w[2]);
+      assert_true(WIFSIGNALED(st));
+      assert_int_equal(WTERMSIG(st), SIGKILL); /* PR_SET_PDEATHSIG */
+    } else {
+      conc_sleep(0.002);
+    }
+  }
+  assert_int_equal(reaped, 3);
+  assert_true(conc_monotonic() - t0 < 1.0);
+  assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
 }
 
 /* A pool belongs to its creating process. */
