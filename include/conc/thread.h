@@ -236,7 +236,10 @@ CONC_EXTERN conc_thread_t *conc_main_thread(void);
 
 /* enumerate(): fills out[0..cap) with the alive threads (main first, then in
  * start order: started and not yet ended; dummies included) and returns
- * how many there are (possibly more than cap). out may be NULL with cap 0. */
+ * how many there are (possibly more than cap). out may be NULL with cap 0.
+ * The pointers are the owners' records: one may end and be destroyed by
+ * its owner right after the call (C has no reference counts), so use them
+ * only for threads whose lifetime you know (yours, main). */
 CONC_EXTERN size_t conc_enumerate(conc_thread_t **out, size_t cap);
 
 /* active_count() == len(enumerate()). */
