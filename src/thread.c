@@ -460,15 +460,21 @@ static void publish_native_id(conc_thread_t *t) {
 static void finish(conc_thread_t *t) {
   uint32_t f = flags_of(t);
   bool counted = !(f & (F_DAEMON | F_MAIN));
-  registry_remove(t);
   tls_self = NULL;
   tls_jmp = NULL;
-  /* Nobody is reaping us with pthread_join: release our own resources.
-   * Decided before STOPPED, after which the record may be freed. */
+  /* Leaving the registry, choosing who reaps and STOPPED happen under
+   * reg_mu so that a fork sees this thread either listed (and the child
+   * marks it stopped) or already stopped. Nobody reaping us with
+   * pthread_join means we release our own resources. After STOPPED the
+   * record may be freed: only its address is used below. */
+  pthread_mutex_lock(&reg_mu);
+  reg_unlink(t);
   uint32_t free_reap = REAP_NONE;
-  if (conc__cas(&t->priv.reap, &free_reap, REAP_SELF))
-    pthread_detach(pthread_self());
+  bool detach = conc__cas(&t->priv.reap, &free_reap, REAP_SELF);
   uint32_t old = conc__xchg(&t->priv.state, ST_STOPPED);
+  pthread_mutex_unlock(&reg_mu);
+  if (detach)
+    pthread_detach(pthread_self());
   if (old & ST_WAITERS)
     conc__wake(&t->priv.state, CONC__WAKE_ALL, false);
   if (counted)
@@ -497,15 +503,21 @@ int conc_thread_start(conc_thread_t *t) {
     return CONC_EINVAL;
   if (flags_of(t) & (F_DUMMY | F_MAIN))
     return CONC_ESTATE;
-  uint32_t expected = ST_INITIAL;
-  if (!conc__cas(&t->priv.state, &expected, ST_STARTED))
-    return CONC_ESTATE;
   ensure_init();
+  /* STARTED and listed in one step, so a fork never sees a started thread
+   * outside the registry (the child could not mark it stopped). */
+  uint32_t expected = ST_INITIAL;
+  pthread_mutex_lock(&reg_mu);
+  bool won = conc__cas(&t->priv.state, &expected, ST_STARTED);
+  if (won)
+    reg_append(t);
+  pthread_mutex_unlock(&reg_mu);
+  if (!won)
+    return CONC_ESTATE;
   pthread_once(&atexit_once, register_exit_handler);
   bool counted = !(flags_of(t) & F_DAEMON);
   if (counted)
     __atomic_fetch_add(&nondaemon, 1, __ATOMIC_SEQ_CST);
-  registry_add(t);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
 #ifdef CONC__TSAN
@@ -520,10 +532,12 @@ int conc_thread_start(conc_thread_t *t) {
     err = pthread_create(&th, &attr, bootstrap, t);
   pthread_attr_destroy(&attr);
   if (err) {
-    registry_remove(t);
+    pthread_mutex_lock(&reg_mu);
+    reg_unlink(t);
+    conc__store_release(&t->priv.state, ST_INITIAL);
+    pthread_mutex_unlock(&reg_mu);
     if (counted)
       nondaemon_done();
-    conc__store_release(&t->priv.state, ST_INITIAL);
     if (conc__xchg(&t->priv.native_id, 0) == NID_WAITING)
       conc__wake(&t->priv.native_id, CONC__WAKE_ALL, false);
     return -err;

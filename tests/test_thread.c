@@ -858,6 +858,27 @@ static void stack_sizes_are_honoured(void **state) {
                    CONC_EINVAL);
 }
 
+/* T7: when the OS cannot create the thread (here: a 64 TiB stack), start
+ * reports it and the object is left as it was: unstarted and unlisted. */
+static void failed_start_leaves_the_thread_unstarted(void **state) {
+  (void)state;
+  conc_thread_t t;
+  assert_int_equal(conc_thread_init(&t, nothing, NULL,
+                                    &(conc_thread_opts_t){.stack_size = (size_t)1 << 46}),
+                   0);
+  size_t before = conc_active_count();
+  int rc = conc_thread_start(&t);
+  assert_true(rc == CONC_EAGAIN || rc == CONC_ENOMEM || rc == CONC_EINVAL);
+  assert_false(conc_thread_is_alive(&t));
+  assert_false(listed(&t));
+  assert_int_equal(conc_active_count(), before);
+  assert_int_equal(conc_thread_ident(&t), 0);
+  assert_int_equal(conc_thread_native_id(&t), 0);
+  assert_int_equal(conc_thread_join(&t, 0), CONC_ENOTSTARTED);
+  assert_int_equal(conc_thread_start(&t), rc); /* still startable */
+  assert_int_equal(conc_thread_destroy(&t), 0);
+}
+
 /* ---- T20 repr -------------------------------------------------------------------------- */
 
 /* T20 */
@@ -1027,6 +1048,7 @@ CONC_TEST_MAIN(cmocka_unit_test(default_names_come_from_one_counter),
                cmocka_unit_test(non_error_codes_become_efailed),
                cmocka_unit_test(threads_never_joined_do_not_leak),
                cmocka_unit_test(stack_sizes_are_honoured),
+               cmocka_unit_test(failed_start_leaves_the_thread_unstarted),
                cmocka_unit_test(repr_shows_initial_started_stopped_and_daemon),
                cmocka_unit_test(result_and_destroy_refuse_a_running_thread),
                cmocka_unit_test(null_and_bad_arguments_are_rejected),
