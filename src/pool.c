@@ -595,7 +595,10 @@ static void describe_death(struct worker *w, int code, char *buf, size_t n,
   const char *name = conc_process_name(&w->proc);
   pid_t pid = conc_process_pid(&w->proc);
   *sig = 0;
-  if (code < 0 && code != CONC_EXITCODE_NONE) {
+  if (code == CONC_EXITCODE_NONE) { /* reaped behind our back */
+    snprintf(buf, n, "worker %s (pid %ld) died (status unknown)", name,
+             (long)pid);
+  } else if (code < 0) {
     *sig = -code;
     snprintf(buf, n, "worker %s (pid %ld) died from signal %d (%s)", name,
              (long)pid, -code, strsignal(-code));
@@ -993,7 +996,7 @@ int conc_pool_init(conc_pool_t *pool, const conc_pool_opts_t *opts) {
   c->shm_len = c->stride * (size_t)c->nworkers * LANES;
   c->workers = calloc((size_t)c->nworkers, sizeof *c->workers);
   void *m = mmap(NULL, c->shm_len, PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                 MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   c->shm = m == MAP_FAILED ? NULL : m;
   c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (!c->workers || !c->shm || c->efd < 0) {

@@ -924,6 +924,77 @@ static void workers_exit_when_the_parent_is_killed(void **state) {
   assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
 }
 
+/* F1 under load: threads submit while workers are killed at random. Every
+ * task completes with its right value or with CONC_EWORKERDIED, and each
+ * kill costs at most the one item its worker was running. */
+struct storm {
+  conc_pool_t *pool;
+  int died, wrong;
+};
+
+static int slow_square(const void *a, size_t al, void *r, size_t rc,
+                       size_t *rl) {
+  conc_sleep(0.0005);
+  return square(a, al, r, rc, rl);
+}
+
+static void *storm_submitter(void *arg) {
+  struct storm *st = arg;
+  int in[40], out[40], errs[40];
+  for (int i = 0; i < 40; i++)
+    in[i] = i;
+  for (int round = 0; round < 5; round++) {
+    conc_pool_map(st->pool, slow_square, in, 40, sizeof *in, out, sizeof *out,
+                  &(conc_pool_map_opts_t){.chunksize = 4, .errors = errs});
+    for (int i = 0; i < 40; i++) {
+      if (errs[i] == CONC_EWORKERDIED)
+        __atomic_fetch_add(&st->died, 1, __ATOMIC_RELAXED);
+      else if (errs[i] != 0 || out[i] != i * i)
+        __atomic_fetch_add(&st->wrong, 1, __ATOMIC_RELAXED);
+    }
+    int x = round, y = -1;
+    int rc = conc_pool_apply(st->pool, slow_square, &x, sizeof x, &y,
+                             sizeof y, NULL);
+    if (rc == CONC_EWORKERDIED)
+      __atomic_fetch_add(&st->died, 1, __ATOMIC_RELAXED);
+    else if (rc != 0 || y != x * x)
+      __atomic_fetch_add(&st->wrong, 1, __ATOMIC_RELAXED);
+  }
+  return NULL;
+}
+
+static void workers_killed_under_load_lose_one_item_each(void **state) {
+  (void)state;
+  conc_pool_t p;
+  make_pool(&p, 3);
+  struct storm st = {.pool = &p};
+  pthread_t t[3];
+  for (int i = 0; i < 3; i++)
+    t[i] = conc_test_spawn(storm_submitter, &st);
+  int kills = 0;
+  for (int k = 0; k < 8; k++) {
+    conc_sleep(0.02);
+    conc_process_t *kids[8];
+    int n = conc_active_children(kids, 8);
+    if (n > 0 && kill(conc_process_pid(kids[k % (n < 8 ? n : 8)]), SIGKILL) ==
+                     0)
+      kills++;
+  }
+  for (int i = 0; i < 3; i++)
+    conc_test_join(t[i]);
+  print_message("%d kills, %d items lost\n", kills, st.died);
+  assert_int_equal(st.wrong, 0);
+  assert_true(st.died <= kills);
+  /* the pool is whole again */
+  int in[30], out[30];
+  for (int i = 0; i < 30; i++)
+    in[i] = i;
+  assert_int_equal(
+      conc_pool_map(&p, square, in, 30, sizeof *in, out, sizeof *out, NULL),
+      0);
+  close_join_destroy(&p);
+}
+
 /* A pool belongs to its creating process. */
 static void forked_child_cannot_use_the_parent_pool(void **state) {
   (void)state;
@@ -968,4 +1039,5 @@ CONC_TEST_MAIN(T(apply_returns_the_value),
                T(killed_worker_fails_only_its_item_in_map),
                T(externally_killed_worker_is_replaced),
                T(workers_exit_when_the_parent_is_killed),
+               T(workers_killed_under_load_lose_one_item_each),
                T(forked_child_cannot_use_the_parent_pool))
