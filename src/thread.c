@@ -493,6 +493,11 @@ static void *bootstrap(void *p) {
    * a thread-local destructor; either way the end sequence continues. */
   if (setjmp(jb) == 0 && t->priv.target)
     t->priv.result = t->priv.target(t->priv.arg);
+  if (tls_in_hook) { /* the hook left by conc_thread_exit */
+    tls_in_hook = false;
+    free(tls_msg);
+    tls_msg = NULL;
+  }
   conc__local_thread_exit();
   finish(t);
   return NULL;

@@ -759,6 +759,29 @@ static void failing_excepthook_is_reported(void **state) {
                            "RuntimeError (CONC_ESTATE): hook broke\n");
 }
 
+static void exiting_hook(const conc_excepthook_args_t *a) {
+  (void)a;
+  hook_calls++;
+  conc_thread_exit((void *)0x55);
+}
+
+/* T18: a hook may end the thread quietly (SystemExit inside the hook); the
+ * thread still ends normally, its failure code stays, nothing leaks. */
+static void hook_may_end_the_thread_with_exit(void **state) {
+  (void)state;
+  hook_calls = 0;
+  conc_thread_set_excepthook(exiting_hook);
+  conc_thread_t t;
+  conc_thread_init(&t, fail_with_value_error, NULL, NULL);
+  start_ok(&t);
+  join_ok(&t);
+  conc_thread_set_excepthook(NULL);
+  assert_int_equal(hook_calls, 1);
+  assert_int_equal(conc_thread_result(&t, NULL), CONC_EINVAL);
+  assert_false(conc_thread_is_alive(&t));
+  conc_thread_destroy(&t);
+}
+
 /* T18: a positive code becomes CONC_EFAILED. */
 static void *fail_with_bad_code(void *arg) {
   (void)arg;
@@ -1045,6 +1068,7 @@ CONC_TEST_MAIN(cmocka_unit_test(default_names_come_from_one_counter),
                cmocka_unit_test(custom_excepthook_receives_code_message_thread),
                cmocka_unit_test(thread_exit_is_silent_and_sets_the_result),
                cmocka_unit_test(failing_excepthook_is_reported),
+               cmocka_unit_test(hook_may_end_the_thread_with_exit),
                cmocka_unit_test(non_error_codes_become_efailed),
                cmocka_unit_test(threads_never_joined_do_not_leak),
                cmocka_unit_test(stack_sizes_are_honoured),
