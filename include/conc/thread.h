@@ -17,8 +17,9 @@
  *
  * Lifetime: a conc_thread_t is caller-allocated and must stay valid while
  * its thread runs (from conc_thread_start until conc_thread_is_alive() is
- * false or a join returned 0). Threads are created detached: a thread that
- * is never joined leaks nothing. conc_thread_destroy() releases the name.
+ * false or a join returned 0). Joining is optional: a thread that is never
+ * joined releases its OS resources itself when it ends, so it leaks
+ * nothing. conc_thread_destroy() releases the name.
  *
  * "Subclassing" (overriding run()): embed conc_thread_t in your struct and
  * pass your run function with the struct as its argument:
