@@ -2,26 +2,40 @@
  * executor: ThreadPoolExecutor (submit, shutdown, initializer, broken pool,
  * process exit) and map.
  *
- * Locking protocol. Each executor has a heap "core" whose mutex (a
- * conc__mu_t) guards the work list (an intrusive FIFO of future records,
- * the task lives in the record), the thread count and the shutdown and
- * broken flags; idle workers park on the core's work condition. Futures are
- * completed, cancelled and released only after the core mutex is dropped,
- * so the core mutex and the future stripes are never held together. Worker
- * threads are started under the core mutex, so shutdown(wait) always sees
- * every worker it must join.
+ * Locking protocol. Each executor has a heap "core". Pending futures (the
+ * task lives in the future record) wait in an intrusive multi-producer
+ * queue (Vyukov's MPSC list with a stub node): submit links a record with
+ * one exchange and takes no lock, so the submitting thread never contends
+ * with the workers. Workers pop under the consumer mutex `cmu`, which
+ * only they (and the drains of shutdown and a broken pool) take. Idle
+ * workers sleep on an event count (`sleep_word`): a worker announces
+ * itself, re-checks the queue and parks on the word; a submitter that
+ * finds an announced sleeper claims it and bumps the word's sequence in
+ * one CAS, then wakes one (both sides order their store before their load
+ * with sequentially consistent atomics, so one of them sees the other; a
+ * claimed sleeper is never woken twice). The control mutex `mu` guards only thread creation.
+ *
+ * Shutdown, a broken pool and process exit set a flag; `active` counts
+ * submits in flight, and a worker ends only when the queue is empty, a
+ * flag is set and no submit is in flight, so a task that passed the checks
+ * of submit always runs. Futures are completed, cancelled and released
+ * with no core lock held, so the core locks and the future stripes are
+ * never held together.
  *
  * The live cores are listed in a registry (a pthread mutex). At process
  * exit (conc_threading_register_atexit) every core is told to finish its
  * queued work and stop, and the thread module joins the workers, which are
- * not daemons. The fork handlers take the registry lock and every core
- * mutex; in the child the cores forget their workers (they do not exist
- * there) and start new ones on demand.
+ * not daemons. Fork: the prepare handler closes a gate that submit checks,
+ * waits until no submit is in flight (so no queue link is half made), and
+ * takes the registry lock and every core lock; in the child the cores
+ * forget their workers (they do not exist there) and start new ones on
+ * demand.
  */
 #include "futures-int.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,18 +49,30 @@
 #define BROKEN_MSG                                                             \
   "A thread initializer failed, the thread pool is not usable anymore"
 
+/* Fields are grouped by who writes them, one cache line per group, so the
+ * submitting thread and the workers do not invalidate each other's lines
+ * on every task. */
 struct core {
-  conc__mu_t mu;
-  conc__cv_t work_cv;
-  conc_future_t *head, *tail; /* head is also read (atomically) by spinners */
-  uint32_t idle;              /* Python's _idle_semaphore, atomic */
-  int max_workers, nthreads;
-  bool shutdown, broken;
+  /* producers (submit) */
+  _Alignas(64) conc_future_t *tail; /* atomic */
+  uint32_t active;                  /* submits in flight, atomic */
+  /* consumers (workers) */
+  _Alignas(64) conc__mu_t cmu;
+  conc_future_t *head; /* under cmu */
+  /* the event count */
+  _Alignas(64) uint32_t sleep_word; /* sleepers << 16 | sequence, atomic */
+  /* control, read-mostly */
+  _Alignas(64) conc__mu_t mu;
+  uint32_t idle;   /* Python's _idle_semaphore, atomic */
+  int nthreads;    /* written under mu, read atomically */
+  int max_workers;
+  bool shutdown, broken; /* atomic */
   conc_thread_t *threads;
   char *prefix;
   int (*initializer)(void *);
   void *initargs;
   struct core *prev, *next; /* registry */
+  conc_future_t stub;
 };
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -54,46 +80,163 @@ static struct core reg_head = {.prev = &reg_head, .next = &reg_head};
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 static unsigned executor_counter;
 static bool exiting; /* process exit has begun; atomic */
+static bool fork_gate; /* a fork is being prepared; atomic */
+
+/* ---- the pending queue ------------------------------------------------- */
+
+static conc_future_t *next_of(conc_future_t *f) {
+  return __atomic_load_n(&f->next, __ATOMIC_ACQUIRE);
+}
+
+static void push_work(struct core *c, conc_future_t *f) {
+  __atomic_store_n(&f->next, NULL, __ATOMIC_RELAXED);
+  conc_future_t *prev = __atomic_exchange_n(&c->tail, f, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&prev->next, f, __ATOMIC_RELEASE);
+}
+
+/* With cmu held. NULL and *busy false: empty; NULL and *busy true: a push
+ * is half done (its link is about to appear). */
+static conc_future_t *pop_work(struct core *c, bool *busy) {
+  conc_future_t *head = c->head, *next = next_of(head);
+  *busy = false;
+  if (head == &c->stub) {
+    if (!next) {
+      *busy = __atomic_load_n(&c->tail, __ATOMIC_ACQUIRE) != &c->stub;
+      return NULL;
+    }
+    c->head = head = next;
+    next = next_of(next);
+  }
+  if (next) {
+    c->head = next;
+    return head;
+  }
+  if (__atomic_load_n(&c->tail, __ATOMIC_ACQUIRE) != head) {
+    *busy = true;
+    return NULL;
+  }
+  push_work(c, &c->stub);
+  next = next_of(head);
+  if (next) {
+    c->head = next;
+    return head;
+  }
+  *busy = true;
+  return NULL;
+}
+
+static bool queue_empty(struct core *c) {
+  return __atomic_load_n(&c->tail, __ATOMIC_SEQ_CST) == &c->stub;
+}
+
+/* Pop everything (shutdown(cancel_futures), a broken pool): a list linked
+ * through `next`. */
+static conc_future_t *take_all_work(struct core *c) {
+  conc_future_t *list = NULL, **end = &list, *f;
+  conc__mu_lock(&c->cmu);
+  for (;;) {
+    bool busy;
+    f = pop_work(c, &busy);
+    if (f) {
+      *end = f;
+      end = &f->next;
+    } else if (busy) {
+      sched_yield();
+    } else {
+      break;
+    }
+  }
+  conc__mu_unlock(&c->cmu);
+  *end = NULL;
+  return list;
+}
+
+/* ---- waking workers -------------------------------------------------------- */
+
+/* The event count. sleep_word holds, in one word so that claiming a sleeper
+ * and bumping the sequence are one step, the number of workers announced
+ * as sleeping and not yet claimed (high half) and a sequence (low half). */
+#define SLEEPER (1u << 16)
+#define SEQ_MASK 0xffffu
+
+static uint32_t bumped(uint32_t w, uint32_t sleepers_left) {
+  return sleepers_left * SLEEPER | ((w + 1) & SEQ_MASK);
+}
+
+/* Wake one announced sleeper, if there is one (submit). */
+static void wake_one_worker(struct core *c) {
+  /* seq_cst after the seq_cst exchange of the push: a worker that
+   * announced itself before our push is seen here. */
+  uint32_t w = __atomic_load_n(&c->sleep_word, __ATOMIC_SEQ_CST);
+  while (w >= SLEEPER) {
+    if (conc__cas(&c->sleep_word, &w, bumped(w, w / SLEEPER - 1))) {
+      conc__wake(&c->sleep_word, 1, false);
+      return;
+    }
+  }
+}
+
+/* Let every worker re-check (a flag was raised). */
+static void wake_workers(struct core *c) {
+  uint32_t w = conc__load_relaxed(&c->sleep_word);
+  while (!conc__cas(&c->sleep_word, &w, bumped(w, 0)))
+    ;
+  conc__wake(&c->sleep_word, CONC__WAKE_ALL, false);
+}
+
+static bool stop_flag(struct core *c) {
+  return conc__load_acquire(&c->shutdown) || conc__load_acquire(&c->broken) ||
+         conc__load_acquire(&exiting);
+}
+
+/* Set a stop flag, then let every worker re-check. */
+static void raise_flag(struct core *c, bool *flag) {
+  __atomic_store_n(flag, true, __ATOMIC_SEQ_CST);
+  wake_workers(c);
+}
 
 /* ---- registry: fork and process exit ---------------------------------- */
 
 static void fork_prepare(void) {
+  __atomic_store_n(&fork_gate, true, __ATOMIC_SEQ_CST);
   pthread_mutex_lock(&reg_mu);
-  for (struct core *c = reg_head.next; c != &reg_head; c = c->next)
+  for (struct core *c = reg_head.next; c != &reg_head; c = c->next) {
+    while (__atomic_load_n(&c->active, __ATOMIC_SEQ_CST) != 0)
+      sched_yield();
     conc__mu_lock(&c->mu);
+    conc__mu_lock(&c->cmu);
+  }
 }
 
 static void fork_parent(void) {
-  for (struct core *c = reg_head.next; c != &reg_head; c = c->next)
+  for (struct core *c = reg_head.next; c != &reg_head; c = c->next) {
+    conc__mu_unlock(&c->cmu);
     conc__mu_unlock(&c->mu);
+  }
   pthread_mutex_unlock(&reg_mu);
+  __atomic_store_n(&fork_gate, false, __ATOMIC_SEQ_CST);
 }
 
 static void fork_child(void) {
   for (struct core *c = reg_head.next; c != &reg_head; c = c->next) {
     conc__mu_reinit(&c->mu);
-    conc__cv_reinit(&c->work_cv);
+    conc__mu_reinit(&c->cmu);
+    c->sleep_word = 0;
     c->nthreads = 0;
     c->idle = 0;
   }
   pthread_mutex_init(&reg_mu, NULL);
-}
-
-static void wake_all_workers(struct core *c) {
-  conc__mu_lock(&c->mu);
-  int n = conc__cv_signal(&c->work_cv, CONC__WAKE_ALL);
-  conc__mu_unlock(&c->mu);
-  conc__cv_wake(&c->work_cv, n);
+  __atomic_store_n(&fork_gate, false, __ATOMIC_SEQ_CST);
 }
 
 /* threading._register_atexit(_python_exit): queued work finishes, then the
  * workers stop; the thread module joins them as non-daemon threads. */
 static void python_exit(void *unused) {
   (void)unused;
-  conc__store_release(&exiting, true);
+  __atomic_store_n(&exiting, true, __ATOMIC_SEQ_CST);
   pthread_mutex_lock(&reg_mu);
   for (struct core *c = reg_head.next; c != &reg_head; c = c->next)
-    wake_all_workers(c);
+    wake_workers(c);
   pthread_mutex_unlock(&reg_mu);
 }
 
@@ -102,69 +245,66 @@ static void reg_init(void) {
   conc_threading_register_atexit(python_exit, NULL);
 }
 
-/* ---- work list (core mutex held) --------------------------------------- */
-
-static void push_work(struct core *c, conc_future_t *f) {
-  f->next = NULL;
-  if (c->tail)
-    c->tail->next = f;
-  else
-    __atomic_store_n(&c->head, f, __ATOMIC_RELAXED);
-  c->tail = f;
-}
-
-static conc_future_t *pop_work(struct core *c) {
-  conc_future_t *f = c->head;
-  if (f) {
-    __atomic_store_n(&c->head, f->next, __ATOMIC_RELAXED);
-    if (!f->next)
-      c->tail = NULL;
-  }
-  return f;
-}
-
-static conc_future_t *take_all_work(struct core *c) {
-  conc_future_t *f = c->head;
-  __atomic_store_n(&c->head, NULL, __ATOMIC_RELAXED);
-  c->tail = NULL;
-  return f;
-}
-
 /* ---- workers ------------------------------------------------------------- */
 
-static bool must_stop(struct core *c) {
-  return c->shutdown || c->broken || conc__load_acquire(&exiting);
+/* The worker may end: nothing queued, a stop flag, no submit in flight. */
+static bool may_end(struct core *c) {
+  return stop_flag(c) && __atomic_load_n(&c->active, __ATOMIC_SEQ_CST) == 0 &&
+         queue_empty(c);
 }
 
-/* Wait for the next task; NULL when the worker should end (nothing queued
- * and the executor is shut down, broken, or the process exits). */
+static conc_future_t *try_pop(struct core *c, bool *busy) {
+  conc__mu_lock(&c->cmu);
+  conc_future_t *f = pop_work(c, busy);
+  conc__mu_unlock(&c->cmu);
+  return f;
+}
+
+/* Announce this worker as a sleeper, re-check, and park until a submitter
+ * (or a flag) bumps the sequence. A worker that leaves unclaimed (the
+ * sequence did not move) takes its announcement back; a claimed one was
+ * taken off by its claimer. */
+static void sleep_for_work(struct core *c) {
+  uint32_t w = __atomic_add_fetch(&c->sleep_word, SLEEPER, __ATOMIC_SEQ_CST);
+  if (queue_empty(c) && !may_end(c))
+    conc__wait(&c->sleep_word, w, CONC_DEADLINE_NEVER, false);
+  uint32_t cur = conc__load_relaxed(&c->sleep_word);
+  while ((cur & SEQ_MASK) == (w & SEQ_MASK) && cur >= SLEEPER)
+    if (conc__cas(&c->sleep_word, &cur, cur - SLEEPER))
+      break;
+}
+
+/* Wait for the next task; NULL when the worker should end. */
 static conc_future_t *take_work(struct core *c) {
   bool spun = false;
-  conc__mu_lock(&c->mu);
   for (;;) {
-    conc_future_t *f = pop_work(c);
-    if (f || must_stop(c)) {
-      conc__mu_unlock(&c->mu);
+    bool busy;
+    conc_future_t *f = try_pop(c, &busy);
+    if (f)
       return f;
+    if (busy) { /* a submitter is between its two steps */
+      sched_yield();
+      continue;
     }
+    if (may_end(c))
+      return NULL;
     if (!spun) {
       /* A batch of submissions usually brings the next task within a few
        * microseconds: look for it before going to sleep. */
       spun = true;
-      conc__mu_unlock(&c->mu);
-      conc__spin_while_eq_ptr((void *const *)&c->head, NULL,
+      conc__spin_while_eq_ptr((void *const *)&c->tail, &c->stub,
                               CONC__WORKER_SPIN_NS);
-      conc__mu_lock(&c->mu);
       continue;
     }
-    conc__cv_wait(&c->work_cv, &c->mu, CONC_DEADLINE_NEVER);
+    spun = false;
+    sleep_for_work(c);
   }
 }
 
 /* Python's _idle_semaphore.release(), skipped once the pool is full:
  * only a pool that may still grow asks for the tokens. */
 static void worker_idle(struct core *c) {
-  if (conc__load_relaxed(&c->nthreads) < c->max_workers)
+  if (__atomic_load_n(&c->nthreads, __ATOMIC_RELAXED) < c->max_workers)
     conc__fetch_add(&c->idle, 1);
 }
 
@@ -179,20 +319,20 @@ static void run_task(struct core *c, conc_future_t *f) {
   conc__future_finish(f, value, ctx.code, ctx.message);
 }
 
+static void fail_broken(conc_future_t *f) {
+  conc__future_finish(f, NULL, CONC_EBROKENPOOL, strdup(BROKEN_MSG));
+}
+
 /* Python's _initializer_failed: every queued future fails, and so does
  * every later submit. */
 static void initializer_failed(struct core *c, int code, const char *msg) {
   fprintf(stderr, "Exception in initializer: %s (%s): %s\n",
           conc_err_python(code), conc_err_name(code), msg ? msg : "");
-  conc__mu_lock(&c->mu);
-  c->broken = true;
+  raise_flag(c, &c->broken);
   conc_future_t *f = take_all_work(c);
-  int n = conc__cv_signal(&c->work_cv, CONC__WAKE_ALL);
-  conc__mu_unlock(&c->mu);
-  conc__cv_wake(&c->work_cv, n);
   while (f) {
     conc_future_t *next = f->next;
-    conc__future_finish(f, NULL, CONC_EBROKENPOOL, strdup(BROKEN_MSG));
+    fail_broken(f);
     conc_future_release(f);
     f = next;
   }
@@ -219,7 +359,9 @@ static void *worker_main(void *arg) {
     return NULL;
   conc_future_t *f;
   while ((f = take_work(c)) != NULL) {
-    if (conc_future_set_running_or_notify_cancel(f) == 1)
+    if (conc__load_acquire(&c->broken)) /* queued while the pool broke */
+      fail_broken(f);
+    else if (conc_future_set_running_or_notify_cancel(f) == 1)
       run_task(c, f);
     else
       worker_idle(c);
@@ -248,9 +390,11 @@ int conc_executor_init(conc_executor_t *ex, const conc_executor_opts_t *opts) {
   if (opts->max_workers < 0)
     return CONC_EINVAL;
   pthread_once(&reg_once, reg_init);
-  struct core *c = calloc(1, sizeof(*c));
+  size_t size = (sizeof(struct core) + 63) / 64 * 64;
+  struct core *c = aligned_alloc(64, size);
   if (!c)
     return CONC_ENOMEM;
+  memset(c, 0, size);
   c->max_workers = opts->max_workers ? opts->max_workers : default_workers();
   c->threads = calloc((size_t)c->max_workers, sizeof(conc_thread_t));
   unsigned k = conc__fetch_add(&executor_counter, 1);
@@ -263,6 +407,7 @@ int conc_executor_init(conc_executor_t *ex, const conc_executor_opts_t *opts) {
     free(c);
     return CONC_ENOMEM;
   }
+  c->head = c->tail = &c->stub;
   c->initializer = opts->initializer;
   c->initargs = opts->initargs;
   pthread_mutex_lock(&reg_mu);
@@ -276,12 +421,12 @@ int conc_executor_init(conc_executor_t *ex, const conc_executor_opts_t *opts) {
   return 0;
 }
 
-/* Python's _adjust_thread_count, with the core mutex held: an idle worker
- * (a token) takes the task, else a new worker starts while below
- * max_workers. Returns 0 or the thread start error. */
+/* Python's _adjust_thread_count, with mu held: an idle worker (a token)
+ * takes the task, else a new worker starts while below max_workers.
+ * Returns 0 or the thread start error. */
 static int adjust_thread_count(struct core *c) {
   if (c->nthreads >= c->max_workers)
-    return 0; /* a full pool has no use for the tokens */
+    return 0;
   uint32_t idle = conc__load_relaxed(&c->idle);
   while (idle > 0)
     if (conc__cas_weak(&c->idle, &idle, idle - 1))
@@ -299,16 +444,44 @@ static int adjust_thread_count(struct core *c) {
     conc_thread_destroy(t);
     return rc;
   }
-  conc__store_relaxed(&c->nthreads, c->nthreads + 1);
+  __atomic_store_n(&c->nthreads, c->nthreads + 1, __ATOMIC_RELEASE);
   return 0;
 }
 
-static int submit_check(struct core *c) {
-  if (c->broken)
+/* Enter submit: counted in `active` so that no worker ends under us; waits
+ * while a fork is being prepared. */
+static void submit_enter(struct core *c) {
+  for (;;) {
+    __atomic_fetch_add(&c->active, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&fork_gate, __ATOMIC_SEQ_CST))
+      return;
+    __atomic_fetch_sub(&c->active, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&fork_gate, __ATOMIC_SEQ_CST))
+      sched_yield();
+  }
+}
+
+static void submit_leave(struct core *c) {
+  __atomic_fetch_sub(&c->active, 1, __ATOMIC_SEQ_CST);
+  if (stop_flag(c)) /* a worker may be waiting for us to end */
+    wake_workers(c);
+}
+
+static int submit_checks(struct core *c) {
+  if (conc__load_acquire(&c->broken))
     return CONC_EBROKENPOOL;
-  if (c->shutdown || conc__load_acquire(&exiting))
+  if (conc__load_acquire(&c->shutdown) || conc__load_acquire(&exiting))
     return CONC_ESTATE;
-  return 0;
+  if (__atomic_load_n(&c->nthreads, __ATOMIC_ACQUIRE) >= c->max_workers)
+    return 0;
+  conc__mu_lock(&c->mu);
+  int rc;
+  if (stop_flag(c)) /* shut down meanwhile: start nobody shutdown won't join */
+    rc = c->nthreads > 0 ? 0 : CONC_ESTATE;
+  else if ((rc = adjust_thread_count(c)) != 0 && c->nthreads > 0)
+    rc = 0; /* the running workers will take it */
+  conc__mu_unlock(&c->mu);
+  return rc;
 }
 
 int conc_executor_submit(conc_executor_t *ex, void *(*fn)(void *), void *arg,
@@ -323,20 +496,13 @@ int conc_executor_submit(conc_executor_t *ex, void *(*fn)(void *), void *arg,
     return CONC_ENOMEM;
   f->fn = fn;
   f->arg = arg;
-  conc__mu_lock(&c->mu);
-  int rc = submit_check(c);
-  if (rc == 0) {
-    rc = adjust_thread_count(c);
-    if (rc != 0 && c->nthreads > 0)
-      rc = 0; /* the running workers will take it */
-  }
-  int wake = 0;
+  submit_enter(c);
+  int rc = submit_checks(c);
   if (rc == 0) {
     push_work(c, f);
-    wake = conc__cv_signal(&c->work_cv, 1);
+    wake_one_worker(c);
   }
-  conc__mu_unlock(&c->mu);
-  conc__cv_wake(&c->work_cv, wake);
+  submit_leave(c);
   if (rc != 0) {
     f->refs = 1;
     conc_future_release(f);
@@ -362,12 +528,11 @@ int conc_executor_shutdown(conc_executor_t *ex, bool wait,
   struct core *c = CORE(ex);
   if (!c)
     return CONC_EINVAL;
+  /* Taking mu orders this against a submit that is starting a worker. */
   conc__mu_lock(&c->mu);
-  c->shutdown = true;
-  conc_future_t *f = cancel_futures ? take_all_work(c) : NULL;
-  int n = conc__cv_signal(&c->work_cv, CONC__WAKE_ALL);
+  raise_flag(c, &c->shutdown);
   conc__mu_unlock(&c->mu);
-  conc__cv_wake(&c->work_cv, n);
+  conc_future_t *f = cancel_futures ? take_all_work(c) : NULL;
   while (f) {
     conc_future_t *next = f->next;
     conc__future_cancel_notify(f);
@@ -404,12 +569,7 @@ int conc_executor_max_workers(conc_executor_t *ex) {
 
 int conc_executor_num_threads(conc_executor_t *ex) {
   struct core *c = CORE(ex);
-  if (!c)
-    return CONC_EINVAL;
-  conc__mu_lock(&c->mu);
-  int n = c->nthreads;
-  conc__mu_unlock(&c->mu);
-  return n;
+  return c ? __atomic_load_n(&c->nthreads, __ATOMIC_ACQUIRE) : CONC_EINVAL;
 }
 
 const char *conc_executor_thread_name_prefix(conc_executor_t *ex) {
