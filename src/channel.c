@@ -194,10 +194,10 @@ static int recv_record(conc_conn_t *c, struct rec *h, int *fd) {
                      .msg_control = cm.buf,
                      .msg_controllen = sizeof cm.buf};
   ssize_t r;
+  *fd = -1;
   while ((r = recvmsg(c->priv.fd, &m, MSG_CMSG_CLOEXEC)) < 0)
     if (errno != EINTR)
       return -errno;
-  *fd = -1;
   for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&m); cmsg;
        cmsg = CMSG_NXTHDR(&m, cmsg)) {
     if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
@@ -231,7 +231,7 @@ static int recv_message_locked(conc_conn_t *c, bool skip, int *fd_out) {
   int msgfd = -1;
   for (;;) {
     struct rec h;
-    int fd, rc = recv_record(c, &h, &fd);
+    int fd = -1, rc = recv_record(c, &h, &fd);
     if (rc <= 0) {
       free(msg);
       if (msgfd >= 0)

@@ -38,6 +38,7 @@
 #include "pqueue-int.h"
 
 #define WRAP UINT32_MAX
+#define SPIN 2000
 
 int conc__pqueue_crash_point;
 
@@ -102,6 +103,10 @@ static int wait_on(struct conc__pq *s, uint32_t *seq, uint32_t *waiters,
   uint32_t v = conc__load_acquire(seq);
   conc__fetch_add(waiters, 1);
   qunlock(s);
+  /* A peer on another CPU usually answers within a few microseconds:
+   * spin briefly before paying for a sleep and a wake-up. */
+  for (int spin = 0; spin < SPIN && conc__load_acquire(seq) == v; spin++)
+    conc__cpu_relax();
   int rc = conc__wait(seq, v, dl, true);
   conc__fetch_sub(waiters, 1);
   int lrc = qlock(s);
