@@ -129,10 +129,20 @@ static int release_save(conc_condition_t *c, uint32_t *saved) {
            : conc_lock_release(c->priv.lock);
 }
 
-static int acquire_restore(conc_condition_t *c, uint32_t saved) {
+static int acquire_restore(conc_condition_t *c, uint32_t saved,
+                           bool sleeper) {
   conc_rlock_t *r = rlock_of(c);
-  return r ? conc__rlock_acquire_restore(r, saved)
-           : conc__lock_acquire_until(c->priv.lock, CONC_DEADLINE_NEVER);
+  return r ? conc__rlock_acquire_restore(r, saved, sleeper)
+           : conc__lock_acquire_until(c->priv.lock, CONC_DEADLINE_NEVER,
+                                      sleeper);
+}
+
+/* The word of a private lock, which waiters may be moved onto; NULL for a
+ * pshared lock (its sleepers use process-shared waits and slices). */
+static uint32_t *lock_word(conc_condition_t *c) {
+  conc_rlock_t *r = rlock_of(c);
+  conc_lock_t *l = r ? &r->priv.base : c->priv.lock;
+  return (l->priv.flags & CONC__SYNC_PSHARED) ? NULL : &l->priv.word;
 }
 
 /* ------------------------------------------------- private waiter list */
@@ -181,10 +191,44 @@ static int wait_private(conc_condition_t *c, conc_deadline_t deadline) {
   int r = conc__wait(&w.word, WAITING, deadline, false);
   if (r == CONC_ETIMEDOUT)
     r = settle_timeout(&w.word, WAITING, TIMEDOUT);
-  rc = acquire_restore(c, saved);
+  /* Notified: the notifier may have moved us onto the lock word. */
+  rc = acquire_restore(c, saved, r == 0);
   if (r == CONC_ETIMEDOUT)
     list_unlink(c, &w);
   return rc == CONC_EOWNERDEAD || rc == CONC_ENOTRECOVERABLE ? rc : r;
+}
+
+/* Set the waiters bit of a held lock word; false if the word is free. */
+static bool mark_contended(uint32_t *lw) {
+  uint32_t w = conc__load_relaxed(lw);
+  do {
+    if (w == 0)
+      return false;
+    if (w & CONC__LW_WAITERS)
+      return true;
+  } while (!conc__cas_weak(lw, &w, w | CONC__LW_WAITERS));
+  return true;
+}
+
+/*
+ * Wait morphing: a waiter woken now would only find the lock held (by the
+ * notifier) and sleep again on the lock word. Move it onto the lock word
+ * instead: the release wakes it with the lock free. The lock word is
+ * marked contended first, so that release wakes somebody; a moved waiter
+ * reacquires as a sleeper (the waiters bit kept), so whoever else sleeps
+ * there is woken in turn. Should the lock have been released in between
+ * (a notifier that does not hold a Lock itself), everyone on the lock word
+ * is woken, so no moved waiter is stranded.
+ */
+static void hand_over(conc_condition_t *c, struct waiter *w) {
+  uint32_t *lw = lock_word(c);
+  if (!lw || !mark_contended(lw)) {
+    conc__wake(&w->word, 1, false);
+    return;
+  }
+  conc__requeue(&w->word, NOTIFIED, lw, false);
+  if (!(conc__load_acquire(lw) & CONC__LW_WAITERS))
+    conc__wake(lw, CONC__WAKE_ALL, false);
 }
 
 static int notify_private(conc_condition_t *c, int n) {
@@ -199,7 +243,7 @@ static int notify_private(conc_condition_t *c, int n) {
     uint32_t exp = WAITING;
     if (conc__cas(&w->word, &exp, NOTIFIED)) {
       list_unlink(c, w);
-      conc__wake(&w->word, 1, false);
+      hand_over(c, w);
       n--;
     }
   }
@@ -253,7 +297,7 @@ static int wait_shared(conc_condition_t *c, conc_deadline_t deadline) {
   int r = conc__wait(word, mine, deadline, true);
   if (r == CONC_ETIMEDOUT)
     r = settle_timeout(word, mine, 0u);
-  rc = acquire_restore(c, saved);
+  rc = acquire_restore(c, saved, false);
   if (r == 0)
     conc__store_release(word, 0u);
   return rc == CONC_EOWNERDEAD || rc == CONC_ENOTRECOVERABLE ? rc : r;

@@ -116,9 +116,15 @@ static bool holder_dead(enum conc__lw_kind kind, uint32_t holder,
 
 int conc__lw_acquire(uint32_t *word, uint32_t *nwait, enum conc__lw_kind kind,
                      conc_deadline_t deadline) {
+  return conc__lw_acquire_ex(word, nwait, kind, deadline, false);
+}
+
+int conc__lw_acquire_ex(uint32_t *word, uint32_t *nwait,
+                        enum conc__lw_kind kind, conc_deadline_t deadline,
+                        bool sleeper) {
   const bool shared = kind == CONC__LW_SHARED;
   const uint32_t stamp = conc__lw_stamp(kind);
-  uint32_t extra = 0;
+  uint32_t extra = sleeper ? CONC__LW_WAITERS : 0u;
   /* Pshared: look for a dead holder on a try and after each slice. */
   bool check = kind == CONC__LW_FORKSTAMP || deadline == CONC__DEADLINE_POLL;
   for (;;) {
@@ -211,9 +217,10 @@ int conc_lock_destroy(conc_lock_t *l) {
   return 0;
 }
 
-int conc__lock_acquire_until(conc_lock_t *l, conc_deadline_t deadline) {
-  int rc = conc__lw_acquire(&l->priv.word, &l->priv.nwait, lock_kind(l),
-                            deadline);
+int conc__lock_acquire_until(conc_lock_t *l, conc_deadline_t deadline,
+                             bool sleeper) {
+  int rc = conc__lw_acquire_ex(&l->priv.word, &l->priv.nwait, lock_kind(l),
+                               deadline, sleeper);
   if (rc == CONC_EOWNERDEAD)
     conc__store_relaxed(&l->priv.state, 1u);
   return rc;
@@ -234,7 +241,7 @@ int conc_lock_acquire_ex(conc_lock_t *l, bool blocking, double timeout) {
   int rc = conc__lock_deadline(blocking, timeout, &d);
   if (rc != 0)
     return rc;
-  return conc__lock_acquire_until(l, d);
+  return conc__lock_acquire_until(l, d, false);
 }
 
 /* Release: an owner-died lock released without mark_consistent becomes
@@ -329,7 +336,8 @@ int conc_rlock_destroy(conc_rlock_t *r) {
   return rc;
 }
 
-int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline) {
+int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline,
+                              bool sleeper) {
   uint32_t me = conc__sync_self();
   if (rlock_owned(r, me)) {
     uint32_t c = r->priv.count;
@@ -338,7 +346,7 @@ int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline) {
     conc__store_relaxed(&r->priv.count, c + 1u);
     return 0;
   }
-  int rc = conc__lock_acquire_until(&r->priv.base, deadline);
+  int rc = conc__lock_acquire_until(&r->priv.base, deadline, sleeper);
   if (rc == 0 || rc == CONC_EOWNERDEAD) {
     conc__store_relaxed(&r->priv.owner, me);
     conc__store_relaxed(&r->priv.count, 1u);
@@ -349,7 +357,7 @@ int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline) {
 int conc_rlock_acquire(conc_rlock_t *r) {
   if (!r)
     return CONC_EINVAL;
-  return conc__rlock_acquire_until(r, CONC_DEADLINE_NEVER);
+  return conc__rlock_acquire_until(r, CONC_DEADLINE_NEVER, false);
 }
 
 int conc_rlock_acquire_timeout(conc_rlock_t *r, double timeout) {
@@ -363,7 +371,7 @@ int conc_rlock_acquire_ex(conc_rlock_t *r, bool blocking, double timeout) {
   int rc = conc__lock_deadline(blocking, timeout, &d);
   if (rc != 0)
     return rc;
-  return conc__rlock_acquire_until(r, d);
+  return conc__rlock_acquire_until(r, d, false);
 }
 
 static int rlock_not_owned(const conc_rlock_t *r) {
@@ -399,8 +407,9 @@ int conc__rlock_release_save(conc_rlock_t *r, uint32_t *saved) {
   return rlock_release_all(r);
 }
 
-int conc__rlock_acquire_restore(conc_rlock_t *r, uint32_t saved) {
-  int rc = conc__rlock_acquire_until(r, CONC_DEADLINE_NEVER);
+int conc__rlock_acquire_restore(conc_rlock_t *r, uint32_t saved,
+                                bool sleeper) {
+  int rc = conc__rlock_acquire_until(r, CONC_DEADLINE_NEVER, sleeper);
   if (rc == 0 || rc == CONC_EOWNERDEAD)
     conc__store_relaxed(&r->priv.count, saved);
   return rc;

@@ -30,6 +30,19 @@ int conc__wait(const uint32_t *word, uint32_t expected,
 /* Wake up to `n` waiters blocked on word (CONC__WAKE_ALL for all). */
 void conc__wake(const uint32_t *word, int n, bool shared);
 
+/*
+ * Move the waiters blocked on `from` over to `to` without waking them, if
+ * *from still holds `expected` (the value the caller has just stored there
+ * to release them); otherwise wake them. A moved waiter wakes with a later
+ * conc__wake(to, ...), finds `from` changed and returns 0 from conc__wait.
+ * The caller must make sure that such a wake of `to` will come, and every
+ * moved thread must, once woken, act as a sleeper of `to` would (a wake of
+ * `to` meant for another may pick it). Both words must be of the same
+ * kind (`shared`). Backends that cannot move waiters wake them.
+ */
+void conc__requeue(const uint32_t *from, uint32_t expected, const uint32_t *to,
+                   bool shared);
+
 /* Name of the wait backend compiled in: "futex" or "condvar". */
 const char *conc__wait_backend(void);
 

@@ -54,6 +54,12 @@ uint32_t conc__lw_stamp(enum conc__lw_kind kind);
  */
 int conc__lw_acquire(uint32_t *word, uint32_t *nwait, enum conc__lw_kind kind,
                      conc_deadline_t deadline);
+/* As conc__lw_acquire; a `sleeper` (a thread that may have been moved onto
+ * the word's sleepers by conc__requeue, or woken from there) takes the word
+ * with the waiters bit set, since others may still sleep on it. */
+int conc__lw_acquire_ex(uint32_t *word, uint32_t *nwait,
+                        enum conc__lw_kind kind, conc_deadline_t deadline,
+                        bool sleeper);
 /* Free a held word and wake one sleeper if any may sleep. */
 void conc__lw_release(uint32_t *word, bool shared);
 
@@ -62,10 +68,14 @@ int conc__lock_deadline(bool blocking, double timeout, conc_deadline_t *out);
 
 /* Condition support: give up every level of an RLock and get it back. */
 int conc__rlock_release_save(conc_rlock_t *r, uint32_t *saved);
-int conc__rlock_acquire_restore(conc_rlock_t *r, uint32_t saved);
-/* Acquire with an absolute deadline (the lock and rlock acquire core). */
-int conc__lock_acquire_until(conc_lock_t *l, conc_deadline_t deadline);
-int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline);
+int conc__rlock_acquire_restore(conc_rlock_t *r, uint32_t saved,
+                                bool sleeper);
+/* Acquire with an absolute deadline (the lock and rlock acquire core);
+ * `sleeper` as in conc__lw_acquire_ex. */
+int conc__lock_acquire_until(conc_lock_t *l, conc_deadline_t deadline,
+                             bool sleeper);
+int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline,
+                              bool sleeper);
 
 static inline bool conc__deadline_passed(conc_deadline_t d) {
   return d != CONC_DEADLINE_NEVER && (d == CONC__DEADLINE_POLL ||

@@ -4,6 +4,7 @@
  * Locking: none; the kernel orders a wait against wakes on the same word.
  */
 #include <errno.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -40,6 +41,15 @@ int conc__wait(const uint32_t *word, uint32_t expected,
 void conc__wake(const uint32_t *word, int n, bool shared) {
   int op = FUTEX_WAKE | (shared ? 0 : FUTEX_PRIVATE_FLAG);
   futex(word, op, (uint32_t)n, NULL, 0);
+}
+
+/* FUTEX_CMP_REQUEUE waking none: the kernel compares *from with `expected`
+ * and moves its waiters to `to` atomically, so none is lost in between. */
+void conc__requeue(const uint32_t *from, uint32_t expected, const uint32_t *to,
+                   bool shared) {
+  int op = FUTEX_CMP_REQUEUE | (shared ? 0 : FUTEX_PRIVATE_FLAG);
+  if (syscall(SYS_futex, from, op, 0, (long)INT_MAX, to, expected) == -1)
+    conc__wake(from, CONC__WAKE_ALL, shared);
 }
 
 const char *conc__wait_backend(void) { return "futex"; }

@@ -163,6 +163,50 @@ static void wake_without_change_is_absorbed(void **state) {
   assert_int_equal(w.woken, 1);
 }
 
+/* A moved waiter stays asleep until its new word is woken (futex), or is
+ * woken at once (condvar fallback); either way it returns 0, since its own
+ * word changed. */
+static void requeue_moves_waiters_to_the_other_word(void **state) {
+  (void)state;
+  struct waker w = {0};
+  uint32_t to = 5;
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    t[i] = conc_test_spawn(wait_thread, &w);
+  conc_sleep(0.05);
+  conc__store_release(&w.word, 1);
+  conc__requeue(&w.word, 1, &to, false);
+  conc_sleep(0.05);
+  bool futex = strcmp(conc__wait_backend(), "futex") == 0;
+  assert_int_equal(conc__load_acquire(&w.woken), futex ? 0 : 2);
+  conc__wake(&w.word, CONC__WAKE_ALL, false); /* moved: not woken here */
+  conc_sleep(0.05);
+  assert_int_equal(conc__load_acquire(&w.woken), futex ? 0 : 2);
+  conc__wake(&to, 1, false);
+  double end = conc_monotonic() + 5;
+  while (conc__load_acquire(&w.woken) < 1 && conc_monotonic() < end)
+    conc_sleep(0.001);
+  conc_sleep(0.02);
+  assert_int_equal(conc__load_acquire(&w.woken), futex ? 1 : 2);
+  conc__wake(&to, CONC__WAKE_ALL, false);
+  for (int i = 0; i < 2; i++)
+    conc_test_join(t[i]);
+  assert_int_equal(w.woken, 2);
+}
+
+/* The word no longer holds `expected`: the waiters are woken, not moved. */
+static void requeue_of_a_changed_word_wakes_instead(void **state) {
+  (void)state;
+  struct waker w = {0};
+  uint32_t to = 5;
+  pthread_t t = conc_test_spawn(wait_thread, &w);
+  conc_sleep(0.05);
+  conc__store_release(&w.word, 2);
+  conc__requeue(&w.word, 1, &to, false);
+  conc_test_join(t);
+  assert_int_equal(w.woken, 1);
+}
+
 static void shared_wait_wakes_across_fork(void **state) {
   (void)state;
   struct waker *w = mmap(NULL, sizeof *w, PROT_READ | PROT_WRITE,
@@ -236,6 +280,8 @@ CONC_TEST_MAIN(
     cmocka_unit_test(wait_times_out_at_the_deadline),
     cmocka_unit_test(wake_all_releases_every_waiter),
     cmocka_unit_test(wake_without_change_is_absorbed),
+    cmocka_unit_test(requeue_moves_waiters_to_the_other_word),
+    cmocka_unit_test(requeue_of_a_changed_word_wakes_instead),
     cmocka_unit_test(shared_wait_wakes_across_fork),
     cmocka_unit_test(fork_handlers_run_in_pthread_atfork_order),
     cmocka_unit_test(cpu_count_is_positive))

@@ -607,6 +607,63 @@ static void condition_notify_n_wakes_exactly_n_waiters(void **state) {
   assert_int_equal(conc_condition_destroy(&n.c), 0);
 }
 
+/* C3 with a private condition over a pshared Lock and over a given RLock:
+ * notified waiters go through the lock's own wait (no waiter is moved onto a
+ * process-shared word). */
+static void condition_over_pshared_lock_or_given_rlock_wakes_exactly(
+    void **state) {
+  (void)state;
+  struct notify_ctx n = {.timeout = CONC_FOREVER};
+  conc_lock_init(&n.lock, &(conc_lock_opts_t){.pshared = true});
+  assert_int_equal(
+      conc_condition_init(&n.c, &(conc_condition_opts_t){.lock = &n.lock}), 0);
+  notify_round(&n);
+  assert_int_equal(conc_condition_destroy(&n.c), 0);
+  conc_rlock_t r = CONC_RLOCK_INIT;
+  n.woken = 0;
+  conc_condition_init(&n.c, &(conc_condition_opts_t){.rlock = &r});
+  notify_round(&n);
+  assert_int_equal(conc_condition_destroy(&n.c), 0);
+}
+
+static void *foreign_notifier(void *arg) {
+  struct notify_ctx *n = arg;
+  inc(&n->ready); /* the main thread releases the lock right now */
+  int rc = conc_condition_notify(&n->c, 1);
+  if (rc == CONC_ESTATE) { /* the holder released first: notify properly */
+    CONC_WITH_CONDITION(&n->c) { rc = conc_condition_notify(&n->c, 1); }
+  }
+  assert_int_equal(rc, 0);
+  return NULL;
+}
+
+/* C2 for a Lock: Python's _is_owned only asks whether a Lock is held, so a
+ * thread that does not hold it may notify while the holder releases it at
+ * the same moment; the waiter must wake all the same. */
+static void condition_notify_racing_the_lock_release_still_wakes(
+    void **state) {
+  (void)state;
+  for (int round = 0; round < 30; round++) {
+    struct notify_ctx n = {.lock = CONC_LOCK_INIT, .timeout = CONC_FOREVER};
+    conc_condition_init(&n.c, &(conc_condition_opts_t){.lock = &n.lock});
+    pthread_t w = conc_test_spawn(notify_waiter, &n);
+    await_locked(&n, &n.ready, 1);
+    conc_condition_acquire(&n.c);
+    n.phase = 1;
+    pthread_t f = conc_test_spawn(foreign_notifier, &n);
+    while (load(&n.ready) < 2)
+      ;
+    for (volatile int spin = 0; spin < round * 40; spin++)
+      ;
+    conc_condition_release(&n.c);
+    conc_test_join(f);
+    await_locked(&n, &n.woken, 1);
+    conc_test_join(w);
+    assert_int_equal(n.bad_phase, 0);
+    assert_int_equal(conc_condition_destroy(&n.c), 0);
+  }
+}
+
 /* C5 */
 static void condition_wait_timeout_returns_false_after_timeout(void **state) {
   (void)state;
@@ -1450,6 +1507,8 @@ CONC_TEST_MAIN(
         condition_default_lock_is_reentrant_explicit_lock_passes),
     cmocka_unit_test(condition_wait_and_notify_need_the_lock),
     cmocka_unit_test(condition_notify_n_wakes_exactly_n_waiters),
+    cmocka_unit_test(condition_over_pshared_lock_or_given_rlock_wakes_exactly),
+    cmocka_unit_test(condition_notify_racing_the_lock_release_still_wakes),
     cmocka_unit_test(condition_wait_timeout_returns_false_after_timeout),
     cmocka_unit_test(condition_wait_nonpositive_timeout_never_blocks),
     cmocka_unit_test(condition_wait_releases_every_rlock_level_and_restores),
