@@ -99,6 +99,7 @@ static struct atexit_fn *atexits;
 static size_t n_atexits, cap_atexits;
 
 static conc_excepthook_t user_hook;
+static size_t default_stack; /* conc_threading_set_stack_size */
 
 static pthread_key_t dummy_key;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -414,6 +415,25 @@ size_t conc_active_count(void) {
 
 /* ---- init / start ---------------------------------------------------------- */
 
+static size_t round_to_pages(size_t size) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  return (size + page - 1) / page * page;
+}
+
+size_t conc_threading_stack_size(void) {
+  return __atomic_load_n(&default_stack, __ATOMIC_RELAXED);
+}
+
+int conc_threading_set_stack_size(size_t size, size_t *old) {
+  if (size && size < CONC_THREAD_STACK_MIN)
+    return CONC_EINVAL;
+  size_t prev = __atomic_exchange_n(&default_stack, round_to_pages(size),
+                                    __ATOMIC_RELAXED);
+  if (old)
+    *old = prev;
+  return 0;
+}
+
 static bool inherit_daemon(void) {
   conc_thread_t *cur = conc_current_thread();
   return cur ? (flags_of(cur) & F_DAEMON) != 0 : true;
@@ -426,10 +446,7 @@ int conc_thread_init(conc_thread_t *t, void *(*target)(void *), void *arg,
   size_t stack = opts ? opts->stack_size : 0;
   if (stack && stack < CONC_THREAD_STACK_MIN)
     return CONC_EINVAL;
-  if (stack) {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    stack = (stack + page - 1) / page * page;
-  }
+  stack = round_to_pages(stack);
   int daemon = opts ? opts->daemon : CONC_DAEMON_INHERIT;
   bool is_daemon = daemon > 0 || (daemon == 0 && inherit_daemon());
   memset(t, 0, sizeof *t);
@@ -529,9 +546,9 @@ int conc_thread_start(conc_thread_t *t) {
   conc__store_relaxed(&t->priv.reap, REAP_SELF);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 #endif
-  int err = t->priv.stack_size
-                ? pthread_attr_setstacksize(&attr, t->priv.stack_size)
-                : 0;
+  size_t stack = t->priv.stack_size ? t->priv.stack_size
+                                     : conc_threading_stack_size();
+  int err = stack ? pthread_attr_setstacksize(&attr, stack) : 0;
   pthread_t th;
   if (!err)
     err = pthread_create(&th, &attr, bootstrap, t);

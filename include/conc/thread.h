@@ -252,6 +252,16 @@ CONC_EXTERN unsigned long conc_get_ident(void);
 /* get_native_id(): gettid(). */
 CONC_EXTERN unsigned long conc_get_native_id(void);
 
+/* threading.stack_size(): the stack size of threads started from now on
+ * whose stack_size option is 0 (0 = the platform default). */
+CONC_EXTERN size_t conc_threading_stack_size(void);
+
+/* threading.stack_size(size): set it (0 restores the platform default;
+ * otherwise at least CONC_THREAD_STACK_MIN, rounded up to pages) and store
+ * the previous value in *old (may be NULL). Returns 0 or CONC_EINVAL
+ * (ValueError; nothing changed). */
+CONC_EXTERN int conc_threading_set_stack_size(size_t size, size_t *old);
+
 /* ---- process exit ---------------------------------------------------------- */
 
 /*
