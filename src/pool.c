@@ -65,7 +65,7 @@ struct slot {
   uint32_t seq;  /* dispatch order among the worker's lanes */
   uint32_t bell; /* lane 0 only: bumped on every dispatch and on quit */
   uint32_t quit; /* lane 0 only: exit once idle */
-  uint32_t pad;
+  uint32_t watched; /* a caller sleeps on `state` (apply's direct path) */
   conc_pool_func_t fn;
   uint64_t arg_size, result_size;
   char message[CONC_POOL_MESSAGE_MAX];
@@ -334,8 +334,14 @@ static void *worker_main(void *arg) {
     }
     conc__store_release(&next->state, (uint32_t)S_RUNNING);
     run_chunk(next);
-    conc__store_release(&next->state, (uint32_t)S_DONE);
-    ring(c->efd);
+    /* Dekker with the caller of conc_pool_apply: it sets `watched`, then
+     * reads `state`; we store `state`, then read `watched`. A watched chunk
+     * is collected by its caller, so the result thread is left asleep. */
+    __atomic_store_n(&next->state, (uint32_t)S_DONE, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&next->watched, __ATOMIC_SEQ_CST))
+      conc__wake(&next->state, CONC__WAKE_ALL, true);
+    else
+      ring(c->efd);
   }
 }
 
@@ -570,6 +576,13 @@ static void lane_release(struct core *c, struct worker *w, int k) {
   c->busy--;
 }
 
+/* The lane's chunk was settled without its worker: release a caller
+ * sleeping on the state word (apply's direct path). */
+static void unwatch(struct slot *s) {
+  conc__store_release(&s->state, (uint32_t)S_IDLE);
+  conc__wake(&s->state, CONC__WAKE_ALL, true);
+}
+
 /* Tell the worker to exit once idle (close, maxtasksperchild). */
 static void retire(struct worker *w, struct slot *ctl) {
   w->retiring = true;
@@ -657,6 +670,7 @@ static void bury(struct core *c, struct worker *w,
     else
       settle_running(c, w, k, code, list);
     lane_release(c, w, k);
+    unwatch(s);
   }
   conc_process_close(&w->proc);
   conc_process_destroy(&w->proc);
@@ -730,7 +744,8 @@ static void dispatch(struct core *c, struct worker *w, int k,
   s->count = (uint32_t)count;
   s->progress = 0;
   s->msg_index = -1;
-  s->seq = ++w->seq;
+  __atomic_store_n(&s->watched, 0u, __ATOMIC_RELAXED);
+  __atomic_store_n(&s->seq, ++w->seq, __ATOMIC_RELEASE);
   conc__fetch_add(&j->refs, 1u);
   w->lane[k].job = j;
   w->lane[k].start = start;
@@ -837,8 +852,10 @@ static void handler_terminate(struct core *c) {
       conc_process_join(&w->proc, CONC_FOREVER);
     }
     for (int k = 0; k < LANES; k++)
-      if (w->lane[k].job)
+      if (w->lane[k].job) {
         lane_release(c, w, k);
+        unwatch(lane_slot(c, w, k));
+      }
     conc_process_close(&w->proc);
     conc_process_destroy(&w->proc);
     w->fd = -1;
@@ -1186,6 +1203,47 @@ int conc_pool_apply_async(conc_pool_t *pool, conc_pool_func_t fn,
   return rc;
 }
 
+/* apply's direct path: when the task went straight to a worker, sleep on
+ * that lane's state word (the worker wakes it) and collect the result here,
+ * one hop instead of two through the result thread. */
+static void await_direct(struct core *c, conc_async_result_t *j) {
+  struct worker *w = NULL;
+  struct slot *s = NULL;
+  int k = 0;
+  uint32_t seq = 0;
+  pthread_mutex_lock(&c->mu);
+  for (int i = 0; i < c->nworkers && !s; i++)
+    for (int q = 0; q < LANES && !s; q++)
+      if (c->workers[i].lane[q].job == j) {
+        w = &c->workers[i];
+        k = q;
+        s = lane_slot(c, w, q);
+        seq = s->seq;
+        __atomic_store_n(&s->watched, 1u, __ATOMIC_SEQ_CST);
+      }
+  pthread_mutex_unlock(&c->mu);
+  if (!s)
+    return;
+  for (;;) {
+    uint32_t st = __atomic_load_n(&s->state, __ATOMIC_SEQ_CST);
+    if ((st != S_TASK && st != S_RUNNING) ||
+        __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != seq)
+      break;
+    conc__wait(&s->state, st, CONC_DEADLINE_NEVER, true);
+  }
+  conc_async_result_t *list = NULL;
+  pthread_mutex_lock(&c->mu);
+  if (w->lane[k].job == j && conc__load_acquire(&s->state) == S_DONE) {
+    collect(c, w, k, &list);
+    dispatch_all(c);
+  }
+  bool wake = c->state != P_RUN; /* closing: the result thread decides */
+  pthread_mutex_unlock(&c->mu);
+  finish_jobs(list);
+  if (wake)
+    wake_handler(c);
+}
+
 int conc_pool_apply(conc_pool_t *pool, conc_pool_func_t fn, const void *arg,
                     size_t arg_len, void *result, size_t result_cap,
                     size_t *result_len) {
@@ -1195,6 +1253,7 @@ int conc_pool_apply(conc_pool_t *pool, conc_pool_func_t fn, const void *arg,
   int rc = conc_pool_apply_async(pool, fn, arg, arg_len, result_cap, NULL, &r);
   if (rc)
     return rc;
+  await_direct(pool->priv.core, r);
   rc = conc_async_result_get(r, CONC_FOREVER, result, result_cap);
   if (result_len)
     *result_len = rc == 0 ? r->lens[0] : 0;

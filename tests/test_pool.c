@@ -831,6 +831,46 @@ static void killed_worker_fails_only_its_item_in_map(void **state) {
   close_join_destroy(&p);
 }
 
+/* F1: apply (which sleeps on the worker's slot) sees its worker die. */
+static void apply_reports_its_worker_death(void **state) {
+  (void)state;
+  conc_pool_t p;
+  make_pool(&p, 1);
+  int x = 13, y = 0;
+  assert_int_equal(
+      conc_pool_apply(&p, die_on_13, &x, sizeof x, &y, sizeof y, NULL),
+      CONC_EWORKERDIED);
+  x = 12;
+  assert_int_equal(
+      conc_pool_apply(&p, die_on_13, &x, sizeof x, &y, sizeof y, NULL), 0);
+  assert_int_equal(y, 144);
+  close_join_destroy(&p);
+}
+
+static void *apply_forever(void *arg) {
+  conc_pool_t *p = arg;
+  static int rc;
+  rc = conc_pool_apply(p, wait_to_be_killed, NULL, 0, NULL, 0, NULL);
+  return &rc;
+}
+
+/* L10: terminate releases a thread blocked in apply. */
+static void terminate_releases_a_blocked_apply(void **state) {
+  (void)state;
+  conc_pool_t p;
+  make_pool(&p, 1);
+  pthread_t t = conc_test_spawn(apply_forever, &p);
+  while (__atomic_load_n(&sh->pid, __ATOMIC_ACQUIRE) == 0)
+    conc_sleep(0.001);
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_pool_terminate(&p), 0);
+  void *res;
+  assert_int_equal(pthread_join(t, &res), 0);
+  assert_quick(conc_monotonic() - t0);
+  assert_int_equal(*(int *)res, CONC_ECANCELED);
+  conc_pool_destroy(&p);
+}
+
 /* F1: a worker killed from outside: its apply_async reports the death to
  * error_callback; the other tasks complete. */
 static void externally_killed_worker_is_replaced(void **state) {
@@ -1037,6 +1077,8 @@ CONC_TEST_MAIN(T(apply_returns_the_value),
                T(default_chunksize_is_ceil_len_over_4_workers),
                T(killed_worker_fails_only_its_item_in_map),
                T(externally_killed_worker_is_replaced),
+               T(apply_reports_its_worker_death),
+               T(terminate_releases_a_blocked_apply),
                T(workers_exit_when_the_parent_is_killed),
                T(workers_killed_under_load_lose_one_item_each),
                T(forked_child_cannot_use_the_parent_pool))
