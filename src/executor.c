@@ -323,12 +323,8 @@ static void fail_broken(conc_future_t *f) {
   conc__future_finish(f, NULL, CONC_EBROKENPOOL, strdup(BROKEN_MSG));
 }
 
-/* Python's _initializer_failed: every queued future fails, and so does
- * every later submit. */
-static void initializer_failed(struct core *c, int code, const char *msg) {
-  fprintf(stderr, "Exception in initializer: %s (%s): %s\n",
-          conc_err_python(code), conc_err_name(code), msg ? msg : "");
-  raise_flag(c, &c->broken);
+/* Fail every queued future of a broken pool. */
+static void fail_queued(struct core *c) {
   conc_future_t *f = take_all_work(c);
   while (f) {
     conc_future_t *next = f->next;
@@ -336,6 +332,15 @@ static void initializer_failed(struct core *c, int code, const char *msg) {
     conc_future_release(f);
     f = next;
   }
+}
+
+/* Python's _initializer_failed: every queued future fails, and so does
+ * every later submit. */
+static void initializer_failed(struct core *c, int code, const char *msg) {
+  fprintf(stderr, "Exception in initializer: %s (%s): %s\n",
+          conc_err_python(code), conc_err_name(code), msg ? msg : "");
+  raise_flag(c, &c->broken);
+  fail_queued(c);
 }
 
 static bool run_initializer(struct core *c) {
@@ -501,6 +506,10 @@ int conc_executor_submit(conc_executor_t *ex, void *(*fn)(void *), void *arg,
   if (rc == 0) {
     push_work(c, f);
     wake_one_worker(c);
+    /* The pool broke after our checks and its drain may have missed our
+     * push (its workers may be gone): fail what is queued ourselves. */
+    if (__atomic_load_n(&c->broken, __ATOMIC_SEQ_CST))
+      fail_queued(c);
   }
   submit_leave(c);
   if (rc != 0) {

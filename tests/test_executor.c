@@ -515,6 +515,90 @@ static void task_submits_to_its_own_pool(void **state) {
   conc_executor_destroy(&self_ex);
 }
 
+struct submitter {
+  conc_executor_t *ex;
+  int n, base;
+  long sum;     /* of results */
+  int accepted; /* submits that returned 0 */
+  int refused;  /* submits refused with CONC_ESTATE */
+  bool until_refused;
+};
+
+static void *submit_many(void *arg) {
+  struct submitter *s = arg;
+  conc_future_t *fs[64];
+  for (int done = 0; s->until_refused || done < s->n;) {
+    int b = 0;
+    for (; b < 64 && (s->until_refused || done + b < s->n); b++) {
+      int rc = conc_executor_submit(s->ex, square, I(s->base + done + b),
+                                    &fs[b]);
+      if (rc == CONC_ESTATE) {
+        s->refused++;
+        break;
+      }
+      assert_int_equal(rc, 0);
+      s->accepted++;
+    }
+    for (int i = 0; i < b; i++) {
+      void *v;
+      assert_int_equal(conc_future_result(fs[i], 30, &v), 0);
+      s->sum += V(v);
+      conc_future_release(fs[i]);
+    }
+    done += b;
+    if (s->refused)
+      return NULL;
+  }
+  return NULL;
+}
+
+/* X1 under load: several threads submit at once (the pending list has many
+ * producers); every task runs once and every result arrives. */
+static void concurrent_submitters_lose_nothing(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  init_ex(&ex, 3);
+  struct submitter s[4];
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) {
+    s[i] = (struct submitter){.ex = &ex, .n = 3000, .base = i % 7};
+    t[i] = conc_test_spawn(submit_many, &s[i]);
+  }
+  for (int i = 0; i < 4; i++) {
+    conc_test_join(t[i]);
+    long want = 0;
+    for (int k = 0; k < 3000; k++)
+      want += (long)((s[i].base + k) * (s[i].base + k));
+    assert_int_equal(s[i].sum, want);
+  }
+  conc_executor_destroy(&ex);
+}
+
+/* X8/X9: shutdown while other threads submit: each submit either is
+ * refused (CONC_ESTATE) or its task runs; shutdown(wait) returns after
+ * all accepted work. */
+static void shutdown_races_submitters_without_losing_tasks(void **state) {
+  (void)state;
+  for (int round = 0; round < 5; round++) {
+    conc_executor_t ex;
+    init_ex(&ex, 2);
+    struct submitter s[3];
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) {
+      s[i] = (struct submitter){.ex = &ex, .base = 1, .until_refused = true};
+      t[i] = conc_test_spawn(submit_many, &s[i]);
+    }
+    conc_sleep(0.01);
+    assert_int_equal(conc_executor_shutdown(&ex, true, false), 0);
+    for (int i = 0; i < 3; i++) {
+      conc_test_join(t[i]);
+      assert_int_equal(s[i].refused, 1);
+      assert_true(s[i].accepted > 0);
+    }
+    conc_executor_destroy(&ex);
+  }
+}
+
 static void *fork_in_task(void *arg) {
   (void)arg;
   pid_t pid = fork();
@@ -673,6 +757,8 @@ CONC_TEST_MAIN(cmocka_unit_test(submit_returns_future_with_result),
                cmocka_unit_test(initializer_runs_once_per_worker_before_tasks),
                cmocka_unit_test(failing_initializer_breaks_the_pool),
                cmocka_unit_test(task_submits_to_its_own_pool),
+               cmocka_unit_test(concurrent_submitters_lose_nothing),
+               cmocka_unit_test(shutdown_races_submitters_without_losing_tasks),
                cmocka_unit_test(fork_from_pool_thread_works),
                cmocka_unit_test(bad_input_and_futures_after_destroy),
                cmocka_unit_test(future_records_are_recycled),
