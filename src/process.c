@@ -488,6 +488,53 @@ int conc_process_sentinel(conc_process_t *p) {
 
 /* ---- attributes -------------------------------------------------------- */
 
+static const char *signal_name(int sig) {
+  static const struct {
+    int sig;
+    const char *name;
+  } names[] = {{SIGHUP, "SIGHUP"},   {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"},
+               {SIGILL, "SIGILL"},   {SIGTRAP, "SIGTRAP"}, {SIGABRT, "SIGABRT"},
+               {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},   {SIGKILL, "SIGKILL"},
+               {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"},
+               {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (names[i].sig == sig)
+      return names[i].name;
+  return NULL;
+}
+
+int conc_process_repr(conc_process_t *p, char *buf, size_t n) {
+  if (!p || (!buf && n))
+    return CONC_EINVAL;
+  int code = CONC_EXITCODE_NONE;
+  const char *status;
+  if (p == current || p->priv.kind == K_MAIN || p->priv.kind == K_PARENT)
+    status = "started";
+  else if (p->priv.state == ST_CLOSED)
+    status = "closed";
+  else if (p->priv.creator != getpid())
+    status = "unknown";
+  else if (p->priv.state == ST_INIT)
+    status = "initial";
+  else {
+    conc_process_exitcode(p, &code);
+    status = code == CONC_EXITCODE_NONE ? "started" : "stopped";
+  }
+  char pid[32] = "", exit[48] = "";
+  if (p->priv.state != ST_INIT || p->priv.kind != K_CHILD)
+    snprintf(pid, sizeof pid, " pid=%d", (int)conc_process_pid(p));
+  const char *sig = code < 0 && code != CONC_EXITCODE_NONE ? signal_name(-code) : NULL;
+  if (sig)
+    snprintf(exit, sizeof exit, " exitcode=-%s", sig);
+  else if (code != CONC_EXITCODE_NONE)
+    snprintf(exit, sizeof exit, " exitcode=%d", code);
+  pid_t parent = p->priv.kind == K_MAIN     ? getppid()
+                 : p->priv.kind == K_PARENT ? 0
+                                            : p->priv.creator;
+  return snprintf(buf, n, "<Process name='%s'%s parent=%d %s%s%s>", p->priv.name,
+                  pid, (int)parent, status, exit, p->priv.daemon ? " daemon" : "");
+}
+
 pid_t conc_process_pid(const conc_process_t *p) {
   if (!p)
     return 0;

@@ -111,6 +111,10 @@ CONC_EXTERN bool conc_process_daemon(const conc_process_t *p);
 /* CONC_ESTATE once started. */
 CONC_EXTERN int conc_process_set_daemon(conc_process_t *p, bool daemon);
 
+/* repr(p): "<Process name='w' pid=12 parent=11 stopped exitcode=-SIGTERM
+ * daemon>". Returns the length snprintf would write, or CONC_EINVAL. */
+CONC_EXTERN int conc_process_repr(conc_process_t *p, char *buf, size_t n);
+
 /* multiprocessing.current_process(): the main process ("MainProcess") or,
  * in a child, the child's own copy of its conc_process_t. */
 CONC_EXTERN conc_process_t *conc_current_process(void);

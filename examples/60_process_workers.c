@@ -1,0 +1,34 @@
+/*
+ * Lesson 60: five worker processes.
+ * Seed 000 (multiprocessing: worker(num) started five times).
+ *
+ * Python:                                        C:
+ *   p = multiprocessing.Process(target=worker,     conc_process_init(&jobs[i], worker,
+ *                               args=(i,))                           &nums[i], NULL);
+ *   p.start()                                      conc_process_start(&jobs[i]);
+ *   (interpreter exit joins the children)          (so does libconc's exit handler)
+ *
+ * Each worker is a forked copy of this program: `arg` points into the
+ * child's own copy of nums[], so the argument crossed by value. The children
+ * run in parallel, so the lines come in any order. As in Python, the main
+ * program does not join: at exit libconc joins every non-daemonic child.
+ */
+#include <stdio.h>
+
+#include <conc.h>
+
+static void *worker(void *arg) {
+  printf("Worker: %d\n", *(int *)arg);
+  return NULL;
+}
+
+int main(void) {
+  static int nums[5];
+  static conc_process_t jobs[5]; /* must outlive the children: static */
+  for (int i = 0; i < 5; i++) {
+    nums[i] = i;
+    conc_process_init(&jobs[i], worker, &nums[i], NULL);
+    conc_process_start(&jobs[i]);
+  }
+  return 0;
+}
