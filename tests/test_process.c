@@ -19,6 +19,7 @@
 
 #include "conc/error.h"
 #include "conc/process.h"
+#include "conc/thread.h"
 #include "process-int.h"
 
 /* A page shared with the children, for them to report back. */
@@ -637,6 +638,77 @@ static void destroyed_running_child_is_reaped(void **state) {
   assert_int_equal(errno, ECHILD);
 }
 
+/* P25 */
+static void *slow_thread(void *arg) {
+  (void)arg;
+  conc_sleep(0.2);
+  rep->value = 1;
+  return NULL;
+}
+
+static void *start_thread_and_return(void *arg) {
+  (void)arg;
+  static conc_thread_t t;
+  conc_thread_init(&t, slow_thread, NULL, NULL);
+  conc_thread_start(&t);
+  return NULL; /* exit waits for the non-daemon thread */
+}
+
+static void child_waits_for_its_threads(void **state) {
+  (void)state;
+  rep->value = 0;
+  conc_process_t p;
+  assert_int_equal(conc_process_init(&p, start_thread_and_return, NULL, NULL), 0);
+  assert_int_equal(conc_process_start(&p), 0);
+  assert_int_equal(conc_process_join(&p, CONC_FOREVER), 0);
+  assert_int_equal(exitcode(&p), 0);
+  assert_int_equal(rep->value, 1);
+  conc_process_destroy(&p);
+}
+
+/* Fork safety: forking while another thread works the registry. */
+static volatile int hammer_stop;
+
+static void *hammer_registry(void *arg) {
+  conc_process_t *p = arg;
+  while (!__atomic_load_n(&hammer_stop, __ATOMIC_RELAXED)) {
+    conc_active_children(NULL, 0);
+    conc_process_is_alive(p);
+  }
+  return NULL;
+}
+
+static void *use_registry_in_child(void *arg) {
+  (void)arg;
+  conc_process_t q;
+  conc_process_init(&q, noop, NULL, NULL);
+  if (conc_process_start(&q) || conc_process_join(&q, CONC_FOREVER))
+    conc_process_exit(2);
+  return NULL;
+}
+
+static void fork_while_threads_use_the_registry(void **state) {
+  (void)state;
+  double t = 0.5;
+  conc_process_t bg;
+  assert_int_equal(conc_process_init(&bg, sleeper, &t, NULL), 0);
+  assert_int_equal(conc_process_start(&bg), 0);
+  hammer_stop = 0;
+  pthread_t th = conc_test_spawn(hammer_registry, &bg);
+  for (int i = 0; i < 20; i++) {
+    conc_process_t p;
+    assert_int_equal(conc_process_init(&p, use_registry_in_child, NULL, NULL), 0);
+    assert_int_equal(conc_process_start(&p), 0);
+    assert_int_equal(conc_process_join(&p, 10), 0);
+    assert_int_equal(exitcode(&p), 0);
+    conc_process_destroy(&p);
+  }
+  __atomic_store_n(&hammer_stop, 1, __ATOMIC_RELAXED);
+  conc_test_join(th);
+  assert_int_equal(conc_process_join(&bg, CONC_FOREVER), 0);
+  conc_process_destroy(&bg);
+}
+
 static void bad_arguments_get_codes(void **state) {
   (void)state;
   char long_name[CONC_PROCESS_NAME_MAX + 1];
@@ -673,4 +745,5 @@ CONC_TEST_MAIN(T(new_process_is_unstarted), T(start_join_with_pidfd),
                T(daemon_dies_with_killed_parent), T(daemon_dies_when_parent_exits_right_after_fork),
                T(cpu_counts_are_positive), T(subclass_by_embedding),
                T(concurrent_joins_all_return), T(destroyed_running_child_is_reaped),
-               T(bad_arguments_get_codes))
+               T(child_waits_for_its_threads),
+               T(fork_while_threads_use_the_registry), T(bad_arguments_get_codes))
