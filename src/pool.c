@@ -681,7 +681,7 @@ static void bury(struct core *c, struct worker *w,
 static int spawn(struct core *c, struct worker *w) {
   for (int k = 0; k < LANES; k++) {
     struct slot *s = lane_slot(c, w, k);
-    s->state = S_IDLE;
+    conc__store_release(&s->state, (uint32_t)S_IDLE); /* apply reads it */
     s->progress = s->count = s->quit = 0;
   }
   char name[64];
