@@ -1,6 +1,6 @@
 /*
- * queue: Queue / LifoQueue / PriorityQueue (with Python 3.13 shutdown) and
- * SimpleQueue.
+ * queue: Queue / LifoQueue / PriorityQueue (with Python 3.13 shutdown).
+ * SimpleQueue is in squeue.c.
  *
  * Locking protocol: each queue has one internal mutex (conc__mu_t) guarding
  * its storage, counters and flags, and up to three sequence conditions on
@@ -31,7 +31,6 @@
 #include "qsync-int.h"
 
 #define QMAGIC 0x51554555u  /* "QUEU" */
-#define SQMAGIC 0x53515545u /* "SQUE" */
 
 struct pent {
   void *item;
@@ -67,18 +66,7 @@ struct queue {
   struct fork_link link;
 };
 
-struct squeue {
-  conc__mu_t mu;
-  uint32_t magic;
-  conc__cv_t not_empty;
-  struct store st;
-  void (*free_item)(void *item);
-  struct fork_link link;
-};
-
 _Static_assert(sizeof(struct queue) <= sizeof(conc_queue_t), "conc_queue_t");
-_Static_assert(sizeof(struct squeue) <= sizeof(conc_simple_queue_t),
-               "conc_simple_queue_t");
 
 /* ---- fork registry ---------------------------------------------------- */
 
@@ -131,8 +119,8 @@ static void reg_remove(struct fork_link *l) {
 
 /* ---- storage ---------------------------------------------------------- */
 
-/* The count is written under the mutex but read without it by a spinning
- * SimpleQueue getter, hence the atomic store. */
+/* Stored atomically so that a look at the count without the mutex is
+ * well defined. */
 static void count_set(struct store *s, size_t n) {
   conc__store_relaxed(&s->count, n);
 }
@@ -542,116 +530,4 @@ bool conc_queue_is_shutdown(conc_queue_t *q) {
   bool down = s->shutdown;
   conc__mu_unlock(&s->mu);
   return down;
-}
-
-/* ---- SimpleQueue ------------------------------------------------------ */
-
-static struct squeue *SQ(conc_simple_queue_t *q) {
-  struct squeue *s = (struct squeue *)(void *)q;
-  return s && s->magic == SQMAGIC ? s : NULL;
-}
-
-int conc_simple_queue_init(conc_simple_queue_t *q,
-                           const conc_simple_queue_opts_t *opts) {
-  if (!q)
-    return CONC_EINVAL;
-  struct squeue *s = (struct squeue *)(void *)q;
-  memset(s, 0, sizeof(*s));
-  int rc = store_init(&s->st, CONC_QUEUE_FIFO, NULL, 64);
-  if (rc)
-    return rc;
-  s->free_item = opts ? opts->free_item : NULL;
-  s->link.mu = &s->mu;
-  s->link.cvs[0] = &s->not_empty;
-  s->magic = SQMAGIC;
-  reg_add(&s->link);
-  return 0;
-}
-
-void conc_simple_queue_destroy(conc_simple_queue_t *q) {
-  struct squeue *s = SQ(q);
-  if (!s)
-    return;
-  reg_remove(&s->link);
-  s->magic = 0;
-  store_drop_all(&s->st, s->free_item);
-  free(s->st.buf);
-  s->st.buf = NULL;
-}
-
-int conc_simple_queue_put(conc_simple_queue_t *q, void *item) {
-  struct squeue *s = SQ(q);
-  if (!s)
-    return CONC_EINVAL;
-  conc__mu_lock(&s->mu);
-  int rc = store_push(&s->st, item);
-  int wake = rc == 0 ? conc__cv_signal(&s->not_empty, 1) : 0;
-  conc__mu_unlock(&s->mu);
-  conc__cv_wake(&s->not_empty, wake);
-  return rc;
-}
-
-int conc_simple_queue_put_nowait(conc_simple_queue_t *q, void *item) {
-  return conc_simple_queue_put(q, item);
-}
-
-/* Before parking, a getter watches the count for a moment without the
- * lock: with producers running on other cores an item usually arrives
- * within that window, saving both the sleep and the producer's wake call. */
-static void sq_spin_for_item(struct squeue *s) {
-  for (int i = 0; i < 200; i++) {
-    if (conc__load_relaxed(&s->st.count) != 0)
-      return;
-    conc__cpu_relax();
-  }
-}
-
-int conc_simple_queue_get(conc_simple_queue_t *q, void **out, bool block,
-                          double timeout) {
-  struct squeue *s = SQ(q);
-  if (!s || !out)
-    return CONC_EINVAL;
-  conc_deadline_t dl = CONC_DEADLINE_NEVER;
-  if (block) {
-    int rc = blocking_deadline(timeout, &dl);
-    if (rc)
-      return rc;
-  }
-  conc__mu_lock(&s->mu);
-  bool timed_out = false, spun = false;
-  while (s->st.count == 0) {
-    if (!block || timed_out) {
-      conc__mu_unlock(&s->mu);
-      return CONC_EEMPTY;
-    }
-    if (!spun) {
-      spun = true;
-      conc__mu_unlock(&s->mu);
-      sq_spin_for_item(s);
-      conc__mu_lock(&s->mu);
-      continue;
-    }
-    timed_out = conc__cv_wait(&s->not_empty, &s->mu, dl) == CONC_ETIMEDOUT;
-  }
-  *out = store_pop(&s->st);
-  conc__mu_unlock(&s->mu);
-  return 0;
-}
-
-int conc_simple_queue_get_nowait(conc_simple_queue_t *q, void **out) {
-  return conc_simple_queue_get(q, out, false, 0);
-}
-
-long conc_simple_queue_qsize(conc_simple_queue_t *q) {
-  struct squeue *s = SQ(q);
-  if (!s)
-    return -1;
-  conc__mu_lock(&s->mu);
-  long n = (long)s->st.count;
-  conc__mu_unlock(&s->mu);
-  return n;
-}
-
-bool conc_simple_queue_empty(conc_simple_queue_t *q) {
-  return conc_simple_queue_qsize(q) == 0;
 }

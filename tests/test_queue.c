@@ -655,6 +655,35 @@ static void simple_queue_basic(void **state) {
   conc_simple_queue_destroy(&q);
 }
 
+/* SQ2: order holds across storage chunks; destroy hands the rest to
+ * free_item; steady put/get reuses the chunks. */
+static void simple_queue_spans_chunks_and_frees_rest(void **state) {
+  (void)state;
+  conc_simple_queue_t q;
+  assert_int_equal(conc_simple_queue_init(
+                       &q, &(conc_simple_queue_opts_t){.free_item = count_free}),
+                   0);
+  void *p;
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < 5000; i++)
+      assert_int_equal(conc_simple_queue_put(&q, I(i + 1)), 0);
+    for (int i = 0; i < 5000; i++) {
+      assert_int_equal(conc_simple_queue_get_nowait(&q, &p), 0);
+      assert_int_equal(V(p), i + 1);
+    }
+  }
+  assert_int_equal(conc_simple_queue_get_nowait(&q, &p), CONC_EEMPTY);
+  for (int i = 0; i < 5000; i++)
+    assert_int_equal(conc_simple_queue_put(&q, I(i + 1)), 0);
+  for (int i = 0; i < 2500; i++)
+    assert_int_equal(conc_simple_queue_get_nowait(&q, &p), 0);
+  assert_int_equal(conc_simple_queue_qsize(&q), 2500);
+  freed = 0;
+  conc_simple_queue_destroy(&q);
+  assert_int_equal(freed, 2500);
+  assert_int_equal(conc_simple_queue_put(&q, I(1)), CONC_EINVAL);
+}
+
 static void *sq_order_producer(void *arg) {
   for (int i = 0; i < 100; i++)
     assert_int_equal(conc_simple_queue_put(arg, I(i)), 0);
@@ -787,6 +816,7 @@ CONC_TEST_MAIN(cmocka_unit_test(order_depends_on_kind),
                cmocka_unit_test(bad_arguments_are_einval),
                cmocka_unit_test(fork_while_queue_busy_child_can_use_it),
                cmocka_unit_test(simple_queue_basic),
+               cmocka_unit_test(simple_queue_spans_chunks_and_frees_rest),
                cmocka_unit_test(simple_queue_one_producer_keeps_order),
                cmocka_unit_test(simple_queue_many_threads_blocking),
                cmocka_unit_test(simple_queue_many_threads_nonblocking),
