@@ -843,12 +843,17 @@ static void handler_terminate(struct core *c) {
     if (w->fd >= 0)
       conc_process_terminate(&w->proc);
   }
+  /* One grace period for all of them, then SIGKILL for any that caught or
+   * blocked SIGTERM in a task. */
+  conc_deadline_t grace;
+  conc_deadline_after(2.0, &grace);
   for (int i = 0; i < c->nworkers; i++) {
     struct worker *w = &c->workers[i];
     if (w->fd < 0)
       continue;
-    if (conc_process_join(&w->proc, 2.0) == CONC_ETIMEDOUT) {
-      conc_process_kill(&w->proc); /* SIGTERM caught or blocked */
+    double left = conc_deadline_remaining(grace);
+    if (conc_process_join(&w->proc, left > 0 ? left : 0) == CONC_ETIMEDOUT) {
+      conc_process_kill(&w->proc);
       conc_process_join(&w->proc, CONC_FOREVER);
     }
     for (int k = 0; k < LANES; k++)

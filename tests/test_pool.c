@@ -559,6 +559,39 @@ static void terminate_with_10000_pending_returns_promptly(void **state) {
   conc_pool_destroy(&p);
 }
 
+/* A task that blocks SIGTERM and never ends. */
+static int ignore_sigterm(const void *a, size_t al, void *r, size_t rc,
+                          size_t *rl) {
+  (void)a, (void)al, (void)r, (void)rc, (void)rl;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  __atomic_store_n(&sh->pid, getpid(), __ATOMIC_RELEASE);
+  while (!__atomic_load_n(&sh->flag, __ATOMIC_ACQUIRE))
+    pause();
+  return 0;
+}
+
+/* L10 F9: terminate finishes even when a task blocks SIGTERM (SIGKILL after
+ * a 2 s grace period). */
+static void terminate_kills_a_worker_that_blocks_sigterm(void **state) {
+  (void)state;
+  conc_pool_t p;
+  make_pool(&p, 2);
+  conc_async_result_t *r;
+  assert_int_equal(
+      conc_pool_apply_async(&p, ignore_sigterm, NULL, 0, 0, NULL, &r), 0);
+  while (__atomic_load_n(&sh->pid, __ATOMIC_ACQUIRE) == 0)
+    conc_sleep(0.001);
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_pool_terminate(&p), 0);
+  assert_elapsed(conc_monotonic() - t0, 2.0);
+  assert_int_equal(conc_async_result_get(r, 0, NULL, 0), CONC_ECANCELED);
+  conc_async_result_release(r);
+  conc_pool_destroy(&p);
+}
+
 /* F9: close+join with large results never deadlocks. */
 static void close_join_with_large_results_completes(void **state) {
   (void)state;
@@ -1067,6 +1100,7 @@ CONC_TEST_MAIN(T(apply_returns_the_value),
                T(pool_has_the_requested_or_cpu_count_workers),
                T(initializer_runs_once_per_worker),
                T(terminate_with_10000_pending_returns_promptly),
+               T(terminate_kills_a_worker_that_blocks_sigterm),
                T(close_join_with_large_results_completes),
                T(scoped_use_terminates_and_later_submissions_fail),
                T(join_while_running_is_an_error),
