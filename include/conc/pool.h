@@ -187,7 +187,8 @@ CONC_EXTERN int conc_pool_imap_unordered(conc_pool_t *pool, conc_pool_func_t fn,
 /* close(): no more submissions; workers exit once the queued work is done. */
 CONC_EXTERN int conc_pool_close(conc_pool_t *pool);
 /* terminate(): fail every unfinished task with CONC_ECANCELED, stop the
- * workers (SIGTERM) and return once they are reaped. */
+ * workers (SIGTERM; SIGKILL for any still alive after 2 s) and return once
+ * they are reaped. CONC_EDEADLK from a callback (the result thread). */
 CONC_EXTERN int conc_pool_terminate(conc_pool_t *pool);
 /* join(): wait for the workers to exit. CONC_ESTATE while the pool is
  * running (call close or terminate first). */
