@@ -36,6 +36,12 @@
 #include "process-int.h"
 
 enum { ST_INIT, ST_STARTED, ST_ENDED, ST_CLOSED };
+
+/* The state is read without reg_mu by the checks of every call and changed
+ * by whichever thread reaps: atomic, with acquire/release ordering so the
+ * exit code written before an ST_ENDED store is seen after reading it. */
+#define ST(p) __atomic_load_n(&(p)->priv.state, __ATOMIC_ACQUIRE)
+#define SET_ST(p, v) __atomic_store_n(&(p)->priv.state, (unsigned char)(v), __ATOMIC_RELEASE)
 enum { K_CHILD, K_MAIN, K_PARENT, K_ORPHAN };
 
 /* Present when the thread module is linked in: waits for non-daemon threads
@@ -105,7 +111,7 @@ static void ensure_init(void) { pthread_once(&once, init_once); }
 /* Reap `p` if it has ended (flags = WNOHANG) or wait for it (0). Caller holds
  * reg_mu. Returns true once the child is reaped. */
 static bool reap_locked(conc_process_t *p, int flags) {
-  if (p->priv.state != ST_STARTED)
+  if (ST(p) != ST_STARTED)
     return true;
   int st = 0;
   pid_t r;
@@ -138,11 +144,11 @@ static bool poll_reap(conc_process_t *p) {
 static int check_child(const conc_process_t *p) {
   if (!p)
     return CONC_EINVAL;
-  if (p->priv.state == ST_CLOSED)
+  if (ST(p) == ST_CLOSED)
     return CONC_ECLOSED;
   if (p->priv.kind == K_MAIN || p->priv.kind == K_PARENT || p == current)
     return CONC_ECHILD;
-  if (p->priv.state == ST_INIT)
+  if (ST(p) == ST_INIT)
     return CONC_ENOTSTARTED;
   if (p->priv.creator != getpid())
     return CONC_ECHILD;
@@ -189,7 +195,7 @@ int conc_process_init(conc_process_t *p, void *(*target)(void *), void *arg,
   p->priv.arg = arg;
   p->priv.fd = -1;
   p->priv.exitcode = CONC_EXITCODE_NONE;
-  p->priv.state = ST_INIT;
+  SET_ST(p, ST_INIT);
   p->priv.kind = K_CHILD;
   p->priv.creator = getpid();
   p->priv.daemon = opts->daemon == CONC_DAEMON_INHERIT
@@ -264,7 +270,7 @@ static _Noreturn void child_main(conc_process_t *p, pid_t parent, int wfd,
   parent_obj.priv.state = ST_STARTED;
   parent_obj.priv.listed = false;
   p->priv.pid = getpid();
-  p->priv.state = ST_STARTED;
+  SET_ST(p, ST_STARTED);
   p->priv.listed = false;
   current = p;
   __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
@@ -277,9 +283,9 @@ static _Noreturn void child_main(conc_process_t *p, pid_t parent, int wfd,
 int conc_process_start(conc_process_t *p) {
   if (!p)
     return CONC_EINVAL;
-  if (p->priv.state == ST_CLOSED)
+  if (ST(p) == ST_CLOSED)
     return CONC_ECLOSED;
-  if (p->priv.kind != K_CHILD || p == current || p->priv.state != ST_INIT)
+  if (p->priv.kind != K_CHILD || p == current || ST(p) != ST_INIT)
     return CONC_ESTATE;
   if (p->priv.creator != getpid())
     return CONC_EPERM;
@@ -319,7 +325,7 @@ int conc_process_start(conc_process_t *p) {
   p->priv.pid = pid;
   p->priv.fd = fd;
   p->priv.pidfd = use_pidfd;
-  p->priv.state = ST_STARTED;
+  SET_ST(p, ST_STARTED);
   p->priv.target = NULL; /* Python drops the target reference after start */
   p->priv.arg = NULL;
   list_add(p);
@@ -382,7 +388,7 @@ static int parent_join(conc_deadline_t deadline) {
 }
 
 int conc_process_join(conc_process_t *p, double timeout) {
-  if (p && p->priv.kind == K_PARENT && p->priv.state == ST_STARTED) {
+  if (p && p->priv.kind == K_PARENT && ST(p) == ST_STARTED) {
     conc_deadline_t dl;
     int rc = conc_deadline_after(timeout, &dl);
     return rc ? rc : parent_join(dl);
@@ -401,7 +407,7 @@ int conc_process_is_alive(conc_process_t *p) {
     return 1;
   if (p && p->priv.kind == K_PARENT)
     return getppid() == p->priv.pid;
-  if (p && p->priv.state == ST_INIT)
+  if (p && ST(p) == ST_INIT)
     return 0;
   int rc = check_child(p);
   if (rc)
@@ -414,7 +420,7 @@ static int send_signal(conc_process_t *p, int sig) {
   if (rc)
     return rc;
   pthread_mutex_lock(&reg_mu);
-  if (p->priv.state == ST_STARTED && kill(p->priv.pid, sig) < 0 &&
+  if (ST(p) == ST_STARTED && kill(p->priv.pid, sig) < 0 &&
       errno != ESRCH)
     rc = -errno;
   pthread_mutex_unlock(&reg_mu);
@@ -427,29 +433,29 @@ int conc_process_kill(conc_process_t *p) { return send_signal(p, SIGKILL); }
 int conc_process_exitcode(conc_process_t *p, int *code) {
   if (!p || !code)
     return CONC_EINVAL;
-  if (p->priv.state == ST_CLOSED)
+  if (ST(p) == ST_CLOSED)
     return CONC_ECLOSED;
   if (p->priv.kind == K_CHILD && p != current &&
-      p->priv.state == ST_STARTED && p->priv.creator == getpid())
+      ST(p) == ST_STARTED && p->priv.creator == getpid())
     poll_reap(p);
-  *code = p->priv.state == ST_ENDED ? p->priv.exitcode : CONC_EXITCODE_NONE;
+  *code = ST(p) == ST_ENDED ? p->priv.exitcode : CONC_EXITCODE_NONE;
   return 0;
 }
 
 int conc_process_close(conc_process_t *p) {
   if (!p)
     return CONC_EINVAL;
-  if (p->priv.state == ST_CLOSED)
+  if (ST(p) == ST_CLOSED)
     return 0;
   if (p->priv.kind != K_CHILD || p == current)
     return CONC_ESTATE;
-  if (p->priv.state == ST_STARTED &&
+  if (ST(p) == ST_STARTED &&
       (p->priv.creator != getpid() || !poll_reap(p)))
     return CONC_ESTATE; /* cannot close a process while it is still running */
   if (p->priv.fd >= 0)
     close(p->priv.fd);
   p->priv.fd = -1;
-  p->priv.state = ST_CLOSED;
+  SET_ST(p, ST_CLOSED);
   return 0;
 }
 
@@ -473,15 +479,15 @@ void conc_process_destroy(conc_process_t *p) {
     }
   }
   pthread_mutex_unlock(&reg_mu);
-  p->priv.state = ST_CLOSED;
+  SET_ST(p, ST_CLOSED);
 }
 
 int conc_process_sentinel(conc_process_t *p) {
   if (!p)
     return CONC_EINVAL;
-  if (p->priv.state == ST_CLOSED)
+  if (ST(p) == ST_CLOSED)
     return CONC_ECLOSED;
-  if (p->priv.state == ST_INIT || p->priv.fd < 0)
+  if (ST(p) == ST_INIT || p->priv.fd < 0)
     return CONC_ENOTSTARTED;
   return p->priv.fd;
 }
@@ -510,18 +516,18 @@ int conc_process_repr(conc_process_t *p, char *buf, size_t n) {
   const char *status;
   if (p == current || p->priv.kind == K_MAIN || p->priv.kind == K_PARENT)
     status = "started";
-  else if (p->priv.state == ST_CLOSED)
+  else if (ST(p) == ST_CLOSED)
     status = "closed";
   else if (p->priv.creator != getpid())
     status = "unknown";
-  else if (p->priv.state == ST_INIT)
+  else if (ST(p) == ST_INIT)
     status = "initial";
   else {
     conc_process_exitcode(p, &code);
     status = code == CONC_EXITCODE_NONE ? "started" : "stopped";
   }
   char pid[32] = "", exit[48] = "";
-  if (p->priv.state != ST_INIT || p->priv.kind != K_CHILD)
+  if (ST(p) != ST_INIT || p->priv.kind != K_CHILD)
     snprintf(pid, sizeof pid, " pid=%d", (int)conc_process_pid(p));
   const char *sig = code < 0 && code != CONC_EXITCODE_NONE ? signal_name(-code) : NULL;
   if (sig)
@@ -560,7 +566,7 @@ bool conc_process_daemon(const conc_process_t *p) {
 int conc_process_set_daemon(conc_process_t *p, bool daemon) {
   if (!p)
     return CONC_EINVAL;
-  if (p->priv.state != ST_INIT)
+  if (ST(p) != ST_INIT)
     return CONC_ESTATE; /* process has already started */
   p->priv.daemon = daemon;
   return 0;
@@ -612,7 +618,7 @@ int conc_process_cpu_count(void) {
 static void exit_function(void) {
   pthread_mutex_lock(&reg_mu);
   for (conc_process_t *p = head; p; p = p->priv.next)
-    if (p->priv.daemon && p->priv.state == ST_STARTED)
+    if (p->priv.daemon && ST(p) == ST_STARTED)
       kill(p->priv.pid, SIGTERM);
   pthread_mutex_unlock(&reg_mu);
   for (;;) {
@@ -623,8 +629,8 @@ static void exit_function(void) {
       break;
     wait_ended(p, CONC_DEADLINE_NEVER);
     pthread_mutex_lock(&reg_mu);
-    if (p->priv.state == ST_STARTED) /* lost track of it: stop waiting */
-      p->priv.state = ST_ENDED;
+    if (ST(p) == ST_STARTED) /* lost track of it: stop waiting */
+      SET_ST(p, ST_ENDED);
     list_del(p);
     pthread_mutex_unlock(&reg_mu);
     if (p->priv.kind == K_ORPHAN)
