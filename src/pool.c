@@ -923,11 +923,14 @@ static void *handler_main(void *arg) {
     for (int i = 0; i < c->nworkers; i++)
       if (c->workers[i].fd >= 0)
         pfd[nfd++] = (struct pollfd){.fd = c->workers[i].fd, .events = POLLIN};
+    /* a fork that failed (EAGAIN, ENOMEM) is retried shortly */
+    bool want = c->state == P_RUN || c->busy || c->qhead;
+    int timeout = nfd - 1 < c->nworkers && want ? 50 : -1;
     pthread_mutex_unlock(&c->mu);
     finish_jobs(list);
     if (!more)
       break;
-    if (poll(pfd, (nfds_t)nfd, -1) < 0)
+    if (poll(pfd, (nfds_t)nfd, timeout) < 0)
       continue;
     if (pfd[0].revents)
       drain_efd(c->efd);
