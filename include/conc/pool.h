@@ -45,7 +45,9 @@
  * process that created the pool (PR_SET_PDEATHSIG).
  *
  * A pool belongs to the process that created it: calls from a forked child
- * return CONC_EPERM.
+ * return CONC_EPERM. Its results and iterators, likewise, are for the
+ * creating process (a child forked while the pool runs gets copies that
+ * never complete).
  */
 #ifndef CONC_POOL_H
 #define CONC_POOL_H
