@@ -163,17 +163,19 @@ static uint32_t bumped(uint32_t w, uint32_t sleepers_left) {
   return sleepers_left * SLEEPER | ((w + 1) & SEQ_MASK);
 }
 
-/* Wake one announced sleeper, if there is one (submit). */
-static void wake_one_worker(struct core *c) {
+/* Wake one announced sleeper, if there is one (submit); true if one was
+ * woken. */
+static bool wake_one_worker(struct core *c) {
   /* seq_cst after the seq_cst exchange of the push: a worker that
    * announced itself before our push is seen here. */
   uint32_t w = __atomic_load_n(&c->sleep_word, __ATOMIC_SEQ_CST);
   while (w >= SLEEPER) {
     if (conc__cas(&c->sleep_word, &w, bumped(w, w / SLEEPER - 1))) {
       conc__wake(&c->sleep_word, 1, false);
-      return;
+      return true;
     }
   }
+  return false;
 }
 
 /* Let every worker re-check (a flag was raised). */
@@ -504,6 +506,8 @@ int conc_executor_submit(conc_executor_t *ex, void *(*fn)(void *), void *arg,
   submit_enter(c);
   int rc = submit_checks(c);
   if (rc == 0) {
+    /* f->soon is read by result() only after the push publishes it. */
+    f->soon = __atomic_load_n(&c->sleep_word, __ATOMIC_RELAXED) >= SLEEPER;
     push_work(c, f);
     wake_one_worker(c);
     /* The pool broke after our checks and its drain may have missed our

@@ -17,6 +17,9 @@
 #ifndef CONC__RESULT_SPIN_NS
 #define CONC__RESULT_SPIN_NS 50000
 #endif
+#ifndef CONC__RESULT_PAUSE_NS
+#define CONC__RESULT_PAUSE_NS 10000 /* of which spent without yielding */
+#endif
 #ifndef CONC__WORKER_SPIN_NS
 #define CONC__WORKER_SPIN_NS 3000
 #endif
@@ -79,6 +82,9 @@ struct conc_future {
   void *(*fn)(void *);
   void *arg;
   conc_future_t *next; /* work queue or free-list link */
+  /* Set by submit when an idle worker was woken for this task: it should
+   * finish soon, so result() spins before it parks. */
+  bool soon;
 };
 
 /* The calling thread's task context, for conc_task_fail. */

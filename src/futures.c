@@ -399,25 +399,31 @@ int conc_future_set_exception(conc_future_t *f, int code,
 /* Spin a little before parking: a task usually finishes within a few
  * microseconds, much sooner than a sleep and a wake would take. */
 static void spin_until_done(const conc_future_t *f) {
-  int64_t end = 0;
+  int64_t start = 0, now = 0;
   for (unsigned i = 0; st_of(f) < FS_CANCELLED; i++) {
-    if ((i & 7) == 0) {
-      int64_t now = conc__now_ns();
-      if (end == 0)
-        end = now + CONC__RESULT_SPIN_NS;
-      else if (now >= end)
+    if ((i & 15) == 0) {
+      now = conc__now_ns();
+      if (start == 0)
+        start = now;
+      else if (now - start >= CONC__RESULT_SPIN_NS)
         return;
     }
-    /* Yield rather than burn the core: on a machine with fewer cores than
-     * runnable threads, the worker we wait for may need this one. */
-    sched_yield();
+    /* First spin on the core; then yield it: on a machine with fewer cores
+     * than runnable threads, the worker we wait for may need this one. */
+    if (now - start < CONC__RESULT_PAUSE_NS)
+      conc__cpu_relax();
+    else
+      sched_yield();
   }
 }
 
 /* Wait until done or the deadline; returns the state seen. */
 static uint32_t wait_done(conc_future_t *f, conc_deadline_t dl, bool poll) {
   uint32_t s = conc__load_acquire(&f->state);
-  if ((s & FS_MASK) < FS_CANCELLED && !poll) {
+  /* Spin only for a task that runs or was handed to a woken worker; one
+   * queued behind others would keep us spinning on a core the workers need. */
+  if ((s & FS_MASK) < FS_CANCELLED && !poll &&
+      ((s & FS_MASK) == FS_RUNNING || f->soon)) {
     spin_until_done(f);
     s = conc__load_acquire(&f->state);
   }
