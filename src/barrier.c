@@ -7,7 +7,10 @@
  * pshared barrier, so a holder lost to fork or to a dead process is taken
  * over instead of hanging everyone). Waiters sleep on `seq`, which is bumped
  * (then woken) on every change a waiter must see: a trip, a break, the end
- * of a reset.
+ * of a reset. Sleepers count themselves in `nsleep`, so a bump with nobody
+ * asleep makes no system call, and a waiter first spins on `seq` for a
+ * moment (adaptively, see spin_pays), so parties with a core each meet
+ * without the kernel.
  *
  * Each cycle has an epoch number. A trip ends the epoch at once (count
  * back to 0), so a fast thread may start the next cycle before the others
@@ -53,9 +56,24 @@ int conc_barrier_init(conc_barrier_t *b, int parties,
   return 0;
 }
 
+/*
+ * Sleepers announce themselves in nsleep before their last look at seq; a
+ * waker bumps seq before it reads nsleep. Both are sequentially consistent,
+ * so either the waker sees the sleeper or the sleeper sees the new seq: the
+ * futex wake is skipped only when nobody can be asleep.
+ */
+static void seq_bump(conc_barrier_t *b) {
+  __atomic_fetch_add(&b->priv.seq, 1u, __ATOMIC_SEQ_CST);
+}
+
+static void seq_wake(conc_barrier_t *b) {
+  if (__atomic_load_n(&b->priv.nsleep, __ATOMIC_SEQ_CST) != 0)
+    conc__wake(&b->priv.seq, CONC__WAKE_ALL, bshared(b));
+}
+
 static void bump(conc_barrier_t *b) {
-  conc__fetch_add(&b->priv.seq, 1u);
-  conc__wake(&b->priv.seq, CONC__WAKE_ALL, bshared(b));
+  seq_bump(b);
+  seq_wake(b);
 }
 
 static void break_locked(conc_barrier_t *b) {
@@ -118,6 +136,70 @@ int conc_barrier_destroy(conc_barrier_t *b) {
 
 #define TRIPPED 1
 
+/*
+ * Adaptive spin. A party looks at seq for up to SPIN_NS before it sleeps:
+ * with a core each, the parties of a tight loop then meet without entering
+ * the kernel at all (no futex wait, and the tripping party skips the wake).
+ * When the spin fails (the parties share a core, or the others are slow),
+ * the next 2, 4, ... 256 waits of this barrier do not spin, so a spin that
+ * does not pay costs at most SPIN_NS every 256 waits. The counters are a
+ * hint, read and written racily with relaxed atomics.
+ */
+#define SPIN_NS 20000
+#define SPIN_MAX_BACKOFF 8
+
+static bool spin_for_change(const uint32_t *seq, uint32_t s,
+                            conc_deadline_t d) {
+  int64_t end = conc__now_ns() + SPIN_NS;
+  if (d != CONC_DEADLINE_NEVER && d < end)
+    return false;
+  for (;;) {
+    for (int i = 0; i < 8; i++) {
+      if (conc__load_acquire(seq) != s)
+        return true;
+      conc__cpu_relax();
+    }
+    if (conc__now_ns() >= end)
+      return false;
+  }
+}
+
+static bool spin_pays(conc_barrier_t *b, uint32_t s, conc_deadline_t d) {
+  static int ncpu;
+  int n = conc__load_relaxed(&ncpu);
+  if (n == 0) {
+    n = conc__cpu_count();
+    conc__store_relaxed(&ncpu, n);
+  }
+  if (n < 2)
+    return false;
+  uint32_t skip = conc__load_relaxed(&b->priv.spin_skip);
+  if (skip > 0) {
+    conc__store_relaxed(&b->priv.spin_skip, skip - 1u);
+    return false;
+  }
+  if (spin_for_change(&b->priv.seq, s, d)) {
+    conc__store_relaxed(&b->priv.spin_fails, 0u);
+    return true;
+  }
+  uint32_t f = conc__load_relaxed(&b->priv.spin_fails);
+  f = f < SPIN_MAX_BACKOFF ? f + 1u : f;
+  conc__store_relaxed(&b->priv.spin_fails, f);
+  conc__store_relaxed(&b->priv.spin_skip, 1u << f);
+  return false;
+}
+
+static int seq_wait(conc_barrier_t *b, uint32_t s, conc_deadline_t d) {
+  if (spin_pays(b, s, d))
+    return 0;
+  __atomic_fetch_add(&b->priv.nsleep, 1u, __ATOMIC_SEQ_CST);
+  int r = 0;
+  if (__atomic_load_n(&b->priv.seq, __ATOMIC_SEQ_CST) == s)
+    r = conc__wait(&b->priv.seq, s, d, bshared(b));
+  conc__fetch_sub(&b->priv.nsleep, 1u);
+  return r;
+}
+
 /* Sleep on seq with the lock dropped; returns with the lock held, except
  * TRIPPED: the cycle `epoch` (when given) ended by a trip, and a released
  * party needs nothing more from the barrier, so it leaves without it. */
@@ -130,7 +212,7 @@ static int sleep_unlocked(conc_barrier_t *b, conc_deadline_t deadline,
     d = slice < d ? slice : d;
   }
   iunlock(b);
-  int r = conc__wait(&b->priv.seq, s, d, bshared(b));
+  int r = seq_wait(b, s, d);
   if (epoch && conc__load_acquire(&b->priv.epoch) != *epoch)
     return TRIPPED;
   ilock(b);
@@ -164,10 +246,10 @@ static int trip(conc_barrier_t *b, int index) {
     b->priv.action(b->priv.action_arg);
   conc__store_release(&b->priv.epoch, b->priv.epoch + 1u);
   conc__store_relaxed(&b->priv.count, 0);
-  conc__fetch_add(&b->priv.seq, 1u);
+  seq_bump(b);
   iunlock(b);
   /* Woken after the unlock, so the released parties find it free. */
-  conc__wake(&b->priv.seq, CONC__WAKE_ALL, bshared(b));
+  seq_wake(b);
   return index;
 }
 

@@ -1255,6 +1255,41 @@ static void barrier_parties_pass_in_lockstep_with_distinct_indices(
   }
 }
 
+#define TIGHT_CYCLES 3000
+
+struct tight_ctx {
+  conc_barrier_t b;
+  int mask[TIGHT_CYCLES];
+};
+
+static void *tight_party(void *arg) {
+  struct tight_ctx *c = arg;
+  for (int k = 0; k < TIGHT_CYCLES; k++) {
+    int idx = conc_barrier_wait(&c->b, CONC_FOREVER);
+    assert_true(idx >= 0 && idx < NPARTY);
+    __atomic_fetch_or(&c->mask[k], 1 << idx, __ATOMIC_ACQ_REL);
+  }
+  return NULL;
+}
+
+/* B2, B3 in tight loops, where parties meet while spinning and the tripping
+ * party skips the wake: no cycle loses a party or repeats an index. */
+static void barrier_tight_loops_never_lose_a_party(void **state) {
+  (void)state;
+  static struct tight_ctx c;
+  memset(&c, 0, sizeof c);
+  assert_int_equal(conc_barrier_init(&c.b, NPARTY, NULL), 0);
+  pthread_t t[NPARTY];
+  for (int i = 0; i < NPARTY; i++)
+    t[i] = conc_test_spawn(tight_party, &c);
+  for (int i = 0; i < NPARTY; i++)
+    conc_test_join(t[i]);
+  for (int k = 0; k < TIGHT_CYCLES; k++)
+    assert_int_equal(c.mask[k], (1 << NPARTY) - 1);
+  assert_int_equal(conc_barrier_n_waiting(&c.b), 0);
+  assert_int_equal(conc_barrier_destroy(&c.b), 0);
+}
+
 static void *action_party(void *arg) {
   struct party *p = arg;
   struct bar_ctx *c = p->c;
@@ -1530,6 +1565,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test(event_wait_timeouts),
     cmocka_unit_test(barrier_needs_at_least_one_party),
     cmocka_unit_test(barrier_parties_pass_in_lockstep_with_distinct_indices),
+    cmocka_unit_test(barrier_tight_loops_never_lose_a_party),
     cmocka_unit_test(barrier_action_runs_once_per_cycle_before_release),
     cmocka_unit_test(barrier_abort_breaks_current_and_future_waits),
     cmocka_unit_test(barrier_reset_breaks_waiters_and_is_reusable),

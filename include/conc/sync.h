@@ -357,6 +357,8 @@ typedef struct conc_barrier {
   struct {
     uint32_t ilock;  /* internal lock word (pshared: holder pid) */
     uint32_t seq;    /* wait word: changes on every state change */
+    uint32_t nsleep; /* parties asleep on seq (a wake is needed) */
+    uint32_t spin_skip, spin_fails; /* adaptive spin before sleeping */
     int32_t parties;
     int32_t count;   /* parties waiting in the current cycle */
     int32_t state;   /* filling, resetting, broken */
