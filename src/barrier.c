@@ -9,7 +9,7 @@
  * (then woken) on every change a waiter must see: a trip, a break, the end
  * of a reset. Sleepers count themselves in `nsleep`, so a bump with nobody
  * asleep makes no system call, and a waiter first spins on `seq` for a
- * moment (adaptively, see spin_pays), so parties with a core each meet
+ * moment (adaptively, see sync-int.h), so parties with a core each meet
  * without the kernel.
  *
  * Each cycle has an epoch number. A trip ends the epoch at once (count
@@ -136,62 +136,13 @@ int conc_barrier_destroy(conc_barrier_t *b) {
 
 #define TRIPPED 1
 
-/*
- * Adaptive spin. A party looks at seq for up to SPIN_NS before it sleeps:
- * with a core each, the parties of a tight loop then meet without entering
- * the kernel at all (no futex wait, and the tripping party skips the wake).
- * When the spin fails (the parties share a core, or the others are slow),
- * the next 2, 4, ... 256 waits of this barrier do not spin, so a spin that
- * does not pay costs at most SPIN_NS every 256 waits. The counters are a
- * hint, read and written racily with relaxed atomics.
- */
-#define SPIN_NS 20000
-#define SPIN_MAX_BACKOFF 8
-
-static bool spin_for_change(const uint32_t *seq, uint32_t s,
-                            conc_deadline_t d) {
-  int64_t end = conc__now_ns() + SPIN_NS;
-  if (d != CONC_DEADLINE_NEVER && d < end)
-    return false;
-  for (;;) {
-    for (int i = 0; i < 8; i++) {
-      if (conc__load_acquire(seq) != s)
-        return true;
-      conc__cpu_relax();
-    }
-    if (conc__now_ns() >= end)
-      return false;
-  }
-}
-
-static bool spin_pays(conc_barrier_t *b, uint32_t s, conc_deadline_t d) {
-  static int ncpu;
-  int n = conc__load_relaxed(&ncpu);
-  if (n == 0) {
-    n = conc__cpu_count();
-    conc__store_relaxed(&ncpu, n);
-  }
-  if (n < 2)
-    return false;
-  uint32_t skip = conc__load_relaxed(&b->priv.spin_skip);
-  if (skip > 0) {
-    conc__store_relaxed(&b->priv.spin_skip, skip - 1u);
-    return false;
-  }
-  if (spin_for_change(&b->priv.seq, s, d)) {
-    conc__store_relaxed(&b->priv.spin_fails, 0u);
-    return true;
-  }
-  uint32_t f = conc__load_relaxed(&b->priv.spin_fails);
-  f = f < SPIN_MAX_BACKOFF ? f + 1u : f;
-  conc__store_relaxed(&b->priv.spin_fails, f);
-  conc__store_relaxed(&b->priv.spin_skip, 1u << f);
-  return false;
-}
-
 static int seq_wait(conc_barrier_t *b, uint32_t s, conc_deadline_t d) {
-  if (spin_pays(b, s, d))
-    return 0;
+  if (conc__spin_begin(&b->priv.spin_skip, d)) {
+    bool paid = conc__spin_while(&b->priv.seq, s);
+    conc__spin_end(&b->priv.spin_skip, &b->priv.spin_fails, paid);
+    if (paid)
+      return 0;
+  }
   __atomic_fetch_add(&b->priv.nsleep, 1u, __ATOMIC_SEQ_CST);
   int r = 0;
   if (__atomic_load_n(&b->priv.seq, __ATOMIC_SEQ_CST) == s)

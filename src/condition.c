@@ -26,7 +26,9 @@
 #include "init-int.h"
 #include "sync-int.h"
 
-enum { WAITING = 1, NOTIFIED = 2, TIMEDOUT = 3 };
+/* SPINNING: a private waiter watching its word before it sleeps; it turns
+ * the word to WAITING itself (CAS) before sleeping. */
+enum { WAITING = 1, NOTIFIED = 2, TIMEDOUT = 3, SPINNING = 4 };
 
 struct waiter {
   uint32_t word;
@@ -159,16 +161,23 @@ static void list_append(conc_condition_t *c, struct waiter *w) {
   conc__fetch_add(&c->priv.ticket, 1u); /* private: linked records */
 }
 
-static void list_unlink(conc_condition_t *c, struct waiter *w) {
-  if (w->prev)
-    w->prev->next = w->next;
+/* Unlink the record between prev and next without touching it: a notified
+ * record may belong to a waiter that has already returned. */
+static void unlink_between(conc_condition_t *c, struct waiter *prev,
+                           struct waiter *next) {
+  if (prev)
+    prev->next = next;
   else
-    __atomic_store_n(&c->priv.head, (void *)w->next, __ATOMIC_RELAXED);
-  if (w->next)
-    w->next->prev = w->prev;
+    __atomic_store_n(&c->priv.head, (void *)next, __ATOMIC_RELAXED);
+  if (next)
+    next->prev = prev;
   else
-    c->priv.tail = w->prev;
+    c->priv.tail = prev;
   conc__fetch_sub(&c->priv.ticket, 1u);
+}
+
+static void list_unlink(conc_condition_t *c, struct waiter *w) {
+  unlink_between(c, w->prev, w->next);
 }
 
 /* The CAS race with the notifier decides between timeout and notify. */
@@ -178,9 +187,26 @@ static int settle_timeout(uint32_t *word, uint32_t waiting,
   return conc__cas(word, &exp, timed_out) ? CONC_ETIMEDOUT : 0;
 }
 
+/* A spinning waiter: true if notified while it spun, else the word is
+ * WAITING and the waiter goes to sleep. The notifier of a spinning waiter
+ * neither wakes nor moves it, so it spins for the lock too: the notifier
+ * holds it and lets it go in a moment. */
+static bool spin_for_notify(conc_condition_t *c, struct waiter *w) {
+  bool paid = conc__spin_while(&w->word, SPINNING);
+  uint32_t exp = SPINNING;
+  if (!paid && !conc__cas(&w->word, &exp, WAITING))
+    paid = true; /* notified just now */
+  conc__spin_end(&c->priv.spin_skip, &c->priv.spin_fails, paid);
+  if (paid)
+    conc__spin_until_free(lock_word(c));
+  return paid;
+}
+
 static int wait_private(conc_condition_t *c, conc_deadline_t deadline) {
   conc__init(); /* fork generations tell ghost waiters apart */
-  struct waiter w = {.word = WAITING, .gen = conc__fork_generation()};
+  bool spin = lock_word(c) && conc__spin_begin(&c->priv.spin_skip, deadline);
+  struct waiter w = {.word = spin ? SPINNING : WAITING,
+                     .gen = conc__fork_generation()};
   uint32_t saved;
   list_append(c, &w);
   int rc = release_save(c, &saved);
@@ -188,11 +214,15 @@ static int wait_private(conc_condition_t *c, conc_deadline_t deadline) {
     list_unlink(c, &w);
     return rc;
   }
-  int r = conc__wait(&w.word, WAITING, deadline, false);
-  if (r == CONC_ETIMEDOUT)
-    r = settle_timeout(&w.word, WAITING, TIMEDOUT);
-  /* Notified: the notifier may have moved us onto the lock word. */
-  rc = acquire_restore(c, saved, r == 0);
+  int r = 0;
+  bool moved = false; /* notified while asleep: perhaps onto the lock */
+  if (!spin || !spin_for_notify(c, &w)) {
+    r = conc__wait(&w.word, WAITING, deadline, false);
+    if (r == CONC_ETIMEDOUT)
+      r = settle_timeout(&w.word, WAITING, TIMEDOUT);
+    moved = r == 0;
+  }
+  rc = acquire_restore(c, saved, moved);
   if (r == CONC_ETIMEDOUT)
     list_unlink(c, &w);
   return rc == CONC_EOWNERDEAD || rc == CONC_ENOTRECOVERABLE ? rc : r;
@@ -220,13 +250,13 @@ static bool mark_contended(uint32_t *lw) {
  * (a notifier that does not hold a Lock itself), everyone on the lock word
  * is woken, so no moved waiter is stranded.
  */
-static void hand_over(conc_condition_t *c, struct waiter *w) {
+static void hand_over(conc_condition_t *c, uint32_t *word) {
   uint32_t *lw = lock_word(c);
   if (!lw || !mark_contended(lw)) {
-    conc__wake(&w->word, 1, false);
+    conc__wake(word, 1, false);
     return;
   }
-  conc__requeue(&w->word, NOTIFIED, lw, false);
+  conc__requeue(word, NOTIFIED, lw, false);
   if (!(conc__load_acquire(lw) & CONC__LW_WAITERS))
     conc__wake(lw, CONC__WAKE_ALL, false);
 }
@@ -236,14 +266,19 @@ static int notify_private(conc_condition_t *c, int n) {
   struct waiter *w = c->priv.head, *next;
   for (; w && n > 0; w = next) {
     next = w->next;
+    struct waiter *prev = w->prev;
     if (w->gen != gen) {
       list_unlink(c, w);
       continue;
     }
-    uint32_t exp = WAITING;
-    if (conc__cas(&w->word, &exp, NOTIFIED)) {
-      list_unlink(c, w);
-      hand_over(c, w);
+    uint32_t s = conc__load_acquire(&w->word);
+    while ((s == WAITING || s == SPINNING) &&
+           !conc__cas(&w->word, &s, NOTIFIED))
+      ;
+    if (s == WAITING || s == SPINNING) {
+      unlink_between(c, prev, next);
+      if (s == WAITING) /* asleep, or about to be: never gone yet */
+        hand_over(c, &w->word);
       n--;
     }
   }

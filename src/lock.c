@@ -105,6 +105,59 @@ uint32_t conc__lw_stamp(enum conc__lw_kind kind) {
   }
 }
 
+/* ---------------------------------------------------- adaptive spin */
+
+bool conc__spin_begin(uint32_t *skip, conc_deadline_t deadline) {
+  static int ncpu;
+  int n = conc__load_relaxed(&ncpu);
+  if (n == 0) {
+    n = conc__cpu_count();
+    conc__store_relaxed(&ncpu, n);
+  }
+  if (n < 2)
+    return false;
+  uint32_t k = conc__load_relaxed(skip);
+  if (k > 0) {
+    conc__store_relaxed(skip, k - 1u);
+    return false;
+  }
+  return deadline == CONC_DEADLINE_NEVER ||
+         deadline > conc__now_ns() + CONC__SPIN_NS;
+}
+
+/* Looks at the word between pauses and at the clock every 8 looks; true
+ * once *word != value (want_change) or *word == value (!want_change). */
+static bool spin(const uint32_t *word, uint32_t value, bool want_change) {
+  int64_t end = conc__now_ns() + CONC__SPIN_NS;
+  for (;;) {
+    for (int i = 0; i < 8; i++) {
+      if ((conc__load_acquire(word) != value) == want_change)
+        return true;
+      conc__cpu_relax();
+    }
+    if (conc__now_ns() >= end)
+      return false;
+  }
+}
+
+bool conc__spin_while(const uint32_t *word, uint32_t value) {
+  return spin(word, value, true);
+}
+
+void conc__spin_until_free(const uint32_t *word) { (void)spin(word, 0, false); }
+
+void conc__spin_end(uint32_t *skip, uint32_t *fails, bool paid) {
+  if (paid) {
+    if (conc__load_relaxed(fails) != 0)
+      conc__store_relaxed(fails, 0u);
+    return;
+  }
+  uint32_t f = conc__load_relaxed(fails);
+  f = f < CONC__SPIN_MAX_BACKOFF ? f + 1u : f;
+  conc__store_relaxed(fails, f);
+  conc__store_relaxed(skip, 1u << f);
+}
+
 /* ------------------------------------------------------ the lock word */
 
 static bool holder_dead(enum conc__lw_kind kind, uint32_t holder,

@@ -77,6 +77,29 @@ int conc__lock_acquire_until(conc_lock_t *l, conc_deadline_t deadline,
 int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline,
                               bool sleeper);
 
+/*
+ * Adaptive spinning before a sleep. A thread about to sleep until a word
+ * changes first watches the word for up to CONC__SPIN_NS: when the threads
+ * involved have a core each, the change then usually comes within that
+ * time and nobody enters the kernel. When a spin fails (threads share a
+ * core, or the other side is slow), the next 2, 4, ... 256 waits on that
+ * object do not spin, so a spin that does not pay costs at most
+ * CONC__SPIN_NS per 256 waits. The hint words (skip, fails) live in the
+ * object and are read and written racily with relaxed atomics.
+ */
+#define CONC__SPIN_NS 20000
+#define CONC__SPIN_MAX_BACKOFF 8
+
+/* True if this wait should spin now (more than one CPU, not backing off,
+ * and the deadline leaves room for a whole spin). */
+bool conc__spin_begin(uint32_t *skip, conc_deadline_t deadline);
+/* Spin while *word == value, at most CONC__SPIN_NS; true once it differs. */
+bool conc__spin_while(const uint32_t *word, uint32_t value);
+/* Spin while *word != 0 (a lock word is held), at most CONC__SPIN_NS. */
+void conc__spin_until_free(const uint32_t *word);
+/* Record whether the spin paid; a failure starts or lengthens a back-off. */
+void conc__spin_end(uint32_t *skip, uint32_t *fails, bool paid);
+
 static inline bool conc__deadline_passed(conc_deadline_t d) {
   return d != CONC_DEADLINE_NEVER && (d == CONC__DEADLINE_POLL ||
                                       conc__now_ns() >= d);

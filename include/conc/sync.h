@@ -205,11 +205,13 @@ typedef struct conc_condition {
       uint32_t word;    /* 0 free; ticket << 2 | state */
       int32_t pid;      /* waiting process */
     } slot[CONC_CONDITION_PSHARED_MAX_WAITERS];
+    uint32_t spin_skip, spin_fails; /* private: adaptive spin hint */
   } priv;
 } conc_condition_t;
 
 /* A private condition over its own RLock. */
-#define CONC_CONDITION_INIT {{CONC_RLOCK_INIT, NULL, NULL, NULL, NULL, 0u, 0u, {{0u, 0}}}}
+#define CONC_CONDITION_INIT                                                    \
+  {{CONC_RLOCK_INIT, NULL, NULL, NULL, NULL, 0u, 0u, {{0u, 0}}, 0u, 0u}}
 
 typedef struct conc_condition_opts {
   conc_lock_t *lock;   /* Condition(lock): at most one of lock/rlock */
