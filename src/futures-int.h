@@ -17,9 +17,6 @@
 #ifndef CONC__RESULT_SPIN_NS
 #define CONC__RESULT_SPIN_NS 50000
 #endif
-#ifndef CONC__RESULT_PAUSE_NS
-#define CONC__RESULT_PAUSE_NS 10000 /* of which spent without yielding */
-#endif
 #ifndef CONC__WORKER_SPIN_NS
 #define CONC__WORKER_SPIN_NS 3000
 #endif

