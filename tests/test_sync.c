@@ -664,6 +664,56 @@ static void condition_notify_racing_the_lock_release_still_wakes(
   }
 }
 
+#define PP_TURNS 20000
+
+struct pingpong_ctx {
+  conc_condition_t c;
+  long turn;
+  int bad;
+};
+
+struct player {
+  struct pingpong_ctx *p;
+  long idx;
+};
+
+static void *player_main(void *arg) {
+  struct player *pl = arg;
+  struct pingpong_ctx *p = pl->p;
+  for (int i = 0; i < PP_TURNS; i++) {
+    conc_condition_acquire(&p->c);
+    while ((p->turn & 1) != pl->idx)
+      if (conc_condition_wait(&p->c, CONC_FOREVER) != 0)
+        p->bad++;
+    p->turn++;
+    conc_condition_notify(&p->c, 1);
+    conc_condition_release(&p->c);
+  }
+  return NULL;
+}
+
+/* C3, C4 in a tight ping-pong, where the waiter is mostly notified while
+ * it spins (no system call) and sometimes while it sleeps: every turn is
+ * handed over, none is lost (a lost one hangs both players). */
+static void condition_ping_pong_hands_every_turn_over(void **state) {
+  (void)state;
+  conc_lock_t l = CONC_LOCK_INIT;
+  for (int variant = 0; variant < 2; variant++) {
+    struct pingpong_ctx p = {.turn = 0};
+    conc_condition_init(&p.c, variant ? &(conc_condition_opts_t){.lock = &l}
+                                      : NULL);
+    struct player pl[2] = {{&p, 0}, {&p, 1}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+      t[i] = conc_test_spawn(player_main, &pl[i]);
+    for (int i = 0; i < 2; i++)
+      conc_test_join(t[i]);
+    assert_int_equal(p.turn, 2 * PP_TURNS);
+    assert_int_equal(p.bad, 0);
+    assert_int_equal(conc_condition_destroy(&p.c), 0);
+  }
+}
+
 /* C5 */
 static void condition_wait_timeout_returns_false_after_timeout(void **state) {
   (void)state;
@@ -1544,6 +1594,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test(condition_notify_n_wakes_exactly_n_waiters),
     cmocka_unit_test(condition_over_pshared_lock_or_given_rlock_wakes_exactly),
     cmocka_unit_test(condition_notify_racing_the_lock_release_still_wakes),
+    cmocka_unit_test(condition_ping_pong_hands_every_turn_over),
     cmocka_unit_test(condition_wait_timeout_returns_false_after_timeout),
     cmocka_unit_test(condition_wait_nonpositive_timeout_never_blocks),
     cmocka_unit_test(condition_wait_releases_every_rlock_level_and_restores),
