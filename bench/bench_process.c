@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -276,6 +277,34 @@ static double run_raw_pipe(void *arg, long n) {
   return t;
 }
 
+/* The kernel transport under a libconc Pipe, without framing or locks. */
+static double run_raw_seqpacket(void *arg, long n) {
+  (void)arg;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv))
+    return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(sv[0]);
+    char buf[64];
+    ssize_t r;
+    while ((r = read(sv[1], buf, sizeof buf)) > 0)
+      if (write(sv[1], buf, (size_t)r) != r)
+        break;
+    _exit(0);
+  }
+  close(sv[1]);
+  char buf[64];
+  double t0 = bench_now();
+  for (long k = 0; k < n; k++)
+    if (write(sv[0], "ping1234", 8) != 8 || read(sv[0], buf, sizeof buf) != 8)
+      return -1;
+  double t = bench_now() - t0;
+  close(sv[0]);
+  waitpid(pid, NULL, 0);
+  return t;
+}
+
 static const char *py_pipe =
     "import sys, time, multiprocessing as mp\n"
     "def f(a, c):\n"
@@ -297,7 +326,7 @@ int main(int argc, char **argv) {
   bench_init(argc, argv);
   death_ns = mmap(NULL, sizeof *death_ns, PROT_READ | PROT_WRITE,
                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  bench_variant_t v[3];
+  bench_variant_t v[4];
 
   v[0] = (bench_variant_t){"libconc Process", run_conc_spawn, NULL, 0};
   v[1] = (bench_variant_t){"raw fork+_exit+waitpid", run_raw_spawn, NULL, 0};
@@ -323,8 +352,10 @@ int main(int argc, char **argv) {
 
   v[0] = (bench_variant_t){"libconc Pipe", run_conc_pipe, NULL, 0};
   v[1] = (bench_variant_t){"raw pipe pair", run_raw_pipe, NULL, 0};
-  v[2] = (bench_variant_t){"CPython mp.Pipe", bench_python_fn,
+  v[2] = (bench_variant_t){"raw AF_UNIX SEQPACKET pair", run_raw_seqpacket,
+                           NULL, 0};
+  v[3] = (bench_variant_t){"CPython mp.Pipe", bench_python_fn,
                            (void *)py_pipe, 20000};
-  bench_compare("Pipe round trip, 8-byte message", "round trip", 50000, v, 3);
+  bench_compare("Pipe round trip, 8-byte message", "round trip", 50000, v, 4);
   return bench_finish();
 }

@@ -38,7 +38,7 @@
 #include "pqueue-int.h"
 
 #define WRAP UINT32_MAX
-#define SPIN 2000
+#define SPIN 200
 
 int conc__pqueue_crash_point;
 
