@@ -485,12 +485,14 @@ static void exit_terminates_daemons_and_joins_others(void **state) {
 }
 
 /* F7: daemonic children of a killed parent exit promptly */
+/* arg: 1 daemonic, 0 non-daemonic, 2 non-daemonic with die_with_parent */
 static void *spawn_then_hang(void *arg) {
   int daemon = *(int *)arg;
   conc_process_t d;
   conc_process_init(&d, loop_forever, NULL,
                     &(conc_process_opts_t){
-                        .daemon = daemon ? CONC_DAEMON_YES : CONC_DAEMON_NO});
+                        .daemon = daemon == 1 ? CONC_DAEMON_YES : CONC_DAEMON_NO,
+                        .die_with_parent = daemon == 2});
   conc_process_start(&d);
   __atomic_store_n(&rep->pid, conc_process_pid(&d), __ATOMIC_RELEASE);
   for (;;)
@@ -535,6 +537,10 @@ static void daemon_dies_with_killed_parent(void **state) {
   assert_false(reap_within(n, 0.2, &st));
   kill(n, SIGKILL);
   assert_int_equal(waitpid(n, &st, 0), n);
+  /* ... unless it asked to die with its parent. */
+  pid_t w = spawn_grandchild_and_kill_parent(2);
+  assert_true(reap_within(w, 2.0, &st));
+  assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
