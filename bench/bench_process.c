@@ -277,6 +277,64 @@ static double run_raw_pipe(void *arg, long n) {
   return t;
 }
 
+/* The same round trip over two one-way Pipes (packet-mode pipes). */
+static conc_conn_t up_r, up_w, down_r, down_w;
+
+static void *echo_one_way(void *arg) {
+  (void)arg;
+  conc_conn_close(&up_r);
+  conc_conn_close(&down_w);
+  char buf[64];
+  size_t len;
+  while (conc_conn_recv_bytes_into(&down_r, buf, sizeof buf, 0, &len) == 0)
+    if (conc_conn_send_bytes(&up_w, buf, len))
+      break;
+  return NULL;
+}
+
+static double run_conc_one_way(void *arg, long n) {
+  (void)arg;
+  if (conc_pipe(&up_r, &up_w, false) || conc_pipe(&down_r, &down_w, false))
+    return -1;
+  conc_process_t p;
+  if (conc_process_init(&p, echo_one_way, NULL, NULL) || conc_process_start(&p))
+    return -1;
+  conc_conn_close(&up_w);
+  conc_conn_close(&down_r);
+  char buf[64];
+  size_t len;
+  double t0 = bench_now();
+  for (long k = 0; k < n; k++)
+    if (conc_conn_send_bytes(&down_w, "ping1234", 8) ||
+        conc_conn_recv_bytes_into(&up_r, buf, sizeof buf, 0, &len))
+      return -1;
+  double t = bench_now() - t0;
+  conc_conn_close(&down_w);
+  conc_conn_close(&up_r);
+  conc_process_join(&p, CONC_FOREVER);
+  conc_process_destroy(&p);
+  return t;
+}
+
+static const char *py_one_way =
+    "import sys, time, multiprocessing as mp\n"
+    "def f(ur, uw, dr, dw):\n"
+    "    ur.close(); dw.close()\n"
+    "    try:\n"
+    "        while True: uw.send_bytes(dr.recv_bytes())\n"
+    "    except EOFError: pass\n"
+    "ctx = mp.get_context('fork')\n"
+    "n = int(sys.argv[1])\n"
+    "ur, uw = ctx.Pipe(duplex=False); dr, dw = ctx.Pipe(duplex=False)\n"
+    "p = ctx.Process(target=f, args=(ur, uw, dr, dw)); p.start()\n"
+    "uw.close(); dr.close()\n"
+    "t0 = time.perf_counter()\n"
+    "for _ in range(n):\n"
+    "    dw.send_bytes(b'ping1234'); ur.recv_bytes()\n"
+    "t = time.perf_counter() - t0\n"
+    "dw.close(); p.join()\n"
+    "print(t)\n";
+
 /* The kernel transport under a libconc Pipe, without framing or locks. */
 static double run_raw_seqpacket(void *arg, long n) {
   (void)arg;
@@ -357,5 +415,12 @@ int main(int argc, char **argv) {
   v[3] = (bench_variant_t){"CPython mp.Pipe", bench_python_fn,
                            (void *)py_pipe, 20000};
   bench_compare("Pipe round trip, 8-byte message", "round trip", 50000, v, 4);
+
+  v[0] = (bench_variant_t){"libconc 2 one-way Pipes", run_conc_one_way, NULL, 0};
+  v[1] = (bench_variant_t){"raw pipe pair", run_raw_pipe, NULL, 0};
+  v[2] = (bench_variant_t){"CPython 2 mp.Pipe(duplex=False)", bench_python_fn,
+                           (void *)py_one_way, 20000};
+  bench_compare("one-way Pipes round trip, 8-byte message", "round trip", 50000,
+                v, 3);
   return bench_finish();
 }

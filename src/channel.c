@@ -23,7 +23,11 @@
 #include "conc/channel.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -43,6 +47,12 @@ struct rec {
   uint64_t total;
 };
 
+/* Largest payload of one record on this connection: a pipe record must fit
+ * PIPE_BUF to be written atomically. */
+static size_t record_max(const conc_conn_t *c) {
+  return c->priv.packet_pipe ? PIPE_BUF - sizeof(struct rec) : CONC_CONN_RECORD;
+}
+
 struct conc__conn_shared {
   conc_lock_t wlock, rlock;
 };
@@ -61,7 +71,7 @@ static int end_init(conc_conn_t *c, int fd, bool r, bool w) {
   conc_lock_init(&c->priv.sh->wlock, &o);
   conc_lock_init(&c->priv.sh->rlock, &o);
   int sz = 4 * CONC_CONN_RECORD;
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz); /* ENOTSOCK: a pipe */
   return 0;
 }
 
@@ -69,7 +79,8 @@ int conc_pipe(conc_conn_t *a, conc_conn_t *b, bool duplex) {
   if (!a || !b || a == b)
     return CONC_EINVAL;
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+  bool packet = !duplex && pipe2(sv, O_DIRECT | O_CLOEXEC) == 0;
+  if (!packet && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return -errno;
   int rc = end_init(a, sv[0], true, duplex);
   if (rc == 0)
@@ -80,7 +91,8 @@ int conc_pipe(conc_conn_t *a, conc_conn_t *b, bool duplex) {
     close(sv[1]);
     return rc;
   }
-  if (!duplex) { /* the kernel enforces the direction too */
+  a->priv.packet_pipe = b->priv.packet_pipe = packet;
+  if (!duplex && !packet) { /* the kernel enforces the direction too */
     shutdown(sv[0], SHUT_WR);
     shutdown(sv[1], SHUT_RD);
   }
@@ -99,9 +111,34 @@ static int check(const conc_conn_t *c, bool write) {
 
 /* ---- sending ----------------------------------------------------------- */
 
-static int send_record(int fd, const struct rec *h, const void *p, int sendfd) {
+/* A write to a pipe whose reader is gone raises SIGPIPE; a Connection
+ * reports CONC_EPIPE instead, as a socket does with MSG_NOSIGNAL. SIGPIPE is
+ * blocked in this thread around the write and the one the write raised (a
+ * thread-directed signal) is consumed before the mask is restored. */
+static int pipe_write(int fd, const struct iovec *iov, int n) {
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  ssize_t r;
+  while ((r = writev(fd, iov, n)) < 0 && errno == EINTR)
+    ;
+  int err = r < 0 ? errno : 0;
+  if (err == EPIPE && !sigismember(&old, SIGPIPE)) {
+    struct timespec zero = {0, 0};
+    sigtimedwait(&pipe_set, NULL, &zero);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return -err;
+}
+
+static int send_record(const conc_conn_t *c, const struct rec *h, const void *p,
+                       int sendfd) {
+  int fd = c->priv.fd;
   struct iovec iov[2] = {{(void *)(uintptr_t)h, sizeof *h},
                          {(void *)(uintptr_t)p, h->len}};
+  if (c->priv.packet_pipe)
+    return pipe_write(fd, iov, h->len ? 2 : 1);
   union {
     struct cmsghdr align;
     char buf[CMSG_SPACE(sizeof(int))];
@@ -130,7 +167,7 @@ static int send_message(conc_conn_t *c, const unsigned char *p, size_t len,
   if (rc == CONC_EOWNERDEAD) { /* a writer died mid-message: cancel it */
     struct rec abort_rec = {.flags = R_ABORT};
     conc_lock_mark_consistent(wl);
-    rc = send_record(c->priv.fd, &abort_rec, NULL, -1);
+    rc = send_record(c, &abort_rec, NULL, -1);
     if (rc)
       conc_lock_release(wl);
   }
@@ -138,12 +175,13 @@ static int send_message(conc_conn_t *c, const unsigned char *p, size_t len,
     return rc;
   size_t off = 0;
   do {
-    size_t n = len - off < CONC_CONN_RECORD ? len - off : CONC_CONN_RECORD;
+    size_t max = record_max(c);
+    size_t n = len - off < max ? len - off : max;
     struct rec h = {.flags = (off == 0 ? R_FIRST : 0) |
                              (off + n == len ? R_LAST : 0),
                     .len = (uint32_t)n,
                     .total = len};
-    rc = send_record(c->priv.fd, &h, p + off, off == 0 ? sendfd : -1);
+    rc = send_record(c, &h, p + off, off == 0 ? sendfd : -1);
     off += n;
   } while (rc == 0 && off < len);
   conc_lock_release(wl);
@@ -174,8 +212,8 @@ int conc_conn_send_fd(conc_conn_t *c, int fd) {
   int rc = check(c, true);
   if (rc)
     return rc;
-  if (fd < 0)
-    return CONC_EBADF;
+  if (fd < 0 || c->priv.packet_pipe)
+    return CONC_EBADF; /* descriptors travel over sockets only */
   return send_message(c, (const unsigned char *)"", 0, fd);
 }
 
@@ -195,9 +233,17 @@ static int recv_record(conc_conn_t *c, struct rec *h, int *fd) {
                      .msg_controllen = sizeof cm.buf};
   ssize_t r;
   *fd = -1;
-  while ((r = recvmsg(c->priv.fd, &m, MSG_CMSG_CLOEXEC)) < 0)
-    if (errno != EINTR)
-      return -errno;
+  if (c->priv.packet_pipe) {
+    /* a packet-mode read returns exactly one record */
+    while ((r = readv(c->priv.fd, iov, 2)) < 0)
+      if (errno != EINTR)
+        return -errno;
+    m.msg_controllen = 0;
+  } else {
+    while ((r = recvmsg(c->priv.fd, &m, MSG_CMSG_CLOEXEC)) < 0)
+      if (errno != EINTR)
+        return -errno;
+  }
   for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&m); cmsg;
        cmsg = CMSG_NXTHDR(&m, cmsg)) {
     if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)

@@ -350,9 +350,13 @@ static void *send_small(void *arg) {
   return arg;
 }
 
-static void killed_writer_leaves_no_torn_message(void **state) {
-  (void)state;
-  assert_int_equal(conc_pipe(&a, &b, true), 0);
+static void killed_writer(bool duplex) {
+  /* the writer end is `a`: on a one-way pipe, swap the roles */
+  if (duplex) {
+    assert_int_equal(conc_pipe(&a, &b, true), 0);
+  } else {
+    assert_int_equal(conc_pipe(&b, &a, false), 0);
+  }
   conc_process_t w, s;
   start(&w, send_forever_big, NULL);
   conc_sleep(0.2); /* w holds the write lock, blocked mid-message */
@@ -374,6 +378,55 @@ static void killed_writer_leaves_no_torn_message(void **state) {
   assert_int_equal(n, 10);
   free(m);
   conc_conn_close(&a);
+  conc_conn_close(&b);
+}
+
+static void killed_writer_leaves_no_torn_message(void **state) {
+  (void)state;
+  killed_writer(true);
+}
+
+static void killed_writer_on_one_way_pipe(void **state) {
+  (void)state;
+  killed_writer(false);
+}
+
+/* C3 C6 on a one-way (packet pipe) Pipe; a closed reader is CONC_EPIPE, not
+ * a SIGPIPE death. */
+static void *send_big_one_way(void *arg) {
+  (void)arg;
+  conc_conn_close(&a);
+  unsigned char *m = make_msg(5, BIG);
+  if (conc_conn_send_bytes(&b, m, BIG) || conc_conn_send_bytes(&b, "", 0))
+    conc_process_exit(2);
+  free(m);
+  return NULL;
+}
+
+static void one_way_pipe_big_messages_and_epipe(void **state) {
+  (void)state;
+  assert_int_equal(conc_pipe(&a, &b, false), 0);
+  conc_process_t p;
+  start(&p, send_big_one_way, NULL);
+  conc_conn_close(&b);
+  void *m;
+  size_t n;
+  uint64_t seq;
+  assert_int_equal(conc_conn_recv_bytes(&a, &m, &n), 0);
+  assert_int_equal(n, BIG);
+  assert_true(msg_ok(m, n, &seq));
+  assert_int_equal(seq, 5);
+  free(m);
+  assert_int_equal(conc_conn_recv_bytes(&a, &m, &n), 0);
+  assert_int_equal(n, 0);
+  free(m);
+  assert_int_equal(finish(&p), 0);
+  assert_int_equal(conc_conn_recv_bytes(&a, &m, &n), CONC_EEOF);
+  conc_conn_close(&a);
+  assert_int_equal(conc_pipe(&a, &b, false), 0);
+  assert_int_equal(conc_conn_send_fd(&b, 0), CONC_EBADF);
+  conc_conn_close(&a);
+  assert_int_equal(conc_conn_send_bytes(&b, "x", 1), CONC_EPIPE);
   conc_conn_close(&b);
 }
 
@@ -439,4 +492,6 @@ CONC_TEST_MAIN(T(duplex_messages_and_recv_into), T(poll_timeouts_and_arrival),
                T(wait_over_connections_sentinels_and_fds),
                T(closed_connection_operations_fail),
                T(killed_writer_leaves_no_torn_message),
+               T(killed_writer_on_one_way_pipe),
+               T(one_way_pipe_big_messages_and_epipe),
                T(killed_readers_leave_whole_messages))

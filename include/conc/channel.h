@@ -6,9 +6,11 @@
  *   a.send_bytes(b"hi")           conc_conn_send_bytes(&a, "hi", 2);
  *   msg = b.recv_bytes()          conc_conn_recv_bytes(&b, &msg, &len); free(msg);
  *
- * Messages are byte strings of any size. A Connection is a SOCK_SEQPACKET
- * socket: each message travels as records of at most CONC_CONN_RECORD bytes,
- * every record atomic. Writers at one end take a process-shared lock per
+ * Messages are byte strings of any size. A duplex Connection is a
+ * SOCK_SEQPACKET socket pair, a one-way Pipe a packet-mode pipe
+ * (pipe2(O_DIRECT); a socket pair where the kernel lacks it): each message
+ * travels as records (at most CONC_CONN_RECORD bytes on a socket, PIPE_BUF
+ * on a pipe), every record atomic. Writers at one end take a process-shared lock per
  * message, so messages never interleave; a writer killed in the middle of a
  * long message leaves a torn message that the next writer (who acquires the
  * lock with CONC_EOWNERDEAD) cancels with an abort record, and readers drop
@@ -34,6 +36,7 @@ typedef struct conc_conn {
   struct {
     int fd;
     bool readable, writable, closed;
+    bool packet_pipe; /* a packet-mode pipe rather than a socket */
     struct conc__conn_shared *sh; /* locks shared by this end's processes */
     unsigned char *scratch;       /* one record, this process's buffer */
     unsigned char *pending;       /* a message kept after CONC_ETOOSHORT */
@@ -74,8 +77,9 @@ CONC_EXTERN int conc_conn_recv_bytes_into(conc_conn_t *c, void *buf,
  * timeout (0 or negative other than CONC_FOREVER: at once). */
 CONC_EXTERN int conc_conn_poll(conc_conn_t *c, double timeout);
 
-/* Pass a descriptor (SCM_RIGHTS, any fd number). recv_fd: *fd is a new
- * descriptor (close-on-exec); CONC_EBADF when the message carried none. */
+/* Pass a descriptor (SCM_RIGHTS, any fd number) over a duplex Pipe.
+ * recv_fd: *fd is a new descriptor (close-on-exec); CONC_EBADF when the
+ * message carried none. A one-way Pipe is a pipe: CONC_EBADF. */
 CONC_EXTERN int conc_conn_send_fd(conc_conn_t *c, int fd);
 CONC_EXTERN int conc_conn_recv_fd(conc_conn_t *c, int *fd);
 
