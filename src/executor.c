@@ -505,17 +505,21 @@ int conc_executor_submit(conc_executor_t *ex, void *(*fn)(void *), void *arg,
   f->arg = arg;
   submit_enter(c);
   int rc = submit_checks(c);
+  bool broke = false;
   if (rc == 0) {
     /* f->soon is read by result() only after the push publishes it. */
     f->soon = __atomic_load_n(&c->sleep_word, __ATOMIC_RELAXED) >= SLEEPER;
     push_work(c, f);
     wake_one_worker(c);
-    /* The pool broke after our checks and its drain may have missed our
-     * push (its workers may be gone): fail what is queued ourselves. */
-    if (__atomic_load_n(&c->broken, __ATOMIC_SEQ_CST))
-      fail_queued(c);
+    broke = __atomic_load_n(&c->broken, __ATOMIC_SEQ_CST);
   }
   submit_leave(c);
+  /* The pool broke after our checks and its drain may have missed our push
+   * (its workers may be gone): fail what is queued ourselves. Done outside
+   * the in-flight count, which a fork waits on, because failing a future
+   * takes a future lock that the fork handlers may hold. */
+  if (broke)
+    fail_queued(c);
   if (rc != 0) {
     f->refs = 1;
     conc_future_release(f);
