@@ -8,6 +8,11 @@
  * deadline passes). Whoever wins decides: a notifier counts only the
  * waiters it moved, so a timed-out waiter never absorbs a notify, and a
  * waiter returns 0 only when notified, so no spurious wake-up escapes.
+ * A private waiter may first spin (word SPINNING, see sync-int.h); it turns
+ * the word to WAITING by CAS before it sleeps, and a notifier that finds it
+ * SPINNING just flips it to NOTIFIED. A sleeping waiter is not woken but
+ * moved onto the lock word (wait morphing, hand_over), since the notifier
+ * holds the lock it would need.
  *
  * Private conditions keep the records on the waiters' stacks in a FIFO
  * list; a notified record is unlinked by the notifier, a timed-out one by

@@ -10,10 +10,11 @@
  * set. A private Lock uses stamp 1, which the inline fast path in sync.h
  * takes and frees with one CAS. A pshared sleeper wakes every
  * CONC__SHARED_SLICE_NS to see whether the holder's process still exists;
- * private sleepers never poll. Nobody spins before sleeping: measured on
- * the 2-core machines this library targets, a spinning waiter steals the
- * core its holder needs (contended handoffs and Condition ping-pong were
- * 2-4x slower with a 100-iteration spin).
+ * private sleepers never poll. A Lock's contenders never spin before
+ * sleeping: measured on the 2-core machines this library targets, a fixed
+ * spin steals the core the holder needs (contended handoffs were 2-4x
+ * slower with a 100-iteration spin). The adaptive spin defined here serves
+ * Condition and Barrier waits, and backs off as soon as it does not pay.
  *
  * RLock adds an owner id and a count, written only by the thread that holds
  * the word and read by others with relaxed atomics (locked(), repr()).
