@@ -101,21 +101,27 @@ static void commit(struct conc__pq *s) {
 static int wait_on(struct conc__pq *s, uint32_t *seq, uint32_t *waiters,
                    conc_deadline_t dl) {
   uint32_t v = conc__load_acquire(seq);
-  conc__fetch_add(waiters, 1);
   qunlock(s);
   /* A peer on another CPU usually answers within a few microseconds:
-   * spin briefly before paying for a sleep and a wake-up. */
+   * spin briefly before paying for a sleep and a wake-up. Only a sleeper
+   * counts as a waiter, so a spinning one costs the peer no wake call; the
+   * count is raised before the sleep compares *seq, and the peer bumps *seq
+   * before it reads the count, so one of the two always sees the other. */
   for (int spin = 0; spin < SPIN && conc__load_acquire(seq) == v; spin++)
     conc__cpu_relax();
-  int rc = conc__wait(seq, v, dl, true);
-  conc__fetch_sub(waiters, 1);
+  int rc = 0;
+  if (conc__load_acquire(seq) == v) {
+    __atomic_fetch_add(waiters, 1, __ATOMIC_SEQ_CST);
+    rc = conc__wait(seq, v, dl, true);
+    conc__fetch_sub(waiters, 1);
+  }
   int lrc = qlock(s);
   return lrc ? lrc : rc;
 }
 
 static void signal_seq(uint32_t *seq, uint32_t *waiters, int n) {
-  conc__fetch_add(seq, 1);
-  if (conc__load_acquire(waiters))
+  __atomic_fetch_add(seq, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(waiters, __ATOMIC_SEQ_CST))
     conc__wake(seq, n, true);
 }
 
