@@ -92,11 +92,28 @@ static void list_del(conc_process_t *p) {
   p->priv.listed = false;
 }
 
+/* getpid() of this process, kept by the fork handler so that the checks
+ * of every call need no system call. */
+static pid_t self_pid;
+
+static void ensure_init(void);
+
+static pid_t my_pid(void) {
+  pid_t pid = __atomic_load_n(&self_pid, __ATOMIC_RELAXED);
+  if (pid == 0) {
+    ensure_init(); /* the fork handler must exist before a pid is cached */
+    pid = getpid();
+    __atomic_store_n(&self_pid, pid, __ATOMIC_RELAXED);
+  }
+  return pid;
+}
+
 static void fork_prepare(void) { pthread_mutex_lock(&reg_mu); }
 static void fork_parent(void) { pthread_mutex_unlock(&reg_mu); }
 static void fork_child(void) {
   pthread_mutex_init(&reg_mu, NULL);
   head = tail = NULL;
+  self_pid = getpid();
 }
 
 static void exit_function(void);
@@ -150,7 +167,7 @@ static int check_child(const conc_process_t *p) {
     return CONC_ECHILD;
   if (ST(p) == ST_INIT)
     return CONC_ENOTSTARTED;
-  if (p->priv.creator != getpid())
+  if (p->priv.creator != my_pid())
     return CONC_ECHILD;
   return 0;
 }
@@ -197,7 +214,7 @@ int conc_process_init(conc_process_t *p, void *(*target)(void *), void *arg,
   p->priv.exitcode = CONC_EXITCODE_NONE;
   SET_ST(p, ST_INIT);
   p->priv.kind = K_CHILD;
-  p->priv.creator = getpid();
+  p->priv.creator = my_pid();
   p->priv.daemon = opts->daemon == CONC_DAEMON_INHERIT
                        ? cur->priv.daemon
                        : opts->daemon == CONC_DAEMON_YES;
@@ -211,7 +228,7 @@ static bool have_pidfd(void) {
   int mode = __atomic_load_n(&pidfd_mode, __ATOMIC_RELAXED);
   if (mode < 0) {
 #ifdef SYS_pidfd_open
-    int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    int fd = (int)syscall(SYS_pidfd_open, my_pid(), 0);
     mode = fd >= 0;
     if (fd >= 0)
       close(fd);
@@ -269,7 +286,7 @@ static _Noreturn void child_main(conc_process_t *p, pid_t parent, int wfd,
   parent_obj.priv.fd = -1;
   parent_obj.priv.state = ST_STARTED;
   parent_obj.priv.listed = false;
-  p->priv.pid = getpid();
+  p->priv.pid = my_pid();
   SET_ST(p, ST_STARTED);
   p->priv.listed = false;
   current = p;
@@ -287,7 +304,7 @@ int conc_process_start(conc_process_t *p) {
     return CONC_ECLOSED;
   if (p->priv.kind != K_CHILD || p == current || ST(p) != ST_INIT)
     return CONC_ESTATE;
-  if (p->priv.creator != getpid())
+  if (p->priv.creator != my_pid())
     return CONC_EPERM;
   if (conc_current_process()->priv.daemon)
     return CONC_ESTATE; /* daemonic processes are not allowed to have children */
@@ -298,7 +315,7 @@ int conc_process_start(conc_process_t *p) {
     return -errno;
   fflush(stdout);
   fflush(stderr);
-  pid_t parent = getpid();
+  pid_t parent = my_pid();
   bool on_main = conc__gettid() == (int32_t)parent;
   pid_t pid = fork();
   if (pid == 0) {
@@ -436,7 +453,7 @@ int conc_process_exitcode(conc_process_t *p, int *code) {
   if (ST(p) == ST_CLOSED)
     return CONC_ECLOSED;
   if (p->priv.kind == K_CHILD && p != current &&
-      ST(p) == ST_STARTED && p->priv.creator == getpid())
+      ST(p) == ST_STARTED && p->priv.creator == my_pid())
     poll_reap(p);
   *code = ST(p) == ST_ENDED ? p->priv.exitcode : CONC_EXITCODE_NONE;
   return 0;
@@ -450,7 +467,7 @@ int conc_process_close(conc_process_t *p) {
   if (p->priv.kind != K_CHILD || p == current)
     return CONC_ESTATE;
   if (ST(p) == ST_STARTED &&
-      (p->priv.creator != getpid() || !poll_reap(p)))
+      (p->priv.creator != my_pid() || !poll_reap(p)))
     return CONC_ESTATE; /* cannot close a process while it is still running */
   if (p->priv.fd >= 0)
     close(p->priv.fd);
@@ -518,7 +535,7 @@ int conc_process_repr(conc_process_t *p, char *buf, size_t n) {
     status = "started";
   else if (ST(p) == ST_CLOSED)
     status = "closed";
-  else if (p->priv.creator != getpid())
+  else if (p->priv.creator != my_pid())
     status = "unknown";
   else if (ST(p) == ST_INIT)
     status = "initial";
@@ -545,7 +562,7 @@ pid_t conc_process_pid(const conc_process_t *p) {
   if (!p)
     return 0;
   if (p->priv.kind == K_MAIN)
-    return getpid();
+    return my_pid();
   return p->priv.pid;
 }
 
@@ -574,7 +591,7 @@ int conc_process_set_daemon(conc_process_t *p, bool daemon) {
 
 conc_process_t *conc_current_process(void) {
   if (current == &main_obj)
-    main_obj.priv.pid = getpid();
+    main_obj.priv.pid = my_pid();
   return current;
 }
 
