@@ -87,13 +87,18 @@ static int qlock(struct conc__pq *s) {
 
 static void qunlock(struct conc__pq *s) { conc_lock_release(&s->lock); }
 
+/* Only store order matters here (the undo record before the flag, the flag
+ * before any change, every change before the flag is lowered): a process
+ * that dies has its earlier stores visible to the one that recovers. No
+ * full fence is needed, only release ordering (plain stores on x86). */
 static void begin(struct conc__pq *s) {
   s->saved = s->cur;
-  __atomic_store_n(&s->in_progress, 1, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&s->in_progress, 1, __ATOMIC_RELEASE);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 static void commit(struct conc__pq *s) {
-  __atomic_store_n(&s->in_progress, 0, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&s->in_progress, 0, __ATOMIC_RELEASE);
 }
 
 /* Sleep on *seq with the lock dropped; returns with it held (or an error
