@@ -416,16 +416,30 @@ static void spin_until_done(const conc_future_t *f) {
   }
 }
 
-/* Wait until done or the deadline; returns the state seen. */
-static uint32_t wait_done(conc_future_t *f, conc_deadline_t dl, bool poll) {
+/* Future.result's timeout: Condition.wait rules (negative polls). */
+static int future_deadline(double timeout, conc_deadline_t *dl) {
+  if (isnan(timeout))
+    return CONC_EINVAL;
+  if (timeout < 0 && timeout != CONC_FOREVER)
+    timeout = 0;
+  return conc__deadline(timeout, dl);
+}
+
+/* Wait until done or the timeout (already checked for NaN); returns the
+ * state seen. The deadline is taken once, when waiting starts. */
+static uint32_t wait_done(conc_future_t *f, double timeout) {
   uint32_t s = conc__load_acquire(&f->state);
+  if ((s & FS_MASK) >= FS_CANCELLED)
+    return s & FS_MASK;
+  bool poll = timeout <= 0 && timeout != CONC_FOREVER;
   /* Spin only for a task that runs or was handed to a woken worker; one
    * queued behind others would keep us spinning on a core the workers need. */
-  if ((s & FS_MASK) < FS_CANCELLED && !poll &&
-      ((s & FS_MASK) == FS_RUNNING || f->soon)) {
+  if (!poll && ((s & FS_MASK) == FS_RUNNING || f->soon)) {
     spin_until_done(f);
     s = conc__load_acquire(&f->state);
   }
+  conc_deadline_t dl;
+  future_deadline(timeout, &dl);
   bool timed_out = false;
   while ((s & FS_MASK) < FS_CANCELLED && !timed_out) {
     if (!(s & FS_WAITERS)) {
@@ -439,20 +453,10 @@ static uint32_t wait_done(conc_future_t *f, conc_deadline_t dl, bool poll) {
   return s & FS_MASK;
 }
 
-/* Future.result's timeout: Condition.wait rules (negative polls). */
-static int future_deadline(double timeout, conc_deadline_t *dl) {
-  if (isnan(timeout))
-    return CONC_EINVAL;
-  if (timeout < 0 && timeout != CONC_FOREVER)
-    timeout = 0;
-  return conc_deadline_after(timeout, dl);
-}
-
 int conc_future_result(conc_future_t *f, double timeout, void **out) {
-  conc_deadline_t dl;
-  if (!f || future_deadline(timeout, &dl))
+  if (!f || isnan(timeout))
     return CONC_EINVAL;
-  uint32_t s = wait_done(f, dl, timeout <= 0 && timeout != CONC_FOREVER);
+  uint32_t s = wait_done(f, timeout);
   if (s == FS_CANCELLED || s == FS_CANCELLED_AND_NOTIFIED)
     return CONC_ECANCELED;
   if (s != FS_FINISHED)
@@ -466,10 +470,9 @@ int conc_future_result(conc_future_t *f, double timeout, void **out) {
 
 int conc_future_exception(conc_future_t *f, double timeout,
                           conc_future_error_t *err) {
-  conc_deadline_t dl;
-  if (!f || !err || future_deadline(timeout, &dl))
+  if (!f || !err || isnan(timeout))
     return CONC_EINVAL;
-  uint32_t s = wait_done(f, dl, timeout <= 0 && timeout != CONC_FOREVER);
+  uint32_t s = wait_done(f, timeout);
   if (s == FS_CANCELLED || s == FS_CANCELLED_AND_NOTIFIED)
     return CONC_ECANCELED;
   if (s != FS_FINISHED)

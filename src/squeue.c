@@ -295,10 +295,8 @@ int conc_simple_queue_put_nowait(conc_simple_queue_t *q, void *item) {
 
 /* Queue's rule (SQ1): with block, a negative timeout is a ValueError;
  * CONC_FOREVER stands for Python's None. */
-static int blocking_deadline(double timeout, conc_deadline_t *dl) {
-  if (isnan(timeout) || (timeout < 0 && timeout != CONC_FOREVER))
-    return CONC_EINVAL;
-  return conc_deadline_after(timeout, dl);
+static bool bad_timeout(double timeout) {
+  return isnan(timeout) || (timeout < 0 && timeout != CONC_FOREVER);
 }
 
 /* Before sleeping, watch the counts for a moment: with producers running on
@@ -313,16 +311,15 @@ int conc_simple_queue_get(conc_simple_queue_t *q, void **out, bool block,
   struct core *c = CORE(q);
   if (!c || !out)
     return CONC_EINVAL;
-  conc_deadline_t dl = CONC_DEADLINE_NEVER;
-  if (block) {
-    int rc = blocking_deadline(timeout, &dl);
-    if (rc)
-      return rc;
-  }
+  if (block && bad_timeout(timeout))
+    return CONC_EINVAL;
   if (try_pop(c, out) == 0)
     return 0;
   if (!block)
     return CONC_EEMPTY;
+  /* The deadline is taken once, when waiting starts. */
+  conc_deadline_t dl;
+  conc__deadline(timeout, &dl);
   spin_for_item(c);
   for (;;) {
     if (try_pop(c, out) == 0)
