@@ -197,14 +197,14 @@ static int settle_timeout(uint32_t *word, uint32_t waiting,
  * neither wakes nor moves it, so it spins for the lock too: the notifier
  * holds it and lets it go in a moment. */
 static bool spin_for_notify(conc_condition_t *c, struct waiter *w) {
-  bool paid = conc__spin_while(&w->word, SPINNING);
+  bool notified = conc__spin_while(&w->word, SPINNING);
   uint32_t exp = SPINNING;
-  if (!paid && !conc__cas(&w->word, &exp, WAITING))
-    paid = true; /* notified just now */
+  if (!notified && !conc__cas(&w->word, &exp, WAITING))
+    notified = true; /* just now */
+  /* A notifier that keeps the lock long makes the spin a loss too. */
+  bool paid = notified && conc__spin_until_free(lock_word(c));
   conc__spin_end(&c->priv.spin_skip, &c->priv.spin_fails, paid);
-  if (paid)
-    conc__spin_until_free(lock_word(c));
-  return paid;
+  return notified;
 }
 
 static int wait_private(conc_condition_t *c, conc_deadline_t deadline) {

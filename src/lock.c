@@ -145,7 +145,9 @@ bool conc__spin_while(const uint32_t *word, uint32_t value) {
   return spin(word, value, true);
 }
 
-void conc__spin_until_free(const uint32_t *word) { (void)spin(word, 0, false); }
+bool conc__spin_until_free(const uint32_t *word) {
+  return spin(word, 0, false);
+}
 
 void conc__spin_end(uint32_t *skip, uint32_t *fails, bool paid) {
   if (paid) {

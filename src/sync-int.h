@@ -95,8 +95,9 @@ int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline,
 bool conc__spin_begin(uint32_t *skip, conc_deadline_t deadline);
 /* Spin while *word == value, at most CONC__SPIN_NS; true once it differs. */
 bool conc__spin_while(const uint32_t *word, uint32_t value);
-/* Spin while *word != 0 (a lock word is held), at most CONC__SPIN_NS. */
-void conc__spin_until_free(const uint32_t *word);
+/* Spin while *word != 0 (a lock word is held), at most CONC__SPIN_NS;
+ * true once it is 0. */
+bool conc__spin_until_free(const uint32_t *word);
 /* Record whether the spin paid; a failure starts or lengthens a back-off. */
 void conc__spin_end(uint32_t *skip, uint32_t *fails, bool paid);
 
