@@ -22,6 +22,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,7 @@
 #include "qsync-int.h"
 
 #define QMAGIC 0x51554555u  /* "QUEU" */
+#define QSPIN_NS 20000      /* see spin_for_change */
 
 struct pent {
   void *item;
@@ -311,6 +313,26 @@ static bool q_is_full(const struct queue *s) {
   return s->maxsize > 0 && (long)s->st.count >= s->maxsize;
 }
 
+/* Before parking, a blocked putter or getter watches the count for a
+ * moment without the mutex, yielding its core: on a busy queue the other
+ * side usually makes room (or brings an item) within that window, which
+ * saves both the sleep and the other side's wake-up call. Returns with the
+ * mutex held again; the caller re-checks everything. */
+static void spin_for_change(struct queue *s, size_t count,
+                            conc_deadline_t dl) {
+  int64_t now = conc__now_ns();
+  int64_t end = now + QSPIN_NS;
+  if (dl != CONC_DEADLINE_NEVER && dl < end)
+    return; /* a short timeout: just wait */
+  conc__mu_unlock(&s->mu);
+  for (unsigned i = 1; conc__load_relaxed(&s->st.count) == count; i++) {
+    if ((i & 7) == 0 && conc__now_ns() >= end)
+      break;
+    sched_yield();
+  }
+  conc__mu_lock(&s->mu);
+}
+
 /* With the mutex held: wait until there is room (Python's put loop). */
 static int put_wait_room(struct queue *s, bool block, double timeout) {
   if (!block)
@@ -319,6 +341,9 @@ static int put_wait_room(struct queue *s, bool block, double timeout) {
   int rc = blocking_deadline(timeout, &dl);
   if (rc)
     return rc;
+  spin_for_change(s, s->st.count, dl);
+  if (s->shutdown) /* shut down while we looked */
+    return CONC_ESHUTDOWN;
   bool timed_out = false;
   while (q_is_full(s)) {
     if (timed_out)
@@ -367,6 +392,9 @@ static int get_wait_item(struct queue *s, bool block, double timeout) {
   int rc = blocking_deadline(timeout, &dl);
   if (rc)
     return rc;
+  spin_for_change(s, 0, dl);
+  if (s->shutdown && s->st.count == 0) /* shut down while we looked */
+    return CONC_ESHUTDOWN;
   bool timed_out = false;
   while (s->st.count == 0) {
     if (timed_out)
