@@ -89,12 +89,12 @@ static void qunlock(struct conc__pq *s) { conc_lock_release(&s->lock); }
 
 /* Only store order matters here (the undo record before the flag, the flag
  * before any change, every change before the flag is lowered): a process
- * that dies has its earlier stores visible to the one that recovers. No
- * full fence is needed, only release ordering (plain stores on x86). */
+ * that dies has its earlier stores visible to the one that recovers. The
+ * raise is an exchange, whose acquire half keeps the changes after it; the
+ * lowering is a release store. */
 static void begin(struct conc__pq *s) {
   s->saved = s->cur;
-  __atomic_store_n(&s->in_progress, 1, __ATOMIC_RELEASE);
-  __atomic_thread_fence(__ATOMIC_RELEASE);
+  __atomic_exchange_n(&s->in_progress, 1, __ATOMIC_ACQ_REL);
 }
 
 static void commit(struct conc__pq *s) {
