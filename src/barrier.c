@@ -138,7 +138,7 @@ int conc_barrier_destroy(conc_barrier_t *b) {
 
 static int seq_wait(conc_barrier_t *b, uint32_t s, conc_deadline_t d) {
   if (conc__spin_begin(&b->priv.spin_skip, d)) {
-    bool paid = conc__spin_while(&b->priv.seq, s);
+    bool paid = conc__spin_while(&b->priv.seq, s, true);
     conc__spin_end(&b->priv.spin_skip, &b->priv.spin_fails, paid);
     if (paid)
       return 0;

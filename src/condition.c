@@ -197,7 +197,7 @@ static int settle_timeout(uint32_t *word, uint32_t waiting,
  * neither wakes nor moves it, so it spins for the lock too: the notifier
  * holds it and lets it go in a moment. */
 static bool spin_for_notify(conc_condition_t *c, struct waiter *w) {
-  bool notified = conc__spin_while(&w->word, SPINNING);
+  bool notified = conc__spin_while(&w->word, SPINNING, false);
   uint32_t exp = SPINNING;
   if (!notified && !conc__cas(&w->word, &exp, WAITING))
     notified = true; /* just now */

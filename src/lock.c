@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -127,26 +128,31 @@ bool conc__spin_begin(uint32_t *skip, conc_deadline_t deadline) {
 }
 
 /* Looks at the word between pauses and at the clock every 8 looks; true
- * once *word != value (want_change) or *word == value (!want_change). */
-static bool spin(const uint32_t *word, uint32_t value, bool want_change) {
-  int64_t end = conc__now_ns() + CONC__SPIN_NS;
+ * once *word != value (want_change) or *word == value (!want_change).
+ * `yield`: past CONC__SPIN_YIELD_NS, give the core away between looks. */
+static bool spin(const uint32_t *word, uint32_t value, bool want_change,
+                 bool yield) {
+  int64_t start = conc__now_ns(), end = start + CONC__SPIN_NS;
   for (;;) {
     for (int i = 0; i < 8; i++) {
       if ((conc__load_acquire(word) != value) == want_change)
         return true;
       conc__cpu_relax();
     }
-    if (conc__now_ns() >= end)
+    int64_t now = conc__now_ns();
+    if (now >= end)
       return false;
+    if (yield && now - start >= CONC__SPIN_YIELD_NS)
+      sched_yield();
   }
 }
 
-bool conc__spin_while(const uint32_t *word, uint32_t value) {
-  return spin(word, value, true);
+bool conc__spin_while(const uint32_t *word, uint32_t value, bool yield) {
+  return spin(word, value, true, yield);
 }
 
 bool conc__spin_until_free(const uint32_t *word) {
-  return spin(word, 0, false);
+  return spin(word, 0, false, false);
 }
 
 void conc__spin_end(uint32_t *skip, uint32_t *fails, bool paid) {
