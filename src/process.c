@@ -111,7 +111,7 @@ static pid_t my_pid(void) {
 static void fork_prepare(void) { pthread_mutex_lock(&reg_mu); }
 static void fork_parent(void) { pthread_mutex_unlock(&reg_mu); }
 static void fork_child(void) {
-  pthread_mutex_init(&reg_mu, NULL);
+  pthread_mutex_unlock(&reg_mu);
   head = tail = NULL;
   self_pid = getpid();
 }

@@ -133,11 +133,11 @@ CONC_EXTERN int conc_process_cpu_count(void);
 /* sys.exit(n) for a process: in a child, wait for its non-daemon threads,
  * terminate its daemonic children and join the others, flush stdio, _exit(n).
  * In the main process it is exit(n). Never returns. */
-CONC_EXTERN _Noreturn void conc_process_exit(int code);
+CONC_EXTERN CONC_NORETURN void conc_process_exit(int code);
 
 /* An unhandled failure: prints "Process NAME:" (children only) and the
  * formatted message to stderr, flushed, then conc_process_exit(1). */
-CONC_EXTERN _Noreturn void conc_process_fail(const char *fmt, ...)
+CONC_EXTERN CONC_NORETURN void conc_process_fail(const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 1, 2)))
 #endif
