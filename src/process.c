@@ -118,7 +118,33 @@ static void fork_child(void) {
 
 static void exit_function(void);
 
+/* With lazy binding, a libc function that only children call is looked up
+ * by the dynamic linker again in every child (symbol search plus page
+ * faults on the GOT and the linker's data, a sizeable part of a start).
+ * Calling each once here, harmlessly, binds it for every later child. */
+static void bind_child_calls(void) {
+  FILE *f = fopen("/dev/null", "r");
+  if (f) {
+    __fpurge(f);
+    clearerr(f);
+    fclose(f);
+  }
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    dup2(fd, fd); /* same descriptor: does nothing */
+    fcntl(fd, F_GETFD);
+    close(fd);
+  }
+  int sig;
+  prctl(PR_GET_PDEATHSIG, &sig);
+  (void)getppid();
+  pthread_mutex_t m; /* the library's fork handler re-initialises mutexes */
+  pthread_mutex_init(&m, NULL);
+  pthread_mutex_destroy(&m);
+}
+
 static void init_once(void) {
+  bind_child_calls();
   conc__atfork_register(fork_prepare, fork_parent, fork_child);
   atexit(exit_function);
 }
@@ -665,6 +691,9 @@ void conc_process_exit(int code) {
   exit_function();
   fflush(stdout);
   fflush(stderr);
+  /* _exit(code), through syscall(), which the parent has already bound (see
+   * bind_child_calls): _exit itself would be looked up anew in every child */
+  syscall(SYS_exit_group, code);
   _exit(code);
 }
 
