@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -522,6 +523,7 @@ struct submitter {
   int accepted; /* submits that returned 0 */
   int refused;  /* submits refused with CONC_ESTATE */
   bool until_refused;
+  atomic_int *started; /* counts submitters past their first accepted submit */
 };
 
 static void *submit_many(void *arg) {
@@ -537,7 +539,8 @@ static void *submit_many(void *arg) {
         break;
       }
       assert_int_equal(rc, 0);
-      s->accepted++;
+      if (s->accepted++ == 0 && s->started)
+        atomic_fetch_add(s->started, 1);
     }
     for (int i = 0; i < b; i++) {
       void *v;
@@ -584,10 +587,16 @@ static void shutdown_races_submitters_without_losing_tasks(void **state) {
     init_ex(&ex, 2);
     struct submitter s[3];
     pthread_t t[3];
+    atomic_int started = 0;
     for (int i = 0; i < 3; i++) {
-      s[i] = (struct submitter){.ex = &ex, .base = 1, .until_refused = true};
+      s[i] = (struct submitter){
+          .ex = &ex, .base = 1, .until_refused = true, .started = &started};
       t[i] = conc_test_spawn(submit_many, &s[i]);
     }
+    /* shut down only once every submitter is in its loop (a loaded machine
+     * may start a thread late), then while they keep submitting */
+    while (atomic_load(&started) < 3)
+      conc_sleep(0.001);
     conc_sleep(0.01);
     assert_int_equal(conc_executor_shutdown(&ex, true, false), 0);
     for (int i = 0; i < 3; i++) {
