@@ -11,7 +11,9 @@
  *
  * Right after terminate() the child may still be alive: the signal is on its
  * way. join() reaps it; only then is it surely stopped, with exit code
- * -SIGTERM. The worker never prints: it is killed during its sleep.
+ * -SIGTERM. The worker never prints "Finished worker": it is killed during
+ * its sleep. Its "Starting worker" may come before or after the DURING line:
+ * the child runs as soon as it is forked, in parallel with the parent.
  */
 #include <stdio.h>
 
