@@ -1,5 +1,15 @@
 /*
- * Pipe / Connection / wait over AF_UNIX SOCK_SEQPACKET sockets.
+ * Pipe / Connection / wait over packet-mode pipes (pipe2(O_DIRECT)), or
+ * AF_UNIX SOCK_SEQPACKET sockets where the kernel lacks them.
+ *
+ * Transport: a one-way Pipe is one packet-mode pipe; a duplex Pipe is two
+ * (one per direction: a pipe round trip costs well under a socket's) plus a
+ * SOCK_SEQPACKET pair used only for passed descriptors. A descriptor message
+ * is an R_FD record on the pipe naming a sequence number; the descriptor
+ * travels on the socket with the same number, sent first, under the same
+ * wlock. The receiver, on the R_FD record, takes socket messages up to that
+ * number (never blocking), closing older ones: a writer or reader killed
+ * between the two halves leaves an orphan that the next one discards.
  *
  * Framing: a message is a run of records, each [header][payload <=
  * CONC_CONN_RECORD]; the first record carries FIRST and the message's total
@@ -39,12 +49,13 @@
 #include "conc/time.h"
 #include "platform-int.h"
 
-enum { R_FIRST = 1, R_LAST = 2, R_ABORT = 4 };
+enum { R_FIRST = 1, R_LAST = 2, R_ABORT = 4, R_FD = 8 };
 
 struct rec {
   uint32_t flags;
   uint32_t len; /* payload bytes in this record */
   uint64_t total;
+  uint64_t seq; /* R_FD: the number of the descriptor on the socket */
 };
 
 /* Largest payload of one record on this connection: a pipe record must fit
@@ -55,13 +66,17 @@ static size_t record_max(const conc_conn_t *c) {
 
 struct conc__conn_shared {
   conc_lock_t wlock, rlock;
+  uint64_t fd_seq; /* last descriptor number sent from this end (wlock) */
 };
 
 /* ---- setup ------------------------------------------------------------- */
 
-static int end_init(conc_conn_t *c, int fd, bool r, bool w) {
+static int end_init(conc_conn_t *c, int fd, int wfd, int sockfd, bool r,
+                    bool w) {
   memset(c, 0, sizeof *c);
   c->priv.fd = fd;
+  c->priv.wfd = wfd;
+  c->priv.sockfd = sockfd;
   c->priv.readable = r;
   c->priv.writable = w;
   c->priv.sh = conc_shared_alloc(sizeof *c->priv.sh);
@@ -71,30 +86,60 @@ static int end_init(conc_conn_t *c, int fd, bool r, bool w) {
   conc_lock_init(&c->priv.sh->wlock, &o);
   conc_lock_init(&c->priv.sh->rlock, &o);
   int sz = 4 * CONC_CONN_RECORD;
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz); /* ENOTSOCK: a pipe */
+  if (sockfd < 0) /* ENOTSOCK on a pipe */
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+  return 0;
+}
+
+static void close_all(int *fds, int n) {
+  for (int i = 0; i < n; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+}
+
+/* fds: the transport descriptors: [a read, b write, b read, a write, socket
+ * a, socket b] for pipes (-1 where absent), [a, b] for a socket pair. */
+static int make_fds(int *fds, bool duplex, bool *packet) {
+  for (int i = 0; i < 6; i++)
+    fds[i] = -1;
+  *packet = pipe2(fds, O_DIRECT | O_CLOEXEC) == 0;
+  if (*packet && duplex &&
+      (pipe2(fds + 2, O_DIRECT | O_CLOEXEC) < 0 ||
+       socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds + 4) < 0)) {
+    int err = errno;
+    close_all(fds, 6);
+    return -err;
+  }
+  if (!*packet && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+    return -errno;
   return 0;
 }
 
 int conc_pipe(conc_conn_t *a, conc_conn_t *b, bool duplex) {
   if (!a || !b || a == b)
     return CONC_EINVAL;
-  int sv[2];
-  bool packet = !duplex && pipe2(sv, O_DIRECT | O_CLOEXEC) == 0;
-  if (!packet && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-    return -errno;
-  int rc = end_init(a, sv[0], true, duplex);
-  if (rc == 0)
-    rc = end_init(b, sv[1], duplex, true);
+  int f[6];
+  bool packet;
+  int rc = make_fds(f, duplex, &packet);
+  if (rc)
+    return rc;
+  if (packet)
+    rc = end_init(a, f[0], f[3], f[4], true, duplex);
+  else
+    rc = end_init(a, f[0], f[0], -1, true, duplex);
+  if (rc == 0 && packet)
+    rc = end_init(b, duplex ? f[2] : f[1], f[1], f[5], duplex, true);
+  else if (rc == 0)
+    rc = end_init(b, f[1], f[1], -1, duplex, true);
   if (rc) {
     conc_shared_free(a->priv.sh);
-    close(sv[0]);
-    close(sv[1]);
+    close_all(f, 6);
     return rc;
   }
   a->priv.packet_pipe = b->priv.packet_pipe = packet;
   if (!duplex && !packet) { /* the kernel enforces the direction too */
-    shutdown(sv[0], SHUT_WR);
-    shutdown(sv[1], SHUT_RD);
+    shutdown(f[0], SHUT_WR);
+    shutdown(f[1], SHUT_RD);
   }
   return 0;
 }
@@ -132,18 +177,13 @@ static int pipe_write(int fd, const struct iovec *iov, int n) {
   return -err;
 }
 
-static int send_record(const conc_conn_t *c, const struct rec *h, const void *p,
-                       int sendfd) {
-  int fd = c->priv.fd;
-  struct iovec iov[2] = {{(void *)(uintptr_t)h, sizeof *h},
-                         {(void *)(uintptr_t)p, h->len}};
-  if (c->priv.packet_pipe)
-    return pipe_write(fd, iov, h->len ? 2 : 1);
+/* sendmsg of iov (with sendfd attached when >= 0) on a socket. */
+static int sock_send(int fd, struct iovec *iov, int n, int sendfd) {
   union {
     struct cmsghdr align;
     char buf[CMSG_SPACE(sizeof(int))];
   } cm;
-  struct msghdr m = {.msg_iov = iov, .msg_iovlen = h->len ? 2 : 1};
+  struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
   if (sendfd >= 0) {
     memset(&cm, 0, sizeof cm);
     m.msg_control = cm.buf;
@@ -160,6 +200,28 @@ static int send_record(const conc_conn_t *c, const struct rec *h, const void *p,
   return 0;
 }
 
+/* On a pipe-built duplex end: the descriptor goes on the socket, numbered,
+ * and the pipe gets the R_FD record naming it. Caller holds wlock. */
+static int send_fd_record(conc_conn_t *c, int sendfd) {
+  uint64_t seq = ++c->priv.sh->fd_seq;
+  struct iovec iov = {&seq, sizeof seq};
+  int rc = sock_send(c->priv.sockfd, &iov, 1, sendfd);
+  if (rc)
+    return rc;
+  struct rec h = {.flags = R_FIRST | R_LAST | R_FD, .seq = seq};
+  struct iovec hv = {&h, sizeof h};
+  return pipe_write(c->priv.wfd, &hv, 1);
+}
+
+static int send_record(const conc_conn_t *c, const struct rec *h, const void *p,
+                       int sendfd) {
+  struct iovec iov[2] = {{(void *)(uintptr_t)h, sizeof *h},
+                         {(void *)(uintptr_t)p, h->len}};
+  if (c->priv.packet_pipe)
+    return pipe_write(c->priv.wfd, iov, h->len ? 2 : 1);
+  return sock_send(c->priv.fd, iov, h->len ? 2 : 1, sendfd);
+}
+
 static int send_message(conc_conn_t *c, const unsigned char *p, size_t len,
                         int sendfd) {
   conc_lock_t *wl = &c->priv.sh->wlock;
@@ -173,6 +235,11 @@ static int send_message(conc_conn_t *c, const unsigned char *p, size_t len,
   }
   if (rc)
     return rc;
+  if (sendfd >= 0 && c->priv.packet_pipe) {
+    rc = send_fd_record(c, sendfd);
+    conc_lock_release(wl);
+    return rc;
+  }
   size_t off = 0;
   do {
     size_t max = record_max(c);
@@ -212,12 +279,64 @@ int conc_conn_send_fd(conc_conn_t *c, int fd) {
   int rc = check(c, true);
   if (rc)
     return rc;
-  if (fd < 0 || c->priv.packet_pipe)
-    return CONC_EBADF; /* descriptors travel over sockets only */
+  if (fd < 0 || (c->priv.packet_pipe && c->priv.sockfd < 0))
+    return CONC_EBADF; /* a one-way Pipe has no socket for descriptors */
   return send_message(c, (const unsigned char *)"", 0, fd);
 }
 
 /* ---- receiving --------------------------------------------------------- */
+
+/* The first descriptor attached to m (the others closed), or -1. */
+static int take_cmsg_fds(struct msghdr *m) {
+  int fd = -1;
+  for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(m); cmsg;
+       cmsg = CMSG_NXTHDR(m, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
+      continue;
+    size_t n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; i++) {
+      int got;
+      memcpy(&got, CMSG_DATA(cmsg) + i * sizeof(int), sizeof got);
+      if (fd < 0)
+        fd = got;
+      else
+        close(got);
+    }
+  }
+  return fd;
+}
+
+/* The descriptor numbered seq from the socket of a pipe-built duplex end, or
+ * -1 (its sender died before sending it). Older ones are orphans of killed
+ * writers or readers: closed. Never blocks: the sender sent it first. */
+static int take_passed_fd(conc_conn_t *c, uint64_t seq) {
+  for (;;) {
+    uint64_t got = 0;
+    struct iovec iov = {&got, sizeof got};
+    union {
+      struct cmsghdr align;
+      char buf[CMSG_SPACE(4 * sizeof(int))];
+    } cm;
+    struct msghdr m = {.msg_iov = &iov,
+                       .msg_iovlen = 1,
+                       .msg_control = cm.buf,
+                       .msg_controllen = sizeof cm.buf};
+    ssize_t r;
+    while ((r = recvmsg(c->priv.sockfd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) <
+               0 &&
+           errno == EINTR)
+      ;
+    if (r <= 0)
+      return -1;
+    int fd = take_cmsg_fds(&m);
+    if (r == sizeof got && got == seq)
+      return fd;
+    if (fd >= 0)
+      close(fd);
+    if (r == sizeof got && got > seq)
+      return -1;
+  }
+}
 
 /* One record into scratch; *fd gets a passed descriptor or -1. 1 record,
  * 0 EOF, or an error. */
@@ -244,26 +363,16 @@ static int recv_record(conc_conn_t *c, struct rec *h, int *fd) {
       if (errno != EINTR)
         return -errno;
   }
-  for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&m); cmsg;
-       cmsg = CMSG_NXTHDR(&m, cmsg)) {
-    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
-      continue;
-    size_t n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < n; i++) {
-      int got;
-      memcpy(&got, CMSG_DATA(cmsg) + i * sizeof(int), sizeof got);
-      if (*fd < 0)
-        *fd = got;
-      else
-        close(got);
-    }
-  }
+  if (!c->priv.packet_pipe)
+    *fd = take_cmsg_fds(&m);
   if (r == 0)
     return 0;
   if ((size_t)r < sizeof *h || h->len != (size_t)r - sizeof *h) {
     h->flags = R_ABORT; /* malformed: treat as a cancelled message */
     h->len = 0;
   }
+  if ((h->flags & R_FD) && c->priv.sockfd >= 0)
+    *fd = take_passed_fd(c, h->seq);
   return 1;
 }
 
@@ -499,10 +608,14 @@ int conc_conn_close(conc_conn_t *c) {
   if (c->priv.closed)
     return 0;
   close(c->priv.fd);
+  if (c->priv.wfd >= 0 && c->priv.wfd != c->priv.fd)
+    close(c->priv.wfd);
+  if (c->priv.sockfd >= 0)
+    close(c->priv.sockfd);
   conc_shared_free(c->priv.sh);
   free(c->priv.pending);
   free(c->priv.scratch);
-  c->priv.fd = -1;
+  c->priv.fd = c->priv.wfd = c->priv.sockfd = -1;
   c->priv.sh = NULL;
   c->priv.scratch = NULL;
   take_pending(c);

@@ -6,9 +6,10 @@
  *   a.send_bytes(b"hi")           conc_conn_send_bytes(&a, "hi", 2);
  *   msg = b.recv_bytes()          conc_conn_recv_bytes(&b, &msg, &len); free(msg);
  *
- * Messages are byte strings of any size. A duplex Connection is a
- * SOCK_SEQPACKET socket pair, a one-way Pipe a packet-mode pipe
- * (pipe2(O_DIRECT); a socket pair where the kernel lacks it): each message
+ * Messages are byte strings of any size. A one-way Pipe is a packet-mode
+ * pipe (pipe2(O_DIRECT)), a duplex Pipe two of them plus a SOCK_SEQPACKET
+ * socket pair that carries only passed descriptors (where the kernel lacks
+ * packet-mode pipes, a socket pair carries everything): each message
  * travels as records (at most CONC_CONN_RECORD bytes on a socket, PIPE_BUF
  * on a pipe), every record atomic. Writers at one end take a process-shared lock per
  * message, so messages never interleave; a writer killed in the middle of a
@@ -34,7 +35,9 @@
 
 typedef struct conc_conn {
   struct {
-    int fd;
+    int fd;     /* read side (fileno) */
+    int wfd;    /* write side: fd itself on a socket */
+    int sockfd; /* a pipe-built duplex end: the socket for descriptors */
     bool readable, writable, closed;
     bool packet_pipe; /* a packet-mode pipe rather than a socket */
     struct conc__conn_shared *sh; /* locks shared by this end's processes */
