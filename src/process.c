@@ -35,6 +35,10 @@
 #include "platform-int.h"
 #include "process-int.h"
 
+#ifndef P_PIDFD /* an enumerator in libcs that have it */
+#define P_PIDFD 3
+#endif
+
 enum { ST_INIT, ST_STARTED, ST_ENDED, ST_CLOSED };
 
 /* The state is read without reg_mu by the checks of every call and changed
@@ -403,11 +407,24 @@ static bool wait_fd(int fd, conc_deadline_t deadline) {
 
 static int wait_ended(conc_process_t *p, conc_deadline_t deadline) {
   while (__atomic_load_n(&p->priv.state, __ATOMIC_ACQUIRE) == ST_STARTED) {
+    siginfo_t si;
+    if (deadline == CONC_DEADLINE_NEVER && p->priv.pidfd) {
+      /* no limit: one blocking non-reaping wait on the pidfd itself (it
+       * names this child only, even after a reap by another thread) */
+      int r;
+      while ((r = waitid(P_PIDFD, (id_t)p->priv.fd, &si, WEXITED | WNOWAIT)) <
+                 0 &&
+             errno == EINTR)
+        ;
+      if (r == 0 || errno == ECHILD) { /* else EINVAL: a kernel before 5.4 */
+        poll_reap(p);
+        continue;
+      }
+    }
     if (!wait_fd(p->priv.fd, deadline))
       return poll_reap(p) ? 0 : CONC_ETIMEDOUT;
     /* The pidfd is readable only once the child is a zombie; the sentinel
      * pipe may report EOF a moment before, so wait without reaping first. */
-    siginfo_t si;
     while (waitid(P_PID, (id_t)p->priv.pid, &si, WEXITED | WNOWAIT) < 0 &&
            errno == EINTR)
       ;
