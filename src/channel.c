@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -156,11 +157,44 @@ static int check(const conc_conn_t *c, bool write) {
 
 /* ---- sending ----------------------------------------------------------- */
 
+#ifndef RWF_NOSIGNAL
+#define RWF_NOSIGNAL 0x00000100 /* Linux 6.16 uapi/linux/fs.h */
+#endif
+
+/* pwritev2(RWF_NOSIGNAL) is used while the kernel takes it. Not under TSan,
+ * which does not see a raw system call and would miss the ordering a pipe
+ * write gives between threads. */
+#if defined(CONC_SANITIZER_thread) || defined(__SANITIZE_THREAD__)
+#define CHANNEL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CHANNEL_TSAN 1
+#endif
+#endif
+#if defined(SYS_pwritev2) && !defined(CHANNEL_TSAN)
+#define HAVE_NOSIGNAL_WRITE 1
+static int nosignal_write = 1;
+#endif
+
 /* A write to a pipe whose reader is gone raises SIGPIPE; a Connection
- * reports CONC_EPIPE instead, as a socket does with MSG_NOSIGNAL. SIGPIPE is
+ * reports CONC_EPIPE instead, as a socket does with MSG_NOSIGNAL. Where the
+ * kernel has RWF_NOSIGNAL, the write says so itself; elsewhere SIGPIPE is
  * blocked in this thread around the write and the one the write raised (a
  * thread-directed signal) is consumed before the mask is restored. */
 static int pipe_write(int fd, const struct iovec *iov, int n) {
+#ifdef HAVE_NOSIGNAL_WRITE
+  if (__atomic_load_n(&nosignal_write, __ATOMIC_RELAXED)) {
+    long r; /* offset -1 (both halves): the file position, as writev */
+    while ((r = syscall(SYS_pwritev2, fd, iov, n, -1L, -1L, RWF_NOSIGNAL)) < 0 &&
+           errno == EINTR)
+      ;
+    if (r >= 0)
+      return 0;
+    if (errno != EOPNOTSUPP && errno != ENOSYS)
+      return -errno;
+    __atomic_store_n(&nosignal_write, 0, __ATOMIC_RELAXED); /* before 6.16 */
+  }
+#endif
   sigset_t pipe_set, old;
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
