@@ -89,6 +89,8 @@ CONC_EXTERN int conc_conn_recv_fd(conc_conn_t *c, int *fd);
 /* close(): CONC_ECLOSED afterwards for every operation; closing again is a
  * no-op. Only this process's handle is closed. */
 CONC_EXTERN int conc_conn_close(conc_conn_t *c);
+/* fileno(): the descriptor to poll for reading (a duplex end built on pipes
+ * also holds a write pipe and a socket for passed descriptors). */
 CONC_EXTERN int conc_conn_fileno(const conc_conn_t *c);
 CONC_EXTERN bool conc_conn_readable(const conc_conn_t *c);
 CONC_EXTERN bool conc_conn_writable(const conc_conn_t *c);
