@@ -362,18 +362,19 @@ static bool run_initializer(struct core *c) {
 
 static void *worker_main(void *arg) {
   struct core *c = arg;
-  if (!run_initializer(c))
-    return NULL;
-  conc_future_t *f;
-  while ((f = take_work(c)) != NULL) {
-    if (conc__load_acquire(&c->broken)) /* queued while the pool broke */
-      fail_broken(f);
-    else if (conc_future_set_running_or_notify_cancel(f) == 1)
-      run_task(c, f);
-    else
-      worker_idle(c);
-    conc_future_release(f);
+  if (run_initializer(c)) {
+    conc_future_t *f;
+    while ((f = take_work(c)) != NULL) {
+      if (conc__load_acquire(&c->broken)) /* queued while the pool broke */
+        fail_broken(f);
+      else if (conc_future_set_running_or_notify_cancel(f) == 1)
+        run_task(c, f);
+      else
+        worker_idle(c);
+      conc_future_release(f);
+    }
   }
+  conc__future_cache_flush(); /* before a join can return */
   return NULL;
 }
 

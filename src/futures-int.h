@@ -98,6 +98,12 @@ struct conc__task_ctx {
 /* A recycled (or new) pending record with `refs` references. */
 conc_future_t *conc__future_alloc(uint32_t refs);
 
+/* Give the calling thread's cached records to the shared pool. A pool
+ * worker calls it before it ends: the cache's key destructor runs only
+ * after a join has returned, and a fork in that window would strand the
+ * records in the child. */
+void conc__future_cache_flush(void);
+
 /* Install ctx as the calling thread's running task (NULL to remove). */
 void conc__task_ctx_set(struct conc__task_ctx *ctx);
 

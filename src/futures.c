@@ -102,12 +102,17 @@ static void pool_give(conc_future_t *head) {
   }
 }
 
-static void cache_exit(void *unused) {
-  (void)unused;
+void conc__future_cache_flush(void) {
   conc_future_t *head = cache.head;
   cache.head = NULL;
   cache.n = 0;
-  pool_give(head);
+  if (head)
+    pool_give(head);
+}
+
+static void cache_exit(void *unused) {
+  (void)unused;
+  conc__future_cache_flush();
 }
 
 static void init_once(void) {
