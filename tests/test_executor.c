@@ -532,8 +532,10 @@ static void *submit_many(void *arg) {
   for (int done = 0; s->until_refused || done < s->n;) {
     int b = 0;
     for (; b < 64 && (s->until_refused || done + b < s->n); b++) {
-      int rc = conc_executor_submit(s->ex, square, I(s->base + done + b),
-                                    &fs[b]);
+      /* the shutdown race submits as many as it can: keep the square of
+       * the argument within int */
+      int rc = conc_executor_submit(
+          s->ex, square, I((s->base + done + b) % 40000), &fs[b]);
       if (rc == CONC_ESTATE) {
         s->refused++;
         break;
