@@ -1,4 +1,6 @@
 # The tutorial tour: run every example in order under a heading.
+# PROGRAMS: the lesson programs in order, separated by "|".
+string(REPLACE "|" ";" PROGRAMS "${PROGRAMS}")
 set(n 0)
 foreach(p IN LISTS PROGRAMS)
   math(EXPR n "${n} + 1")
