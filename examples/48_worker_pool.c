@@ -26,7 +26,10 @@
  * through a callback. The hand-written pool needs its own bookkeeping
  * (a lock for the thread lists, a stop marker per thread); the executor
  * does the same with submit, a done-callback and shutdown. Jobs sleep
- * 10 ms instead of the lesson's 1 s.
+ * 10 ms instead of the lesson's 1 s, and first wait until all 50 are handed
+ * in: the lesson's 1 s jobs never finish while it submits, so both pools
+ * grow to 10 threads; a short job could end early on a busy machine and
+ * let an idle thread take the next one.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -102,8 +105,10 @@ static void pool_close(struct threadpool *pool) {
 static conc_lock_t tally_lock = CONC_LOCK_INIT;
 static int callbacks, succeeded;
 static long sum;
+static conc_event_t all_submitted = CONC_EVENT_INIT;
 
 static void *work(void *arg) {
+  conc_event_wait(&all_submitted, CONC_FOREVER);
   conc_sleep(0.01);
   return arg;
 }
@@ -137,9 +142,11 @@ int main(void) {
   conc_queue_init(&pool.q, NULL);
   for (intptr_t i = 0; i < JOBS; i++)
     pool_run(&pool, work, (void *)i, tally);
+  conc_event_set(&all_submitted);
   pool_close(&pool);
   report("hand-written pool:", pool.created);
   conc_queue_destroy(&pool.q);
+  conc_event_clear(&all_submitted);
 
   conc_executor_t ex;
   conc_executor_init(&ex, &(conc_executor_opts_t){.max_workers = MAX});
@@ -149,6 +156,7 @@ int main(void) {
     conc_future_add_done_callback(f, future_done, NULL);
     conc_future_release(f); /* the callback still runs */
   }
+  conc_event_set(&all_submitted);
   conc_executor_shutdown(&ex, true, false);
   report("executor:", conc_executor_num_threads(&ex));
   conc_executor_destroy(&ex);
