@@ -9,12 +9,13 @@
  *       return_when=FIRST_COMPLETED)          conc_futures_wait(fs, 3, CONC_FOREVER, CONC_FIRST_COMPLETED, &r);
  *   for f in as_completed(fs):                conc_as_completed_init(&it, fs, 3, CONC_FOREVER);
  *       print(f.result())                     while (conc_as_completed_next(&it, &f) == 1) ...
- *   as_completed(fs, timeout=0.01)            conc_as_completed_init(&it, fs, 3, 0.01);
+ *   as_completed(fs, timeout=0.18)            conc_as_completed_init(&it, fs, 3, 0.18);
  *   -> TimeoutError: 2 (of 3) futures         ... == CONC_ETIMEDOUT; conc_as_completed_message(&it)
  *      unfinished
  *
- * The naps (240, 40 and 140 ms) are far enough apart that the completion
- * order is the same on every run.
+ * The naps (480, 80 and 280 ms) are far enough apart (and from the 0.18 s
+ * timeout) that the completion order is the same on every run, even on a
+ * busy machine.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,7 +28,7 @@ static void *nap(void *arg) {
 }
 
 static void submit_all(conc_executor_t *ex, conc_future_t **fs) {
-  static const intptr_t ms[] = {240, 40, 140};
+  static const intptr_t ms[] = {480, 80, 280};
   for (int i = 0; i < 3; i++)
     conc_executor_submit(ex, nap, (void *)ms[i], &fs[i]);
 }
@@ -70,7 +71,7 @@ int main(void) {
   release_all(fs);
 
   submit_all(&ex, fs);
-  conc_as_completed_init(&it, fs, 3, 0.09);
+  conc_as_completed_init(&it, fs, 3, 0.18);
   while (conc_as_completed_next(&it, &f) == 1)
     printf("in time: %ld\n", ms_of(f));
   printf("TimeoutError: %s\n", conc_as_completed_message(&it));
