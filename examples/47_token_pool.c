@@ -18,7 +18,10 @@
  *
  * The token queue bounds how many jobs run at once, but every job still
  * gets a brand-new thread: 30 jobs, 30 thread starts. The executor reuses
- * its 10 workers. (Jobs sleep 20 ms instead of the lesson's 1 s.)
+ * its 10 workers. (Jobs sleep 20 ms instead of the lesson's 1 s; the
+ * executor's jobs also wait until all 30 are submitted, as the lesson's
+ * 1 s jobs would, so that no worker is idle early on a busy machine and
+ * the executor grows to all 10.)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +49,13 @@ static void *func(void *arg) {
     total += n;
   }
   return NULL;
+}
+
+static conc_event_t all_submitted = CONC_EVENT_INIT;
+
+static void *gated_job(void *arg) {
+  conc_event_wait(&all_submitted, CONC_FOREVER);
+  return func(arg);
 }
 
 static void *token_job(void *arg) {
@@ -86,7 +96,8 @@ int main(void) {
   conc_executor_init(&ex, &(conc_executor_opts_t){.max_workers = MAX});
   CONC_WITH_EXECUTOR(&ex) {
     for (intptr_t i = 1; i <= JOBS; i++)
-      conc_executor_submit(&ex, func, (void *)i, NULL);
+      conc_executor_submit(&ex, gated_job, (void *)i, NULL);
+    conc_event_set(&all_submitted);
   }
   report("executor:", conc_executor_num_threads(&ex));
   conc_executor_destroy(&ex);
