@@ -131,6 +131,8 @@ static void bind_child_calls(void) {
   if (f) {
     __fpurge(f);
     clearerr(f);
+    (void)__fpending(f);
+    (void)(ferror_unlocked(f) || feof_unlocked(f));
     fclose(f);
   }
   int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -295,7 +297,8 @@ static void redirect_stdin(void) {
     fcntl(0, F_SETFD, 0);
   }
   __fpurge(stdin);
-  clearerr(stdin);
+  if (ferror_unlocked(stdin) || feof_unlocked(stdin)) /* the only thread */
+    clearerr(stdin);
 }
 
 /* The child's side of start(): become `p`, then run the target. */
@@ -698,16 +701,24 @@ static void exit_function(void) {
   }
 }
 
+/* Flush what stdout and stderr hold. An fflush of an empty stream still
+ * writes the stream's lock, which in a fresh child copies a page of libc's
+ * data; reading the pending count writes nothing. */
+static void flush_stdio(void) {
+  if (__fpending(stdout))
+    fflush(stdout);
+  if (__fpending(stderr))
+    fflush(stderr);
+}
+
 void conc_process_exit(int code) {
-  fflush(stdout);
-  fflush(stderr);
+  flush_stdio();
   if (current == &main_obj)
     exit(code);
   if (conc_threading_shutdown)
     conc_threading_shutdown();
   exit_function();
-  fflush(stdout);
-  fflush(stderr);
+  flush_stdio();
   /* _exit(code), through syscall(), which the parent has already bound (see
    * bind_child_calls): _exit itself would be looked up anew in every child */
   syscall(SYS_exit_group, code);
