@@ -31,7 +31,7 @@ mkdir -p "$(dirname "$out")"
   echo "# Benchmark results"
   echo
   echo "Written by \`bench/run_all.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC');"
-  echo "$(nproc) CPUs ($(uname -m), $(uname -r)); $(cc --version | head -1)."
+  echo "$(nproc) CPUs ($(uname -m), $(uname -r)); $(cc --version | head -1), Release build."
   echo "Method and reading guide: [benchmarks.md](benchmarks.md)."
 } >"$out"
 status=0
