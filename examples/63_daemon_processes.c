@@ -12,8 +12,10 @@
  * Part 1 is the lesson's whole program; it runs here inside a child
  * ("lesson") so that we can watch it exit: at exit a process terminates
  * its daemonic children and joins the others, so "Exiting : daemon" never
- * appears. Part 2 joins the daemon, so its "Exiting" line does. The sleeps
- * are tenths of the lesson's seconds.
+ * appears. Part 2 joins the daemon, so its "Exiting" line does. The daemon
+ * sleeps 1 s instead of 2 s; the lesson starts the second process 0.2 s
+ * after the first, so the daemon prints first and is still asleep when
+ * part 1 ends, even on a busy machine.
  */
 #include <stdio.h>
 
@@ -24,7 +26,7 @@ static void *daemon_fn(void *arg) {
   conc_process_t *p = conc_current_process();
   printf("Starting: %s %d\n", conc_process_name(p), (int)conc_process_pid(p));
   fflush(stdout);
-  conc_sleep(0.2);
+  conc_sleep(1.0);
   printf("Exiting : %s %d\n", conc_process_name(p), (int)conc_process_pid(p));
   fflush(stdout);
   return NULL;
@@ -51,7 +53,7 @@ static void *lesson(void *arg) {
                     &(conc_process_opts_t){.name = "non-daemon",
                                            .daemon = CONC_DAEMON_NO});
   conc_process_start(&d);
-  conc_sleep(0.1);
+  conc_sleep(0.2);
   conc_process_start(&n);
   if (join) {
     conc_process_join(&d, CONC_FOREVER);
