@@ -37,7 +37,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,9 +157,6 @@ static int check(const conc_conn_t *c, bool write) {
 
 /* ---- sending ----------------------------------------------------------- */
 
-#ifndef RWF_NOWAIT
-#define RWF_NOWAIT 0x00000008 /* Linux 4.14 */
-#endif
 #ifndef RWF_NOSIGNAL
 #define RWF_NOSIGNAL 0x00000100 /* Linux 6.16 uapi/linux/fs.h */
 #endif
@@ -178,11 +174,6 @@ static int check(const conc_conn_t *c, bool write) {
 #if defined(SYS_pwritev2) && !defined(CHANNEL_TSAN)
 #define HAVE_NOSIGNAL_WRITE 1
 static int nosignal_write = 1;
-#endif
-#if defined(SYS_preadv2) && !defined(CHANNEL_TSAN)
-#define HAVE_NOWAIT_READ 1
-#define RECV_SPIN_NS 50000 /* how long a reader tries before it blocks */
-static int nowait_read = 1;
 #endif
 
 /* A write to a pipe whose reader is gone raises SIGPIPE; a Connection
@@ -381,39 +372,6 @@ static int take_passed_fd(conc_conn_t *c, uint64_t seq) {
   }
 }
 
-/* One packet from a pipe into iov: its size, 0 at EOF, or -errno. A reader
- * first tries without blocking (preadv2(RWF_NOWAIT)) for up to RECV_SPIN_NS,
- * yielding its core between tries, then blocks: an answer usually comes
- * within that window, and taking it there spares the writer's wake-up and
- * this side's sleep (on a virtual machine an idle CPU can take tens of
- * microseconds to wake). */
-static ssize_t pipe_read(int fd, struct iovec *iov, int n) {
-  ssize_t r;
-#ifdef HAVE_NOWAIT_READ
-  if (__atomic_load_n(&nowait_read, __ATOMIC_RELAXED)) {
-    int64_t end = conc__now_ns() + RECV_SPIN_NS;
-    for (;;) {
-      r = syscall(SYS_preadv2, fd, iov, n, -1L, -1L, RWF_NOWAIT);
-      if (r >= 0)
-        return r;
-      if (errno == EOPNOTSUPP || errno == ENOSYS) { /* an older kernel */
-        __atomic_store_n(&nowait_read, 0, __ATOMIC_RELAXED);
-        break;
-      }
-      if (errno != EAGAIN && errno != EINTR)
-        return -errno;
-      if (conc__now_ns() >= end)
-        break;
-      sched_yield();
-    }
-  }
-#endif
-  while ((r = readv(fd, iov, n)) < 0)
-    if (errno != EINTR)
-      return -errno;
-  return r;
-}
-
 /* One record into scratch; *fd gets a passed descriptor or -1. 1 record,
  * 0 EOF, or an error. */
 static int recv_record(conc_conn_t *c, struct rec *h, int *fd) {
@@ -430,8 +388,9 @@ static int recv_record(conc_conn_t *c, struct rec *h, int *fd) {
   *fd = -1;
   if (c->priv.packet_pipe) {
     /* a packet-mode read returns exactly one record */
-    if ((r = pipe_read(c->priv.fd, iov, 2)) < 0)
-      return (int)r;
+    while ((r = readv(c->priv.fd, iov, 2)) < 0)
+      if (errno != EINTR)
+        return -errno;
     m.msg_controllen = 0;
   } else {
     while ((r = recvmsg(c->priv.fd, &m, MSG_CMSG_CLOEXEC)) < 0)
