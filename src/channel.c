@@ -48,9 +48,12 @@
 #include "conc/error.h"
 #include "conc/shared.h"
 #include "conc/time.h"
+#include "channel-int.h"
 #include "platform-int.h"
 
 enum { R_FIRST = 1, R_LAST = 2, R_ABORT = 4, R_FD = 8 };
+
+int conc__conn_crash_point;
 
 struct rec {
   uint32_t flags;
@@ -242,6 +245,8 @@ static int send_fd_record(conc_conn_t *c, int sendfd) {
   int rc = sock_send(c->priv.sockfd, &iov, 1, sendfd);
   if (rc)
     return rc;
+  if (conc__conn_crash_point == 1)
+    raise(SIGKILL);
   struct rec h = {.flags = R_FIRST | R_LAST | R_FD, .seq = seq};
   struct iovec hv = {&h, sizeof h};
   return pipe_write(c->priv.wfd, &hv, 1);

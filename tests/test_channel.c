@@ -8,11 +8,13 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conc/channel.h"
 #include "conc/error.h"
 #include "conc/process.h"
+#include "channel-int.h"
 
 static int setup(void **state) {
   (void)state;
@@ -268,6 +270,47 @@ static void descriptors_pass_including_high_numbers(void **state) {
   conc_conn_close(&b);
 }
 
+/* F5 C8: a sender killed after its descriptor went on the socket but
+ * before the pipe record naming it leaves no descriptor that a later
+ * message could deliver. */
+static void *send_fd_and_die(void *arg) {
+  conc__conn_crash_point = 1;
+  conc_conn_send_fd(&a, *(int *)arg);
+  conc_process_exit(5); /* not reached: killed inside */
+  return NULL;
+}
+
+static ino_t inode_of(int fd) {
+  struct stat st;
+  assert_int_equal(fstat(fd, &st), 0);
+  return st.st_ino;
+}
+
+static void killed_fd_sender_leaves_no_stray_descriptor(void **state) {
+  (void)state;
+  assert_int_equal(conc_pipe(&a, &b, true), 0);
+  int p1[2], p2[2];
+  assert_int_equal(pipe(p1), 0);
+  assert_int_equal(pipe(p2), 0);
+  conc_process_t w;
+  start(&w, send_fd_and_die, &p1[1]);
+  assert_int_equal(finish(&w), -SIGKILL);
+  /* the dead sender held a's write lock: this send cancels its message */
+  assert_int_equal(conc_conn_send_fd(&a, p2[1]), 0);
+  int got = -1;
+  assert_int_equal(conc_conn_recv_fd(&b, &got), 0);
+  assert_true(inode_of(got) == inode_of(p2[1]));
+  assert_true(inode_of(got) != inode_of(p1[1]));
+  assert_int_equal(conc_conn_poll(&b, 0), 0);
+  close(got);
+  for (int i = 0; i < 2; i++) {
+    close(p1[i]);
+    close(p2[i]);
+  }
+  conc_conn_close(&a);
+  conc_conn_close(&b);
+}
+
 /* C9 */
 static void *exit_after(void *arg) {
   conc_sleep(*(double *)arg);
@@ -489,6 +532,7 @@ CONC_TEST_MAIN(T(duplex_messages_and_recv_into), T(poll_timeouts_and_arrival),
                T(send_bytes_slices_and_range_checks),
                T(empty_message_is_a_message),
                T(descriptors_pass_including_high_numbers),
+               T(killed_fd_sender_leaves_no_stray_descriptor),
                T(wait_over_connections_sentinels_and_fds),
                T(closed_connection_operations_fail),
                T(killed_writer_leaves_no_torn_message),
