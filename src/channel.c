@@ -14,8 +14,9 @@
  * Framing: a message is a run of records, each [header][payload <=
  * CONC_CONN_RECORD]; the first record carries FIRST and the message's total
  * size, the last one LAST (a short message is one FIRST|LAST record). A
- * SEQPACKET send is atomic: a record is queued whole or not at all, even if
- * the sender is killed during the call.
+ * packet-mode pipe write of at most PIPE_BUF bytes, like a SEQPACKET send,
+ * is atomic: a record is queued whole or not at all, even if the sender is
+ * killed during the call.
  *
  * Locking protocol: each end has a small MAP_SHARED block with two
  * process-shared Locks, shared by every process holding that end:

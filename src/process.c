@@ -6,8 +6,8 @@
  * other thread has reaped it and cannot be reused under us. Nothing blocks
  * while holding reg_mu: a join first waits on the child's descriptor (a pidfd,
  * or the read end of a sentinel pipe whose write end only the child holds)
- * and on a non-reaping waitid(WNOWAIT), and then reaps with WNOHANG under the
- * lock. Fork handlers take reg_mu around every fork, so the child starts
+ * and on a non-reaping waitid(WNOWAIT) (without a time limit, only the
+ * latter, on the pidfd), and then reaps with WNOHANG under the lock. Fork handlers take reg_mu around every fork, so the child starts
  * with a consistent (and emptied: they are not its children) registry.
  */
 #include "conc/process.h"
