@@ -417,10 +417,25 @@ static void owner_death_is_repaired(void **state) {
   alarm(0);
 }
 
-/* value for key kN: "kN=<counter>", so a torn record is detectable */
+/* value for key kN: "kN=<n>#" + (n % 20) dots + "$", so a torn or mixed
+ * record (wrong length for its counter, missing end mark) is detected */
+static int make_val(char *val, size_t cap, const char *key, unsigned n) {
+  return snprintf(val, cap, "%s=%u#%.*s$", key, n, (int)(n % 20u),
+                  "....................");
+}
+
 static bool entry_ok(const char *key, size_t klen, const char *val,
                      size_t vlen) {
-  return vlen > klen && memcmp(val, key, klen) == 0 && val[klen] == '=';
+  char want[64];
+  if (vlen <= klen + 1 || vlen >= sizeof want || memcmp(val, key, klen) != 0 ||
+      val[klen] != '=')
+    return false;
+  unsigned n = (unsigned)strtoul(val + klen + 1, NULL, 10);
+  char k[16];
+  memcpy(k, key, klen);
+  k[klen] = 0;
+  int wl = make_val(want, sizeof want, k, n);
+  return (size_t)wl == vlen && memcmp(want, val, vlen) == 0;
 }
 
 static void churn(conc_shared_dict_t *d, conc_shared_list_t *l) {
@@ -428,7 +443,7 @@ static void churn(conc_shared_dict_t *d, conc_shared_list_t *l) {
   for (unsigned n = 0;; n++) {
     int k = (int)(n * 7u % 40u);
     snprintf(key, sizeof key, "k%d", k);
-    int vl = snprintf(val, sizeof val, "%s=%u%*s", key, n, (int)(n % 20), "");
+    int vl = make_val(val, sizeof val, key, n);
     if (n % 5 == 4)
       conc_shared_dict_del(d, S(key));
     else
@@ -457,7 +472,9 @@ static void check_consistent(conc_shared_dict_t *d, conc_shared_list_t *l) {
     size_t vlen;
     assert_int_equal(
         conc_shared_list_get(l, (ptrdiff_t)i, val, sizeof val, &vlen), 0);
-    assert_true(vlen > 2 && val[0] == 'k' && memchr(val, '=', vlen) != NULL);
+    const char *eq = memchr(val, '=', vlen);
+    assert_non_null(eq);
+    assert_true(entry_ok(val, (size_t)(eq - val), val, vlen));
   }
 }
 
@@ -482,12 +499,12 @@ static void child_killed_mid_update_leaves_consistent(void **state) {
     assert_int_equal(kill(pid, SIGKILL), 0);
     reap(pid, -1);
     check_consistent(&d, &l);
-    assert_int_equal(conc_shared_dict_set(&d, S("k0"), S("k0=ok")), 0);
+    assert_int_equal(conc_shared_dict_set(&d, S("k0"), S("k0=0#$")), 0);
     if (conc_shared_list_len(&l) == o.max_items)
       assert_int_equal(conc_shared_list_pop(&l, 0, NULL, 0, NULL),
                        CONC_ETOOSHORT);
     assert_int_equal(conc_shared_list_clear(&l), 0);
-    assert_int_equal(conc_shared_list_append(&l, S("k0=ok")), 0);
+    assert_int_equal(conc_shared_list_append(&l, S("k0=0#$")), 0);
     check_consistent(&d, &l);
   }
   conc_shared_dict_destroy(&d);
