@@ -21,88 +21,64 @@
 #include "conc/error.h"
 #include "conc/shared.h"
 #include "conc/sync.h"
+#include "manager-int.h"
 #include "platform-int.h"
 
-enum { KIND_DICT = 1, KIND_LIST = 2 };
-enum { TAG_BYTES = 0, TAG_DICT = KIND_DICT, TAG_LIST = KIND_LIST };
-
-typedef struct mgr_state {
-  uint32_t idx;  /* which index array */
-  uint32_t heap; /* which heap */
-  uint64_t count;
-  uint64_t used; /* bytes used in the current heap */
-} mgr_state_t;
-
-typedef struct mgr {
-  conc_lock_t lock; /* first: tests reach it as the block's start */
-  uint32_t kind;
-  uint32_t cur;
-  uint64_t max_items, max_bytes;
-  mgr_state_t st[2];
-  /* then uint64_t index[2][max_items], unsigned char heap[2][max_bytes] */
-} mgr_t;
-
-typedef struct rec {
-  uint32_t tag;
-  uint32_t klen;
-  uint64_t vlen;
-} rec_t;
-
 typedef struct txn {
-  mgr_t *m;
-  mgr_state_t nw;
+  conc__mgr_t *m;
+  conc__mgr_state_t nw;
   uint64_t *nidx;
 } txn_t;
 
 static uint64_t rec_size(size_t klen, size_t vlen) {
-  return (sizeof(rec_t) + klen + vlen + 7u) & ~(uint64_t)7u;
+  return (sizeof(conc__mgr_rec_t) + klen + vlen + 7u) & ~(uint64_t)7u;
 }
 
-static uint64_t *index_of(mgr_t *m, uint32_t which) {
-  return (uint64_t *)(m + 1) + (uint64_t)which * m->max_items;
+static uint64_t *index_of(conc__mgr_t *m, uint32_t which) {
+  return conc__mgr_index(m, which);
 }
 
-static unsigned char *heap_of(mgr_t *m, uint32_t which) {
-  return (unsigned char *)(index_of(m, 2)) + (uint64_t)which * m->max_bytes;
+static unsigned char *heap_of(conc__mgr_t *m, uint32_t which) {
+  return conc__mgr_heap(m, which);
 }
 
-static const mgr_state_t *published(mgr_t *m) {
+static const conc__mgr_state_t *published(conc__mgr_t *m) {
   return &m->st[conc__load_acquire(&m->cur)];
 }
 
-static rec_t *rec_in(mgr_t *m, const mgr_state_t *s, uint64_t i) {
-  return (rec_t *)(heap_of(m, s->heap) + index_of(m, s->idx)[i]);
+static conc__mgr_rec_t *rec_in(conc__mgr_t *m, const conc__mgr_state_t *s, uint64_t i) {
+  return (conc__mgr_rec_t *)(heap_of(m, s->heap) + index_of(m, s->idx)[i]);
 }
 
-static unsigned char *rec_key(rec_t *r) { return (unsigned char *)(r + 1); }
-static unsigned char *rec_val(rec_t *r) { return rec_key(r) + r->klen; }
+static unsigned char *rec_key(conc__mgr_rec_t *r) { return (unsigned char *)(r + 1); }
+static unsigned char *rec_val(conc__mgr_rec_t *r) { return rec_key(r) + r->klen; }
 
 /* ---- block, lock and repair ------------------------------------------- */
 
-static bool state_sane(mgr_t *m, const mgr_state_t *s) {
+static bool state_sane(conc__mgr_t *m, const conc__mgr_state_t *s) {
   if (s->idx > 1 || s->heap > 1 || s->count > m->max_items ||
       s->used > m->max_bytes)
     return false;
   for (uint64_t i = 0; i < s->count; i++) {
     uint64_t off = index_of(m, s->idx)[i];
-    if (off + sizeof(rec_t) > s->used)
+    if (off + sizeof(conc__mgr_rec_t) > s->used)
       return false;
-    rec_t *r = rec_in(m, s, i);
-    if (off + rec_size(r->klen, r->vlen) > s->used || r->tag > TAG_LIST)
+    conc__mgr_rec_t *r = rec_in(m, s, i);
+    if (off + rec_size(r->klen, r->vlen) > s->used || r->tag > CONC__MGR_LIST)
       return false;
   }
   return true;
 }
 
-static void repair(mgr_t *m) {
+static void repair(conc__mgr_t *m) {
   uint32_t c = conc__load_relaxed(&m->cur);
   if (c <= 1 && state_sane(m, &m->st[c]))
     return;
-  m->st[0] = (mgr_state_t){0, 0, 0, 0};
+  m->st[0] = (conc__mgr_state_t){0, 0, 0, 0};
   conc__store_release(&m->cur, 0u);
 }
 
-static int mgr_lock(mgr_t *m) {
+static int mgr_lock(conc__mgr_t *m) {
   int rc = conc_lock_acquire(&m->lock);
   if (rc == CONC_EOWNERDEAD) {
     repair(m);
@@ -111,7 +87,7 @@ static int mgr_lock(mgr_t *m) {
   return rc;
 }
 
-static void mgr_unlock(mgr_t *m) { conc_lock_release(&m->lock); }
+static void mgr_unlock(conc__mgr_t *m) { conc_lock_release(&m->lock); }
 
 static int mgr_new(void **blk, uint32_t kind, const conc_manager_opts_t *o) {
   uint64_t items = o && o->max_items ? o->max_items : 64;
@@ -119,7 +95,7 @@ static int mgr_new(void **blk, uint32_t kind, const conc_manager_opts_t *o) {
   bytes = (bytes + 7u) & ~(uint64_t)7u;
   if (items > (SIZE_MAX / 4) / 16 || bytes > (SIZE_MAX / 4) / 2)
     return CONC_ENOMEM;
-  mgr_t *m = conc_shared_alloc(sizeof *m + 2 * items * 8 + 2 * bytes);
+  conc__mgr_t *m = conc_shared_alloc(sizeof *m + 2 * items * 8 + 2 * bytes);
   if (!m)
     return CONC_ENOMEM;
   int rc = conc_lock_init(&m->lock, &(conc_lock_opts_t){.pshared = true});
@@ -136,8 +112,8 @@ static int mgr_new(void **blk, uint32_t kind, const conc_manager_opts_t *o) {
 
 /* ---- transactions ----------------------------------------------------- */
 
-static void txn_begin(txn_t *t, mgr_t *m) {
-  const mgr_state_t *old = published(m);
+static void txn_begin(txn_t *t, conc__mgr_t *m) {
+  const conc__mgr_state_t *old = published(m);
   t->m = m;
   t->nw = *old;
   t->nw.idx = !old->idx;
@@ -147,7 +123,7 @@ static void txn_begin(txn_t *t, mgr_t *m) {
 
 /* Copy the live records (all but entry `skip`) into the unused heap. */
 static void txn_compact(txn_t *t, uint64_t skip) {
-  mgr_t *m = t->m;
+  conc__mgr_t *m = t->m;
   unsigned char *from = heap_of(m, t->nw.heap);
   uint32_t to_heap = !t->nw.heap;
   unsigned char *to = heap_of(m, to_heap);
@@ -155,7 +131,7 @@ static void txn_compact(txn_t *t, uint64_t skip) {
   for (uint64_t i = 0; i < t->nw.count; i++) {
     if (i == skip)
       continue;
-    rec_t *r = (rec_t *)(from + t->nidx[i]);
+    conc__mgr_rec_t *r = (conc__mgr_rec_t *)(from + t->nidx[i]);
     uint64_t n = rec_size(r->klen, r->vlen);
     memcpy(to + pos, r, n);
     t->nidx[i] = pos;
@@ -168,7 +144,7 @@ static void txn_compact(txn_t *t, uint64_t skip) {
 /* Write a new record where nothing published points; its offset in *off. */
 static int txn_put(txn_t *t, uint64_t skip, uint32_t tag, const void *key,
                    size_t klen, const void *val, size_t vlen, uint64_t *off) {
-  mgr_t *m = t->m;
+  conc__mgr_t *m = t->m;
   if (klen > UINT32_MAX || vlen > m->max_bytes)
     return CONC_EFULL;
   uint64_t need = rec_size(klen, vlen);
@@ -177,8 +153,8 @@ static int txn_put(txn_t *t, uint64_t skip, uint32_t tag, const void *key,
     if (need > m->max_bytes - t->nw.used)
       return CONC_EFULL;
   }
-  rec_t *r = (rec_t *)(heap_of(m, t->nw.heap) + t->nw.used);
-  *r = (rec_t){tag, (uint32_t)klen, vlen};
+  conc__mgr_rec_t *r = (conc__mgr_rec_t *)(heap_of(m, t->nw.heap) + t->nw.used);
+  *r = (conc__mgr_rec_t){tag, (uint32_t)klen, vlen};
   if (klen)
     memcpy(rec_key(r), key, klen);
   if (vlen)
@@ -189,14 +165,14 @@ static int txn_put(txn_t *t, uint64_t skip, uint32_t tag, const void *key,
 }
 
 static void txn_commit(txn_t *t) {
-  mgr_t *m = t->m;
+  conc__mgr_t *m = t->m;
   uint32_t next = !conc__load_relaxed(&m->cur);
   m->st[next] = t->nw;
   conc__store_release(&m->cur, next);
 }
 
 /* Insert a new record at position pos (0..count). */
-static int insert_at(mgr_t *m, uint64_t pos, uint32_t tag, const void *key,
+static int insert_at(conc__mgr_t *m, uint64_t pos, uint32_t tag, const void *key,
                      size_t klen, const void *val, size_t vlen) {
   txn_t t;
   txn_begin(&t, m);
@@ -214,7 +190,7 @@ static int insert_at(mgr_t *m, uint64_t pos, uint32_t tag, const void *key,
   return 0;
 }
 
-static int replace_at(mgr_t *m, uint64_t pos, uint32_t tag, const void *key,
+static int replace_at(conc__mgr_t *m, uint64_t pos, uint32_t tag, const void *key,
                       size_t klen, const void *val, size_t vlen) {
   txn_t t;
   txn_begin(&t, m);
@@ -227,7 +203,7 @@ static int replace_at(mgr_t *m, uint64_t pos, uint32_t tag, const void *key,
   return 0;
 }
 
-static void remove_at(mgr_t *m, uint64_t pos) {
+static void remove_at(conc__mgr_t *m, uint64_t pos) {
   txn_t t;
   txn_begin(&t, m);
   memmove(t.nidx + pos, t.nidx + pos + 1,
@@ -236,7 +212,7 @@ static void remove_at(mgr_t *m, uint64_t pos) {
   txn_commit(&t);
 }
 
-static void clear_all(mgr_t *m) {
+static void clear_all(conc__mgr_t *m) {
   txn_t t;
   txn_begin(&t, m);
   t.nw.count = 0;
@@ -257,17 +233,17 @@ static int copy_out(const void *src, size_t n, void *buf, size_t cap,
 
 /* ---- dict ------------------------------------------------------------- */
 
-static mgr_t *dict_blk(const conc_shared_dict_t *d) {
-  mgr_t *m = d ? d->priv.blk : NULL;
-  return m && m->kind == KIND_DICT ? m : NULL;
+static conc__mgr_t *dict_blk(const conc_shared_dict_t *d) {
+  conc__mgr_t *m = d ? d->priv.blk : NULL;
+  return m && m->kind == CONC__MGR_DICT ? m : NULL;
 }
 
 static bool bytes_ok(const void *p, size_t n) { return p || n == 0; }
 
-static int64_t dict_find(mgr_t *m, const void *key, size_t klen) {
-  const mgr_state_t *s = published(m);
+static int64_t dict_find(conc__mgr_t *m, const void *key, size_t klen) {
+  const conc__mgr_state_t *s = published(m);
   for (uint64_t i = 0; i < s->count; i++) {
-    rec_t *r = rec_in(m, s, i);
+    conc__mgr_rec_t *r = rec_in(m, s, i);
     if (r->klen == klen && (klen == 0 || memcmp(rec_key(r), key, klen) == 0))
       return (int64_t)i;
   }
@@ -278,7 +254,7 @@ int conc_shared_dict_init(conc_shared_dict_t *d,
                           const conc_manager_opts_t *opts) {
   if (!d)
     return CONC_EINVAL;
-  int rc = mgr_new(&d->priv.blk, KIND_DICT, opts);
+  int rc = mgr_new(&d->priv.blk, CONC__MGR_DICT, opts);
   d->priv.owner = rc == 0;
   return rc;
 }
@@ -293,7 +269,7 @@ void conc_shared_dict_destroy(conc_shared_dict_t *d) {
 
 static int dict_store(conc_shared_dict_t *d, uint32_t tag, const void *key,
                       size_t klen, const void *val, size_t vlen) {
-  mgr_t *m = dict_blk(d);
+  conc__mgr_t *m = dict_blk(d);
   if (!m || !bytes_ok(key, klen) || !bytes_ok(val, vlen))
     return CONC_EINVAL;
   int rc = mgr_lock(m);
@@ -310,30 +286,30 @@ static int dict_store(conc_shared_dict_t *d, uint32_t tag, const void *key,
 
 int conc_shared_dict_set(conc_shared_dict_t *d, const void *key, size_t klen,
                          const void *val, size_t vlen) {
-  return dict_store(d, TAG_BYTES, key, klen, val, vlen);
+  return dict_store(d, CONC__MGR_BYTES, key, klen, val, vlen);
 }
 
 int conc_shared_dict_set_dict(conc_shared_dict_t *d, const void *key,
                               size_t klen, const conc_shared_dict_t *child) {
   if (!dict_blk(child))
     return CONC_EINVAL;
-  return dict_store(d, TAG_DICT, key, klen, &child->priv.blk,
+  return dict_store(d, CONC__MGR_DICT, key, klen, &child->priv.blk,
                     sizeof child->priv.blk);
 }
 
 int conc_shared_dict_set_list(conc_shared_dict_t *d, const void *key,
                               size_t klen, const conc_shared_list_t *child) {
-  mgr_t *c = child ? child->priv.blk : NULL;
-  if (!c || c->kind != KIND_LIST)
+  conc__mgr_t *c = child ? child->priv.blk : NULL;
+  if (!c || c->kind != CONC__MGR_LIST)
     return CONC_EINVAL;
-  return dict_store(d, TAG_LIST, key, klen, &child->priv.blk,
+  return dict_store(d, CONC__MGR_LIST, key, klen, &child->priv.blk,
                     sizeof child->priv.blk);
 }
 
 /* Under the lock: the record for key, or NULL. */
 static int dict_lookup(conc_shared_dict_t *d, const void *key, size_t klen,
-                       mgr_t **mp, rec_t **rp) {
-  mgr_t *m = dict_blk(d);
+                       conc__mgr_t **mp, conc__mgr_rec_t **rp) {
+  conc__mgr_t *m = dict_blk(d);
   if (!m || !bytes_ok(key, klen))
     return CONC_EINVAL;
   int rc = mgr_lock(m);
@@ -349,14 +325,14 @@ int conc_shared_dict_get(conc_shared_dict_t *d, const void *key, size_t klen,
                          void *buf, size_t cap, size_t *len) {
   if (!bytes_ok(buf, cap))
     return CONC_EINVAL;
-  mgr_t *m;
-  rec_t *r;
+  conc__mgr_t *m;
+  conc__mgr_rec_t *r;
   int rc = dict_lookup(d, key, klen, &m, &r);
   if (rc != 0)
     return rc;
   if (!r)
     rc = CONC_ENOENT;
-  else if (r->tag != TAG_BYTES)
+  else if (r->tag != CONC__MGR_BYTES)
     rc = CONC_ESTATE;
   else
     rc = copy_out(rec_val(r), r->vlen, buf, cap, len);
@@ -366,8 +342,8 @@ int conc_shared_dict_get(conc_shared_dict_t *d, const void *key, size_t klen,
 
 static int dict_get_ref(conc_shared_dict_t *d, const void *key, size_t klen,
                         uint32_t tag, void **blk) {
-  mgr_t *m;
-  rec_t *r;
+  conc__mgr_t *m;
+  conc__mgr_rec_t *r;
   int rc = dict_lookup(d, key, klen, &m, &r);
   if (rc != 0)
     return rc;
@@ -386,7 +362,7 @@ int conc_shared_dict_get_dict(conc_shared_dict_t *d, const void *key,
   if (!out)
     return CONC_EINVAL;
   void *blk;
-  int rc = dict_get_ref(d, key, klen, TAG_DICT, &blk);
+  int rc = dict_get_ref(d, key, klen, CONC__MGR_DICT, &blk);
   if (rc == 0)
     *out = (conc_shared_dict_t){{blk, false}};
   return rc;
@@ -397,15 +373,15 @@ int conc_shared_dict_get_list(conc_shared_dict_t *d, const void *key,
   if (!out)
     return CONC_EINVAL;
   void *blk;
-  int rc = dict_get_ref(d, key, klen, TAG_LIST, &blk);
+  int rc = dict_get_ref(d, key, klen, CONC__MGR_LIST, &blk);
   if (rc == 0)
     *out = (conc_shared_list_t){{blk, false}};
   return rc;
 }
 
 int conc_shared_dict_del(conc_shared_dict_t *d, const void *key, size_t klen) {
-  mgr_t *m;
-  rec_t *r;
+  conc__mgr_t *m;
+  conc__mgr_rec_t *r;
   int rc = dict_lookup(d, key, klen, &m, &r);
   if (rc != 0)
     return rc;
@@ -419,8 +395,8 @@ int conc_shared_dict_del(conc_shared_dict_t *d, const void *key, size_t klen) {
 
 int conc_shared_dict_contains(conc_shared_dict_t *d, const void *key,
                               size_t klen) {
-  mgr_t *m;
-  rec_t *r;
+  conc__mgr_t *m;
+  conc__mgr_rec_t *r;
   int rc = dict_lookup(d, key, klen, &m, &r);
   if (rc != 0)
     return rc;
@@ -428,7 +404,7 @@ int conc_shared_dict_contains(conc_shared_dict_t *d, const void *key,
   return r != NULL;
 }
 
-static size_t mgr_len(mgr_t *m) {
+static size_t mgr_len(conc__mgr_t *m) {
   if (!m || mgr_lock(m) != 0)
     return 0;
   size_t n = (size_t)published(m)->count;
@@ -442,24 +418,24 @@ size_t conc_shared_dict_len(conc_shared_dict_t *d) {
 
 int conc_shared_dict_key_at(conc_shared_dict_t *d, size_t i, void *buf,
                             size_t cap, size_t *len) {
-  mgr_t *m = dict_blk(d);
+  conc__mgr_t *m = dict_blk(d);
   if (!m || !bytes_ok(buf, cap))
     return CONC_EINVAL;
   int rc = mgr_lock(m);
   if (rc != 0)
     return rc;
-  const mgr_state_t *s = published(m);
+  const conc__mgr_state_t *s = published(m);
   if (i >= s->count) {
     rc = CONC_EINVAL;
   } else {
-    rec_t *r = rec_in(m, s, i);
+    conc__mgr_rec_t *r = rec_in(m, s, i);
     rc = copy_out(rec_key(r), r->klen, buf, cap, len);
   }
   mgr_unlock(m);
   return rc;
 }
 
-static int mgr_clear(mgr_t *m) {
+static int mgr_clear(conc__mgr_t *m) {
   if (!m)
     return CONC_EINVAL;
   int rc = mgr_lock(m);
@@ -476,13 +452,13 @@ int conc_shared_dict_clear(conc_shared_dict_t *d) {
 
 /* ---- list ------------------------------------------------------------- */
 
-static mgr_t *list_blk(const conc_shared_list_t *l) {
-  mgr_t *m = l ? l->priv.blk : NULL;
-  return m && m->kind == KIND_LIST ? m : NULL;
+static conc__mgr_t *list_blk(const conc_shared_list_t *l) {
+  conc__mgr_t *m = l ? l->priv.blk : NULL;
+  return m && m->kind == CONC__MGR_LIST ? m : NULL;
 }
 
 /* Python's index rule: negative counts from the end; false if out of range. */
-static bool norm_index(mgr_t *m, ptrdiff_t i, uint64_t *pos) {
+static bool norm_index(conc__mgr_t *m, ptrdiff_t i, uint64_t *pos) {
   int64_t n = (int64_t)published(m)->count;
   int64_t k = i < 0 ? (int64_t)i + n : (int64_t)i;
   if (k < 0 || k >= n)
@@ -495,7 +471,7 @@ int conc_shared_list_init(conc_shared_list_t *l,
                           const conc_manager_opts_t *opts) {
   if (!l)
     return CONC_EINVAL;
-  int rc = mgr_new(&l->priv.blk, KIND_LIST, opts);
+  int rc = mgr_new(&l->priv.blk, CONC__MGR_LIST, opts);
   l->priv.owner = rc == 0;
   return rc;
 }
@@ -510,7 +486,7 @@ void conc_shared_list_destroy(conc_shared_list_t *l) {
 
 int conc_shared_list_insert(conc_shared_list_t *l, ptrdiff_t i,
                             const void *val, size_t vlen) {
-  mgr_t *m = list_blk(l);
+  conc__mgr_t *m = list_blk(l);
   if (!m || !bytes_ok(val, vlen))
     return CONC_EINVAL;
   int rc = mgr_lock(m);
@@ -519,7 +495,7 @@ int conc_shared_list_insert(conc_shared_list_t *l, ptrdiff_t i,
   int64_t n = (int64_t)published(m)->count;
   int64_t k = i < 0 ? (int64_t)i + n : (int64_t)i;
   k = k < 0 ? 0 : k > n ? n : k;
-  rc = insert_at(m, (uint64_t)k, TAG_BYTES, NULL, 0, val, vlen);
+  rc = insert_at(m, (uint64_t)k, CONC__MGR_BYTES, NULL, 0, val, vlen);
   mgr_unlock(m);
   return rc;
 }
@@ -531,7 +507,7 @@ int conc_shared_list_append(conc_shared_list_t *l, const void *val,
 
 int conc_shared_list_get(conc_shared_list_t *l, ptrdiff_t i, void *buf,
                          size_t cap, size_t *len) {
-  mgr_t *m = list_blk(l);
+  conc__mgr_t *m = list_blk(l);
   if (!m || !bytes_ok(buf, cap))
     return CONC_EINVAL;
   int rc = mgr_lock(m);
@@ -541,7 +517,7 @@ int conc_shared_list_get(conc_shared_list_t *l, ptrdiff_t i, void *buf,
   if (!norm_index(m, i, &pos)) {
     rc = CONC_EINVAL;
   } else {
-    rec_t *r = rec_in(m, published(m), pos);
+    conc__mgr_rec_t *r = rec_in(m, published(m), pos);
     rc = copy_out(rec_val(r), r->vlen, buf, cap, len);
   }
   mgr_unlock(m);
@@ -550,7 +526,7 @@ int conc_shared_list_get(conc_shared_list_t *l, ptrdiff_t i, void *buf,
 
 int conc_shared_list_set(conc_shared_list_t *l, ptrdiff_t i, const void *val,
                          size_t vlen) {
-  mgr_t *m = list_blk(l);
+  conc__mgr_t *m = list_blk(l);
   if (!m || !bytes_ok(val, vlen))
     return CONC_EINVAL;
   int rc = mgr_lock(m);
@@ -560,14 +536,14 @@ int conc_shared_list_set(conc_shared_list_t *l, ptrdiff_t i, const void *val,
   if (!norm_index(m, i, &pos))
     rc = CONC_EINVAL;
   else
-    rc = replace_at(m, pos, TAG_BYTES, NULL, 0, val, vlen);
+    rc = replace_at(m, pos, CONC__MGR_BYTES, NULL, 0, val, vlen);
   mgr_unlock(m);
   return rc;
 }
 
 int conc_shared_list_pop(conc_shared_list_t *l, ptrdiff_t i, void *buf,
                          size_t cap, size_t *len) {
-  mgr_t *m = list_blk(l);
+  conc__mgr_t *m = list_blk(l);
   if (!m || !bytes_ok(buf, cap))
     return CONC_EINVAL;
   int rc = mgr_lock(m);
@@ -577,7 +553,7 @@ int conc_shared_list_pop(conc_shared_list_t *l, ptrdiff_t i, void *buf,
   if (!norm_index(m, i, &pos)) {
     rc = CONC_EINVAL;
   } else {
-    rec_t *r = rec_in(m, published(m), pos);
+    conc__mgr_rec_t *r = rec_in(m, published(m), pos);
     rc = copy_out(rec_val(r), r->vlen, buf, cap, len);
     if (rc == 0)
       remove_at(m, pos);
@@ -591,7 +567,7 @@ size_t conc_shared_list_len(conc_shared_list_t *l) {
 }
 
 int conc_shared_list_reverse(conc_shared_list_t *l) {
-  mgr_t *m = list_blk(l);
+  conc__mgr_t *m = list_blk(l);
   if (!m)
     return CONC_EINVAL;
   int rc = mgr_lock(m);

@@ -15,6 +15,7 @@
 #include "conc/manager.h"
 #include "conc/sync.h"
 #include "harness.h"
+#include "manager-int.h"
 
 #define S(str) (str), strlen(str)
 
@@ -390,8 +391,8 @@ static void full_container_is_efull_and_compacts(void **state) {
   conc_shared_list_destroy(&l);
 }
 
-/* A process that dies holding the container's lock (white box: the lock
- * is the first member of the shared block) leaves a usable container. */
+/* A process that dies holding the container's lock (white box) leaves a
+ * usable container. */
 static void owner_death_is_repaired(void **state) {
   (void)state;
   watchdog();
@@ -401,8 +402,8 @@ static void owner_death_is_repaired(void **state) {
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
-    conc_lock_t *lk = d.priv.blk;
-    if (conc_lock_acquire(lk) != 0)
+    conc__mgr_t *m = d.priv.blk;
+    if (conc_lock_acquire(&m->lock) != 0)
       _exit(1);
     _exit(0); /* dies holding it */
   }
@@ -414,6 +415,83 @@ static void owner_death_is_repaired(void **state) {
   assert_int_equal(conc_shared_dict_set(&d, S("k2"), S("v2")), 0);
   assert_int_equal(conc_shared_dict_len(&d), 2);
   conc_shared_dict_destroy(&d);
+  alarm(0);
+}
+
+/* A process killed while it was building an update (white box: it scribbles
+ * over everything the published state does not use, then dies holding the
+ * lock): the half-built update is never seen, and later updates, including
+ * ones that compact into the scribbled heap, work. */
+static void half_built_update_is_never_seen(void **state) {
+  (void)state;
+  watchdog();
+  conc_shared_dict_t d;
+  assert_int_equal(
+      conc_shared_dict_init(&d, &(conc_manager_opts_t){.max_items = 8,
+                                                       .max_bytes = 256}),
+      0);
+  assert_int_equal(conc_shared_dict_set(&d, S("a"), S("a=0#$")), 0);
+  assert_int_equal(conc_shared_dict_set(&d, S("b"), S("b=0#$")), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    conc__mgr_t *m = d.priv.blk;
+    if (conc_lock_acquire(&m->lock) != 0)
+      _exit(1);
+    uint32_t c = m->cur;
+    conc__mgr_state_t *s = &m->st[c];
+    memset(&m->st[!c], 0xA5, sizeof m->st[0]);
+    memset(conc__mgr_index(m, !s->idx), 0xA5, m->max_items * 8);
+    memset(conc__mgr_heap(m, !s->heap), 0xA5, m->max_bytes);
+    memset(conc__mgr_heap(m, s->heap) + s->used, 0xA5,
+           m->max_bytes - s->used);
+    _exit(0);
+  }
+  reap(pid, 0);
+  assert_int_equal(conc_shared_dict_len(&d), 2);
+  char buf[32];
+  size_t len;
+  assert_int_equal(conc_shared_dict_get(&d, S("b"), buf, sizeof buf, &len), 0);
+  assert_int_equal(len, 5);
+  assert_memory_equal(buf, "b=0#$", 5);
+  for (unsigned n = 0; n < 200; n++) {
+    char v[32];
+    int vl = snprintf(v, sizeof v, "a=%u#$", n);
+    assert_int_equal(conc_shared_dict_set(&d, S("a"), v, (size_t)vl), 0);
+  }
+  assert_int_equal(conc_shared_dict_get(&d, S("a"), buf, sizeof buf, &len), 0);
+  assert_memory_equal(buf, "a=199#$", 7);
+  assert_int_equal(conc_shared_dict_get(&d, S("b"), buf, sizeof buf, &len), 0);
+  assert_memory_equal(buf, "b=0#$", 5);
+  conc_shared_dict_destroy(&d);
+  alarm(0);
+}
+
+/* If the published state itself were ever insane after an owner died, the
+ * repair resets the container to empty rather than reading wild offsets. */
+static void insane_state_after_owner_death_resets_to_empty(void **state) {
+  (void)state;
+  watchdog();
+  conc_shared_list_t l;
+  assert_int_equal(conc_shared_list_init(&l, NULL), 0);
+  assert_int_equal(conc_shared_list_append(&l, S("x")), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    conc__mgr_t *m = l.priv.blk;
+    if (conc_lock_acquire(&m->lock) != 0)
+      _exit(1);
+    m->st[m->cur].count = m->max_items + 5;
+    _exit(0);
+  }
+  reap(pid, 0);
+  assert_int_equal(conc_shared_list_len(&l), 0);
+  assert_int_equal(conc_shared_list_append(&l, S("y")), 0);
+  char c;
+  size_t len;
+  assert_int_equal(conc_shared_list_get(&l, 0, &c, 1, &len), 0);
+  assert_int_equal(c, 'y');
+  conc_shared_list_destroy(&l);
   alarm(0);
 }
 
@@ -521,4 +599,7 @@ CONC_TEST_MAIN(cmocka_unit_test(dict_supports_container_api),
                cmocka_unit_test(nested_plain_list_mutation_is_lost),
                cmocka_unit_test(full_container_is_efull_and_compacts),
                cmocka_unit_test(owner_death_is_repaired),
+               cmocka_unit_test(half_built_update_is_never_seen),
+               cmocka_unit_test(
+                   insane_state_after_owner_death_resets_to_empty),
                cmocka_unit_test(child_killed_mid_update_leaves_consistent))
