@@ -81,7 +81,7 @@ CONC_EXTERN int conc_shared_dict_del(conc_shared_dict_t *d, const void *key,
 /* key in d: 1 or 0, or a negative error code. */
 CONC_EXTERN int conc_shared_dict_contains(conc_shared_dict_t *d,
                                           const void *key, size_t klen);
-/* len(d); 0 for NULL. */
+/* len(d); 0 for NULL (or for a lock given up: CONC_ENOTRECOVERABLE). */
 CONC_EXTERN size_t conc_shared_dict_len(conc_shared_dict_t *d);
 /* list(d.keys())[i] in insertion order (CONC_EINVAL when i >= len). Loop i
  * from 0 while it returns 0; another process may change d meanwhile, as a
@@ -132,7 +132,7 @@ CONC_EXTERN int conc_shared_list_set(conc_shared_list_t *l, ptrdiff_t i,
  * only to learn the size. */
 CONC_EXTERN int conc_shared_list_pop(conc_shared_list_t *l, ptrdiff_t i,
                                      void *buf, size_t cap, size_t *len);
-/* len(l); 0 for NULL. */
+/* len(l); 0 for NULL (or for a lock given up: CONC_ENOTRECOVERABLE). */
 CONC_EXTERN size_t conc_shared_list_len(conc_shared_list_t *l);
 /* l.reverse(), l.clear(). */
 CONC_EXTERN int conc_shared_list_reverse(conc_shared_list_t *l);
