@@ -174,6 +174,10 @@ static void map_timeout_from_call_cancels_pending_not_running(void **state) {
   conc_map_t m;
   double t0 = conc_monotonic();
   assert_int_equal(conc_executor_map(&ex, &m, gated, in, 3, 0.1), 0);
+  /* the first item must be running when the timeout strikes: a loaded
+   * machine may start the worker late */
+  while (gate_started() < 1)
+    conc_sleep(0.001);
   void *v;
   assert_int_equal(conc_map_next(&m, &v), CONC_ETIMEDOUT);
   assert_elapsed(conc_monotonic() - t0, 0.1);
@@ -270,9 +274,12 @@ static void idle_worker_is_reused(void **state) {
   conc_executor_destroy(&ex);
 }
 
+/* Each task holds its worker at the gate, which opens once all five run:
+ * then no worker was idle when a submit looked for one, and each worker
+ * has a task (a fixed sleep was too short for a loaded machine: a worker
+ * that started late found its task taken by an earlier one). */
 static void *my_name(void *arg) {
-  (void)arg;
-  conc_sleep(0.02); /* keep every worker busy so that all get a task */
+  gated(arg);
   return (void *)conc_thread_name(conc_current_thread());
 }
 
@@ -286,8 +293,13 @@ static void worker_names_use_prefix(void **state) {
                                   .thread_name_prefix = "SpecialPool"}),
       0);
   conc_future_t *fs[5];
+  gate_reset();
   for (int i = 0; i < 5; i++)
     assert_int_equal(conc_executor_submit(&ex, my_name, NULL, &fs[i]), 0);
+  double end = conc_monotonic() + 10;
+  while (gate_started() < 5 && conc_monotonic() < end)
+    conc_sleep(0.001);
+  gate_open();
   bool seen[5] = {false};
   for (int i = 0; i < 5; i++) {
     void *v;
@@ -315,6 +327,7 @@ static void worker_names_default(void **state) {
   assert_int_equal(strncmp(pa, "ThreadPoolExecutor-", 19), 0);
   assert_int_equal(atoi(pb + 19), atoi(pa + 19) + 1);
   conc_future_t *f;
+  gate_open();
   assert_int_equal(conc_executor_submit(&a, my_name, NULL, &f), 0);
   void *v;
   assert_int_equal(conc_future_result(f, 10, &v), 0);
@@ -424,7 +437,7 @@ static int counting_init(void *arg) {
 
 static void *init_seen(void *arg) {
   (void)arg;
-  conc_sleep(0.01);
+  gate_wait(&g_gate); /* busy until all are submitted: 3 workers start */
   return I(__atomic_load_n(&init_calls, __ATOMIC_ACQUIRE));
 }
 
@@ -439,8 +452,10 @@ static void initializer_runs_once_per_worker_before_tasks(void **state) {
                                                .initargs = I(77)}),
                    0);
   conc_future_t *fs[6];
+  gate_reset();
   for (int i = 0; i < 6; i++)
     assert_int_equal(conc_executor_submit(&ex, init_seen, NULL, &fs[i]), 0);
+  gate_open();
   for (int i = 0; i < 6; i++)
     assert_true(result_int(fs[i]) >= 1);
   conc_executor_destroy(&ex);
