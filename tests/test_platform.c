@@ -123,10 +123,15 @@ struct waker {
   uint32_t word;
   uint32_t woken;
   bool shared;
+  uint32_t nstarted;
+  int32_t tids[4];
 };
 
 static void *wait_thread(void *arg) {
   struct waker *w = arg;
+  uint32_t i = conc__fetch_add(&w->nstarted, 1);
+  if (i < 4)
+    conc__store_release(&w->tids[i], conc__gettid());
   int rc = conc__wait(&w->word, 0, CONC_DEADLINE_NEVER, w->shared);
   assert_int_equal(rc, 0);
   conc__fetch_add(&w->woken, 1);
@@ -163,6 +168,34 @@ static void wake_without_change_is_absorbed(void **state) {
   assert_int_equal(w.woken, 1);
 }
 
+/* The kernel's view of a thread: 'S' once it sleeps (here: in the wait). */
+static char thread_state(int32_t tid) {
+  char path[64], buf[256];
+  snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return '?';
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char *close_paren = strrchr(buf, ')');
+  return close_paren && close_paren[1] == ' ' ? close_paren[2] : '?';
+}
+
+/* Wait (up to 10 s) until n waiter threads are asleep in the kernel, so a
+ * test never races a waiter that has not reached its wait yet. */
+static void wait_until_asleep(struct waker *w, uint32_t n) {
+  double end = conc_monotonic() + 10;
+  for (uint32_t i = 0; i < n; i++) {
+    int32_t tid;
+    while ((tid = conc__load_acquire(&w->tids[i])) == 0 ||
+           thread_state(tid) != 'S') {
+      assert_true(conc_monotonic() < end);
+      conc_sleep(0.001);
+    }
+  }
+}
+
 /* A moved waiter stays asleep until its new word is woken (futex), or is
  * woken at once (condvar fallback); either way it returns 0, since its own
  * word changed. */
@@ -173,7 +206,7 @@ static void requeue_moves_waiters_to_the_other_word(void **state) {
   pthread_t t[2];
   for (int i = 0; i < 2; i++)
     t[i] = conc_test_spawn(wait_thread, &w);
-  conc_sleep(0.05);
+  wait_until_asleep(&w, 2);
   conc__store_release(&w.word, 1);
   conc__requeue(&w.word, 1, &to, false);
   conc_sleep(0.05);
@@ -200,7 +233,7 @@ static void requeue_of_a_changed_word_wakes_instead(void **state) {
   struct waker w = {0};
   uint32_t to = 5;
   pthread_t t = conc_test_spawn(wait_thread, &w);
-  conc_sleep(0.05);
+  wait_until_asleep(&w, 1);
   conc__store_release(&w.word, 2);
   conc__requeue(&w.word, 1, &to, false);
   conc_test_join(t);
