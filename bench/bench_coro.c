@@ -162,25 +162,23 @@ static double run_uc_create(void *arg, long n) {
   "n = int(sys.argv[1])\n"                                                     \
   "main = getcurrent()\n"
 
-static const char py_switch[] = PY_PRELUDE
-    "def run():\n"
-    "    while True:\n"
-    "        main.switch()\n"
-    "g = greenlet(run)\n"
-    "g.switch()\n"
-    "sw = g.switch\n"
-    "t = time.perf_counter()\n"
-    "for _ in range(n // 2):\n"
-    "    sw()\n"
-    "print(time.perf_counter() - t)\n";
+static const char py_switch[] = PY_PRELUDE "def run():\n"
+                                           "    while True:\n"
+                                           "        main.switch()\n"
+                                           "g = greenlet(run)\n"
+                                           "g.switch()\n"
+                                           "sw = g.switch\n"
+                                           "t = time.perf_counter()\n"
+                                           "for _ in range(n // 2):\n"
+                                           "    sw()\n"
+                                           "print(time.perf_counter() - t)\n";
 
-static const char py_create[] = PY_PRELUDE
-    "def run():\n"
-    "    return None\n"
-    "t = time.perf_counter()\n"
-    "for _ in range(n):\n"
-    "    greenlet(run).switch()\n"
-    "print(time.perf_counter() - t)\n";
+static const char py_create[] = PY_PRELUDE "def run():\n"
+                                           "    return None\n"
+                                           "t = time.perf_counter()\n"
+                                           "for _ in range(n):\n"
+                                           "    greenlet(run).switch()\n"
+                                           "print(time.perf_counter() - t)\n";
 
 /* ---- memory ------------------------------------------------------------ */
 

@@ -117,8 +117,8 @@ static struct hpool {
   struct hfuture *head, *tail;
   int stop;
   pthread_t threads[2];
-} hp = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0,
-        {0}};
+} hp = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, {0}};
 
 static void *hworker(void *unused) {
   (void)unused;
@@ -326,8 +326,8 @@ int main(int argc, char **argv) {
   v[nv++] = (bench_variant_t){"libconc Executor", conc_batch, NULL, 0};
   v[nv++] = (bench_variant_t){"pthread pool + futures", hand_batch, NULL, 0};
 #ifdef BENCH_HAVE_GLIB
-  v[nv++] = (bench_variant_t){"GLib GThreadPool + futures", glib_batch, NULL,
-                              0};
+  v[nv++] =
+      (bench_variant_t){"GLib GThreadPool + futures", glib_batch, NULL, 0};
 #endif
   v[nv++] = (bench_variant_t){"CPython ThreadPoolExecutor", bench_python_fn,
                               (void *)py_batch, 20000};
@@ -338,8 +338,8 @@ int main(int argc, char **argv) {
   v[nv++] = (bench_variant_t){"libconc Executor", conc_latency, NULL, 0};
   v[nv++] = (bench_variant_t){"pthread pool + futures", hand_latency, NULL, 0};
 #ifdef BENCH_HAVE_GLIB
-  v[nv++] = (bench_variant_t){"GLib GThreadPool + futures", glib_latency,
-                              NULL, 0};
+  v[nv++] =
+      (bench_variant_t){"GLib GThreadPool + futures", glib_latency, NULL, 0};
 #endif
   bench_compare("submit->result latency, idle pool", "round trips", 2000, v,
                 nv);

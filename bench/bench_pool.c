@@ -60,34 +60,32 @@ static double run_apply(void *arg, long n) {
   return t;
 }
 
-static const char py_map[] =
-    "import sys, time, multiprocessing as mp\n"
-    "def f(x): return x * x\n"
-    "if __name__ == '__main__':\n"
-    "    n = int(sys.argv[1])\n"
-    "    with mp.get_context('fork').Pool(2) as p:\n"
-    "        p.map(f, range(10))\n"
-    "        t0 = time.perf_counter()\n"
-    "        done = 0\n"
-    "        while done < n:\n"
-    "            k = min(n - done, 10000)\n"
-    "            p.map(f, range(k))\n"
-    "            done += k\n"
-    "        t = time.perf_counter() - t0\n"
-    "    print(t)\n";
+static const char py_map[] = "import sys, time, multiprocessing as mp\n"
+                             "def f(x): return x * x\n"
+                             "if __name__ == '__main__':\n"
+                             "    n = int(sys.argv[1])\n"
+                             "    with mp.get_context('fork').Pool(2) as p:\n"
+                             "        p.map(f, range(10))\n"
+                             "        t0 = time.perf_counter()\n"
+                             "        done = 0\n"
+                             "        while done < n:\n"
+                             "            k = min(n - done, 10000)\n"
+                             "            p.map(f, range(k))\n"
+                             "            done += k\n"
+                             "        t = time.perf_counter() - t0\n"
+                             "    print(t)\n";
 
-static const char py_apply[] =
-    "import sys, time, multiprocessing as mp\n"
-    "def f(x): return x * x\n"
-    "if __name__ == '__main__':\n"
-    "    n = int(sys.argv[1])\n"
-    "    with mp.get_context('fork').Pool(2) as p:\n"
-    "        p.apply(f, (7,))\n"
-    "        t0 = time.perf_counter()\n"
-    "        for _ in range(n):\n"
-    "            p.apply(f, (7,))\n"
-    "        t = time.perf_counter() - t0\n"
-    "    print(t)\n";
+static const char py_apply[] = "import sys, time, multiprocessing as mp\n"
+                               "def f(x): return x * x\n"
+                               "if __name__ == '__main__':\n"
+                               "    n = int(sys.argv[1])\n"
+                               "    with mp.get_context('fork').Pool(2) as p:\n"
+                               "        p.apply(f, (7,))\n"
+                               "        t0 = time.perf_counter()\n"
+                               "        for _ in range(n):\n"
+                               "            p.apply(f, (7,))\n"
+                               "        t = time.perf_counter() - t0\n"
+                               "    print(t)\n";
 
 int main(int argc, char **argv) {
   bench_init(argc, argv);

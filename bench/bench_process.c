@@ -407,18 +407,19 @@ int main(int argc, char **argv) {
   v[0] = (bench_variant_t){"libconc process Queue", run_conc_queue, NULL, 0};
   v[1] = (bench_variant_t){"CPython mp.Queue", bench_python_fn,
                            (void *)py_queue, 20000};
-  bench_compare("process Queue, 1 producer -> 1 consumer, 8-byte items",
-                "item", 500000, v, 2);
+  bench_compare("process Queue, 1 producer -> 1 consumer, 8-byte items", "item",
+                500000, v, 2);
 
   v[0] = (bench_variant_t){"libconc Pipe", run_conc_pipe, NULL, 0};
   v[1] = (bench_variant_t){"raw pipe pair", run_raw_pipe, NULL, 0};
   v[2] = (bench_variant_t){"raw AF_UNIX stream socket pair",
                            run_raw_stream_socket, NULL, 0};
-  v[3] = (bench_variant_t){"CPython mp.Pipe", bench_python_fn,
-                           (void *)py_pipe, 20000};
+  v[3] = (bench_variant_t){"CPython mp.Pipe", bench_python_fn, (void *)py_pipe,
+                           20000};
   bench_compare("Pipe round trip, 8-byte message", "round trip", 50000, v, 4);
 
-  v[0] = (bench_variant_t){"libconc 2 one-way Pipes", run_conc_one_way, NULL, 0};
+  v[0] =
+      (bench_variant_t){"libconc 2 one-way Pipes", run_conc_one_way, NULL, 0};
   v[1] = (bench_variant_t){"raw pipe pair", run_raw_pipe, NULL, 0};
   v[2] = (bench_variant_t){"CPython 2 mp.Pipe(duplex=False)", bench_python_fn,
                            (void *)py_one_way, 20000};

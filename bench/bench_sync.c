@@ -136,7 +136,8 @@ static double c_run(struct contended *c, bench_worker_fn fn, long n) {
   c->n = n / 2;
   double secs = timed_threads(fn, c);
   if (c->counter != 2 * c->n) {
-    fprintf(stderr, "contended counter wrong: %ld of %ld\n", c->counter, 2 * c->n);
+    fprintf(stderr, "contended counter wrong: %ld of %ld\n", c->counter,
+            2 * c->n);
     return -1;
   }
   return secs;
@@ -317,8 +318,8 @@ int main(int argc, char **argv) {
 #endif
   v[nv++] = (bench_variant_t){"CPython threading.Lock", bench_python_fn,
                               (void *)py_uncontended, 200000};
-  bench_compare("Lock uncontended (single-threaded process)",
-                "acquire+release", 10000000, v, nv);
+  bench_compare("Lock uncontended (single-threaded process)", "acquire+release",
+                10000000, v, nv);
 
   pthread_t idle = bench_spawn(idle_main, NULL);
   nv = 0;
@@ -366,8 +367,7 @@ int main(int argc, char **argv) {
 #endif
   v[nv++] = (bench_variant_t){"CPython threading.Condition", bench_python_fn,
                               (void *)py_pingpong, 5000};
-  bench_compare("Condition ping-pong (2 threads)", "round trips", 50000, v,
-                nv);
+  bench_compare("Condition ping-pong (2 threads)", "round trips", 50000, v, nv);
 
   static struct barrier2 b;
   conc_barrier_init(&b.conc, 2, NULL);

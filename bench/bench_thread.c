@@ -50,7 +50,8 @@ static double run_conc_named(void *arg, long n) {
   return bench_now() - t0;
 }
 
-/* ---- raw pthreads ----------------------------------------------------------- */
+/* ---- raw pthreads -----------------------------------------------------------
+ */
 
 static double run_pthread(void *arg, long n) {
   (void)arg;
@@ -63,7 +64,8 @@ static double run_pthread(void *arg, long n) {
   return bench_now() - t0;
 }
 
-/* ---- GLib ----------------------------------------------------------------------- */
+/* ---- GLib
+ * ----------------------------------------------------------------------- */
 
 #ifdef BENCH_HAVE_GLIB
 static gpointer g_empty(gpointer arg) { return arg; }
@@ -77,18 +79,18 @@ static double run_glib(void *arg, long n) {
 }
 #endif
 
-/* ---- CPython ----------------------------------------------------------------------- */
+/* ---- CPython
+ * ----------------------------------------------------------------------- */
 
-static const char py_threads[] =
-    "import sys, threading, time\n"
-    "n = int(sys.argv[1])\n"
-    "def f(): pass\n"
-    "t0 = time.perf_counter()\n"
-    "for _ in range(n):\n"
-    "    t = threading.Thread(target=f)\n"
-    "    t.start()\n"
-    "    t.join()\n"
-    "print(time.perf_counter() - t0)\n";
+static const char py_threads[] = "import sys, threading, time\n"
+                                 "n = int(sys.argv[1])\n"
+                                 "def f(): pass\n"
+                                 "t0 = time.perf_counter()\n"
+                                 "for _ in range(n):\n"
+                                 "    t = threading.Thread(target=f)\n"
+                                 "    t.start()\n"
+                                 "    t.join()\n"
+                                 "print(time.perf_counter() - t0)\n";
 
 int main(int argc, char **argv) {
   bench_init(argc, argv);

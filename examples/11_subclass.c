@@ -4,12 +4,12 @@
  *
  * Python:                                   C:
  *   class CountdownThread(threading.Thread):  typedef struct {
- *       def __init__(self, n):                  conc_thread_t thread; // the base, first
- *           super().__init__()                  int n;                // our field
- *           self.n = n                        } countdown_thread_t;
- *       def run(self):                        static void *countdown_run(void *arg) {
- *           ... self.n ...                      countdown_thread_t *self = arg; ... }
- *   t = CountdownThread(3)                    countdown_thread_init(&t, 3);
+ *       def __init__(self, n):                  conc_thread_t thread; // the
+ * base, first super().__init__()                  int n;                // our
+ * field self.n = n                        } countdown_thread_t; def run(self):
+ * static void *countdown_run(void *arg) {
+ *           ... self.n ...                      countdown_thread_t *self = arg;
+ * ... } t = CountdownThread(3)                    countdown_thread_init(&t, 3);
  *   t.start()                                 conc_thread_start(&t.thread);
  *
  * C has no classes: "subclassing" is embedding. The struct starts with a

@@ -4,14 +4,14 @@
  * 001 (t1.getName() of two sayhi threads).
  *
  * Python:                                     C:
- *   threading.Thread().name                     conc_thread_init(&a, NULL, NULL, NULL);
- *                                               conc_thread_name(&a)       // "Thread-1"
- *   threading.Thread(name="NumberCruncher")     (conc_thread_opts_t){.name = "NumberCruncher"}
- *   t.start(); t.ident                          conc_thread_start(&t); conc_thread_ident(&t)
- *   t.native_id                                 conc_thread_native_id(&t)
- *   threading.Thread(target=sayhi, ...)         .target_name = "sayhi"  // "Thread-N (sayhi)"
- *   t.name = "renamed"                          conc_thread_set_name(&t, "renamed");
- *   threading.current_thread().name             conc_thread_name(conc_current_thread())
+ *   threading.Thread().name                     conc_thread_init(&a, NULL,
+ * NULL, NULL); conc_thread_name(&a)       // "Thread-1"
+ *   threading.Thread(name="NumberCruncher")     (conc_thread_opts_t){.name =
+ * "NumberCruncher"} t.start(); t.ident conc_thread_start(&t);
+ * conc_thread_ident(&t) t.native_id conc_thread_native_id(&t)
+ *   threading.Thread(target=sayhi, ...)         .target_name = "sayhi"  //
+ * "Thread-N (sayhi)" t.name = "renamed" conc_thread_set_name(&t, "renamed");
+ *   threading.current_thread().name conc_thread_name(conc_current_thread())
  *   threading.get_ident()                       conc_get_ident()
  *
  * N comes from one process-wide counter that only unnamed threads use. The
@@ -46,7 +46,8 @@ int main(void) {
 
   /* print(threading.Thread(name="NumberCruncher").name) */
   conc_thread_t b;
-  conc_thread_init(&b, NULL, NULL, &(conc_thread_opts_t){.name = "NumberCruncher"});
+  conc_thread_init(&b, NULL, NULL,
+                   &(conc_thread_opts_t){.name = "NumberCruncher"});
   printf("%s\n", conc_thread_name(&b));
 
   /* t = threading.Thread(); t.start(); t.ident */
@@ -69,8 +70,10 @@ int main(void) {
 
   /* t1 = threading.Thread(target=sayhi, args=(1,)); ... t1.getName() */
   conc_thread_t t1, t2;
-  conc_thread_init(&t1, sayhi, NULL, &(conc_thread_opts_t){.target_name = "sayhi"});
-  conc_thread_init(&t2, sayhi, NULL, &(conc_thread_opts_t){.target_name = "sayhi"});
+  conc_thread_init(&t1, sayhi, NULL,
+                   &(conc_thread_opts_t){.target_name = "sayhi"});
+  conc_thread_init(&t2, sayhi, NULL,
+                   &(conc_thread_opts_t){.target_name = "sayhi"});
   conc_thread_start(&t1);
   conc_thread_start(&t2);
   printf("%s\n%s\n", conc_thread_name(&t1), conc_thread_name(&t2));

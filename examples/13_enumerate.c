@@ -44,7 +44,7 @@ int main(void) {
   conc_thread_init(&workers[1], wait_for_go, NULL,
                    &(conc_thread_opts_t){.name = "HistorySaver"});
   conc_thread_init(&workers[2], wait_for_go, NULL, NULL); /* Thread-1 */
-  conc_thread_init(&unstarted, NULL, NULL, NULL);          /* Thread-2 */
+  conc_thread_init(&unstarted, NULL, NULL, NULL);         /* Thread-2 */
 
   show("before start");
   for (int i = 0; i < 3; i++)

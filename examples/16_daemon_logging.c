@@ -4,12 +4,12 @@
  * thread sleeps 2 s and its "finishing" line never appears).
  *
  * Python:                                       C:
- *   logging.basicConfig(format="%(asctime)s:      log_info("Main    : ...")  // below
+ *   logging.basicConfig(format="%(asctime)s:      log_info("Main    : ...")  //
+ * below
  *       %(message)s", datefmt="%H:%M:%S")
- *   x = threading.Thread(target=thread_function,  conc_thread_init(&x, thread_function,
- *       args=(1,), daemon=True)                      &one, &(conc_thread_opts_t){
- *                                                      .daemon = true});
- *   x.start()                                     conc_thread_start(&x);
+ *   x = threading.Thread(target=thread_function,  conc_thread_init(&x,
+ * thread_function, args=(1,), daemon=True)                      &one,
+ * &(conc_thread_opts_t){ .daemon = true}); x.start() conc_thread_start(&x);
  *   t.daemon                                      conc_thread_daemon(&x)
  *
  * At a normal exit libconc, like Python, waits for every non-daemon thread
@@ -66,7 +66,8 @@ int main(void) {
   conc_thread_start(&x);
   conc_event_wait(&started, CONC_FOREVER);
   log_info("Main    : wait for the thread to finish");
-  log_info("Main    : x.daemon = %s", conc_thread_daemon(&x) ? "True" : "False");
+  log_info("Main    : x.daemon = %s",
+           conc_thread_daemon(&x) ? "True" : "False");
   log_info("Main    : all done");
   return 0; /* the daemon is abandoned here, mid-sleep */
 }

@@ -4,19 +4,17 @@
  * each with t.join(1); the supervisor m is a daemon joined with timeout=2).
  *
  * Python:                                   C:
- *   def main():                               static void *supervisor(void *arg) {
- *       for i in range(5):                      for (int i = 0; i < 5; i++) {
- *           t = threading.Thread(target=run,      conc_thread_init(&t[i], run, ...);
- *                                args=[i,])
- *           t.start()                             conc_thread_start(&t[i]);
- *           t.join(1)                             conc_thread_join(&t[i], 0.2);
- *           print('starting thread',              printf("starting thread %s\n",
- *                 t.getName())                      conc_thread_name(&t[i])); } }
- *   m = threading.Thread(target=main)         conc_thread_init(&m, supervisor, NULL,
- *   m.setDaemon(True)                             &(conc_thread_opts_t){.daemon = true});
- *   m.start()                                 conc_thread_start(&m);
- *   m.join(timeout=2)                         conc_thread_join(&m, 0.5);
- *   print("---main thread done----")          printf("---main thread done----\n");
+ *   def main():                               static void *supervisor(void
+ * *arg) { for i in range(5):                      for (int i = 0; i < 5; i++) {
+ *           t = threading.Thread(target=run,      conc_thread_init(&t[i], run,
+ * ...); args=[i,]) t.start() conc_thread_start(&t[i]); t.join(1)
+ * conc_thread_join(&t[i], 0.2); print('starting thread', printf("starting
+ * thread %s\n", t.getName())                      conc_thread_name(&t[i])); } }
+ *   m = threading.Thread(target=main)         conc_thread_init(&m, supervisor,
+ * NULL, m.setDaemon(True) &(conc_thread_opts_t){.daemon = true}); m.start()
+ * conc_thread_start(&m); m.join(timeout=2) conc_thread_join(&m, 0.5);
+ *   print("---main thread done----")          printf("---main thread
+ * done----\n");
  *
  * join(timeout) gives up after the timeout; the thread keeps running. The
  * threads m starts inherit its daemon flag (Python's rule, also libconc's:
@@ -60,8 +58,9 @@ static void *supervisor(void *arg) {
 }
 
 int main(void) {
-  conc_thread_init(&m, supervisor, NULL,
-                   &(conc_thread_opts_t){.target_name = "main", .daemon = true});
+  conc_thread_init(
+      &m, supervisor, NULL,
+      &(conc_thread_opts_t){.target_name = "main", .daemon = true});
   conc_thread_start(&m);
   int rc = conc_thread_join(&m, 0.5);
   printf("m.join(timeout=0.5): %s, m.is_alive(): %s\n", conc_err_name(rc),

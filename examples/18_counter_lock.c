@@ -9,16 +9,15 @@
  *       def __init__(self, start=0):           conc_lock_t lock;
  *           self.lock = threading.Lock()       long value;
  *           self.value = start               } counter_t;
- *       def increment(self):                 static void increment(counter_t *c) {
- *           self.lock.acquire()                conc_lock_acquire(&c->lock);
- *           try:                               c->value = c->value + 1;
- *               self.value = self.value + 1    conc_lock_release(&c->lock);
- *           finally:                         }
+ *       def increment(self):                 static void increment(counter_t
+ * *c) { self.lock.acquire()                conc_lock_acquire(&c->lock); try:
+ * c->value = c->value + 1; self.value = self.value + 1
+ * conc_lock_release(&c->lock); finally:                         }
  *               self.lock.release()
  *   logging.debug('Sleeping %0.02f', p)      log_debug("Sleeping %0.02f", p);
  *   main_thread = threading.main_thread()    conc_main_thread()
- *   for t in threading.enumerate():          conc_enumerate(list, cap) ... join all
- *       if t is not main_thread: t.join()      but the main thread
+ *   for t in threading.enumerate():          conc_enumerate(list, cap) ... join
+ * all if t is not main_thread: t.join()      but the main thread
  *
  * Without the lock two threads could read the same value and both store
  * value+1, losing one increment (lesson 19 shows that happening). With it the

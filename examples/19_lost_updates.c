@@ -3,13 +3,12 @@
  * Seed 001 ("2.2 thread lock": num -= 1 in 100 threads; "final num").
  *
  * Python:                                  C:
- *   def addNum():                            static void *sub_unlocked(void *arg) {
- *       global num                             long v = load(num);   // read
- *       num -= 1                               store(num, v - 1);    // write back
- *   lock = threading.Lock()                  static conc_lock_t lock = CONC_LOCK_INIT;
- *   lock.acquire()                           conc_lock_acquire(&lock);
- *   num -= 1                                 num_locked -= 1;
- *   lock.release()                           conc_lock_release(&lock);
+ *   def addNum():                            static void *sub_unlocked(void
+ * *arg) { global num                             long v = load(num);   // read
+ *       num -= 1                               store(num, v - 1);    // write
+ * back lock = threading.Lock()                  static conc_lock_t lock =
+ * CONC_LOCK_INIT; lock.acquire() conc_lock_acquire(&lock); num -= 1 num_locked
+ * -= 1; lock.release()                           conc_lock_release(&lock);
  *
  * `num -= 1` is a read, a subtraction and a write. When two threads read
  * the same value, both write value-1 and one decrement is lost. The seed
@@ -81,16 +80,15 @@ static void run_all(void *(*fn)(void *)) {
 
 int main(void) {
   const long start = (long)THREADS * ROUNDS;
-  printf("%d threads each decrement num %d times, starting from %ld\n",
-         THREADS, ROUNDS, start);
+  printf("%d threads each decrement num %d times, starting from %ld\n", THREADS,
+         ROUNDS, start);
 
   atomic_store(&num_unlocked, start);
   run_all(sub_unlocked);
   long left = atomic_load(&num_unlocked);
   printf("without a Lock: final num: %ld\n", left);
   printf("  updates lost this run: %s (%ld of %ld decrements)\n",
-         left != 0 ? "yes" : "no",
-         left, start);
+         left != 0 ? "yes" : "no", left, start);
 
   num_locked = start;
   run_all(sub_locked);

@@ -5,15 +5,15 @@
  * number * 2) and 004 (ten threads named "t.%d" printing their number).
  *
  * Python:                                      C:
- *   def doubler(number):                         static void *doubler(void *arg) {
- *       print(threading.currentThread()            conc_thread_name(conc_current_thread())
- *             .getName())                          ... number * 2 ...
+ *   def doubler(number):                         static void *doubler(void
+ * *arg) { print(threading.currentThread()
+ * conc_thread_name(conc_current_thread()) .getName()) ... number * 2 ...
  *       print(number * 2)
- *   threading.Thread(target=doubler,             conc_thread_init(&t, doubler, &numbers[i],
- *                    args=(i,))                    &(conc_thread_opts_t){
- *                                                    .target_name = "doubler"});
- *   threading.Thread(target=worker,              &(conc_thread_opts_t){.name = name}
- *                    args=(i,), name="t.%d" % i)
+ *   threading.Thread(target=doubler,             conc_thread_init(&t, doubler,
+ * &numbers[i], args=(i,))                    &(conc_thread_opts_t){
+ *                                                    .target_name =
+ * "doubler"}); threading.Thread(target=worker, &(conc_thread_opts_t){.name =
+ * name} args=(i,), name="t.%d" % i)
  *
  * The threads run at the same time, so lines they printed themselves would
  * come out in a different order each run. Here each thread writes its line

@@ -4,8 +4,8 @@
  * ... finally: lock.release(), "or the same: with lock:").
  *
  * Python:                            C:
- *   lock = threading.Lock()            static conc_lock_t lock = CONC_LOCK_INIT;
- *   lock.acquire()                     conc_lock_acquire(&lock);
+ *   lock = threading.Lock()            static conc_lock_t lock =
+ * CONC_LOCK_INIT; lock.acquire()                     conc_lock_acquire(&lock);
  *   try:                               ... work ...
  *       ... work ...                   conc_lock_release(&lock);
  *   finally:
@@ -14,8 +14,9 @@
  *       ... work ...                     ... work ...
  *                                      }
  *   lock.locked()                      conc_lock_locked(&lock)
- *   lock.acquire(blocking=False)       conc_lock_acquire_ex(&lock, false, CONC_FOREVER)
- *   lock.release()  # not locked       conc_lock_release(&lock) == CONC_ESTATE
+ *   lock.acquire(blocking=False)       conc_lock_acquire_ex(&lock, false,
+ * CONC_FOREVER) lock.release()  # not locked       conc_lock_release(&lock) ==
+ * CONC_ESTATE
  *     -> RuntimeError
  *
  * CONC_WITH_LOCK releases the lock on every way out of its block: the end,
@@ -53,7 +54,8 @@ int main(void) {
   conc_lock_acquire(&lock);
   shared_total += 1;
   printf("after acquire(): locked() = %s\n", tf(conc_lock_locked(&lock)));
-  int rc = conc_lock_acquire_ex(&lock, false, CONC_FOREVER); /* blocking=False */
+  int rc =
+      conc_lock_acquire_ex(&lock, false, CONC_FOREVER); /* blocking=False */
   printf("acquire(blocking=False) while held: %s\n",
          rc == 0 ? "True" : "False");
   conc_lock_release(&lock);

@@ -4,11 +4,11 @@
  * threads doing num += 1; sleep; print(num) under an RLock).
  *
  * Python:                                  C:
- *   lock = threading.RLock()                 static conc_rlock_t lock = CONC_RLOCK_INIT;
- *   lock.acquire()                           conc_rlock_acquire(&lock);
- *   data.append(what)                        append(what);  // takes the lock again
- *   lock.release()                           conc_rlock_release(&lock);
- *   f"{threading.current_thread()}"          conc_thread_name(conc_current_thread())
+ *   lock = threading.RLock()                 static conc_rlock_t lock =
+ * CONC_RLOCK_INIT; lock.acquire() conc_rlock_acquire(&lock); data.append(what)
+ * append(what);  // takes the lock again lock.release()
+ * conc_rlock_release(&lock); f"{threading.current_thread()}"
+ * conc_thread_name(conc_current_thread())
  *
  * An RLock may be acquired again by the thread that holds it (append()
  * below takes it a second time, which would hang with a plain Lock: see

@@ -7,12 +7,11 @@
  *   lock = threading.Lock()              conc_lock_t lock = CONC_LOCK_INIT;
  *   lock.acquire()                       conc_lock_acquire(&lock);
  *   lock.acquire()   # deadlock          conc_lock_acquire_timeout(&lock, 0.2)
- *                                          -> CONC_ETIMEDOUT (instead of hanging)
- *   rlock = threading.RLock()            conc_rlock_t rlock = CONC_RLOCK_INIT;
- *   rlock.acquire()                      conc_rlock_acquire(&rlock);
- *   rlock.acquire()  # fine              conc_rlock_acquire(&rlock);
- *   rlock.release()                      conc_rlock_release(&rlock);
- *   rlock.release()                      conc_rlock_release(&rlock);
+ *                                          -> CONC_ETIMEDOUT (instead of
+ * hanging) rlock = threading.RLock()            conc_rlock_t rlock =
+ * CONC_RLOCK_INIT; rlock.acquire() conc_rlock_acquire(&rlock); rlock.acquire()
+ * # fine              conc_rlock_acquire(&rlock); rlock.release()
+ * conc_rlock_release(&rlock); rlock.release() conc_rlock_release(&rlock);
  *   print("end.")                        printf("end.\n");
  *
  * A Lock does not know who holds it, so a second acquire by the holder
@@ -43,7 +42,8 @@ int main(void) {
          rc == 0 ? "ok" : conc_err_name(rc), conc_rlock_count(&rlock));
   conc_rlock_release(&rlock);
   printf("after one release: locked() = %s, count %u\n",
-         conc_rlock_locked(&rlock) ? "True" : "False", conc_rlock_count(&rlock));
+         conc_rlock_locked(&rlock) ? "True" : "False",
+         conc_rlock_count(&rlock));
   conc_rlock_release(&rlock);
   printf("after two releases: locked() = %s\n",
          conc_rlock_locked(&rlock) ? "True" : "False");

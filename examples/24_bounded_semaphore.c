@@ -4,8 +4,8 @@
  * run(n) acquires, sleeps 1 s, prints "run the thread: n", releases).
  *
  * Python:                                   C:
- *   semaphore = threading.BoundedSemaphore(5) conc_bounded_semaphore_init(&sem, 5, NULL);
- *   semaphore.acquire()                       conc_semaphore_acquire(&sem);
+ *   semaphore = threading.BoundedSemaphore(5) conc_bounded_semaphore_init(&sem,
+ * 5, NULL); semaphore.acquire() conc_semaphore_acquire(&sem);
  *   semaphore.release()                       conc_semaphore_release(&sem, 1);
  *   semaphore.release()  # one too many       conc_semaphore_release(&sem, 1)
  *     -> ValueError                             == CONC_EINVAL

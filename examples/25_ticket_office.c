@@ -5,13 +5,13 @@
  * service time).
  *
  * Python:                                      C:
- *   ticket_office = BoundedSemaphore(value=3)    static conc_bounded_semaphore_t office =
- *                                                  CONC_BOUNDED_SEMAPHORE_INIT(3);
- *   start_service = time()                       double start = conc_monotonic();
- *   with ticket_office:                          CONC_WITH_SEMAPHORE(&office) {
- *       sleep(1)                                   conc_sleep(0.2);
- *       print(f"client {number}, service           printf("client %d, service time:
- *             time: {time() - start_service}")            %.1f\n", ...); }
+ *   ticket_office = BoundedSemaphore(value=3)    static
+ * conc_bounded_semaphore_t office = CONC_BOUNDED_SEMAPHORE_INIT(3);
+ *   start_service = time()                       double start =
+ * conc_monotonic(); with ticket_office: CONC_WITH_SEMAPHORE(&office) { sleep(1)
+ * conc_sleep(0.2); print(f"client {number}, service           printf("client
+ * %d, service time: time: {time() - start_service}")            %.1f\n", ...);
+ * }
  *
  * Three clients are served at once; the other two wait for a free desk,
  * so their "service time" (waiting included) is about twice as long. Which

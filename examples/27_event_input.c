@@ -7,12 +7,12 @@
  * Python:                                 C:
  *   def do(event):                          static void *do_work(void *arg) {
  *       print('start')                        printf("start\n");
- *       event.wait()                          conc_event_wait(&event_obj, CONC_FOREVER);
- *       print('execute')                      printf("execute\n"); ... }
- *   event_obj = threading.Event()           static conc_event_t event_obj = CONC_EVENT_INIT;
- *   event_obj.clear()                       conc_event_clear(&event_obj);
- *   inp = input('input:')                   const char *inp = argc > 1 ? argv[1] : "true";
- *   if inp == 'true':                       if (strcmp(inp, "true") == 0)
+ *       event.wait()                          conc_event_wait(&event_obj,
+ * CONC_FOREVER); print('execute')                      printf("execute\n"); ...
+ * } event_obj = threading.Event()           static conc_event_t event_obj =
+ * CONC_EVENT_INIT; event_obj.clear() conc_event_clear(&event_obj); inp =
+ * input('input:')                   const char *inp = argc > 1 ? argv[1] :
+ * "true"; if inp == 'true':                       if (strcmp(inp, "true") == 0)
  *       event_obj.set()                         conc_event_set(&event_obj);
  *
  * The tour never reads the keyboard: the answer is the first argument,

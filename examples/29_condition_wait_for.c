@@ -5,16 +5,13 @@
  * typed '1').
  *
  * Python:                                 C:
- *   def condition_func():                   static bool condition_func(void *arg) {
- *       ret = False                           return answer == 1;  // read under the lock
- *       inp = input('>>>')                  }
- *       if inp == '1': ret = True
- *       return ret
- *   con.acquire()                           conc_condition_acquire(&con);
- *   con.wait_for(condition_func)            conc_condition_wait_for(&con, condition_func,
- *                                                                   NULL, 1.0);
- *   print("run the thread: %s" % n)         printf("run the thread: %d\n", n);
- *   con.release()                           conc_condition_release(&con);
+ *   def condition_func():                   static bool condition_func(void
+ * *arg) { ret = False                           return answer == 1;  // read
+ * under the lock inp = input('>>>')                  } if inp == '1': ret =
+ * True return ret con.acquire() conc_condition_acquire(&con);
+ *   con.wait_for(condition_func)            conc_condition_wait_for(&con,
+ * condition_func, NULL, 1.0); print("run the thread: %s" % n) printf("run the
+ * thread: %d\n", n); con.release() conc_condition_release(&con);
  *
  * wait_for(pred) checks pred first and waits only while it is false; each
  * notify makes it check again, always with the lock held. One deadline
@@ -87,7 +84,8 @@ int main(int argc, char **argv) {
    * even a zero timeout returns true. */
   conc_condition_acquire(&con);
   rc = conc_condition_wait_for(&con, condition_func, NULL, 0);
-  printf("wait_for(pred, 0) after the answer: %s\n", rc == 0 ? "True" : "False");
+  printf("wait_for(pred, 0) after the answer: %s\n",
+         rc == 0 ? "True" : "False");
   conc_condition_release(&con);
   return 0;
 }

@@ -4,20 +4,19 @@
  * condition; producer p calls cond.notifyAll()).
  *
  * Python:                                    C:
- *   def consumer(cond):                        static void *consumer(void *arg) {
- *       with cond:                               CONC_WITH_CONDITION(&condition) {
- *           print("consumer before wait")          printf("consumer before wait\n");
- *           cond.wait()                            conc_condition_wait(&condition,
- *           print("consumer after wait")                               CONC_FOREVER);
- *                                                  printf("consumer after wait\n"); } }
- *   def producer(cond):                        static void *producer(void *arg) {
- *       with cond:                               CONC_WITH_CONDITION(&condition) {
+ *   def consumer(cond):                        static void *consumer(void *arg)
+ * { with cond:                               CONC_WITH_CONDITION(&condition) {
+ *           print("consumer before wait")          printf("consumer before
+ * wait\n"); cond.wait() conc_condition_wait(&condition, print("consumer after
+ * wait")                               CONC_FOREVER); printf("consumer after
+ * wait\n"); } } def producer(cond):                        static void
+ * *producer(void *arg) { with cond: CONC_WITH_CONDITION(&condition) {
  *           print("producer before notifyAll")     ...
- *           cond.notifyAll()                       conc_condition_notify_all(&condition);
+ *           cond.notifyAll() conc_condition_notify_all(&condition);
  *           print("producer after notifyAll")      ... } }
- *   c1 = threading.Thread(name="c1",           conc_thread_init(&c1, consumer, NULL,
- *       target=consumer, args=(condition,))        &(conc_thread_opts_t){.name = "c1"});
- *   c1.start(); time.sleep(2); c2.start()      ...
+ *   c1 = threading.Thread(name="c1",           conc_thread_init(&c1, consumer,
+ * NULL, target=consumer, args=(condition,))        &(conc_thread_opts_t){.name
+ * = "c1"}); c1.start(); time.sleep(2); c2.start()      ...
  *
  * wait() releases the condition's lock while it waits and takes it back
  * before returning. So the consumers wake only after the producer has left

@@ -6,13 +6,12 @@
  *
  * Python:                               C:
  *   def hello():                          static void *hello(void *arg) {
- *       print("hello, world")               printf("hello, world\n"); return NULL; }
- *   t = Timer(1, hello)                   conc_timer_t t;
- *                                         conc_timer_init(&t, 0.2, hello, NULL, NULL);
- *   t.start()                             conc_timer_start(&t);
- *   t.cancel()                            conc_timer_cancel(&t);
- *   t.join(); t.is_alive()                conc_timer_join(&t, CONC_FOREVER);
- *                                         conc_timer_is_alive(&t)
+ *       print("hello, world")               printf("hello, world\n"); return
+ * NULL; } t = Timer(1, hello)                   conc_timer_t t;
+ *                                         conc_timer_init(&t, 0.2, hello, NULL,
+ * NULL); t.start()                             conc_timer_start(&t); t.cancel()
+ * conc_timer_cancel(&t); t.join(); t.is_alive() conc_timer_join(&t,
+ * CONC_FOREVER); conc_timer_is_alive(&t)
  *
  * A Timer is a Thread that waits for the interval and then calls the
  * function; cancel() during the wait means the function never runs.
@@ -39,11 +38,13 @@ int main(void) {
   conc_timer_init(&t, 0.2, hello, NULL, NULL);
   double t0 = conc_monotonic();
   conc_timer_start(&t); /* after 0.2 seconds, "hello, world" is printed */
-  printf("timer started, alive: %s\n", conc_timer_is_alive(&t) ? "True" : "False");
+  printf("timer started, alive: %s\n",
+         conc_timer_is_alive(&t) ? "True" : "False");
   conc_timer_join(&t, CONC_FOREVER);
   printf("fired after at least 0.2 s: %s\n",
          conc_monotonic() - t0 >= 0.2 ? "yes" : "no");
-  printf("a Timer is a Thread named %s\n", conc_thread_name(conc_timer_thread(&t)));
+  printf("a Timer is a Thread named %s\n",
+         conc_thread_name(conc_timer_thread(&t)));
   conc_timer_destroy(&t);
 
   conc_timer_t timer;

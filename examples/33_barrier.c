@@ -10,10 +10,11 @@
  *       print("Calc part1")                 printf("Calc part1\n");
  *       store.append(x ** 2)                append(x * x);
  *       sleep(0.5)                          conc_sleep(0.05);
- *       br.wait()                           conc_barrier_wait(&br, CONC_FOREVER); }
- *   Thread(target=f1, args=(3,)).start()  conc_thread_start(&t1);
+ *       br.wait()                           conc_barrier_wait(&br,
+ * CONC_FOREVER); } Thread(target=f1, args=(3,)).start() conc_thread_start(&t1);
  *   br.wait()                             conc_barrier_wait(&br, CONC_FOREVER);
- *   print("Result: ", sum(store))         printf("Result:  %d\n", store[0] + store[1]);
+ *   print("Result: ", sum(store))         printf("Result:  %d\n", store[0] +
+ * store[1]);
  *
  * No party passes wait() until all three have arrived, so main sees both
  * parts of the result (the barrier also makes their stores visible to
@@ -70,7 +71,8 @@ int main(void) {
   conc_thread_join(&t2, CONC_FOREVER);
   printf("indices 0+1+2 = %d, parties = %d, n_waiting = %d, broken = %s\n",
          atomic_load(&index_sum), conc_barrier_parties(&br),
-         conc_barrier_n_waiting(&br), conc_barrier_broken(&br) ? "True" : "False");
+         conc_barrier_n_waiting(&br),
+         conc_barrier_broken(&br) ? "True" : "False");
   conc_thread_destroy(&t1);
   conc_thread_destroy(&t2);
   conc_barrier_destroy(&br);

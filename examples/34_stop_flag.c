@@ -4,13 +4,13 @@
  * thread; infinite_worker checks stop_thread under a Lock; main sets it).
  *
  * Python:                                C:
- *   lock = Lock()                          static conc_lock_t lock = CONC_LOCK_INIT;
- *   stop_thread = False                    static bool stop_thread = false;
- *   while True:                            for (;;) {
+ *   lock = Lock()                          static conc_lock_t lock =
+ * CONC_LOCK_INIT; stop_thread = False                    static bool
+ * stop_thread = false; while True:                            for (;;) {
  *       print("--> thread work")             printf("--> thread work\n");
  *       lock.acquire()                       bool stop;
- *       if stop_thread is True:              CONC_WITH_LOCK(&lock) { stop = stop_thread; }
- *           break                            if (stop) break;
+ *       if stop_thread is True:              CONC_WITH_LOCK(&lock) { stop =
+ * stop_thread; } break                            if (stop) break;
  *       lock.release()                       conc_sleep(0.05);
  *       sleep(0.1)                         }
  *   lock.acquire()                         CONC_WITH_LOCK(&lock) {

@@ -5,15 +5,14 @@
  * cut off when main ends).
  *
  * Python:                                    C:
- *   thread = Thread(target=func)               conc_thread_init(&thread, func, NULL, NULL);
- *   thread.start()                             conc_thread_start(&thread);
- *   print("App stop")                          printf("App stop\n");
- *   thread.join()                              conc_thread_join(&thread, CONC_FOREVER);
- *   thread = Thread(target=func, daemon=True)  conc_thread_init(&daemon, func, NULL,
- *                                                  &(conc_thread_opts_t){.daemon = true});
- *   thread.start()                             conc_thread_start(&daemon);
- *   print("App stop")                          printf("App stop\n");
- *                                              return 0;  // the daemon is abandoned
+ *   thread = Thread(target=func)               conc_thread_init(&thread, func,
+ * NULL, NULL); thread.start() conc_thread_start(&thread); print("App stop")
+ * printf("App stop\n"); thread.join() conc_thread_join(&thread, CONC_FOREVER);
+ *   thread = Thread(target=func, daemon=True)  conc_thread_init(&daemon, func,
+ * NULL,
+ *                                                  &(conc_thread_opts_t){.daemon
+ * = true}); thread.start() conc_thread_start(&daemon); print("App stop")
+ * printf("App stop\n"); return 0;  // the daemon is abandoned
  *
  * A program (Python or C with libconc) does not end while a non-daemon
  * thread runs: at exit it waits for them, even without a join. Daemon

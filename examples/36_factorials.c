@@ -7,13 +7,13 @@
  * Python:                                    C:
  *   def foo(n, thread_num):                    static void *foo(void *arg) {
  *       res = 1                                  bignum_t res = {1, {1}};
- *       for i in range(1, n + 1):                for (int i = 1; i <= job->n; i++)
- *           res *= i                               big_mul(&res, i);
- *       print('Thread {}: {}\n'.format(...))     big_format(&res, job->text); }
- *   thread1 = threading.Thread(target=foo,     job_t jobs[2] = {{5, 1}, {100, 2}};
- *                              args=(5, 1))    conc_thread_init(&t1, foo, &jobs[0], NULL);
- *   thread1.start(); thread2.start()           conc_thread_start(&t1); ...
- *   thread1.join(); thread2.join()             conc_thread_join(&t1, CONC_FOREVER); ...
+ *       for i in range(1, n + 1):                for (int i = 1; i <= job->n;
+ * i++) res *= i                               big_mul(&res, i); print('Thread
+ * {}: {}\n'.format(...))     big_format(&res, job->text); } thread1 =
+ * threading.Thread(target=foo,     job_t jobs[2] = {{5, 1}, {100, 2}}; args=(5,
+ * 1))    conc_thread_init(&t1, foo, &jobs[0], NULL); thread1.start();
+ * thread2.start()           conc_thread_start(&t1); ... thread1.join();
+ * thread2.join()             conc_thread_join(&t1, CONC_FOREVER); ...
  *
  * Python's int grows without limit; C's largest integer holds 20! at most,
  * so 100! (158 digits) needs a small big-number multiply: base 10^9
@@ -32,7 +32,7 @@
 #define LIMBS 64         /* 576 digits: plenty for 100! */
 
 typedef struct {
-  int len;               /* limbs in use, least significant first */
+  int len; /* limbs in use, least significant first */
   uint32_t limb[LIMBS];
 } bignum_t;
 

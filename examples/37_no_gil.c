@@ -5,10 +5,11 @@
  * computational work because of the GIL").
  *
  * Python:                                      C:
- *   t1 = Thread(target=count_primes, args=(N,))  conc_thread_init(&t1, count_primes, &a, NULL);
- *   t2 = Thread(target=count_primes, args=(N,))  conc_thread_init(&t2, count_primes, &b, NULL);
- *   t1.start(); t2.start(); t1.join(); t2.join() conc_thread_start(&t1); ... join ...
- *   time.sleep(0.1)  # I/O-like wait             conc_sleep(0.1);
+ *   t1 = Thread(target=count_primes, args=(N,))  conc_thread_init(&t1,
+ * count_primes, &a, NULL); t2 = Thread(target=count_primes, args=(N,))
+ * conc_thread_init(&t2, count_primes, &b, NULL); t1.start(); t2.start();
+ * t1.join(); t2.join() conc_thread_start(&t1); ... join ... time.sleep(0.1)  #
+ * I/O-like wait             conc_sleep(0.1);
  *
  * CPython's GIL lets one thread run Python code at a time, so two threads
  * counting primes take as long as doing it twice in a row; only waiting
@@ -75,15 +76,17 @@ int main(void) {
   double seq = timed(count_primes, jobs, 2, false);
   double par = timed(count_primes, jobs + 2, 2, true);
   printf("  one after another: %.3f s\n", seq);
-  printf("  two threads:       %.3f s (%.1fx faster; CPython's GIL: about 1x)\n",
-         par, seq / par);
-  printf("  counts: %d %d %d %d\n", jobs[0].count, jobs[1].count,
-         jobs[2].count, jobs[3].count);
+  printf(
+      "  two threads:       %.3f s (%.1fx faster; CPython's GIL: about 1x)\n",
+      par, seq / par);
+  printf("  counts: %d %d %d %d\n", jobs[0].count, jobs[1].count, jobs[2].count,
+         jobs[3].count);
 
   printf("I/O-bound: four waits of 0.1 s\n");
   seq = timed(io_wait, jobs, 4, false);
   par = timed(io_wait, jobs, 4, true);
   printf("  one after another: %.3f s\n", seq);
-  printf("  four threads:      %.3f s (Python threads overlap waits too)\n", par);
+  printf("  four threads:      %.3f s (Python threads overlap waits too)\n",
+         par);
   return 0;
 }

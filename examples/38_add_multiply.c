@@ -6,12 +6,13 @@
  *
  * Python (one solution):                    C:
  *   def add(a, b): results["sum"] = a + b     static void *add(void *arg) {
- *                                               pair_t *p = arg; p->sum = p->a + p->b; ... }
- *   def mul(a, b): results["product"] = a * b static void *mul(void *arg) { ... }
- *   t1 = Thread(target=add, args=(a, b))      conc_thread_init(&t1, add, &p, NULL);
- *   t2 = Thread(target=mul, args=(a, b))      conc_thread_init(&t2, mul, &p, NULL);
- *   t1.start(); t2.start()                    conc_thread_start(&t1); conc_thread_start(&t2);
- *   t1.join(); t2.join()                      conc_thread_join(&t1, CONC_FOREVER); ...
+ *                                               pair_t *p = arg; p->sum = p->a
+ * + p->b; ... } def mul(a, b): results["product"] = a * b static void *mul(void
+ * *arg) { ... } t1 = Thread(target=add, args=(a, b))      conc_thread_init(&t1,
+ * add, &p, NULL); t2 = Thread(target=mul, args=(a, b)) conc_thread_init(&t2,
+ * mul, &p, NULL); t1.start(); t2.start() conc_thread_start(&t1);
+ * conc_thread_start(&t2); t1.join(); t2.join() conc_thread_join(&t1,
+ * CONC_FOREVER); ...
  *
  * The two numbers come from the command line (default 6 and 7). Both
  * threads read a and b and each writes its own field, so they need no lock;
@@ -23,7 +24,7 @@
 #include <conc.h>
 
 typedef struct {
-  long a, b;        /* args=(a, b) */
+  long a, b;         /* args=(a, b) */
   long sum, product; /* one result per thread */
 } pair_t;
 

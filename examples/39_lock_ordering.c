@@ -4,14 +4,13 @@
  * Seed 003 ("Блокировки": func_a and func_b both take lock_a, then lock_b).
  *
  * Python:                          C:
- *   lock_a = threading.Lock()        static conc_lock_t lock_a = CONC_LOCK_INIT;
- *   def func_a():                    static void *func_a(void *arg) {
- *       with lock_a:                   CONC_WITH_LOCK(&lock_a) {
- *           with lock_b:                 CONC_WITH_LOCK(&lock_b) { a = 5; b = 1; } } }
- *               a = 5; b = 1
- *   # the wrong way round:
- *   with lock_b:                     CONC_WITH_LOCK(&lock_b) {
- *       lock_a.acquire(timeout=0.2)    rc = conc_lock_acquire_timeout(&lock_a, 0.2);
+ *   lock_a = threading.Lock()        static conc_lock_t lock_a =
+ * CONC_LOCK_INIT; def func_a():                    static void *func_a(void
+ * *arg) { with lock_a:                   CONC_WITH_LOCK(&lock_a) { with lock_b:
+ * CONC_WITH_LOCK(&lock_b) { a = 5; b = 1; } } } a = 5; b = 1 # the wrong way
+ * round: with lock_b:                     CONC_WITH_LOCK(&lock_b) {
+ *       lock_a.acquire(timeout=0.2)    rc = conc_lock_acquire_timeout(&lock_a,
+ * 0.2);
  *
  * When every thread takes lock_a before lock_b, whoever holds lock_a can
  * always get lock_b: no thread ever waits for one that waits for it. If

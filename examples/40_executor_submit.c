@@ -6,11 +6,13 @@
  *
  * Python:                                   C:
  *   executor = ThreadPoolExecutor(            conc_executor_t ex;
- *       max_workers=3)                        conc_executor_init(&ex, &(conc_executor_opts_t){.max_workers = 3});
- *   future1 = executor.submit(fact, 5)        conc_executor_submit(&ex, fact, (void *)5, &future1);
- *   future3 = executor.submit(add, 5, 3)      struct pair p = {5, 3};
- *                                             conc_executor_submit(&ex, add, &p, &future3);
- *   future3.result()                          conc_future_result(future3, CONC_FOREVER, &v);
+ *       max_workers=3)                        conc_executor_init(&ex,
+ * &(conc_executor_opts_t){.max_workers = 3}); future1 = executor.submit(fact,
+ * 5)        conc_executor_submit(&ex, fact, (void *)5, &future1); future3 =
+ * executor.submit(add, 5, 3)      struct pair p = {5, 3};
+ *                                             conc_executor_submit(&ex, add,
+ * &p, &future3); future3.result() conc_future_result(future3, CONC_FOREVER,
+ * &v);
  *
  * A task is void *fn(void *arg): one argument in, one pointer-sized value
  * out. Small integers travel inside the pointer (intptr_t casts); several

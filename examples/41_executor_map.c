@@ -5,11 +5,11 @@
  * with tqdm's progress bar).
  *
  * Python:                                   C:
- *   it = [x * 10 for x in range(10000)]       void *it[N]; it[x] = (void *)(x * 10);
- *   for r in tqdm(executor.map(               conc_map_t m;
- *           lambda x: x ** 2, it)):           conc_executor_map(&ex, &m, square, it, N, CONC_FOREVER);
- *       pass                                  while (conc_map_next(&m, &r) == 1) { bar(...); }
- *                                             conc_map_close(&m);
+ *   it = [x * 10 for x in range(10000)]       void *it[N]; it[x] = (void *)(x *
+ * 10); for r in tqdm(executor.map(               conc_map_t m; lambda x: x **
+ * 2, it)):           conc_executor_map(&ex, &m, square, it, N, CONC_FOREVER);
+ *       pass                                  while (conc_map_next(&m, &r) ==
+ * 1) { bar(...); } conc_map_close(&m);
  *
  * map submits all 10,000 tasks at once and hands the results back in input
  * order, however the workers interleave. The bar (tqdm's job) is drawn

@@ -6,15 +6,14 @@
  * lock) for _ in range(10)] and future.result() for each).
  *
  * Python:                                   C:
- *   lock = threading.Lock()                   static conc_lock_t lock = CONC_LOCK_INIT;
- *   def func():                               static void *func(void *arg) {
- *       global a                                CONC_WITH_LOCK(&lock) { a += 1; }
- *       with lock: a += 1                       return NULL; }
- *   for idx in range(100000):                 for (int i = 0; i < 100000; i++)
- *       executor.submit(func)                   conc_executor_submit(&ex, func, NULL, NULL);
- *   futures = [executor.submit(foo, lock)     conc_future_t *fs[10]; ... submit(&ex, foo, &lock, &fs[i]);
- *              for _ in range(10)]
- *   for future in futures: future.result()    conc_future_result(fs[i], CONC_FOREVER, NULL);
+ *   lock = threading.Lock()                   static conc_lock_t lock =
+ * CONC_LOCK_INIT; def func():                               static void
+ * *func(void *arg) { global a CONC_WITH_LOCK(&lock) { a += 1; } with lock: a +=
+ * 1                       return NULL; } for idx in range(100000): for (int i =
+ * 0; i < 100000; i++) executor.submit(func) conc_executor_submit(&ex, func,
+ * NULL, NULL); futures = [executor.submit(foo, lock)     conc_future_t *fs[10];
+ * ... submit(&ex, foo, &lock, &fs[i]); for _ in range(10)] for future in
+ * futures: future.result()    conc_future_result(fs[i], CONC_FOREVER, NULL);
  *
  * Passing NULL for the future says "I won't look at it": nothing to
  * release. The pool recycles its task records, so 100,000 submissions

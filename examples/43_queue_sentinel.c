@@ -7,14 +7,14 @@
  * three URLs, then one None per worker, and prints each worker's result).
  *
  * Python:                                   C:
- *   q = queue.Queue(maxsize=2)                conc_queue_init(&q, &(conc_queue_opts_t){.maxsize = 2});
- *   item = q.get()                            conc_queue_get(&q, &item, true, CONC_FOREVER);
- *   if item is None: break                    if (item == NULL) break;
- *   futures = [executor.submit(worker, q)     conc_executor_submit(&ex, worker, &q, &futures[i]);
- *              for _ in range(num_workers)]
- *   q.put(item)                               conc_queue_put(&q, (void *)url, true, CONC_FOREVER);
- *   q.put(None)                               conc_queue_put(&q, NULL, true, CONC_FOREVER);
- *   print(t.result())                         conc_future_result(futures[i], CONC_FOREVER, &v);
+ *   q = queue.Queue(maxsize=2)                conc_queue_init(&q,
+ * &(conc_queue_opts_t){.maxsize = 2}); item = q.get() conc_queue_get(&q, &item,
+ * true, CONC_FOREVER); if item is None: break                    if (item ==
+ * NULL) break; futures = [executor.submit(worker, q) conc_executor_submit(&ex,
+ * worker, &q, &futures[i]); for _ in range(num_workers)] q.put(item)
+ * conc_queue_put(&q, (void *)url, true, CONC_FOREVER); q.put(None)
+ * conc_queue_put(&q, NULL, true, CONC_FOREVER); print(t.result())
+ * conc_future_result(futures[i], CONC_FOREVER, &v);
  *
  * No network here: fetch() looks the URL up in a small table of local
  * pages and sleeps 20-60 ms to play the download. With maxsize=2 the main

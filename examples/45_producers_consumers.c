@@ -5,11 +5,12 @@
  * "get: N"; finally print("size:", que.qsize()) shows 2).
  *
  * Python:                                   C:
- *   que = queue.Queue(10)                     conc_queue_init(&que, &(conc_queue_opts_t){.maxsize = 10});
- *   def s(i): que.put(i)                      conc_queue_put(&que, (void *)i, true, CONC_FOREVER);
- *   def x(i): g = que.get(i)                  conc_queue_get(&que, &g, true, CONC_FOREVER);
- *             print("get:", g)                printf("get: %ld\n", (long)(intptr_t)g);
- *   print("size:", que.qsize())               printf("size: %ld\n", conc_queue_qsize(&que));
+ *   que = queue.Queue(10)                     conc_queue_init(&que,
+ * &(conc_queue_opts_t){.maxsize = 10}); def s(i): que.put(i)
+ * conc_queue_put(&que, (void *)i, true, CONC_FOREVER); def x(i): g = que.get(i)
+ * conc_queue_get(&que, &g, true, CONC_FOREVER); print("get:", g) printf("get:
+ * %ld\n", (long)(intptr_t)g); print("size:", que.qsize()) printf("size: %ld\n",
+ * conc_queue_qsize(&que));
  *
  * (In the lesson, que.get(i) passes i as `block`: any non-zero i means
  * True.) Twelve items go into a queue of ten: two producers block until

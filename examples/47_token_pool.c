@@ -6,15 +6,18 @@
  * thread, and the job puts the token back with add_thread() when done).
  *
  * Python:                                   C:
- *   self.queue = queue.Queue(max_num)         conc_queue_init(&tokens, &(conc_queue_opts_t){.maxsize = MAX});
- *   self.queue.put(threading.Thread)          conc_queue_put(&tokens, TOKEN, true, CONC_FOREVER);
- *   thread = p.get_thread()                   conc_queue_get(&tokens, &token, true, CONC_FOREVER);
- *   t = thread(target=func, args=(p, i))      conc_thread_init(&threads[i], func, &jobs[i], NULL);
+ *   self.queue = queue.Queue(max_num)         conc_queue_init(&tokens,
+ * &(conc_queue_opts_t){.maxsize = MAX}); self.queue.put(threading.Thread)
+ * conc_queue_put(&tokens, TOKEN, true, CONC_FOREVER); thread = p.get_thread()
+ * conc_queue_get(&tokens, &token, true, CONC_FOREVER); t = thread(target=func,
+ * args=(p, i))      conc_thread_init(&threads[i], func, &jobs[i], NULL);
  *   t.start()                                 conc_thread_start(&threads[i]);
- *   pool.add_thread()  (at the end of func)   conc_queue_put(&tokens, TOKEN, true, CONC_FOREVER);
+ *   pool.add_thread()  (at the end of func)   conc_queue_put(&tokens, TOKEN,
+ * true, CONC_FOREVER);
  *
  *   with ThreadPoolExecutor(10) as ex:        CONC_WITH_EXECUTOR(&ex) {
- *       for i in ...: ex.submit(func, i)        conc_executor_submit(&ex, func, &jobs[i], NULL); }
+ *       for i in ...: ex.submit(func, i)        conc_executor_submit(&ex, func,
+ * &jobs[i], NULL); }
  *
  * The token queue bounds how many jobs run at once, but every job still
  * gets a brand-new thread: 30 jobs, 30 thread starts. The executor reuses

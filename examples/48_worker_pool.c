@@ -9,18 +9,20 @@
  *
  * Python:                                   C:
  *   self.q = queue.Queue()                    conc_queue_init(&pool->q, NULL);
- *   StopEvent = object()                      static char stop_event;  (&stop_event)
- *   if len(self.free_list) == 0 and           if (pool->free == 0 && pool->created < pool->max_num)
- *      len(self.generate_list) < max_num:        generate_thread(pool);
- *   self.q.put((func, args, callback))        conc_queue_put(&pool->q, task, true, CONC_FOREVER);
- *   result = func(*arguments)                 task->result = task->func(task->arg);
- *   callback(status, result)                  task->callback(true, task->result);
- *   with self.worker_state(free_list, t):     pool->free++ ... conc_queue_get(...) ... pool->free--
- *       event = self.q.get()
- *   close(): q.put(StopEvent) per thread      conc_queue_put(&pool->q, &stop_event, ...) per thread
+ *   StopEvent = object()                      static char stop_event;
+ * (&stop_event) if len(self.free_list) == 0 and           if (pool->free == 0
+ * && pool->created < pool->max_num) len(self.generate_list) < max_num:
+ * generate_thread(pool); self.q.put((func, args, callback))
+ * conc_queue_put(&pool->q, task, true, CONC_FOREVER); result = func(*arguments)
+ * task->result = task->func(task->arg); callback(status, result)
+ * task->callback(true, task->result); with self.worker_state(free_list, t):
+ * pool->free++ ... conc_queue_get(...) ... pool->free-- event = self.q.get()
+ *   close(): q.put(StopEvent) per thread      conc_queue_put(&pool->q,
+ * &stop_event, ...) per thread
  *
- *   ex.submit(work, i)                        conc_executor_submit(&ex, work, (void *)i, &f);
- *       .add_done_callback(cb)                conc_future_add_done_callback(f, cb, NULL);
+ *   ex.submit(work, i)                        conc_executor_submit(&ex, work,
+ * (void *)i, &f); .add_done_callback(cb) conc_future_add_done_callback(f, cb,
+ * NULL);
  *
  * Both run 50 jobs of 10 ms with at most 10 threads and report each one
  * through a callback. The hand-written pool needs its own bookkeeping
@@ -77,8 +79,8 @@ static void *call(void *arg) {
   return NULL;
 }
 
-static void pool_run(struct threadpool *pool, void *(*func)(void *),
-                     void *arg, void (*callback)(bool, void *)) {
+static void pool_run(struct threadpool *pool, void *(*func)(void *), void *arg,
+                     void (*callback)(bool, void *)) {
   CONC_WITH_LOCK(&pool->lock) {
     if (pool->free == 0 && pool->created < pool->max_num) {
       conc_thread_t *t = &pool->threads[pool->created++];

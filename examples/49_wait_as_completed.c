@@ -4,14 +4,15 @@
  * lead up to.)
  *
  * Python:                                   C:
- *   fs = [ex.submit(nap, t) for t in ms]      conc_executor_submit(&ex, nap, (void *)ms[i], &fs[i]);
- *   done, not_done = wait(fs,                 conc_wait_result_t r = {done, 0, not_done, 0};
- *       return_when=FIRST_COMPLETED)          conc_futures_wait(fs, 3, CONC_FOREVER, CONC_FIRST_COMPLETED, &r);
- *   for f in as_completed(fs):                conc_as_completed_init(&it, fs, 3, CONC_FOREVER);
- *       print(f.result())                     while (conc_as_completed_next(&it, &f) == 1) ...
- *   as_completed(fs, timeout=0.18)            conc_as_completed_init(&it, fs, 3, 0.18);
- *   -> TimeoutError: 2 (of 3) futures         ... == CONC_ETIMEDOUT; conc_as_completed_message(&it)
- *      unfinished
+ *   fs = [ex.submit(nap, t) for t in ms]      conc_executor_submit(&ex, nap,
+ * (void *)ms[i], &fs[i]); done, not_done = wait(fs, conc_wait_result_t r =
+ * {done, 0, not_done, 0}; return_when=FIRST_COMPLETED) conc_futures_wait(fs, 3,
+ * CONC_FOREVER, CONC_FIRST_COMPLETED, &r); for f in as_completed(fs):
+ * conc_as_completed_init(&it, fs, 3, CONC_FOREVER); print(f.result()) while
+ * (conc_as_completed_next(&it, &f) == 1) ... as_completed(fs, timeout=0.18)
+ * conc_as_completed_init(&it, fs, 3, 0.18);
+ *   -> TimeoutError: 2 (of 3) futures         ... == CONC_ETIMEDOUT;
+ * conc_as_completed_message(&it) unfinished
  *
  * The naps (480, 80 and 280 ms) are far enough apart (and from the 0.18 s
  * timeout) that the completion order is the same on every run, even on a
@@ -53,8 +54,8 @@ int main(void) {
   conc_future_t *done[3], *not_done[3];
   conc_wait_result_t r = {done, 0, not_done, 0};
   conc_futures_wait(fs, 3, CONC_FOREVER, CONC_FIRST_COMPLETED, &r);
-  printf("FIRST_COMPLETED: %zu done (the %ld ms nap), %zu not done\n",
-         r.ndone, ms_of(done[0]), r.nnot_done);
+  printf("FIRST_COMPLETED: %zu done (the %ld ms nap), %zu not done\n", r.ndone,
+         ms_of(done[0]), r.nnot_done);
   conc_futures_wait(fs, 3, CONC_FOREVER, CONC_ALL_COMPLETED, &r);
   printf("ALL_COMPLETED: %zu done, %zu not done\n", r.ndone, r.nnot_done);
   release_all(fs);

@@ -3,10 +3,10 @@
  * Seed 000 (multiprocessing: worker(num) started five times).
  *
  * Python:                                        C:
- *   p = multiprocessing.Process(target=worker,     conc_process_init(&jobs[i], worker,
- *                               args=(i,))                           &nums[i], NULL);
- *   p.start()                                      conc_process_start(&jobs[i]);
- *   (interpreter exit joins the children)          (so does libconc's exit handler)
+ *   p = multiprocessing.Process(target=worker,     conc_process_init(&jobs[i],
+ * worker, args=(i,))                           &nums[i], NULL); p.start()
+ * conc_process_start(&jobs[i]); (interpreter exit joins the children) (so does
+ * libconc's exit handler)
  *
  * Each worker is a forked copy of this program: `arg` points into the
  * child's own copy of nums[], so the argument crossed by value. The children

@@ -3,11 +3,11 @@
  * Seed 000 (doubler(number) with os.getpid()).
  *
  * Python:                                        C:
- *   proc = os.getpid()                             getpid()  (or conc_process_pid(
- *                                                             conc_current_process()))
- *   proc = Process(target=doubler,                 conc_process_init(&procs[i], doubler,
- *                  args=(number,))                                   &numbers[i], NULL);
- *   proc.start() ... proc.join()                   conc_process_start / conc_process_join
+ *   proc = os.getpid()                             getpid()  (or
+ * conc_process_pid( conc_current_process())) proc = Process(target=doubler,
+ * conc_process_init(&procs[i], doubler, args=(number,)) &numbers[i], NULL);
+ *   proc.start() ... proc.join()                   conc_process_start /
+ * conc_process_join
  *
  * Every line comes from a different process, so the pids differ and the
  * order is up to the scheduler.

@@ -3,11 +3,11 @@
  * Seed 000 (daemon() sleeps 2 s, non_daemon() returns at once).
  *
  * Python:                                        C:
- *   d = Process(name='daemon', target=daemon)      conc_process_init(&d, daemon_fn, NULL,
- *   d.daemon = True                                  &(conc_process_opts_t){.name = "daemon",
- *                                                      .daemon = CONC_DAEMON_YES});
- *   n.daemon = False                               .daemon = CONC_DAEMON_NO
- *   d.join(); n.join()                             conc_process_join(&d, CONC_FOREVER); ...
+ *   d = Process(name='daemon', target=daemon)      conc_process_init(&d,
+ * daemon_fn, NULL, d.daemon = True &(conc_process_opts_t){.name = "daemon",
+ *                                                      .daemon =
+ * CONC_DAEMON_YES}); n.daemon = False                               .daemon =
+ * CONC_DAEMON_NO d.join(); n.join() conc_process_join(&d, CONC_FOREVER); ...
  *
  * Part 1 is the lesson's whole program; it runs here inside a child
  * ("lesson") so that we can watch it exit: at exit a process terminates
@@ -46,12 +46,12 @@ static void *non_daemon_fn(void *arg) {
 static void *lesson(void *arg) {
   bool join = *(bool *)arg;
   static conc_process_t d, n;
-  conc_process_init(&d, daemon_fn, NULL,
-                    &(conc_process_opts_t){.name = "daemon",
-                                           .daemon = CONC_DAEMON_YES});
-  conc_process_init(&n, non_daemon_fn, NULL,
-                    &(conc_process_opts_t){.name = "non-daemon",
-                                           .daemon = CONC_DAEMON_NO});
+  conc_process_init(
+      &d, daemon_fn, NULL,
+      &(conc_process_opts_t){.name = "daemon", .daemon = CONC_DAEMON_YES});
+  conc_process_init(
+      &n, non_daemon_fn, NULL,
+      &(conc_process_opts_t){.name = "non-daemon", .daemon = CONC_DAEMON_NO});
   conc_process_start(&d);
   conc_sleep(0.2);
   conc_process_start(&n);
@@ -67,7 +67,8 @@ int main(void) {
     bool join = part == 2;
     printf("-- part %d%s\n", part, join ? " (join)" : "");
     conc_process_t p;
-    conc_process_init(&p, lesson, &join, &(conc_process_opts_t){.name = "lesson"});
+    conc_process_init(&p, lesson, &join,
+                      &(conc_process_opts_t){.name = "lesson"});
     conc_process_start(&p);
     conc_process_join(&p, CONC_FOREVER);
     conc_process_destroy(&p);

@@ -4,11 +4,12 @@
  *
  * Python:                                        C:
  *   class Worker(multiprocessing.Process):         typedef struct worker {
- *       def run(self):                               conc_process_t base;  // first
- *           print('In {}'.format(self.name))         int jobs_done;
- *                                                  } worker_t;
- *   p = Worker()                                   conc_process_init(&w->base, worker_run, w,
- *                                                    &(conc_process_opts_t){.name = name});
+ *       def run(self):                               conc_process_t base;  //
+ * first print('In {}'.format(self.name))         int jobs_done; } worker_t; p =
+ * Worker()                                   conc_process_init(&w->base,
+ * worker_run, w,
+ *                                                    &(conc_process_opts_t){.name
+ * = name});
  *
  * Subclassing is embedding: the struct starts with a conc_process_t, the run
  * function receives the whole struct. Python names a subclass instance after

@@ -3,11 +3,12 @@
  * Seed 001 (li.append(i) in each child; temp = Array('i', [11, 22, 33, 44])).
  *
  * Python:                                        C:
- *   li = []                                        static int li[10]; static int len;
- *   li.append(i)  # in the child                   li[len++] = i;  (in the child's copy)
- *   temp = Array('i', [11, 22, 33, 44])            conc_array_init(&temp, 'i', 4, init, NULL);
- *   temp[i] = 100 + i                              conc_array_set(&temp, i, &(int){100 + i});
- *   for item in temp: print(i, '----->', item)     conc_array_get(&temp, k, &item); ...
+ *   li = []                                        static int li[10]; static
+ * int len; li.append(i)  # in the child                   li[len++] = i;  (in
+ * the child's copy) temp = Array('i', [11, 22, 33, 44]) conc_array_init(&temp,
+ * 'i', 4, init, NULL); temp[i] = 100 + i conc_array_set(&temp, i, &(int){100 +
+ * i}); for item in temp: print(i, '----->', item)     conc_array_get(&temp, k,
+ * &item); ...
  *
  * A child gets a copy of the parent's memory at fork: its appends change its
  * own copy, so the parent's list stays empty. The Array's data lives in

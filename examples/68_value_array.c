@@ -3,11 +3,12 @@
  * Seed 004 (Value('d', 0.0) and Array('i', range(10)) changed by a child).
  *
  * Python:                                        C:
- *   num = Value('d', 0.0)                          conc_value_init(&num, 'd', &(double){0.0}, NULL);
- *   arr = Array('i', range(10))                    conc_array_init(&arr, 'i', 10, init, NULL);
- *   n.value = 3.1415927                            conc_value_set(&num, &(double){3.1415927});
- *   a[i] = -a[i]                                   conc_array_get / conc_array_set
- *   print(num.value); print(arr[:])                conc_value_get(&num, &d); conc_array_read(...)
+ *   num = Value('d', 0.0)                          conc_value_init(&num, 'd',
+ * &(double){0.0}, NULL); arr = Array('i', range(10)) conc_array_init(&arr, 'i',
+ * 10, init, NULL); n.value = 3.1415927 conc_value_set(&num,
+ * &(double){3.1415927}); a[i] = -a[i] conc_array_get / conc_array_set
+ *   print(num.value); print(arr[:])                conc_value_get(&num, &d);
+ * conc_array_read(...)
  *
  * The typecode picks the C type of the elements, as in Python's array
  * module: the table shows each one's size on this machine.
@@ -33,10 +34,11 @@ static void *f(void *arg) {
 
 int main(void) {
   const char *codes = "cbBhHiIlLqQfdu";
-  const char *ctype[] = {"char", "signed char", "unsigned char", "short",
-                         "unsigned short", "int", "unsigned int", "long",
-                         "unsigned long", "long long", "unsigned long long",
-                         "float", "double", "wchar_t"};
+  const char *ctype[] = {
+      "char",           "signed char", "unsigned char",      "short",
+      "unsigned short", "int",         "unsigned int",       "long",
+      "unsigned long",  "long long",   "unsigned long long", "float",
+      "double",         "wchar_t"};
   for (int k = 0; codes[k]; k++)
     printf("'%c' %-18s %d byte(s)\n", codes[k], ctype[k],
            conc_typecode_size(codes[k]));

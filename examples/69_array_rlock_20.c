@@ -3,12 +3,13 @@
  * Seed 004 (with lock: for i in range(len(arr)): arr[i] += 1, 20 times).
  *
  * Python:                                        C:
- *   lock = RLock()                                 conc_rlock_t *lock = conc_shared_alloc(...);
- *                                                  conc_rlock_init(lock, &(conc_rlock_opts_t){.pshared = true});
- *   arr = Array('i', 5, lock=lock)                 conc_array_init(&arr, 'i', 5, NULL,
- *                                                    &(conc_array_opts_t){.rlock = lock});
- *   with lock:                                     conc_rlock_acquire(lock);
- *       for i in range(len(arr)): arr[i] += 1        ... conc_array_get / conc_array_set ...
+ *   lock = RLock()                                 conc_rlock_t *lock =
+ * conc_shared_alloc(...); conc_rlock_init(lock, &(conc_rlock_opts_t){.pshared =
+ * true}); arr = Array('i', 5, lock=lock)                 conc_array_init(&arr,
+ * 'i', 5, NULL,
+ *                                                    &(conc_array_opts_t){.rlock
+ * = lock}); with lock: conc_rlock_acquire(lock); for i in range(len(arr)):
+ * arr[i] += 1        ... conc_array_get / conc_array_set ...
  *                                                  conc_rlock_release(lock);
  *
  * Each element access takes the array's lock again; because it is the same

@@ -6,7 +6,8 @@
  * Python:                                        C:
  *   process.terminate()   # SIGTERM               conc_process_terminate(&p);
  *   process.kill()        # SIGKILL               conc_process_kill(&p);
- *   process.exitcode      # -15 / -9              conc_process_exitcode(&p, &code);
+ *   process.exitcode      # -15 / -9              conc_process_exitcode(&p,
+ * &code);
  *
  * A thread cannot be stopped from outside; a process can. SIGTERM may be
  * caught by the child to clean up, SIGKILL cannot. The child flushes each

@@ -8,8 +8,9 @@
  *       gr2.switch()                         conc_coro_switch(gr2, NULL, NULL);
  *       print(34)                            puts("34");
  *       gr2.switch()                         conc_coro_switch(gr2, NULL, NULL);
- *   gr1 = greenlet(test1)                  conc_coro_create(&gr1, test1, NULL, NULL);
- *   gr1.switch()                           conc_coro_switch(gr1, NULL, NULL);
+ *   gr1 = greenlet(test1)                  conc_coro_create(&gr1, test1, NULL,
+ * NULL); gr1.switch()                           conc_coro_switch(gr1, NULL,
+ * NULL);
  *
  * A coroutine runs only when something switches to it, and runs until it
  * switches away itself: the order of the output is decided by the switches

@@ -8,10 +8,10 @@
  *       print(z)                               puts(z);
  *   def test2(u):                            static void *test2(void *u) {
  *       print(u)                               puts(u);
- *       gr1.switch(42)                         conc_coro_switch(gr1, "42", NULL);
- *   gr1.switch("hello")                      conc_coro_switch(gr1, "hello", NULL);
- *   g.dead / g.parent                        conc_coro_is_dead(g) / conc_coro_parent(g)
- *   g.throw(GreenletExit)                    conc_coro_kill(g)
+ *       gr1.switch(42)                         conc_coro_switch(gr1, "42",
+ * NULL); gr1.switch("hello")                      conc_coro_switch(gr1,
+ * "hello", NULL); g.dead / g.parent                        conc_coro_is_dead(g)
+ * / conc_coro_parent(g) g.throw(GreenletExit) conc_coro_kill(g)
  *
  * C has no exceptions: where greenlet raises GreenletExit inside a killed
  * greenlet, the killed coroutine's pending conc_coro_switch returns

@@ -3,15 +3,14 @@
  * (seed 002, "Вспомним генераторы").
  *
  * Python:                                  C:
- *   def print_counter():                     static void *print_counter(void *arg) {
- *       counter = 0                            conc_gen_t *g = arg;
- *       while True:                            for (int counter = 0;; counter++) {
+ *   def print_counter():                     static void *print_counter(void
+ * *arg) { counter = 0                            conc_gen_t *g = arg; while
+ * True:                            for (int counter = 0;; counter++) {
  *           print(counter)                       printf("%d\n", counter);
- *           yield                                if (conc_gen_yield(g, NULL, NULL))
- *           counter += 1                           return NULL;  (closed)
- *   gen = queue.pop(0)                       conc_gen_t *gen = queue[head];
- *   next(gen)                                conc_gen_next(gen, NULL);
- *   queue.append(gen)                        queue[tail] = gen;
+ *           yield                                if (conc_gen_yield(g, NULL,
+ * NULL)) counter += 1                           return NULL;  (closed) gen =
+ * queue.pop(0)                       conc_gen_t *gen = queue[head]; next(gen)
+ * conc_gen_next(gen, NULL); queue.append(gen) queue[tail] = gen;
  *
  * A generator is a coroutine whose function hands each value back to the
  * caller of next(). The lesson's main loop runs forever; this one stops

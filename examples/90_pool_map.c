@@ -4,13 +4,14 @@
  * pool = Pool(processes=3); print(pool.map(doubler, numbers))").
  *
  * Python:                                    C:
- *   def doubler(number):                       static int doubler(const void *arg, size_t arg_len,
- *       return number * 2                                         void *result, size_t cap, size_t *len)
- *                                              { *(int *)result = *(const int *)arg * 2; return 0; }
- *   numbers = [5, 10, 20]                      int numbers[] = {5, 10, 20}, out[3];
- *   pool = Pool(processes=3)                   conc_pool_init(&pool, &(conc_pool_opts_t){.processes = 3});
- *   print(pool.map(doubler, numbers))          conc_pool_map(&pool, doubler, numbers, 3, sizeof(int),
- *                                                            out, sizeof(int), NULL);
+ *   def doubler(number):                       static int doubler(const void
+ * *arg, size_t arg_len, return number * 2 void *result, size_t cap, size_t
+ * *len) { *(int *)result = *(const int *)arg * 2; return 0; } numbers = [5, 10,
+ * 20]                      int numbers[] = {5, 10, 20}, out[3]; pool =
+ * Pool(processes=3)                   conc_pool_init(&pool,
+ * &(conc_pool_opts_t){.processes = 3}); print(pool.map(doubler, numbers))
+ * conc_pool_map(&pool, doubler, numbers, 3, sizeof(int), out, sizeof(int),
+ * NULL);
  *
  * The workers are forks of this program, so doubler is an ordinary function
  * pointer. Python pickles each number to the worker and the result back; in

@@ -6,13 +6,16 @@
  * pool.join()", where Foo sleeps 2 s and returns i + 100 and Bar prints).
  *
  * Python:                                    C:
- *   pool = Pool(5)                             conc_pool_init(&pool, &(conc_pool_opts_t){.processes = 5});
- *   print(pool.apply(Foo, (1,)))               conc_pool_apply(&pool, Foo, &one, sizeof one, &r, sizeof r, NULL);
- *   print(pool.apply_async(func=Foo,           conc_pool_apply_async(&pool, Foo, &one, sizeof one, sizeof r, NULL, &res);
- *         args=(1,)).get())                    conc_async_result_get(res, CONC_FOREVER, &r, sizeof r);
- *   pool.apply_async(func=Foo, args=(i,),      conc_pool_apply_async(&pool, Foo, &i, sizeof i, sizeof(int),
- *                    callback=Bar)                 &(conc_pool_async_opts_t){.callback = Bar}, NULL);
- *   pool.close(); pool.join()                  conc_pool_close(&pool); conc_pool_join(&pool);
+ *   pool = Pool(5)                             conc_pool_init(&pool,
+ * &(conc_pool_opts_t){.processes = 5}); print(pool.apply(Foo, (1,)))
+ * conc_pool_apply(&pool, Foo, &one, sizeof one, &r, sizeof r, NULL);
+ *   print(pool.apply_async(func=Foo,           conc_pool_apply_async(&pool,
+ * Foo, &one, sizeof one, sizeof r, NULL, &res); args=(1,)).get())
+ * conc_async_result_get(res, CONC_FOREVER, &r, sizeof r);
+ *   pool.apply_async(func=Foo, args=(i,),      conc_pool_apply_async(&pool,
+ * Foo, &i, sizeof i, sizeof(int), callback=Bar)
+ * &(conc_pool_async_opts_t){.callback = Bar}, NULL); pool.close(); pool.join()
+ * conc_pool_close(&pool); conc_pool_join(&pool);
  *
  * apply blocks for the result; apply_async returns at once with a result
  * handle (or with none: NULL, when only the callback matters). The callback

@@ -10,12 +10,13 @@
  *
  * Python:                                    C:
  *   with Pool(processes=4) as pool:            CONC_WITH_POOL(&pool) {
- *       pool.map(f, range(10))                   conc_pool_map(&pool, f, xs, 10, sizeof(int), out, sizeof(int), NULL);
- *       for i in pool.imap_unordered(f, ...):    conc_pool_imap_unordered(&pool, f, xs, 10, sizeof(int), sizeof(int), 0, &it);
- *                                                while (conc_imap_next(it, CONC_FOREVER, &v, NULL) == 1) ...
- *       res.get(timeout=1)                       conc_async_result_get(res, 1.0, &v, sizeof v)
- *       except TimeoutError                      == CONC_ETIMEDOUT
- *   (after the with block)                     } (terminate() ran; submissions give CONC_ESTATE)
+ *       pool.map(f, range(10))                   conc_pool_map(&pool, f, xs,
+ * 10, sizeof(int), out, sizeof(int), NULL); for i in pool.imap_unordered(f,
+ * ...):    conc_pool_imap_unordered(&pool, f, xs, 10, sizeof(int), sizeof(int),
+ * 0, &it); while (conc_imap_next(it, CONC_FOREVER, &v, NULL) == 1) ...
+ *       res.get(timeout=1) conc_async_result_get(res, 1.0, &v, sizeof v) except
+ * TimeoutError                      == CONC_ETIMEDOUT (after the with block) }
+ * (terminate() ran; submissions give CONC_ESTATE)
  *
  * Leaving the block terminates the pool as Python's `with` does: the
  * worker still sleeping its 10 s is stopped at once, not waited for.
@@ -43,8 +44,8 @@ static int getpid_task(const void *arg, size_t arg_len, void *result,
   return 0;
 }
 
-static int sleep_task(const void *arg, size_t arg_len, void *result,
-                      size_t cap, size_t *len) {
+static int sleep_task(const void *arg, size_t arg_len, void *result, size_t cap,
+                      size_t *len) {
   (void)arg_len, (void)result, (void)cap, (void)len;
   conc_sleep(*(const double *)arg);
   return 0;

@@ -6,10 +6,11 @@
  * print(fut1.get(), fut2.get())").
  *
  * Python:                                    C:
- *   with Pool() as pool:                       conc_pool_init(&pool, NULL);  CONC_WITH_POOL(&pool) {
- *       fut1 = pool.apply_async(fact,            conc_pool_apply_async(&pool, fact, &n1, sizeof n1,
- *                               args=(100,))                           sizeof text1, NULL, &fut1);
- *       print(fut1.get(), fut2.get())            conc_async_result_get(fut1, CONC_FOREVER, text1, sizeof text1); ...
+ *   with Pool() as pool:                       conc_pool_init(&pool, NULL);
+ * CONC_WITH_POOL(&pool) { fut1 = pool.apply_async(fact,
+ * conc_pool_apply_async(&pool, fact, &n1, sizeof n1, args=(100,)) sizeof text1,
+ * NULL, &fut1); print(fut1.get(), fut2.get()) conc_async_result_get(fut1,
+ * CONC_FOREVER, text1, sizeof text1); ...
  *
  * Note that range(1, n) stops before n, so the lesson prints 99! and 199!.
  * Python's int is unbounded and pickles to the parent; in C the worker

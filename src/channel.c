@@ -115,7 +115,8 @@ static int make_fds(int *fds, bool duplex, bool *packet) {
     close_all(fds, 6);
     return -err;
   }
-  if (!*packet && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+  if (!*packet &&
+      socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
     return -errno;
   return 0;
 }
@@ -189,7 +190,8 @@ static int pipe_write(int fd, const struct iovec *iov, int n) {
 #ifdef HAVE_NOSIGNAL_WRITE
   if (__atomic_load_n(&nosignal_write, __ATOMIC_RELAXED)) {
     long r; /* offset -1 (both halves): the file position, as writev */
-    while ((r = syscall(SYS_pwritev2, fd, iov, n, -1L, -1L, RWF_NOSIGNAL)) < 0 &&
+    while ((r = syscall(SYS_pwritev2, fd, iov, n, -1L, -1L, RWF_NOSIGNAL)) <
+               0 &&
            errno == EINTR)
       ;
     if (r >= 0)
@@ -605,7 +607,8 @@ int conc_wait(conc_waitable_t *objs, int n, double timeout) {
   int rc = conc_deadline_after(timeout, &dl);
   if (rc)
     return rc;
-  struct pollfd small[16], *pf = n <= 16 ? small : malloc(sizeof *pf * (size_t)n);
+  struct pollfd small[16],
+      *pf = n <= 16 ? small : malloc(sizeof *pf * (size_t)n);
   if (!pf)
     return CONC_ENOMEM;
   int ready = 0;

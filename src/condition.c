@@ -136,8 +136,7 @@ static int release_save(conc_condition_t *c, uint32_t *saved) {
            : conc_lock_release(c->priv.lock);
 }
 
-static int acquire_restore(conc_condition_t *c, uint32_t saved,
-                           bool sleeper) {
+static int acquire_restore(conc_condition_t *c, uint32_t saved, bool sleeper) {
   conc_rlock_t *r = rlock_of(c);
   return r ? conc__rlock_acquire_restore(r, saved, sleeper)
            : conc__lock_acquire_until(c->priv.lock, CONC_DEADLINE_NEVER,

@@ -54,8 +54,8 @@ typedef struct conc__stack {
   char *base;               /* the slot: [base, lo) is guard or canary zone */
   struct conc__stack *next; /* free lists */
   struct conc__slab *slab;
-  size_t slot;              /* slot size class */
-  unsigned vg_id;           /* valgrind stack id */
+  size_t slot;    /* slot size class */
+  unsigned vg_id; /* valgrind stack id */
   uint8_t kind;
   uint8_t vg_registered;
 } conc__stack_t;
@@ -90,8 +90,8 @@ void conc__stack_thread_exit(void);
 typedef struct conc__stack_stats {
   size_t guarded_mprot; /* live + cached mprotect guards (maps in use / 2) */
   size_t slabs;
-  size_t cached;        /* in this thread's cache */
-  int guard_method;     /* CONC__STACK_GUARD_MADV or _MPROT */
+  size_t cached;    /* in this thread's cache */
+  int guard_method; /* CONC__STACK_GUARD_MADV or _MPROT */
 } conc__stack_stats_t;
 void conc__stack_stats(conc__stack_stats_t *st);
 

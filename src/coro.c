@@ -83,8 +83,8 @@ _Static_assert(_Alignof(coro_t) <= _Alignof(conc_coro_t), "alignment");
 
 typedef struct tls {
   coro_t *current;
-  void *value;                 /* the argument for a coroutine's first run */
-  conc__stack_t *zombie;       /* stack of a finished coroutine, to free */
+  void *value;           /* the argument for a coroutine's first run */
+  conc__stack_t *zombie; /* stack of a finished coroutine, to free */
 #ifdef CONC__TSAN
   void *zombie_fiber;
 #endif
@@ -126,9 +126,8 @@ static size_t put_num(char *buf, size_t at, size_t cap, uintptr_t v,
   return at;
 }
 
-__attribute__((noreturn)) static void overflow_abort(const coro_t *c,
-                                                     const void *addr,
-                                                     const char *how) {
+__attribute__((noreturn)) static void
+overflow_abort(const coro_t *c, const void *addr, const char *how) {
   char buf[512];
   size_t at = put_str(buf, 0, sizeof buf, "libconc: coroutine \"");
   at = put_str(buf, at, sizeof buf, c->name ? c->name : "coroutine");
@@ -143,8 +142,7 @@ __attribute__((noreturn)) static void overflow_abort(const coro_t *c,
     at = put_str(buf, at, sizeof buf, " at ");
     at = put_num(buf, at, sizeof buf, (uintptr_t)addr, 16);
   }
-  at = put_str(buf, at, sizeof buf,
-               "); raise conc_coro_opts_t.stack_size\n");
+  at = put_str(buf, at, sizeof buf, "); raise conc_coro_opts_t.stack_size\n");
   ssize_t w = write(STDERR_FILENO, buf, at);
   (void)w;
   abort();
@@ -422,8 +420,8 @@ int conc_coro_init(conc_coro_t *co, void *(*fn)(void *), void *arg,
   coro_t *parent = opts && opts->parent ? C(opts->parent) : t->current;
   if (parent->thread != t->serial)
     return CONC_EWRONGTHREAD;
-  size_t size = opts && opts->stack_size ? opts->stack_size
-                                         : CONC_CORO_STACK_DEFAULT;
+  size_t size =
+      opts && opts->stack_size ? opts->stack_size : CONC_CORO_STACK_DEFAULT;
   if (size > ((size_t)1 << 34))
     return CONC_EINVAL;
   if (size < CONC_CORO_STACK_MIN)

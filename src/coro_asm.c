@@ -46,7 +46,7 @@ void *conc__ctx_make(char *lo, char *hi, void (*entry)(void)) {
   (void)lo;
   uint64_t *sp = (uint64_t *)(void *)(hi - 176);
   memset(sp, 0, 176);
-  sp[0] = (uint64_t)(uintptr_t)entry;          /* x19 */
+  sp[0] = (uint64_t)(uintptr_t)entry;           /* x19 */
   sp[11] = (uint64_t)(uintptr_t)conc__ctx_boot; /* x30 */
 #ifdef CONC_CORO_SAVE_FPU
   uint64_t fpcr;

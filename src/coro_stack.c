@@ -185,9 +185,9 @@ static slab_t *slab_new(size_t slot) {
   if (!sl)
     return NULL;
   sl->len = n * slot;
-  void *m = mmap(NULL, sl->len, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1,
-                 0);
+  void *m =
+      mmap(NULL, sl->len, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (m == MAP_FAILED) {
     free(sl);
     return NULL;

@@ -4,16 +4,17 @@
  *
  * Locking protocol. Each executor has a heap "core". Pending futures (the
  * task lives in the future record) wait in an intrusive multi-producer
- * queue (Vyukov's MPSC list with a stub node): submit links a record with
- * one exchange and takes no lock, so the submitting thread never contends
- * with the workers. Workers pop under the consumer mutex `cmu`, which
+ * queue (Vyukov's MPSC list with a permanent dummy node): submit links a
+ * record with one exchange and takes no lock, so the submitting thread never
+ * contends with the workers. Workers pop under the consumer mutex `cmu`, which
  * only they (and the drains of shutdown and a broken pool) take. Idle
  * workers sleep on an event count (`sleep_word`): a worker announces
  * itself, re-checks the queue and parks on the word; a submitter that
  * finds an announced sleeper claims it and bumps the word's sequence in
  * one CAS, then wakes one (both sides order their store before their load
  * with sequentially consistent atomics, so one of them sees the other; a
- * claimed sleeper is never woken twice). The control mutex `mu` guards only thread creation.
+ * claimed sleeper is never woken twice). The control mutex `mu` guards only
+ * thread creation.
  *
  * Shutdown, a broken pool and process exit set a flag; `active` counts
  * submits in flight, and a worker ends only when the queue is empty, a
@@ -63,8 +64,8 @@ struct core {
   _Alignas(64) uint32_t sleep_word; /* sleepers << 16 | sequence, atomic */
   /* control, read-mostly */
   _Alignas(64) conc__mu_t mu;
-  uint32_t idle;   /* Python's _idle_semaphore, atomic */
-  int nthreads;    /* written under mu, read atomically */
+  uint32_t idle; /* Python's _idle_semaphore, atomic */
+  int nthreads;  /* written under mu, read atomically */
   int max_workers;
   bool shutdown, broken; /* atomic */
   conc_thread_t *threads;
@@ -72,14 +73,14 @@ struct core {
   int (*initializer)(void *);
   void *initargs;
   struct core *prev, *next; /* registry */
-  conc_future_t stub;
+  conc_future_t anchor;
 };
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct core reg_head = {.prev = &reg_head, .next = &reg_head};
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 static unsigned executor_counter;
-static bool exiting; /* process exit has begun; atomic */
+static bool exiting;   /* process exit has begun; atomic */
 static bool fork_gate; /* a fork is being prepared; atomic */
 
 /* ---- the pending queue ------------------------------------------------- */
@@ -99,9 +100,9 @@ static void push_work(struct core *c, conc_future_t *f) {
 static conc_future_t *pop_work(struct core *c, bool *busy) {
   conc_future_t *head = c->head, *next = next_of(head);
   *busy = false;
-  if (head == &c->stub) {
+  if (head == &c->anchor) {
     if (!next) {
-      *busy = __atomic_load_n(&c->tail, __ATOMIC_ACQUIRE) != &c->stub;
+      *busy = __atomic_load_n(&c->tail, __ATOMIC_ACQUIRE) != &c->anchor;
       return NULL;
     }
     c->head = head = next;
@@ -115,7 +116,7 @@ static conc_future_t *pop_work(struct core *c, bool *busy) {
     *busy = true;
     return NULL;
   }
-  push_work(c, &c->stub);
+  push_work(c, &c->anchor);
   next = next_of(head);
   if (next) {
     c->head = next;
@@ -126,7 +127,7 @@ static conc_future_t *pop_work(struct core *c, bool *busy) {
 }
 
 static bool queue_empty(struct core *c) {
-  return __atomic_load_n(&c->tail, __ATOMIC_SEQ_CST) == &c->stub;
+  return __atomic_load_n(&c->tail, __ATOMIC_SEQ_CST) == &c->anchor;
 }
 
 /* Pop everything (shutdown(cancel_futures), a broken pool): a list linked
@@ -151,7 +152,8 @@ static conc_future_t *take_all_work(struct core *c) {
   return list;
 }
 
-/* ---- waking workers -------------------------------------------------------- */
+/* ---- waking workers --------------------------------------------------------
+ */
 
 /* The event count. sleep_word holds, in one word so that claiming a sleeper
  * and bumping the sequence are one step, the number of workers announced
@@ -294,7 +296,7 @@ static conc_future_t *take_work(struct core *c) {
       /* A batch of submissions usually brings the next task within a few
        * microseconds: look for it before going to sleep. */
       spun = true;
-      conc__spin_while_eq_ptr((void *const *)&c->tail, &c->stub,
+      conc__spin_while_eq_ptr((void *const *)&c->tail, &c->anchor,
                               CONC__WORKER_SPIN_NS);
       continue;
     }
@@ -415,7 +417,7 @@ int conc_executor_init(conc_executor_t *ex, const conc_executor_opts_t *opts) {
     free(c);
     return CONC_ENOMEM;
   }
-  c->head = c->tail = &c->stub;
+  c->head = c->tail = &c->anchor;
   c->initializer = opts->initializer;
   c->initargs = opts->initargs;
   pthread_mutex_lock(&reg_mu);
@@ -442,9 +444,9 @@ static int adjust_thread_count(struct core *c) {
   conc_thread_t *t = &c->threads[c->nthreads];
   char name[128];
   snprintf(name, sizeof name, "%s_%d", c->prefix, c->nthreads);
-  int rc = conc_thread_init(t, worker_main, c,
-                            &(conc_thread_opts_t){.name = name,
-                                                  .daemon = CONC_DAEMON_NO});
+  int rc = conc_thread_init(
+      t, worker_main, c,
+      &(conc_thread_opts_t){.name = name, .daemon = CONC_DAEMON_NO});
   if (rc != 0)
     return rc;
   rc = conc_thread_start(t);
@@ -595,7 +597,8 @@ const char *conc_executor_thread_name_prefix(conc_executor_t *ex) {
   return c ? c->prefix : NULL;
 }
 
-/* ---- map ------------------------------------------------------------------ */
+/* ---- map ------------------------------------------------------------------
+ */
 
 int conc_executor_map(conc_executor_t *ex, conc_map_t *m, void *(*fn)(void *),
                       void *const *inputs, size_t n, double timeout) {

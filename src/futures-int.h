@@ -109,8 +109,7 @@ void conc__task_ctx_set(struct conc__task_ctx *ctx);
 
 /* Complete f: a failure when code != 0 (the message's ownership moves to
  * the future), else the value. CONC_EINVALSTATE when already done. */
-int conc__future_finish(conc_future_t *f, void *value, int code,
-                        char *message);
+int conc__future_finish(conc_future_t *f, void *value, int code, char *message);
 
 /* cancel() that also notifies (shutdown(cancel_futures)): the future ends
  * CANCELLED_AND_NOTIFIED if it was pending. */

@@ -346,8 +346,8 @@ int conc_future_set_running_or_notify_cancel(conc_future_t *f) {
     return 1;
   conc__mu_t *mu = stripe_of(f);
   conc__mu_lock(mu);
-  uint32_t old = transition(f, 1u << FS_CANCELLED, FS_CANCELLED_AND_NOTIFIED,
-                            false);
+  uint32_t old =
+      transition(f, 1u << FS_CANCELLED, FS_CANCELLED_AND_NOTIFIED, false);
   if (old != UINT32_MAX)
     notify_watchers(f, false);
   conc__mu_unlock(mu);
@@ -377,8 +377,8 @@ int conc__future_finish(conc_future_t *f, void *value, int code,
   f->message = code ? message : NULL;
   if (!code)
     free(message);
-  uint32_t old = transition(f, 1u << FS_PENDING | 1u << FS_RUNNING,
-                            FS_FINISHED, false);
+  uint32_t old =
+      transition(f, 1u << FS_PENDING | 1u << FS_RUNNING, FS_FINISHED, false);
   bool wake = had_waiters(old);
   notify_watchers(f, code != 0);
   struct conc__cb_node *cbs = take_callbacks(f);
@@ -393,8 +393,7 @@ int conc_future_set_result(conc_future_t *f, void *value) {
   return conc__future_finish(f, value, 0, NULL);
 }
 
-int conc_future_set_exception(conc_future_t *f, int code,
-                              const char *message) {
+int conc_future_set_exception(conc_future_t *f, int code, const char *message) {
   if (!f)
     return CONC_EINVAL;
   char *copy = message ? strdup(message) : NULL;
@@ -520,8 +519,8 @@ int conc_future_add_done_callback(conc_future_t *f, conc_future_callback_t fn,
 int conc_future_repr(const conc_future_t *f, char *buf, size_t len) {
   if (!f)
     return CONC_EINVAL;
-  static const char *names[] = {"pending", "running", "cancelled",
-                                "cancelled", "finished"};
+  static const char *names[] = {"pending", "running", "cancelled", "cancelled",
+                                "finished"};
   uint32_t s = st_of(f);
   if (s != FS_FINISHED)
     return snprintf(buf, len, "<Future at %p state=%s>", (const void *)f,
@@ -674,7 +673,7 @@ static void split(conc_future_t **uniq, size_t m, conc_wait_result_t *res) {
 }
 
 int conc_futures_wait(conc_future_t *const *fs, size_t n, double timeout,
-              conc_return_when_t return_when, conc_wait_result_t *res) {
+                      conc_return_when_t return_when, conc_wait_result_t *res) {
   conc_deadline_t dl;
   if ((!fs && n) || !res || return_when < CONC_FIRST_COMPLETED ||
       return_when > CONC_ALL_COMPLETED || future_deadline(timeout, &dl))
@@ -736,7 +735,7 @@ int conc_as_completed_init(conc_as_completed_t *it, conc_future_t *const *fs,
     a->w.slots = calloc(cap, sizeof(*a->w.slots));
   }
   long m = a && a->uniq && a->nodes && a->w.slots ? dedup(fs, n, a->uniq)
-                                                   : CONC_ENOMEM;
+                                                  : CONC_ENOMEM;
   if (m < 0) {
     if (a)
       ac_free(a);
@@ -772,8 +771,8 @@ int conc_as_completed_next(conc_as_completed_t *it, conc_future_t **out) {
                "%zu (of %zu) futures unfinished", a->m - a->given, a->m);
       return CONC_ETIMEDOUT;
     }
-    timed_out = conc__wait(&a->w.seq, seq, a->deadline, false) ==
-                CONC_ETIMEDOUT;
+    timed_out =
+        conc__wait(&a->w.seq, seq, a->deadline, false) == CONC_ETIMEDOUT;
   }
   return 0;
 }

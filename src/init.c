@@ -48,7 +48,9 @@ static void run_child(void) {
       table[i].child();
 }
 
-static void init_once(void) { pthread_atfork(run_prepare, run_parent, run_child); }
+static void init_once(void) {
+  pthread_atfork(run_prepare, run_parent, run_child);
+}
 
 void conc__init(void) { pthread_once(&once, init_once); }
 

@@ -147,8 +147,11 @@ static int insert(conc_local_t *l, void *value) {
     free(e);
     return rc;
   }
-  *e = (struct entry){.local = l, .owner = self, .value = value,
-                      .has_value = true, .next = l->priv.entries};
+  *e = (struct entry){.local = l,
+                      .owner = self,
+                      .value = value,
+                      .has_value = true,
+                      .next = l->priv.entries};
   if (e->next)
     e->next->prev = e;
   l->priv.entries = e;

@@ -37,7 +37,6 @@
 #include "init-int.h"
 #include "sync-int.h"
 
-
 /* ---------------------------------------------------------- identity */
 
 static __thread uint32_t self_id __attribute__((tls_model("initial-exec")));
@@ -296,7 +295,7 @@ int conc__lock_deadline(bool blocking, double timeout, conc_deadline_t *out) {
 
 static enum conc__lw_kind lock_kind(const conc_lock_t *l) {
   return (l->priv.flags & CONC__SYNC_PSHARED) ? CONC__LW_SHARED
-                                               : CONC__LW_PRIVATE;
+                                              : CONC__LW_PRIVATE;
 }
 
 int conc_lock_init(conc_lock_t *l, const conc_lock_opts_t *opts) {
@@ -462,8 +461,8 @@ int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline,
     conc__store_relaxed(&r->priv.count, c + 1u);
     return 0;
   }
-  int rc = took ? 0
-                : conc__lock_acquire_until(&r->priv.base, deadline, sleeper);
+  int rc =
+      took ? 0 : conc__lock_acquire_until(&r->priv.base, deadline, sleeper);
   if (rc == 0 || rc == CONC_EOWNERDEAD) {
     conc__store_relaxed(&r->priv.owner, me);
     conc__store_relaxed(&r->priv.count, 1u);
@@ -524,8 +523,7 @@ int conc__rlock_release_save(conc_rlock_t *r, uint32_t *saved) {
   return rlock_release_all(r);
 }
 
-int conc__rlock_acquire_restore(conc_rlock_t *r, uint32_t saved,
-                                bool sleeper) {
+int conc__rlock_acquire_restore(conc_rlock_t *r, uint32_t saved, bool sleeper) {
   int rc = conc__rlock_acquire_until(r, CONC_DEADLINE_NEVER, sleeper);
   if (rc == 0 || rc == CONC_EOWNERDEAD)
     conc__store_relaxed(&r->priv.count, saved);

@@ -46,12 +46,17 @@ static const conc__mgr_state_t *published(conc__mgr_t *m) {
   return &m->st[conc__load_acquire(&m->cur)];
 }
 
-static conc__mgr_rec_t *rec_in(conc__mgr_t *m, const conc__mgr_state_t *s, uint64_t i) {
+static conc__mgr_rec_t *rec_in(conc__mgr_t *m, const conc__mgr_state_t *s,
+                               uint64_t i) {
   return (conc__mgr_rec_t *)(heap_of(m, s->heap) + index_of(m, s->idx)[i]);
 }
 
-static unsigned char *rec_key(conc__mgr_rec_t *r) { return (unsigned char *)(r + 1); }
-static unsigned char *rec_val(conc__mgr_rec_t *r) { return rec_key(r) + r->klen; }
+static unsigned char *rec_key(conc__mgr_rec_t *r) {
+  return (unsigned char *)(r + 1);
+}
+static unsigned char *rec_val(conc__mgr_rec_t *r) {
+  return rec_key(r) + r->klen;
+}
 
 /* ---- block, lock and repair ------------------------------------------- */
 
@@ -172,8 +177,9 @@ static void txn_commit(txn_t *t) {
 }
 
 /* Insert a new record at position pos (0..count). */
-static int insert_at(conc__mgr_t *m, uint64_t pos, uint32_t tag, const void *key,
-                     size_t klen, const void *val, size_t vlen) {
+static int insert_at(conc__mgr_t *m, uint64_t pos, uint32_t tag,
+                     const void *key, size_t klen, const void *val,
+                     size_t vlen) {
   txn_t t;
   txn_begin(&t, m);
   if (t.nw.count >= m->max_items)
@@ -190,8 +196,9 @@ static int insert_at(conc__mgr_t *m, uint64_t pos, uint32_t tag, const void *key
   return 0;
 }
 
-static int replace_at(conc__mgr_t *m, uint64_t pos, uint32_t tag, const void *key,
-                      size_t klen, const void *val, size_t vlen) {
+static int replace_at(conc__mgr_t *m, uint64_t pos, uint32_t tag,
+                      const void *key, size_t klen, const void *val,
+                      size_t vlen) {
   txn_t t;
   txn_begin(&t, m);
   uint64_t off;
@@ -484,8 +491,8 @@ void conc_shared_list_destroy(conc_shared_list_t *l) {
   l->priv.blk = NULL;
 }
 
-int conc_shared_list_insert(conc_shared_list_t *l, ptrdiff_t i,
-                            const void *val, size_t vlen) {
+int conc_shared_list_insert(conc_shared_list_t *l, ptrdiff_t i, const void *val,
+                            size_t vlen) {
   conc__mgr_t *m = list_blk(l);
   if (!m || !bytes_ok(val, vlen))
     return CONC_EINVAL;

@@ -62,9 +62,9 @@ struct slot {
   uint32_t progress;
   uint32_t count;
   int32_t msg_index;
-  uint32_t seq;  /* dispatch order among the worker's lanes */
-  uint32_t bell; /* lane 0 only: bumped on every dispatch and on quit */
-  uint32_t quit; /* lane 0 only: exit once idle */
+  uint32_t seq;     /* dispatch order among the worker's lanes */
+  uint32_t bell;    /* lane 0 only: bumped on every dispatch and on quit */
+  uint32_t quit;    /* lane 0 only: exit once idle */
   uint32_t watched; /* a caller sleeps on `state` (apply's direct path) */
   conc_pool_func_t fn;
   uint64_t arg_size, result_size;
@@ -115,8 +115,8 @@ struct worker {
   conc_process_t proc;
   struct core *core;
   int index;
-  int fd;       /* sentinel, -1 when the slot has no worker */
-  bool exited;  /* sentinel became readable */
+  int fd;      /* sentinel, -1 when the slot has no worker */
+  bool exited; /* sentinel became readable */
   bool retiring;
   unsigned tasks, seq;
   struct lane {
@@ -142,7 +142,7 @@ struct core {
   unsigned name_counter;
   pthread_t thread;
   bool joined;
-  uint32_t started;  /* 0 pending, 1 running, 2 failed */
+  uint32_t started; /* 0 pending, 1 running, 2 failed */
   int start_err;
   uint32_t finished; /* handler has ended */
   struct core *gnext, *gprev;
@@ -157,7 +157,7 @@ static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 static void reg_prepare(void) { pthread_mutex_lock(&reg_mu); }
 static void reg_parent(void) { pthread_mutex_unlock(&reg_mu); }
 static void reg_child(void) {
-  reg_head = NULL; /* the parent's pools are not ours */
+  reg_head = NULL;               /* the parent's pools are not ours */
   pthread_mutex_unlock(&reg_mu); /* taken by reg_prepare in this thread */
 }
 
@@ -169,8 +169,7 @@ static void pool_atexit(void) {
   for (;;) {
     pthread_mutex_lock(&reg_mu);
     struct core *c = reg_head;
-    while (c && (c->creator != getpid() ||
-                 conc__load_acquire(&c->finished) ||
+    while (c && (c->creator != getpid() || conc__load_acquire(&c->finished) ||
                  pthread_equal(c->thread, pthread_self())))
       c = c->gnext;
     pthread_mutex_unlock(&reg_mu);
@@ -369,15 +368,14 @@ static int checked_mul(size_t a, size_t b, size_t *out) {
 /* A job with its arrays; `copy_in` copies the input, `out` NULL gives it an
  * output buffer of its own. */
 static int job_new(int kind, conc_pool_func_t fn, const void *in, size_t n,
-                   size_t arg_size, size_t result_size, bool copy_in,
-                   void *out, conc_async_result_t **jp) {
+                   size_t arg_size, size_t result_size, bool copy_in, void *out,
+                   conc_async_result_t **jp) {
   size_t in_bytes, out_bytes, meta;
   if (checked_mul(n, arg_size, &in_bytes) ||
       checked_mul(n, result_size, &out_bytes) ||
-      checked_mul(n,
-                  sizeof(int) + sizeof(size_t) *
-                                    (kind == K_IMAP_UNORDERED ? 2 : 1),
-                  &meta) ||
+      checked_mul(
+          n, sizeof(int) + sizeof(size_t) * (kind == K_IMAP_UNORDERED ? 2 : 1),
+          &meta) ||
       in_bytes > SIZE_MAX / 2 || out_bytes > SIZE_MAX / 4 ||
       meta > SIZE_MAX / 4)
     return CONC_EOVERFLOW;
@@ -616,8 +614,8 @@ static void describe_death(struct worker *w, int code, char *buf, size_t n,
     snprintf(buf, n, "worker %s (pid %ld) died from signal %d (%s)", name,
              (long)pid, -code, strsignal(-code));
   } else {
-    snprintf(buf, n, "worker %s (pid %ld) exited with code %d", name,
-             (long)pid, code);
+    snprintf(buf, n, "worker %s (pid %ld) exited with code %d", name, (long)pid,
+             code);
   }
 }
 
@@ -651,8 +649,7 @@ static void settle_running(struct core *c, struct worker *w, int k, int code,
 }
 
 /* The worker's sentinel fired: reap it and settle its chunks. */
-static void bury(struct core *c, struct worker *w,
-                 conc_async_result_t **list) {
+static void bury(struct core *c, struct worker *w, conc_async_result_t **list) {
   conc_process_join(&w->proc, CONC_FOREVER);
   int code = CONC_EXITCODE_NONE;
   conc_process_exitcode(&w->proc, &code);
@@ -767,8 +764,7 @@ static void dispatch_all(struct core *c) {
       struct worker *w = &c->workers[i];
       if (w->fd < 0 || w->exited || w->retiring || in_flight(w) != pass)
         continue;
-      if (c->maxtasks > 0 &&
-          w->tasks + (unsigned)pass >= (unsigned)c->maxtasks)
+      if (c->maxtasks > 0 && w->tasks + (unsigned)pass >= (unsigned)c->maxtasks)
         continue;
       conc_async_result_t *j = next_job(c);
       if (!j || (pass > 0 && j->kind == K_APPLY))
@@ -803,9 +799,7 @@ static void drain_efd(int efd) {
     ;
 }
 
-static void wake_handler(struct core *c) {
-  ring(c->efd);
-}
+static void wake_handler(struct core *c) { ring(c->efd); }
 
 /* ---- the handler thread ------------------------------------------------- */
 
@@ -1070,7 +1064,8 @@ int conc_pool_terminate(conc_pool_t *pool) {
   if (!c)
     return err;
   if (pthread_equal(c->thread, pthread_self()))
-    return CONC_EDEADLK; /* from a callback: the handler cannot wait for itself */
+    return CONC_EDEADLK; /* from a callback: the handler cannot wait for itself
+                          */
   terminate_core(c);
   return 0;
 }

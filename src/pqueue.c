@@ -157,7 +157,8 @@ int conc_pqueue_init(conc_pqueue_t *q, int maxsize,
     return CONC_EINVAL;
   if (!opts)
     opts = &defaults;
-  size_t cap = opts->capacity ? pad8(opts->capacity) : CONC_PQUEUE_DEFAULT_CAPACITY;
+  size_t cap =
+      opts->capacity ? pad8(opts->capacity) : CONC_PQUEUE_DEFAULT_CAPACITY;
   if (cap < 16 || cap > ((size_t)1 << 40))
     return CONC_EINVAL;
   size_t len = sizeof(struct conc__pq) + cap;
@@ -442,5 +443,7 @@ int conc_simplequeue_get(conc_simplequeue_t *q, void **item, size_t *len) {
 bool conc_simplequeue_empty(const conc_simplequeue_t *q) {
   return conc_pqueue_empty(q);
 }
-int conc_simplequeue_close(conc_simplequeue_t *q) { return conc_pqueue_close(q); }
+int conc_simplequeue_close(conc_simplequeue_t *q) {
+  return conc_pqueue_close(q);
+}
 void conc_simplequeue_destroy(conc_simplequeue_t *q) { conc_pqueue_destroy(q); }

@@ -7,8 +7,9 @@
  * while holding reg_mu: a join first waits on the child's descriptor (a pidfd,
  * or the read end of a sentinel pipe whose write end only the child holds)
  * and on a non-reaping waitid(WNOWAIT) (without a time limit, only the
- * latter, on the pidfd), and then reaps with WNOHANG under the lock. Fork handlers take reg_mu around every fork, so the child starts
- * with a consistent (and emptied: they are not its children) registry.
+ * latter, on the pidfd), and then reaps with WNOHANG under the lock. Fork
+ * handlers take reg_mu around every fork, so the child starts with a consistent
+ * (and emptied: they are not its children) registry.
  */
 #include "conc/process.h"
 
@@ -45,7 +46,8 @@ enum { ST_INIT, ST_STARTED, ST_ENDED, ST_CLOSED };
  * by whichever thread reaps: atomic, with acquire/release ordering so the
  * exit code written before an ST_ENDED store is seen after reading it. */
 #define ST(p) __atomic_load_n(&(p)->priv.state, __ATOMIC_ACQUIRE)
-#define SET_ST(p, v) __atomic_store_n(&(p)->priv.state, (unsigned char)(v), __ATOMIC_RELEASE)
+#define SET_ST(p, v)                                                           \
+  __atomic_store_n(&(p)->priv.state, (unsigned char)(v), __ATOMIC_RELEASE)
 enum { K_CHILD, K_MAIN, K_PARENT, K_ORPHAN };
 
 /* Present when the thread module is linked in: waits for non-daemon threads
@@ -59,12 +61,11 @@ static unsigned counter;
 static int pidfd_mode = -1; /* -1 unknown, 0 sentinel pipe, 1 pidfd */
 static int self_sentinel_wfd = -1;
 
-static conc_process_t main_obj = {
-    .priv = {.fd = -1,
-             .exitcode = CONC_EXITCODE_NONE,
-             .state = ST_STARTED,
-             .kind = K_MAIN,
-             .name = "MainProcess"}};
+static conc_process_t main_obj = {.priv = {.fd = -1,
+                                           .exitcode = CONC_EXITCODE_NONE,
+                                           .state = ST_STARTED,
+                                           .kind = K_MAIN,
+                                           .name = "MainProcess"}};
 static conc_process_t parent_obj;
 static conc_process_t *current = &main_obj;
 
@@ -340,7 +341,8 @@ int conc_process_start(conc_process_t *p) {
   if (p->priv.creator != my_pid())
     return CONC_EPERM;
   if (conc_current_process()->priv.daemon)
-    return CONC_ESTATE; /* daemonic processes are not allowed to have children */
+    return CONC_ESTATE; /* daemonic processes are not allowed to have children
+                         */
   ensure_init();
   bool use_pidfd = have_pidfd();
   int sp[2] = {-1, -1};
@@ -483,14 +485,15 @@ static int send_signal(conc_process_t *p, int sig) {
   if (rc)
     return rc;
   pthread_mutex_lock(&reg_mu);
-  if (ST(p) == ST_STARTED && kill(p->priv.pid, sig) < 0 &&
-      errno != ESRCH)
+  if (ST(p) == ST_STARTED && kill(p->priv.pid, sig) < 0 && errno != ESRCH)
     rc = -errno;
   pthread_mutex_unlock(&reg_mu);
   return rc;
 }
 
-int conc_process_terminate(conc_process_t *p) { return send_signal(p, SIGTERM); }
+int conc_process_terminate(conc_process_t *p) {
+  return send_signal(p, SIGTERM);
+}
 int conc_process_kill(conc_process_t *p) { return send_signal(p, SIGKILL); }
 
 int conc_process_exitcode(conc_process_t *p, int *code) {
@@ -498,8 +501,8 @@ int conc_process_exitcode(conc_process_t *p, int *code) {
     return CONC_EINVAL;
   if (ST(p) == ST_CLOSED)
     return CONC_ECLOSED;
-  if (p->priv.kind == K_CHILD && p != current &&
-      ST(p) == ST_STARTED && p->priv.creator == my_pid())
+  if (p->priv.kind == K_CHILD && p != current && ST(p) == ST_STARTED &&
+      p->priv.creator == my_pid())
     poll_reap(p);
   *code = ST(p) == ST_ENDED ? p->priv.exitcode : CONC_EXITCODE_NONE;
   return 0;
@@ -512,8 +515,7 @@ int conc_process_close(conc_process_t *p) {
     return 0;
   if (p->priv.kind != K_CHILD || p == current)
     return CONC_ESTATE;
-  if (ST(p) == ST_STARTED &&
-      (p->priv.creator != my_pid() || !poll_reap(p)))
+  if (ST(p) == ST_STARTED && (p->priv.creator != my_pid() || !poll_reap(p)))
     return CONC_ESTATE; /* cannot close a process while it is still running */
   if (p->priv.fd >= 0)
     close(p->priv.fd);
@@ -561,11 +563,12 @@ static const char *signal_name(int sig) {
   static const struct {
     int sig;
     const char *name;
-  } names[] = {{SIGHUP, "SIGHUP"},   {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"},
-               {SIGILL, "SIGILL"},   {SIGTRAP, "SIGTRAP"}, {SIGABRT, "SIGABRT"},
-               {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},   {SIGKILL, "SIGKILL"},
-               {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"},
-               {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"}};
+  } names[] = {
+      {SIGHUP, "SIGHUP"},   {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"},
+      {SIGILL, "SIGILL"},   {SIGTRAP, "SIGTRAP"}, {SIGABRT, "SIGABRT"},
+      {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},   {SIGKILL, "SIGKILL"},
+      {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"},
+      {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"}};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (names[i].sig == sig)
       return names[i].name;
@@ -592,7 +595,8 @@ int conc_process_repr(conc_process_t *p, char *buf, size_t n) {
   char pid[32] = "", exit[48] = "";
   if (ST(p) != ST_INIT || p->priv.kind != K_CHILD)
     snprintf(pid, sizeof pid, " pid=%d", (int)conc_process_pid(p));
-  const char *sig = code < 0 && code != CONC_EXITCODE_NONE ? signal_name(-code) : NULL;
+  const char *sig =
+      code < 0 && code != CONC_EXITCODE_NONE ? signal_name(-code) : NULL;
   if (sig)
     snprintf(exit, sizeof exit, " exitcode=-%s", sig);
   else if (code != CONC_EXITCODE_NONE)
@@ -600,8 +604,9 @@ int conc_process_repr(conc_process_t *p, char *buf, size_t n) {
   pid_t parent = p->priv.kind == K_MAIN     ? getppid()
                  : p->priv.kind == K_PARENT ? 0
                                             : p->priv.creator;
-  return snprintf(buf, n, "<Process name='%s'%s parent=%d %s%s%s>", p->priv.name,
-                  pid, (int)parent, status, exit, p->priv.daemon ? " daemon" : "");
+  return snprintf(buf, n, "<Process name='%s'%s parent=%d %s%s%s>",
+                  p->priv.name, pid, (int)parent, status, exit,
+                  p->priv.daemon ? " daemon" : "");
 }
 
 pid_t conc_process_pid(const conc_process_t *p) {

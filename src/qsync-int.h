@@ -24,8 +24,10 @@
 #include "conc/error.h"
 #include "platform-int.h"
 
-#define CONC__MU_INIT {0}
-#define CONC__CV_INIT {0, 0}
+#define CONC__MU_INIT                                                          \
+  { 0 }
+#define CONC__CV_INIT                                                          \
+  { 0, 0 }
 #ifndef CONC__SPIN
 #define CONC__SPIN 100
 #endif

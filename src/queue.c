@@ -31,8 +31,8 @@
 #include "init-int.h"
 #include "qsync-int.h"
 
-#define QMAGIC 0x51554555u  /* "QUEU" */
-#define QSPIN_NS 20000      /* see spin_for_change */
+#define QMAGIC 0x51554555u /* "QUEU" */
+#define QSPIN_NS 20000     /* see spin_for_change */
 
 struct pent {
   void *item;
@@ -318,8 +318,7 @@ static bool q_is_full(const struct queue *s) {
  * side usually makes room (or brings an item) within that window, which
  * saves both the sleep and the other side's wake-up call. Returns with the
  * mutex held again; the caller re-checks everything. */
-static void spin_for_change(struct queue *s, size_t count,
-                            conc_deadline_t dl) {
+static void spin_for_change(struct queue *s, size_t count, conc_deadline_t dl) {
   int64_t now = conc__now_ns();
   int64_t end = now + QSPIN_NS;
   if (dl != CONC_DEADLINE_NEVER && dl < end)
@@ -363,8 +362,8 @@ int conc_queue_put(conc_queue_t *q, void *item, bool block, double timeout) {
   int rc = 0;
   if (s->shutdown)
     rc = CONC_ESHUTDOWN;
-  else if (s->maxsize > 0 && block && (isnan(timeout) ||
-                                       (timeout < 0 && timeout != CONC_FOREVER)))
+  else if (s->maxsize > 0 && block &&
+           (isnan(timeout) || (timeout < 0 && timeout != CONC_FOREVER)))
     rc = CONC_EINVAL; /* Q6: raised even when there is room */
   else if (q_is_full(s))
     rc = put_wait_room(s, block, timeout);
@@ -414,7 +413,8 @@ int conc_queue_get(conc_queue_t *q, void **out, bool block, double timeout) {
   int rc = 0;
   if (s->shutdown && s->st.count == 0)
     rc = CONC_ESHUTDOWN;
-  else if (block && (isnan(timeout) || (timeout < 0 && timeout != CONC_FOREVER)))
+  else if (block &&
+           (isnan(timeout) || (timeout < 0 && timeout != CONC_FOREVER)))
     rc = CONC_EINVAL; /* Q6: raised even when an item is present */
   else if (s->st.count == 0)
     rc = get_wait_item(s, block, timeout);

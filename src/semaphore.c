@@ -62,8 +62,7 @@ int conc_semaphore_destroy(conc_semaphore_t *s) {
 static bool sem_try(conc_semaphore_t *s) {
   uint32_t v = __atomic_load_n(&s->priv.value, SEQ);
   while (v > 0)
-    if (__atomic_compare_exchange_n(&s->priv.value, &v, v - 1u, true, SEQ,
-                                    SEQ))
+    if (__atomic_compare_exchange_n(&s->priv.value, &v, v - 1u, true, SEQ, SEQ))
       return true;
   return false;
 }
@@ -113,8 +112,8 @@ int conc_semaphore_release(conc_semaphore_t *s, int n) {
     if ((uint64_t)v + (uint64_t)n > INT_MAX)
       return CONC_EOVERFLOW;
     next = v + (uint32_t)n;
-  } while (!__atomic_compare_exchange_n(&s->priv.value, &v, next, true, SEQ,
-                                        SEQ));
+  } while (
+      !__atomic_compare_exchange_n(&s->priv.value, &v, next, true, SEQ, SEQ));
   uint32_t sleepers = __atomic_load_n(&s->priv.nwait, SEQ);
   if (sleepers)
     conc__wake(&s->priv.value, sleepers < (uint32_t)n ? (int)sleepers : n,
@@ -169,8 +168,8 @@ int conc_event_set(conc_event_t *e) {
   do {
     if (w & 1u)
       return 0;
-  } while (!__atomic_compare_exchange_n(&e->priv.word, &w, (w + 2u) | 1u,
-                                        true, SEQ, SEQ));
+  } while (!__atomic_compare_exchange_n(&e->priv.word, &w, (w + 2u) | 1u, true,
+                                        SEQ, SEQ));
   if (__atomic_load_n(&e->priv.nwait, SEQ))
     conc__wake(&e->priv.word, CONC__WAKE_ALL, ev_shared(e));
   return 0;

@@ -209,8 +209,8 @@ static int check_name(const char *name, char *out) {
 }
 
 static int map_fd(conc_shm_t *shm, int fd, size_t size) {
-  void *m = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_SHARED,
-                 fd, 0);
+  void *m =
+      mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (m == MAP_FAILED)
     return -errno;
   shm->priv.buf = m;
@@ -288,8 +288,7 @@ fail:
   return rc;
 }
 
-int conc_shm_init(conc_shm_t *shm, const char *name, bool create,
-                  size_t size) {
+int conc_shm_init(conc_shm_t *shm, const char *name, bool create, size_t size) {
   if (!shm)
     return CONC_EINVAL;
   conc_shm_t tmp = {.priv = {.fd = -1}};
@@ -353,7 +352,8 @@ int conc_shm_unlink(conc_shm_t *shm) {
   pthread_mutex_lock(&trk_mu);
   for (int i = 0; table && known && i < SLOTS; i++)
     if (table[i].state == SLOT_CREATED && table[i].ino == (uint64_t)st.st_ino &&
-        table[i].dev == (uint64_t)st.st_dev && !strcmp(table[i].name, shm->priv.name))
+        table[i].dev == (uint64_t)st.st_dev &&
+        !strcmp(table[i].name, shm->priv.name))
       slot_release(&table[i]);
   pthread_mutex_unlock(&trk_mu);
   return 0;
@@ -365,21 +365,36 @@ void conc_shm_destroy(conc_shm_t *shm) { conc_shm_close(shm); }
 
 int conc_typecode_size(char typecode) {
   switch (typecode) {
-  case 'c': return sizeof(char);
-  case 'u': return sizeof(wchar_t);
-  case 'b': return sizeof(signed char);
-  case 'B': return sizeof(unsigned char);
-  case 'h': return sizeof(short);
-  case 'H': return sizeof(unsigned short);
-  case 'i': return sizeof(int);
-  case 'I': return sizeof(unsigned int);
-  case 'l': return sizeof(long);
-  case 'L': return sizeof(unsigned long);
-  case 'q': return sizeof(long long);
-  case 'Q': return sizeof(unsigned long long);
-  case 'f': return sizeof(float);
-  case 'd': return sizeof(double);
-  default: return CONC_EINVAL;
+  case 'c':
+    return sizeof(char);
+  case 'u':
+    return sizeof(wchar_t);
+  case 'b':
+    return sizeof(signed char);
+  case 'B':
+    return sizeof(unsigned char);
+  case 'h':
+    return sizeof(short);
+  case 'H':
+    return sizeof(unsigned short);
+  case 'i':
+    return sizeof(int);
+  case 'I':
+    return sizeof(unsigned int);
+  case 'l':
+    return sizeof(long);
+  case 'L':
+    return sizeof(unsigned long);
+  case 'q':
+    return sizeof(long long);
+  case 'Q':
+    return sizeof(unsigned long long);
+  case 'f':
+    return sizeof(float);
+  case 'd':
+    return sizeof(double);
+  default:
+    return CONC_EINVAL;
   }
 }
 
@@ -394,15 +409,17 @@ static int obj_init(conc_value_t *v, char typecode, size_t len,
     return CONC_EINVAL;
   if (!opts)
     opts = &defaults;
-  int elem = typecode ? conc_typecode_size(typecode)
-                      : (opts->size ? (int)(opts->size <= INT_MAX ? opts->size : 0)
-                                    : CONC_EINVAL);
+  int elem = typecode
+                 ? conc_typecode_size(typecode)
+                 : (opts->size ? (int)(opts->size <= INT_MAX ? opts->size : 0)
+                               : CONC_EINVAL);
   if (elem <= 0)
     return CONC_EINVAL;
   if ((opts->lock && opts->rlock) || (opts->raw && (opts->lock || opts->rlock)))
     return CONC_EINVAL;
   if ((opts->lock && !(opts->lock->priv.flags & CONC__SYNC_PSHARED)) ||
-      (opts->rlock && !(opts->rlock->priv.base.priv.flags & CONC__SYNC_PSHARED)))
+      (opts->rlock &&
+       !(opts->rlock->priv.base.priv.flags & CONC__SYNC_PSHARED)))
     return CONC_EINVAL; /* a private lock would not lock other processes */
   if (len > (PTRDIFF_MAX - DATA_OFF) / (size_t)elem)
     return CONC_EOVERFLOW;
@@ -509,12 +526,16 @@ int conc_value_init(conc_value_t *v, char typecode, const void *init,
   return obj_init(v, typecode, 1, init, opts);
 }
 void conc_value_destroy(conc_value_t *v) { obj_destroy(v); }
-int conc_value_get(conc_value_t *v, void *out) { return obj_copy(v, 0, 1, out, false); }
+int conc_value_get(conc_value_t *v, void *out) {
+  return obj_copy(v, 0, 1, out, false);
+}
 int conc_value_set(conc_value_t *v, const void *in) {
   return obj_copy(v, 0, 1, (void *)(uintptr_t)in, true);
 }
 void *conc_value_ptr(const conc_value_t *v) { return v ? v->priv.data : NULL; }
-char conc_value_typecode(const conc_value_t *v) { return v ? v->priv.typecode : 0; }
+char conc_value_typecode(const conc_value_t *v) {
+  return v ? v->priv.typecode : 0;
+}
 int conc_value_get_lock(const conc_value_t *v, conc_rlock_t **rlock,
                         conc_lock_t **lock) {
   return obj_get_lock(v, rlock, lock);
@@ -572,7 +593,8 @@ int conc_array_read(conc_array_t *a, size_t start, size_t n, void *out) {
 }
 
 int conc_array_write(conc_array_t *a, size_t start, size_t n, const void *in) {
-  return a ? obj_copy(&a->v, start, n, (void *)(uintptr_t)in, true) : CONC_EINVAL;
+  return a ? obj_copy(&a->v, start, n, (void *)(uintptr_t)in, true)
+           : CONC_EINVAL;
 }
 
 int conc_array_value(conc_array_t *a, char *out, size_t cap) {
@@ -609,7 +631,9 @@ int conc_array_set_value(conc_array_t *a, const char *s) {
   return obj_unlock(&a->v, rc);
 }
 
-void *conc_array_ptr(const conc_array_t *a) { return a ? a->v.priv.data : NULL; }
+void *conc_array_ptr(const conc_array_t *a) {
+  return a ? a->v.priv.data : NULL;
+}
 int conc_array_get_lock(const conc_array_t *a, conc_rlock_t **rlock,
                         conc_lock_t **lock) {
   return a ? obj_get_lock(&a->v, rlock, lock) : CONC_EINVAL;

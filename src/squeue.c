@@ -43,8 +43,8 @@
 #define SEQ_MASK 0xffffu
 
 struct chunk {
-  struct chunk *next;  /* atomic: set by the producer that fills this one */
-  uint32_t published;  /* slots filled, atomic */
+  struct chunk *next; /* atomic: set by the producer that fills this one */
+  uint32_t published; /* slots filled, atomic */
   void *slots[CHUNK];
 };
 
@@ -110,7 +110,8 @@ static void reg_init(void) {
   conc__atfork_register(fork_prepare, fork_parent, fork_child);
 }
 
-/* ---- chunks ---------------------------------------------------------------- */
+/* ---- chunks ----------------------------------------------------------------
+ */
 
 static struct chunk *chunk_get(struct core *c) {
   conc__mu_lock(&c->spare_mu);
@@ -170,7 +171,8 @@ static void sleep_for_item(struct core *c, conc_deadline_t deadline) {
       break;
 }
 
-/* ---- put and get ------------------------------------------------------------ */
+/* ---- put and get ------------------------------------------------------------
+ */
 
 static int push(struct core *c, void *item) {
   conc__mu_lock(&c->tail_mu);
@@ -220,7 +222,8 @@ static int try_pop(struct core *c, void **out) {
   return rc;
 }
 
-/* ---- API ------------------------------------------------------------------- */
+/* ---- API -------------------------------------------------------------------
+ */
 
 static struct core *CORE(conc_simple_queue_t *q) {
   struct squeue *s = (struct squeue *)(void *)q;

@@ -68,8 +68,7 @@ int conc__lock_deadline(bool blocking, double timeout, conc_deadline_t *out);
 
 /* Condition support: give up every level of an RLock and get it back. */
 int conc__rlock_release_save(conc_rlock_t *r, uint32_t *saved);
-int conc__rlock_acquire_restore(conc_rlock_t *r, uint32_t saved,
-                                bool sleeper);
+int conc__rlock_acquire_restore(conc_rlock_t *r, uint32_t saved, bool sleeper);
 /* Acquire with an absolute deadline (the lock and rlock acquire core);
  * `sleeper` as in conc__lw_acquire_ex. */
 int conc__lock_acquire_until(conc_lock_t *l, conc_deadline_t deadline,
@@ -107,8 +106,8 @@ bool conc__spin_until_free(const uint32_t *word);
 void conc__spin_end(uint32_t *skip, uint32_t *fails, bool paid);
 
 static inline bool conc__deadline_passed(conc_deadline_t d) {
-  return d != CONC_DEADLINE_NEVER && (d == CONC__DEADLINE_POLL ||
-                                      conc__now_ns() >= d);
+  return d != CONC_DEADLINE_NEVER &&
+         (d == CONC__DEADLINE_POLL || conc__now_ns() >= d);
 }
 
 #endif

@@ -6,8 +6,9 @@
  * pthread_join (the kernel wakes the joiner at the thread's exit, as for a
  * raw pthread), and a thread nobody reaps detaches itself at its end, so a
  * thread that is never joined leaks nothing (see REAP_*). Timed and
- * concurrent joins park on the record's `state` word through conc__wait. A thread's end is: target returns (or fails and the hook
- * runs) -> its thread-local values are destroyed -> it leaves the registry
+ * concurrent joins park on the record's `state` word through conc__wait. A
+ * thread's end is: target returns (or fails and the hook runs) -> its
+ * thread-local values are destroyed -> it leaves the registry
  * -> `state` becomes STOPPED (joiners wake) -> the non-daemon count drops.
  * After STOPPED the ending thread never touches the record again (except
  * the wake, which only uses the word's address), so the owner may destroy
@@ -106,11 +107,12 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
 
 static __thread conc_thread_t *tls_self;
-static __thread jmp_buf *tls_jmp;      /* the running target's exit point */
-static __thread bool tls_in_hook;      /* the excepthook is running here */
-static __thread char *tls_msg;         /* the message handed to the hook */
+static __thread jmp_buf *tls_jmp; /* the running target's exit point */
+static __thread bool tls_in_hook; /* the excepthook is running here */
+static __thread char *tls_msg;    /* the message handed to the hook */
 
-/* ---- small helpers -------------------------------------------------------- */
+/* ---- small helpers --------------------------------------------------------
+ */
 
 static uint32_t flags_of(const conc_thread_t *t) {
   return conc__load_relaxed(&t->priv.flags);
@@ -135,7 +137,8 @@ static void set_os_name(const char *name) {
 #endif
 }
 
-/* ---- registry (reg_mu held) ------------------------------------------------ */
+/* ---- registry (reg_mu held) ------------------------------------------------
+ */
 
 static bool listed(const conc_thread_t *t) {
   return t->priv.prev || reg_head == t;
@@ -179,7 +182,8 @@ static void registry_remove(conc_thread_t *t) {
   pthread_mutex_unlock(&reg_mu);
 }
 
-/* ---- fork ------------------------------------------------------------------ */
+/* ---- fork ------------------------------------------------------------------
+ */
 
 static void fork_prepare(void) { pthread_mutex_lock(&reg_mu); }
 static void fork_parent(void) { pthread_mutex_unlock(&reg_mu); }
@@ -219,7 +223,8 @@ static void fork_child(void) {
   conc__store_release(&shutting_down, 0);
 }
 
-/* ---- one-time initialisation ---------------------------------------------- */
+/* ---- one-time initialisation ----------------------------------------------
+ */
 
 static void dummy_exit(void *p);
 
@@ -256,7 +261,8 @@ __attribute__((constructor)) static void thread_module_load(void) {
 static void exit_handler(void) { conc_threading_shutdown(); }
 static void register_exit_handler(void) { atexit(exit_handler); }
 
-/* ---- names ----------------------------------------------------------------- */
+/* ---- names -----------------------------------------------------------------
+ */
 
 static void name_publish(conc_thread_t *t, char *name) {
   __atomic_store_n(&t->priv.name, name, __ATOMIC_RELEASE);
@@ -272,8 +278,8 @@ static char *name_node_new(conc_thread_t *t, const char *name) {
   node->next = __atomic_load_n((struct name_node **)&t->priv.old_names,
                                __ATOMIC_RELAXED);
   while (!__atomic_compare_exchange_n((struct name_node **)&t->priv.old_names,
-                                      &node->next, node, true,
-                                      __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+                                      &node->next, node, true, __ATOMIC_RELEASE,
+                                      __ATOMIC_RELAXED))
     ;
   return node->str;
 }
@@ -390,9 +396,7 @@ conc_thread_t *conc_main_thread(void) {
 
 unsigned long conc_get_ident(void) { return (unsigned long)pthread_self(); }
 
-unsigned long conc_get_native_id(void) {
-  return (unsigned long)conc__gettid();
-}
+unsigned long conc_get_native_id(void) { return (unsigned long)conc__gettid(); }
 
 size_t conc_enumerate(conc_thread_t **out, size_t cap) {
   ensure_init();
@@ -413,7 +417,8 @@ size_t conc_active_count(void) {
   return n;
 }
 
-/* ---- init / start ---------------------------------------------------------- */
+/* ---- init / start ----------------------------------------------------------
+ */
 
 static size_t round_to_pages(size_t size) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -546,8 +551,8 @@ int conc_thread_start(conc_thread_t *t) {
   conc__store_relaxed(&t->priv.reap, REAP_SELF);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 #endif
-  size_t stack = t->priv.stack_size ? t->priv.stack_size
-                                     : conc_threading_stack_size();
+  size_t stack =
+      t->priv.stack_size ? t->priv.stack_size : conc_threading_stack_size();
   int err = stack ? pthread_attr_setstacksize(&attr, stack) : 0;
   pthread_t th;
   if (!err)
@@ -572,7 +577,8 @@ void conc__thread_set_kind(conc_thread_t *t, const char *kind) {
   t->priv.kind = kind;
 }
 
-/* ---- join and queries ------------------------------------------------------- */
+/* ---- join and queries -------------------------------------------------------
+ */
 
 int conc_thread_join(conc_thread_t *t, double timeout) {
   if (!t || timeout != timeout)
@@ -609,9 +615,8 @@ int conc_thread_join(conc_thread_t *t, double timeout) {
       continue;
     if (conc__wait(&t->priv.state, ST_STARTED | ST_WAITERS, deadline, false) ==
         CONC_ETIMEDOUT)
-      return (conc__load_acquire(&t->priv.state) & ST_STOPPED)
-                 ? 0
-                 : CONC_ETIMEDOUT;
+      return (conc__load_acquire(&t->priv.state) & ST_STOPPED) ? 0
+                                                               : CONC_ETIMEDOUT;
   }
 }
 
@@ -675,9 +680,9 @@ int conc_thread_repr(const conc_thread_t *t, char *buf, size_t len) {
   if (!t || (!buf && len))
     return CONC_EINVAL;
   uint32_t s = conc__load_acquire(&t->priv.state);
-  const char *status = s == ST_INITIAL          ? "initial"
+  const char *status = s == ST_INITIAL    ? "initial"
                        : (s & ST_STOPPED) ? "stopped"
-                                                : "started";
+                                          : "started";
   char ident[32] = "";
   unsigned long id = conc_thread_ident(t);
   if (s != ST_INITIAL && id)
@@ -720,7 +725,8 @@ void conc_thread_default_excepthook(const conc_excepthook_args_t *args) {
 }
 
 conc_excepthook_t conc_thread_set_excepthook(conc_excepthook_t hook) {
-  conc_excepthook_t old = __atomic_exchange_n(&user_hook, hook, __ATOMIC_ACQ_REL);
+  conc_excepthook_t old =
+      __atomic_exchange_n(&user_hook, hook, __ATOMIC_ACQ_REL);
   return old ? old : conc_thread_default_excepthook;
 }
 
@@ -786,7 +792,8 @@ CONC_NORETURN void conc_thread_exit(void *result) {
   leave(0, result);
 }
 
-/* ---- process exit ------------------------------------------------------------ */
+/* ---- process exit
+ * ------------------------------------------------------------ */
 
 bool conc_threading_shutting_down(void) {
   return conc__load_acquire(&shutting_down) != 0;
@@ -849,10 +856,10 @@ void conc_threading_shutdown(void) {
   stop_main();
   run_atexits();
   conc_thread_t *me = tls_self;
-  uint32_t mine = me && !(flags_of(me) & (F_DAEMON | F_MAIN)) &&
-                          conc_thread_is_alive(me)
-                      ? 1
-                      : 0;
+  uint32_t mine =
+      me && !(flags_of(me) & (F_DAEMON | F_MAIN)) && conc_thread_is_alive(me)
+          ? 1
+          : 0;
   __atomic_fetch_add(&exit_waiters, 1, __ATOMIC_SEQ_CST);
   for (;;) {
     uint32_t n = __atomic_load_n(&nondaemon, __ATOMIC_SEQ_CST);

@@ -42,7 +42,7 @@ static inline double conc_test_slack(double t) {
   do {                                                                         \
     double e_ = (elapsed), t_ = (t);                                           \
     if (e_ < t_ - 1e-4 || e_ > t_ + conc_test_slack(t_)) {                     \
-      print_error("elapsed %.4f s outside [%.3f, %.3f]\n", e_, t_,            \
+      print_error("elapsed %.4f s outside [%.3f, %.3f]\n", e_, t_,             \
                   t_ + conc_test_slack(t_));                                   \
       fail();                                                                  \
     }                                                                          \

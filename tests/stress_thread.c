@@ -33,7 +33,8 @@ static void *starter(void *arg) {
   static conc_thread_t unjoined[STARTERS][PER_STARTER];
   for (int i = 0; i < PER_STARTER; i++) {
     conc_thread_t t;
-    assert_int_equal(conc_thread_init(&t, short_target, (void *)(intptr_t)i, NULL), 0);
+    assert_int_equal(
+        conc_thread_init(&t, short_target, (void *)(intptr_t)i, NULL), 0);
     assert_int_equal(conc_thread_start(&t), 0);
     int rc;
     if (i % 3 == 0) {
@@ -49,7 +50,8 @@ static void *starter(void *arg) {
     assert_int_equal(conc_thread_destroy(&t), 0);
     /* and one never joined */
     conc_thread_t *u = &unjoined[id][i];
-    conc_thread_init(u, short_target, NULL, &(conc_thread_opts_t){.daemon = true});
+    conc_thread_init(u, short_target, NULL,
+                     &(conc_thread_opts_t){.daemon = true});
     assert_int_equal(conc_thread_start(u), 0);
   }
   for (int i = 0; i < PER_STARTER; i++)

@@ -31,9 +31,10 @@ static int teardown(void **state) {
 static conc_conn_t a, b;
 
 static void start(conc_process_t *p, void *(*fn)(void *), void *arg) {
-  assert_int_equal(conc_process_init(p, fn, arg,
-                                     &(conc_process_opts_t){.die_with_parent = true}),
-                   0);
+  assert_int_equal(
+      conc_process_init(p, fn, arg,
+                        &(conc_process_opts_t){.die_with_parent = true}),
+      0);
   assert_int_equal(conc_process_start(p), 0);
 }
 
@@ -86,7 +87,8 @@ static void duplex_messages_and_recv_into(void **state) {
   assert_int_equal(n, 6);
   assert_memory_equal(buf, "..abcdef..", 10);
   assert_int_equal(conc_conn_send_bytes(&a, "0123456789ab", 12), 0);
-  assert_int_equal(conc_conn_recv_bytes_into(&b, buf, 8, 0, &n), CONC_ETOOSHORT);
+  assert_int_equal(conc_conn_recv_bytes_into(&b, buf, 8, 0, &n),
+                   CONC_ETOOSHORT);
   assert_int_equal(n, 12); /* the size needed; the message is kept */
   assert_int_equal(conc_conn_poll(&b, 0), 1);
   assert_int_equal(conc_conn_recv_bytes_into(&b, buf, sizeof buf, 11, &n),
@@ -198,7 +200,8 @@ static void send_bytes_slices_and_range_checks(void **state) {
   assert_int_equal(conc_conn_send_bytes_ex(&a, s, 10, 7, CONC_CONN_REST), 0);
   assert_int_equal(conc_conn_send_bytes_ex(&a, s, 10, 11, 0), CONC_EINVAL);
   assert_int_equal(conc_conn_send_bytes_ex(&a, s, 10, 5, 6), CONC_EINVAL);
-  assert_int_equal(conc_conn_send_bytes_ex(&a, s, 10, 0, (size_t)-2), CONC_EINVAL);
+  assert_int_equal(conc_conn_send_bytes_ex(&a, s, 10, 0, (size_t)-2),
+                   CONC_EINVAL);
   void *m;
   size_t n;
   assert_int_equal(conc_conn_recv_bytes(&b, &m, &n), 0);
@@ -327,8 +330,10 @@ static void wait_over_connections_sentinels_and_fds(void **state) {
   double t = 0.3;
   conc_process_t p;
   start(&p, exit_after, &t);
-  conc_waitable_t w[4] = {{.conn = &b}, {.conn = &c},
-                          {.fd = conc_process_sentinel(&p)}, {.fd = pp[0]}};
+  conc_waitable_t w[4] = {{.conn = &b},
+                          {.conn = &c},
+                          {.fd = conc_process_sentinel(&p)},
+                          {.fd = pp[0]}};
   double t0 = conc_monotonic();
   assert_int_equal(conc_wait(w, 4, -1.5), 0);
   assert_quick(conc_monotonic() - t0);

@@ -34,7 +34,7 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-#if defined(CONC_SANITIZER_address) || defined(CONC_SANITIZER_thread) ||     \
+#if defined(CONC_SANITIZER_address) || defined(CONC_SANITIZER_thread) ||       \
     defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define UNDER_SANITIZER 1
 #else
@@ -222,9 +222,9 @@ static void set_parent_rejects_cycles(void **state) {
   (void)state;
   conc_coro_t a, b;
   assert_int_equal(conc_coro_init(&a, ret_plus_one, NULL, NULL), 0);
-  assert_int_equal(conc_coro_init(&b, ret_plus_one, NULL,
-                                  &(conc_coro_opts_t){.parent = &a}),
-                   0);
+  assert_int_equal(
+      conc_coro_init(&b, ret_plus_one, NULL, &(conc_coro_opts_t){.parent = &a}),
+      0);
   assert_int_equal(conc_coro_set_parent(&a, &b), CONC_EINVAL);
   assert_int_equal(conc_coro_set_parent(&a, &a), CONC_EINVAL);
   assert_int_equal(conc_coro_set_parent(conc_coro_main(), &a), CONC_EINVAL);
@@ -311,8 +311,8 @@ struct foreign {
 static void *foreign_thread(void *arg) {
   struct foreign *f = arg;
   conc_coro_t mine;
-  f->init = conc_coro_init(&mine, k1_fn, NULL,
-                           &(conc_coro_opts_t){.parent = f->co});
+  f->init =
+      conc_coro_init(&mine, k1_fn, NULL, &(conc_coro_opts_t){.parent = f->co});
   f->sw = conc_coro_switch(f->co, NULL, NULL);
   f->kill = conc_coro_kill(f->co);
   f->destroy = conc_coro_destroy(f->co);
@@ -336,7 +336,7 @@ static void other_threads_coroutine_is_EWRONGTHREAD(void **state) {
   assert_int_equal(f.destroy, CONC_EWRONGTHREAD);
   assert_int_equal(f.setp, CONC_EWRONGTHREAD);
   assert_int_equal(f.init, CONC_EWRONGTHREAD); /* a parent of another thread */
-  SW(&co, (void *)9, &out); /* unchanged and still ours */
+  SW(&co, (void *)9, &out);                    /* unchanged and still ours */
   assert_ptr_equal(out, (void *)10);
   assert_int_equal(conc_coro_destroy(&co), 0);
 }
@@ -830,8 +830,8 @@ static void *tick(void *arg) {
 /* Generator: several driven round-robin (the seed's generator lesson) */
 static void generators_round_robin(void **state) {
   (void)state;
-  struct ticker t[3] = {{.name = "a", .n = 2}, {.name = "b", .n = 3},
-                        {.name = "c", .n = 1}};
+  struct ticker t[3] = {
+      {.name = "a", .n = 2}, {.name = "b", .n = 3}, {.name = "c", .n = 1}};
   char out[32] = "";
   for (int i = 0; i < 3; i++)
     assert_int_equal(conc_gen_init(&t[i].g, tick, &t[i], NULL), 0);
@@ -994,38 +994,38 @@ static void backend_is_reported(void **state) {
 #endif
 }
 
-CONC_TEST_MAIN(cmocka_unit_test(create_runs_nothing_until_first_switch),
-               cmocka_unit_test(first_switch_without_value_passes_create_arg),
-               cmocka_unit_test(seed_ping_pong_prints_12_56_34_78),
-               cmocka_unit_test(switch_returns_the_value_switched_back),
-               cmocka_unit_test(switch_to_self_returns_value),
-               cmocka_unit_test(return_value_goes_to_parent),
-               cmocka_unit_test(explicit_parent_receives_result),
-               cmocka_unit_test(dead_parent_is_skipped),
-               cmocka_unit_test(set_parent_rejects_cycles),
-               cmocka_unit_test(switch_into_dead_is_EDEAD_and_changes_nothing),
-               cmocka_unit_test(current_names_the_running_coroutine),
-               cmocka_unit_test(each_thread_has_its_own_main),
-               cmocka_unit_test(other_threads_coroutine_is_EWRONGTHREAD),
-               cmocka_unit_test(unstarted_coroutine_destroyed_from_other_thread),
-               cmocka_unit_test(kill_makes_pending_switch_return_ECANCELED),
-               cmocka_unit_test(kill_of_unstarted_never_runs_it),
-               cmocka_unit_test(
-                   destroy_of_unstarted_releases_stack_without_running),
-               cmocka_unit_test(kill_declined_returns_EBUSY),
-               cmocka_unit_test(kill_of_running_coroutine_is_ESTATE),
-               cmocka_unit_test(default_stack_holds_printf_and_deep_calls),
-               cmocka_unit_test(stack_size_option_is_honoured),
-               cmocka_unit_test(guard_page_overflow_aborts_naming_coroutine),
-               cmocka_unit_test(other_segfaults_are_passed_on),
-               cmocka_unit_test(canary_stack_overflow_is_reported),
-               cmocka_unit_test(guard_limit_switches_to_canary_stacks),
-               cmocka_unit_test(many_suspended_coroutines_cost_a_few_pages),
-               cmocka_unit_test(warm_pool_reuses_stacks),
-               cmocka_unit_test(generator_yields_then_reports_exhaustion),
-               cmocka_unit_test(generator_send_and_close),
-               cmocka_unit_test(generators_round_robin),
-               cmocka_unit_test(nested_coroutines_follow_the_parent_chain),
-               cmocka_unit_test(threads_switch_concurrently),
-               cmocka_unit_test(floating_point_state_survives_switches),
-               cmocka_unit_test(backend_is_reported))
+CONC_TEST_MAIN(
+    cmocka_unit_test(create_runs_nothing_until_first_switch),
+    cmocka_unit_test(first_switch_without_value_passes_create_arg),
+    cmocka_unit_test(seed_ping_pong_prints_12_56_34_78),
+    cmocka_unit_test(switch_returns_the_value_switched_back),
+    cmocka_unit_test(switch_to_self_returns_value),
+    cmocka_unit_test(return_value_goes_to_parent),
+    cmocka_unit_test(explicit_parent_receives_result),
+    cmocka_unit_test(dead_parent_is_skipped),
+    cmocka_unit_test(set_parent_rejects_cycles),
+    cmocka_unit_test(switch_into_dead_is_EDEAD_and_changes_nothing),
+    cmocka_unit_test(current_names_the_running_coroutine),
+    cmocka_unit_test(each_thread_has_its_own_main),
+    cmocka_unit_test(other_threads_coroutine_is_EWRONGTHREAD),
+    cmocka_unit_test(unstarted_coroutine_destroyed_from_other_thread),
+    cmocka_unit_test(kill_makes_pending_switch_return_ECANCELED),
+    cmocka_unit_test(kill_of_unstarted_never_runs_it),
+    cmocka_unit_test(destroy_of_unstarted_releases_stack_without_running),
+    cmocka_unit_test(kill_declined_returns_EBUSY),
+    cmocka_unit_test(kill_of_running_coroutine_is_ESTATE),
+    cmocka_unit_test(default_stack_holds_printf_and_deep_calls),
+    cmocka_unit_test(stack_size_option_is_honoured),
+    cmocka_unit_test(guard_page_overflow_aborts_naming_coroutine),
+    cmocka_unit_test(other_segfaults_are_passed_on),
+    cmocka_unit_test(canary_stack_overflow_is_reported),
+    cmocka_unit_test(guard_limit_switches_to_canary_stacks),
+    cmocka_unit_test(many_suspended_coroutines_cost_a_few_pages),
+    cmocka_unit_test(warm_pool_reuses_stacks),
+    cmocka_unit_test(generator_yields_then_reports_exhaustion),
+    cmocka_unit_test(generator_send_and_close),
+    cmocka_unit_test(generators_round_robin),
+    cmocka_unit_test(nested_coroutines_follow_the_parent_chain),
+    cmocka_unit_test(threads_switch_concurrently),
+    cmocka_unit_test(floating_point_state_survives_switches),
+    cmocka_unit_test(backend_is_reported))

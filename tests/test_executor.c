@@ -96,9 +96,8 @@ static void map_yields_results_in_input_order(void **state) {
   for (int i = 0; i < 10; i++)
     in[i] = I((10 - i) * 3); /* later inputs finish first */
   conc_map_t m;
-  assert_int_equal(conc_executor_map(&ex, &m, sleep_then_echo, in, 10,
-                                     CONC_FOREVER),
-                   0);
+  assert_int_equal(
+      conc_executor_map(&ex, &m, sleep_then_echo, in, 10, CONC_FOREVER), 0);
   void *v;
   for (int i = 0; i < 10; i++) {
     assert_int_equal(conc_map_next(&m, &v), 1);
@@ -118,8 +117,8 @@ static void map_failure_at_k_comes_after_earlier_results(void **state) {
   for (int i = 0; i < 8; i++)
     in[i] = I(i);
   conc_map_t m;
-  assert_int_equal(
-      conc_executor_map(&ex, &m, fail_on_5, in, 8, CONC_FOREVER), 0);
+  assert_int_equal(conc_executor_map(&ex, &m, fail_on_5, in, 8, CONC_FOREVER),
+                   0);
   void *v;
   for (int i = 0; i < 5; i++) {
     assert_int_equal(conc_map_next(&m, &v), 1);
@@ -288,9 +287,9 @@ static void worker_names_use_prefix(void **state) {
   (void)state;
   conc_executor_t ex;
   assert_int_equal(
-      conc_executor_init(&ex, &(conc_executor_opts_t){
-                                  .max_workers = 5,
-                                  .thread_name_prefix = "SpecialPool"}),
+      conc_executor_init(
+          &ex, &(conc_executor_opts_t){.max_workers = 5,
+                                       .thread_name_prefix = "SpecialPool"}),
       0);
   conc_future_t *fs[5];
   gate_reset();
@@ -446,11 +445,12 @@ static void initializer_runs_once_per_worker_before_tasks(void **state) {
   (void)state;
   init_calls = 0;
   conc_executor_t ex;
-  assert_int_equal(conc_executor_init(&ex, &(conc_executor_opts_t){
-                                               .max_workers = 3,
-                                               .initializer = counting_init,
-                                               .initargs = I(77)}),
-                   0);
+  assert_int_equal(
+      conc_executor_init(&ex,
+                         &(conc_executor_opts_t){.max_workers = 3,
+                                                 .initializer = counting_init,
+                                                 .initargs = I(77)}),
+      0);
   conc_future_t *fs[6];
   gate_reset();
   for (int i = 0; i < 6; i++)
@@ -492,10 +492,11 @@ static void submit_to_broken_pool(void *arg) {
 static void failing_initializer_breaks_the_pool(void **state) {
   (void)state;
   conc_executor_t ex;
-  assert_int_equal(conc_executor_init(&ex, &(conc_executor_opts_t){
-                                               .max_workers = 1,
-                                               .initializer = failing_init}),
-                   0);
+  assert_int_equal(
+      conc_executor_init(&ex,
+                         &(conc_executor_opts_t){.max_workers = 1,
+                                                 .initializer = failing_init}),
+      0);
   fflush(stderr);
   FILE *tmp = tmpfile();
   int saved = dup(2);
@@ -549,8 +550,8 @@ static void *submit_many(void *arg) {
     for (; b < 64 && (s->until_refused || done + b < s->n); b++) {
       /* the shutdown race submits as many as it can: keep the square of
        * the argument within int */
-      int rc = conc_executor_submit(
-          s->ex, square, I((s->base + done + b) % 40000), &fs[b]);
+      int rc = conc_executor_submit(s->ex, square,
+                                    I((s->base + done + b) % 40000), &fs[b]);
       if (rc == CONC_ESTATE) {
         s->refused++;
         break;
@@ -632,7 +633,8 @@ static void *fork_in_task(void *arg) {
     conc_executor_t ex;
     conc_future_t *f;
     void *v = NULL;
-    int ok = conc_executor_init(&ex, &(conc_executor_opts_t){.max_workers = 2}) == 0 &&
+    int ok = conc_executor_init(
+                 &ex, &(conc_executor_opts_t){.max_workers = 2}) == 0 &&
              conc_executor_submit(&ex, square, I(6), &f) == 0 &&
              conc_future_result(f, 10, &v) == 0 && V(v) == 36;
     conc_executor_destroy(&ex);
@@ -763,29 +765,30 @@ static void process_exit_finishes_queued_work(void **state) {
   assert_memory_equal(buf, "Exxxxxxxx", 9);
 }
 
-CONC_TEST_MAIN(cmocka_unit_test(submit_returns_future_with_result),
-               cmocka_unit_test(task_failure_carries_code_and_message),
-               cmocka_unit_test(map_yields_results_in_input_order),
-               cmocka_unit_test(map_failure_at_k_comes_after_earlier_results),
-               cmocka_unit_test(map_timeout_from_call_cancels_pending_not_running),
-               cmocka_unit_test(map_close_cancels_what_has_not_started),
-               cmocka_unit_test(map_submits_everything_without_iteration),
-               cmocka_unit_test(max_workers_rules),
-               cmocka_unit_test(workers_start_lazily_up_to_max),
-               cmocka_unit_test(idle_worker_is_reused),
-               cmocka_unit_test(worker_names_use_prefix),
-               cmocka_unit_test(worker_names_default),
-               cmocka_unit_test(submit_after_shutdown_is_estate),
-               cmocka_unit_test(shutdown_wait_runs_queued_work_and_is_idempotent),
-               cmocka_unit_test(scoped_block_shuts_down_on_exit),
-               cmocka_unit_test(shutdown_nowait_returns_at_once_work_completes),
-               cmocka_unit_test(cancel_futures_cancels_pending_running_finish),
-               cmocka_unit_test(initializer_runs_once_per_worker_before_tasks),
-               cmocka_unit_test(failing_initializer_breaks_the_pool),
-               cmocka_unit_test(task_submits_to_its_own_pool),
-               cmocka_unit_test(concurrent_submitters_lose_nothing),
-               cmocka_unit_test(shutdown_races_submitters_without_losing_tasks),
-               cmocka_unit_test(fork_from_pool_thread_works),
-               cmocka_unit_test(bad_input_and_futures_after_destroy),
-               cmocka_unit_test(future_records_are_recycled),
-               cmocka_unit_test(process_exit_finishes_queued_work))
+CONC_TEST_MAIN(
+    cmocka_unit_test(submit_returns_future_with_result),
+    cmocka_unit_test(task_failure_carries_code_and_message),
+    cmocka_unit_test(map_yields_results_in_input_order),
+    cmocka_unit_test(map_failure_at_k_comes_after_earlier_results),
+    cmocka_unit_test(map_timeout_from_call_cancels_pending_not_running),
+    cmocka_unit_test(map_close_cancels_what_has_not_started),
+    cmocka_unit_test(map_submits_everything_without_iteration),
+    cmocka_unit_test(max_workers_rules),
+    cmocka_unit_test(workers_start_lazily_up_to_max),
+    cmocka_unit_test(idle_worker_is_reused),
+    cmocka_unit_test(worker_names_use_prefix),
+    cmocka_unit_test(worker_names_default),
+    cmocka_unit_test(submit_after_shutdown_is_estate),
+    cmocka_unit_test(shutdown_wait_runs_queued_work_and_is_idempotent),
+    cmocka_unit_test(scoped_block_shuts_down_on_exit),
+    cmocka_unit_test(shutdown_nowait_returns_at_once_work_completes),
+    cmocka_unit_test(cancel_futures_cancels_pending_running_finish),
+    cmocka_unit_test(initializer_runs_once_per_worker_before_tasks),
+    cmocka_unit_test(failing_initializer_breaks_the_pool),
+    cmocka_unit_test(task_submits_to_its_own_pool),
+    cmocka_unit_test(concurrent_submitters_lose_nothing),
+    cmocka_unit_test(shutdown_races_submitters_without_losing_tasks),
+    cmocka_unit_test(fork_from_pool_thread_works),
+    cmocka_unit_test(bad_input_and_futures_after_destroy),
+    cmocka_unit_test(future_records_are_recycled),
+    cmocka_unit_test(process_exit_finishes_queued_work))

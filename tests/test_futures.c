@@ -300,8 +300,7 @@ static void callbacks_run_in_registration_order(void **state) {
   conc_future_t *f = pending();
   int slots[5] = {0};
   for (int i = 0; i < 5; i++)
-    assert_int_equal(conc_future_add_done_callback(f, tagged_cb, &slots[i]),
-                     0);
+    assert_int_equal(conc_future_add_done_callback(f, tagged_cb, &slots[i]), 0);
   assert_int_equal(conc_future_set_result(f, NULL), 0);
   for (int i = 1; i < 5; i++)
     assert_int_equal(slots[i], slots[i - 1] + 1);
@@ -373,8 +372,7 @@ static void set_running_or_notify_cancel_rules(void **state) {
   f = succeeded(1);
   assert_int_equal(conc_future_set_running_or_notify_cancel(f), CONC_ESTATE);
   conc_future_release(f);
-  assert_int_equal(conc_future_set_running_or_notify_cancel(NULL),
-                   CONC_EINVAL);
+  assert_int_equal(conc_future_set_running_or_notify_cancel(NULL), CONC_EINVAL);
 }
 
 struct nwait {
@@ -582,7 +580,8 @@ static void all_completed_waits_and_timeout_gives_partial(void **state) {
   assert_ptr_equal(nd[0], c);
   conc_test_join(t);
   assert_int_equal(conc_future_set_result(c, NULL), 0);
-  assert_int_equal(conc_futures_wait(fs, 3, CONC_FOREVER, CONC_ALL_COMPLETED, &r), 0);
+  assert_int_equal(
+      conc_futures_wait(fs, 3, CONC_FOREVER, CONC_ALL_COMPLETED, &r), 0);
   assert_int_equal(r.ndone, 3);
   conc_future_release(a);
   conc_future_release(b);
@@ -599,9 +598,12 @@ static void wait_rejects_bad_arguments(void **state) {
                    CONC_EINVAL);
   assert_int_equal(conc_futures_wait(fs, 1, 0, (conc_return_when_t)4, &r),
                    CONC_EINVAL);
-  assert_int_equal(conc_futures_wait(fs, 2, 0, CONC_ALL_COMPLETED, &r), CONC_EINVAL);
-  assert_int_equal(conc_futures_wait(NULL, 1, 0, CONC_ALL_COMPLETED, &r), CONC_EINVAL);
-  assert_int_equal(conc_futures_wait(fs, 1, NAN, CONC_ALL_COMPLETED, &r), CONC_EINVAL);
+  assert_int_equal(conc_futures_wait(fs, 2, 0, CONC_ALL_COMPLETED, &r),
+                   CONC_EINVAL);
+  assert_int_equal(conc_futures_wait(NULL, 1, 0, CONC_ALL_COMPLETED, &r),
+                   CONC_EINVAL);
+  assert_int_equal(conc_futures_wait(fs, 1, NAN, CONC_ALL_COMPLETED, &r),
+                   CONC_EINVAL);
   assert_int_equal(conc_futures_wait(NULL, 0, 0, CONC_ALL_COMPLETED, &r), 0);
   assert_int_equal(r.ndone + r.nnot_done, 0);
   assert_int_equal(conc_future_add_done_callback(f, NULL, NULL), CONC_EINVAL);
@@ -671,30 +673,31 @@ static void as_completed_timeout_reports_unfinished(void **state) {
   }
 }
 
-CONC_TEST_MAIN(cmocka_unit_test(state_truth_table),
-               cmocka_unit_test(cancel_only_before_running),
-               cmocka_unit_test(result_with_zero_timeout),
-               cmocka_unit_test(exception_with_zero_timeout),
-               cmocka_unit_test(result_wakes_when_set_elsewhere),
-               cmocka_unit_test(result_raises_cancelled_when_cancelled_while_waiting),
-               cmocka_unit_test(exception_wakes_when_set_elsewhere),
-               cmocka_unit_test(result_times_out),
-               cmocka_unit_test(second_set_is_invalid_state),
-               cmocka_unit_test(callbacks_fire_on_result_exception_and_cancel),
-               cmocka_unit_test(callback_on_done_future_runs_now_in_caller),
-               cmocka_unit_test(callbacks_run_in_registration_order),
-               cmocka_unit_test(failing_callback_is_logged_and_others_run),
-               cmocka_unit_test(set_running_or_notify_cancel_rules),
-               cmocka_unit_test(notify_cancel_wakes_waiters),
-               cmocka_unit_test(repr_shows_state),
-               cmocka_unit_test(falsey_error_still_propagates),
-               cmocka_unit_test(wait_collapses_duplicates),
-               cmocka_unit_test(as_completed_yields_duplicate_once),
-               cmocka_unit_test(first_completed_returns_at_first_completion),
-               cmocka_unit_test(first_completed_returns_at_once_if_one_is_done),
-               cmocka_unit_test(first_exception_returns_at_first_failure),
-               cmocka_unit_test(first_exception_without_failure_waits_for_all),
-               cmocka_unit_test(all_completed_waits_and_timeout_gives_partial),
-               cmocka_unit_test(wait_rejects_bad_arguments),
-               cmocka_unit_test(as_completed_done_first_then_completion_order),
-               cmocka_unit_test(as_completed_timeout_reports_unfinished))
+CONC_TEST_MAIN(
+    cmocka_unit_test(state_truth_table),
+    cmocka_unit_test(cancel_only_before_running),
+    cmocka_unit_test(result_with_zero_timeout),
+    cmocka_unit_test(exception_with_zero_timeout),
+    cmocka_unit_test(result_wakes_when_set_elsewhere),
+    cmocka_unit_test(result_raises_cancelled_when_cancelled_while_waiting),
+    cmocka_unit_test(exception_wakes_when_set_elsewhere),
+    cmocka_unit_test(result_times_out),
+    cmocka_unit_test(second_set_is_invalid_state),
+    cmocka_unit_test(callbacks_fire_on_result_exception_and_cancel),
+    cmocka_unit_test(callback_on_done_future_runs_now_in_caller),
+    cmocka_unit_test(callbacks_run_in_registration_order),
+    cmocka_unit_test(failing_callback_is_logged_and_others_run),
+    cmocka_unit_test(set_running_or_notify_cancel_rules),
+    cmocka_unit_test(notify_cancel_wakes_waiters),
+    cmocka_unit_test(repr_shows_state),
+    cmocka_unit_test(falsey_error_still_propagates),
+    cmocka_unit_test(wait_collapses_duplicates),
+    cmocka_unit_test(as_completed_yields_duplicate_once),
+    cmocka_unit_test(first_completed_returns_at_first_completion),
+    cmocka_unit_test(first_completed_returns_at_once_if_one_is_done),
+    cmocka_unit_test(first_exception_returns_at_first_failure),
+    cmocka_unit_test(first_exception_without_failure_waits_for_all),
+    cmocka_unit_test(all_completed_waits_and_timeout_gives_partial),
+    cmocka_unit_test(wait_rejects_bad_arguments),
+    cmocka_unit_test(as_completed_done_first_then_completion_order),
+    cmocka_unit_test(as_completed_timeout_reports_unfinished))

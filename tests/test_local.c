@@ -34,7 +34,8 @@ static void run_thread(void *(*fn)(void *), void *arg) {
   conc_thread_destroy(&t);
 }
 
-/* ---- TL1 ------------------------------------------------------------------ */
+/* ---- TL1 ------------------------------------------------------------------
+ */
 
 struct tl1 {
   conc_local_t *l;
@@ -68,7 +69,8 @@ static void value_set_in_one_thread_is_unset_in_another(void **state) {
   conc_local_destroy(&l);
 }
 
-/* ---- TL2 ------------------------------------------------------------------ */
+/* ---- TL2 ------------------------------------------------------------------
+ */
 
 static uint32_t init_calls;
 
@@ -145,7 +147,8 @@ static void delete_forgets_the_value_without_rerunning_init(void **state) {
   conc_local_destroy(&l);
 }
 
-/* ---- TL3 ------------------------------------------------------------------ */
+/* ---- TL3 ------------------------------------------------------------------
+ */
 
 static void *set_a_value(void *arg) {
   assert_int_equal(conc_local_set(arg, (void *)0x5), 0);
@@ -248,7 +251,8 @@ static void a_reused_slot_starts_empty(void **state) {
       conc_local_destroy(&l[i]);
 }
 
-/* ---- G5: foreign threads ---------------------------------------------------- */
+/* ---- G5: foreign threads ----------------------------------------------------
+ */
 
 static conc_local_t *chained_second;
 
@@ -271,7 +275,8 @@ static void foreign_thread_values_are_destroyed_at_exit(void **state) {
   (void)state;
   destroyed = 0;
   conc_local_t first, second;
-  conc_local_init(&first, &(conc_local_opts_t){.destroy = destroy_and_touch_other});
+  conc_local_init(&first,
+                  &(conc_local_opts_t){.destroy = destroy_and_touch_other});
   conc_local_init(&second, &(conc_local_opts_t){.destroy = count_destroy});
   chained_second = &second;
   conc_test_join(conc_test_spawn(foreign_sets, &first));
@@ -295,15 +300,16 @@ static void bad_arguments_are_rejected(void **state) {
   assert_int_equal(conc_local_get(&l, NULL), CONC_EINVAL);
   conc_local_destroy(&l);
   assert_int_equal(conc_local_get(&l, &v), CONC_EINVAL); /* destroyed */
-  conc_local_destroy(&l);                                  /* twice is harmless */
+  conc_local_destroy(&l);                                /* twice is harmless */
 }
 
-CONC_TEST_MAIN(cmocka_unit_test(value_set_in_one_thread_is_unset_in_another),
-               cmocka_unit_test(initialiser_runs_once_per_thread_on_first_access),
-               cmocka_unit_test(delete_forgets_the_value_without_rerunning_init),
-               cmocka_unit_test(values_are_destroyed_when_their_thread_exits),
-               cmocka_unit_test(destroying_the_local_frees_every_threads_value),
-               cmocka_unit_test(set_destroys_the_replaced_value),
-               cmocka_unit_test(a_reused_slot_starts_empty),
-               cmocka_unit_test(foreign_thread_values_are_destroyed_at_exit),
-               cmocka_unit_test(bad_arguments_are_rejected))
+CONC_TEST_MAIN(
+    cmocka_unit_test(value_set_in_one_thread_is_unset_in_another),
+    cmocka_unit_test(initialiser_runs_once_per_thread_on_first_access),
+    cmocka_unit_test(delete_forgets_the_value_without_rerunning_init),
+    cmocka_unit_test(values_are_destroyed_when_their_thread_exits),
+    cmocka_unit_test(destroying_the_local_frees_every_threads_value),
+    cmocka_unit_test(set_destroys_the_replaced_value),
+    cmocka_unit_test(a_reused_slot_starts_empty),
+    cmocka_unit_test(foreign_thread_values_are_destroyed_at_exit),
+    cmocka_unit_test(bad_arguments_are_rejected))

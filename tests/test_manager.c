@@ -265,8 +265,7 @@ static void nested_proxy_sees_mutations(void **state) {
   assert_int_equal(conc_shared_dict_set(&pets, S("ferrets"), &two, 4), 0);
   assert_int_equal(conc_shared_dict_set(&supplies, S("water"), &ten, 4), 0);
   assert_int_equal(conc_shared_dict_set_dict(&d, S("pets"), &pets), 0);
-  assert_int_equal(conc_shared_dict_set_dict(&d, S("supplies"), &supplies),
-                   0);
+  assert_int_equal(conc_shared_dict_set_dict(&d, S("supplies"), &supplies), 0);
   assert_int_equal(conc_shared_dict_set_list(&d, S("log"), &l), 0);
   /* a container value is not bytes, and not the other kind */
   char buf[8];
@@ -277,8 +276,7 @@ static void nested_proxy_sees_mutations(void **state) {
                    CONC_ESTATE);
   assert_int_equal(conc_shared_dict_get_dict(&pets, S("ferrets"), &got),
                    CONC_ESTATE);
-  assert_int_equal(conc_shared_dict_get_dict(&d, S("cats"), &got),
-                   CONC_ENOENT);
+  assert_int_equal(conc_shared_dict_get_dict(&d, S("cats"), &got), CONC_ENOENT);
 
   pid_t pid = fork();
   assert_true(pid >= 0);
@@ -319,8 +317,7 @@ static void nested_plain_list_mutation_is_lost(void **state) {
   conc_shared_dict_t d;
   assert_int_equal(conc_shared_dict_init(&d, NULL), 0);
   int plain[4] = {1, 2, 3, 0};
-  assert_int_equal(conc_shared_dict_set(&d, S("l"), plain, 3 * sizeof(int)),
-                   0);
+  assert_int_equal(conc_shared_dict_set(&d, S("l"), plain, 3 * sizeof(int)), 0);
   for (int store_back = 0; store_back < 2; store_back++) {
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -354,8 +351,8 @@ static void full_container_is_efull_and_compacts(void **state) {
   conc_shared_dict_t d;
   conc_shared_list_t l;
   assert_int_equal(
-      conc_shared_dict_init(&d, &(conc_manager_opts_t){.max_items = 2,
-                                                       .max_bytes = 96}),
+      conc_shared_dict_init(
+          &d, &(conc_manager_opts_t){.max_items = 2, .max_bytes = 96}),
       0);
   assert_int_equal(conc_shared_dict_set(&d, S("a"), S("1")), 0);
   assert_int_equal(conc_shared_dict_set(&d, S("b"), S("2")), 0);
@@ -427,8 +424,8 @@ static void half_built_update_is_never_seen(void **state) {
   watchdog();
   conc_shared_dict_t d;
   assert_int_equal(
-      conc_shared_dict_init(&d, &(conc_manager_opts_t){.max_items = 8,
-                                                       .max_bytes = 256}),
+      conc_shared_dict_init(
+          &d, &(conc_manager_opts_t){.max_items = 8, .max_bytes = 256}),
       0);
   assert_int_equal(conc_shared_dict_set(&d, S("a"), S("a=0#$")), 0);
   assert_int_equal(conc_shared_dict_set(&d, S("b"), S("b=0#$")), 0);
@@ -443,8 +440,7 @@ static void half_built_update_is_never_seen(void **state) {
     memset(&m->st[!c], 0xA5, sizeof m->st[0]);
     memset(conc__mgr_index(m, !s->idx), 0xA5, m->max_items * 8);
     memset(conc__mgr_heap(m, !s->heap), 0xA5, m->max_bytes);
-    memset(conc__mgr_heap(m, s->heap) + s->used, 0xA5,
-           m->max_bytes - s->used);
+    memset(conc__mgr_heap(m, s->heap) + s->used, 0xA5, m->max_bytes - s->used);
     _exit(0);
   }
   reap(pid, 0);
@@ -600,6 +596,5 @@ CONC_TEST_MAIN(cmocka_unit_test(dict_supports_container_api),
                cmocka_unit_test(full_container_is_efull_and_compacts),
                cmocka_unit_test(owner_death_is_repaired),
                cmocka_unit_test(half_built_update_is_never_seen),
-               cmocka_unit_test(
-                   insane_state_after_owner_death_resets_to_empty),
+               cmocka_unit_test(insane_state_after_owner_death_resets_to_empty),
                cmocka_unit_test(child_killed_mid_update_leaves_consistent))

@@ -301,20 +301,19 @@ static void cpu_count_is_positive(void **state) {
   assert_true(conc__gettid() > 0);
 }
 
-CONC_TEST_MAIN(
-    cmocka_unit_test(errno_backed_codes_equal_negative_errno),
-    cmocka_unit_test(every_code_has_a_distinct_name_and_message),
-    cmocka_unit_test(unknown_code_gets_generic_text),
-    cmocka_unit_test(version_string_matches_header),
-    cmocka_unit_test(monotonic_clock_never_goes_back),
-    cmocka_unit_test(deadline_rejects_nan_and_saturates),
-    cmocka_unit_test(sleep_sleeps_at_least_the_interval),
-    cmocka_unit_test(wait_returns_at_once_when_word_differs),
-    cmocka_unit_test(wait_times_out_at_the_deadline),
-    cmocka_unit_test(wake_all_releases_every_waiter),
-    cmocka_unit_test(wake_without_change_is_absorbed),
-    cmocka_unit_test(requeue_moves_waiters_to_the_other_word),
-    cmocka_unit_test(requeue_of_a_changed_word_wakes_instead),
-    cmocka_unit_test(shared_wait_wakes_across_fork),
-    cmocka_unit_test(fork_handlers_run_in_pthread_atfork_order),
-    cmocka_unit_test(cpu_count_is_positive))
+CONC_TEST_MAIN(cmocka_unit_test(errno_backed_codes_equal_negative_errno),
+               cmocka_unit_test(every_code_has_a_distinct_name_and_message),
+               cmocka_unit_test(unknown_code_gets_generic_text),
+               cmocka_unit_test(version_string_matches_header),
+               cmocka_unit_test(monotonic_clock_never_goes_back),
+               cmocka_unit_test(deadline_rejects_nan_and_saturates),
+               cmocka_unit_test(sleep_sleeps_at_least_the_interval),
+               cmocka_unit_test(wait_returns_at_once_when_word_differs),
+               cmocka_unit_test(wait_times_out_at_the_deadline),
+               cmocka_unit_test(wake_all_releases_every_waiter),
+               cmocka_unit_test(wake_without_change_is_absorbed),
+               cmocka_unit_test(requeue_moves_waiters_to_the_other_word),
+               cmocka_unit_test(requeue_of_a_changed_word_wakes_instead),
+               cmocka_unit_test(shared_wait_wakes_across_fork),
+               cmocka_unit_test(fork_handlers_run_in_pthread_atfork_order),
+               cmocka_unit_test(cpu_count_is_positive))

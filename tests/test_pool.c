@@ -51,7 +51,8 @@ static int teardown(void **state) {
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
-/* ---- tasks ---------------------------------------------------------------- */
+/* ---- tasks ----------------------------------------------------------------
+ */
 
 static int square(const void *a, size_t al, void *r, size_t rc, size_t *rl) {
   (void)al, (void)rc, (void)rl;
@@ -95,8 +96,7 @@ static int picky(const void *a, size_t al, void *r, size_t rc, size_t *rl) {
 }
 
 /* Dies from SIGKILL on item 13, as a worker killed mid-task would. */
-static int die_on_13(const void *a, size_t al, void *r, size_t rc,
-                     size_t *rl) {
+static int die_on_13(const void *a, size_t al, void *r, size_t rc, size_t *rl) {
   int x = *(const int *)a;
   if (x == 13)
     raise(SIGKILL);
@@ -167,9 +167,9 @@ static void map_keeps_input_order_default_and_chunksize_20(void **state) {
   int in[100], out[100];
   for (int i = 0; i < 100; i++)
     in[i] = i;
-  assert_int_equal(conc_pool_map(&p, square, in, 100, sizeof *in, out,
-                                 sizeof *out, NULL),
-                   0);
+  assert_int_equal(
+      conc_pool_map(&p, square, in, 100, sizeof *in, out, sizeof *out, NULL),
+      0);
   for (int i = 0; i < 100; i++)
     assert_int_equal(out[i], i * i);
   memset(out, 0, sizeof out);
@@ -282,10 +282,10 @@ static void apply_async_callback_runs_without_a_handle(void **state) {
   struct cb_log log = {0};
   int x = 9;
   assert_int_equal(
-      conc_pool_apply_async(&p, square, &x, sizeof x, sizeof(int),
-                            &(conc_pool_async_opts_t){.callback = on_ok,
-                                                      .callback_arg = &log},
-                            NULL),
+      conc_pool_apply_async(
+          &p, square, &x, sizeof x, sizeof(int),
+          &(conc_pool_async_opts_t){.callback = on_ok, .callback_arg = &log},
+          NULL),
       0);
   close_join_destroy(&p);
   assert_int_equal(log.ok, 1);
@@ -308,9 +308,8 @@ static void argument_too_big_for_transfer_fails_submission(void **state) {
       conc_pool_apply(&p, square, big, sizeof big, out, sizeof out, NULL),
       CONC_EMSGSIZE);
   int x = 3, y = 0;
-  assert_int_equal(conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y,
-                                   NULL),
-                   0);
+  assert_int_equal(
+      conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL), 0);
   assert_int_equal(y, 9);
   close_join_destroy(&p);
 }
@@ -331,10 +330,10 @@ static void empty_inputs_complete_at_once(void **state) {
   struct cb_log log = {0};
   conc_async_result_t *r;
   assert_int_equal(
-      conc_pool_map_async(&p, square, NULL, 0, sizeof(int), sizeof(int),
-                          &(conc_pool_async_opts_t){.callback = on_ok,
-                                                    .callback_arg = &log},
-                          &r),
+      conc_pool_map_async(
+          &p, square, NULL, 0, sizeof(int), sizeof(int),
+          &(conc_pool_async_opts_t){.callback = on_ok, .callback_arg = &log},
+          &r),
       0);
   assert_true(conc_async_result_ready(r));
   assert_int_equal(conc_async_result_get(r, 0, NULL, 0), 0);
@@ -363,9 +362,8 @@ static void get_times_out_and_successful_needs_ready(void **state) {
   make_pool(&p, 1);
   int ms = 600;
   conc_async_result_t *r;
-  assert_int_equal(conc_pool_apply_async(&p, sleep_ms, &ms, sizeof ms, 0,
-                                         NULL, &r),
-                   0);
+  assert_int_equal(
+      conc_pool_apply_async(&p, sleep_ms, &ms, sizeof ms, 0, NULL, &r), 0);
   assert_int_equal(conc_async_result_successful(r), CONC_ESTATE);
   double t0 = conc_monotonic();
   assert_int_equal(conc_async_result_get(r, 0.2, NULL, 0), CONC_ETIMEDOUT);
@@ -389,9 +387,9 @@ static void imap_yields_in_order_then_ends(void **state) {
     in[i] = 49 - i;
   for (size_t cs = 1; cs <= 7; cs += 6) {
     conc_imap_t *it;
-    assert_int_equal(conc_pool_imap(&p, square, in, 50, sizeof *in,
-                                    sizeof(int), cs, &it),
-                     0);
+    assert_int_equal(
+        conc_pool_imap(&p, square, in, 50, sizeof *in, sizeof(int), cs, &it),
+        0);
     for (int i = 0; i < 50; i++) {
       int v = -1;
       size_t idx = 99;
@@ -443,8 +441,8 @@ static void imap_next_times_out_without_consuming(void **state) {
   make_pool(&p, 1);
   int ms = 400;
   conc_imap_t *it;
-  assert_int_equal(
-      conc_pool_imap(&p, sleep_ms, &ms, 1, sizeof ms, 0, 0, &it), 0);
+  assert_int_equal(conc_pool_imap(&p, sleep_ms, &ms, 1, sizeof ms, 0, 0, &it),
+                   0);
   double t0 = conc_monotonic();
   assert_int_equal(conc_imap_next(it, 0.1, NULL, NULL), CONC_ETIMEDOUT);
   assert_elapsed(conc_monotonic() - t0, 0.1);
@@ -482,8 +480,8 @@ static void pool_has_the_requested_or_cpu_count_workers(void **state) {
   pid_t pids[3];
   conc_async_result_t *r[3];
   for (int i = 0; i < 3; i++)
-    assert_int_equal(conc_pool_apply_async(&p, sleep_ms, &ms[i], sizeof(int),
-                                           0, NULL, &r[i]),
+    assert_int_equal(conc_pool_apply_async(&p, sleep_ms, &ms[i], sizeof(int), 0,
+                                           NULL, &r[i]),
                      0);
   double t0 = conc_monotonic();
   for (int i = 0; i < 3; i++) {
@@ -492,9 +490,9 @@ static void pool_has_the_requested_or_cpu_count_workers(void **state) {
   }
   assert_true(conc_monotonic() - t0 < 0.3 + conc_test_slack(0.3));
   for (int i = 0; i < 3; i++)
-    assert_int_equal(conc_pool_apply(&p, report_pid, NULL, 0, &pids[i],
-                                     sizeof(pid_t), NULL),
-                     0);
+    assert_int_equal(
+        conc_pool_apply(&p, report_pid, NULL, 0, &pids[i], sizeof(pid_t), NULL),
+        0);
   conc_pool_terminate(&p);
   conc_pool_destroy(&p);
   assert_int_equal(conc_pool_init(&p, NULL), 0);
@@ -533,15 +531,14 @@ static void terminate_with_10000_pending_returns_promptly(void **state) {
   for (int i = 0; i < 10000; i++)
     ms[i] = 1000;
   conc_async_result_t *r;
-  assert_int_equal(conc_pool_map_async(&p, sleep_ms, ms, 10000, sizeof(int), 0,
-                                       &(conc_pool_async_opts_t){.chunksize =
-                                                                     1},
-                                       &r),
-                   0);
+  assert_int_equal(
+      conc_pool_map_async(&p, sleep_ms, ms, 10000, sizeof(int), 0,
+                          &(conc_pool_async_opts_t){.chunksize = 1}, &r),
+      0);
   conc_async_result_t *singles[50];
   for (int i = 0; i < 50; i++)
-    assert_int_equal(conc_pool_apply_async(&p, sleep_ms, &ms[0], sizeof(int),
-                                           0, NULL, &singles[i]),
+    assert_int_equal(conc_pool_apply_async(&p, sleep_ms, &ms[0], sizeof(int), 0,
+                                           NULL, &singles[i]),
                      0);
   conc_sleep(0.05);
   double t0 = conc_monotonic();
@@ -602,9 +599,8 @@ static void close_join_with_large_results_completes(void **state) {
   for (int i = 0; i < N; i++)
     in[i] = i;
   conc_async_result_t *r;
-  assert_int_equal(conc_pool_map_async(&p, square, in, N, sizeof *in, SZ,
-                                       NULL, &r),
-                   0);
+  assert_int_equal(
+      conc_pool_map_async(&p, square, in, N, sizeof *in, SZ, NULL, &r), 0);
   assert_int_equal(conc_pool_close(&p), 0);
   assert_int_equal(conc_pool_join(&p), 0);
   size_t len;
@@ -636,16 +632,16 @@ static void scoped_use_terminates_and_later_submissions_fail(void **state) {
   assert_int_equal(
       conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL),
       CONC_ESTATE);
-  assert_int_equal(conc_pool_apply_async(&p, square, &x, sizeof x, sizeof y,
-                                         NULL, &r),
-                   CONC_ESTATE);
+  assert_int_equal(
+      conc_pool_apply_async(&p, square, &x, sizeof x, sizeof y, NULL, &r),
+      CONC_ESTATE);
   assert_null(r);
-  assert_int_equal(conc_pool_map(&p, square, &x, 1, sizeof x, &y, sizeof y,
-                                 NULL),
-                   CONC_ESTATE);
-  assert_int_equal(conc_pool_imap(&p, square, &x, 1, sizeof x, sizeof y, 0,
-                                  &it),
-                   CONC_ESTATE);
+  assert_int_equal(
+      conc_pool_map(&p, square, &x, 1, sizeof x, &y, sizeof y, NULL),
+      CONC_ESTATE);
+  assert_int_equal(
+      conc_pool_imap(&p, square, &x, 1, sizeof x, sizeof y, 0, &it),
+      CONC_ESTATE);
   assert_null(it);
   entered = 0;
   CONC_WITH_POOL(&p) { entered = 1; }
@@ -671,7 +667,8 @@ static void join_while_running_is_an_error(void **state) {
   close_join_destroy(&p);
 }
 
-/* ---- L13 L14 L15 L16 L20 -------------------------------------------------- */
+/* ---- L13 L14 L15 L16 L20 --------------------------------------------------
+ */
 
 /* L13 */
 static void worker_error_carries_code_and_message(void **state) {
@@ -688,8 +685,7 @@ static void worker_error_carries_code_and_message(void **state) {
   assert_int_equal(conc_async_result_successful(r), 0);
   assert_int_equal(conc_async_result_signal(r), 0);
   conc_async_result_release(r);
-  assert_int_equal(conc_pool_apply(&p, picky, &x, sizeof x, &y, sizeof y,
-                                   NULL),
+  assert_int_equal(conc_pool_apply(&p, picky, &x, sizeof x, &y, sizeof y, NULL),
                    CONC_EINVAL);
   close_join_destroy(&p);
 }
@@ -703,11 +699,10 @@ static void map_does_not_fail_fast(void **state) {
   for (int i = 0; i < 100; i++)
     in[i] = i + 1;
   memset(out, 0, sizeof out);
-  assert_int_equal(conc_pool_map(&p, picky, in, 100, sizeof *in, out,
-                                 sizeof *out,
-                                 &(conc_pool_map_opts_t){.chunksize = 3,
-                                                         .errors = errs}),
-                   CONC_EINVAL);
+  assert_int_equal(
+      conc_pool_map(&p, picky, in, 100, sizeof *in, out, sizeof *out,
+                    &(conc_pool_map_opts_t){.chunksize = 3, .errors = errs}),
+      CONC_EINVAL);
   for (int i = 0; i < 100; i++) {
     if (in[i] % 7 == 0) {
       assert_int_equal(errs[i], CONC_EINVAL);
@@ -771,10 +766,10 @@ static int count_distinct(const pid_t *v, int n) {
 static void maxtasksperchild_replaces_workers(void **state) {
   (void)state;
   conc_pool_t p;
-  assert_int_equal(conc_pool_init(&p, &(conc_pool_opts_t){
-                                          .processes = 3,
-                                          .maxtasksperchild = 10}),
-                   0);
+  assert_int_equal(
+      conc_pool_init(
+          &p, &(conc_pool_opts_t){.processes = 3, .maxtasksperchild = 10}),
+      0);
   pid_t pids[100];
   conc_async_result_t *r[100];
   for (int i = 0; i < 100; i++)
@@ -847,20 +842,18 @@ static void killed_worker_fails_only_its_item_in_map(void **state) {
                      i == 13 ? CONC_EWORKERDIED : 0);
   conc_async_result_release(r);
   /* the synchronous map reports the same per item, with the results */
-  assert_int_equal(conc_pool_map(&p, die_on_13, in, 40, sizeof *in, out,
-                                 sizeof *out,
-                                 &(conc_pool_map_opts_t){.chunksize = 40,
-                                                         .errors = errs}),
-                   CONC_EWORKERDIED);
+  assert_int_equal(
+      conc_pool_map(&p, die_on_13, in, 40, sizeof *in, out, sizeof *out,
+                    &(conc_pool_map_opts_t){.chunksize = 40, .errors = errs}),
+      CONC_EWORKERDIED);
   for (int i = 0; i < 40; i++) {
     assert_int_equal(errs[i], i == 13 ? CONC_EWORKERDIED : 0);
     if (i != 13)
       assert_int_equal(out[i], i * i);
   }
   /* the pool was refilled and works */
-  assert_int_equal(conc_pool_map(&p, square, in, 40, sizeof *in, out,
-                                 sizeof *out, NULL),
-                   0);
+  assert_int_equal(
+      conc_pool_map(&p, square, in, 40, sizeof *in, out, sizeof *out, NULL), 0);
   close_join_destroy(&p);
 }
 
@@ -1027,8 +1020,8 @@ static void *storm_submitter(void *arg) {
         __atomic_fetch_add(&st->wrong, 1, __ATOMIC_RELAXED);
     }
     int x = round, y = -1;
-    int rc = conc_pool_apply(st->pool, slow_square, &x, sizeof x, &y,
-                             sizeof y, NULL);
+    int rc = conc_pool_apply(st->pool, slow_square, &x, sizeof x, &y, sizeof y,
+                             NULL);
     if (rc == CONC_EWORKERDIED)
       __atomic_fetch_add(&st->died, 1, __ATOMIC_RELAXED);
     else if (rc != 0 || y != x * x)
@@ -1062,8 +1055,7 @@ static void workers_killed_under_load_lose_one_item_each(void **state) {
   for (int i = 0; i < 30; i++)
     in[i] = i;
   assert_int_equal(
-      conc_pool_map(&p, square, in, 30, sizeof *in, out, sizeof *out, NULL),
-      0);
+      conc_pool_map(&p, square, in, 30, sizeof *in, out, sizeof *out, NULL), 0);
   close_join_destroy(&p);
 }
 
@@ -1085,34 +1077,31 @@ static void forked_child_cannot_use_the_parent_pool(void **state) {
   close_join_destroy(&p);
 }
 
-CONC_TEST_MAIN(T(apply_returns_the_value),
-               T(map_keeps_input_order_default_and_chunksize_20),
-               T(starmap_and_starmap_async_unpack_structs),
-               T(map_async_calls_callback_once_or_error_callback_once),
-               T(apply_async_callback_runs_without_a_handle),
-               T(argument_too_big_for_transfer_fails_submission),
-               T(empty_inputs_complete_at_once),
-               T(get_times_out_and_successful_needs_ready),
-               T(imap_yields_in_order_then_ends),
-               T(imap_unordered_yields_each_result_once),
-               T(imap_next_times_out_without_consuming),
-               T(bad_options_are_einval),
-               T(pool_has_the_requested_or_cpu_count_workers),
-               T(initializer_runs_once_per_worker),
-               T(terminate_with_10000_pending_returns_promptly),
-               T(terminate_kills_a_worker_that_blocks_sigterm),
-               T(close_join_with_large_results_completes),
-               T(scoped_use_terminates_and_later_submissions_fail),
-               T(join_while_running_is_an_error),
-               T(worker_error_carries_code_and_message),
-               T(map_does_not_fail_fast),
-               T(oversized_result_fails_only_that_task),
-               T(maxtasksperchild_replaces_workers),
-               T(default_chunksize_is_ceil_len_over_4_workers),
-               T(killed_worker_fails_only_its_item_in_map),
-               T(externally_killed_worker_is_replaced),
-               T(apply_reports_its_worker_death),
-               T(terminate_releases_a_blocked_apply),
-               T(workers_exit_when_the_parent_is_killed),
-               T(workers_killed_under_load_lose_one_item_each),
-               T(forked_child_cannot_use_the_parent_pool))
+CONC_TEST_MAIN(
+    T(apply_returns_the_value),
+    T(map_keeps_input_order_default_and_chunksize_20),
+    T(starmap_and_starmap_async_unpack_structs),
+    T(map_async_calls_callback_once_or_error_callback_once),
+    T(apply_async_callback_runs_without_a_handle),
+    T(argument_too_big_for_transfer_fails_submission),
+    T(empty_inputs_complete_at_once),
+    T(get_times_out_and_successful_needs_ready),
+    T(imap_yields_in_order_then_ends),
+    T(imap_unordered_yields_each_result_once),
+    T(imap_next_times_out_without_consuming), T(bad_options_are_einval),
+    T(pool_has_the_requested_or_cpu_count_workers),
+    T(initializer_runs_once_per_worker),
+    T(terminate_with_10000_pending_returns_promptly),
+    T(terminate_kills_a_worker_that_blocks_sigterm),
+    T(close_join_with_large_results_completes),
+    T(scoped_use_terminates_and_later_submissions_fail),
+    T(join_while_running_is_an_error), T(worker_error_carries_code_and_message),
+    T(map_does_not_fail_fast), T(oversized_result_fails_only_that_task),
+    T(maxtasksperchild_replaces_workers),
+    T(default_chunksize_is_ceil_len_over_4_workers),
+    T(killed_worker_fails_only_its_item_in_map),
+    T(externally_killed_worker_is_replaced), T(apply_reports_its_worker_death),
+    T(terminate_releases_a_blocked_apply),
+    T(workers_exit_when_the_parent_is_killed),
+    T(workers_killed_under_load_lose_one_item_each),
+    T(forked_child_cannot_use_the_parent_pool))

@@ -29,9 +29,10 @@ static int teardown(void **state) {
 }
 
 static void start(conc_process_t *p, void *(*fn)(void *), void *arg) {
-  assert_int_equal(conc_process_init(p, fn, arg,
-                                     &(conc_process_opts_t){.die_with_parent = true}),
-                   0);
+  assert_int_equal(
+      conc_process_init(p, fn, arg,
+                        &(conc_process_opts_t){.die_with_parent = true}),
+      0);
   assert_int_equal(conc_process_start(p), 0);
 }
 
@@ -184,7 +185,8 @@ static void *work_off(void *arg) {
 
 static void joinable_queue_join_waits_for_task_done(void **state) {
   (void)state;
-  assert_int_equal(conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.joinable = true}), 0);
+  assert_int_equal(
+      conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.joinable = true}), 0);
   assert_int_equal(conc_pqueue_join(&q, 0), 0);
   for (int k = 0; k < 3; k++)
     put_int(k);
@@ -295,7 +297,8 @@ static void blocked_get_wakes_on_put_elsewhere(void **state) {
 /* Sizes: wrap-around, too-short buffers, oversized items. */
 static void ring_wraps_and_sizes_are_checked(void **state) {
   (void)state;
-  assert_int_equal(conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.capacity = 512}), 0);
+  assert_int_equal(
+      conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.capacity = 512}), 0);
   unsigned char buf[200], out[200], big[600] = {0};
   size_t need;
   for (int k = 0; k < 500; k++) {
@@ -304,8 +307,10 @@ static void ring_wraps_and_sizes_are_checked(void **state) {
     assert_int_equal(conc_pqueue_put(&q, buf, n, false, 0), 0);
     if (k % 2) {
       size_t got;
-      assert_int_equal(conc_pqueue_get_into(&q, out, sizeof out, &got, false, 0), 0);
-      assert_int_equal(conc_pqueue_get_into(&q, out, sizeof out, &got, false, 0), 0);
+      assert_int_equal(
+          conc_pqueue_get_into(&q, out, sizeof out, &got, false, 0), 0);
+      assert_int_equal(
+          conc_pqueue_get_into(&q, out, sizeof out, &got, false, 0), 0);
       for (size_t i = 0; i < got; i++)
         assert_int_equal(out[i], (unsigned char)k);
     }
@@ -314,14 +319,17 @@ static void ring_wraps_and_sizes_are_checked(void **state) {
   assert_int_equal(conc_pqueue_get_into(&q, out, 0, &need, false, 0), 0);
   assert_int_equal(conc_pqueue_put(&q, big, 505, false, 0), CONC_EMSGSIZE);
   assert_int_equal(conc_pqueue_put(&q, "0123456789", 10, false, 0), 0);
-  assert_int_equal(conc_pqueue_get_into(&q, out, 4, &need, false, 0), CONC_ETOOSHORT);
+  assert_int_equal(conc_pqueue_get_into(&q, out, 4, &need, false, 0),
+                   CONC_ETOOSHORT);
   assert_int_equal(need, 10);
   assert_int_equal(conc_pqueue_qsize(&q), 1); /* the item stayed */
-  assert_int_equal(conc_pqueue_get_into(&q, out, sizeof out, &need, false, 0), 0);
+  assert_int_equal(conc_pqueue_get_into(&q, out, sizeof out, &need, false, 0),
+                   0);
   assert_memory_equal(out, "0123456789", 10);
   assert_int_equal(conc_pqueue_put(NULL, "x", 1, false, 0), CONC_EINVAL);
-  assert_int_equal(conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.capacity = 8}),
-                   CONC_EINVAL);
+  assert_int_equal(
+      conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.capacity = 8}),
+      CONC_EINVAL);
   conc_pqueue_destroy(&q);
 }
 
@@ -337,7 +345,8 @@ static void *crash_in(void *arg) {
 
 static void killed_mid_put_or_get_is_rolled_back(void **state) {
   (void)state;
-  assert_int_equal(conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.joinable = true}), 0);
+  assert_int_equal(
+      conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.joinable = true}), 0);
   put_int(1);
   put_int(2);
   int point = 1;
@@ -374,7 +383,8 @@ static void *produce_varied(void *arg) {
 
 static void producers_killed_at_random_leave_whole_items(void **state) {
   (void)state;
-  assert_int_equal(conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.capacity = 64 * 1024}), 0);
+  assert_int_equal(
+      conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.capacity = 64 * 1024}), 0);
   for (int round = 0; round < 8; round++) {
     conc_process_t p;
     start(&p, produce_varied, NULL);

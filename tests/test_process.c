@@ -177,9 +177,10 @@ static void *report_inherited_daemon(void *arg) {
 static void daemon_flag_inherits_and_freezes_at_start(void **state) {
   (void)state;
   conc_process_t p, q;
-  assert_int_equal(conc_process_init(&p, report_inherited_daemon, NULL,
-                                     &(conc_process_opts_t){.daemon = CONC_DAEMON_YES}),
-                   0);
+  assert_int_equal(
+      conc_process_init(&p, report_inherited_daemon, NULL,
+                        &(conc_process_opts_t){.daemon = CONC_DAEMON_YES}),
+      0);
   assert_true(conc_process_daemon(&p));
   assert_int_equal(conc_process_init(&q, noop, NULL, NULL), 0);
   assert_false(conc_process_daemon(&q)); /* inherited from MainProcess */
@@ -211,9 +212,10 @@ static void *misuse_from_child(void *arg) {
 static void start_twice_and_foreign_join_are_errors(void **state) {
   (void)state;
   conc_process_t p;
-  assert_int_equal(conc_process_init(&sibling, loop_forever, NULL,
-                                     &(conc_process_opts_t){.daemon = CONC_DAEMON_YES}),
-                   0);
+  assert_int_equal(
+      conc_process_init(&sibling, loop_forever, NULL,
+                        &(conc_process_opts_t){.daemon = CONC_DAEMON_YES}),
+      0);
   assert_int_equal(conc_process_join(&sibling, 0), CONC_ENOTSTARTED);
   assert_int_equal(conc_process_terminate(&sibling), CONC_ENOTSTARTED);
   assert_int_equal(conc_process_start(&sibling), 0);
@@ -235,9 +237,10 @@ static void start_twice_and_foreign_join_are_errors(void **state) {
 static void join_timeouts_leave_child_running(void **state) {
   (void)state;
   conc_process_t p;
-  assert_int_equal(conc_process_init(&p, loop_forever, NULL,
-                                     &(conc_process_opts_t){.die_with_parent = true}),
-                   0);
+  assert_int_equal(
+      conc_process_init(&p, loop_forever, NULL,
+                        &(conc_process_opts_t){.die_with_parent = true}),
+      0);
   assert_int_equal(conc_process_start(&p), 0);
   double t0 = conc_monotonic();
   assert_int_equal(conc_process_join(&p, 0), CONC_ETIMEDOUT);
@@ -262,9 +265,10 @@ static void terminate_and_kill_give_negative_signal(void **state) {
   int sigs[] = {SIGTERM, SIGKILL};
   for (int i = 0; i < 2; i++) {
     conc_process_t p;
-    assert_int_equal(conc_process_init(&p, loop_forever, NULL,
-                                       &(conc_process_opts_t){.die_with_parent = true}),
-                     0);
+    assert_int_equal(
+        conc_process_init(&p, loop_forever, NULL,
+                          &(conc_process_opts_t){.die_with_parent = true}),
+        0);
     assert_int_equal(conc_process_start(&p), 0);
     assert_int_equal(i ? conc_process_kill(&p) : conc_process_terminate(&p), 0);
     double t0 = conc_monotonic();
@@ -351,8 +355,8 @@ static void *read_stdin(void *arg) {
   char c;
   struct stat a, b;
   rep->rc = (int)read(0, &c, 1);
-  rep->value = fstat(0, &a) == 0 && stat("/dev/null", &b) == 0 &&
-               a.st_rdev == b.st_rdev;
+  rep->value =
+      fstat(0, &a) == 0 && stat("/dev/null", &b) == 0 && a.st_rdev == b.st_rdev;
   printf("y");
   return NULL;
 }
@@ -419,8 +423,7 @@ static void *nest(void *arg) {
   conc_process_t a, b;
   conc_process_init(&a, noop, NULL, NULL); /* takes number 1 */
   conc_process_init(&b, nest, &depth, NULL);
-  if (conc_process_start(&b) != 0 ||
-      conc_process_join(&b, CONC_FOREVER) != 0)
+  if (conc_process_start(&b) != 0 || conc_process_join(&b, CONC_FOREVER) != 0)
     conc_process_exit(3);
   int code;
   conc_process_exitcode(&b, &code);
@@ -469,9 +472,10 @@ static void exit_terminates_daemons_and_joins_others(void **state) {
   (void)state;
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   conc_process_t p;
-  assert_int_equal(conc_process_init(&p, exit_with_children, NULL,
-                                     &(conc_process_opts_t){.die_with_parent = true}),
-                   0);
+  assert_int_equal(
+      conc_process_init(&p, exit_with_children, NULL,
+                        &(conc_process_opts_t){.die_with_parent = true}),
+      0);
   double t0 = conc_monotonic();
   assert_int_equal(conc_process_start(&p), 0);
   assert_int_equal(conc_process_join(&p, CONC_FOREVER), 0);
@@ -490,9 +494,10 @@ static void *spawn_then_hang(void *arg) {
   int daemon = *(int *)arg;
   conc_process_t d;
   conc_process_init(&d, loop_forever, NULL,
-                    &(conc_process_opts_t){
-                        .daemon = daemon == 1 ? CONC_DAEMON_YES : CONC_DAEMON_NO,
-                        .die_with_parent = daemon == 2});
+                    &(conc_process_opts_t){.daemon = daemon == 1
+                                                         ? CONC_DAEMON_YES
+                                                         : CONC_DAEMON_NO,
+                                           .die_with_parent = daemon == 2});
   conc_process_start(&d);
   __atomic_store_n(&rep->pid, conc_process_pid(&d), __ATOMIC_RELEASE);
   for (;;)
@@ -503,9 +508,10 @@ static void *spawn_then_hang(void *arg) {
 static pid_t spawn_grandchild_and_kill_parent(int daemon) {
   rep->pid = 0;
   conc_process_t p;
-  assert_int_equal(conc_process_init(&p, spawn_then_hang, &daemon,
-                                     &(conc_process_opts_t){.die_with_parent = true}),
-                   0);
+  assert_int_equal(
+      conc_process_init(&p, spawn_then_hang, &daemon,
+                        &(conc_process_opts_t){.die_with_parent = true}),
+      0);
   assert_int_equal(conc_process_start(&p), 0);
   while (__atomic_load_n(&rep->pid, __ATOMIC_ACQUIRE) == 0)
     conc_sleep(0.001);
@@ -560,7 +566,8 @@ static void daemon_dies_when_parent_exits_right_after_fork(void **state) {
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   for (int i = 0; i < 20; i++) {
     conc_process_t p;
-    assert_int_equal(conc_process_init(&p, start_daemon_and_vanish, NULL, NULL), 0);
+    assert_int_equal(conc_process_init(&p, start_daemon_and_vanish, NULL, NULL),
+                     0);
     assert_int_equal(conc_process_start(&p), 0);
     assert_int_equal(conc_process_join(&p, CONC_FOREVER), 0);
     int st;
@@ -664,7 +671,8 @@ static void child_waits_for_its_threads(void **state) {
   (void)state;
   rep->value = 0;
   conc_process_t p;
-  assert_int_equal(conc_process_init(&p, start_thread_and_return, NULL, NULL), 0);
+  assert_int_equal(conc_process_init(&p, start_thread_and_return, NULL, NULL),
+                   0);
   assert_int_equal(conc_process_start(&p), 0);
   assert_int_equal(conc_process_join(&p, CONC_FOREVER), 0);
   assert_int_equal(exitcode(&p), 0);
@@ -703,7 +711,8 @@ static void fork_while_threads_use_the_registry(void **state) {
   pthread_t th = conc_test_spawn(hammer_registry, &bg);
   for (int i = 0; i < 20; i++) {
     conc_process_t p;
-    assert_int_equal(conc_process_init(&p, use_registry_in_child, NULL, NULL), 0);
+    assert_int_equal(conc_process_init(&p, use_registry_in_child, NULL, NULL),
+                     0);
     assert_int_equal(conc_process_start(&p), 0);
     assert_int_equal(conc_process_join(&p, 10), 0);
     assert_int_equal(exitcode(&p), 0);
@@ -725,8 +734,9 @@ static void bad_arguments_get_codes(void **state) {
   assert_int_equal(conc_process_init(&p, noop, NULL,
                                      &(conc_process_opts_t){.name = long_name}),
                    CONC_EINVAL);
-  assert_int_equal(conc_process_init(&p, noop, NULL, &(conc_process_opts_t){.daemon = 5}),
-                   CONC_EINVAL);
+  assert_int_equal(
+      conc_process_init(&p, noop, NULL, &(conc_process_opts_t){.daemon = 5}),
+      CONC_EINVAL);
   assert_int_equal(conc_process_start(NULL), CONC_EINVAL);
   assert_int_equal(conc_process_join(NULL, 0), CONC_EINVAL);
   assert_int_equal(conc_process_is_alive(NULL), CONC_EINVAL);
@@ -737,19 +747,20 @@ static void bad_arguments_get_codes(void **state) {
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-CONC_TEST_MAIN(T(new_process_is_unstarted), T(start_join_with_pidfd),
-               T(start_join_with_sentinel_pipe),
-               T(child_sees_name_pid_args_and_parent), T(main_process_attributes),
-               T(daemon_flag_inherits_and_freezes_at_start),
-               T(start_twice_and_foreign_join_are_errors),
-               T(join_timeouts_leave_child_running),
-               T(terminate_and_kill_give_negative_signal), T(exit_codes_match_python),
-               T(failure_prints_name_and_gives_one),
-               T(child_stdin_is_devnull_and_stdout_flushed), T(close_rules),
-               T(nested_children_get_joined_names),
-               T(exit_terminates_daemons_and_joins_others),
-               T(daemon_dies_with_killed_parent), T(daemon_dies_when_parent_exits_right_after_fork),
-               T(cpu_counts_are_positive), T(subclass_by_embedding),
-               T(concurrent_joins_all_return), T(destroyed_running_child_is_reaped),
-               T(child_waits_for_its_threads),
-               T(fork_while_threads_use_the_registry), T(bad_arguments_get_codes))
+CONC_TEST_MAIN(
+    T(new_process_is_unstarted), T(start_join_with_pidfd),
+    T(start_join_with_sentinel_pipe), T(child_sees_name_pid_args_and_parent),
+    T(main_process_attributes), T(daemon_flag_inherits_and_freezes_at_start),
+    T(start_twice_and_foreign_join_are_errors),
+    T(join_timeouts_leave_child_running),
+    T(terminate_and_kill_give_negative_signal), T(exit_codes_match_python),
+    T(failure_prints_name_and_gives_one),
+    T(child_stdin_is_devnull_and_stdout_flushed), T(close_rules),
+    T(nested_children_get_joined_names),
+    T(exit_terminates_daemons_and_joins_others),
+    T(daemon_dies_with_killed_parent),
+    T(daemon_dies_when_parent_exits_right_after_fork),
+    T(cpu_counts_are_positive), T(subclass_by_embedding),
+    T(concurrent_joins_all_return), T(destroyed_running_child_is_reaped),
+    T(child_waits_for_its_threads), T(fork_while_threads_use_the_registry),
+    T(bad_arguments_get_codes))

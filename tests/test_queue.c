@@ -57,10 +57,10 @@ static void order_depends_on_kind(void **state) {
 static void priority_ties_keep_insertion_order(void **state) {
   (void)state;
   conc_queue_t q;
-  assert_int_equal(conc_queue_init(&q, &(conc_queue_opts_t){
-                                           .kind = CONC_QUEUE_PRIORITY,
-                                           .compare = cmp_key}),
-                   0);
+  assert_int_equal(
+      conc_queue_init(&q, &(conc_queue_opts_t){.kind = CONC_QUEUE_PRIORITY,
+                                               .compare = cmp_key}),
+      0);
   int in[] = {5001, 3001, 5002, 1001, 3002, 5003, 1002, 3003};
   for (int i = 0; i < 8; i++)
     assert_int_equal(conc_queue_put_nowait(&q, I(in[i])), 0);
@@ -427,9 +427,7 @@ static void shutdown_immediate_drains_and_releases_join(void **state) {
   conc_queue_destroy(&q);
 }
 
-static void *joiner(void *arg) {
-  return I(conc_queue_join(arg, 5));
-}
+static void *joiner(void *arg) { return I(conc_queue_join(arg, 5)); }
 
 /* Q12 */
 static void shutdown_immediate_wakes_joiner(void **state) {
@@ -660,9 +658,10 @@ static void simple_queue_basic(void **state) {
 static void simple_queue_spans_chunks_and_frees_rest(void **state) {
   (void)state;
   conc_simple_queue_t q;
-  assert_int_equal(conc_simple_queue_init(
-                       &q, &(conc_simple_queue_opts_t){.free_item = count_free}),
-                   0);
+  assert_int_equal(
+      conc_simple_queue_init(
+          &q, &(conc_simple_queue_opts_t){.free_item = count_free}),
+      0);
   void *p;
   for (int round = 0; round < 3; round++) {
     for (int i = 0; i < 5000; i++)

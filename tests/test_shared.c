@@ -91,9 +91,8 @@ static void values_keep_initial_and_see_child_writes(void **state) {
   assert_int_equal(conc_value_init(&v.h, 'h', &(short){-5}, NULL), 0);
   assert_int_equal(conc_value_init(&v.q, 'q', &(long long){-1}, NULL), 0);
   assert_int_equal(conc_value_init(&v.c, 'c', &(char){'x'}, NULL), 0);
-  assert_int_equal(conc_value_init(&v.raw, 'i', NULL,
-                                   &(conc_value_opts_t){.raw = true}),
-                   0);
+  assert_int_equal(
+      conc_value_init(&v.raw, 'i', NULL, &(conc_value_opts_t){.raw = true}), 0);
   int i;
   double d;
   short h;
@@ -147,10 +146,10 @@ static void get_lock_follows_python_rules(void **state) {
   conc_value_destroy(&v);
 
   conc_lock_t *mine = conc_shared_alloc(sizeof *mine);
-  assert_int_equal(conc_lock_init(mine, &(conc_lock_opts_t){.pshared = true}), 0);
-  assert_int_equal(conc_array_init(&a, 'd', 4, NULL,
-                                   &(conc_array_opts_t){.lock = mine}),
+  assert_int_equal(conc_lock_init(mine, &(conc_lock_opts_t){.pshared = true}),
                    0);
+  assert_int_equal(
+      conc_array_init(&a, 'd', 4, NULL, &(conc_array_opts_t){.lock = mine}), 0);
   assert_int_equal(conc_array_get_lock(&a, &r, &l), 0);
   assert_ptr_equal(l, mine);
   assert_null(r);
@@ -159,9 +158,8 @@ static void get_lock_follows_python_rules(void **state) {
   assert_int_equal(conc_array_release(&a), 0);
   conc_array_destroy(&a);
 
-  assert_int_equal(conc_array_init(&a, 'd', 4, NULL,
-                                   &(conc_array_opts_t){.raw = true}),
-                   0);
+  assert_int_equal(
+      conc_array_init(&a, 'd', 4, NULL, &(conc_array_opts_t){.raw = true}), 0);
   assert_int_equal(conc_array_get_lock(&a, &r, &l), CONC_ESTATE);
   assert_int_equal(conc_array_acquire(&a), CONC_ESTATE);
   conc_array_destroy(&a);
@@ -171,9 +169,10 @@ static void get_lock_follows_python_rules(void **state) {
   assert_int_equal(conc_value_init(&v, 'i', NULL,
                                    &(conc_value_opts_t){.lock = &private_lock}),
                    CONC_EINVAL);
-  assert_int_equal(conc_value_init(&v, 'i', NULL,
-                                   &(conc_value_opts_t){.raw = true, .lock = mine}),
-                   CONC_EINVAL);
+  assert_int_equal(
+      conc_value_init(&v, 'i', NULL,
+                      &(conc_value_opts_t){.raw = true, .lock = mine}),
+      CONC_EINVAL);
   conc_shared_free(mine);
 }
 
@@ -302,9 +301,8 @@ static void structure_value_and_independent_copy(void **state) {
   (void)state;
   conc_value_t v, c;
   struct point p = {1, 2.0};
-  assert_int_equal(conc_value_init(&v, 0, &p,
-                                   &(conc_value_opts_t){.size = sizeof p}),
-                   0);
+  assert_int_equal(
+      conc_value_init(&v, 0, &p, &(conc_value_opts_t){.size = sizeof p}), 0);
   assert_int_equal(conc_value_copy(&c, &v), 0);
   assert_int_equal(run_child(move_point, &v), 0);
   conc_value_get(&v, &p);
@@ -524,14 +522,12 @@ static void no_shm_left_after_kill_at_any_point(void **state) {
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-CONC_TEST_MAIN(T(typecodes_map_to_c_types),
-               T(values_keep_initial_and_see_child_writes),
-               T(get_lock_follows_python_rules),
-               T(increments_under_get_lock_are_exact),
-               T(array_index_slice_and_child_prefix_sum),
-               T(char_array_has_string_value),
-               T(structure_value_and_independent_copy),
-               T(dead_holder_gives_owner_died_to_next), T(bad_sizes_and_arguments),
-               T(shm_create_attach_basics), T(shm_invalid_creation_and_unlink),
-               T(shm_shared_across_processes_and_reclaimed),
-               T(no_shm_left_after_kill_at_any_point))
+CONC_TEST_MAIN(
+    T(typecodes_map_to_c_types), T(values_keep_initial_and_see_child_writes),
+    T(get_lock_follows_python_rules), T(increments_under_get_lock_are_exact),
+    T(array_index_slice_and_child_prefix_sum), T(char_array_has_string_value),
+    T(structure_value_and_independent_copy),
+    T(dead_holder_gives_owner_died_to_next), T(bad_sizes_and_arguments),
+    T(shm_create_attach_basics), T(shm_invalid_creation_and_unlink),
+    T(shm_shared_across_processes_and_reclaimed),
+    T(no_shm_left_after_kill_at_any_point))

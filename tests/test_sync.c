@@ -312,8 +312,8 @@ static void *count_rlock_thread(void *arg) {
 /* Mutual exclusion under contention (the 100-threads lesson, smaller). */
 static void lock_and_rlock_keep_contended_counter_exact(void **state) {
   (void)state;
-  struct counter c = {.lock = CONC_LOCK_INIT, .rlock = CONC_RLOCK_INIT,
-                      .iters = 20000};
+  struct counter c = {
+      .lock = CONC_LOCK_INIT, .rlock = CONC_RLOCK_INIT, .iters = 20000};
   pthread_t t[4];
   for (int i = 0; i < 4; i++)
     t[i] = conc_test_spawn(count_lock_thread, &c);
@@ -394,7 +394,8 @@ static void rlock_is_owned_by_one_thread_only(void **state) {
   conc_rlock_release(&s.r);
   assert_false(conc_rlock_is_owned(&s.r));
   conc_rlock_repr(&s.r, s.repr, sizeof s.repr);
-  assert_non_null(strstr(s.repr, "<unlocked conc.RLock object owner=0 count=0"));
+  assert_non_null(
+      strstr(s.repr, "<unlocked conc.RLock object owner=0 count=0"));
 }
 
 static void *rlock_blocked_counter(void *arg) {
@@ -475,8 +476,8 @@ static void rlock_timed_acquire_times_out_when_held_elsewhere(void **state) {
 /* =========================================================== Condition */
 
 /* C1 */
-static void condition_default_lock_is_reentrant_explicit_lock_passes(
-    void **state) {
+static void
+condition_default_lock_is_reentrant_explicit_lock_passes(void **state) {
   (void)state;
   conc_condition_t c;
   assert_int_equal(conc_condition_init(&c, NULL), 0);
@@ -486,8 +487,8 @@ static void condition_default_lock_is_reentrant_explicit_lock_passes(
   assert_int_equal(conc_condition_release(&c), 0);
   assert_int_equal(conc_condition_destroy(&c), 0);
   conc_lock_t l = CONC_LOCK_INIT;
-  assert_int_equal(conc_condition_init(&c, &(conc_condition_opts_t){.lock = &l}),
-                   0);
+  assert_int_equal(
+      conc_condition_init(&c, &(conc_condition_opts_t){.lock = &l}), 0);
   assert_int_equal(conc_condition_acquire(&c), 0);
   assert_true(conc_lock_locked(&l));
   assert_int_equal(conc_condition_acquire_ex(&c, false, CONC_FOREVER),
@@ -495,12 +496,13 @@ static void condition_default_lock_is_reentrant_explicit_lock_passes(
   assert_int_equal(conc_condition_release(&c), 0);
   assert_false(conc_lock_locked(&l));
   conc_rlock_t r = CONC_RLOCK_INIT;
-  assert_int_equal(conc_condition_init(&c, &(conc_condition_opts_t){
-                                               .lock = &l, .rlock = &r}),
+  assert_int_equal(conc_condition_init(
+                       &c, &(conc_condition_opts_t){.lock = &l, .rlock = &r}),
                    CONC_EINVAL);
-  assert_int_equal(conc_condition_init(&c, &(conc_condition_opts_t){
-                                               .lock = &l, .pshared = true}),
-                   CONC_EINVAL);
+  assert_int_equal(
+      conc_condition_init(
+          &c, &(conc_condition_opts_t){.lock = &l, .pshared = true}),
+      CONC_EINVAL);
   assert_int_equal(conc_condition_init(NULL, NULL), CONC_EINVAL);
 }
 
@@ -610,8 +612,8 @@ static void condition_notify_n_wakes_exactly_n_waiters(void **state) {
 /* C3 with a private condition over a pshared Lock and over a given RLock:
  * notified waiters go through the lock's own wait (no waiter is moved onto a
  * process-shared word). */
-static void condition_over_pshared_lock_or_given_rlock_wakes_exactly(
-    void **state) {
+static void
+condition_over_pshared_lock_or_given_rlock_wakes_exactly(void **state) {
   (void)state;
   struct notify_ctx n = {.timeout = CONC_FOREVER};
   conc_lock_init(&n.lock, &(conc_lock_opts_t){.pshared = true});
@@ -640,8 +642,7 @@ static void *foreign_notifier(void *arg) {
 /* C2 for a Lock: Python's _is_owned only asks whether a Lock is held, so a
  * thread that does not hold it may notify while the holder releases it at
  * the same moment; the waiter must wake all the same. */
-static void condition_notify_racing_the_lock_release_still_wakes(
-    void **state) {
+static void condition_notify_racing_the_lock_release_still_wakes(void **state) {
   (void)state;
   for (int round = 0; round < 30; round++) {
     struct notify_ctx n = {.lock = CONC_LOCK_INIT, .timeout = CONC_FOREVER};
@@ -700,8 +701,8 @@ static void condition_ping_pong_hands_every_turn_over(void **state) {
   conc_lock_t l = CONC_LOCK_INIT;
   for (int variant = 0; variant < 2; variant++) {
     struct pingpong_ctx p = {.turn = 0};
-    conc_condition_init(&p.c, variant ? &(conc_condition_opts_t){.lock = &l}
-                                      : NULL);
+    conc_condition_init(&p.c,
+                        variant ? &(conc_condition_opts_t){.lock = &l} : NULL);
     struct player pl[2] = {{&p, 0}, {&p, 1}};
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
@@ -757,8 +758,8 @@ static void *rlock_grab_and_release(void *arg) {
 }
 
 /* C7 */
-static void condition_wait_releases_every_rlock_level_and_restores(
-    void **state) {
+static void
+condition_wait_releases_every_rlock_level_and_restores(void **state) {
   (void)state;
   conc_rlock_t r = CONC_RLOCK_INIT;
   conc_condition_t c;
@@ -813,8 +814,8 @@ static void condition_wait_for_checks_predicate_first(void **state) {
   p.value = 0;
   p.calls = 0;
   pthread_t t = conc_test_spawn(bump_value_thread, &p);
-  assert_int_equal(
-      conc_condition_wait_for(&p.c, value_ready, &p, CONC_FOREVER), 0);
+  assert_int_equal(conc_condition_wait_for(&p.c, value_ready, &p, CONC_FOREVER),
+                   0);
   assert_int_equal(p.value, 3);
   assert_true(p.calls >= 2 && p.calls <= 4);
   assert_int_equal(p.unlocked_calls, 0);
@@ -999,8 +1000,7 @@ static void semaphore_timeout_rules(void **state) {
   assert_int_equal(conc_semaphore_acquire_timeout(&s, 0), CONC_ETIMEDOUT);
   assert_quick(conc_monotonic() - t0);
   t0 = conc_monotonic();
-  assert_int_equal(conc_semaphore_acquire_timeout(&s, T_SHORT),
-                   CONC_ETIMEDOUT);
+  assert_int_equal(conc_semaphore_acquire_timeout(&s, T_SHORT), CONC_ETIMEDOUT);
   assert_elapsed(conc_monotonic() - t0, T_SHORT);
   assert_int_equal(conc_semaphore_get_value(&s), 0);
 }
@@ -1226,8 +1226,8 @@ static void barrier_needs_at_least_one_party(void **state) {
   assert_int_equal(conc_barrier_init(&b, -3, NULL), CONC_EINVAL);
   assert_int_equal(conc_barrier_init(NULL, 2, NULL), CONC_EINVAL);
   assert_int_equal(
-      conc_barrier_init(&b, 2, &(conc_barrier_opts_t){.has_timeout = true,
-                                                        .timeout = NAN}),
+      conc_barrier_init(
+          &b, 2, &(conc_barrier_opts_t){.has_timeout = true, .timeout = NAN}),
       CONC_EINVAL);
   assert_int_equal(conc_barrier_wait(NULL, 0), CONC_EINVAL);
 }
@@ -1290,8 +1290,8 @@ static void run_parties(struct bar_ctx *c, void *(*fn)(void *)) {
 }
 
 /* B2, B3 */
-static void barrier_parties_pass_in_lockstep_with_distinct_indices(
-    void **state) {
+static void
+barrier_parties_pass_in_lockstep_with_distinct_indices(void **state) {
   (void)state;
   for (int cycles = 1; cycles <= 10; cycles += 9) {
     struct bar_ctx c = {.cycles = cycles};
@@ -1361,9 +1361,9 @@ static void barrier_action_runs_once_per_cycle_before_release(void **state) {
   (void)state;
   struct bar_ctx c = {.cycles = 4};
   /* the two waits per cycle alternate; count only the first kind */
-  conc_barrier_init(&c.b, NPARTY,
-                    &(conc_barrier_opts_t){.action = count_action,
-                                           .action_arg = &c});
+  conc_barrier_init(
+      &c.b, NPARTY,
+      &(conc_barrier_opts_t){.action = count_action, .action_arg = &c});
   run_parties(&c, action_party);
   assert_int_equal(c.actions, 2 * c.cycles);
   assert_int_equal(c.action_before_release_bad, 0);
@@ -1458,8 +1458,8 @@ static void barrier_timeout_breaks_it_for_every_party(void **state) {
   assert_true(conc_barrier_broken(&c.b));
   /* the constructor's timeout applies when wait() is given none */
   conc_barrier_t d;
-  conc_barrier_init(&d, 2, &(conc_barrier_opts_t){.has_timeout = true,
-                                                   .timeout = T_SHORT});
+  conc_barrier_init(
+      &d, 2, &(conc_barrier_opts_t){.has_timeout = true, .timeout = T_SHORT});
   t0 = conc_monotonic();
   assert_int_equal(conc_barrier_wait(&d, CONC_FOREVER), CONC_EBROKEN);
   assert_elapsed(conc_monotonic() - t0, T_SHORT);
@@ -1537,8 +1537,10 @@ static void *hammer_thread(void *arg) {
  * fork, is taken over in the child. */
 static void fork_while_threads_hammer_never_hangs_the_child(void **state) {
   (void)state;
-  struct hammer h = {.lock = CONC_LOCK_INIT, .rlock = CONC_RLOCK_INIT,
-                     .sem = CONC_SEMAPHORE_INIT(1), .ev = CONC_EVENT_INIT};
+  struct hammer h = {.lock = CONC_LOCK_INIT,
+                     .rlock = CONC_RLOCK_INIT,
+                     .sem = CONC_SEMAPHORE_INIT(1),
+                     .ev = CONC_EVENT_INIT};
   conc_barrier_init(&h.bar, 1, NULL);
   pthread_t t[2];
   for (int i = 0; i < 2; i++)
@@ -1556,8 +1558,7 @@ static void fork_while_threads_hammer_never_hangs_the_child(void **state) {
                conc_rlock_release(&h.rlock) == 0 &&
                conc_barrier_reset(&h.bar) == 0 &&
                conc_barrier_wait(&h.bar, 1) == 0 &&
-               conc_event_set(&h.ev) == 0 &&
-               conc_event_wait(&h.ev, 1) == 0;
+               conc_event_set(&h.ev) == 0 && conc_event_wait(&h.ev, 1) == 0;
       _exit(ok ? 0 : 1);
     }
     int status;
@@ -1588,8 +1589,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test(rlock_recursion_count_and_other_thread_sees_zero),
     cmocka_unit_test(rlock_timeout_rules_and_release_save_unowned),
     cmocka_unit_test(rlock_timed_acquire_times_out_when_held_elsewhere),
-    cmocka_unit_test(
-        condition_default_lock_is_reentrant_explicit_lock_passes),
+    cmocka_unit_test(condition_default_lock_is_reentrant_explicit_lock_passes),
     cmocka_unit_test(condition_wait_and_notify_need_the_lock),
     cmocka_unit_test(condition_notify_n_wakes_exactly_n_waiters),
     cmocka_unit_test(condition_over_pshared_lock_or_given_rlock_wakes_exactly),

@@ -98,8 +98,8 @@ static int child_try_then_release(struct shm *s, int arg) {
 }
 
 /* S1, S2 */
-static void shared_lock_try_fails_and_another_process_may_release(
-    void **state) {
+static void
+shared_lock_try_fails_and_another_process_may_release(void **state) {
   (void)state;
   struct shm *s = shm_new();
   assert_int_equal(conc_lock_acquire(&s->lock), 0);
@@ -187,8 +187,7 @@ static void shared_semaphore_counts_across_processes(void **state) {
   assert_int_equal(conc_semaphore_acquire_timeout(&s->sem, 0.1),
                    CONC_ETIMEDOUT);
   assert_elapsed(conc_monotonic() - t0, 0.1);
-  assert_int_equal(conc_semaphore_acquire_ex(&s->sem, false, 0.1),
-                   CONC_EINVAL);
+  assert_int_equal(conc_semaphore_acquire_ex(&s->sem, false, 0.1), CONC_EINVAL);
   pid_t p[3];
   for (int i = 0; i < 3; i++)
     p[i] = spawn(child_sem_acquire, s, 0);
@@ -326,8 +325,8 @@ static void shared_condition_timeouts_and_wait_for(void **state) {
       CONC_ETIMEDOUT);
   assert_elapsed(conc_monotonic() - t0, 0.1);
   pid_t p = spawn(child_bump_value, s, 0);
-  assert_int_equal(
-      conc_condition_wait_for(&s->cond, shared_value_ready, s, 5), 0);
+  assert_int_equal(conc_condition_wait_for(&s->cond, shared_value_ready, s, 5),
+                   0);
   assert_int_equal(s->value, 2);
   conc_condition_release(&s->cond);
   assert_int_equal(reap(p), 0);
@@ -444,7 +443,8 @@ static void shared_barrier_lockstep_indices_and_action(void **state) {
   struct shm *s = shm_new();
   conc_barrier_init(&s->bar, 3,
                     &(conc_barrier_opts_t){.action = shared_action,
-                                           .action_arg = s, .pshared = true});
+                                           .action_arg = s,
+                                           .pshared = true});
   pid_t a = spawn(child_barrier_rounds, s, 10);
   pid_t b = spawn(child_barrier_rounds, s, 10);
   assert_int_equal(child_barrier_rounds(s, 10), 0);

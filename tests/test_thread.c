@@ -70,16 +70,18 @@ static unsigned name_number(const char *name) {
   return n;
 }
 
-/* ---- T1 / T2 names --------------------------------------------------------- */
+/* ---- T1 / T2 names ---------------------------------------------------------
+ */
 
 /* T1 */
 static void default_names_come_from_one_counter(void **state) {
   (void)state;
   conc_thread_t a, b, named, c;
   assert_int_equal(conc_thread_init(&a, nothing, NULL, NULL), 0);
-  assert_int_equal(conc_thread_init(&b, nothing, NULL,
-                                    &(conc_thread_opts_t){.target_name = "work"}),
-                   0);
+  assert_int_equal(
+      conc_thread_init(&b, nothing, NULL,
+                       &(conc_thread_opts_t){.target_name = "work"}),
+      0);
   assert_int_equal(conc_thread_init(&named, nothing, NULL,
                                     &(conc_thread_opts_t){.name = "worker"}),
                    0);
@@ -108,9 +110,10 @@ static void long_names_are_kept_whole(void **state) {
                                     &(conc_thread_opts_t){.name = longname}),
                    0);
   assert_string_equal(conc_thread_name(&t), longname);
-  assert_int_equal(conc_thread_init(&u, nothing, NULL,
-                                    &(conc_thread_opts_t){.target_name = longname}),
-                   0);
+  assert_int_equal(
+      conc_thread_init(&u, nothing, NULL,
+                       &(conc_thread_opts_t){.target_name = longname}),
+      0);
   assert_non_null(strstr(conc_thread_name(&u), longname));
   run_and_destroy(&t);
   run_and_destroy(&u);
@@ -172,7 +175,8 @@ static void name_can_change_at_any_time(void **state) {
   assert_int_equal(conc_thread_destroy(&t), 0);
 }
 
-/* ---- T3 / T4 target and subclassing --------------------------------------- */
+/* ---- T3 / T4 target and subclassing ---------------------------------------
+ */
 
 static void *count_calls(void *arg) {
   conc__fetch_add((uint32_t *)arg, 1);
@@ -216,8 +220,8 @@ typedef struct {
 static void *counter_run(void *arg) {
   counter_thread_t *self = arg;
   self->runs++;
-  self->self_found =
-      CONC_CONTAINER_OF(conc_current_thread(), counter_thread_t, thread) == self;
+  self->self_found = CONC_CONTAINER_OF(conc_current_thread(), counter_thread_t,
+                                       thread) == self;
   return NULL;
 }
 
@@ -231,7 +235,8 @@ static void embedded_thread_runs_its_own_run(void **state) {
   assert_true(c.self_found);
 }
 
-/* ---- T5 / T6 idents ----------------------------------------------------------- */
+/* ---- T5 / T6 idents
+ * ----------------------------------------------------------- */
 
 struct ids {
   gate_t go;
@@ -258,7 +263,8 @@ static void ident_and_native_id_from_start_and_after_exit(void **state) {
   start_ok(&ta);
   start_ok(&tb);
   assert_int_not_equal(conc_thread_ident(&ta), 0);
-  unsigned long na = conc_thread_native_id(&ta), nb = conc_thread_native_id(&tb);
+  unsigned long na = conc_thread_native_id(&ta),
+                nb = conc_thread_native_id(&tb);
   assert_int_not_equal(na, 0);
   assert_int_not_equal(na, nb); /* distinct among live threads */
   assert_int_not_equal(na, conc_get_native_id());
@@ -275,7 +281,8 @@ static void ident_and_native_id_from_start_and_after_exit(void **state) {
   conc_thread_destroy(&tb);
 }
 
-/* ---- T7 / T8 / T9 start and join --------------------------------------------- */
+/* ---- T7 / T8 / T9 start and join
+ * --------------------------------------------- */
 
 /* T7 */
 static void starting_twice_is_a_state_error(void **state) {
@@ -322,7 +329,8 @@ static void join_timeout_returns_while_alive_then_join_works(void **state) {
   assert_elapsed(conc_monotonic() - t0, 0.2);
   assert_true(conc_thread_is_alive(&t));
   t0 = conc_monotonic();
-  assert_int_equal(conc_thread_join(&t, -5.0), CONC_ETIMEDOUT); /* counts as 0 */
+  assert_int_equal(conc_thread_join(&t, -5.0),
+                   CONC_ETIMEDOUT); /* counts as 0 */
   assert_int_equal(conc_thread_join(&t, 0), CONC_ETIMEDOUT);
   assert_quick(conc_monotonic() - t0);
   assert_int_equal(conc_thread_join(&t, 0.0 / 0.0), CONC_EINVAL);
@@ -366,7 +374,8 @@ static void several_threads_join_at_once(void **state) {
   conc_thread_destroy(&t);
 }
 
-/* ---- T11 / T12 ------------------------------------------------------------------ */
+/* ---- T11 / T12
+ * ------------------------------------------------------------------ */
 
 /* T11 */
 static void is_alive_follows_the_lifecycle(void **state) {
@@ -433,11 +442,13 @@ static void setting_daemon_after_start_is_a_state_error(void **state) {
   assert_false(daemon);
   join_ok(&t);
   assert_int_equal(conc_thread_set_daemon(&t, true), CONC_ESTATE);
-  assert_int_equal(conc_thread_set_daemon(conc_main_thread(), true), CONC_ESTATE);
+  assert_int_equal(conc_thread_set_daemon(conc_main_thread(), true),
+                   CONC_ESTATE);
   conc_thread_destroy(&t);
 }
 
-/* ---- T13 process exit (in a child process) ----------------------------------- */
+/* ---- T13 process exit (in a child process)
+ * ----------------------------------- */
 
 static int exit_pipe = -1;
 
@@ -513,7 +524,8 @@ static void *shutdown_inside(void *arg) {
   return (void *)1;
 }
 
-static void shutdown_called_from_a_thread_does_not_wait_for_itself(void **state) {
+static void
+shutdown_called_from_a_thread_does_not_wait_for_itself(void **state) {
   (void)state;
   pid_t pid = fork();
   assert_true(pid >= 0);
@@ -532,7 +544,8 @@ static void shutdown_called_from_a_thread_does_not_wait_for_itself(void **state)
   assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-/* ---- T14 / T15 / T16 registry ---------------------------------------------------- */
+/* ---- T14 / T15 / T16 registry
+ * ---------------------------------------------------- */
 
 static void *report_ident(void *arg) {
   *(unsigned long *)arg = conc_get_ident();
@@ -642,7 +655,8 @@ static void enumerate_lists_only_started_alive_threads(void **state) {
   conc_thread_destroy(&unstarted);
 }
 
-/* ---- T18 excepthook ---------------------------------------------------------------- */
+/* ---- T18 excepthook
+ * ---------------------------------------------------------------- */
 
 static void *fail_with_value_error(void *arg) {
   (void)arg;
@@ -714,13 +728,12 @@ static void custom_excepthook_receives_code_message_thread(void **state) {
   assert_string_equal(seen_name, "hooked");
   assert_int_equal(conc_thread_result(&t, NULL), CONC_EINVAL);
   assert_ptr_equal(conc_thread_set_excepthook(NULL), recording_hook);
-  assert_ptr_equal(conc_thread_set_excepthook(NULL), conc_thread_default_excepthook);
+  assert_ptr_equal(conc_thread_set_excepthook(NULL),
+                   conc_thread_default_excepthook);
   conc_thread_destroy(&t);
 }
 
-static void *exit_quietly(void *arg) {
-  conc_thread_exit(arg);
-}
+static void *exit_quietly(void *arg) { conc_thread_exit(arg); }
 
 /* T18: SystemExit (conc_thread_exit) is silent. */
 static void thread_exit_is_silent_and_sets_the_result(void **state) {
@@ -802,7 +815,8 @@ static void non_error_codes_become_efailed(void **state) {
   conc_thread_destroy(&t);
 }
 
-/* ---- T19 resources and stacks --------------------------------------------------------- */
+/* ---- T19 resources and stacks
+ * --------------------------------------------------------- */
 
 static long vm_size_kib(void) {
   FILE *f = fopen("/proc/self/status", "r");
@@ -871,9 +885,10 @@ static void stack_sizes_are_honoured(void **state) {
   for (int i = 0; i < 2; i++) {
     size_t got = 0;
     conc_thread_t t;
-    assert_int_equal(conc_thread_init(&t, stack_size_of_self, &got,
-                                      &(conc_thread_opts_t){.stack_size = sizes[i]}),
-                     0);
+    assert_int_equal(
+        conc_thread_init(&t, stack_size_of_self, &got,
+                         &(conc_thread_opts_t){.stack_size = sizes[i]}),
+        0);
     run_and_destroy(&t);
     assert_true(got >= sizes[i]);
 #ifndef TSAN_ENLARGES_STACKS
@@ -915,9 +930,10 @@ static void process_wide_stack_size_applies_to_later_threads(void **state) {
 static void failed_start_leaves_the_thread_unstarted(void **state) {
   (void)state;
   conc_thread_t t;
-  assert_int_equal(conc_thread_init(&t, nothing, NULL,
-                                    &(conc_thread_opts_t){.stack_size = (size_t)1 << 46}),
-                   0);
+  assert_int_equal(
+      conc_thread_init(&t, nothing, NULL,
+                       &(conc_thread_opts_t){.stack_size = (size_t)1 << 46}),
+      0);
   size_t before = conc_active_count();
   int rc = conc_thread_start(&t);
   assert_true(rc == CONC_EAGAIN || rc == CONC_ENOMEM || rc == CONC_EINVAL);
@@ -931,7 +947,8 @@ static void failed_start_leaves_the_thread_unstarted(void **state) {
   assert_int_equal(conc_thread_destroy(&t), 0);
 }
 
-/* ---- T20 repr -------------------------------------------------------------------------- */
+/* ---- T20 repr
+ * -------------------------------------------------------------------------- */
 
 /* T20 */
 static void repr_shows_initial_started_stopped_and_daemon(void **state) {
@@ -965,7 +982,8 @@ static void repr_shows_initial_started_stopped_and_daemon(void **state) {
   conc_thread_destroy(&t);
 }
 
-/* ---- results, destroy, bad input ------------------------------------------------------ */
+/* ---- results, destroy, bad input
+ * ------------------------------------------------------ */
 
 static void result_and_destroy_refuse_a_running_thread(void **state) {
   (void)state;
@@ -1007,7 +1025,9 @@ static void null_and_bad_arguments_are_rejected(void **state) {
   conc_thread_destroy(&t);
 }
 
-/* ---- fork -------------------------------------------------------------------------------- */
+/* ---- fork
+ * --------------------------------------------------------------------------------
+ */
 
 struct fork_probe {
   gate_t forked, release;
@@ -1072,38 +1092,39 @@ static void after_fork_child_registry_holds_only_the_forker(void **state) {
   conc_thread_destroy(&fork_blocked);
 }
 
-CONC_TEST_MAIN(cmocka_unit_test(default_names_come_from_one_counter),
-               cmocka_unit_test(long_names_are_kept_whole),
-               cmocka_unit_test(renaming_itself_changes_the_os_name),
-               cmocka_unit_test(os_name_truncation_keeps_utf8_whole),
-               cmocka_unit_test(name_can_change_at_any_time),
-               cmocka_unit_test(target_runs_once_with_its_argument),
-               cmocka_unit_test(null_target_runs_nothing),
-               cmocka_unit_test(embedded_thread_runs_its_own_run),
-               cmocka_unit_test(ident_and_native_id_from_start_and_after_exit),
-               cmocka_unit_test(starting_twice_is_a_state_error),
-               cmocka_unit_test(join_before_start_and_join_self_have_distinct_codes),
-               cmocka_unit_test(join_timeout_returns_while_alive_then_join_works),
-               cmocka_unit_test(several_threads_join_at_once),
-               cmocka_unit_test(is_alive_follows_the_lifecycle),
-               cmocka_unit_test(daemon_defaults_to_the_creators_flag),
-               cmocka_unit_test(setting_daemon_after_start_is_a_state_error),
-               cmocka_unit_test(exit_waits_for_non_daemon_threads_only),
-               cmocka_unit_test(shutdown_called_from_a_thread_does_not_wait_for_itself),
-               cmocka_unit_test(main_thread_is_named_MainThread),
-               cmocka_unit_test(foreign_thread_gets_a_daemon_dummy),
-               cmocka_unit_test(enumerate_lists_only_started_alive_threads),
-               cmocka_unit_test(default_excepthook_prints_thread_name_and_error),
-               cmocka_unit_test(custom_excepthook_receives_code_message_thread),
-               cmocka_unit_test(thread_exit_is_silent_and_sets_the_result),
-               cmocka_unit_test(failing_excepthook_is_reported),
-               cmocka_unit_test(hook_may_end_the_thread_with_exit),
-               cmocka_unit_test(non_error_codes_become_efailed),
-               cmocka_unit_test(threads_never_joined_do_not_leak),
-               cmocka_unit_test(stack_sizes_are_honoured),
-               cmocka_unit_test(process_wide_stack_size_applies_to_later_threads),
-               cmocka_unit_test(failed_start_leaves_the_thread_unstarted),
-               cmocka_unit_test(repr_shows_initial_started_stopped_and_daemon),
-               cmocka_unit_test(result_and_destroy_refuse_a_running_thread),
-               cmocka_unit_test(null_and_bad_arguments_are_rejected),
-               cmocka_unit_test(after_fork_child_registry_holds_only_the_forker))
+CONC_TEST_MAIN(
+    cmocka_unit_test(default_names_come_from_one_counter),
+    cmocka_unit_test(long_names_are_kept_whole),
+    cmocka_unit_test(renaming_itself_changes_the_os_name),
+    cmocka_unit_test(os_name_truncation_keeps_utf8_whole),
+    cmocka_unit_test(name_can_change_at_any_time),
+    cmocka_unit_test(target_runs_once_with_its_argument),
+    cmocka_unit_test(null_target_runs_nothing),
+    cmocka_unit_test(embedded_thread_runs_its_own_run),
+    cmocka_unit_test(ident_and_native_id_from_start_and_after_exit),
+    cmocka_unit_test(starting_twice_is_a_state_error),
+    cmocka_unit_test(join_before_start_and_join_self_have_distinct_codes),
+    cmocka_unit_test(join_timeout_returns_while_alive_then_join_works),
+    cmocka_unit_test(several_threads_join_at_once),
+    cmocka_unit_test(is_alive_follows_the_lifecycle),
+    cmocka_unit_test(daemon_defaults_to_the_creators_flag),
+    cmocka_unit_test(setting_daemon_after_start_is_a_state_error),
+    cmocka_unit_test(exit_waits_for_non_daemon_threads_only),
+    cmocka_unit_test(shutdown_called_from_a_thread_does_not_wait_for_itself),
+    cmocka_unit_test(main_thread_is_named_MainThread),
+    cmocka_unit_test(foreign_thread_gets_a_daemon_dummy),
+    cmocka_unit_test(enumerate_lists_only_started_alive_threads),
+    cmocka_unit_test(default_excepthook_prints_thread_name_and_error),
+    cmocka_unit_test(custom_excepthook_receives_code_message_thread),
+    cmocka_unit_test(thread_exit_is_silent_and_sets_the_result),
+    cmocka_unit_test(failing_excepthook_is_reported),
+    cmocka_unit_test(hook_may_end_the_thread_with_exit),
+    cmocka_unit_test(non_error_codes_become_efailed),
+    cmocka_unit_test(threads_never_joined_do_not_leak),
+    cmocka_unit_test(stack_sizes_are_honoured),
+    cmocka_unit_test(process_wide_stack_size_applies_to_later_threads),
+    cmocka_unit_test(failed_start_leaves_the_thread_unstarted),
+    cmocka_unit_test(repr_shows_initial_started_stopped_and_daemon),
+    cmocka_unit_test(result_and_destroy_refuse_a_running_thread),
+    cmocka_unit_test(null_and_bad_arguments_are_rejected),
+    cmocka_unit_test(after_fork_child_registry_holds_only_the_forker))

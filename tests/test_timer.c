@@ -22,7 +22,8 @@ static void *fire(void *arg) {
 }
 
 /* TM1 */
-static void timer_calls_fn_once_after_the_interval_in_its_own_thread(void **state) {
+static void
+timer_calls_fn_once_after_the_interval_in_its_own_thread(void **state) {
   (void)state;
   struct fire f = {0};
   conc_timer_t tm;
@@ -130,7 +131,8 @@ static void timer_is_a_thread(void **state) {
   conc_timer_t tm, named;
   conc_timer_init(&tm, 10.0, fire, &f, NULL);
   unsigned n = 0;
-  assert_int_equal(sscanf(conc_thread_name(conc_timer_thread(&tm)), "Thread-%u", &n), 1);
+  assert_int_equal(
+      sscanf(conc_thread_name(conc_timer_thread(&tm)), "Thread-%u", &n), 1);
   char buf[128], want[128];
   conc_thread_repr(conc_timer_thread(&tm), buf, sizeof buf);
   snprintf(want, sizeof want, "<Timer(Thread-%u, initial)>", n);
@@ -154,7 +156,8 @@ static void bad_arguments_are_rejected(void **state) {
   conc_timer_t tm;
   assert_int_equal(conc_timer_init(NULL, 1.0, fire, NULL, NULL), CONC_EINVAL);
   assert_int_equal(conc_timer_init(&tm, 1.0, NULL, NULL, NULL), CONC_EINVAL);
-  assert_int_equal(conc_timer_init(&tm, 0.0 / 0.0, fire, NULL, NULL), CONC_EINVAL);
+  assert_int_equal(conc_timer_init(&tm, 0.0 / 0.0, fire, NULL, NULL),
+                   CONC_EINVAL);
   assert_int_equal(conc_timer_start(NULL), CONC_EINVAL);
   assert_int_equal(conc_timer_cancel(NULL), CONC_EINVAL);
   assert_int_equal(conc_timer_join(NULL, 1.0), CONC_EINVAL);
@@ -163,11 +166,12 @@ static void bad_arguments_are_rejected(void **state) {
   assert_int_equal(conc_timer_destroy(NULL), CONC_EINVAL);
 }
 
-CONC_TEST_MAIN(cmocka_unit_test(timer_calls_fn_once_after_the_interval_in_its_own_thread),
-               cmocka_unit_test(each_timer_keeps_its_own_argument),
-               cmocka_unit_test(cancel_before_expiry_means_never_and_ends_promptly),
-               cmocka_unit_test(cancel_after_firing_does_nothing),
-               cmocka_unit_test(cancel_before_start_never_fires),
-               cmocka_unit_test(negative_interval_fires_at_once),
-               cmocka_unit_test(timer_is_a_thread),
-               cmocka_unit_test(bad_arguments_are_rejected))
+CONC_TEST_MAIN(
+    cmocka_unit_test(timer_calls_fn_once_after_the_interval_in_its_own_thread),
+    cmocka_unit_test(each_timer_keeps_its_own_argument),
+    cmocka_unit_test(cancel_before_expiry_means_never_and_ends_promptly),
+    cmocka_unit_test(cancel_after_firing_does_nothing),
+    cmocka_unit_test(cancel_before_start_never_fires),
+    cmocka_unit_test(negative_interval_fires_at_once),
+    cmocka_unit_test(timer_is_a_thread),
+    cmocka_unit_test(bad_arguments_are_rejected))

@@ -4,17 +4,18 @@
  *
  *   a, b = Pipe()                 conc_conn_t a, b; conc_pipe(&a, &b, true);
  *   a.send_bytes(b"hi")           conc_conn_send_bytes(&a, "hi", 2);
- *   msg = b.recv_bytes()          conc_conn_recv_bytes(&b, &msg, &len); free(msg);
+ *   msg = b.recv_bytes()          conc_conn_recv_bytes(&b, &msg, &len);
+ * free(msg);
  *
  * Messages are byte strings of any size. A one-way Pipe is a packet-mode
  * pipe (pipe2(O_DIRECT)), a duplex Pipe two of them plus a SOCK_SEQPACKET
  * socket pair that carries only passed descriptors (where the kernel lacks
  * packet-mode pipes, a socket pair carries everything): each message
  * travels as records (at most CONC_CONN_RECORD bytes on a socket, PIPE_BUF
- * on a pipe), every record atomic. Writers at one end take a process-shared lock per
- * message, so messages never interleave; a writer killed in the middle of a
- * long message leaves a torn message that the next writer (who acquires the
- * lock with CONC_EOWNERDEAD) cancels with an abort record, and readers drop
+ * on a pipe), every record atomic. Writers at one end take a process-shared
+ * lock per message, so messages never interleave; a writer killed in the middle
+ * of a long message leaves a torn message that the next writer (who acquires
+ * the lock with CONC_EOWNERDEAD) cancels with an abort record, and readers drop
  * it: readers see whole messages or nothing (spec F5).
  */
 #ifndef CONC_CHANNEL_H
@@ -39,7 +40,7 @@ typedef struct conc_conn {
     int wfd;    /* write side: fd itself on a socket */
     int sockfd; /* a pipe-built duplex end: the socket for descriptors */
     bool readable, writable, closed;
-    bool packet_pipe; /* a packet-mode pipe rather than a socket */
+    bool packet_pipe;             /* a packet-mode pipe rather than a socket */
     struct conc__conn_shared *sh; /* locks shared by this end's processes */
     unsigned char *scratch;       /* one record, this process's buffer */
     unsigned char *pending;       /* a message kept after CONC_ETOOSHORT */
@@ -72,9 +73,8 @@ CONC_EXTERN int conc_conn_recv_bytes(conc_conn_t *c, void **out, size_t *len);
  * CONC_ETOOSHORT when it does not fit: *len is the size needed and the
  * message stays queued for the next receive (Python's BufferTooShort carries
  * it). CONC_EINVAL when offset > cap. */
-CONC_EXTERN int conc_conn_recv_bytes_into(conc_conn_t *c, void *buf,
-                                          size_t cap, size_t offset,
-                                          size_t *len);
+CONC_EXTERN int conc_conn_recv_bytes_into(conc_conn_t *c, void *buf, size_t cap,
+                                          size_t offset, size_t *len);
 
 /* poll(timeout): 1 when a message (or EOF) is ready, 0 when not within the
  * timeout (0 or negative other than CONC_FOREVER: at once). */

@@ -7,9 +7,9 @@
  *   g = greenlet(run)                     conc_coro_create(&g, run, NULL, NULL)
  *   g.switch(x)                           conc_coro_switch(g, x, &y)
  *   getcurrent()                          conc_coro_current()
- *   g.parent / g.dead / bool(g)           conc_coro_parent(g) / conc_coro_is_dead(g)
- *                                         / conc_coro_is_active(g)
- *   g.throw() (GreenletExit)              conc_coro_kill(g)
+ *   g.parent / g.dead / bool(g)           conc_coro_parent(g) /
+ * conc_coro_is_dead(g) / conc_coro_is_active(g) g.throw() (GreenletExit)
+ * conc_coro_kill(g)
  *
  * Every coroutine belongs to the thread that created it; each thread has its
  * own main coroutine (the thread's own stack). See docs/coroutines.md.
@@ -32,7 +32,7 @@ typedef struct conc_coro {
 
 /* Zero means the default for every field. */
 typedef struct conc_coro_opts {
-  size_t stack_size;  /* usable stack bytes; 0: CONC_CORO_STACK_DEFAULT */
+  size_t stack_size;   /* usable stack bytes; 0: CONC_CORO_STACK_DEFAULT */
   conc_coro_t *parent; /* who gets control when fn returns; NULL: the creator */
   const char *name;    /* for diagnostics (guard-page crash); not copied */
 } conc_coro_opts_t;
@@ -55,8 +55,8 @@ CONC_EXTERN int conc_coro_init(conc_coro_t *co, void *(*fn)(void *), void *arg,
 /* The same on the heap: *out receives the new coroutine; conc_coro_destroy
  * frees it. */
 CONC_EXTERN int conc_coro_create(conc_coro_t **out, void *(*fn)(void *),
-                                 void *arg, const conc_coro_opts_t *opts)
-    CONC_WARN_UNUSED;
+                                 void *arg,
+                                 const conc_coro_opts_t *opts) CONC_WARN_UNUSED;
 
 /*
  * Suspend the caller and run `target`; `value` becomes the result of the

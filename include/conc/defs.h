@@ -1,4 +1,5 @@
-/* Common macros for every public header: symbol export, C++ linkage, helpers. */
+/* Common macros for every public header: symbol export, C++ linkage, helpers.
+ */
 #ifndef CONC_DEFS_H
 #define CONC_DEFS_H
 
@@ -20,9 +21,10 @@
 #define CONC_END_DECLS
 #endif
 
-/* Reach the struct that embeds `member` at `ptr` ("subclassing" by embedding). */
+/* Reach the struct that embeds `member` at `ptr` ("subclassing" by embedding).
+ */
 #define CONC_CONTAINER_OF(ptr, type, member)                                   \
-  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+  ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* A function that never returns; unlike C11 _Noreturn it also compiles as
  * C++, so public headers use it: CONC_EXTERN CONC_NORETURN void f(void); */

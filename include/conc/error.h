@@ -19,7 +19,7 @@
   X(EPERM, -EPERM, "RuntimeError", "operation not permitted")                  \
   X(EDEADLK, -EDEADLK, "RuntimeError", "would deadlock")                       \
   X(EOVERFLOW, -EOVERFLOW, "OverflowError", "value too large")                 \
-  X(EOWNERDEAD, -EOWNERDEAD, "OwnerDied", "previous owner died")              \
+  X(EOWNERDEAD, -EOWNERDEAD, "OwnerDied", "previous owner died")               \
   X(ENOTRECOVERABLE, -ENOTRECOVERABLE, "RuntimeError",                         \
     "state not recoverable")                                                   \
   X(ECANCELED, -ECANCELED, "CancelledError", "cancelled")                      \
@@ -55,8 +55,7 @@
   X(ECLOSED, -1013, "ValueError", "object is closed")                          \
   X(EWORKERDIED, -1014, "BrokenProcessPool", "worker process died")            \
   X(EDEAD, -1015, "greenlet.error", "coroutine is dead")                       \
-  X(EWRONGTHREAD, -1016, "greenlet.error",                                     \
-    "object belongs to another thread")
+  X(EWRONGTHREAD, -1016, "greenlet.error", "object belongs to another thread")
 
 #define CONC_ERROR_LIST(X) CONC_ERRNO_LIST(X) CONC_LIBERR_LIST(X)
 

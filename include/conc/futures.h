@@ -4,18 +4,21 @@
  *
  *   Python                                   C
  *   ex = ThreadPoolExecutor(max_workers=4)   conc_executor_t ex;
- *                                            conc_executor_init(&ex, &(conc_executor_opts_t){.max_workers = 4});
- *   f = ex.submit(fn, arg)                   conc_future_t *f; conc_executor_submit(&ex, fn, arg, &f);
- *   v = f.result(timeout=2)                  void *v; int rc = conc_future_result(f, 2, &v);
- *   (f is garbage collected)                 conc_future_release(f);
- *   raise ValueError("bad") (in fn)          return conc_task_fail(CONC_EINVAL, "bad");
- *   with ex: ...                             CONC_WITH_EXECUTOR(&ex) { ... }
- *   ex.shutdown(wait=True)                   conc_executor_shutdown(&ex, true, false);
- *   wait(fs, return_when=FIRST_COMPLETED)    conc_futures_wait(fs, n, CONC_FOREVER, CONC_FIRST_COMPLETED, &res);
- *   for f in as_completed(fs): ...           conc_as_completed_t it; conc_as_completed_init(&it, fs, n, CONC_FOREVER);
- *                                            while (conc_as_completed_next(&it, &f) == 1) ...
- *   for r in ex.map(fn, xs): ...             conc_map_t m; conc_executor_map(&ex, &m, fn, xs, n, CONC_FOREVER);
- *                                            while ((rc = conc_map_next(&m, &r)) == 1) ...
+ *                                            conc_executor_init(&ex,
+ * &(conc_executor_opts_t){.max_workers = 4}); f = ex.submit(fn, arg)
+ * conc_future_t *f; conc_executor_submit(&ex, fn, arg, &f); v =
+ * f.result(timeout=2)                  void *v; int rc = conc_future_result(f,
+ * 2, &v); (f is garbage collected)                 conc_future_release(f);
+ *   raise ValueError("bad") (in fn)          return conc_task_fail(CONC_EINVAL,
+ * "bad"); with ex: ...                             CONC_WITH_EXECUTOR(&ex) {
+ * ... } ex.shutdown(wait=True)                   conc_executor_shutdown(&ex,
+ * true, false); wait(fs, return_when=FIRST_COMPLETED)    conc_futures_wait(fs,
+ * n, CONC_FOREVER, CONC_FIRST_COMPLETED, &res); for f in as_completed(fs): ...
+ * conc_as_completed_t it; conc_as_completed_init(&it, fs, n, CONC_FOREVER);
+ *                                            while (conc_as_completed_next(&it,
+ * &f) == 1) ... for r in ex.map(fn, xs): ...             conc_map_t m;
+ * conc_executor_map(&ex, &m, fn, xs, n, CONC_FOREVER); while ((rc =
+ * conc_map_next(&m, &r)) == 1) ...
  *
  * Tasks. A task is void *(*fn)(void *arg); its return value is the
  * future's result. To end with a failure (Python: the task raises), a task
@@ -111,8 +114,7 @@ CONC_EXTERN int conc_future_set_exception(conc_future_t *f, int code,
 /* repr(f) into buf (snprintf rules): "<Future at 0xADDR state=pending>",
  * "state=running", "state=cancelled", "state=finished returned 0xVALUE",
  * "state=finished raised ValueError". Returns the length needed. */
-CONC_EXTERN int conc_future_repr(const conc_future_t *f, char *buf,
-                                 size_t len);
+CONC_EXTERN int conc_future_repr(const conc_future_t *f, char *buf, size_t len);
 
 /*
  * Inside a task (or an executor initializer): record a failure for the
@@ -123,7 +125,8 @@ CONC_EXTERN int conc_future_repr(const conc_future_t *f, char *buf,
 CONC_EXTERN void *conc_task_fail(int code, const char *fmt, ...)
     CONC__FUT_PRINTF(2, 3);
 
-/* ---- wait / as_completed --------------------------------------------------- */
+/* ---- wait / as_completed ---------------------------------------------------
+ */
 
 typedef enum conc_return_when {
   CONC_FIRST_COMPLETED = 1,
@@ -147,9 +150,10 @@ typedef struct conc_wait_result {
  * CONC_ENOMEM. A negative timeout other than CONC_FOREVER polls. A future
  * cancelled but not yet notified by its executor counts as not done.
  */
-CONC_EXTERN int conc_futures_wait(conc_future_t *const *fs, size_t n, double timeout,
-                          conc_return_when_t return_when,
-                          conc_wait_result_t *res);
+CONC_EXTERN int conc_futures_wait(conc_future_t *const *fs, size_t n,
+                                  double timeout,
+                                  conc_return_when_t return_when,
+                                  conc_wait_result_t *res);
 
 /* as_completed(fs, timeout): caller-allocated iterator, contents private. */
 typedef struct conc_as_completed {
@@ -171,7 +175,8 @@ CONC_EXTERN int conc_as_completed_next(conc_as_completed_t *it,
                                        conc_future_t **out);
 /* Futures not yet given out, and the TimeoutError text after a timeout. */
 CONC_EXTERN size_t conc_as_completed_unfinished(const conc_as_completed_t *it);
-CONC_EXTERN const char *conc_as_completed_message(const conc_as_completed_t *it);
+CONC_EXTERN const char *
+conc_as_completed_message(const conc_as_completed_t *it);
 CONC_EXTERN void conc_as_completed_destroy(conc_as_completed_t *it);
 
 /* ---- Executor ------------------------------------------------------------ */
@@ -206,9 +211,8 @@ CONC_EXTERN int conc_executor_init(conc_executor_t *ex,
  * initializer failed, CONC_ENOMEM / CONC_EAGAIN. On failure nothing is
  * queued and *out is NULL. A task may submit to its own executor.
  */
-CONC_EXTERN int conc_executor_submit(conc_executor_t *ex,
-                                     void *(*fn)(void *), void *arg,
-                                     conc_future_t **out);
+CONC_EXTERN int conc_executor_submit(conc_executor_t *ex, void *(*fn)(void *),
+                                     void *arg, conc_future_t **out);
 
 /*
  * shutdown(wait, cancel_futures): no new submissions; queued work still
@@ -271,8 +275,8 @@ static inline void conc__with_executor_end(conc_executor_t **p) {
 #define CONC__FUT_CAT2(a, b) a##b
 #define CONC__FUT_CAT(a, b) CONC__FUT_CAT2(a, b)
 #define CONC__WITH_EXECUTOR(ex, id)                                            \
-  for (conc_executor_t *id __attribute__((cleanup(conc__with_executor_end))) = \
-           (ex),                                                               \
+  for (conc_executor_t * id                                                    \
+           __attribute__((cleanup(conc__with_executor_end))) = (ex),           \
            *CONC__FUT_CAT(id, _once) = id;                                     \
        CONC__FUT_CAT(id, _once); CONC__FUT_CAT(id, _once) = NULL)
 /* The body runs once; leaving it in any way calls shutdown(wait=True). */

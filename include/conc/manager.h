@@ -69,8 +69,7 @@ CONC_EXTERN int conc_shared_dict_init(conc_shared_dict_t *d,
 CONC_EXTERN void conc_shared_dict_destroy(conc_shared_dict_t *d);
 /* d[key] = val: a new key goes last; an existing key keeps its place. */
 CONC_EXTERN int conc_shared_dict_set(conc_shared_dict_t *d, const void *key,
-                                     size_t klen, const void *val,
-                                     size_t vlen);
+                                     size_t klen, const void *val, size_t vlen);
 /* d[key]: copies the value into buf (cap bytes), its size into *len. */
 CONC_EXTERN int conc_shared_dict_get(conc_shared_dict_t *d, const void *key,
                                      size_t klen, void *buf, size_t cap,

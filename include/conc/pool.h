@@ -3,17 +3,20 @@
  *
  *   Python                                  C
  *   pool = Pool(processes=3)                conc_pool_t pool;
- *                                           conc_pool_init(&pool, &(conc_pool_opts_t){.processes = 3});
- *   pool.apply(f, (x,))                     conc_pool_apply(&pool, f, &x, sizeof x, &r, sizeof r, NULL);
- *   res = pool.apply_async(f, (x,))         conc_async_result_t *res;
- *                                           conc_pool_apply_async(&pool, f, &x, sizeof x, sizeof r, NULL, &res);
- *   res.get(timeout=1)                      conc_async_result_get(res, 1.0, &r, sizeof r);
- *   pool.map(f, xs)                         conc_pool_map(&pool, f, xs, n, sizeof *xs, out, sizeof *out, NULL);
- *   for r in pool.imap(f, xs): ...          conc_imap_t *it; conc_pool_imap(&pool, f, xs, n, sizeof *xs, sizeof r, 0, &it);
- *                                           while (conc_imap_next(it, CONC_FOREVER, &r, NULL) == 1) ...
- *   pool.close(); pool.join()               conc_pool_close(&pool); conc_pool_join(&pool);
- *   with Pool() as pool: ...                CONC_WITH_POOL(&pool) { ... }   (terminate() on exit)
- *   raise ValueError("bad") (in f)          return conc_pool_fail(CONC_EINVAL, "bad");
+ *                                           conc_pool_init(&pool,
+ * &(conc_pool_opts_t){.processes = 3}); pool.apply(f, (x,))
+ * conc_pool_apply(&pool, f, &x, sizeof x, &r, sizeof r, NULL); res =
+ * pool.apply_async(f, (x,))         conc_async_result_t *res;
+ *                                           conc_pool_apply_async(&pool, f, &x,
+ * sizeof x, sizeof r, NULL, &res); res.get(timeout=1)
+ * conc_async_result_get(res, 1.0, &r, sizeof r); pool.map(f, xs)
+ * conc_pool_map(&pool, f, xs, n, sizeof *xs, out, sizeof *out, NULL); for r in
+ * pool.imap(f, xs): ...          conc_imap_t *it; conc_pool_imap(&pool, f, xs,
+ * n, sizeof *xs, sizeof r, 0, &it); while (conc_imap_next(it, CONC_FOREVER, &r,
+ * NULL) == 1) ... pool.close(); pool.join() conc_pool_close(&pool);
+ * conc_pool_join(&pool); with Pool() as pool: ... CONC_WITH_POOL(&pool) { ... }
+ * (terminate() on exit) raise ValueError("bad") (in f)          return
+ * conc_pool_fail(CONC_EINVAL, "bad");
  *
  * Tasks. Workers are forks of the caller, so a task is a plain function
  * pointer. Arguments cross BY VALUE as bytes: each argument (arg_size bytes;
@@ -70,7 +73,8 @@ typedef struct conc_pool_opts {
    * default); negative: CONC_EINVAL. Python's Pool(0) error has no C
    * spelling because zero means "default" throughout libconc. */
   int processes;
-  /* Runs once in every worker before its first task (initializer(*initargs)). */
+  /* Runs once in every worker before its first task (initializer(*initargs)).
+   */
   void *(*initializer)(void *);
   void *initarg;
   /* Tasks (chunks) a worker runs before it is replaced. 0: no limit
@@ -108,8 +112,8 @@ typedef struct conc_pool_async_opts {
 } conc_pool_async_opts_t;
 
 typedef struct conc_pool_map_opts {
-  size_t chunksize; /* 0: ceil(n / (4 * processes)) */
-  int *errors;        /* optional, n entries: each item's code (0 = success) */
+  size_t chunksize;    /* 0: ceil(n / (4 * processes)) */
+  int *errors;         /* optional, n entries: each item's code (0 = success) */
   size_t *result_lens; /* optional, n entries: each item's result length */
 } conc_pool_map_opts_t;
 
@@ -267,9 +271,9 @@ static inline void conc__with_pool_end(conc_pool_t **p) {
 #define CONC__POOL_CAT2(a, b) a##b
 #define CONC__POOL_CAT(a, b) CONC__POOL_CAT2(a, b)
 #define CONC__WITH_POOL(pool, id)                                              \
-  for (conc_pool_t *id __attribute__((cleanup(conc__with_pool_end))) =        \
+  for (conc_pool_t * id __attribute__((cleanup(conc__with_pool_end))) =        \
            conc__with_pool_begin(pool),                                        \
-           *CONC__POOL_CAT(id, _once) = id;                                    \
+                        *CONC__POOL_CAT(id, _once) = id;                       \
        CONC__POOL_CAT(id, _once); CONC__POOL_CAT(id, _once) = NULL)
 /* The body runs once if the pool is running (conc_pool_enter); leaving it
  * in any way calls terminate(), as Python's __exit__ does. */

@@ -1,9 +1,10 @@
 /*
  * Process queues: multiprocessing.Queue, JoinableQueue and SimpleQueue.
  *
- *   q = multiprocessing.Queue(3)      conc_pqueue_t q; conc_pqueue_init(&q, 3, NULL);
- *   q.put(b"job")                     conc_pqueue_put(&q, "job", 3, true, CONC_FOREVER);
- *   item = q.get(timeout=1)           conc_pqueue_get(&q, &item, &len, true, 1.0); free(item);
+ *   q = multiprocessing.Queue(3)      conc_pqueue_t q; conc_pqueue_init(&q, 3,
+ * NULL); q.put(b"job")                     conc_pqueue_put(&q, "job", 3, true,
+ * CONC_FOREVER); item = q.get(timeout=1)           conc_pqueue_get(&q, &item,
+ * &len, true, 1.0); free(item);
  *
  * Items are byte strings. The queue is a ring of messages in anonymous
  * shared memory, guarded by a process-shared Lock and waited on with the

@@ -5,12 +5,13 @@
  * queue, get hands it to the caller). Timeouts are relative seconds,
  * CONC_FOREVER (-1) for Python's None.
  *
- *   q = queue.Queue(maxsize=2)        conc_queue_init(&q, &(conc_queue_opts_t){.maxsize = 2});
- *   q.put(x)                          conc_queue_put(&q, x, true, CONC_FOREVER);
- *   x = q.get(timeout=0.5)            conc_queue_get(&q, &x, true, 0.5);
- *   q.get_nowait()                    conc_queue_get_nowait(&q, &x);   -> CONC_EEMPTY
- *   q.task_done(); q.join()           conc_queue_task_done(&q); conc_queue_join(&q, CONC_FOREVER);
- *   q.shutdown(immediate=True)        conc_queue_shutdown(&q, true);   -> CONC_ESHUTDOWN
+ *   q = queue.Queue(maxsize=2)        conc_queue_init(&q,
+ * &(conc_queue_opts_t){.maxsize = 2}); q.put(x) conc_queue_put(&q, x, true,
+ * CONC_FOREVER); x = q.get(timeout=0.5)            conc_queue_get(&q, &x, true,
+ * 0.5); q.get_nowait()                    conc_queue_get_nowait(&q, &x);   ->
+ * CONC_EEMPTY q.task_done(); q.join()           conc_queue_task_done(&q);
+ * conc_queue_join(&q, CONC_FOREVER); q.shutdown(immediate=True)
+ * conc_queue_shutdown(&q, true);   -> CONC_ESHUTDOWN
  */
 #ifndef CONC_QUEUE_H
 #define CONC_QUEUE_H

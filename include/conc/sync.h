@@ -64,7 +64,10 @@ typedef struct conc_lock {
 } conc_lock_t;
 
 /* A private, unlocked lock: static conc_lock_t mu = CONC_LOCK_INIT; */
-#define CONC_LOCK_INIT {{0u, 0u, 0u, 0u}}
+#define CONC_LOCK_INIT                                                         \
+  {                                                                            \
+    { 0u, 0u, 0u, 0u }                                                         \
+  }
 
 typedef struct conc_lock_opts {
   bool pshared; /* usable across processes (object in MAP_SHARED memory) */
@@ -156,7 +159,10 @@ typedef struct conc_rlock {
   } priv;
 } conc_rlock_t;
 
-#define CONC_RLOCK_INIT {{CONC_LOCK_INIT, 0u, 0u}}
+#define CONC_RLOCK_INIT                                                        \
+  {                                                                            \
+    { CONC_LOCK_INIT, 0u, 0u }                                                 \
+  }
 
 typedef struct conc_rlock_opts {
   bool pshared;
@@ -195,15 +201,15 @@ CONC_END_DECLS
 /* threading.Condition over a Lock, an RLock, or (default) its own RLock. */
 typedef struct conc_condition {
   struct {
-    conc_rlock_t own;   /* used when neither lock nor rlock was given */
-    conc_lock_t *lock;  /* the caller's Lock, or NULL */
-    conc_rlock_t *rlock;/* the caller's RLock, or NULL */
-    void *head, *tail;  /* private: FIFO of waiter records */
+    conc_rlock_t own;    /* used when neither lock nor rlock was given */
+    conc_lock_t *lock;   /* the caller's Lock, or NULL */
+    conc_rlock_t *rlock; /* the caller's RLock, or NULL */
+    void *head, *tail;   /* private: FIFO of waiter records */
     uint32_t flags;
-    uint32_t ticket;    /* pshared: next FIFO ticket; private: records */
+    uint32_t ticket; /* pshared: next FIFO ticket; private: records */
     struct {
-      uint32_t word;    /* 0 free; ticket << 2 | state */
-      int32_t pid;      /* waiting process */
+      uint32_t word; /* 0 free; ticket << 2 | state */
+      int32_t pid;   /* waiting process */
     } slot[CONC_CONDITION_PSHARED_MAX_WAITERS];
     uint32_t spin_skip, spin_fails; /* private: adaptive spin hint */
   } priv;
@@ -211,7 +217,9 @@ typedef struct conc_condition {
 
 /* A private condition over its own RLock. */
 #define CONC_CONDITION_INIT                                                    \
-  {{CONC_RLOCK_INIT, NULL, NULL, NULL, NULL, 0u, 0u, {{0u, 0}}, 0u, 0u}}
+  {                                                                            \
+    { CONC_RLOCK_INIT, NULL, NULL, NULL, NULL, 0u, 0u, {{0u, 0}}, 0u, 0u }     \
+  }
 
 typedef struct conc_condition_opts {
   conc_lock_t *lock;   /* Condition(lock): at most one of lock/rlock */
@@ -279,9 +287,14 @@ typedef struct conc_semaphore {
  * conc_semaphore_* function applies. */
 typedef conc_semaphore_t conc_bounded_semaphore_t;
 
-#define CONC_SEMAPHORE_INIT(v) {{(uint32_t)(v), 0u, (uint32_t)(v), 0u}}
+#define CONC_SEMAPHORE_INIT(v)                                                 \
+  {                                                                            \
+    { (uint32_t)(v), 0u, (uint32_t)(v), 0u }                                   \
+  }
 #define CONC_BOUNDED_SEMAPHORE_INIT(v)                                         \
-  {{(uint32_t)(v), 0u, (uint32_t)(v), CONC__SYNC_BOUNDED}}
+  {                                                                            \
+    { (uint32_t)(v), 0u, (uint32_t)(v), CONC__SYNC_BOUNDED }                   \
+  }
 
 typedef struct conc_semaphore_opts {
   bool bounded; /* BoundedSemaphore: release past the initial value fails */
@@ -323,13 +336,16 @@ CONC_END_DECLS
 
 typedef struct conc_event {
   struct {
-    uint32_t word;  /* generation << 1 | flag */
+    uint32_t word; /* generation << 1 | flag */
     uint32_t nwait;
     uint32_t flags;
   } priv;
 } conc_event_t;
 
-#define CONC_EVENT_INIT {{0u, 0u, 0u}}
+#define CONC_EVENT_INIT                                                        \
+  {                                                                            \
+    { 0u, 0u, 0u }                                                             \
+  }
 
 typedef struct conc_event_opts {
   bool pshared;
@@ -362,9 +378,9 @@ typedef struct conc_barrier {
     uint32_t nsleep; /* parties asleep on seq (a wake is needed) */
     uint32_t spin_skip, spin_fails; /* adaptive spin before sleeping */
     int32_t parties;
-    int32_t count;   /* parties waiting in the current cycle */
-    int32_t state;   /* filling, resetting, broken */
-    uint32_t epoch;  /* cycle number */
+    int32_t count;  /* parties waiting in the current cycle */
+    int32_t state;  /* filling, resetting, broken */
+    uint32_t epoch; /* cycle number */
     uint32_t flags;
     int32_t has_timeout;
     double timeout;
@@ -377,8 +393,8 @@ typedef struct conc_barrier {
 typedef struct conc_barrier_opts {
   void *(*action)(void *); /* run once per cycle by the last arriver */
   void *action_arg;
-  bool has_timeout;        /* false: no default timeout (Python's None) */
-  double timeout;          /* default for wait(CONC_FOREVER) if has_timeout */
+  bool has_timeout; /* false: no default timeout (Python's None) */
+  double timeout;   /* default for wait(CONC_FOREVER) if has_timeout */
   bool pshared;
 } conc_barrier_opts_t;
 
@@ -407,8 +423,7 @@ CONC_EXTERN int conc_barrier_parties(const conc_barrier_t *b);
 CONC_EXTERN int conc_barrier_n_waiting(const conc_barrier_t *b);
 CONC_EXTERN bool conc_barrier_broken(const conc_barrier_t *b);
 /* "<conc.Barrier at 0x...: waiters=k/N>" or ": broken>". */
-CONC_EXTERN int conc_barrier_repr(const conc_barrier_t *b, char *buf,
-                                  size_t n);
+CONC_EXTERN int conc_barrier_repr(const conc_barrier_t *b, char *buf, size_t n);
 
 CONC_END_DECLS
 
@@ -463,9 +478,9 @@ conc__with_semaphore_begin(conc_semaphore_t *s) {
 #define CONC__SYNC_CAT2(a, b) a##b
 #define CONC__SYNC_CAT(a, b) CONC__SYNC_CAT2(a, b)
 #define CONC__WITH(type, kind, obj, id)                                        \
-  for (type *id __attribute__((cleanup(conc__with_##kind##_end))) =           \
+  for (type * id __attribute__((cleanup(conc__with_##kind##_end))) =           \
            conc__with_##kind##_begin(obj),                                     \
-           *CONC__SYNC_CAT(id, _once) = id;                                    \
+                 *CONC__SYNC_CAT(id, _once) = id;                              \
        CONC__SYNC_CAT(id, _once); CONC__SYNC_CAT(id, _once) = NULL)
 
 #define CONC_WITH_LOCK(l)                                                      \

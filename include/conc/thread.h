@@ -11,9 +11,10 @@
  *   t.start()                                conc_thread_start(&t);
  *   t.join(2.0)                              conc_thread_join(&t, 2.0);
  *   t.is_alive()                             conc_thread_is_alive(&t)
- *   t.name / t.ident / t.native_id           conc_thread_name(&t) / ..._ident / ..._native_id
- *   threading.current_thread().name          conc_thread_name(conc_current_thread())
- *   raise ValueError("bad") (in a thread)    conc_thread_fail(CONC_EINVAL, "bad");
+ *   t.name / t.ident / t.native_id           conc_thread_name(&t) / ..._ident /
+ * ..._native_id threading.current_thread().name
+ * conc_thread_name(conc_current_thread()) raise ValueError("bad") (in a thread)
+ * conc_thread_fail(CONC_EINVAL, "bad");
  *
  * Lifetime: a conc_thread_t is caller-allocated and must stay valid while
  * its thread runs (from conc_thread_start until conc_thread_is_alive() is
@@ -87,7 +88,7 @@ typedef struct conc_thread {
     void *(*target)(void *);
     void *arg;
     void *result;
-    char *name; /* current name (atomic pointer) */
+    char *name;      /* current name (atomic pointer) */
     void *old_names; /* names replaced by set_name, freed by destroy */
     size_t stack_size;
     const char *kind; /* "Thread", "Timer", "_MainThread", "_DummyThread" */
@@ -168,8 +169,7 @@ CONC_EXTERN int conc_thread_result(const conc_thread_t *t, void **out);
  * IDENT)>", "<Thread(NAME, stopped IDENT)>"; Timer, _MainThread and
  * _DummyThread show their own class name.
  */
-CONC_EXTERN int conc_thread_repr(const conc_thread_t *t, char *buf,
-                                 size_t len);
+CONC_EXTERN int conc_thread_repr(const conc_thread_t *t, char *buf, size_t len);
 
 /*
  * Release what the object owns (its names). Returns 0, or CONC_EBUSY while
@@ -215,13 +215,15 @@ typedef void (*conc_excepthook_t)(const conc_excepthook_args_t *args);
  * that itself calls conc_thread_fail is reported by the default hook as
  * "Exception in threading.excepthook:" and the thread then ends.
  */
-CONC_EXTERN conc_excepthook_t conc_thread_set_excepthook(conc_excepthook_t hook);
+CONC_EXTERN conc_excepthook_t
+conc_thread_set_excepthook(conc_excepthook_t hook);
 
 /* threading.__excepthook__: prints to stderr
  *   Exception in thread NAME:
  *   PythonName (CONC_ECODE): message
  */
-CONC_EXTERN void conc_thread_default_excepthook(const conc_excepthook_args_t *args);
+CONC_EXTERN void
+conc_thread_default_excepthook(const conc_excepthook_args_t *args);
 
 /* ---- registry ------------------------------------------------------------ */
 
@@ -262,7 +264,8 @@ CONC_EXTERN size_t conc_threading_stack_size(void);
  * (ValueError; nothing changed). */
 CONC_EXTERN int conc_threading_set_stack_size(size_t size, size_t *old);
 
-/* ---- process exit ---------------------------------------------------------- */
+/* ---- process exit ----------------------------------------------------------
+ */
 
 /*
  * threading._shutdown(): mark the main thread stopped, run the functions of
@@ -284,7 +287,8 @@ CONC_EXTERN int conc_threading_register_atexit(void (*fn)(void *), void *arg);
 /* True once conc_threading_shutdown has begun. */
 CONC_EXTERN bool conc_threading_shutting_down(void);
 
-/* ---- thread-local storage (threading.local) ------------------------------- */
+/* ---- thread-local storage (threading.local) -------------------------------
+ */
 
 /* Options: a per-thread initialiser (a subclass's __init__), run on a
  * thread's first access, and a destructor run for each value when its

@@ -1,4 +1,5 @@
-/* libconc version: the single source of the version number (CMake parses it). */
+/* libconc version: the single source of the version number (CMake parses it).
+ */
 #ifndef CONC_VERSION_H
 #define CONC_VERSION_H
 
