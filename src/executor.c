@@ -609,7 +609,7 @@ int conc_executor_map(conc_executor_t *ex, conc_map_t *m, void *(*fn)(void *),
     return CONC_EINVAL;
   if (timeout < 0 && timeout != CONC_FOREVER)
     timeout = 0;
-  conc__deadline(timeout, &dl);
+  conc_deadline_after(timeout, &dl);
   conc_future_t **fs = malloc((n ? n : 1) * sizeof(*fs));
   if (!fs)
     return CONC_ENOMEM;

@@ -426,7 +426,7 @@ static int future_deadline(double timeout, conc_deadline_t *dl) {
     return CONC_EINVAL;
   if (timeout < 0 && timeout != CONC_FOREVER)
     timeout = 0;
-  return conc__deadline(timeout, dl);
+  return conc_deadline_after(timeout, dl);
 }
 
 /* Wait until done or the timeout (already checked for NaN); returns the

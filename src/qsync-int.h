@@ -66,16 +66,6 @@ static inline void conc__mu_unlock(conc__mu_t *m) {
     conc__wake(&m->word, 1, false);
 }
 
-/* conc_deadline_after, without reading the clock for a wait without limit
- * (clock reads are slow on some virtual machines). */
-static inline int conc__deadline(double timeout, conc_deadline_t *dl) {
-  if (timeout == CONC_FOREVER || timeout > CONC_TIMEOUT_MAX) {
-    *dl = CONC_DEADLINE_NEVER;
-    return 0;
-  }
-  return conc_deadline_after(timeout, dl);
-}
-
 /* After fork only the forking thread exists: a lock some other thread held
  * is simply free again in the child. */
 static inline void conc__mu_reinit(conc__mu_t *m) {

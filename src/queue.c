@@ -260,7 +260,7 @@ static void store_drop_all(struct store *s, void (*free_item)(void *)) {
 static int blocking_deadline(double timeout, conc_deadline_t *dl) {
   if (isnan(timeout) || (timeout < 0 && timeout != CONC_FOREVER))
     return CONC_EINVAL;
-  return conc__deadline(timeout, dl);
+  return conc_deadline_after(timeout, dl);
 }
 
 /* ---- Queue ------------------------------------------------------------ */

@@ -322,7 +322,7 @@ int conc_simple_queue_get(conc_simple_queue_t *q, void **out, bool block,
     return CONC_EEMPTY;
   /* The deadline is taken once, when waiting starts. */
   conc_deadline_t dl;
-  conc__deadline(timeout, &dl);
+  conc_deadline_after(timeout, &dl);
   spin_for_item(c);
   for (;;) {
     if (try_pop(c, out) == 0)
