@@ -3,7 +3,7 @@
  * reader killed in the middle of a message never corrupts the stream.
  * Every test arms a watchdog and reaps its children.
  */
-#include "harness.h"
+#include "proc_harness.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -29,22 +29,6 @@ static int teardown(void **state) {
 }
 
 static conc_conn_t a, b;
-
-static void start(conc_process_t *p, void *(*fn)(void *), void *arg) {
-  assert_int_equal(
-      conc_process_init(p, fn, arg,
-                        &(conc_process_opts_t){.die_with_parent = true}),
-      0);
-  assert_int_equal(conc_process_start(p), 0);
-}
-
-static int finish(conc_process_t *p) {
-  assert_int_equal(conc_process_join(p, CONC_FOREVER), 0);
-  int code;
-  conc_process_exitcode(p, &code);
-  conc_process_destroy(p);
-  return code;
-}
 
 /* A message whose bytes tell its own sequence number and length. */
 static unsigned char *make_msg(uint64_t seq, size_t len) {

@@ -2,7 +2,7 @@
  * Process Queue / JoinableQueue / SimpleQueue (spec Q1-Q6, Q8 done better,
  * F5 for queues). Every test arms a watchdog and reaps its children.
  */
-#include "harness.h"
+#include "proc_harness.h"
 
 #include <math.h>
 #include <signal.h>
@@ -26,22 +26,6 @@ static int teardown(void **state) {
   (void)state;
   alarm(0);
   return 0;
-}
-
-static void start(conc_process_t *p, void *(*fn)(void *), void *arg) {
-  assert_int_equal(
-      conc_process_init(p, fn, arg,
-                        &(conc_process_opts_t){.die_with_parent = true}),
-      0);
-  assert_int_equal(conc_process_start(p), 0);
-}
-
-static int finish(conc_process_t *p) {
-  assert_int_equal(conc_process_join(p, CONC_FOREVER), 0);
-  int code;
-  conc_process_exitcode(p, &code);
-  conc_process_destroy(p);
-  return code;
 }
 
 static void put_int(int v) {
