@@ -1083,14 +1083,19 @@ int conc_pool_close(conc_pool_t *pool) {
   return 0;
 }
 
+static int core_state(struct core *c) {
+  pthread_mutex_lock(&c->mu);
+  int st = c->state;
+  pthread_mutex_unlock(&c->mu);
+  return st;
+}
+
 int conc_pool_join(conc_pool_t *pool) {
   int err;
   struct core *c = core_of(pool, &err);
   if (!c)
     return err;
-  pthread_mutex_lock(&c->mu);
-  int st = c->state;
-  pthread_mutex_unlock(&c->mu);
+  int st = core_state(c);
   if (st == P_RUN)
     return CONC_ESTATE;
   if (pthread_equal(c->thread, pthread_self()))
@@ -1104,9 +1109,7 @@ int conc_pool_enter(conc_pool_t *pool) {
   struct core *c = core_of(pool, &err);
   if (!c)
     return err;
-  pthread_mutex_lock(&c->mu);
-  int st = c->state;
-  pthread_mutex_unlock(&c->mu);
+  int st = core_state(c);
   return st == P_RUN ? 0 : CONC_ESTATE;
 }
 
