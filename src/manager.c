@@ -257,21 +257,33 @@ static int64_t dict_find(conc__mgr_t *m, const void *key, size_t klen) {
   return -1;
 }
 
+/* A dict or list handle: the block it names and whether it owns it (a
+ * handle filled by get_dict/get_list borrows and never frees). */
+static int handle_init(void **blk, bool *owner, uint32_t kind,
+                       const conc_manager_opts_t *opts) {
+  int rc = mgr_new(blk, kind, opts);
+  *owner = rc == 0;
+  return rc;
+}
+
+static void handle_destroy(void **blk, bool owner) {
+  if (!*blk)
+    return;
+  if (owner)
+    conc_shared_free(*blk);
+  *blk = NULL;
+}
+
 int conc_shared_dict_init(conc_shared_dict_t *d,
                           const conc_manager_opts_t *opts) {
   if (!d)
     return CONC_EINVAL;
-  int rc = mgr_new(&d->priv.blk, CONC__MGR_DICT, opts);
-  d->priv.owner = rc == 0;
-  return rc;
+  return handle_init(&d->priv.blk, &d->priv.owner, CONC__MGR_DICT, opts);
 }
 
 void conc_shared_dict_destroy(conc_shared_dict_t *d) {
-  if (!d || !d->priv.blk)
-    return;
-  if (d->priv.owner)
-    conc_shared_free(d->priv.blk);
-  d->priv.blk = NULL;
+  if (d)
+    handle_destroy(&d->priv.blk, d->priv.owner);
 }
 
 static int dict_store(conc_shared_dict_t *d, uint32_t tag, const void *key,
@@ -478,17 +490,12 @@ int conc_shared_list_init(conc_shared_list_t *l,
                           const conc_manager_opts_t *opts) {
   if (!l)
     return CONC_EINVAL;
-  int rc = mgr_new(&l->priv.blk, CONC__MGR_LIST, opts);
-  l->priv.owner = rc == 0;
-  return rc;
+  return handle_init(&l->priv.blk, &l->priv.owner, CONC__MGR_LIST, opts);
 }
 
 void conc_shared_list_destroy(conc_shared_list_t *l) {
-  if (!l || !l->priv.blk)
-    return;
-  if (l->priv.owner)
-    conc_shared_free(l->priv.blk);
-  l->priv.blk = NULL;
+  if (l)
+    handle_destroy(&l->priv.blk, l->priv.owner);
 }
 
 int conc_shared_list_insert(conc_shared_list_t *l, ptrdiff_t i, const void *val,
