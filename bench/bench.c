@@ -30,12 +30,16 @@ static struct {
   bool smoke;
   int rounds;
   const char *markdown;
+  const char *only; /* run only comparisons whose title contains this */
   bool failed;
   bool python_missing;
 } cfg = {.rounds = DEFAULT_ROUNDS};
 
 static void usage(const char *prog) {
-  fprintf(stderr, "usage: %s [--smoke] [--rounds N] [--markdown FILE]\n", prog);
+  fprintf(stderr,
+          "usage: %s [--smoke] [--rounds N] [--markdown FILE] "
+          "[--only TEXT]\n",
+          prog);
   exit(2);
 }
 
@@ -52,6 +56,8 @@ void bench_init(int argc, char **argv) {
         usage(argv[0]);
     } else if (strcmp(argv[i], "--markdown") == 0 && i + 1 < argc) {
       cfg.markdown = argv[++i];
+    } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      cfg.only = argv[++i];
     } else {
       usage(argv[0]);
     }
@@ -253,6 +259,8 @@ static void append_markdown(const char *title, const char *unit, long n,
 
 void bench_compare(const char *title, const char *unit, long n,
                    const bench_variant_t *v, int nv) {
+  if (cfg.only && !strcasestr(title, cfg.only))
+    return;
   double *secs = calloc((size_t)cfg.rounds * (size_t)nv, sizeof *secs);
   struct row *rows = calloc((size_t)nv, sizeof *rows);
   if (!secs || !rows) {

@@ -41,6 +41,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -51,6 +52,7 @@
 #include "conc/time.h"
 #include "channel-int.h"
 #include "platform-int.h"
+#include "sync-int.h"
 
 enum { R_FIRST = 1, R_LAST = 2, R_ABORT = 4, R_FD = 8 };
 
@@ -69,31 +71,69 @@ static size_t record_max(const conc_conn_t *c) {
   return c->priv.packet_pipe ? PIPE_BUF - sizeof(struct rec) : CONC_CONN_RECORD;
 }
 
+/* One end's shared state. The record counts are a hint for a reader's spin
+ * and never decide what a receive returns: the pipe does. */
 struct conc__conn_shared {
   conc_lock_t wlock, rlock;
   uint64_t fd_seq; /* last descriptor number sent from this end (wlock) */
+  uint32_t nospin; /* counts out of step (a process died): never spin */
+  /* records written toward this end, counted after each write, and records
+   * read at this end (rlock); their own line, away from the locks */
+  _Alignas(64) uint32_t arrived;
+  uint32_t taken;
 };
+
+/* Both ends' state in one shared page; each end has its own mapping of it
+ * (mremap with old size 0 maps the same pages again), so closing one end
+ * leaves the other end's mapping alone. */
+struct pair {
+  struct conc__conn_shared end[2];
+};
+#define PAIR_MAP 4096
+_Static_assert(sizeof(struct pair) <= PAIR_MAP, "pair fits its page");
 
 /* ---- setup ------------------------------------------------------------- */
 
-static int end_init(conc_conn_t *c, int fd, int wfd, int sockfd, bool r,
-                    bool w) {
+static void end_init(conc_conn_t *c, int fd, int wfd, int sockfd, bool r,
+                     bool w) {
   memset(c, 0, sizeof *c);
   c->priv.fd = fd;
   c->priv.wfd = wfd;
   c->priv.sockfd = sockfd;
   c->priv.readable = r;
   c->priv.writable = w;
-  c->priv.sh = conc_shared_alloc(sizeof *c->priv.sh);
-  if (!c->priv.sh)
-    return CONC_ENOMEM;
-  conc_lock_opts_t o = {.pshared = true};
-  conc_lock_init(&c->priv.sh->wlock, &o);
-  conc_lock_init(&c->priv.sh->rlock, &o);
   int sz = 4 * CONC_CONN_RECORD;
   if (sockfd < 0) /* ENOTSOCK on a pipe */
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+}
+
+/* The shared page for a pair: *ma for end a, *mb (the same pages) for b. */
+static int map_pair(void **ma, void **mb) {
+  void *m = mmap(NULL, PAIR_MAP, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED)
+    return CONC_ENOMEM;
+  void *m2 = mremap(m, 0, PAIR_MAP, MREMAP_MAYMOVE);
+  if (m2 == MAP_FAILED) {
+    munmap(m, PAIR_MAP);
+    return CONC_ENOMEM;
+  }
+  struct pair *p = m;
+  conc_lock_opts_t o = {.pshared = true};
+  for (int i = 0; i < 2; i++) {
+    conc_lock_init(&p->end[i].wlock, &o);
+    conc_lock_init(&p->end[i].rlock, &o);
+  }
+  *ma = m;
+  *mb = m2;
   return 0;
+}
+
+static void attach(conc_conn_t *c, void *map, int side) {
+  struct pair *p = map;
+  c->priv.map = map;
+  c->priv.sh = &p->end[side];
+  c->priv.peer = &p->end[!side];
 }
 
 static void close_all(int *fds, int n) {
@@ -124,24 +164,26 @@ static int make_fds(int *fds, bool duplex, bool *packet) {
 int conc_pipe(conc_conn_t *a, conc_conn_t *b, bool duplex) {
   if (!a || !b || a == b)
     return CONC_EINVAL;
-  int f[6];
-  bool packet;
-  int rc = make_fds(f, duplex, &packet);
+  void *ma, *mb;
+  int rc = map_pair(&ma, &mb);
   if (rc)
     return rc;
-  if (packet)
-    rc = end_init(a, f[0], f[3], f[4], true, duplex);
-  else
-    rc = end_init(a, f[0], f[0], -1, true, duplex);
-  if (rc == 0 && packet)
-    rc = end_init(b, duplex ? f[2] : f[1], f[1], f[5], duplex, true);
-  else if (rc == 0)
-    rc = end_init(b, f[1], f[1], -1, duplex, true);
-  if (rc) {
-    conc_shared_free(a->priv.sh);
-    close_all(f, 6);
+  int f[6];
+  bool packet;
+  if ((rc = make_fds(f, duplex, &packet))) {
+    munmap(ma, PAIR_MAP);
+    munmap(mb, PAIR_MAP);
     return rc;
   }
+  if (packet) {
+    end_init(a, f[0], f[3], f[4], true, duplex);
+    end_init(b, duplex ? f[2] : f[1], f[1], f[5], duplex, true);
+  } else {
+    end_init(a, f[0], f[0], -1, true, duplex);
+    end_init(b, f[1], f[1], -1, duplex, true);
+  }
+  attach(a, ma, 0);
+  attach(b, mb, 1);
   a->priv.packet_pipe = b->priv.packet_pipe = packet;
   if (!duplex && !packet) { /* the kernel enforces the direction too */
     shutdown(f[0], SHUT_WR);
@@ -240,6 +282,15 @@ static int sock_send(int fd, struct iovec *iov, int n, int sendfd) {
   return 0;
 }
 
+/* After a record is queued: count it for the peer's spinning reader. */
+static int counted(const conc_conn_t *c, int rc) {
+  if (rc == 0 && conc__conn_crash_point == 2)
+    raise(SIGKILL);
+  if (rc == 0)
+    __atomic_fetch_add(&c->priv.peer->arrived, 1u, __ATOMIC_RELEASE);
+  return rc;
+}
+
 /* On a pipe-built duplex end: the descriptor goes on the socket, numbered,
  * and the pipe gets the R_FD record naming it. Caller holds wlock. */
 static int send_fd_record(conc_conn_t *c, int sendfd) {
@@ -252,7 +303,7 @@ static int send_fd_record(conc_conn_t *c, int sendfd) {
     raise(SIGKILL);
   struct rec h = {.flags = R_FIRST | R_LAST | R_FD, .seq = seq};
   struct iovec hv = {&h, sizeof h};
-  return pipe_write(c->priv.wfd, &hv, 1);
+  return counted(c, pipe_write(c->priv.wfd, &hv, 1));
 }
 
 static int send_record(const conc_conn_t *c, const struct rec *h, const void *p,
@@ -260,8 +311,8 @@ static int send_record(const conc_conn_t *c, const struct rec *h, const void *p,
   struct iovec iov[2] = {{(void *)(uintptr_t)h, sizeof *h},
                          {(void *)(uintptr_t)p, h->len}};
   if (c->priv.packet_pipe)
-    return pipe_write(c->priv.wfd, iov, h->len ? 2 : 1);
-  return sock_send(c->priv.fd, iov, h->len ? 2 : 1, sendfd);
+    return counted(c, pipe_write(c->priv.wfd, iov, h->len ? 2 : 1));
+  return counted(c, sock_send(c->priv.fd, iov, h->len ? 2 : 1, sendfd));
 }
 
 static int send_message(conc_conn_t *c, const unsigned char *p, size_t len,
@@ -271,6 +322,7 @@ static int send_message(conc_conn_t *c, const unsigned char *p, size_t len,
   if (rc == CONC_EOWNERDEAD) { /* a writer died mid-message: cancel it */
     struct rec abort_rec = {.flags = R_ABORT};
     conc_lock_mark_consistent(wl);
+    __atomic_store_n(&c->priv.peer->nospin, 1u, __ATOMIC_RELAXED);
     rc = send_record(c, &abort_rec, NULL, -1);
     if (rc)
       conc_lock_release(wl);
@@ -380,6 +432,22 @@ static int take_passed_fd(conc_conn_t *c, uint64_t seq) {
   }
 }
 
+/* Before a blocking read: while no record has arrived, watch the arrival
+ * count for a while (adaptive, see sync-int.h). A reader that sleeps in the
+ * kernel pays a wake-up, which on a virtual machine whose other CPU went
+ * idle costs tens of microseconds; a round trip between two spinning
+ * processes costs about two system calls each. Caller holds rlock. */
+static void await_record(conc_conn_t *c, conc_deadline_t deadline) {
+  struct conc__conn_shared *sh = c->priv.sh;
+  uint32_t t = __atomic_load_n(&sh->taken, __ATOMIC_RELAXED);
+  if (__atomic_load_n(&sh->arrived, __ATOMIC_ACQUIRE) != t ||
+      __atomic_load_n(&sh->nospin, __ATOMIC_RELAXED) ||
+      !conc__spin_begin(&c->priv.spin_skip, deadline))
+    return;
+  bool paid = conc__spin_while(&sh->arrived, t, true);
+  conc__spin_end(&c->priv.spin_skip, &c->priv.spin_fails, paid);
+}
+
 /* One record into scratch; *fd gets a passed descriptor or -1. 1 record,
  * 0 EOF, or an error. */
 static int recv_record(conc_conn_t *c, struct rec *h, int *fd) {
@@ -394,6 +462,7 @@ static int recv_record(conc_conn_t *c, struct rec *h, int *fd) {
                      .msg_controllen = sizeof cm.buf};
   ssize_t r;
   *fd = -1;
+  await_record(c, CONC_DEADLINE_NEVER);
   if (c->priv.packet_pipe) {
     /* a packet-mode read returns exactly one record */
     while ((r = readv(c->priv.fd, iov, 2)) < 0)
@@ -409,6 +478,8 @@ static int recv_record(conc_conn_t *c, struct rec *h, int *fd) {
     *fd = take_cmsg_fds(&m);
   if (r == 0)
     return 0;
+  __atomic_store_n(&c->priv.sh->taken, c->priv.sh->taken + 1u,
+                   __ATOMIC_RELAXED);
   if ((size_t)r < sizeof *h || h->len != (size_t)r - sizeof *h) {
     h->flags = R_ABORT; /* malformed: treat as a cancelled message */
     h->len = 0;
@@ -494,9 +565,10 @@ static int fill_pending(conc_conn_t *c, int *fd_out) {
   conc_lock_t *rl = &c->priv.sh->rlock;
   int rc = conc_lock_acquire(rl);
   bool skip = rc == CONC_EOWNERDEAD;
-  if (skip)
+  if (skip) {
     conc_lock_mark_consistent(rl);
-  else if (rc)
+    __atomic_store_n(&c->priv.sh->nospin, 1u, __ATOMIC_RELAXED);
+  } else if (rc)
     return rc;
   rc = recv_message_locked(c, skip, fd_out);
   conc_lock_release(rl);
@@ -595,6 +667,7 @@ int conc_conn_poll(conc_conn_t *c, double timeout) {
   conc_deadline_t dl;
   if ((rc = conc_deadline_after(timeout, &dl)))
     return rc;
+  await_record(c, dl); /* a poll-then-receive loop spins too */
   struct pollfd pf = {.fd = c->priv.fd, .events = POLLIN};
   rc = poll_fds(&pf, 1, dl);
   return rc < 0 ? rc : rc > 0;
@@ -655,11 +728,12 @@ int conc_conn_close(conc_conn_t *c) {
     close(c->priv.wfd);
   if (c->priv.sockfd >= 0)
     close(c->priv.sockfd);
-  conc_shared_free(c->priv.sh);
+  munmap(c->priv.map, PAIR_MAP);
   free(c->priv.pending);
   free(c->priv.scratch);
   c->priv.fd = c->priv.wfd = c->priv.sockfd = -1;
-  c->priv.sh = NULL;
+  c->priv.sh = c->priv.peer = NULL;
+  c->priv.map = NULL;
   c->priv.scratch = NULL;
   take_pending(c);
   c->priv.closed = true;

@@ -514,6 +514,78 @@ static void killed_readers_leave_whole_messages(void **state) {
   conc_conn_close(&a);
 }
 
+/* A reader spins on a count of arrived records before it sleeps; the
+ * count is a hint. A writer killed between its record and the count must
+ * not cost the message, nor leave a reader spinning or sleeping on data
+ * that is there. */
+static void *send_uncounted_and_die(void *arg) {
+  (void)arg;
+  conc__conn_crash_point = 2;
+  conc_conn_send_bytes(&a, "uncounted", 9);
+  conc_process_exit(5); /* not reached: killed inside */
+  return NULL;
+}
+
+static void *echo_until_eof(void *arg) {
+  (void)arg;
+  conc_conn_close(&a);
+  char buf[64];
+  size_t n;
+  while (conc_conn_recv_bytes_into(&b, buf, sizeof buf, 0, &n) == 0)
+    if (conc_conn_send_bytes(&b, buf, n))
+      conc_process_exit(1);
+  conc_process_exit(0);
+  return NULL;
+}
+
+static void round_trips(int count) {
+  for (int k = 0; k < count; k++) {
+    char out[16], in[64];
+    size_t n;
+    int len = snprintf(out, sizeof out, "ping %d", k);
+    assert_int_equal(conc_conn_send_bytes(&a, out, (size_t)len), 0);
+    assert_int_equal(conc_conn_recv_bytes_into(&a, in, sizeof in, 0, &n), 0);
+    assert_int_equal(n, (size_t)len);
+    assert_memory_equal(in, out, n);
+  }
+}
+
+static void writer_killed_before_counting_loses_nothing(void **state) {
+  (void)state;
+  assert_int_equal(conc_pipe(&a, &b, true), 0);
+  conc_process_t w;
+  start(&w, send_uncounted_and_die, NULL);
+  assert_int_equal(finish(&w), -SIGKILL);
+  char in[64];
+  size_t n;
+  assert_int_equal(conc_conn_poll(&b, 5.0), 1);
+  assert_int_equal(conc_conn_recv_bytes_into(&b, in, sizeof in, 0, &n), 0);
+  assert_int_equal(n, 9);
+  assert_memory_equal(in, "uncounted", 9);
+  assert_int_equal(conc_conn_poll(&b, 0), 0);
+  /* the next writer finds the dead one's lock and the pipe still works,
+   * now without the hint, in both directions */
+  conc_process_t e;
+  start(&e, echo_until_eof, NULL);
+  round_trips(2000);
+  conc_conn_close(&a);
+  assert_int_equal(finish(&e), 0);
+  conc_conn_close(&b);
+}
+
+/* Thousands of round trips against a peer that spins before it sleeps:
+ * every reply is the right one, in order. */
+static void spinning_round_trips_stay_in_order(void **state) {
+  (void)state;
+  assert_int_equal(conc_pipe(&a, &b, true), 0);
+  conc_process_t e;
+  start(&e, echo_until_eof, NULL);
+  round_trips(20000);
+  conc_conn_close(&a);
+  assert_int_equal(finish(&e), 0);
+  conc_conn_close(&b);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 CONC_TEST_MAIN(T(duplex_messages_and_recv_into), T(poll_timeouts_and_arrival),
                T(sixteen_mib_round_trip_then_eof),
@@ -527,4 +599,6 @@ CONC_TEST_MAIN(T(duplex_messages_and_recv_into), T(poll_timeouts_and_arrival),
                T(killed_writer_leaves_no_torn_message),
                T(killed_writer_on_one_way_pipe),
                T(one_way_pipe_big_messages_and_epipe),
-               T(killed_readers_leave_whole_messages))
+               T(killed_readers_leave_whole_messages),
+               T(writer_killed_before_counting_loses_nothing),
+               T(spinning_round_trips_stay_in_order))

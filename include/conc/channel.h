@@ -41,9 +41,12 @@ typedef struct conc_conn {
     int sockfd; /* a pipe-built duplex end: the socket for descriptors */
     bool readable, writable, closed;
     bool packet_pipe;             /* a packet-mode pipe rather than a socket */
-    struct conc__conn_shared *sh; /* locks shared by this end's processes */
-    unsigned char *scratch;       /* one record, this process's buffer */
-    unsigned char *pending;       /* a message kept after CONC_ETOOSHORT */
+    struct conc__conn_shared *sh; /* this end's shared state */
+    struct conc__conn_shared *peer; /* the other end's, in the same map */
+    void *map;                      /* this end's own mapping of both */
+    uint32_t spin_skip, spin_fails; /* adaptive spin hints (this process) */
+    unsigned char *scratch;         /* one record, this process's buffer */
+    unsigned char *pending;         /* a message kept after CONC_ETOOSHORT */
     size_t pending_len;
     bool has_pending;
   } priv;
