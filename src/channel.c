@@ -490,8 +490,11 @@ static int recv_record(conc_conn_t *c, struct rec *h, int *fd) {
 }
 
 /* Receive the next whole message into c->priv.pending. Caller holds rlock;
- * `skip` drops records up to the next FIRST. */
-static int recv_message_locked(conc_conn_t *c, bool skip, int *fd_out) {
+ * `skip` drops records up to the next FIRST. A message longer than `max`
+ * is not read past its first record: CONC_EMSGSIZE, its size in
+ * pending_len (the readers that follow drop the rest of it). */
+static int recv_message_locked(conc_conn_t *c, bool skip, size_t max,
+                               int *fd_out) {
   if (!c->priv.scratch && !(c->priv.scratch = malloc(CONC_CONN_RECORD)))
     return CONC_ENOMEM;
   unsigned char *msg = NULL;
@@ -517,6 +520,12 @@ static int recv_message_locked(conc_conn_t *c, bool skip, int *fd_out) {
       have = 0;
       msgfd = fd;
       fd = -1;
+      if (total > max) {
+        if (msgfd >= 0)
+          close(msgfd);
+        c->priv.pending_len = total;
+        return CONC_EMSGSIZE;
+      }
       msg = malloc(total ? total : 1);
       if (!msg) { /* drop what cannot be held, keep the stream in step */
         skip = true;
@@ -557,7 +566,7 @@ static int recv_message_locked(conc_conn_t *c, bool skip, int *fd_out) {
 }
 
 /* Make sure a message is pending (taking rlock for the receive). */
-static int fill_pending(conc_conn_t *c, int *fd_out) {
+static int fill_pending(conc_conn_t *c, size_t max, int *fd_out) {
   if (fd_out)
     *fd_out = -1;
   if (c->priv.has_pending)
@@ -570,7 +579,7 @@ static int fill_pending(conc_conn_t *c, int *fd_out) {
     __atomic_store_n(&c->priv.sh->nospin, 1u, __ATOMIC_RELAXED);
   } else if (rc)
     return rc;
-  rc = recv_message_locked(c, skip, fd_out);
+  rc = recv_message_locked(c, skip, max, fd_out);
   conc_lock_release(rl);
   return rc;
 }
@@ -581,18 +590,38 @@ static void take_pending(conc_conn_t *c) {
   c->priv.has_pending = false;
 }
 
-int conc_conn_recv_bytes(conc_conn_t *c, void **out, size_t *len) {
+/* Python's _bad_message_length: a duplex end stops reading, a read-only
+ * end is closed. */
+static int bad_length(conc_conn_t *c, size_t *len) {
+  *len = c->priv.pending_len;
+  free(c->priv.pending);
+  take_pending(c);
+  if (c->priv.writable)
+    c->priv.readable = false;
+  else
+    conc_conn_close(c);
+  return CONC_EMSGSIZE;
+}
+
+int conc_conn_recv_bytes_max(conc_conn_t *c, size_t maxlength, void **out,
+                             size_t *len) {
   int rc = check(c, false);
   if (rc)
     return rc;
   if (!out || !len)
     return CONC_EINVAL;
-  if ((rc = fill_pending(c, NULL)))
-    return rc;
+  if (c->priv.has_pending && c->priv.pending_len > maxlength)
+    return bad_length(c, len);
+  if ((rc = fill_pending(c, maxlength, NULL)))
+    return rc == CONC_EMSGSIZE ? bad_length(c, len) : rc;
   *out = c->priv.pending;
   *len = c->priv.pending_len;
   take_pending(c);
   return 0;
+}
+
+int conc_conn_recv_bytes(conc_conn_t *c, void **out, size_t *len) {
+  return conc_conn_recv_bytes_max(c, SIZE_MAX, out, len);
 }
 
 int conc_conn_recv_bytes_into(conc_conn_t *c, void *buf, size_t cap,
@@ -604,7 +633,7 @@ int conc_conn_recv_bytes_into(conc_conn_t *c, void *buf, size_t cap,
     return CONC_EINVAL;
   if (offset > cap)
     return CONC_EINVAL; /* negative offset / offset out of bounds */
-  if ((rc = fill_pending(c, NULL)))
+  if ((rc = fill_pending(c, SIZE_MAX, NULL)))
     return rc;
   *len = c->priv.pending_len;
   if (c->priv.pending_len > cap - offset)
@@ -627,7 +656,7 @@ int conc_conn_recv_fd(conc_conn_t *c, int *fd) {
     take_pending(c);
     return CONC_EBADF;
   }
-  if ((rc = fill_pending(c, &got)))
+  if ((rc = fill_pending(c, SIZE_MAX, &got)))
     return rc;
   free(c->priv.pending);
   take_pending(c);

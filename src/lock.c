@@ -183,6 +183,34 @@ static bool holder_dead(enum conc__lw_kind kind, uint32_t holder,
 static __thread uint32_t pspin_skip __attribute__((tls_model("initial-exec")));
 static __thread uint32_t pspin_fails __attribute__((tls_model("initial-exec")));
 
+/* spin()'s look at the word every pause, here with a delay that doubles
+ * up to SHARED_BACKOFF_MAX pauses: each look pulls the line from the
+ * holder, whose next access then waits for it back. Measured on the
+ * 2-core VM, Value += 1 from 2 processes (median of 31 interleaved runs):
+ * 35 ns an increment with a look every pause, 30 ns with this back-off
+ * (a bare test-and-test-and-set lock: 26 ns). */
+#define SHARED_BACKOFF_MAX 256u
+
+static bool backoff_until_free(const uint32_t *word) {
+  int64_t start = conc__now_ns(), end = start + CONC__SPIN_NS;
+  unsigned delay = 1;
+  for (;;) {
+    for (int i = 0; i < 4; i++) {
+      if (conc__load_relaxed(word) == 0)
+        return true;
+      for (unsigned k = 0; k < delay; k++)
+        conc__cpu_relax();
+      if (delay < SHARED_BACKOFF_MAX)
+        delay *= 2;
+    }
+    int64_t now = conc__now_ns();
+    if (now >= end)
+      return false;
+    if (now - start >= CONC__SPIN_YIELD_NS)
+      sched_yield();
+  }
+}
+
 /* Before a pshared contender marks the word and sleeps: watch it for up to
  * CONC__SPIN_NS and take it as soon as it is free. The other process's
  * critical section is usually a few ns, and without this the contender's
@@ -198,7 +226,7 @@ static bool shared_spin_take(uint32_t *word, uint32_t mine,
     return false;
   int64_t end = conc__now_ns() + CONC__SPIN_NS;
   bool paid = false;
-  while (!paid && spin(word, 0, false, true)) {
+  while (!paid && backoff_until_free(word)) {
     uint32_t z = 0;
     paid = conc__cas(word, &z, mine);
     if (!paid && conc__now_ns() >= end)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <pthread.h>
@@ -19,13 +20,21 @@
 #include "conc/time.h"
 
 /* main() for a test program: CONC_TEST_MAIN(cmocka_unit_test(a), ...).
- * argv[1], when given, is a cmocka filter (a test name or a glob). */
+ * argv[1], when given, is a cmocka filter (a test name or a glob). After a
+ * failure the program leaves with _exit: a failed assertion can leave a
+ * started child (or thread) that the exit handlers would join forever, and
+ * children started with die_with_parent then die with it. */
 #define CONC_TEST_MAIN(...)                                                    \
   int main(int argc, char **argv) {                                            \
     const struct CMUnitTest tests_[] = {__VA_ARGS__};                          \
     if (argc > 1)                                                              \
       cmocka_set_test_filter(argv[1]);                                         \
-    return cmocka_run_group_tests(tests_, NULL, NULL);                         \
+    int failed_ = cmocka_run_group_tests(tests_, NULL, NULL);                  \
+    if (failed_) {                                                             \
+      fflush(NULL);                                                            \
+      _exit(1);                                                                \
+    }                                                                          \
+    return 0;                                                                  \
   }
 
 /* Slack for an upper bound on a timed wait: max(50 ms, t/2), plus a margin

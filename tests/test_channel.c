@@ -586,6 +586,77 @@ static void spinning_round_trips_stay_in_order(void **state) {
   conc_conn_close(&b);
 }
 
+/* recv_bytes(maxlength): a longer message is not read and the handle stops
+ * receiving (Python's "bad message length"); the rest of that message is
+ * dropped by the next reader, who gets the following message whole. */
+static int go[2]; /* the reader starts on a byte here */
+
+static void *recv_next_message(void *arg) {
+  (void)arg;
+  char c;
+  if (read(go[0], &c, 1) != 1)
+    conc_process_exit(4);
+  void *m;
+  size_t n;
+  if (conc_conn_recv_bytes(&b, &m, &n) != 0)
+    conc_process_exit(2);
+  int ok = n == 5 && memcmp(m, "after", 5) == 0;
+  free(m);
+  conc_process_exit(ok ? 0 : 3);
+  return NULL;
+}
+
+#define HUGE_MSG (1u << 20) /* many records: the writer blocks until they go   \
+                             */
+
+static void *send_big_then_after(void *arg) {
+  (void)arg;
+  unsigned char *msg = make_msg(7, HUGE_MSG);
+  int rc = conc_conn_send_bytes(&a, msg, HUGE_MSG);
+  free(msg);
+  conc_process_exit(rc || conc_conn_send_bytes(&a, "after", 5) ? 2 : 0);
+  return NULL;
+}
+
+static void recv_bytes_maxlength_rejects_longer_messages(void **state) {
+  (void)state;
+  assert_int_equal(conc_pipe(&a, &b, true), 0);
+  void *m;
+  size_t n;
+  assert_int_equal(conc_conn_send_bytes(&a, "0123456789", 10), 0);
+  assert_int_equal(conc_conn_recv_bytes_max(&b, 10, &m, &n), 0);
+  assert_int_equal(n, 10);
+  free(m);
+  conc_process_t writer, reader;
+  assert_int_equal(pipe(go), 0);
+  start(&reader, recv_next_message, NULL); /* a handle still readable */
+  start(&writer, send_big_then_after, NULL);
+  n = 0;
+  assert_int_equal(conc_conn_recv_bytes_max(&b, 1000, &m, &n), CONC_EMSGSIZE);
+  assert_int_equal(n, HUGE_MSG);
+  assert_int_equal(write(go[1], "g", 1), 1);
+  assert_int_equal(finish(&reader), 0);
+  close(go[0]);
+  close(go[1]);
+  assert_int_equal(finish(&writer), 0);
+  assert_false(conc_conn_readable(&b));
+  assert_int_equal(conc_conn_recv_bytes(&b, &m, &n), CONC_EBADF);
+  assert_int_equal(conc_conn_send_bytes(&b, "still", 5), 0); /* writes work */
+  assert_int_equal(conc_conn_recv_bytes(&a, &m, &n), 0);
+  assert_int_equal(n, 5);
+  free(m);
+  conc_conn_close(&a);
+  conc_conn_close(&b);
+  /* a read-only end is closed */
+  assert_int_equal(conc_pipe(&a, &b, false), 0);
+  assert_int_equal(conc_conn_send_bytes(&b, "0123456789", 10), 0);
+  assert_int_equal(conc_conn_recv_bytes_max(&a, 9, &m, &n), CONC_EMSGSIZE);
+  assert_int_equal(n, 10);
+  assert_true(conc_conn_closed(&a));
+  assert_int_equal(conc_conn_recv_bytes(&a, &m, &n), CONC_ECLOSED);
+  conc_conn_close(&b);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 CONC_TEST_MAIN(T(duplex_messages_and_recv_into), T(poll_timeouts_and_arrival),
                T(sixteen_mib_round_trip_then_eof),
@@ -601,4 +672,5 @@ CONC_TEST_MAIN(T(duplex_messages_and_recv_into), T(poll_timeouts_and_arrival),
                T(one_way_pipe_big_messages_and_epipe),
                T(killed_readers_leave_whole_messages),
                T(writer_killed_before_counting_loses_nothing),
-               T(spinning_round_trips_stay_in_order))
+               T(spinning_round_trips_stay_in_order),
+               T(recv_bytes_maxlength_rejects_longer_messages))

@@ -71,6 +71,13 @@ CONC_EXTERN int conc_conn_send_bytes_ex(conc_conn_t *c, const void *buf,
  * peer has closed and nothing is left, CONC_EBADF (write-only end),
  * CONC_ECLOSED. */
 CONC_EXTERN int conc_conn_recv_bytes(conc_conn_t *c, void **out, size_t *len);
+/* recv_bytes(maxlength): as recv_bytes, but a message longer than maxlength
+ * is not read: CONC_EMSGSIZE with *len its size, and, as in Python, this
+ * handle can no longer receive (a duplex end: CONC_EBADF from then on for
+ * receives; a read-only end is closed). The rest of that message is
+ * dropped by whichever reader comes next. */
+CONC_EXTERN int conc_conn_recv_bytes_max(conc_conn_t *c, size_t maxlength,
+                                         void **out, size_t *len);
 
 /* recv_bytes_into(buf, offset): copies the next message to buf + offset.
  * CONC_ETOOSHORT when it does not fit: *len is the size needed and the
