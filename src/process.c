@@ -60,6 +60,13 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static unsigned counter;
 static int pidfd_mode = -1; /* -1 unknown, 0 sentinel pipe, 1 pidfd */
 static int self_sentinel_wfd = -1;
+/* Without pidfd, a child joins its parent through a "life pipe": the parent
+ * holds the write end, each child keeps the read end, which reports EOF once
+ * the parent has died (Python's parent sentinel). life[] is this process's
+ * own pipe, made at the first start without pidfd; parent_life_rfd is the
+ * read end of our parent's. */
+static int life[2] = {-1, -1};
+static int parent_life_rfd = -1;
 
 static conc_process_t main_obj = {.priv = {.fd = -1,
                                            .exitcode = CONC_EXITCODE_NONE,
@@ -287,6 +294,14 @@ static int open_pidfd(pid_t pid) {
 #endif
 }
 
+/* 0, or -1 with errno set. */
+static int make_life_pipe(void) {
+  pthread_mutex_lock(&reg_mu);
+  int rc = life[1] >= 0 ? 0 : pipe2(life, O_CLOEXEC);
+  pthread_mutex_unlock(&reg_mu);
+  return rc;
+}
+
 static void redirect_stdin(void) {
   int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -314,6 +329,12 @@ static _Noreturn void child_main(conc_process_t *p, pid_t parent, int wfd,
   if (self_sentinel_wfd >= 0) /* our parent's own sentinel: not ours to hold */
     close(self_sentinel_wfd);
   self_sentinel_wfd = wfd;
+  if (parent_life_rfd >= 0) /* the grandparent's */
+    close(parent_life_rfd);
+  if (life[1] >= 0) /* only the parent may hold its write end */
+    close(life[1]);
+  parent_life_rfd = life[0];
+  life[0] = life[1] = -1;
   parent_obj = *current;
   parent_obj.priv.kind = K_PARENT;
   parent_obj.priv.pid = parent;
@@ -346,7 +367,7 @@ int conc_process_start(conc_process_t *p) {
   ensure_init();
   bool use_pidfd = have_pidfd();
   int sp[2] = {-1, -1};
-  if (!use_pidfd && pipe2(sp, O_CLOEXEC) < 0)
+  if (!use_pidfd && (make_life_pipe() || pipe2(sp, O_CLOEXEC) < 0))
     return -errno;
   fflush(stdout);
   fflush(stderr);
@@ -444,6 +465,10 @@ static int wait_ended(conc_process_t *p, conc_deadline_t deadline) {
 static int parent_join(conc_deadline_t deadline) {
   if (getppid() != parent_obj.priv.pid)
     return 0;
+  if (parent_life_rfd >= 0) /* started without pidfd: the life pipe */
+    return wait_fd(parent_life_rfd, deadline) ? 0 : CONC_ETIMEDOUT;
+  if (!have_pidfd())
+    return CONC_ENOSYS; /* a parent that did not start us with libconc */
   int fd = open_pidfd(parent_obj.priv.pid);
   if (fd < 0)
     return fd == CONC_ESRCH ? 0 : fd;

@@ -550,6 +550,67 @@ static void daemon_dies_with_killed_parent(void **state) {
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
+/* parent_process().join(): a grandchild joins the child that started it;
+ * the join times out while that parent lives and returns once it is
+ * killed. With pidfd it watches a pidfd of the parent; without, the read
+ * end of the parent's life pipe. */
+static void *join_parent_twice(void *arg) {
+  (void)arg;
+  conc_process_t *parent = conc_parent_process();
+  rep->rc = conc_process_join(parent, 0.05);
+  __atomic_store_n(&rep->value, 1, __ATOMIC_RELEASE); /* ready */
+  rep->rc2 = conc_process_join(parent, 10.0);
+  return NULL;
+}
+
+static void *start_joiner_then_hang(void *arg) {
+  (void)arg;
+  conc_process_t g;
+  conc_process_init(&g, join_parent_twice, NULL, NULL);
+  conc_process_start(&g);
+  __atomic_store_n(&rep->pid, conc_process_pid(&g), __ATOMIC_RELEASE);
+  for (;;)
+    pause();
+  return NULL;
+}
+
+static void joining_the_parent(bool pidfd) {
+  conc__process_use_pidfd(pidfd);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  rep->pid = 0;
+  rep->value = 0;
+  rep->rc = rep->rc2 = 12345;
+  conc_process_t p;
+  assert_int_equal(
+      conc_process_init(&p, start_joiner_then_hang, NULL,
+                        &(conc_process_opts_t){.die_with_parent = true}),
+      0);
+  assert_int_equal(conc_process_start(&p), 0);
+  while (__atomic_load_n(&rep->value, __ATOMIC_ACQUIRE) == 0)
+    conc_sleep(0.001);
+  assert_int_equal(rep->rc, CONC_ETIMEDOUT); /* the parent still runs */
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_process_kill(&p), 0);
+  assert_int_equal(conc_process_join(&p, CONC_FOREVER), 0);
+  conc_process_destroy(&p);
+  int st;
+  assert_int_equal(waitpid(rep->pid, &st, 0), rep->pid); /* reparented */
+  assert_true(conc_monotonic() - t0 < 5.0);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  assert_int_equal(rep->rc2, 0);
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+static void child_joins_its_parent_with_pidfd(void **state) {
+  (void)state;
+  joining_the_parent(true);
+}
+
+static void child_joins_its_parent_with_life_pipe(void **state) {
+  (void)state;
+  joining_the_parent(false);
+}
+
 /* F7: the parent dies right after fork, before prctl could take effect */
 static void *start_daemon_and_vanish(void *arg) {
   (void)arg;
@@ -758,7 +819,8 @@ CONC_TEST_MAIN(
     T(child_stdin_is_devnull_and_stdout_flushed), T(close_rules),
     T(nested_children_get_joined_names),
     T(exit_terminates_daemons_and_joins_others),
-    T(daemon_dies_with_killed_parent),
+    T(daemon_dies_with_killed_parent), T(child_joins_its_parent_with_pidfd),
+    T(child_joins_its_parent_with_life_pipe),
     T(daemon_dies_when_parent_exits_right_after_fork),
     T(cpu_counts_are_positive), T(subclass_by_embedding),
     T(concurrent_joins_all_return), T(destroyed_running_child_is_reaped),
