@@ -32,7 +32,9 @@
 #include "qsync-int.h"
 
 #define QMAGIC 0x51554555u /* "QUEU" */
-#define QSPIN_NS 20000     /* see spin_for_change */
+#ifndef QSPIN_NS
+#define QSPIN_NS 20000 /* see spin_for_change */
+#endif
 
 struct pent {
   void *item;
@@ -289,6 +291,7 @@ int conc_queue_init(conc_queue_t *q, const conc_queue_opts_t *opts) {
     return rc;
   s->maxsize = opts->maxsize;
   s->free_item = opts->free_item;
+  s->mu.nospin = 1; /* 2 or more producers and consumers: see qsync-int.h */
   s->link.mu = &s->mu;
   s->link.cvs[0] = &s->not_empty;
   s->link.cvs[1] = &s->not_full;

@@ -38,6 +38,9 @@
 
 #define SQMAGIC 0x53515545u /* "SQUE" */
 #define CHUNK 1022          /* slots: a chunk is 8 KiB */
+#ifndef SQ_SPIN
+#define SQ_SPIN 200 /* see spin_for_item */
+#endif
 #define SPARE_MAX 4         /* free chunks kept per queue */
 #define SLEEPER (1u << 16)
 #define SEQ_MASK 0xffffu
@@ -305,7 +308,7 @@ static bool bad_timeout(double timeout) {
 /* Before sleeping, watch the counts for a moment: with producers running on
  * other cores an item usually arrives within that window. */
 static void spin_for_item(struct core *c) {
-  for (int i = 0; i < 200 && looks_empty(c); i++)
+  for (int i = 0; i < SQ_SPIN && looks_empty(c); i++)
     conc__cpu_relax();
 }
 
