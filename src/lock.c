@@ -206,16 +206,15 @@ static __thread uint32_t pspin_fails __attribute__((tls_model("initial-exec")));
 
 static bool backoff_until_free(const uint32_t *word) {
   int64_t start = conc__now_ns(), end = start + CONC__SPIN_NS;
-  unsigned delay = SHARED_BACKOFF_FIRST;
-  for (;;) {
-    for (int i = 0; i < 4; i++) {
-      if (conc__load_relaxed(word) == 0)
-        return true;
-      for (unsigned k = 0; k < delay; k++)
-        conc__cpu_relax();
-      if (delay < SHARED_BACKOFF_MAX)
-        delay *= 2;
-    }
+  for (unsigned delay = SHARED_BACKOFF_FIRST;;) {
+    if (conc__load_relaxed(word) == 0)
+      return true;
+    for (unsigned k = 0; k < delay; k++)
+      conc__cpu_relax();
+    if (delay < SHARED_BACKOFF_MAX)
+      delay *= 2;
+    /* the clock at every look: a read costs about 1% of the shortest delay,
+     * and the spin then ends near CONC__SPIN_NS whatever a pause costs */
     int64_t now = conc__now_ns();
     if (now >= end)
       return false;
