@@ -41,7 +41,7 @@
 #ifndef SQ_SPIN
 #define SQ_SPIN 200 /* see spin_for_item */
 #endif
-#define SPARE_MAX 4         /* free chunks kept per queue */
+#define SPARE_MAX 4 /* free chunks kept per queue */
 #define SLEEPER (1u << 16)
 #define SEQ_MASK 0xffffu
 

@@ -606,8 +606,9 @@ static void *recv_next_message(void *arg) {
   return NULL;
 }
 
-#define HUGE_MSG (1u << 20) /* many records: the writer blocks until they go   \
-                             */
+#define HUGE_MSG                                                               \
+  (1u << 20) /* many records: the writer blocks until they go                  \
+              */
 
 static void *send_big_then_after(void *arg) {
   (void)arg;
