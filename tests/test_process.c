@@ -150,6 +150,39 @@ static void child_sees_name_pid_args_and_parent(void **state) {
   conc_process_destroy(&p);
 }
 
+/* P5: Python's args may be a list or a tuple with the same result; in C
+ * the argument block may be an array or a struct: the child reads the same
+ * values either way, from its own copy made at fork. */
+struct triple {
+  int a, b, c;
+};
+
+static void *report_triple(void *arg) {
+  const int *v = arg; /* an int[3] and a struct of three ints alike */
+  rep->value = v[0] * 100 + v[1] * 10 + v[2];
+  return NULL;
+}
+
+static int run_with_block(void *block) {
+  rep->value = -1;
+  conc_process_t p;
+  assert_int_equal(conc_process_init(&p, report_triple, block, NULL), 0);
+  assert_int_equal(conc_process_start(&p), 0);
+  assert_int_equal(conc_process_join(&p, CONC_FOREVER), 0);
+  conc_process_destroy(&p);
+  return rep->value;
+}
+
+static void args_as_array_or_struct_give_the_same_result(void **state) {
+  (void)state;
+  int array[3] = {1, 2, 3};
+  struct triple tuple = {1, 2, 3};
+  _Static_assert(sizeof tuple == sizeof array, "same layout");
+  int from_array = run_with_block(array);
+  assert_int_equal(from_array, 123);
+  assert_int_equal(run_with_block(&tuple), from_array);
+}
+
 /* P18 P19 */
 static void main_process_attributes(void **state) {
   (void)state;
@@ -811,7 +844,8 @@ static void bad_arguments_get_codes(void **state) {
 CONC_TEST_MAIN(
     T(new_process_is_unstarted), T(start_join_with_pidfd),
     T(start_join_with_sentinel_pipe), T(child_sees_name_pid_args_and_parent),
-    T(main_process_attributes), T(daemon_flag_inherits_and_freezes_at_start),
+    T(args_as_array_or_struct_give_the_same_result), T(main_process_attributes),
+    T(daemon_flag_inherits_and_freezes_at_start),
     T(start_twice_and_foreign_join_are_errors),
     T(join_timeouts_leave_child_running),
     T(terminate_and_kill_give_negative_signal), T(exit_codes_match_python),
