@@ -41,6 +41,34 @@ static void every_code_has_a_distinct_name_and_message(void **state) {
   assert_string_equal(conc_err_name(0), "CONC_OK");
 }
 
+/* G4: each Python exception the spec names has its own code, and the
+ * exceptions that are not plain RuntimeError/ValueError never share one. */
+static void each_python_exception_has_its_own_code(void **state) {
+  (void)state;
+  static const struct {
+    int code;
+    const char *python;
+  } map[] = {
+      {CONC_EPERM, "RuntimeError"},
+      {CONC_EINVAL, "ValueError"},
+      {CONC_EOVERFLOW, "OverflowError"},
+      {CONC_EEMPTY, "queue.Empty"},
+      {CONC_EFULL, "queue.Full"},
+      {CONC_ESHUTDOWN, "queue.ShutDown"},
+      {CONC_EBROKEN, "BrokenBarrierError"},
+      {CONC_ECANCELED, "CancelledError"},
+      {CONC_ETIMEDOUT, "TimeoutError"},
+      {CONC_EINVALSTATE, "InvalidStateError"},
+      {CONC_EBROKENPOOL, "BrokenExecutor"},
+  };
+  size_t n = sizeof map / sizeof map[0];
+  for (size_t i = 0; i < n; i++) {
+    assert_string_equal(conc_err_python(map[i].code), map[i].python);
+    for (size_t j = i + 1; j < n; j++)
+      assert_int_not_equal(map[i].code, map[j].code);
+  }
+}
+
 static void unknown_code_gets_generic_text(void **state) {
   (void)state;
   assert_string_equal(conc_err_name(-99999), "CONC_E?");
@@ -303,6 +331,7 @@ static void cpu_count_is_positive(void **state) {
 
 CONC_TEST_MAIN(cmocka_unit_test(errno_backed_codes_equal_negative_errno),
                cmocka_unit_test(every_code_has_a_distinct_name_and_message),
+               cmocka_unit_test(each_python_exception_has_its_own_code),
                cmocka_unit_test(unknown_code_gets_generic_text),
                cmocka_unit_test(version_string_matches_header),
                cmocka_unit_test(monotonic_clock_never_goes_back),

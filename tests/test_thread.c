@@ -1092,6 +1092,49 @@ static void after_fork_child_registry_holds_only_the_forker(void **state) {
   conc_thread_destroy(&fork_blocked);
 }
 
+/* G3: a negative timeout (other than CONC_FOREVER) follows each
+ * primitive's own Python rule: Lock raises, Semaphore, Event and Condition
+ * poll, a blocking Queue get raises, join clamps to 0. */
+static void *park_until_set(void *arg) {
+  conc_event_wait(arg, CONC_FOREVER);
+  return NULL;
+}
+
+static void negative_timeouts_follow_each_primitives_rule(void **state) {
+  (void)state;
+  conc_lock_t l = CONC_LOCK_INIT;
+  assert_int_equal(conc_lock_acquire_timeout(&l, -2.0), CONC_EINVAL);
+  conc_semaphore_t s;
+  assert_int_equal(conc_semaphore_init(&s, 1, NULL), 0);
+  assert_int_equal(conc_semaphore_acquire_timeout(&s, -2.0), 0); /* polls */
+  assert_int_equal(conc_semaphore_acquire_timeout(&s, -2.0), CONC_ETIMEDOUT);
+  conc_event_t e;
+  assert_int_equal(conc_event_init(&e, NULL), 0);
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_event_wait(&e, -2.0), CONC_ETIMEDOUT);
+  conc_condition_t c;
+  assert_int_equal(conc_condition_init(&c, NULL), 0);
+  assert_int_equal(conc_condition_acquire(&c), 0);
+  assert_int_equal(conc_condition_wait(&c, -2.0), CONC_ETIMEDOUT);
+  assert_int_equal(conc_condition_release(&c), 0);
+  conc_queue_t q;
+  assert_int_equal(conc_queue_init(&q, NULL), 0);
+  void *item;
+  assert_int_equal(conc_queue_get(&q, &item, true, -2.0), CONC_EINVAL);
+  conc_thread_t t;
+  assert_int_equal(conc_thread_init(&t, park_until_set, &e, NULL), 0);
+  assert_int_equal(conc_thread_start(&t), 0);
+  assert_int_equal(conc_thread_join(&t, -2.0), CONC_ETIMEDOUT); /* clamped */
+  assert_true(conc_monotonic() - t0 < 1.0); /* nothing waited */
+  assert_int_equal(conc_event_set(&e), 0);
+  assert_int_equal(conc_thread_join(&t, CONC_FOREVER), 0);
+  conc_thread_destroy(&t);
+  conc_queue_destroy(&q);
+  conc_condition_destroy(&c);
+  conc_event_destroy(&e);
+  conc_semaphore_destroy(&s);
+}
+
 CONC_TEST_MAIN(
     cmocka_unit_test(default_names_come_from_one_counter),
     cmocka_unit_test(long_names_are_kept_whole),
@@ -1127,4 +1170,5 @@ CONC_TEST_MAIN(
     cmocka_unit_test(repr_shows_initial_started_stopped_and_daemon),
     cmocka_unit_test(result_and_destroy_refuse_a_running_thread),
     cmocka_unit_test(null_and_bad_arguments_are_rejected),
-    cmocka_unit_test(after_fork_child_registry_holds_only_the_forker))
+    cmocka_unit_test(after_fork_child_registry_holds_only_the_forker),
+    cmocka_unit_test(negative_timeouts_follow_each_primitives_rule))
