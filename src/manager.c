@@ -519,8 +519,9 @@ int conc_shared_list_append(conc_shared_list_t *l, const void *val,
   return conc_shared_list_insert(l, PTRDIFF_MAX, val, vlen);
 }
 
-int conc_shared_list_get(conc_shared_list_t *l, ptrdiff_t i, void *buf,
-                         size_t cap, size_t *len) {
+/* l[i] copied out (get), and removed when `pop`. */
+static int list_take(conc_shared_list_t *l, ptrdiff_t i, void *buf, size_t cap,
+                     size_t *len, bool pop) {
   conc__mgr_t *m = list_blk(l);
   if (!m || !bytes_ok(buf, cap))
     return CONC_EINVAL;
@@ -533,9 +534,16 @@ int conc_shared_list_get(conc_shared_list_t *l, ptrdiff_t i, void *buf,
   } else {
     conc__mgr_rec_t *r = rec_in(m, published(m), pos);
     rc = copy_out(rec_val(r), r->vlen, buf, cap, len);
+    if (rc == 0 && pop)
+      remove_at(m, pos);
   }
   mgr_unlock(m);
   return rc;
+}
+
+int conc_shared_list_get(conc_shared_list_t *l, ptrdiff_t i, void *buf,
+                         size_t cap, size_t *len) {
+  return list_take(l, i, buf, cap, len, false);
 }
 
 int conc_shared_list_set(conc_shared_list_t *l, ptrdiff_t i, const void *val,
@@ -557,23 +565,7 @@ int conc_shared_list_set(conc_shared_list_t *l, ptrdiff_t i, const void *val,
 
 int conc_shared_list_pop(conc_shared_list_t *l, ptrdiff_t i, void *buf,
                          size_t cap, size_t *len) {
-  conc__mgr_t *m = list_blk(l);
-  if (!m || !bytes_ok(buf, cap))
-    return CONC_EINVAL;
-  int rc = mgr_lock(m);
-  if (rc != 0)
-    return rc;
-  uint64_t pos;
-  if (!norm_index(m, i, &pos)) {
-    rc = CONC_EINVAL;
-  } else {
-    conc__mgr_rec_t *r = rec_in(m, published(m), pos);
-    rc = copy_out(rec_val(r), r->vlen, buf, cap, len);
-    if (rc == 0)
-      remove_at(m, pos);
-  }
-  mgr_unlock(m);
-  return rc;
+  return list_take(l, i, buf, cap, len, true);
 }
 
 size_t conc_shared_list_len(conc_shared_list_t *l) {

@@ -53,7 +53,7 @@ static inline bool conc__mu_trylock(conc__mu_t *m) {
 }
 
 static inline void conc__mu_lock_slow(conc__mu_t *m) {
-  for (int i = m->nospin ? CONC__SPIN : 0; i < CONC__SPIN; i++) {
+  for (int i = 0; !m->nospin && i < CONC__SPIN; i++) {
     if (conc__load_relaxed(&m->word) == 0 && conc__mu_trylock(m))
       return;
     conc__cpu_relax();
