@@ -104,6 +104,11 @@ conc_future_t *conc__future_alloc(uint32_t refs);
  * records in the child. */
 void conc__future_cache_flush(void);
 
+/* Leak accounting for tests: *records = future records allocated and not
+ * freed (live, cached by some thread, or pooled), *pooled = those in the
+ * global pool. A thread's cache is empty once it has ended. */
+void conc__future_stats(size_t *records, size_t *pooled);
+
 /* Install ctx as the calling thread's running task (NULL to remove). */
 void conc__task_ctx_set(struct conc__task_ctx *ctx);
 

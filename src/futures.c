@@ -33,6 +33,7 @@
 #include "conc/error.h"
 #include "conc/time.h"
 #include "init-int.h"
+#include "thread-int.h"
 
 #define NSTRIPES 64
 #define CACHE_MAX 256
@@ -55,6 +56,7 @@ static conc__mu_t *stripe_of(const conc_future_t *f) {
 static conc__mu_t pool_mu;
 static conc_future_t *pool_head;
 static size_t pool_n;
+static size_t n_records; /* records from malloc not yet freed, atomic */
 
 static void fork_prepare(void) {
   conc__mu_lock(&pool_mu);
@@ -98,8 +100,16 @@ static void pool_give(conc_future_t *head) {
   while (head) {
     conc_future_t *next = head->next;
     free(head);
+    conc__fetch_sub(&n_records, 1);
     head = next;
   }
+}
+
+void conc__future_stats(size_t *records, size_t *pooled) {
+  conc__mu_lock(&pool_mu);
+  *pooled = pool_n;
+  conc__mu_unlock(&pool_mu);
+  *records = conc__load_relaxed(&n_records);
 }
 
 void conc__future_cache_flush(void) {
@@ -117,7 +127,21 @@ static void cache_exit(void *unused) {
 
 static void init_once(void) {
   pthread_key_create(&cache_key, cache_exit);
+  /* a libconc thread empties its cache before a join can return */
+  conc__thread_on_exit(conc__future_cache_flush);
   conc__atfork_register(fork_prepare, fork_parent, fork_child);
+}
+
+/* Arm the thread-exit flush before the cache first holds a record, on
+ * either way in: a push, or a refill from the pool (a thread that only
+ * creates futures and hands them away must give the rest of its refill
+ * back when it ends). */
+static void cache_arm(void) {
+  if (cache.keyed)
+    return;
+  pthread_once(&once, init_once);
+  pthread_setspecific(cache_key, &cache);
+  cache.keyed = true;
 }
 
 static conc_future_t *cache_pop(void) {
@@ -127,6 +151,7 @@ static conc_future_t *cache_pop(void) {
     cache.n--;
     return f;
   }
+  cache_arm();
   conc__mu_lock(&pool_mu);
   for (int i = 0; i < CACHE_SPILL && pool_head; i++) {
     conc_future_t *g = pool_head;
@@ -146,11 +171,7 @@ static conc_future_t *cache_pop(void) {
 }
 
 static void cache_push(conc_future_t *f) {
-  if (!cache.keyed) {
-    pthread_once(&once, init_once);
-    pthread_setspecific(cache_key, &cache);
-    cache.keyed = true;
-  }
+  cache_arm();
   f->next = cache.head;
   cache.head = f;
   if (++cache.n <= CACHE_MAX)
@@ -171,6 +192,7 @@ conc_future_t *conc__future_alloc(uint32_t refs) {
     f = malloc(sizeof(*f));
     if (!f)
       return NULL;
+    conc__fetch_add(&n_records, 1);
   }
   memset(f, 0, sizeof(*f));
   f->refs = refs;

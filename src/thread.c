@@ -8,7 +8,8 @@
  * thread that is never joined leaks nothing (see REAP_*). Timed and
  * concurrent joins park on the record's `state` word through conc__wait. A
  * thread's end is: target returns (or fails and the hook runs) -> its
- * thread-local values are destroyed -> it leaves the registry
+ * thread-local values are destroyed -> the higher layers' exit functions
+ * run (conc__thread_on_exit) -> it leaves the registry
  * -> `state` becomes STOPPED (joiners wake) -> the non-daemon count drops.
  * After STOPPED the ending thread never touches the record again (except
  * the wake, which only uses the word's address), so the owner may destroy
@@ -98,6 +99,9 @@ static uint32_t exit_waiters;
 static uint32_t shutting_down;
 static struct atexit_fn *atexits;
 static size_t n_atexits, cap_atexits;
+
+static void (*exit_fns[CONC__THREAD_EXIT_MAX])(void); /* append-only */
+static uint32_t n_exit_fns;
 
 static conc_excepthook_t user_hook;
 static size_t default_stack; /* conc_threading_set_stack_size */
@@ -478,6 +482,23 @@ static void publish_native_id(conc_thread_t *t) {
     conc__wake(&t->priv.native_id, CONC__WAKE_ALL, false);
 }
 
+int conc__thread_on_exit(void (*fn)(void)) {
+  pthread_mutex_lock(&reg_mu);
+  uint32_t n = n_exit_fns;
+  if (n < CONC__THREAD_EXIT_MAX)
+    exit_fns[n] = fn;
+  if (n < CONC__THREAD_EXIT_MAX)
+    __atomic_store_n(&n_exit_fns, n + 1, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&reg_mu);
+  return n < CONC__THREAD_EXIT_MAX ? 0 : CONC_ENOMEM;
+}
+
+static void run_exit_fns(void) {
+  uint32_t n = __atomic_load_n(&n_exit_fns, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; i < n; i++)
+    exit_fns[i]();
+}
+
 /* The thread's end; see the file comment for the order. */
 static void finish(conc_thread_t *t) {
   uint32_t f = flags_of(t);
@@ -521,6 +542,7 @@ static void *bootstrap(void *p) {
     tls_msg = NULL;
   }
   conc__local_thread_exit();
+  run_exit_fns();
   finish(t);
   return NULL;
 }

@@ -8,7 +8,9 @@
 
 #include "conc/error.h"
 #include "conc/futures.h"
+#include "conc/thread.h"
 #include "conc/time.h"
+#include "futures-int.h"
 
 #define I(x) ((void *)(intptr_t)(x))
 #define V(p) ((int)(intptr_t)(p))
@@ -673,6 +675,53 @@ static void as_completed_timeout_reports_unfinished(void **state) {
   }
 }
 
+/* Records not in the global pool: live futures plus per-thread caches. */
+static size_t records_outside_pool(void) {
+  size_t records, pooled;
+  conc__future_stats(&records, &pooled);
+  return records - pooled;
+}
+
+/* A thread that only creates a future (refilling its cache from the pool)
+ * and hands it away. */
+static void *create_one_future(void *arg) {
+  (void)arg;
+  conc_future_t *f = NULL;
+  return conc_future_new(&f) == 0 ? f : NULL;
+}
+
+/* Issue 10.6: the thread-exit flush was armed only when a thread released
+ * a record, so the rest of a refill (127 records) leaked with the thread. */
+static void thread_exit_returns_cached_future_records(void **state) {
+  (void)state;
+  enum { FILL = 300, ROUNDS = 4 };
+  conc_future_t *fs[FILL];
+  for (int i = 0; i < FILL; i++)
+    fs[i] = new_future();
+  for (int i = 0; i < FILL; i++)
+    conc_future_release(fs[i]);
+  conc__future_cache_flush(); /* the pool now holds at least FILL records */
+  size_t before = records_outside_pool();
+  for (int round = 0; round < ROUNDS; round++) {
+    void *f = NULL;
+    if (round % 2 == 0) { /* a foreign thread */
+      pthread_t t = conc_test_spawn(create_one_future, NULL);
+      assert_int_equal(pthread_join(t, &f), 0);
+    } else { /* a libconc thread */
+      conc_thread_t t;
+      assert_int_equal(conc_thread_init(&t, create_one_future, NULL, NULL), 0);
+      assert_int_equal(conc_thread_start(&t), 0);
+      assert_int_equal(conc_thread_join(&t, CONC_FOREVER), 0);
+      assert_int_equal(conc_thread_result(&t, &f), 0);
+      conc_thread_destroy(&t);
+    }
+    assert_non_null(f);
+    conc_future_release(f);
+    conc__future_cache_flush();
+    assert_int_equal(records_outside_pool(), before);
+  }
+}
+
 CONC_TEST_MAIN(
     cmocka_unit_test(state_truth_table),
     cmocka_unit_test(cancel_only_before_running),
@@ -700,4 +749,5 @@ CONC_TEST_MAIN(
     cmocka_unit_test(all_completed_waits_and_timeout_gives_partial),
     cmocka_unit_test(wait_rejects_bad_arguments),
     cmocka_unit_test(as_completed_done_first_then_completion_order),
-    cmocka_unit_test(as_completed_timeout_reports_unfinished))
+    cmocka_unit_test(as_completed_timeout_reports_unfinished),
+    cmocka_unit_test(thread_exit_returns_cached_future_records))
