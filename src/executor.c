@@ -13,8 +13,14 @@
  * finds an announced sleeper claims it and bumps the word's sequence in
  * one CAS, then wakes one (both sides order their store before their load
  * with sequentially consistent atomics, so one of them sees the other; a
- * claimed sleeper is never woken twice). The control mutex `mu` guards only
- * thread creation.
+ * claimed sleeper is never woken twice). The control mutex `mu` guards
+ * thread creation and the list of worker records.
+ *
+ * A task (or the initializer) that ends its worker with conc_thread_fail
+ * or conc_thread_exit unwinds to the thread module, which calls back into
+ * the dying worker (worker_unwound): under `mu` it leaves the live count
+ * and starts its replacement, then, with no lock held, it fails the
+ * running future with the code and message.
  *
  * Shutdown, a broken pool and process exit set a flag; `active` counts
  * submits in flight, and a worker ends only when the queue is empty, a
@@ -45,6 +51,7 @@
 #include "conc/thread.h"
 #include "conc/time.h"
 #include "init-int.h"
+#include "thread-int.h"
 
 #define EXMAGIC 0x45584543u /* "EXEC" */
 #define BROKEN_MSG                                                             \
@@ -65,16 +72,35 @@ struct core {
   /* control, read-mostly */
   _Alignas(64) conc__mu_t mu;
   uint32_t idle; /* Python's _idle_semaphore, atomic */
-  int nthreads;  /* written under mu, read atomically */
+  int nthreads;  /* live workers; written under mu, read atomically */
   int max_workers;
   bool shutdown, broken; /* atomic */
-  conc_thread_t *threads;
+  /* Every worker ever started, in start order (a replacement comes after
+   * the worker it replaces); under mu. Records stay until destroy. */
+  struct worker *workers, **workers_end;
   char *prefix;
   int (*initializer)(void *);
   void *initargs;
   struct core *prev, *next; /* registry */
   conc_future_t anchor;
 };
+
+/* A worker thread's record: heap, so that replacing a worker never moves
+ * the record of one that still runs. */
+struct worker {
+  conc_thread_t thread;
+  struct worker *next;
+};
+
+/* The calling worker's place: what conc_thread_fail or conc_thread_exit
+ * inside a task (or the initializer) must finish when it abandons the
+ * worker's stack. Thread-local rather than on that stack, which the
+ * unwinding overwrites. */
+static __thread struct {
+  conc_future_t *cur; /* the future whose task or completion runs */
+  bool in_init;       /* the initializer runs */
+  struct conc__task_ctx task;
+} wk;
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct core reg_head = {.prev = &reg_head, .next = &reg_head};
@@ -226,7 +252,7 @@ static void fork_child(void) {
     conc__mu_reinit(&c->mu);
     conc__mu_reinit(&c->cmu);
     c->sleep_word = 0;
-    c->nthreads = 0;
+    c->nthreads = 0; /* the records stay listed, stopped, until destroy */
     c->idle = 0;
   }
   pthread_mutex_init(&reg_mu, NULL);
@@ -313,14 +339,16 @@ static void worker_idle(struct core *c) {
 }
 
 static void run_task(struct core *c, conc_future_t *f) {
-  struct conc__task_ctx ctx = {0, NULL};
-  conc__task_ctx_set(&ctx);
+  wk.task = (struct conc__task_ctx){0, NULL};
+  conc__task_ctx_set(&wk.task);
   void *value = f->fn(f->arg);
   conc__task_ctx_set(NULL);
   /* Count this worker idle before the result is visible, so a caller that
    * submits again right after result() reuses it (X6). */
   worker_idle(c);
-  conc__future_finish(f, value, ctx.code, ctx.message);
+  char *message = wk.task.message;
+  wk.task.message = NULL;
+  conc__future_finish(f, value, wk.task.code, message);
 }
 
 static void fail_broken(conc_future_t *f) {
@@ -350,33 +378,81 @@ static void initializer_failed(struct core *c, int code, const char *msg) {
 static bool run_initializer(struct core *c) {
   if (!c->initializer)
     return true;
-  struct conc__task_ctx ctx = {0, NULL};
-  conc__task_ctx_set(&ctx);
+  wk.task = (struct conc__task_ctx){0, NULL};
+  wk.in_init = true;
+  conc__task_ctx_set(&wk.task);
   int rc = c->initializer(c->initargs);
   conc__task_ctx_set(NULL);
-  if (rc == 0 && ctx.code == 0)
+  wk.in_init = false;
+  int code = wk.task.code;
+  char *message = wk.task.message;
+  wk.task.message = NULL;
+  if (rc == 0 && code == 0)
     return true;
-  initializer_failed(c, ctx.code ? ctx.code : (rc < 0 ? rc : CONC_EFAILED),
-                     ctx.message);
-  free(ctx.message);
+  initializer_failed(c, code ? code : (rc < 0 ? rc : CONC_EFAILED), message);
+  free(message);
   return false;
+}
+
+static int start_worker(struct core *c);
+
+/* With mu held: a worker is gone. Replace it unless the pool is ending and
+ * nothing is left for a worker to do (seq_cst store before may_end's
+ * loads, against submit_checks' count load after its `active` bump: a
+ * submit that passed its checks counting on this worker is seen here, or
+ * sees the lower count and starts a worker itself). */
+static void worker_gone(struct core *c) {
+  __atomic_store_n(&c->nthreads, c->nthreads - 1, __ATOMIC_SEQ_CST);
+  if (!may_end(c))
+    start_worker(c); /* on failure, the next submit tries again */
+}
+
+/* conc_thread_fail or conc_thread_exit inside a task, the initializer or a
+ * done callback abandoned this worker (the excepthook has run): fail the
+ * running future with the code and message (or give it the exit's
+ * result), break the pool if the initializer was running, and start a
+ * replacement. The bookkeeping comes before the future's callbacks run,
+ * in case one of them ends this thread as well. */
+static void worker_unwound(void *arg, int code, const char *message,
+                           void *result) {
+  struct core *c = arg;
+  conc__task_ctx_set(NULL);
+  free(wk.task.message);
+  wk.task.message = NULL;
+  conc_future_t *f = wk.cur;
+  wk.cur = NULL;
+  if (wk.in_init) {
+    wk.in_init = false;
+    initializer_failed(c, code ? code : CONC_EFAILED, message);
+  }
+  conc__mu_lock(&c->mu);
+  worker_gone(c);
+  conc__mu_unlock(&c->mu);
+  if (f) {
+    conc__future_finish(f, code ? NULL : result, code,
+                        code ? strdup(message) : NULL);
+    conc_future_release(f);
+  }
 }
 
 static void *worker_main(void *arg) {
   struct core *c = arg;
+  conc__thread_set_unwind(worker_unwound, c);
   if (run_initializer(c)) {
     conc_future_t *f;
     while ((f = take_work(c)) != NULL) {
+      wk.cur = f;
       if (conc__load_acquire(&c->broken)) /* queued while the pool broke */
         fail_broken(f);
       else if (conc_future_set_running_or_notify_cancel(f) == 1)
         run_task(c, f);
       else
         worker_idle(c);
+      wk.cur = NULL;
       conc_future_release(f);
     }
   }
-  conc__future_cache_flush(); /* before a join can return */
+  conc__thread_set_unwind(NULL, NULL);
   return NULL;
 }
 
@@ -406,14 +482,12 @@ int conc_executor_init(conc_executor_t *ex, const conc_executor_opts_t *opts) {
     return CONC_ENOMEM;
   memset(c, 0, size);
   c->max_workers = opts->max_workers ? opts->max_workers : default_workers();
-  c->threads = calloc((size_t)c->max_workers, sizeof(conc_thread_t));
+  c->workers_end = &c->workers;
   unsigned k = conc__fetch_add(&executor_counter, 1);
   char buf[48];
   snprintf(buf, sizeof buf, "ThreadPoolExecutor-%u", k);
   c->prefix = strdup(opts->thread_name_prefix ? opts->thread_name_prefix : buf);
-  if (!c->threads || !c->prefix) {
-    free(c->threads);
-    free(c->prefix);
+  if (!c->prefix) {
     free(c);
     return CONC_ENOMEM;
   }
@@ -431,6 +505,32 @@ int conc_executor_init(conc_executor_t *ex, const conc_executor_opts_t *opts) {
   return 0;
 }
 
+/* With mu held: start one more worker, named after the live count as
+ * Python names it after len(_threads). Returns 0 or the start error. */
+static int start_worker(struct core *c) {
+  struct worker *w = calloc(1, sizeof *w);
+  if (!w)
+    return CONC_ENOMEM;
+  char name[128];
+  snprintf(name, sizeof name, "%s_%d", c->prefix, c->nthreads);
+  int rc = conc_thread_init(
+      &w->thread, worker_main, c,
+      &(conc_thread_opts_t){.name = name, .daemon = CONC_DAEMON_NO});
+  if (rc == 0) {
+    rc = conc_thread_start(&w->thread);
+    if (rc != 0)
+      conc_thread_destroy(&w->thread);
+  }
+  if (rc != 0) {
+    free(w);
+    return rc;
+  }
+  *c->workers_end = w;
+  c->workers_end = &w->next;
+  __atomic_store_n(&c->nthreads, c->nthreads + 1, __ATOMIC_RELEASE);
+  return 0;
+}
+
 /* Python's _adjust_thread_count, with mu held: an idle worker (a token)
  * takes the task, else a new worker starts while below max_workers.
  * Returns 0 or the thread start error. */
@@ -441,21 +541,7 @@ static int adjust_thread_count(struct core *c) {
   while (idle > 0)
     if (conc__cas_weak(&c->idle, &idle, idle - 1))
       return 0;
-  conc_thread_t *t = &c->threads[c->nthreads];
-  char name[128];
-  snprintf(name, sizeof name, "%s_%d", c->prefix, c->nthreads);
-  int rc = conc_thread_init(
-      t, worker_main, c,
-      &(conc_thread_opts_t){.name = name, .daemon = CONC_DAEMON_NO});
-  if (rc != 0)
-    return rc;
-  rc = conc_thread_start(t);
-  if (rc != 0) {
-    conc_thread_destroy(t);
-    return rc;
-  }
-  __atomic_store_n(&c->nthreads, c->nthreads + 1, __ATOMIC_RELEASE);
-  return 0;
+  return start_worker(c);
 }
 
 /* Enter submit: counted in `active` so that no worker ends under us; waits
@@ -482,7 +568,8 @@ static int submit_checks(struct core *c) {
     return CONC_EBROKENPOOL;
   if (conc__load_acquire(&c->shutdown) || conc__load_acquire(&exiting))
     return CONC_ESTATE;
-  if (__atomic_load_n(&c->nthreads, __ATOMIC_ACQUIRE) >= c->max_workers)
+  /* seq_cst: pairs with worker_gone (see there) */
+  if (__atomic_load_n(&c->nthreads, __ATOMIC_SEQ_CST) >= c->max_workers)
     return 0;
   conc__mu_lock(&c->mu);
   int rc;
@@ -533,14 +620,20 @@ int conc_executor_submit(conc_executor_t *ex, void *(*fn)(void *), void *arg,
   return 0;
 }
 
+/* Join every worker, replacements included: a worker that is replaced
+ * links its replacement before it ends, so the list has grown by then. */
 static void join_workers(struct core *c) {
-  conc__mu_lock(&c->mu);
-  int n = c->nthreads;
-  conc__mu_unlock(&c->mu);
   conc_thread_t *self = conc_current_thread();
-  for (int i = 0; i < n; i++)
-    if (&c->threads[i] != self)
-      conc_thread_join(&c->threads[i], CONC_FOREVER);
+  conc__mu_lock(&c->mu);
+  struct worker *w = c->workers;
+  conc__mu_unlock(&c->mu);
+  while (w) {
+    if (&w->thread != self)
+      conc_thread_join(&w->thread, CONC_FOREVER);
+    conc__mu_lock(&c->mu);
+    w = w->next;
+    conc__mu_unlock(&c->mu);
+  }
 }
 
 int conc_executor_shutdown(conc_executor_t *ex, bool wait,
@@ -573,11 +666,13 @@ void conc_executor_destroy(conc_executor_t *ex) {
   c->prev->next = c->next;
   c->next->prev = c->prev;
   pthread_mutex_unlock(&reg_mu);
-  for (int i = 0; i < c->nthreads; i++)
-    conc_thread_destroy(&c->threads[i]);
+  for (struct worker *w = c->workers, *next; w; w = next) {
+    next = w->next;
+    conc_thread_destroy(&w->thread);
+    free(w);
+  }
   ex->priv.magic = 0;
   ex->priv.core = NULL;
-  free(c->threads);
   free(c->prefix);
   free(c);
 }

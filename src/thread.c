@@ -111,9 +111,12 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
 
 static __thread conc_thread_t *tls_self;
-static __thread jmp_buf *tls_jmp; /* the running target's exit point */
-static __thread bool tls_in_hook; /* the excepthook is running here */
-static __thread char *tls_msg;    /* the message handed to the hook */
+static __thread jmp_buf *tls_jmp;   /* the running target's exit point */
+static __thread bool tls_in_hook;   /* the excepthook is running here */
+static __thread char *tls_msg;      /* the message handed to the hook */
+static __thread char *tls_fail_msg; /* the failure's message, for unwind */
+static __thread conc__unwind_fn tls_unwind;
+static __thread void *tls_unwind_arg;
 
 /* ---- small helpers --------------------------------------------------------
  */
@@ -524,6 +527,36 @@ static void finish(conc_thread_t *t) {
     nondaemon_done();
 }
 
+/* A failure that unwinds to bootstrap keeps its message for the unwind
+ * function; elsewhere the thread or the process ends here. */
+static void keep_fail_message(char *msg) {
+  if (tls_jmp) {
+    free(tls_fail_msg);
+    tls_fail_msg = msg;
+  } else {
+    free(msg);
+  }
+}
+
+void conc__thread_set_unwind(conc__unwind_fn fn, void *arg) {
+  tls_unwind = fn;
+  tls_unwind_arg = arg;
+}
+
+/* The target was abandoned by conc_thread_fail or conc_thread_exit: hand
+ * the outcome to the unwind function, once (it is removed before it runs,
+ * so a failure inside it, or in a thread-local destructor, lands here
+ * without calling it again). */
+static void unwound(conc_thread_t *t) {
+  conc__unwind_fn fn = tls_unwind;
+  char *msg = tls_fail_msg;
+  tls_unwind = NULL;
+  tls_fail_msg = NULL;
+  if (fn)
+    fn(tls_unwind_arg, t->priv.fail_code, msg ? msg : "", t->priv.result);
+  free(msg);
+}
+
 static void *bootstrap(void *p) {
   conc_thread_t *t = p;
   conc__store_relaxed(&t->priv.ident, (unsigned long)pthread_self());
@@ -534,13 +567,18 @@ static void *bootstrap(void *p) {
   tls_jmp = &jb;
   /* conc_thread_fail / conc_thread_exit land here, from the target or from
    * a thread-local destructor; either way the end sequence continues. */
-  if (setjmp(jb) == 0 && t->priv.target)
-    t->priv.result = t->priv.target(t->priv.arg);
-  if (tls_in_hook) { /* the hook left by conc_thread_exit */
-    tls_in_hook = false;
-    free(tls_msg);
-    tls_msg = NULL;
+  if (setjmp(jb) == 0) {
+    if (t->priv.target)
+      t->priv.result = t->priv.target(t->priv.arg);
+  } else {
+    if (tls_in_hook) { /* the hook left by conc_thread_exit */
+      tls_in_hook = false;
+      keep_fail_message(tls_msg);
+      tls_msg = NULL;
+    }
+    unwound(t);
   }
+  tls_unwind = NULL;
   conc__local_thread_exit();
   run_exit_fns();
   finish(t);
@@ -790,7 +828,7 @@ CONC_NORETURN void conc_thread_fail(int code, const char *fmt, ...) {
   if (tls_in_hook) { /* the hook itself failed */
     report("Exception in threading.excepthook:", &a);
     free(msg);
-    free(tls_msg);
+    keep_fail_message(tls_msg);
     tls_msg = NULL;
     tls_in_hook = false;
     leave(1, NULL);
@@ -803,7 +841,7 @@ CONC_NORETURN void conc_thread_fail(int code, const char *fmt, ...) {
   (hook ? hook : conc_thread_default_excepthook)(&a);
   tls_in_hook = false;
   tls_msg = NULL;
-  free(msg);
+  keep_fail_message(msg);
   leave(1, NULL);
 }
 

@@ -765,6 +765,128 @@ static void process_exit_finishes_queued_work(void **state) {
   assert_memory_equal(buf, "Exxxxxxxx", 9);
 }
 
+/* ---- issue 10.6: a task that ends its worker thread ---------------------- */
+
+static atomic_int hook_calls;
+static int hook_code;
+
+static void counting_hook(const conc_excepthook_args_t *a) {
+  hook_code = a->code;
+  atomic_fetch_add(&hook_calls, 1);
+}
+
+static void *thread_fail_task(void *arg) {
+  conc_thread_fail(CONC_EINVAL, "thread failed %d", V(arg));
+}
+
+static void *thread_exit_task(void *arg) { conc_thread_exit(arg); }
+
+/* Before the fix the future stayed running forever, the dead worker was
+ * still counted, and the next submit never ran. */
+static void thread_fail_in_task_fails_future_and_replaces_worker(void **st) {
+  (void)st;
+  conc_excepthook_t old = conc_thread_set_excepthook(counting_hook);
+  atomic_store(&hook_calls, 0);
+  conc_executor_t ex;
+  init_ex(&ex, 1);
+  for (int round = 0; round < 3; round++) {
+    conc_future_t *f;
+    assert_int_equal(conc_executor_submit(&ex, thread_fail_task, I(round), &f),
+                     0);
+    assert_int_equal(conc_future_result(f, 10, NULL), CONC_EINVAL);
+    conc_future_error_t e;
+    assert_int_equal(conc_future_exception(f, 0, &e), 0);
+    assert_int_equal(e.code, CONC_EINVAL);
+    char want[32];
+    snprintf(want, sizeof want, "thread failed %d", round);
+    assert_string_equal(e.message, want);
+    conc_future_release(f);
+    assert_int_equal(conc_executor_num_threads(&ex), 1);
+    /* the replacement runs later work */
+    assert_int_equal(conc_executor_submit(&ex, square, I(round + 2), &f), 0);
+    assert_int_equal(result_int(f), (round + 2) * (round + 2));
+  }
+  /* the excepthook ran in the worker, as conc_thread_fail promises */
+  assert_int_equal(atomic_load(&hook_calls), 3);
+  assert_int_equal(hook_code, CONC_EINVAL);
+  conc_executor_destroy(&ex);
+  conc_thread_set_excepthook(old);
+}
+
+/* Work queued behind the failing task runs on the replacement, and
+ * shutdown(wait) joins the replacement too. */
+static void thread_fail_with_queued_work_loses_nothing(void **st) {
+  (void)st;
+  conc_excepthook_t old = conc_thread_set_excepthook(counting_hook);
+  conc_executor_t ex;
+  init_ex(&ex, 1);
+  conc_future_t *fs[6];
+  for (int i = 0; i < 6; i++)
+    assert_int_equal(conc_executor_submit(
+                         &ex, i % 2 ? thread_fail_task : square, I(i), &fs[i]),
+                     0);
+  assert_int_equal(conc_executor_shutdown(&ex, true, false), 0);
+  for (int i = 0; i < 6; i++) {
+    assert_true(conc_future_done(fs[i]));
+    void *v = NULL;
+    int rc = conc_future_result(fs[i], 0, &v);
+    if (i % 2) {
+      assert_int_equal(rc, CONC_EINVAL);
+    } else {
+      assert_int_equal(rc, 0);
+      assert_int_equal(V(v), i * i);
+    }
+    conc_future_release(fs[i]);
+  }
+  assert_int_equal(conc_executor_num_threads(&ex), 0);
+  conc_executor_destroy(&ex);
+  conc_thread_set_excepthook(old);
+}
+
+/* conc_thread_exit(result) in a task: the future gets that result. */
+static void thread_exit_in_task_gives_result_and_replaces_worker(void **st) {
+  (void)st;
+  conc_executor_t ex;
+  init_ex(&ex, 2);
+  conc_future_t *f;
+  assert_int_equal(conc_executor_submit(&ex, thread_exit_task, I(41), &f), 0);
+  assert_int_equal(result_int(f), 41);
+  assert_int_equal(conc_executor_submit(&ex, square, I(9), &f), 0);
+  assert_int_equal(result_int(f), 81);
+  assert_true(conc_executor_num_threads(&ex) >= 1);
+  assert_true(conc_executor_num_threads(&ex) <= 2);
+  conc_executor_destroy(&ex);
+}
+
+static int thread_fail_init(void *arg) {
+  (void)arg;
+  conc_thread_fail(CONC_EIO, "no device");
+}
+
+static void thread_fail_in_initializer_breaks_the_pool(void **st) {
+  (void)st;
+  conc_excepthook_t old = conc_thread_set_excepthook(counting_hook);
+  conc_executor_t ex;
+  assert_int_equal(
+      conc_executor_init(
+          &ex, &(conc_executor_opts_t){.max_workers = 1,
+                                       .initializer = thread_fail_init}),
+      0);
+  conc_future_t *f;
+  int rc = conc_executor_submit(&ex, square, I(3), &f);
+  if (rc == 0) { /* queued before the pool broke */
+    assert_int_equal(conc_future_result(f, 10, NULL), CONC_EBROKENPOOL);
+    conc_future_release(f);
+  } else {
+    assert_int_equal(rc, CONC_EBROKENPOOL);
+  }
+  conc_executor_shutdown(&ex, true, false);
+  assert_int_equal(conc_executor_submit(&ex, square, I(3), &f),
+                   CONC_EBROKENPOOL);
+  conc_executor_destroy(&ex);
+  conc_thread_set_excepthook(old);
+}
+
 CONC_TEST_MAIN(
     cmocka_unit_test(submit_returns_future_with_result),
     cmocka_unit_test(task_failure_carries_code_and_message),
@@ -791,4 +913,8 @@ CONC_TEST_MAIN(
     cmocka_unit_test(fork_from_pool_thread_works),
     cmocka_unit_test(bad_input_and_futures_after_destroy),
     cmocka_unit_test(future_records_are_recycled),
-    cmocka_unit_test(process_exit_finishes_queued_work))
+    cmocka_unit_test(process_exit_finishes_queued_work),
+    cmocka_unit_test(thread_fail_in_task_fails_future_and_replaces_worker),
+    cmocka_unit_test(thread_fail_with_queued_work_loses_nothing),
+    cmocka_unit_test(thread_exit_in_task_gives_result_and_replaces_worker),
+    cmocka_unit_test(thread_fail_in_initializer_breaks_the_pool))

@@ -24,6 +24,12 @@
  * future's result. To end with a failure (Python: the task raises), a task
  * calls conc_task_fail(code, fmt, ...) and returns; the return value is
  * then ignored and the future carries the code and the message.
+ * conc_thread_fail(code, fmt, ...) inside a task also fails its future with
+ * that code and message, but it ends the worker thread as documented for
+ * it (the excepthook runs first); the executor starts a replacement, so
+ * queued and later work still runs. conc_thread_exit(value) inside a task
+ * ends the worker the same way and gives the future `value` as its result.
+ * In an initializer either one breaks the pool, as a failure does.
  *
  * Futures are heap objects with a reference count: the creator (submit or
  * conc_future_new) gets one reference and gives it back with
