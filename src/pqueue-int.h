@@ -2,10 +2,26 @@
 #ifndef CONC_PQUEUE_INT_H
 #define CONC_PQUEUE_INT_H
 
-/* When set in a process, that process kills itself with SIGKILL at a point
- * where a naive queue would be corrupt: 1 in put after the item bytes are
- * written but before they are published, 2 in get after the item was read
- * but before it is removed. The crash-recovery tests use it. */
-extern int conc__pqueue_crash_point;
+#include "conc/pqueue.h"
+
+/* The points where a process may die with the queue in a state that a
+ * naive queue would get wrong. The crash-recovery tests set
+ * conc__pqueue_hook in a child and kill it (SIGKILL) at one of them. */
+enum conc__pq_point {
+  CONC__PQ_PUT_WRITTEN = 1, /* put: item bytes in the ring, not published */
+  CONC__PQ_PUT_WOKE,        /* put: published, getters woken, not committed */
+  CONC__PQ_PUT_RETURNING,   /* put: committed and the lock released */
+  CONC__PQ_GET_READ,        /* get: item copied out, not yet removed */
+  CONC__PQ_GET_WOKE,        /* get: removed, putters woken, not committed */
+  CONC__PQ_GET_RETURNING,   /* get: committed and the lock released */
+  CONC__PQ_DONE_RETURNING,  /* task_done: committed and the lock released */
+  CONC__PQ_WOKEN,           /* a sleeper woken by a change, before it takes
+                               the lock */
+};
+extern void (*conc__pqueue_hook)(enum conc__pq_point point);
+
+/* How many processes sleep (or are about to) in get, put or join. */
+enum conc__pq_sleep { CONC__PQ_IN_GET, CONC__PQ_IN_PUT, CONC__PQ_IN_JOIN };
+unsigned conc__pqueue_sleepers(const conc_pqueue_t *q, enum conc__pq_sleep in);
 
 #endif

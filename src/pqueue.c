@@ -16,6 +16,20 @@
  * lock owner-dead; the next locker sees in_progress, restores the saved
  * fields (the bytes it may have written lie in free space) and marks the
  * lock consistent, so the queue is exactly as before the interrupted call.
+ * qsize() reads the saved count while in_progress is up: it only ever
+ * reports committed states.
+ *
+ * No sleeper is stranded by a death, whoever dies where:
+ * - a mutation wakes its sleepers before it commits, with the lock held: a
+ *   process killed before the wake dies uncommitted (its change is rolled
+ *   back, so nobody was owed a wake), one killed after it has woken them;
+ * - a woken sleeper killed before it took the lock swallows a wake-up meant
+ *   for a live one; and a process killed inside the lock leaves the rollback
+ *   to the next locker. So a sleeper never sleeps longer than PEER_SLICE_NS
+ *   at a time: it then takes the lock (recovering it from a dead holder, the
+ *   way pshared locks notice theirs) and looks at the queue again.
+ * A get is thus undone up to its commit, the instant before it releases the
+ * lock: a consumer killed earlier leaves its item first in the queue.
  *
  * Ring: positions are monotonic byte counters (pos % cap in the ring). A
  * message is an 8-byte header (its length) and the payload, padded to 8. A
@@ -24,10 +38,8 @@
  */
 #include "conc/pqueue.h"
 
-#include <errno.h>
 #include <math.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -40,10 +52,18 @@
 
 #define WRAP UINT32_MAX
 #define SPIN 200
-#define YIELD_NS 50000 /* how long a waiter yields before it sleeps */
+#define YIELD_NS 50000         /* how long a waiter yields before it sleeps */
+#define PEER_SLICE_NS 20000000 /* longest sleep between looks at the queue */
 
-int conc__pqueue_crash_point;
+void (*conc__pqueue_hook)(enum conc__pq_point point);
 
+#define HOOK(point)                                                            \
+  do {                                                                         \
+    if (__builtin_expect(conc__pqueue_hook != NULL, 0))                        \
+      conc__pqueue_hook(point);                                                \
+  } while (0)
+
+/* count is read without the lock (qsize): its stores are atomic. */
 struct undo {
   uint64_t head, tail, count, puts, dones;
 };
@@ -62,6 +82,18 @@ struct conc__pq {
 
 static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
+static void set_count(struct undo *u, uint64_t v) {
+  __atomic_store_n(&u->count, v, __ATOMIC_RELEASE);
+}
+
+static void copy_undo(struct undo *to, const struct undo *from) {
+  to->head = from->head;
+  to->tail = from->tail;
+  to->puts = from->puts;
+  to->dones = from->dones;
+  set_count(to, from->count);
+}
+
 /* ---- locking and journal ---------------------------------------------- */
 
 static void wake_all(struct conc__pq *s) {
@@ -73,11 +105,13 @@ static void wake_all(struct conc__pq *s) {
   conc__wake(&s->done_seq, CONC__WAKE_ALL, true);
 }
 
+/* Recovery is idempotent: a recoverer killed half-way leaves in_progress
+ * up and the saved record intact for the next one. */
 static int qlock(struct conc__pq *s) {
   int rc = conc_lock_acquire(&s->lock);
   if (rc == CONC_EOWNERDEAD) {
     if (__atomic_load_n(&s->in_progress, __ATOMIC_ACQUIRE)) {
-      s->cur = s->saved;
+      copy_undo(&s->cur, &s->saved);
       __atomic_store_n(&s->in_progress, 0, __ATOMIC_RELEASE);
     }
     conc_lock_mark_consistent(&s->lock);
@@ -95,7 +129,7 @@ static void qunlock(struct conc__pq *s) { conc_lock_release(&s->lock); }
  * raise is an exchange, whose acquire half keeps the changes after it; the
  * lowering is a release store. */
 static void begin(struct conc__pq *s) {
-  s->saved = s->cur;
+  copy_undo(&s->saved, &s->cur);
   __atomic_exchange_n(&s->in_progress, 1, __ATOMIC_ACQ_REL);
 }
 
@@ -118,10 +152,11 @@ static void yield_while(const uint32_t *seq, uint32_t v, conc_deadline_t dl) {
   }
 }
 
-/* Sleep on *seq with the lock dropped; returns with it held (or an error
- * without it). */
+/* Sleep on *seq with the lock dropped, for one slice at most; returns with
+ * the lock held (or a lock error without it). `*polled`: the slice ended
+ * with *seq unchanged, so the next wait need not spin again first. */
 static int wait_on(struct conc__pq *s, uint32_t *seq, uint32_t *waiters,
-                   conc_deadline_t dl) {
+                   conc_deadline_t dl, bool *polled) {
   uint32_t v = conc__load_acquire(seq);
   qunlock(s);
   /* A peer on another CPU usually answers within a few microseconds:
@@ -129,19 +164,44 @@ static int wait_on(struct conc__pq *s, uint32_t *seq, uint32_t *waiters,
    * counts as a waiter, so a spinning one costs the peer no wake call; the
    * count is raised before the sleep compares *seq, and the peer bumps *seq
    * before it reads the count, so one of the two always sees the other. */
-  for (int spin = 0; spin < SPIN && conc__load_acquire(seq) == v; spin++)
-    conc__cpu_relax();
-  yield_while(seq, v, dl);
-  int rc = 0;
-  if (conc__load_acquire(seq) == v) {
-    __atomic_fetch_add(waiters, 1, __ATOMIC_SEQ_CST);
-    rc = conc__wait(seq, v, dl, true);
-    conc__fetch_sub(waiters, 1);
+  if (!*polled) {
+    for (int spin = 0; spin < SPIN && conc__load_acquire(seq) == v; spin++)
+      conc__cpu_relax();
+    yield_while(seq, v, dl);
   }
-  int lrc = qlock(s);
-  return lrc ? lrc : rc;
+  *polled = false;
+  if (conc__load_acquire(seq) == v) {
+    conc_deadline_t slice = conc__now_ns() + PEER_SLICE_NS;
+    __atomic_fetch_add(waiters, 1, __ATOMIC_SEQ_CST);
+    int rc = conc__wait(seq, v, dl < slice ? dl : slice, true);
+    conc__fetch_sub(waiters, 1);
+    if (rc == 0)
+      HOOK(CONC__PQ_WOKEN);
+    *polled = rc != 0;
+  }
+  return qlock(s);
 }
 
+/* Wait with the lock held until ready(s, arg). 0 with the lock held;
+ * `expired` without it once the deadline has passed; a lock error. */
+static int wait_until(struct conc__pq *s,
+                      bool (*ready)(const struct conc__pq *, size_t),
+                      size_t arg, uint32_t *seq, uint32_t *waiters,
+                      conc_deadline_t dl, int expired) {
+  bool polled = false;
+  while (!ready(s, arg)) {
+    if (conc__now_ns() >= dl) {
+      qunlock(s);
+      return expired;
+    }
+    int rc = wait_on(s, seq, waiters, dl, &polled);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+/* Called with the lock held, before the commit (see the top). */
 static void signal_seq(uint32_t *seq, uint32_t *waiters, int n) {
   __atomic_fetch_add(seq, 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(waiters, __ATOMIC_SEQ_CST))
@@ -219,10 +279,9 @@ static void write_msg(struct conc__pq *s, const void *item, size_t len) {
   memcpy(s->ring + pos, &hdr, 8);
   if (len)
     memcpy(s->ring + pos + 8, item, len);
-  if (conc__pqueue_crash_point == 1)
-    raise(SIGKILL);
+  HOOK(CONC__PQ_PUT_WRITTEN);
   s->cur.tail += need;
-  s->cur.count++;
+  set_count(&s->cur, s->cur.count + 1);
   s->cur.puts++;
 }
 
@@ -241,21 +300,17 @@ int conc_pqueue_put(conc_pqueue_t *q, const void *item, size_t len, bool block,
     return rc;
   if ((rc = qlock(s)))
     return rc;
-  while (!has_room(s, 8 + pad8(len))) {
-    rc = conc__now_ns() >= dl ? CONC_ETIMEDOUT
-                              : wait_on(s, &s->get_seq, &s->put_waiters, dl);
-    if (rc && rc != CONC_ETIMEDOUT)
-      return rc;
-    if (rc == CONC_ETIMEDOUT && !has_room(s, 8 + pad8(len))) {
-      qunlock(s);
-      return CONC_EFULL;
-    }
-  }
+  rc = wait_until(s, has_room, 8 + pad8(len), &s->get_seq, &s->put_waiters, dl,
+                  CONC_EFULL);
+  if (rc)
+    return rc;
   begin(s);
   write_msg(s, item, len);
+  signal_seq(&s->put_seq, &s->get_waiters, 1);
+  HOOK(CONC__PQ_PUT_WOKE);
   commit(s);
   qunlock(s);
-  signal_seq(&s->put_seq, &s->get_waiters, 1);
+  HOOK(CONC__PQ_PUT_RETURNING);
   return 0;
 }
 
@@ -265,22 +320,9 @@ int conc_pqueue_put_nowait(conc_pqueue_t *q, const void *item, size_t len) {
 
 /* ---- get --------------------------------------------------------------- */
 
-/* Wait until an item is there; returns with the lock held on success. */
-static int wait_item(struct conc__pq *s, conc_deadline_t dl) {
-  int rc = qlock(s);
-  if (rc)
-    return rc;
-  while (s->cur.count == 0) {
-    rc = conc__now_ns() >= dl ? CONC_ETIMEDOUT
-                              : wait_on(s, &s->put_seq, &s->get_waiters, dl);
-    if (rc && rc != CONC_ETIMEDOUT)
-      return rc;
-    if (rc == CONC_ETIMEDOUT && s->cur.count == 0) {
-      qunlock(s);
-      return CONC_EEMPTY;
-    }
-  }
-  return 0;
+static bool has_item(const struct conc__pq *s, size_t unused) {
+  (void)unused;
+  return s->cur.count > 0;
 }
 
 /* The head message: skips a WRAP marker (inside a journalled step). */
@@ -297,10 +339,28 @@ static unsigned char *head_msg(struct conc__pq *s, size_t *len) {
 }
 
 static void pop_msg(struct conc__pq *s, size_t len) {
-  if (conc__pqueue_crash_point == 2)
-    raise(SIGKILL);
+  HOOK(CONC__PQ_GET_READ);
   s->cur.head += 8 + pad8(len);
-  s->cur.count--;
+  set_count(&s->cur, s->cur.count - 1);
+  signal_seq(&s->get_seq, &s->put_waiters, 1);
+  HOOK(CONC__PQ_GET_WOKE);
+}
+
+/* Copy the head item out (malloc'd into *item, or into buf). */
+static int copy_out(const unsigned char *at, size_t n, void **item, void *buf,
+                    size_t cap) {
+  if (item) {
+    void *out = malloc(n ? n : 1);
+    *item = out;
+    if (!out)
+      return CONC_ENOMEM;
+    memcpy(out, at, n);
+    return 0;
+  }
+  if (n > cap)
+    return CONC_ETOOSHORT;
+  memcpy(buf, at, n);
+  return 0;
 }
 
 static int get_common(conc_pqueue_t *q, void **item, void *buf, size_t cap,
@@ -314,30 +374,23 @@ static int get_common(conc_pqueue_t *q, void **item, void *buf, size_t cap,
   conc_deadline_t dl;
   if ((rc = deadline_of(block, timeout, &dl)))
     return rc;
-  if ((rc = wait_item(s, dl)))
+  if ((rc = qlock(s)))
+    return rc;
+  rc =
+      wait_until(s, has_item, 0, &s->put_seq, &s->get_waiters, dl, CONC_EEMPTY);
+  if (rc)
     return rc;
   begin(s);
   size_t n;
   unsigned char *at = head_msg(s, &n);
   *len = n;
-  if (item) {
-    void *out = malloc(n ? n : 1);
-    if (!out)
-      rc = CONC_ENOMEM;
-    else
-      memcpy(out, at, n);
-    *item = out;
-  } else if (n > cap) {
-    rc = CONC_ETOOSHORT;
-  } else {
-    memcpy(buf, at, n);
-  }
+  rc = copy_out(at, n, item, buf, cap);
   if (rc == 0)
     pop_msg(s, n);
   commit(s);
   qunlock(s);
   if (rc == 0)
-    signal_seq(&s->get_seq, &s->put_waiters, 1);
+    HOOK(CONC__PQ_GET_RETURNING);
   return rc;
 }
 
@@ -359,10 +412,23 @@ int conc_pqueue_get_into(conc_pqueue_t *q, void *buf, size_t cap, size_t *len,
 
 /* ---- sizes, close, tasks ---------------------------------------------- */
 
+/* The committed count: the saved one while a change is in progress (or
+ * was cut short by a death and awaits its rollback). The second look at
+ * the flag rejects a count read just after a change began. */
+static uint64_t committed_count(const struct conc__pq *s) {
+  for (;;) {
+    if (__atomic_load_n(&s->in_progress, __ATOMIC_ACQUIRE))
+      return __atomic_load_n(&s->saved.count, __ATOMIC_ACQUIRE);
+    uint64_t c = __atomic_load_n(&s->cur.count, __ATOMIC_ACQUIRE);
+    if (!__atomic_load_n(&s->in_progress, __ATOMIC_ACQUIRE))
+      return c;
+  }
+}
+
 int conc_pqueue_qsize(const conc_pqueue_t *q) {
   if (!q || !q->priv.sh)
     return CONC_EINVAL;
-  return (int)__atomic_load_n(&q->priv.sh->cur.count, __ATOMIC_ACQUIRE);
+  return (int)committed_count(q->priv.sh);
 }
 
 bool conc_pqueue_empty(const conc_pqueue_t *q) {
@@ -397,12 +463,17 @@ int conc_pqueue_task_done(conc_pqueue_t *q) {
   }
   begin(s);
   s->cur.dones++;
-  commit(s);
-  bool all = s->cur.dones == s->cur.puts;
-  qunlock(s);
-  if (all)
+  if (s->cur.dones == s->cur.puts)
     signal_seq(&s->done_seq, &s->join_waiters, CONC__WAKE_ALL);
+  commit(s);
+  qunlock(s);
+  HOOK(CONC__PQ_DONE_RETURNING);
   return 0;
+}
+
+static bool all_done(const struct conc__pq *s, size_t unused) {
+  (void)unused;
+  return s->cur.dones == s->cur.puts;
 }
 
 int conc_pqueue_join(conc_pqueue_t *q, double timeout) {
@@ -417,18 +488,20 @@ int conc_pqueue_join(conc_pqueue_t *q, double timeout) {
     return rc;
   if ((rc = qlock(s)))
     return rc;
-  while (s->cur.dones != s->cur.puts) {
-    rc = conc__now_ns() >= dl ? CONC_ETIMEDOUT
-                              : wait_on(s, &s->done_seq, &s->join_waiters, dl);
-    if (rc && rc != CONC_ETIMEDOUT)
-      return rc;
-    if (rc == CONC_ETIMEDOUT && s->cur.dones != s->cur.puts) {
-      qunlock(s);
-      return CONC_ETIMEDOUT;
-    }
-  }
+  rc = wait_until(s, all_done, 0, &s->done_seq, &s->join_waiters, dl,
+                  CONC_ETIMEDOUT);
+  if (rc)
+    return rc;
   qunlock(s);
   return 0;
+}
+
+unsigned conc__pqueue_sleepers(const conc_pqueue_t *q, enum conc__pq_sleep in) {
+  const struct conc__pq *s = q->priv.sh;
+  const uint32_t *n = in == CONC__PQ_IN_GET   ? &s->get_waiters
+                      : in == CONC__PQ_IN_PUT ? &s->put_waiters
+                                              : &s->join_waiters;
+  return __atomic_load_n(n, __ATOMIC_ACQUIRE);
 }
 
 int conc_simplequeue_init(conc_simplequeue_t *q) {

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "conc/error.h"
@@ -16,15 +17,31 @@
 
 static conc_pqueue_t q;
 
+/* What the processes of a crash test share: a kill-once flag and the
+ * items a consumer stored, each with its id and a checksum. */
+struct rec {
+  uint64_t id, sum;
+};
+#define BOARD_RECS 512
+struct board {
+  int fired;
+  uint32_t n; /* records stored in got[] */
+  struct rec got[BOARD_RECS];
+};
+static struct board *bd;
+
 static int setup(void **state) {
   (void)state;
   alarm(30);
-  return 0;
+  bd = mmap(NULL, sizeof *bd, PROT_READ | PROT_WRITE,
+            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  return bd == MAP_FAILED ? -1 : 0;
 }
 
 static int teardown(void **state) {
   (void)state;
   alarm(0);
+  munmap(bd, sizeof *bd);
   return 0;
 }
 
@@ -317,14 +334,82 @@ static void ring_wraps_and_sizes_are_checked(void **state) {
   conc_pqueue_destroy(&q);
 }
 
-/* F5: killed in the middle of put / get */
-static void *crash_in(void *arg) {
-  conc__pqueue_crash_point = *(int *)arg;
-  if (conc__pqueue_crash_point == 1)
-    put_int(99);
-  else
-    get_int();
+/* F5: processes killed inside put / get / task_done / a wait. A child arms
+ * the queue's hook to SIGKILL itself at a named point; with `once` only the
+ * first process of the test to get there dies. */
+struct kill_plan {
+  enum conc__pq_point at;
+  unsigned after; /* points of that kind passed first */
+  bool once;
+};
+static struct kill_plan plan;
+
+static void killer(enum conc__pq_point point) {
+  if (point != plan.at || plan.after-- > 0)
+    return;
+  if (plan.once && __atomic_exchange_n(&bd->fired, 1, __ATOMIC_SEQ_CST))
+    return;
+  raise(SIGKILL);
+}
+
+static void arm(const void *arg) {
+  plan = *(const struct kill_plan *)arg;
+  conc__pqueue_hook = killer;
+}
+
+static void *put_99_armed(void *arg) {
+  arm(arg);
+  put_int(99);
   return NULL;
+}
+
+static void *get_armed(void *arg) {
+  arm(arg);
+  int v = -1;
+  size_t n;
+  if (conc_pqueue_get_into(&q, &v, sizeof v, &n, true, CONC_FOREVER))
+    conc_process_exit(2);
+  return NULL;
+}
+
+static void *put_armed(void *arg) {
+  arm(arg);
+  put_int(8);
+  return NULL;
+}
+
+static void *get_and_done_armed(void *arg) {
+  arm(arg);
+  get_int();
+  conc_pqueue_task_done(&q);
+  return NULL;
+}
+
+static void *join_queue(void *arg) {
+  (void)arg;
+  return conc_pqueue_join(&q, CONC_FOREVER) ? (conc_process_exit(2), NULL)
+                                            : NULL;
+}
+
+static void *get_5(void *arg) {
+  (void)arg;
+  return get_int() == 5 ? NULL : (conc_process_exit(2), NULL);
+}
+
+static void await_sleepers(enum conc__pq_sleep in, unsigned n) {
+  while (conc__pqueue_sleepers(&q, in) < n)
+    conc_sleep(0.001);
+}
+
+/* The child's exit code; a child still blocked after t seconds is killed
+ * and reaped, and the test fails. */
+static int finish_within(conc_process_t *p, double t) {
+  if (conc_process_join(p, t) == CONC_ETIMEDOUT) {
+    conc_process_kill(p);
+    finish(p);
+    fail_msg("a sleeper is still blocked %.1f s after its peer died", t);
+  }
+  return finish(p);
 }
 
 static void killed_mid_put_or_get_is_rolled_back(void **state) {
@@ -333,13 +418,12 @@ static void killed_mid_put_or_get_is_rolled_back(void **state) {
       conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.joinable = true}), 0);
   put_int(1);
   put_int(2);
-  int point = 1;
   conc_process_t p;
-  start(&p, crash_in, &point);
+  start(&p, put_99_armed, &(struct kill_plan){.at = CONC__PQ_PUT_WRITTEN});
   assert_int_equal(finish(&p), -SIGKILL);
+  assert_int_equal(conc_pqueue_qsize(&q), 2);
   assert_int_equal(get_int(), 1); /* the lock recovers; 99 never appeared */
-  point = 2;
-  start(&p, crash_in, &point);
+  start(&p, get_armed, &(struct kill_plan){.at = CONC__PQ_GET_READ});
   assert_int_equal(finish(&p), -SIGKILL);
   assert_int_equal(conc_pqueue_qsize(&q), 1); /* the dead get took nothing */
   assert_int_equal(get_int(), 2);
@@ -349,6 +433,202 @@ static void killed_mid_put_or_get_is_rolled_back(void **state) {
   for (int k = 0; k < 3; k++)
     assert_int_equal(conc_pqueue_task_done(&q), 0);
   assert_int_equal(conc_pqueue_join(&q, 0), 0);
+  conc_pqueue_destroy(&q);
+}
+
+static void
+producer_killed_after_its_put_committed_still_wakes_the_getter(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 0, NULL), 0);
+  conc_process_t getter, producer;
+  start(&getter, get_armed, &(struct kill_plan){0});
+  await_sleepers(CONC__PQ_IN_GET, 1);
+  start(&producer, put_99_armed,
+        &(struct kill_plan){.at = CONC__PQ_PUT_RETURNING});
+  assert_int_equal(finish(&producer), -SIGKILL);
+  assert_int_equal(finish_within(&getter, 2.0), 0);
+  assert_true(conc_pqueue_empty(&q));
+  conc_pqueue_destroy(&q);
+}
+
+static void
+consumer_killed_before_its_get_committed_leaves_the_item(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 1, NULL), 0);
+  put_int(7);
+  conc_process_t putter, consumer;
+  start(&putter, put_armed, &(struct kill_plan){0});
+  await_sleepers(CONC__PQ_IN_PUT, 1);
+  /* dies with the item removed and the putter woken, but uncommitted */
+  start(&consumer, get_armed, &(struct kill_plan){.at = CONC__PQ_GET_WOKE});
+  assert_int_equal(finish(&consumer), -SIGKILL);
+  assert_int_equal(conc_pqueue_qsize(&q), 1);
+  assert_int_equal(get_int(), 7); /* still first, and now it makes room */
+  assert_int_equal(finish_within(&putter, 2.0), 0);
+  assert_int_equal(get_int(), 8);
+  assert_true(conc_pqueue_empty(&q));
+  conc_pqueue_destroy(&q);
+}
+
+static void putter_on_a_full_queue_wakes_when_its_getter_dies(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 1, NULL), 0);
+  put_int(7);
+  conc_process_t putter, consumer;
+  start(&putter, put_armed, &(struct kill_plan){0});
+  await_sleepers(CONC__PQ_IN_PUT, 1);
+  /* dies holding the item it got: the queue has room */
+  start(&consumer, get_armed,
+        &(struct kill_plan){.at = CONC__PQ_GET_RETURNING});
+  assert_int_equal(finish(&consumer), -SIGKILL);
+  assert_int_equal(finish_within(&putter, 2.0), 0);
+  assert_int_equal(get_int(), 8);
+  conc_pqueue_destroy(&q);
+}
+
+/* Two sleepers, one wake-up: whichever is woken dies before it takes the
+ * lock; the other must still get there. */
+static void two_sleepers_one_dies_woken(void *(*fn)(void *),
+                                        enum conc__pq_sleep in,
+                                        void (*wake_one)(void)) {
+  static struct kill_plan woken_once = {.at = CONC__PQ_WOKEN, .once = true};
+  conc_process_t p[2];
+  for (int k = 0; k < 2; k++)
+    start(&p[k], fn, &woken_once);
+  await_sleepers(in, 2);
+  wake_one();
+  int codes[2];
+  for (int k = 0; k < 2; k++)
+    codes[k] = finish_within(&p[k], 3.0);
+  assert_int_equal(codes[0] + codes[1], -SIGKILL); /* one killed, one 0 */
+  assert_true(codes[0] == 0 || codes[1] == 0);
+  assert_int_equal(bd->fired, 1);
+}
+
+static void *get_5_woken_once(void *arg) {
+  arm(arg);
+  return get_5(NULL);
+}
+
+static void put_5(void) { put_int(5); }
+
+static void
+woken_getter_killed_before_the_lock_passes_its_wakeup_on(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 0, NULL), 0);
+  two_sleepers_one_dies_woken(get_5_woken_once, CONC__PQ_IN_GET, put_5);
+  assert_true(conc_pqueue_empty(&q));
+  conc_pqueue_destroy(&q);
+}
+
+static void get_one(void) { get_int(); }
+
+static void
+woken_putter_killed_before_the_lock_passes_its_wakeup_on(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 1, NULL), 0);
+  put_int(7);
+  two_sleepers_one_dies_woken(put_armed, CONC__PQ_IN_PUT, get_one);
+  assert_int_equal(get_int(), 8);
+  assert_true(conc_pqueue_empty(&q));
+  conc_pqueue_destroy(&q);
+}
+
+static void
+join_wakes_when_the_last_task_done_dies_after_committing(void **state) {
+  (void)state;
+  assert_int_equal(
+      conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.joinable = true}), 0);
+  put_int(1);
+  conc_process_t joiner, worker;
+  start(&joiner, join_queue, NULL);
+  await_sleepers(CONC__PQ_IN_JOIN, 1);
+  start(&worker, get_and_done_armed,
+        &(struct kill_plan){.at = CONC__PQ_DONE_RETURNING});
+  assert_int_equal(finish(&worker), -SIGKILL);
+  assert_int_equal(finish_within(&joiner, 2.0), 0);
+  assert_int_equal(conc_pqueue_join(&q, 0), 0);
+  conc_pqueue_destroy(&q);
+}
+
+/* Randomized: consumers killed at random instants, or by the hook at a
+ * random point of a random get, while they store what they get in shared
+ * memory. get_into copies the item out before the get commits, so after
+ * each kill every item taken from the queue is in bd->got: no item may be
+ * lost or delivered twice, and each keeps its checksum. */
+static uint64_t sum_of(uint64_t id) {
+  return (id + 1) * 0x9e3779b97f4a7c15ull ^ 0x5bd1e995ull;
+}
+
+static void *consume_onto_board(void *arg) {
+  if (arg)
+    arm(arg);
+  for (uint32_t i = 0; i < BOARD_RECS; i++) {
+    size_t n;
+    if (conc_pqueue_get_into(&q, &bd->got[i], sizeof bd->got[i], &n, true,
+                             CONC_FOREVER))
+      conc_process_exit(2);
+    __atomic_store_n(&bd->n, i + 1, __ATOMIC_RELEASE);
+  }
+  return NULL;
+}
+
+static uint32_t rnd_next(uint32_t *s) {
+  *s = *s * 1103515245u + 12345u;
+  return *s >> 8;
+}
+
+/* Checks what one killed consumer took; returns how many items. */
+static uint64_t check_taken(uint64_t next, uint64_t queued) {
+  uint64_t left = (uint64_t)conc_pqueue_qsize(&q), taken = queued - left;
+  uint32_t stored = __atomic_load_n(&bd->n, __ATOMIC_ACQUIRE);
+  assert_true(left <= queued);
+  /* one more than stored: killed after its get committed */
+  assert_true(taken == stored || taken == stored + 1);
+  for (uint64_t i = 0; i < taken; i++) {
+    assert_int_equal(bd->got[i].id, next + i);
+    assert_int_equal(bd->got[i].sum, sum_of(next + i));
+  }
+  return taken;
+}
+
+static void
+consumers_killed_at_random_lose_and_duplicate_no_item(void **state) {
+  (void)state;
+  static const enum conc__pq_point points[] = {
+      CONC__PQ_GET_READ, CONC__PQ_GET_WOKE, CONC__PQ_GET_RETURNING};
+  /* a small ring: it wraps every few rounds */
+  assert_int_equal(
+      conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.capacity = 4096}), 0);
+  uint32_t seed = 12345;
+  uint64_t next = 0, total = 0;
+  for (int round = 0; round < 300; round++) {
+    for (; total - next < 128; total++) {
+      struct rec r = {total, sum_of(total)};
+      assert_int_equal(conc_pqueue_put(&q, &r, sizeof r, true, 1.0), 0);
+    }
+    __atomic_store_n(&bd->n, 0, __ATOMIC_RELEASE);
+    memset(bd->got, 0xff, sizeof bd->got);
+    struct kill_plan kp = {.at = points[rnd_next(&seed) % 3],
+                           .after = rnd_next(&seed) % 16};
+    bool hooked = round % 2;
+    conc_process_t p;
+    start(&p, consume_onto_board, hooked ? &kp : NULL);
+    if (!hooked) {
+      conc_sleep((rnd_next(&seed) % 1500) * 1e-6);
+      conc_process_kill(&p);
+    }
+    assert_int_equal(finish(&p), -SIGKILL);
+    next += check_taken(next, total - next);
+  }
+  struct rec r;
+  size_t n;
+  for (; next < total; next++) {
+    assert_int_equal(conc_pqueue_get_into(&q, &r, sizeof r, &n, false, 0), 0);
+    assert_int_equal(r.id, next);
+    assert_int_equal(r.sum, sum_of(next));
+  }
+  assert_true(conc_pqueue_empty(&q));
   conc_pqueue_destroy(&q);
 }
 
@@ -393,15 +673,21 @@ static void producers_killed_at_random_leave_whole_items(void **state) {
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-CONC_TEST_MAIN(T(full_queue_put_fails_at_once_or_after_timeout),
-               T(empty_queue_get_fails_at_once_or_after_timeout),
-               T(sizes_are_right_across_processes),
-               T(fifo_across_processes_and_fork),
-               T(producers_keep_their_order_through_a_small_queue),
-               T(joinable_queue_join_waits_for_task_done),
-               T(closed_handles_refuse_put_and_get),
-               T(exiting_producer_never_deadlocks_its_join),
-               T(blocked_get_wakes_on_put_elsewhere),
-               T(ring_wraps_and_sizes_are_checked),
-               T(killed_mid_put_or_get_is_rolled_back),
-               T(producers_killed_at_random_leave_whole_items))
+CONC_TEST_MAIN(
+    T(full_queue_put_fails_at_once_or_after_timeout),
+    T(empty_queue_get_fails_at_once_or_after_timeout),
+    T(sizes_are_right_across_processes), T(fifo_across_processes_and_fork),
+    T(producers_keep_their_order_through_a_small_queue),
+    T(joinable_queue_join_waits_for_task_done),
+    T(closed_handles_refuse_put_and_get),
+    T(exiting_producer_never_deadlocks_its_join),
+    T(blocked_get_wakes_on_put_elsewhere), T(ring_wraps_and_sizes_are_checked),
+    T(killed_mid_put_or_get_is_rolled_back),
+    T(producer_killed_after_its_put_committed_still_wakes_the_getter),
+    T(consumer_killed_before_its_get_committed_leaves_the_item),
+    T(putter_on_a_full_queue_wakes_when_its_getter_dies),
+    T(woken_getter_killed_before_the_lock_passes_its_wakeup_on),
+    T(woken_putter_killed_before_the_lock_passes_its_wakeup_on),
+    T(join_wakes_when_the_last_task_done_dies_after_committing),
+    T(consumers_killed_at_random_lose_and_duplicate_no_item),
+    T(producers_killed_at_random_leave_whole_items))
