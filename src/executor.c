@@ -698,9 +698,10 @@ const char *conc_executor_thread_name_prefix(conc_executor_t *ex) {
 int conc_executor_map(conc_executor_t *ex, conc_map_t *m, void *(*fn)(void *),
                       void *const *inputs, size_t n, double timeout) {
   conc_deadline_t dl;
-  if (!m || !fn || (!inputs && n) || isnan(timeout))
+  if (!m)
     return CONC_EINVAL;
-  if (!CORE(ex))
+  m->priv.fs = NULL; /* closed until it succeeds */
+  if (!fn || (!inputs && n) || isnan(timeout) || !CORE(ex))
     return CONC_EINVAL;
   if (timeout < 0 && timeout != CONC_FOREVER)
     timeout = 0;

@@ -539,7 +539,7 @@ int conc_future_add_done_callback(conc_future_t *f, conc_future_callback_t fn,
 }
 
 int conc_future_repr(const conc_future_t *f, char *buf, size_t len) {
-  if (!f)
+  if (!f || (!buf && len))
     return CONC_EINVAL;
   static const char *names[] = {"pending", "running", "cancelled", "cancelled",
                                 "finished"};

@@ -432,12 +432,20 @@ static size_t round_to_pages(size_t size) {
   return (size + page - 1) / page * page;
 }
 
+/* A stack size Python's stack_size() accepts: 0, or at least the minimum
+ * and small enough to round up to whole pages without wrapping to 0. */
+static bool stack_size_ok(size_t size) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  return size == 0 ||
+         (size >= CONC_THREAD_STACK_MIN && size <= SIZE_MAX - page);
+}
+
 size_t conc_threading_stack_size(void) {
   return __atomic_load_n(&default_stack, __ATOMIC_RELAXED);
 }
 
 int conc_threading_set_stack_size(size_t size, size_t *old) {
-  if (size && size < CONC_THREAD_STACK_MIN)
+  if (!stack_size_ok(size))
     return CONC_EINVAL;
   size_t prev = __atomic_exchange_n(&default_stack, round_to_pages(size),
                                     __ATOMIC_RELAXED);
@@ -456,7 +464,7 @@ int conc_thread_init(conc_thread_t *t, void *(*target)(void *), void *arg,
   if (!t)
     return CONC_EINVAL;
   size_t stack = opts ? opts->stack_size : 0;
-  if (stack && stack < CONC_THREAD_STACK_MIN)
+  if (!stack_size_ok(stack))
     return CONC_EINVAL;
   stack = round_to_pages(stack);
   int daemon = opts ? opts->daemon : CONC_DAEMON_INHERIT;
@@ -586,7 +594,7 @@ static void *bootstrap(void *p) {
 }
 
 int conc_thread_start(conc_thread_t *t) {
-  if (!t)
+  if (!t || !t->priv.kind) /* NULL, or never initialised (all zero) */
     return CONC_EINVAL;
   if (flags_of(t) & (F_DUMMY | F_MAIN))
     return CONC_ESTATE;
@@ -737,7 +745,7 @@ int conc_thread_result(const conc_thread_t *t, void **out) {
 }
 
 int conc_thread_repr(const conc_thread_t *t, char *buf, size_t len) {
-  if (!t || (!buf && len))
+  if (!t || !t->priv.kind || (!buf && len))
     return CONC_EINVAL;
   uint32_t s = conc__load_acquire(&t->priv.state);
   const char *status = s == ST_INITIAL    ? "initial"
@@ -767,8 +775,9 @@ int conc_thread_destroy(conc_thread_t *t) {
 
 static void report(const char *headline, const conc_excepthook_args_t *a) {
   flockfile(stderr);
+  const char *msg = a->message ? a->message : "";
   fprintf(stderr, "%s\n%s (%s)%s%s\n", headline, conc_err_python(a->code),
-          conc_err_name(a->code), a->message[0] ? ": " : "", a->message);
+          conc_err_name(a->code), msg[0] ? ": " : "", msg);
   funlockfile(stderr);
 }
 

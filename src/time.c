@@ -13,7 +13,7 @@ double conc_monotonic(void) { return (double)conc__now_ns() / 1e9; }
 int64_t conc_monotonic_ns(void) { return conc__now_ns(); }
 
 int conc_deadline_after(double timeout, conc_deadline_t *out) {
-  if (isnan(timeout))
+  if (isnan(timeout) || !out)
     return CONC_EINVAL;
   /* No clock read for waits without a limit: clock reads are slow on VMs. */
   if (timeout == CONC_FOREVER || timeout > CONC_TIMEOUT_MAX) {
@@ -35,8 +35,9 @@ int conc_deadline_after(double timeout, conc_deadline_t *out) {
 double conc_deadline_remaining(conc_deadline_t deadline) {
   if (deadline == CONC_DEADLINE_NEVER)
     return CONC_FOREVER;
-  int64_t left = deadline - conc__now_ns();
-  return left > 0 ? (double)left / 1e9 : 0.0;
+  int64_t now = conc__now_ns();
+  /* compare first: deadline - now could overflow for a far-past deadline */
+  return deadline > now ? (double)(deadline - now) / 1e9 : 0.0;
 }
 
 int conc_sleep(double seconds) {

@@ -119,7 +119,8 @@ CONC_EXTERN int conc_future_set_exception(conc_future_t *f, int code,
 
 /* repr(f) into buf (snprintf rules): "<Future at 0xADDR state=pending>",
  * "state=running", "state=cancelled", "state=finished returned 0xVALUE",
- * "state=finished raised ValueError". Returns the length needed. */
+ * "state=finished raised ValueError". Returns the length needed, or
+ * CONC_EINVAL for a NULL f, or a NULL buf with len > 0. */
 CONC_EXTERN int conc_future_repr(const conc_future_t *f, char *buf, size_t len);
 
 /*
@@ -233,10 +234,13 @@ CONC_EXTERN int conc_executor_shutdown(conc_executor_t *ex, bool wait,
  * valid (their outcome is final by then). */
 CONC_EXTERN void conc_executor_destroy(conc_executor_t *ex);
 
-/* The executor's max_workers and the number of worker threads started. */
+/* The executor's max_workers and the number of live worker threads (a
+ * worker ended by conc_thread_fail in a task is replaced); CONC_EINVAL for
+ * an executor not initialised or destroyed. */
 CONC_EXTERN int conc_executor_max_workers(conc_executor_t *ex);
 CONC_EXTERN int conc_executor_num_threads(conc_executor_t *ex);
-/* The prefix of the worker names ("ThreadPoolExecutor-<k>" by default). */
+/* The prefix of the worker names ("ThreadPoolExecutor-<k>" by default);
+ * NULL for an executor not initialised or destroyed. */
 CONC_EXTERN const char *conc_executor_thread_name_prefix(conc_executor_t *ex);
 
 /* ---- map ----------------------------------------------------------------- */
@@ -253,7 +257,9 @@ typedef struct conc_map {
 /*
  * executor.map(fn, inputs): submits fn(inputs[i]) for every i at once
  * (even if nothing is read). The timeout runs from this call. Returns 0,
- * or the submit errors (nothing is left queued then).
+ * CONC_EINVAL (NULL ex, m or fn, NULL inputs with n > 0, a NaN timeout),
+ * or the submit errors (nothing is left queued then). On failure *m is
+ * closed: conc_map_next gives CONC_EINVAL and conc_map_close does nothing.
  */
 CONC_EXTERN int conc_executor_map(conc_executor_t *ex, conc_map_t *m,
                                   void *(*fn)(void *), void *const *inputs,

@@ -101,7 +101,8 @@ typedef struct conc_thread {
 /*
  * Thread(target=target, args=(arg,), ...). target may be NULL (Python's
  * target=None: run() does nothing). opts may be NULL. Returns 0,
- * CONC_EINVAL (t NULL, stack_size below the minimum) or CONC_ENOMEM.
+ * CONC_EINVAL (t NULL, stack_size below the minimum or too large to round
+ * up to pages) or CONC_ENOMEM.
  */
 CONC_EXTERN int conc_thread_init(conc_thread_t *t, void *(*target)(void *),
                                  void *arg, const conc_thread_opts_t *opts);
@@ -111,7 +112,8 @@ CONC_EXTERN int conc_thread_init(conc_thread_t *t, void *(*target)(void *),
  * is alive, listed by conc_enumerate and its ident is set. Returns 0,
  * CONC_ESTATE if already started (or t is the main or a dummy thread),
  * CONC_EAGAIN/CONC_ENOMEM when the OS cannot create a thread (the object
- * stays startable), CONC_EINVAL for NULL.
+ * stays startable), CONC_EINVAL for NULL or a record that was never
+ * initialised (all zero).
  */
 CONC_EXTERN int conc_thread_start(conc_thread_t *t);
 
@@ -165,7 +167,8 @@ CONC_EXTERN int conc_thread_result(const conc_thread_t *t, void **out);
 
 /*
  * repr(t) into buf (snprintf rules; returns the length it needed, or
- * CONC_EINVAL): "<Thread(NAME, initial)>", "<Thread(NAME, started daemon
+ * CONC_EINVAL for NULL t, a never initialised t, or NULL buf with len > 0):
+ * "<Thread(NAME, initial)>", "<Thread(NAME, started daemon
  * IDENT)>", "<Thread(NAME, stopped IDENT)>"; Timer, _MainThread and
  * _DummyThread show their own class name.
  */
@@ -221,7 +224,8 @@ conc_thread_set_excepthook(conc_excepthook_t hook);
 /* threading.__excepthook__: prints to stderr
  *   Exception in thread NAME:
  *   PythonName (CONC_ECODE): message
- */
+ * NULL args does nothing; a NULL message prints as "", a NULL thread as
+ * the calling thread's ident. */
 CONC_EXTERN void
 conc_thread_default_excepthook(const conc_excepthook_args_t *args);
 
@@ -261,7 +265,8 @@ CONC_EXTERN size_t conc_threading_stack_size(void);
 /* threading.stack_size(size): set it (0 restores the platform default;
  * otherwise at least CONC_THREAD_STACK_MIN, rounded up to pages) and store
  * the previous value in *old (may be NULL). Returns 0 or CONC_EINVAL
- * (ValueError; nothing changed). */
+ * (ValueError: below the minimum, or too large to round up to pages;
+ * nothing changed, *old untouched). */
 CONC_EXTERN int conc_threading_set_stack_size(size_t size, size_t *old);
 
 /* ---- process exit ----------------------------------------------------------
@@ -315,19 +320,21 @@ CONC_EXTERN int conc_local_init(conc_local_t *l, const conc_local_opts_t *opts);
 /* Read the calling thread's value. If this thread has none yet and there
  * is an initialiser, it runs now (once per thread) and its result is the
  * value. Returns 0, CONC_EUNSET (AttributeError: nothing set here, or the
- * value was deleted), CONC_EINVAL, CONC_ENOMEM. */
+ * value was deleted), CONC_EINVAL (NULL l or out, or l not initialised or
+ * destroyed), CONC_ENOMEM. */
 CONC_EXTERN int conc_local_get(conc_local_t *l, void **out);
 
 /* Set the calling thread's value (a different previous value goes to the
- * destructor). Returns 0, CONC_EINVAL or CONC_ENOMEM. */
+ * destructor). Returns 0, CONC_EINVAL (as for get) or CONC_ENOMEM. */
 CONC_EXTERN int conc_local_set(conc_local_t *l, void *value);
 
 /* del local.x: destroy and forget this thread's value (the initialiser does
- * not run again). Returns 0 or CONC_EUNSET. */
+ * not run again). Returns 0, CONC_EUNSET, or CONC_EINVAL (NULL, or a local
+ * not initialised or destroyed). */
 CONC_EXTERN int conc_local_delete(conc_local_t *l);
 
 /* Destroy every thread's value and the local itself. No thread may use it
- * concurrently. */
+ * concurrently. NULL, or a local already destroyed, does nothing. */
 CONC_EXTERN void conc_local_destroy(conc_local_t *l);
 
 CONC_END_DECLS

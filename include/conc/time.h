@@ -28,15 +28,19 @@ CONC_EXTERN int64_t conc_monotonic_ns(void);
 /*
  * Turn a relative timeout into an absolute deadline: CONC_FOREVER (or any
  * value above CONC_TIMEOUT_MAX) gives CONC_DEADLINE_NEVER, other negative
- * values give "now" (a poll). NaN is CONC_EINVAL. Returns 0 or CONC_EINVAL.
+ * values give "now" (a poll). Returns 0, or CONC_EINVAL for NaN or a NULL
+ * out (*out is then unchanged).
  */
 CONC_EXTERN int conc_deadline_after(double timeout, conc_deadline_t *out);
-/* Seconds left until the deadline (0 if passed, CONC_FOREVER if never). */
+/* Seconds left until the deadline (0 if passed, CONC_FOREVER if never).
+ * Never fails: any deadline (a negative one too) is a point in time. */
 CONC_EXTERN double conc_deadline_remaining(conc_deadline_t deadline);
 
 /*
  * Sleep for `seconds` (time.sleep); the whole interval is slept even if
- * signals interrupt it. Negative or NaN is CONC_EINVAL, as in Python.
+ * signals interrupt it. Negative (-inf too) or NaN is CONC_EINVAL, as in
+ * Python; above CONC_TIMEOUT_MAX (+inf too) is CONC_EOVERFLOW (Python's
+ * OverflowError). Nothing is slept on an error.
  */
 CONC_EXTERN int conc_sleep(double seconds);
 
