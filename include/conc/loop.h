@@ -8,33 +8,34 @@
  *   Python (asyncio)                      C
  *   asyncio.run(main())                   conc_aio_run(main, arg, NULL, &res)
  *   loop = asyncio.new_event_loop()       conc_loop_create(NULL, &loop)
- *   loop.run_until_complete(t)            conc_loop_run_until_complete(loop, t, &res)
- *   loop.run_forever() / loop.stop()      conc_loop_run_forever(loop) / conc_loop_stop(loop)
- *   loop.close()                          conc_loop_close(loop); conc_loop_destroy(loop)
- *   asyncio.get_running_loop()            conc_loop_running()
+ *   loop.run_until_complete(t)            conc_loop_run_until_complete(loop, t,
+ * &res) loop.run_forever() / loop.stop()      conc_loop_run_forever(loop) /
+ * conc_loop_stop(loop) loop.close() conc_loop_close(loop);
+ * conc_loop_destroy(loop) asyncio.get_running_loop() conc_loop_running()
  *   loop.time()                           conc_loop_time(loop)
- *   h = loop.call_soon(cb, arg)           conc_loop_call_soon(loop, cb, arg, &h)
- *   loop.call_later(d, cb, arg)           conc_loop_call_later(loop, d, cb, arg, &h)
- *   loop.call_at(when, cb, arg)           conc_loop_call_at(loop, when, cb, arg, &h)
- *   h.cancel()                            conc_loop_cancel(loop, h)
- *   loop.call_soon_threadsafe(cb, arg)    conc_loop_call_soon_threadsafe(loop, cb, arg)
- *   loop.add_reader(fd, cb, arg)          conc_loop_add_reader(loop, fd, cb, arg)
- *   fut = loop.create_future()            conc_aio_future_create(loop, &fut)
- *   fut.set_result(v)                     conc_aio_future_set_result(fut, v)
- *   fut.set_exception(ValueError())       conc_aio_future_set_error(fut, CONC_EINVAL)
- *   fut.add_done_callback(cb)             conc_aio_future_add_done_callback(fut, cb, arg)
- *   t = asyncio.create_task(f(x), name=n) conc_aio_create_task(NULL, f, x, &(conc_aio_task_opts_t){.name = n}, &t)
- *   v = await t                           rc = conc_aio_await(t, &v)
- *   t.cancel(msg)                         conc_aio_cancel(t, msg)
- *   except CancelledError                 if (rc == CONC_ECANCELED)
- *   await asyncio.sleep(d)                conc_aio_sleep(d)
- *   asyncio.current_task()                conc_aio_current_task()
- *   await asyncio.gather(*ts)             conc_aio_gather(ts, n, &opts, &g); conc_aio_await(g, NULL)
- *   await asyncio.wait_for(t, 2)          conc_aio_wait_for(t, 2, &v)
- *   async with asyncio.timeout(2): ...    conc_aio_timeout_enter(&to, 2); ...; rc = conc_aio_timeout_exit(&to, rc)
- *   await asyncio.shield(t)               conc_aio_shield(t, &s); conc_aio_await(s, &v)
- *   await loop.run_in_executor(ex, f, a)  conc_aio_run_in_executor(ex, f, a, &v)
- *   await asyncio.to_thread(f, a)         conc_aio_to_thread(f, a, &v)
+ *   h = loop.call_soon(cb, arg)           conc_loop_call_soon(loop, cb, arg,
+ * &h) loop.call_later(d, cb, arg)           conc_loop_call_later(loop, d, cb,
+ * arg, &h) loop.call_at(when, cb, arg)           conc_loop_call_at(loop, when,
+ * cb, arg, &h) h.cancel()                            conc_loop_cancel(loop, h)
+ *   loop.call_soon_threadsafe(cb, arg)    conc_loop_call_soon_threadsafe(loop,
+ * cb, arg) loop.add_reader(fd, cb, arg)          conc_loop_add_reader(loop, fd,
+ * cb, arg) fut = loop.create_future()            conc_aio_future_create(loop,
+ * &fut) fut.set_result(v)                     conc_aio_future_set_result(fut,
+ * v) fut.set_exception(ValueError())       conc_aio_future_set_error(fut,
+ * CONC_EINVAL) fut.add_done_callback(cb) conc_aio_future_add_done_callback(fut,
+ * cb, arg) t = asyncio.create_task(f(x), name=n) conc_aio_create_task(NULL, f,
+ * x, &(conc_aio_task_opts_t){.name = n}, &t) v = await t rc = conc_aio_await(t,
+ * &v) t.cancel(msg)                         conc_aio_cancel(t, msg) except
+ * CancelledError                 if (rc == CONC_ECANCELED) await
+ * asyncio.sleep(d)                conc_aio_sleep(d) asyncio.current_task()
+ * conc_aio_current_task() await asyncio.gather(*ts) conc_aio_gather(ts, n,
+ * &opts, &g); conc_aio_await(g, NULL) await asyncio.wait_for(t, 2)
+ * conc_aio_wait_for(t, 2, &v) async with asyncio.timeout(2): ...
+ * conc_aio_timeout_enter(&to, 2); ...; rc = conc_aio_timeout_exit(&to, rc)
+ *   await asyncio.shield(t)               conc_aio_shield(t, &s);
+ * conc_aio_await(s, &v) await loop.run_in_executor(ex, f, a)
+ * conc_aio_run_in_executor(ex, f, a, &v) await asyncio.to_thread(f, a)
+ * conc_aio_to_thread(f, a, &v)
  *
  * clang-format on
  *
@@ -134,6 +135,18 @@ CONC_EXTERN double conc_loop_time(const conc_loop_t *loop);
 /* Iterations run so far (diagnostics and tests). */
 CONC_EXTERN uint64_t conc_loop_iterations(const conc_loop_t *loop);
 
+/*
+ * set_exception_handler(): where the loop reports what it cannot return to
+ * anyone (an error no one retrieved, a task destroyed while pending, a slow
+ * callback in debug mode): fn(loop, message, arg). NULL restores the
+ * default, which prints "libconc: <message>" to stderr.
+ */
+typedef void (*conc_loop_exception_handler_t)(conc_loop_t *loop,
+                                              const char *message, void *arg);
+CONC_EXTERN void
+conc_loop_set_exception_handler(conc_loop_t *loop,
+                                conc_loop_exception_handler_t fn, void *arg);
+
 /* "epoll" or "poll". */
 CONC_EXTERN const char *conc_loop_backend_name(const conc_loop_t *loop);
 
@@ -214,9 +227,9 @@ CONC_EXTERN bool conc_loop_remove_writer(conc_loop_t *loop, int fd);
 typedef struct conc_aio_future conc_aio_future_t;
 
 /* create_future(). loop NULL: the thread's loop. */
-CONC_EXTERN int conc_aio_future_create(conc_loop_t *loop,
-                                       conc_aio_future_t **out)
-    CONC_WARN_UNUSED;
+CONC_EXTERN int
+conc_aio_future_create(conc_loop_t *loop,
+                       conc_aio_future_t **out) CONC_WARN_UNUSED;
 CONC_EXTERN conc_aio_future_t *conc_aio_future_retain(conc_aio_future_t *f);
 /* The last release frees; a future whose error was never retrieved reports
  * it then (asyncio's "exception was never retrieved"), as does a task
@@ -410,8 +423,7 @@ CONC_EXTERN int conc_aio_timeout_exit(conc_aio_timeout_t *to, int rc);
 
 /* shield(f) (F10): a future that follows f's outcome; cancelling it (or the
  * task awaiting it) leaves f running. */
-CONC_EXTERN int conc_aio_shield(conc_aio_future_t *f,
-                                conc_aio_future_t **out);
+CONC_EXTERN int conc_aio_shield(conc_aio_future_t *f, conc_aio_future_t **out);
 
 /*
  * as_completed(futs, timeout) (F12): next() hands out the futures in
@@ -420,8 +432,8 @@ CONC_EXTERN int conc_aio_shield(conc_aio_future_t *f,
  * with conc_aio_as_completed_left() telling how many are unfinished.
  */
 typedef struct conc_aio_as_completed conc_aio_as_completed_t;
-CONC_EXTERN int conc_aio_as_completed(conc_aio_future_t *const *futs,
-                                      size_t n, double timeout,
+CONC_EXTERN int conc_aio_as_completed(conc_aio_future_t *const *futs, size_t n,
+                                      double timeout,
                                       conc_aio_as_completed_t **out);
 CONC_EXTERN int conc_aio_as_completed_next(conc_aio_as_completed_t *it,
                                            conc_aio_future_t **out);

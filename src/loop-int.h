@@ -1,0 +1,163 @@
+/*
+ * Internal interface of the loop layer: the poller backends (loop_epoll.c,
+ * loop_poll.c) behind one table of operations, and the pieces of the loop
+ * (loop.c) that the task layer (aio_task.c) and the layers above use.
+ *
+ * Everything here is confined to the loop's thread except the threadsafe
+ * queue, which loop.c guards itself.
+ */
+#ifndef CONC_LOOP_INT_H
+#define CONC_LOOP_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pthread.h>
+
+#include "conc/loop.h"
+
+/* ---- poller backends ----------------------------------------------------- */
+
+enum { CONC__EV_READ = 1, CONC__EV_WRITE = 2, CONC__EV_ERR = 4 };
+
+typedef struct conc__poll_ev {
+  int fd;
+  uint32_t events; /* CONC__EV_*; ERR/HUP also set READ and WRITE */
+} conc__poll_ev_t;
+
+typedef struct conc__poll_ops {
+  const char *name;
+  /* A new poller in *state: 0, or a negative CONC_E* code. */
+  int (*open)(void **state);
+  void (*close)(void *state);
+  /* Watch fd for `events` (0: stop watching); `old` is what was watched. */
+  int (*ctl)(void *state, int fd, uint32_t old, uint32_t events);
+  /* Wait up to timeout_ns (-1: forever, 0: poll) and fill at most max
+   * events; returns how many, or a negative code (EINTR is 0 events). */
+  int (*wait)(void *state, int64_t timeout_ns, conc__poll_ev_t *out, int max);
+} conc__poll_ops_t;
+
+extern const conc__poll_ops_t conc__poll_epoll_ops; /* NULL-free on Linux */
+extern const conc__poll_ops_t conc__poll_poll_ops;
+
+/* ---- handles: everything the loop runs ----------------------------------- */
+
+enum {
+  CONC__H_USER = 0, /* cb(arg) */
+  CONC__H_DONE,     /* a future's done callback: done(ctx, arg) */
+  CONC__H_TASK,     /* a task's step (embedded in the task) */
+  CONC__H_IO,       /* an fd watcher's callback (embedded in the watcher) */
+};
+
+enum {
+  CONC__HS_FREE = 0,
+  CONC__HS_READY,     /* in the ready queue */
+  CONC__HS_TIMER,     /* in the timer heap */
+  CONC__HS_CANCELLED, /* still queued or in the heap, never runs */
+};
+
+typedef struct conc__handle {
+  union {
+    void (*cb)(void *);
+    void (*done)(void *future, void *arg); /* H_DONE */
+  };
+  void *arg;
+  struct conc__handle *next; /* ready queue, free list */
+  void *ctx;                 /* H_DONE: the future; H_TASK: the task */
+  int64_t when;              /* timers: deadline, ns on CLOCK_MONOTONIC */
+  uint64_t seq;              /* scheduling order; also the handle's gen */
+  uint8_t kind;
+  uint8_t state;
+  uint8_t embedded; /* part of a task or watcher: never freed to the pool */
+} conc__handle_t;
+
+/* Queue an embedded handle (a task step, a watcher callback). */
+void conc__loop_push(conc_loop_t *loop, conc__handle_t *h);
+
+/* A pooled handle for a done callback (kind H_DONE), queued now. */
+int conc__loop_push_done(conc_loop_t *loop, void (*done)(void *, void *),
+                         void *future, void *arg);
+
+/* Arm a timer running cb(arg) at `when` (ns); *out gets its handle. */
+int conc__loop_timer(conc_loop_t *loop, int64_t when, void (*cb)(void *),
+                     void *arg, conc_handle_t *out);
+
+/* ---- the loop -------------------------------------------------------------
+ */
+
+/* Slots for layers above the core (one pointer each), with a function run
+ * when the loop is closed, after its tasks are gone (the default executor
+ * of run_in_executor lives in one). */
+enum { CONC__LOOP_SLOT_EXECUTOR, CONC__LOOP_SLOT_SPARE, CONC__LOOP_SLOTS };
+void **conc__loop_slot(conc_loop_t *loop, int which);
+void conc__loop_set_closer(conc_loop_t *loop, int which,
+                           void (*fn)(conc_loop_t *loop));
+
+typedef struct conc__watch {
+  conc__handle_t rd, wr; /* embedded callbacks (cb NULL: none) */
+  uint32_t events;       /* what the poller watches */
+} conc__watch_t;
+
+typedef struct conc__tsq_node {
+  struct conc__tsq_node *next;
+  conc_loop_cb_t cb;
+  void *arg;
+} conc__tsq_node_t;
+
+struct conc_loop {
+  uint64_t thread; /* the owner's coroutine-thread serial */
+  const conc__poll_ops_t *ops;
+  void *poller;
+  conc__handle_t *ready_head, *ready_tail;
+  conc__handle_t *free_handles;
+  void **slabs; /* handle slabs, freed with the loop */
+  size_t nslabs, slabs_cap;
+  conc__handle_t **heap; /* timers: a binary heap on (when, seq) */
+  size_t heap_len, heap_cap, heap_cancelled;
+  uint64_t seq;
+  conc__watch_t **watch; /* chunks of WCHUNK records, indexed by fd */
+  size_t watch_cap;
+  size_t nwatch;
+  conc__poll_ev_t *evs;
+  int evs_cap;
+  /* threadsafe calls: a mutex-guarded list and one eventfd */
+  pthread_mutex_t tsq_mu;
+  conc__tsq_node_t *tsq_head, *tsq_tail;
+  int wake_fd;           /* eventfd, or the read end of a pipe */
+  int wake_wfd;          /* where to write (== wake_fd for an eventfd) */
+  uint32_t sleeping;     /* the loop may block in the poller */
+  uint32_t wake_pending; /* a wake-up is written and not yet read */
+  uint32_t stop_ts;      /* stop_threadsafe asked */
+  struct conc_coro *runner;
+  bool running, stopping, closed, debug;
+  int64_t slow_ns;
+  uint64_t iterations;
+  conc_loop_exception_handler_t exc_fn;
+  void *exc_arg;
+  /* task layer (aio_task.c) */
+  void *tasks_head; /* not-done tasks, a doubly linked list */
+  size_t ntasks;
+  uint64_t task_counter; /* for "Task-N" names */
+  void *future_pool;     /* recycled future records */
+  void *task_pool;       /* recycled task records */
+  /* layers above: one pointer each and a closer */
+  void *slot[CONC__LOOP_SLOTS];
+  void (*closer[CONC__LOOP_SLOTS])(conc_loop_t *loop);
+};
+
+/* Checks shared by every loop entry point: 0, CONC_EINVAL (NULL),
+ * CONC_ECLOSED, CONC_EWRONGTHREAD. */
+int conc__loop_check(const conc_loop_t *loop);
+
+/* Report through the loop's exception handler (or stderr). */
+void conc__loop_report(conc_loop_t *loop, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The coroutine running the loop (the one run_forever was called on). */
+struct conc_coro *conc__loop_runner(conc_loop_t *loop);
+
+/* The task layer's hook, called by loop.c when a loop closes (before the
+ * poller goes): unwind tasks still pending, free recycled records. */
+void conc__aio_loop_closing(conc_loop_t *loop);
+
+#endif
