@@ -1,10 +1,11 @@
+// clang-format off
 /*
  * Process queues: multiprocessing.Queue, JoinableQueue and SimpleQueue.
  *
- *   q = multiprocessing.Queue(3)      conc_pqueue_t q; conc_pqueue_init(&q, 3,
- * NULL); q.put(b"job")                     conc_pqueue_put(&q, "job", 3, true,
- * CONC_FOREVER); item = q.get(timeout=1)           conc_pqueue_get(&q, &item,
- * &len, true, 1.0); free(item);
+ *   q = multiprocessing.Queue(3)    conc_pqueue_t q; conc_pqueue_init(&q, 3, NULL);
+ *   q.put(b"job")                   conc_pqueue_put(&q, "job", 3, true, CONC_FOREVER);
+ *   item = q.get(timeout=1)         conc_pqueue_get(&q, &item, &len, true, 1.0);
+ *                                   free(item);
  *
  * Items are byte strings. The queue is a ring of messages in anonymous
  * shared memory, guarded by a process-shared Lock and waited on with the
@@ -17,10 +18,15 @@
  *
  * A producer or consumer killed in the middle of put/get never corrupts the
  * queue: every change is journalled, and the next process to take the lock
- * (CONC_EOWNERDEAD inside) rolls the half-done change back.
+ * (CONC_EOWNERDEAD inside) rolls the half-done change back. A get commits
+ * just before it releases the lock: a consumer killed earlier leaves its
+ * item in the queue. No sleeper is stranded by a killed peer: wake-ups go
+ * out before the commit, and a sleeper looks at the queue again at least
+ * every 20 ms.
  *
  * Create the queue before forking the processes that use it.
  */
+// clang-format on
 #ifndef CONC_PQUEUE_H
 #define CONC_PQUEUE_H
 
@@ -72,7 +78,8 @@ CONC_EXTERN int conc_pqueue_get_nowait(conc_pqueue_t *q, void **item,
 CONC_EXTERN int conc_pqueue_get_into(conc_pqueue_t *q, void *buf, size_t cap,
                                      size_t *len, bool block, double timeout);
 
-/* qsize(), empty(), full(): exact across processes at the instant read. */
+/* qsize(), empty(), full(): exact across processes at the instant read;
+ * a change in progress (or cut short by a death) is not counted. */
 CONC_EXTERN int conc_pqueue_qsize(const conc_pqueue_t *q);
 CONC_EXTERN bool conc_pqueue_empty(const conc_pqueue_t *q);
 CONC_EXTERN bool conc_pqueue_full(const conc_pqueue_t *q);
