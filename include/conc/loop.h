@@ -8,34 +8,33 @@
  *   Python (asyncio)                      C
  *   asyncio.run(main())                   conc_aio_run(main, arg, NULL, &res)
  *   loop = asyncio.new_event_loop()       conc_loop_create(NULL, &loop)
- *   loop.run_until_complete(t)            conc_loop_run_until_complete(loop, t,
- * &res) loop.run_forever() / loop.stop()      conc_loop_run_forever(loop) /
- * conc_loop_stop(loop) loop.close() conc_loop_close(loop);
- * conc_loop_destroy(loop) asyncio.get_running_loop() conc_loop_running()
+ *   loop.run_until_complete(t)            conc_loop_run_until_complete(loop, t, &res)
+ *   loop.run_forever() / loop.stop()      conc_loop_run_forever(loop) / conc_loop_stop(loop)
+ *   loop.close()                          conc_loop_close(loop); conc_loop_destroy(loop)
+ *   asyncio.get_running_loop()            conc_loop_running()
  *   loop.time()                           conc_loop_time(loop)
- *   h = loop.call_soon(cb, arg)           conc_loop_call_soon(loop, cb, arg,
- * &h) loop.call_later(d, cb, arg)           conc_loop_call_later(loop, d, cb,
- * arg, &h) loop.call_at(when, cb, arg)           conc_loop_call_at(loop, when,
- * cb, arg, &h) h.cancel()                            conc_loop_cancel(loop, h)
- *   loop.call_soon_threadsafe(cb, arg)    conc_loop_call_soon_threadsafe(loop,
- * cb, arg) loop.add_reader(fd, cb, arg)          conc_loop_add_reader(loop, fd,
- * cb, arg) fut = loop.create_future()            conc_aio_future_create(loop,
- * &fut) fut.set_result(v)                     conc_aio_future_set_result(fut,
- * v) fut.set_exception(ValueError())       conc_aio_future_set_error(fut,
- * CONC_EINVAL) fut.add_done_callback(cb) conc_aio_future_add_done_callback(fut,
- * cb, arg) t = asyncio.create_task(f(x), name=n) conc_aio_create_task(NULL, f,
- * x, &(conc_aio_task_opts_t){.name = n}, &t) v = await t rc = conc_aio_await(t,
- * &v) t.cancel(msg)                         conc_aio_cancel(t, msg) except
- * CancelledError                 if (rc == CONC_ECANCELED) await
- * asyncio.sleep(d)                conc_aio_sleep(d) asyncio.current_task()
- * conc_aio_current_task() await asyncio.gather(*ts) conc_aio_gather(ts, n,
- * &opts, &g); conc_aio_await(g, NULL) await asyncio.wait_for(t, 2)
- * conc_aio_wait_for(t, 2, &v) async with asyncio.timeout(2): ...
- * conc_aio_timeout_enter(&to, 2); ...; rc = conc_aio_timeout_exit(&to, rc)
- *   await asyncio.shield(t)               conc_aio_shield(t, &s);
- * conc_aio_await(s, &v) await loop.run_in_executor(ex, f, a)
- * conc_aio_run_in_executor(ex, f, a, &v) await asyncio.to_thread(f, a)
- * conc_aio_to_thread(f, a, &v)
+ *   h = loop.call_soon(cb, arg)           conc_loop_call_soon(loop, cb, arg, &h)
+ *   loop.call_later(d, cb, arg)           conc_loop_call_later(loop, d, cb, arg, &h)
+ *   loop.call_at(when, cb, arg)           conc_loop_call_at(loop, when, cb, arg, &h)
+ *   h.cancel()                            conc_loop_cancel(loop, h)
+ *   loop.call_soon_threadsafe(cb, arg)    conc_loop_call_soon_threadsafe(loop, cb, arg)
+ *   loop.add_reader(fd, cb, arg)          conc_loop_add_reader(loop, fd, cb, arg)
+ *   fut = loop.create_future()            conc_aio_future_create(loop, &fut)
+ *   fut.set_result(v)                     conc_aio_future_set_result(fut, v)
+ *   fut.set_exception(ValueError())       conc_aio_future_set_error(fut, CONC_EINVAL)
+ *   fut.add_done_callback(cb)             conc_aio_future_add_done_callback(fut, cb, arg)
+ *   t = asyncio.create_task(f(x), name=n) conc_aio_create_task(NULL, f, x, &opts, &t)
+ *   v = await t                           rc = conc_aio_await(t, &v)
+ *   t.cancel(msg)                         conc_aio_cancel(t, msg)
+ *   except CancelledError                 if (rc == CONC_ECANCELED)
+ *   await asyncio.sleep(d)                conc_aio_sleep(d)
+ *   asyncio.current_task()                conc_aio_current_task()
+ *   await asyncio.gather(*ts)             conc_aio_gather(ts, n, &opts, &g); conc_aio_await(g, NULL)
+ *   await asyncio.wait_for(t, 2)          conc_aio_wait_for(t, 2, &v)
+ *   async with asyncio.timeout(2): ...    conc_aio_timeout_enter(&to, 2); ...; rc = conc_aio_timeout_exit(&to, rc)
+ *   await asyncio.shield(t)               conc_aio_shield(t, &s); conc_aio_await(s, &v)
+ *   await loop.run_in_executor(ex, f, a)  conc_aio_run_in_executor(ex, f, a, &v)
+ *   await asyncio.to_thread(f, a)         conc_aio_to_thread(f, a, &v)
  *
  * clang-format on
  *
