@@ -7,6 +7,7 @@
 #include "conc/coro.h"
 #include "conc/error.h"
 #include "conc/futures.h"
+#include "conc/hub.h"
 #include "conc/manager.h"
 #include "conc/pqueue.h"
 #include "conc/process.h"
