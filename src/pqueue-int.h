@@ -6,7 +6,8 @@
 
 /* The points where a process may die with the queue in a state that a
  * naive queue would get wrong. The crash-recovery tests set
- * conc__pqueue_hook in a child and kill it (SIGKILL) at one of them. */
+ * conc__pqueue_hook in a child and kill it (SIGKILL) at one of them, or
+ * count the points passed. */
 enum conc__pq_point {
   CONC__PQ_PUT_WRITTEN = 1, /* put: item bytes in the ring, not published */
   CONC__PQ_PUT_WOKE,        /* put: published, getters woken, not committed */
@@ -17,6 +18,7 @@ enum conc__pq_point {
   CONC__PQ_DONE_RETURNING,  /* task_done: committed and the lock released */
   CONC__PQ_WOKEN,           /* a sleeper woken by a change, before it takes
                                the lock */
+  CONC__PQ_WAKING,          /* a wake-up system call is about to be made */
 };
 extern void (*conc__pqueue_hook)(enum conc__pq_point point);
 

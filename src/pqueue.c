@@ -2,13 +2,16 @@
  * Process queues: a ring of byte messages in MAP_SHARED memory.
  *
  * Locking protocol: one process-shared Lock (sh->lock) guards the ring and
- * every counter. Blocking waits drop the lock and sleep on a sequence word
- * with the platform wait (shared): put_seq (bumped by every put, waited on
- * by getters), get_seq (bumped by every get, waited on by putters) and
- * done_seq (bumped when the last task is done, waited on by join). A waiter
- * reads the word under the lock, so no change after it let go is missed.
- * The *_waiters counts only save wake-up system calls; one left too high by
- * a killed waiter costs a spare wake, nothing else.
+ * every counter. Blocking waits drop the lock and sleep on the sequence
+ * word of a wait queue with the platform wait (shared): items (bumped by
+ * every put, waited on by getters), room (bumped by every get, waited on by
+ * putters) and done (bumped when the last task is done, waited on by join).
+ * A waiter reads the word under the lock, so no change after it let go is
+ * missed. A queue's sleepers count and `until` (the latest end of a sleep
+ * on it) only save wake-up system calls: a waker calls the kernel only
+ * while someone may sleep, and a sleeper killed asleep leaves the count
+ * high but `until` runs out within one slice, so it costs no wake-ups
+ * after that.
  *
  * Crash safety: each mutation is bracketed by begin()/commit(): begin saves
  * head, tail, count, puts and dones to an undo record and raises
@@ -68,10 +71,14 @@ struct undo {
   uint64_t head, tail, count, puts, dones;
 };
 
+struct waitq {
+  uint32_t seq, sleepers;
+  int64_t until; /* monotonic ns: no sleep on seq lasts beyond it */
+};
+
 struct conc__pq {
   conc_lock_t lock;
-  uint32_t put_seq, get_seq, done_seq;
-  uint32_t get_waiters, put_waiters, join_waiters;
+  struct waitq items, room, done;
   int32_t maxsize;
   uint32_t joinable;
   uint32_t in_progress;
@@ -97,12 +104,11 @@ static void copy_undo(struct undo *to, const struct undo *from) {
 /* ---- locking and journal ---------------------------------------------- */
 
 static void wake_all(struct conc__pq *s) {
-  conc__fetch_add(&s->put_seq, 1);
-  conc__fetch_add(&s->get_seq, 1);
-  conc__fetch_add(&s->done_seq, 1);
-  conc__wake(&s->put_seq, CONC__WAKE_ALL, true);
-  conc__wake(&s->get_seq, CONC__WAKE_ALL, true);
-  conc__wake(&s->done_seq, CONC__WAKE_ALL, true);
+  struct waitq *all[] = {&s->items, &s->room, &s->done};
+  for (int k = 0; k < 3; k++) {
+    conc__fetch_add(&all[k]->seq, 1);
+    conc__wake(&all[k]->seq, CONC__WAKE_ALL, true);
+  }
 }
 
 /* Recovery is idempotent: a recoverer killed half-way leaves in_progress
@@ -152,29 +158,43 @@ static void yield_while(const uint32_t *seq, uint32_t v, conc_deadline_t dl) {
   }
 }
 
-/* Sleep on *seq with the lock dropped, for one slice at most; returns with
- * the lock held (or a lock error without it). `*polled`: the slice ended
- * with *seq unchanged, so the next wait need not spin again first. */
-static int wait_on(struct conc__pq *s, uint32_t *seq, uint32_t *waiters,
-                   conc_deadline_t dl, bool *polled) {
-  uint32_t v = conc__load_acquire(seq);
+/* Announce a sleep on wq that ends by `end`: the count first, then
+ * `until` raised to `end` if that is later (both sequentially consistent,
+ * as the waker's bump of seq and its reads of them are). */
+static void sleeping(struct waitq *wq, int64_t end) {
+  __atomic_fetch_add(&wq->sleepers, 1, __ATOMIC_SEQ_CST);
+  int64_t u = __atomic_load_n(&wq->until, __ATOMIC_SEQ_CST);
+  while (u < end &&
+         !__atomic_compare_exchange_n(&wq->until, &u, end, false,
+                                      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+    ;
+}
+
+/* Sleep on wq->seq with the lock dropped, for one slice at most; returns
+ * with the lock held (or a lock error without it). `*polled`: the slice
+ * ended with seq unchanged, so the next wait need not spin again first. */
+static int wait_on(struct conc__pq *s, struct waitq *wq, conc_deadline_t dl,
+                   bool *polled) {
+  uint32_t v = conc__load_acquire(&wq->seq);
   qunlock(s);
   /* A peer on another CPU usually answers within a few microseconds:
    * spin briefly before paying for a sleep and a wake-up. Only a sleeper
-   * counts as a waiter, so a spinning one costs the peer no wake call; the
-   * count is raised before the sleep compares *seq, and the peer bumps *seq
-   * before it reads the count, so one of the two always sees the other. */
+   * is announced, so a spinning one costs the peer no wake call; the
+   * announcement comes before the sleep compares seq, and the peer bumps
+   * seq before it reads the announcement, so one of the two always sees
+   * the other. */
   if (!*polled) {
-    for (int spin = 0; spin < SPIN && conc__load_acquire(seq) == v; spin++)
+    for (int k = 0; k < SPIN && conc__load_acquire(&wq->seq) == v; k++)
       conc__cpu_relax();
-    yield_while(seq, v, dl);
+    yield_while(&wq->seq, v, dl);
   }
   *polled = false;
-  if (conc__load_acquire(seq) == v) {
-    conc_deadline_t slice = conc__now_ns() + PEER_SLICE_NS;
-    __atomic_fetch_add(waiters, 1, __ATOMIC_SEQ_CST);
-    int rc = conc__wait(seq, v, dl < slice ? dl : slice, true);
-    conc__fetch_sub(waiters, 1);
+  if (conc__load_acquire(&wq->seq) == v) {
+    conc_deadline_t end = conc__now_ns() + PEER_SLICE_NS;
+    end = dl < end ? dl : end;
+    sleeping(wq, end);
+    int rc = conc__wait(&wq->seq, v, end, true);
+    conc__fetch_sub(&wq->sleepers, 1);
     if (rc == 0)
       HOOK(CONC__PQ_WOKEN);
     *polled = rc != 0;
@@ -186,26 +206,31 @@ static int wait_on(struct conc__pq *s, uint32_t *seq, uint32_t *waiters,
  * `expired` without it once the deadline has passed; a lock error. */
 static int wait_until(struct conc__pq *s,
                       bool (*ready)(const struct conc__pq *, size_t),
-                      size_t arg, uint32_t *seq, uint32_t *waiters,
-                      conc_deadline_t dl, int expired) {
+                      size_t arg, struct waitq *wq, conc_deadline_t dl,
+                      int expired) {
   bool polled = false;
   while (!ready(s, arg)) {
     if (conc__now_ns() >= dl) {
       qunlock(s);
       return expired;
     }
-    int rc = wait_on(s, seq, waiters, dl, &polled);
+    int rc = wait_on(s, wq, dl, &polled);
     if (rc)
       return rc;
   }
   return 0;
 }
 
-/* Called with the lock held, before the commit (see the top). */
-static void signal_seq(uint32_t *seq, uint32_t *waiters, int n) {
-  __atomic_fetch_add(seq, 1, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(waiters, __ATOMIC_SEQ_CST))
-    conc__wake(seq, n, true);
+/* Called with the lock held, before the commit (see the top). A sleep
+ * that ended by `until` needs no wake: its sleeper is up, or its own timer
+ * is about to get it up, and it looks at the queue then. */
+static void signal_wq(struct waitq *wq, int n) {
+  __atomic_fetch_add(&wq->seq, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&wq->sleepers, __ATOMIC_SEQ_CST) &&
+      __atomic_load_n(&wq->until, __ATOMIC_SEQ_CST) > conc__now_ns()) {
+    HOOK(CONC__PQ_WAKING);
+    conc__wake(&wq->seq, n, true);
+  }
 }
 
 /* ---- setup ------------------------------------------------------------- */
@@ -300,13 +325,12 @@ int conc_pqueue_put(conc_pqueue_t *q, const void *item, size_t len, bool block,
     return rc;
   if ((rc = qlock(s)))
     return rc;
-  rc = wait_until(s, has_room, 8 + pad8(len), &s->get_seq, &s->put_waiters, dl,
-                  CONC_EFULL);
+  rc = wait_until(s, has_room, 8 + pad8(len), &s->room, dl, CONC_EFULL);
   if (rc)
     return rc;
   begin(s);
   write_msg(s, item, len);
-  signal_seq(&s->put_seq, &s->get_waiters, 1);
+  signal_wq(&s->items, 1);
   HOOK(CONC__PQ_PUT_WOKE);
   commit(s);
   qunlock(s);
@@ -342,7 +366,7 @@ static void pop_msg(struct conc__pq *s, size_t len) {
   HOOK(CONC__PQ_GET_READ);
   s->cur.head += 8 + pad8(len);
   set_count(&s->cur, s->cur.count - 1);
-  signal_seq(&s->get_seq, &s->put_waiters, 1);
+  signal_wq(&s->room, 1);
   HOOK(CONC__PQ_GET_WOKE);
 }
 
@@ -376,8 +400,7 @@ static int get_common(conc_pqueue_t *q, void **item, void *buf, size_t cap,
     return rc;
   if ((rc = qlock(s)))
     return rc;
-  rc =
-      wait_until(s, has_item, 0, &s->put_seq, &s->get_waiters, dl, CONC_EEMPTY);
+  rc = wait_until(s, has_item, 0, &s->items, dl, CONC_EEMPTY);
   if (rc)
     return rc;
   begin(s);
@@ -464,7 +487,7 @@ int conc_pqueue_task_done(conc_pqueue_t *q) {
   begin(s);
   s->cur.dones++;
   if (s->cur.dones == s->cur.puts)
-    signal_seq(&s->done_seq, &s->join_waiters, CONC__WAKE_ALL);
+    signal_wq(&s->done, CONC__WAKE_ALL);
   commit(s);
   qunlock(s);
   HOOK(CONC__PQ_DONE_RETURNING);
@@ -488,8 +511,7 @@ int conc_pqueue_join(conc_pqueue_t *q, double timeout) {
     return rc;
   if ((rc = qlock(s)))
     return rc;
-  rc = wait_until(s, all_done, 0, &s->done_seq, &s->join_waiters, dl,
-                  CONC_ETIMEDOUT);
+  rc = wait_until(s, all_done, 0, &s->done, dl, CONC_ETIMEDOUT);
   if (rc)
     return rc;
   qunlock(s);
@@ -498,10 +520,10 @@ int conc_pqueue_join(conc_pqueue_t *q, double timeout) {
 
 unsigned conc__pqueue_sleepers(const conc_pqueue_t *q, enum conc__pq_sleep in) {
   const struct conc__pq *s = q->priv.sh;
-  const uint32_t *n = in == CONC__PQ_IN_GET   ? &s->get_waiters
-                      : in == CONC__PQ_IN_PUT ? &s->put_waiters
-                                              : &s->join_waiters;
-  return __atomic_load_n(n, __ATOMIC_ACQUIRE);
+  const struct waitq *wq = in == CONC__PQ_IN_GET   ? &s->items
+                           : in == CONC__PQ_IN_PUT ? &s->room
+                                                   : &s->done;
+  return __atomic_load_n(&wq->sleepers, __ATOMIC_ACQUIRE);
 }
 
 int conc_simplequeue_init(conc_simplequeue_t *q) {

@@ -551,6 +551,35 @@ join_wakes_when_the_last_task_done_dies_after_committing(void **state) {
   conc_pqueue_destroy(&q);
 }
 
+/* A getter killed asleep stays counted as a sleeper, but once its sleep
+ * would have ended (one 20 ms slice) a put no longer pays a wake-up for
+ * it. */
+static int wake_calls;
+
+static void count_wakes(enum conc__pq_point point) {
+  wake_calls += point == CONC__PQ_WAKING;
+}
+
+static void getter_killed_asleep_costs_later_puts_no_wakeup(void **state) {
+  (void)state;
+  assert_int_equal(conc_pqueue_init(&q, 0, NULL), 0);
+  conc_process_t getter;
+  start(&getter, get_armed, &(struct kill_plan){0});
+  await_sleepers(CONC__PQ_IN_GET, 1);
+  conc_process_kill(&getter);
+  assert_int_equal(finish(&getter), -SIGKILL);
+  conc_sleep(0.025); /* past the end of the dead getter's sleep */
+  wake_calls = 0;
+  conc__pqueue_hook = count_wakes;
+  for (int k = 0; k < 100; k++) {
+    put_int(k);
+    assert_int_equal(get_int(), k);
+  }
+  conc__pqueue_hook = NULL;
+  assert_int_equal(wake_calls, 0);
+  conc_pqueue_destroy(&q);
+}
+
 /* Randomized: consumers killed at random instants, or by the hook at a
  * random point of a random get, while they store what they get in shared
  * memory. get_into copies the item out before the get commits, so after
@@ -689,5 +718,6 @@ CONC_TEST_MAIN(
     T(woken_getter_killed_before_the_lock_passes_its_wakeup_on),
     T(woken_putter_killed_before_the_lock_passes_its_wakeup_on),
     T(join_wakes_when_the_last_task_done_dies_after_committing),
+    T(getter_killed_asleep_costs_later_puts_no_wakeup),
     T(consumers_killed_at_random_lose_and_duplicate_no_item),
     T(producers_killed_at_random_leave_whole_items))
