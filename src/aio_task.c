@@ -70,6 +70,12 @@ typedef struct task {
   int ncancel;
   int wake; /* CONC_ECANCELED when resumed by a kill at close */
   bool must_cancel, started, returned;
+  /* a wait on a descriptor (conc__aio_wait_io) */
+  bool io_waiting;
+  uint32_t io_bit;
+  int io_fd;
+  int io_rc;
+  conc_handle_t io_timer;
 } task_t;
 
 #define T(f) ((task_t *)(void *)(f))
@@ -350,12 +356,16 @@ static bool future_cancel(conc_aio_future_t *f, const char *msg) {
   return true;
 }
 
+static bool io_wait_end(task_t *t, int rc);
+
 static bool task_cancel(task_t *t, const char *msg) {
   if (t->fut.state != F_PENDING)
     return false;
   t->ncancel++;
   set_msg(&t->fut, msg);
   if (t->waiting && future_cancel(t->waiting, msg))
+    return true;
+  if (io_wait_end(t, CONC_ECANCELED))
     return true;
   t->must_cancel = true;
   return true;
@@ -615,6 +625,73 @@ int conc_aio_sleep(double delay) {
   }
   conc_aio_future_release(f);
   return rc;
+}
+
+/* ---- descriptors ---------------------------------------------------------- */
+
+/* End a descriptor wait that the poller has not ended yet (its step is not
+ * queued): the task resumes with rc. False when there is nothing to end. */
+static bool io_wait_end(task_t *t, int rc) {
+  if (!t->io_waiting || t->step.state == CONC__HS_READY)
+    return false;
+  conc_loop_t *loop = t->fut.loop;
+  conc__loop_io_disarm(loop, t->io_fd, t->io_bit, &t->step);
+  conc_loop_cancel(loop, t->io_timer);
+  t->io_waiting = false;
+  t->io_rc = rc;
+  conc__loop_push(loop, &t->step);
+  return true;
+}
+
+static void io_timeout(void *p) { io_wait_end(p, CONC_ETIMEDOUT); }
+
+static int64_t timeout_ns(double timeout) {
+  if (timeout <= 0)
+    return 0;
+  if (timeout >= CONC_TIMEOUT_MAX)
+    return INT64_MAX / 2;
+  return (int64_t)ceil(timeout * 1e9);
+}
+
+int conc__aio_wait_io(int fd, uint32_t bit, double timeout) {
+  task_t *t = t_cur;
+  if (!t)
+    return CONC_ESTATE;
+  if (isnan(timeout))
+    return CONC_EINVAL;
+  int rc = take_must_cancel(t);
+  if (rc)
+    return rc;
+  conc_loop_t *loop = t->fut.loop;
+  rc = conc__loop_io_arm(loop, fd, bit, &t->step);
+  if (rc)
+    return rc;
+  t->io_fd = fd;
+  t->io_bit = bit;
+  t->io_rc = 0;
+  t->io_waiting = true;
+  t->io_timer = (conc_handle_t){0};
+  if (timeout != CONC_FOREVER) {
+    rc = conc__loop_timer(loop, conc__now_ns() + timeout_ns(timeout),
+                          io_timeout, t, &t->io_timer);
+    if (rc) {
+      conc__loop_io_disarm(loop, fd, bit, &t->step);
+      t->io_waiting = false;
+      return rc;
+    }
+  }
+  rc = suspend(t);
+  if (rc) { /* unwound at close */
+    conc__loop_io_disarm(loop, fd, bit, &t->step);
+    t->io_waiting = false;
+    return rc;
+  }
+  if (t->io_waiting) { /* the poller ended it */
+    t->io_waiting = false;
+    conc_loop_cancel(loop, t->io_timer);
+  }
+  rc = t->io_rc;
+  return rc ? rc : take_must_cancel(t);
 }
 
 /* ---- running

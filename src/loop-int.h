@@ -82,6 +82,28 @@ int conc__loop_push_done(conc_loop_t *loop, void (*done)(void *, void *),
 int conc__loop_timer(conc_loop_t *loop, int64_t when, void (*cb)(void *),
                      void *arg, conc_handle_t *out);
 
+/*
+ * Task waits on a descriptor (the cooperative socket calls stand on these).
+ * arm: queue `waiter` (a task's step handle) once, the next time fd is
+ * ready for `bit` (CONC__EV_READ or CONC__EV_WRITE). The registration with
+ * the poller stays after the wait ends (a socket waited on again costs no
+ * system call); an event that finds nobody interested drops it.
+ * CONC_EBUSY when another task waits, or a callback watches, the same fd
+ * and direction; the poller's code for a bad fd. disarm: withdraw waiter
+ * (timeout, cancel). forget: the fd is about to be closed: drop it from
+ * the poller and queue any waiter (its next call sees the closed fd).
+ */
+/* In a task: suspend until fd is ready for bit, or the timeout (seconds;
+ * CONC_FOREVER: none) passes. 0, CONC_ETIMEDOUT, CONC_ECANCELED, CONC_EBUSY,
+ * CONC_ESTATE outside a task, the poller's code for a bad fd. aio_task.c. */
+int conc__aio_wait_io(int fd, uint32_t bit, double timeout);
+
+int conc__loop_io_arm(conc_loop_t *loop, int fd, uint32_t bit,
+                      conc__handle_t *waiter);
+void conc__loop_io_disarm(conc_loop_t *loop, int fd, uint32_t bit,
+                          conc__handle_t *waiter);
+void conc__loop_io_forget(conc_loop_t *loop, int fd);
+
 /* ---- the loop -------------------------------------------------------------
  */
 
@@ -94,8 +116,10 @@ void conc__loop_set_closer(conc_loop_t *loop, int which,
                            void (*fn)(conc_loop_t *loop));
 
 typedef struct conc__watch {
-  conc__handle_t rd, wr; /* embedded callbacks (cb NULL: none) */
-  uint32_t events;       /* what the poller watches */
+  conc__handle_t rd, wr;             /* embedded callbacks (cb NULL: none) */
+  conc__handle_t *rd_wait, *wr_wait; /* a suspended task's step, queued
+                                        once when the fd is ready */
+  uint32_t events;                   /* what the poller watches */
 } conc__watch_t;
 
 typedef struct conc__tsq_node {

@@ -5,11 +5,12 @@
  * Locking protocol: a loop is confined to the thread that created it; every
  * entry point but the threadsafe ones checks the caller's thread and touches
  * the loop without locks. The threadsafe queue is a list under tsq_mu. A
- * producer appends, then, if the loop may be asleep in the poller
- * (`sleeping`) and no wake-up is in flight (`wake_pending`), writes the
- * eventfd once; the loop sets `sleeping` before it looks at the queue for
- * the last time and sleeps, so each side sees the other's store (both are
- * sequentially consistent): a call is never left waiting for a poll that
+ * producer appends (a first node is stored to the head with a sequentially
+ * consistent store), then, if the loop may be asleep in the poller
+ * (`sleeping`, a sequentially consistent load) and no wake-up is in flight
+ * (`wake_pending`), writes the eventfd once; the loop stores `sleeping`
+ * before it loads the head for the last time and sleeps. All four are
+ * sequentially consistent, so each side sees the other's store: a call is never left waiting for a poll that
  * nothing ends, and a batch of calls costs one write.
  *
  * Handles come from a per-loop free list, so steady-state scheduling
@@ -366,7 +367,6 @@ uint64_t conc_loop_iterations(const conc_loop_t *loop) {
  */
 
 static void wake(conc_loop_t *loop) {
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
   if (__atomic_load_n(&loop->sleeping, __ATOMIC_SEQ_CST) &&
       !__atomic_exchange_n(&loop->wake_pending, 1, __ATOMIC_SEQ_CST)) {
     uint64_t one = 1;
@@ -394,7 +394,7 @@ int conc_loop_call_soon_threadsafe(conc_loop_t *loop, conc_loop_cb_t cb,
   if (loop->tsq_tail)
     loop->tsq_tail->next = n;
   else
-    __atomic_store_n(&loop->tsq_head, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&loop->tsq_head, n, __ATOMIC_SEQ_CST);
   loop->tsq_tail = n;
   pthread_mutex_unlock(&loop->tsq_mu);
   wake(loop);
@@ -492,6 +492,8 @@ static int watch_add(conc_loop_t *loop, int fd, uint32_t bit, conc_loop_cb_t cb,
   conc__watch_t *w = watch_get(loop, fd, true);
   if (!w)
     return CONC_ENOMEM;
+  if (bit == CONC__EV_READ ? w->rd_wait : w->wr_wait)
+    return CONC_EBUSY; /* a task waits on this fd and direction */
   uint32_t ev = w->events | bit;
   if (ev != w->events) {
     rc = loop->ops->ctl(loop->poller, fd, w->events, ev);
@@ -514,9 +516,13 @@ static bool watch_remove(conc_loop_t *loop, int fd, uint32_t bit) {
   if (!w || !(w->events & bit))
     return false;
   conc__handle_t *h = bit == CONC__EV_READ ? &w->rd : &w->wr;
+  if (!h->cb)
+    return false;
   h->cb = NULL;
   if (h->state == CONC__HS_READY)
     h->state = CONC__HS_CANCELLED;
+  if (bit == CONC__EV_READ ? w->rd_wait : w->wr_wait)
+    return true; /* a task still waits: keep the registration */
   uint32_t ev = w->events & ~bit;
   /* A descriptor closed behind our back is gone from the poller already. */
   (void)loop->ops->ctl(loop->poller, fd, w->events, ev);
@@ -551,6 +557,28 @@ static void watch_fire(conc_loop_t *loop, conc__handle_t *h) {
     conc__loop_push(loop, h);
 }
 
+/* Nobody wants this direction any more: stop watching it. */
+static void watch_drop(conc_loop_t *loop, int fd, conc__watch_t *w,
+                       uint32_t bit) {
+  uint32_t ev = w->events & ~bit;
+  (void)loop->ops->ctl(loop->poller, fd, w->events, ev);
+  w->events = ev;
+}
+
+static void ready_dir(conc_loop_t *loop, int fd, conc__watch_t *w,
+                      uint32_t bit) {
+  conc__handle_t **wait = bit == CONC__EV_READ ? &w->rd_wait : &w->wr_wait;
+  conc__handle_t *cbh = bit == CONC__EV_READ ? &w->rd : &w->wr;
+  if (*wait) {
+    conc__loop_push(loop, *wait);
+    *wait = NULL;
+  } else if (cbh->cb) {
+    watch_fire(loop, cbh);
+  } else {
+    watch_drop(loop, fd, w, bit);
+  }
+}
+
 static void dispatch(conc_loop_t *loop, const conc__poll_ev_t *ev) {
   if (ev->fd == loop->wake_fd) {
     wake_consume(loop);
@@ -561,10 +589,60 @@ static void dispatch(conc_loop_t *loop, const conc__poll_ev_t *ev) {
     return;
   if ((ev->events & (CONC__EV_READ | CONC__EV_ERR)) &&
       (w->events & CONC__EV_READ))
-    watch_fire(loop, &w->rd);
+    ready_dir(loop, ev->fd, w, CONC__EV_READ);
   if ((ev->events & (CONC__EV_WRITE | CONC__EV_ERR)) &&
       (w->events & CONC__EV_WRITE))
-    watch_fire(loop, &w->wr);
+    ready_dir(loop, ev->fd, w, CONC__EV_WRITE);
+}
+
+int conc__loop_io_arm(conc_loop_t *loop, int fd, uint32_t bit,
+                      conc__handle_t *waiter) {
+  if (fd < 0)
+    return CONC_EBADF;
+  conc__watch_t *w = watch_get(loop, fd, true);
+  if (!w)
+    return CONC_ENOMEM;
+  conc__handle_t **wait = bit == CONC__EV_READ ? &w->rd_wait : &w->wr_wait;
+  conc__handle_t *cbh = bit == CONC__EV_READ ? &w->rd : &w->wr;
+  if (*wait || cbh->cb)
+    return CONC_EBUSY;
+  if (!(w->events & bit)) {
+    int rc = loop->ops->ctl(loop->poller, fd, w->events, w->events | bit);
+    if (rc)
+      return rc;
+    w->events |= bit;
+  }
+  *wait = waiter;
+  return 0;
+}
+
+void conc__loop_io_disarm(conc_loop_t *loop, int fd, uint32_t bit,
+                          conc__handle_t *waiter) {
+  conc__watch_t *w = watch_get(loop, fd, false);
+  if (!w)
+    return;
+  conc__handle_t **wait = bit == CONC__EV_READ ? &w->rd_wait : &w->wr_wait;
+  if (*wait == waiter)
+    *wait = NULL;
+}
+
+void conc__loop_io_forget(conc_loop_t *loop, int fd) {
+  conc__watch_t *w = fd >= 0 ? watch_get(loop, fd, false) : NULL;
+  if (!w)
+    return;
+  if (w->events)
+    (void)loop->ops->ctl(loop->poller, fd, w->events, 0);
+  w->events = 0;
+  w->rd.cb = w->wr.cb = NULL;
+  if (w->rd.state == CONC__HS_READY)
+    w->rd.state = CONC__HS_CANCELLED;
+  if (w->wr.state == CONC__HS_READY)
+    w->wr.state = CONC__HS_CANCELLED;
+  if (w->rd_wait)
+    conc__loop_push(loop, w->rd_wait);
+  if (w->wr_wait)
+    conc__loop_push(loop, w->wr_wait);
+  w->rd_wait = w->wr_wait = NULL;
 }
 
 /* ---- one iteration
@@ -661,7 +739,6 @@ static int run_once(conc_loop_t *loop) {
   int64_t timeout = poll_timeout(loop);
   if (timeout != 0) {
     __atomic_store_n(&loop->sleeping, 1, __ATOMIC_SEQ_CST);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (tsq_nonempty(loop))
       timeout = 0;
   }
