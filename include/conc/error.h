@@ -37,7 +37,18 @@
   X(ECONNRESET, -ECONNRESET, "ConnectionResetError", "connection reset")       \
   X(EIO, -EIO, "OSError", "input/output error")                                \
   X(EMFILE, -EMFILE, "OSError", "too many open files")                         \
-  X(EACCES, -EACCES, "PermissionError", "permission denied")
+  X(EACCES, -EACCES, "PermissionError", "permission denied")                   \
+  X(ECONNREFUSED, -ECONNREFUSED, "ConnectionRefusedError",                     \
+    "connection refused")                                                      \
+  X(ECONNABORTED, -ECONNABORTED, "ConnectionAbortedError",                     \
+    "connection aborted")                                                      \
+  X(ENOTCONN, -ENOTCONN, "OSError", "not connected")                           \
+  X(EADDRINUSE, -EADDRINUSE, "OSError", "address already in use")              \
+  X(EADDRNOTAVAIL, -EADDRNOTAVAIL, "OSError", "address not available")         \
+  X(EHOSTUNREACH, -EHOSTUNREACH, "OSError", "host unreachable")                \
+  X(ENETUNREACH, -ENETUNREACH, "OSError", "network unreachable")               \
+  X(ENOTSOCK, -ENOTSOCK, "OSError", "not a socket")                            \
+  X(EAFNOSUPPORT, -EAFNOSUPPORT, "OSError", "address family not supported")
 
 #define CONC_LIBERR_LIST(X)                                                    \
   X(EFULL, -1001, "queue.Full", "queue is full")                               \
@@ -55,7 +66,10 @@
   X(ECLOSED, -1013, "ValueError", "object is closed")                          \
   X(EWORKERDIED, -1014, "BrokenProcessPool", "worker process died")            \
   X(EDEAD, -1015, "greenlet.error", "coroutine is dead")                       \
-  X(EWRONGTHREAD, -1016, "greenlet.error", "object belongs to another thread")
+  X(EWRONGTHREAD, -1016, "greenlet.error", "object belongs to another thread") \
+  X(EGAI, -1017, "socket.gaierror", "name resolution failed")                  \
+  X(EINCOMPLETE, -1018, "IncompleteReadError", "stream ended too soon")        \
+  X(ELIMIT, -1019, "LimitOverrunError", "separator not found within limit")
 
 #define CONC_ERROR_LIST(X) CONC_ERRNO_LIST(X) CONC_LIBERR_LIST(X)
 
