@@ -631,7 +631,7 @@ consumers_killed_at_random_lose_and_duplicate_no_item(void **state) {
       conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.capacity = 4096}), 0);
   uint32_t seed = 12345;
   uint64_t next = 0, total = 0;
-  for (int round = 0; round < 300; round++) {
+  for (int round = 0; round < 200; round++) {
     for (; total - next < 128; total++) {
       struct rec r = {total, sum_of(total)};
       assert_int_equal(conc_pqueue_put(&q, &r, sizeof r, true, 1.0), 0);
@@ -658,6 +658,86 @@ consumers_killed_at_random_lose_and_duplicate_no_item(void **state) {
     assert_int_equal(r.sum, sum_of(next));
   }
   assert_true(conc_pqueue_empty(&q));
+  conc_pqueue_destroy(&q);
+}
+
+/* Randomized: producers killed at random instants, or by the hook at a
+ * random point of a random put, while one getter takes everything. The getter must never sleep while a committed
+ * item waits, and must see each producer's items in order with no gap or
+ * repeat: a put is there whole or not at all. */
+#define ROUND_IDS 1000000u
+
+static void *check_rounds(void *arg) {
+  (void)arg;
+  uint64_t round = 0, last = 0;
+  bool any = false;
+  for (;;) {
+    struct rec r;
+    size_t n;
+    if (conc_pqueue_get_into(&q, &r, sizeof r, &n, true, CONC_FOREVER) ||
+        n != sizeof r || r.sum != sum_of(r.id))
+      conc_process_exit(2);
+    if (r.id == UINT64_MAX)
+      return NULL;
+    bool same = any && r.id / ROUND_IDS == round;
+    if (same ? r.id != last + 1
+             : r.id % ROUND_IDS != 0 || r.id / ROUND_IDS < round)
+      conc_process_exit(3);
+    round = r.id / ROUND_IDS;
+    last = r.id;
+    any = true;
+  }
+}
+
+static void *produce_round(void *arg) {
+  const struct kill_plan *kp = arg;
+  arm(kp);
+  for (uint64_t id = bd->n * (uint64_t)ROUND_IDS;; id++) {
+    struct rec r = {id, sum_of(id)};
+    conc_pqueue_put(&q, &r, sizeof r, true, CONC_FOREVER);
+  }
+  return NULL;
+}
+
+static void await_drained(conc_process_t *getter) {
+  double end = conc_monotonic() + 2.0;
+  while (conc_pqueue_qsize(&q) > 0) {
+    if (conc_monotonic() > end) {
+      conc_process_kill(getter);
+      finish(getter);
+      fail_msg("the getter sleeps while the queue holds %d item(s)",
+               conc_pqueue_qsize(&q));
+    }
+    conc_sleep(0.0002);
+  }
+}
+
+static void producers_killed_at_random_strand_no_getter(void **state) {
+  (void)state;
+  static const enum conc__pq_point points[] = {
+      CONC__PQ_PUT_WRITTEN, CONC__PQ_PUT_WOKE, CONC__PQ_PUT_RETURNING};
+  assert_int_equal(conc_pqueue_init(&q, 4, NULL), 0);
+  conc_process_t getter;
+  start(&getter, check_rounds, NULL);
+  uint32_t seed = 54321;
+  for (uint32_t round = 0; round < 200; round++) {
+    bd->n = round; /* the producer's ids start at round * ROUND_IDS */
+    bool hooked = round % 2;
+    struct kill_plan kp = {.at = hooked ? points[rnd_next(&seed) % 3] : 0,
+                           .after = rnd_next(&seed) % 16};
+    conc_process_t p;
+    start(&p, produce_round, &kp);
+    if (hooked)
+      conc_process_join(&p, 2.0); /* it kills itself at its point */
+    else
+      conc_sleep((rnd_next(&seed) % 1500) * 1e-6);
+    conc_process_kill(&p);
+    assert_int_equal(finish(&p), -SIGKILL);
+    await_drained(&getter);
+  }
+  struct rec end = {UINT64_MAX, sum_of(UINT64_MAX)};
+  assert_int_equal(conc_pqueue_put(&q, &end, sizeof end, true, 1.0), 0);
+  assert_int_equal(finish_within(&getter, 2.0), 0);
   conc_pqueue_destroy(&q);
 }
 
@@ -720,4 +800,5 @@ CONC_TEST_MAIN(
     T(join_wakes_when_the_last_task_done_dies_after_committing),
     T(getter_killed_asleep_costs_later_puts_no_wakeup),
     T(consumers_killed_at_random_lose_and_duplicate_no_item),
+    T(producers_killed_at_random_strand_no_getter),
     T(producers_killed_at_random_leave_whole_items))
