@@ -8,9 +8,11 @@
  * still sleep), as in Drepper's "Futexes are tricky" mutex 2. Release swaps
  * in 0 (or the not-recoverable mark) and wakes one sleeper when the bit was
  * set. A private Lock uses stamp 1, which the inline fast path in sync.h
- * takes and frees with one CAS. A pshared sleeper wakes every
- * CONC__SHARED_SLICE_NS to see whether the holder's process still exists;
- * private sleepers never poll. A private Lock's contenders never spin
+ * takes and frees with one CAS. A pshared word is stamped with the
+ * holder's kernel thread id; a pshared contender checks that the holder
+ * lives before it sleeps, and the death watch (below; its table under its
+ * own mutex) marks the word and wakes the sleepers when a watched holder
+ * ends; private sleepers never poll. A private Lock's contenders never spin
  * before sleeping: measured on the 2-core machines this library targets, a
  * fixed spin steals the core the holder needs (contended handoffs were 2-4x
  * slower with a 100-iteration spin). The adaptive spin defined here serves
@@ -24,7 +26,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -32,6 +36,11 @@
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#endif
 
 #include "conc/sync.h"
 #include "init-int.h"
@@ -40,9 +49,12 @@
 /* ---------------------------------------------------------- identity */
 
 static __thread uint32_t self_id __attribute__((tls_model("initial-exec")));
+static __thread int32_t self_tid __attribute__((tls_model("initial-exec")));
 static uint32_t next_self;
 static int32_t cached_pid;
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void dw_after_fork(void);
 
 uint32_t conc__sync_self(void) {
   uint32_t id = self_id;
@@ -55,8 +67,11 @@ uint32_t conc__sync_self(void) {
   return id;
 }
 
+/* Runs in the forking thread of the child, the only thread there. */
 static void pid_after_fork(void) {
   conc__store_relaxed(&cached_pid, (int32_t)getpid());
+  self_tid = 0;
+  dw_after_fork();
 }
 
 static void pid_register(void) {
@@ -71,6 +86,16 @@ int32_t conc__sync_pid(void) {
     conc__store_relaxed(&cached_pid, p);
   }
   return p;
+}
+
+int32_t conc__sync_tid(void) {
+  int32_t t = self_tid;
+  if (__builtin_expect(t == 0, 0)) {
+    conc__sync_pid(); /* registers the fork handler that resets it */
+    t = conc__gettid();
+    self_tid = t;
+  }
+  return t;
 }
 
 /* A zombie still answers kill(pid, 0), but it will never release
@@ -101,13 +126,246 @@ bool conc__pid_dead(int32_t pid) {
 uint32_t conc__lw_stamp(enum conc__lw_kind kind) {
   switch (kind) {
   case CONC__LW_SHARED:
-    return (uint32_t)conc__sync_pid() & CONC__LW_OWNER;
+    return (uint32_t)conc__sync_tid() & CONC__LW_OWNER;
   case CONC__LW_FORKSTAMP:
     return (conc__fork_generation() & (CONC__LW_OWNER >> 1)) + 1u;
   default:
     return 1u;
   }
 }
+
+/* ------------------------------------------ pshared waiter accounting */
+
+static unsigned long shared_wakes;
+
+unsigned long conc__sync_wakes(void) {
+  return __atomic_load_n(&shared_wakes, __ATOMIC_RELAXED);
+}
+
+#if defined(__linux__)
+/* The futex calls the platform wait has no use for: a wake that says how
+ * many woke, and a count of sleepers (FUTEX_CMP_REQUEUE of a word onto
+ * itself moves nobody and returns how many wait there). Harmless under
+ * the condvar backend, whose pshared waits poll the word: nobody sleeps
+ * in the kernel there, so counts are 0. */
+int conc__sync_wake(const uint32_t *word, int n) {
+  __atomic_fetch_add(&shared_wakes, 1ul, __ATOMIC_RELAXED);
+  long r = syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+  return r < 0 ? n : (int)r;
+}
+
+int conc__sync_sleepers(const uint32_t *word) {
+  for (;;) {
+    uint32_t v = conc__load_acquire(word);
+    long r =
+        syscall(SYS_futex, word, FUTEX_CMP_REQUEUE, 0, (long)INT_MAX, word, v);
+    if (r >= 0)
+      return (int)r;
+    if (errno != EAGAIN)
+      return -1;
+  }
+}
+#else
+int conc__sync_wake(const uint32_t *word, int n) {
+  __atomic_fetch_add(&shared_wakes, 1ul, __ATOMIC_RELAXED);
+  conc__wake(word, n, true);
+  return n;
+}
+
+int conc__sync_sleepers(const uint32_t *word) {
+  (void)word;
+  return -1;
+}
+#endif
+
+/* ------------------------------------------------------ the death watch */
+
+/*
+ * The kernel's robust-futex list cannot serve these words: it wants each
+ * word 32 bytes before a list link of glibc's layout, which a 16-byte
+ * Lock (a Value's data follows it at byte 32) has no room for, and only
+ * the holder could unlink it, whereas any thread or process may release
+ * a Lock (docs/sync.md). The death watch does its job instead: a pshared
+ * waiter that has slept CONC__SHARED_FIRST_SLICE_NS registers (word,
+ * holder tid) here, and one helper thread per process polls a pidfd per
+ * holder (PIDFD_THREAD: readable once that thread has ended, by exit or
+ * with its process). Then the helper swaps the word's stamp for
+ * CONC__LW_DIED, if the word still names that holder, and wakes every
+ * sleeper; a waiter about to sleep finds the word changed. Locking: dw.mu
+ * guards the table; the helper polls without it, on descriptors that only
+ * it closes (a waiter only drops its count).
+ */
+#if defined(__linux__)
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+#define DW_MAX 64
+
+struct dw_entry {
+  uint32_t *word;
+  int32_t tid;
+  int fd;     /* the holder's pidfd */
+  int users;  /* waiters relying on the entry */
+  bool used;  /* the slot holds an open fd */
+  bool fired; /* the holder ended: not polled again */
+};
+
+static struct {
+  pthread_mutex_t mu;
+  int efd; /* eventfd: the table changed */
+  bool running;
+  struct dw_entry e[DW_MAX];
+} dw = {.mu = PTHREAD_MUTEX_INITIALIZER, .efd = -1};
+
+static void dw_signal(void) {
+  uint64_t one = 1;
+  ssize_t r = write(dw.efd, &one, sizeof one);
+  (void)r; /* a full counter already signals */
+}
+
+static void dw_fire(struct dw_entry *e) {
+  e->fired = true;
+  if (e->users == 0)
+    return;
+  uint32_t w = conc__load_relaxed(e->word);
+  while ((w & CONC__LW_OWNER) == (uint32_t)e->tid &&
+         !conc__cas(e->word, &w, CONC__LW_DIED | (w & CONC__LW_WAITERS)))
+    ;
+  conc__wake(e->word, CONC__WAKE_ALL, true);
+}
+
+/* Rebuild the poll set under the lock, closing the fds nobody needs. */
+static int dw_poll_set(struct pollfd *p, int *at) {
+  int n = 0;
+  p[n++] = (struct pollfd){.fd = dw.efd, .events = POLLIN};
+  for (int i = 0; i < DW_MAX; i++) {
+    struct dw_entry *e = &dw.e[i];
+    if (e->used && e->users == 0) {
+      close(e->fd);
+      e->used = false;
+    } else if (e->used && !e->fired) {
+      at[n] = i;
+      p[n++] = (struct pollfd){.fd = e->fd, .events = POLLIN};
+    }
+  }
+  return n;
+}
+
+static void *dw_main(void *arg) {
+  (void)arg;
+  struct pollfd p[DW_MAX + 1];
+  int at[DW_MAX + 1];
+  for (;;) {
+    pthread_mutex_lock(&dw.mu);
+    int n = dw_poll_set(p, at);
+    pthread_mutex_unlock(&dw.mu);
+    if (poll(p, (nfds_t)n, -1) <= 0)
+      continue;
+    if (p[0].revents) {
+      uint64_t v;
+      ssize_t r = read(dw.efd, &v, sizeof v);
+      (void)r;
+    }
+    pthread_mutex_lock(&dw.mu);
+    for (int k = 1; k < n; k++)
+      if (p[k].revents)
+        dw_fire(&dw.e[at[k]]);
+    pthread_mutex_unlock(&dw.mu);
+  }
+  return NULL;
+}
+
+/* The helper blocks every signal: they are meant for the user's threads. */
+static bool dw_start_locked(void) {
+  if (dw.efd < 0)
+    dw.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (dw.efd < 0 || dw.running)
+    return dw.efd >= 0;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_attr_t a;
+  pthread_attr_init(&a);
+  pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  dw.running = pthread_create(&t, &a, dw_main, NULL) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&a);
+  return dw.running;
+}
+
+/* Kernels before 6.9 know no PIDFD_THREAD: a process's first thread can
+ * still be watched as the process. */
+static int pidfd_of(int32_t tid) {
+  int fd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+  if (fd < 0 && errno == EINVAL)
+    fd = (int)syscall(SYS_pidfd_open, tid, 0);
+  return fd;
+}
+
+static int dw_find_locked(uint32_t *word, int32_t tid) {
+  int free_slot = -1;
+  for (int i = 0; i < DW_MAX; i++) {
+    struct dw_entry *e = &dw.e[i];
+    if (e->used && e->word == word && e->tid == tid && !e->fired)
+      return i;
+    if (!e->used && free_slot < 0)
+      free_slot = i;
+  }
+  if (free_slot < 0)
+    return -1;
+  int fd = pidfd_of(tid);
+  if (fd < 0)
+    return -1;
+  dw.e[free_slot] =
+      (struct dw_entry){.word = word, .tid = tid, .fd = fd, .used = true};
+  dw_signal();
+  return free_slot;
+}
+
+/* A handle for dw_unwatch, or -1: this holder cannot be watched. */
+static int dw_watch(uint32_t *word, int32_t tid) {
+  int h = -1;
+  pthread_mutex_lock(&dw.mu);
+  if (dw_start_locked())
+    h = dw_find_locked(word, tid);
+  if (h >= 0)
+    dw.e[h].users++;
+  pthread_mutex_unlock(&dw.mu);
+  return h;
+}
+
+static void dw_unwatch(int h) {
+  pthread_mutex_lock(&dw.mu);
+  if (--dw.e[h].users == 0)
+    dw_signal();
+  pthread_mutex_unlock(&dw.mu);
+}
+
+/* The helper does not exist in a child: start afresh there. */
+static void dw_after_fork(void) {
+  pthread_mutex_init(&dw.mu, NULL);
+  for (int i = 0; i < DW_MAX; i++)
+    if (dw.e[i].used)
+      close(dw.e[i].fd);
+  memset(dw.e, 0, sizeof dw.e);
+  if (dw.efd >= 0)
+    close(dw.efd);
+  dw.efd = -1;
+  dw.running = false;
+}
+#else
+static int dw_watch(uint32_t *word, int32_t tid) {
+  (void)word;
+  (void)tid;
+  return -1;
+}
+static void dw_unwatch(int h) { (void)h; }
+static void dw_after_fork(void) {}
+#endif
 
 /* ---------------------------------------------------- adaptive spin */
 
@@ -175,7 +433,8 @@ static bool holder_dead(enum conc__lw_kind kind, uint32_t holder,
                         uint32_t stamp) {
   if (kind == CONC__LW_FORKSTAMP)
     return holder != stamp;
-  return holder != stamp && conc__pid_dead((int32_t)holder);
+  return holder != stamp &&
+         (holder == CONC__LW_DIED || conc__pid_dead((int32_t)holder));
 }
 
 /* The pshared spin's back-off hint is per thread: the lock object has no
@@ -253,14 +512,53 @@ int conc__lw_acquire(uint32_t *word, uint32_t *nwait, enum conc__lw_kind kind,
   return conc__lw_acquire_ex(word, nwait, kind, deadline, false);
 }
 
-int conc__lw_acquire_ex(uint32_t *word, uint32_t *nwait,
-                        enum conc__lw_kind kind, conc_deadline_t deadline,
-                        bool sleeper) {
+/* A pshared sleeper's progress through its slices (see sync-int.h). */
+struct shared_sleep {
+  int64_t first_end; /* end of the first slice; 0 before it */
+  int watch;         /* death-watch handle, or -1 */
+  uint32_t watched;  /* the holder registered (or that could not be) */
+};
+
+/* Sleep on a pshared word that holds `w`. Returns CONC_ETIMEDOUT when the
+ * holder must be checked again: a slice ended, or the death watch was
+ * just asked to follow it (it may have died before the watch began). */
+static int shared_sleep(uint32_t *word, uint32_t w, conc_deadline_t deadline,
+                        struct shared_sleep *ss) {
+  uint32_t holder = w & CONC__LW_OWNER;
+  int64_t now = conc__now_ns();
+  if (ss->first_end == 0)
+    ss->first_end = now + CONC__SHARED_FIRST_SLICE_NS;
+  conc_deadline_t slice = ss->first_end;
+  if (now >= ss->first_end) {
+    if (ss->watched != holder) {
+      if (ss->watch >= 0)
+        dw_unwatch(ss->watch);
+      ss->watch = dw_watch(word, (int32_t)holder);
+      ss->watched = holder;
+      return CONC_ETIMEDOUT;
+    }
+    slice = now + (ss->watch >= 0 ? CONC__SHARED_WATCHED_SLICE_NS
+                                  : CONC__SHARED_SLICE_NS);
+  }
+  return conc__wait(word, w, slice < deadline ? slice : deadline, true);
+}
+
+/* Take a word whose holder is dead, keeping its waiters bit. */
+static bool take_over(uint32_t *word, uint32_t *w, uint32_t stamp) {
+  return conc__cas(word, w, stamp | (*w & CONC__LW_WAITERS));
+}
+
+/* A pshared contender checks the holder only once it is about to sleep
+ * (never in the spin, which is the hot contended path), again for every
+ * new holder and after every slice; a try-once checks at once, and a word
+ * the death watch marked CONC__LW_DIED is taken without a system call. */
+static int lw_acquire(uint32_t *word, uint32_t *nwait, enum conc__lw_kind kind,
+                      conc_deadline_t deadline, bool sleeper,
+                      struct shared_sleep *ss) {
   const bool shared = kind == CONC__LW_SHARED;
   const uint32_t stamp = conc__lw_stamp(kind);
   uint32_t extra = sleeper ? CONC__LW_WAITERS : 0u;
-  /* Pshared: look for a dead holder on a try and after each slice. */
-  bool check = kind == CONC__LW_FORKSTAMP || deadline == CONC__DEADLINE_POLL;
+  uint32_t alive = 0; /* pshared: the holder last found alive */
   bool spun = sleeper;
   for (;;) {
     uint32_t w = conc__load_relaxed(word);
@@ -271,9 +569,14 @@ int conc__lw_acquire_ex(uint32_t *word, uint32_t *nwait,
     }
     if (w == CONC__LW_NOTREC)
       return CONC_ENOTRECOVERABLE;
+    uint32_t holder = w & CONC__LW_OWNER;
+    bool check = kind == CONC__LW_FORKSTAMP || (shared && holder != alive) ||
+                 deadline == CONC__DEADLINE_POLL;
     if (kind != CONC__LW_PRIVATE && check &&
-        holder_dead(kind, w & CONC__LW_OWNER, stamp)) {
-      if (conc__cas(word, &w, stamp | (w & CONC__LW_WAITERS)))
+        (deadline == CONC__DEADLINE_POLL || !shared || spun ||
+         holder == CONC__LW_DIED) &&
+        holder_dead(kind, holder, stamp)) {
+      if (take_over(word, &w, stamp))
         return CONC_EOWNERDEAD;
       continue;
     }
@@ -291,24 +594,38 @@ int conc__lw_acquire_ex(uint32_t *word, uint32_t *nwait,
       w |= CONC__LW_WAITERS;
     }
     extra = CONC__LW_WAITERS;
-    conc_deadline_t d = deadline;
     if (shared) {
-      conc_deadline_t slice = conc__now_ns() + CONC__SHARED_SLICE_NS;
-      d = slice < d ? slice : d;
+      alive = holder;
+      if (shared_sleep(word, w, deadline, ss) == CONC_ETIMEDOUT)
+        alive = 0;
+      continue;
     }
     if (nwait)
       conc__fetch_add(nwait, 1u);
-    int r = conc__wait(word, w, d, shared);
+    conc__wait(word, w, deadline, false);
     if (nwait)
       conc__fetch_sub(nwait, 1u);
-    check = kind == CONC__LW_FORKSTAMP || r == CONC_ETIMEDOUT;
   }
+}
+
+int conc__lw_acquire_ex(uint32_t *word, uint32_t *nwait,
+                        enum conc__lw_kind kind, conc_deadline_t deadline,
+                        bool sleeper) {
+  struct shared_sleep ss = {.watch = -1};
+  int rc = lw_acquire(word, nwait, kind, deadline, sleeper, &ss);
+  if (ss.watch >= 0)
+    dw_unwatch(ss.watch);
+  return rc;
 }
 
 void conc__lw_release(uint32_t *word, bool shared) {
   uint32_t old = conc__xchg(word, 0u);
-  if (old & CONC__LW_WAITERS)
-    conc__wake(word, 1, shared);
+  if (!(old & CONC__LW_WAITERS))
+    return;
+  if (shared)
+    conc__sync_wake(word, 1);
+  else
+    conc__wake(word, 1, false);
 }
 
 int conc__lock_deadline(bool blocking, double timeout, conc_deadline_t *out) {
@@ -352,7 +669,9 @@ int conc_lock_init(conc_lock_t *l, const conc_lock_opts_t *opts) {
 int conc_lock_destroy(conc_lock_t *l) {
   if (!l)
     return CONC_EINVAL;
-  if (conc__load_acquire(&l->priv.nwait) != 0)
+  if ((l->priv.flags & CONC__SYNC_PSHARED)
+          ? conc__sync_sleepers(&l->priv.word) > 0
+          : conc__load_acquire(&l->priv.nwait) != 0)
     return CONC_EBUSY;
   memset(l, 0, sizeof *l);
   return 0;
@@ -408,7 +727,10 @@ int conc__lock_release_slow(conc_lock_t *l) {
     conc__store_relaxed(&l->priv.state, 0u);
     conc__wake(&l->priv.word, CONC__WAKE_ALL, shared);
   } else if (w & CONC__LW_WAITERS) {
-    conc__wake(&l->priv.word, 1, shared);
+    if (shared)
+      conc__sync_wake(&l->priv.word, 1);
+    else
+      conc__wake(&l->priv.word, 1, false);
   }
   return 0;
 }
@@ -461,7 +783,7 @@ static bool rlock_owned(const conc_rlock_t *r, uint32_t me) {
     return true;
   uint32_t w = conc__load_relaxed(&r->priv.base.priv.word);
   return w != CONC__LW_NOTREC &&
-         (w & CONC__LW_OWNER) == ((uint32_t)conc__sync_pid() & CONC__LW_OWNER);
+         (w & CONC__LW_OWNER) == conc__lw_stamp(CONC__LW_SHARED);
 }
 
 int conc_rlock_init(conc_rlock_t *r, const conc_rlock_opts_t *opts) {

@@ -13,6 +13,17 @@
  * The event word is generation << 1 | flag. set bumps the generation and
  * raises the flag; a waiter sleeps on the exact word it saw with the flag
  * down, so any change it wakes to is a set, even if a clear followed.
+ *
+ * Pshared objects keep no count that a waiter killed in its sleep would
+ * leave raised: bit 31 of the word (SLEEPERS) says that somebody may sleep
+ * on it, set by a waiter (CAS) before it sleeps on the word with the bit.
+ * An Event's set clears the bit in the CAS that raises the flag and wakes
+ * everyone if it was set. A Semaphore's release keeps the bit and wakes n;
+ * when fewer than n woke, the kernel's queue was empty: it clears the bit
+ * and wakes all once more, for a waiter that fell asleep in between
+ * (clearing changes the word, so a waiter not yet asleep does not sleep).
+ * A dead waiter thus costs at most one release or set a wake-up. destroy
+ * asks the kernel how many sleep there (conc__sync_sleepers).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -22,6 +33,7 @@
 #include "sync-int.h"
 
 #define SEQ __ATOMIC_SEQ_CST
+#define SLEEPERS 0x80000000u
 
 /* ---------------------------------------------------------- Semaphore */
 
@@ -53,7 +65,8 @@ int conc_bounded_semaphore_init(conc_bounded_semaphore_t *s, int value,
 int conc_semaphore_destroy(conc_semaphore_t *s) {
   if (!s)
     return CONC_EINVAL;
-  if (__atomic_load_n(&s->priv.nwait, SEQ) != 0)
+  if (sem_shared(s) ? conc__sync_sleepers(&s->priv.value) > 0
+                    : __atomic_load_n(&s->priv.nwait, SEQ) != 0)
     return CONC_EBUSY;
   memset(s, 0, sizeof *s);
   return 0;
@@ -61,10 +74,21 @@ int conc_semaphore_destroy(conc_semaphore_t *s) {
 
 static bool sem_try(conc_semaphore_t *s) {
   uint32_t v = __atomic_load_n(&s->priv.value, SEQ);
-  while (v > 0)
+  while (v & ~SLEEPERS)
     if (__atomic_compare_exchange_n(&s->priv.value, &v, v - 1u, true, SEQ, SEQ))
       return true;
   return false;
+}
+
+/* Pshared: raise SLEEPERS, then sleep on the word with it. */
+static void sem_sleep_shared(conc_semaphore_t *s, conc_deadline_t deadline) {
+  uint32_t v = __atomic_load_n(&s->priv.value, SEQ);
+  if (v & ~SLEEPERS)
+    return;
+  if (!(v & SLEEPERS) && !__atomic_compare_exchange_n(
+                             &s->priv.value, &v, v | SLEEPERS, false, SEQ, SEQ))
+    return;
+  conc__wait(&s->priv.value, v | SLEEPERS, deadline, true);
 }
 
 static int sem_acquire_until(conc_semaphore_t *s, conc_deadline_t deadline) {
@@ -73,8 +97,12 @@ static int sem_acquire_until(conc_semaphore_t *s, conc_deadline_t deadline) {
       return 0;
     if (conc__deadline_passed(deadline))
       return CONC_ETIMEDOUT;
+    if (sem_shared(s)) {
+      sem_sleep_shared(s, deadline);
+      continue;
+    }
     __atomic_fetch_add(&s->priv.nwait, 1u, SEQ);
-    conc__wait(&s->priv.value, 0u, deadline, sem_shared(s));
+    conc__wait(&s->priv.value, 0u, deadline, false);
     __atomic_fetch_sub(&s->priv.nwait, 1u, SEQ);
   }
 }
@@ -101,30 +129,51 @@ int conc_semaphore_acquire_ex(conc_semaphore_t *s, bool blocking,
   return sem_acquire_until(s, d);
 }
 
+/* See the protocol at the top: fewer woke than asked, so nobody else
+ * sleeps but perhaps a thread that fell asleep since; clear the bit, then
+ * wake that thread too (it sets the bit again if it must sleep on). */
+static void sem_wake_shared(conc_semaphore_t *s, int n) {
+  if (conc__sync_wake(&s->priv.value, n) >= n)
+    return;
+  uint32_t v = __atomic_load_n(&s->priv.value, SEQ);
+  while (v & SLEEPERS)
+    if (__atomic_compare_exchange_n(&s->priv.value, &v, v & ~SLEEPERS, true,
+                                    SEQ, SEQ)) {
+      conc__sync_wake(&s->priv.value, CONC__WAKE_ALL);
+      return;
+    }
+}
+
 int conc_semaphore_release(conc_semaphore_t *s, int n) {
   if (!s || n < 1)
     return CONC_EINVAL;
   uint32_t v = __atomic_load_n(&s->priv.value, SEQ), next;
   do {
+    uint64_t units = v & ~SLEEPERS;
     if ((s->priv.flags & CONC__SYNC_BOUNDED) &&
-        (uint64_t)v + (uint64_t)n > s->priv.initial)
+        units + (uint64_t)n > s->priv.initial)
       return CONC_EINVAL;
-    if ((uint64_t)v + (uint64_t)n > INT_MAX)
+    if (units + (uint64_t)n > INT_MAX)
       return CONC_EOVERFLOW;
     next = v + (uint32_t)n;
   } while (
       !__atomic_compare_exchange_n(&s->priv.value, &v, next, true, SEQ, SEQ));
+  if (sem_shared(s)) {
+    if (v & SLEEPERS)
+      sem_wake_shared(s, n);
+    return 0;
+  }
   uint32_t sleepers = __atomic_load_n(&s->priv.nwait, SEQ);
   if (sleepers)
     conc__wake(&s->priv.value, sleepers < (uint32_t)n ? (int)sleepers : n,
-               sem_shared(s));
+               false);
   return 0;
 }
 
 int conc_semaphore_get_value(const conc_semaphore_t *s) {
   if (!s)
     return CONC_EINVAL;
-  return (int)__atomic_load_n(&s->priv.value, SEQ);
+  return (int)(__atomic_load_n(&s->priv.value, SEQ) & ~SLEEPERS);
 }
 
 int conc_semaphore_repr(const conc_semaphore_t *s, char *buf, size_t n) {
@@ -155,7 +204,8 @@ int conc_event_init(conc_event_t *e, const conc_event_opts_t *opts) {
 int conc_event_destroy(conc_event_t *e) {
   if (!e)
     return CONC_EINVAL;
-  if (__atomic_load_n(&e->priv.nwait, SEQ) != 0)
+  if (ev_shared(e) ? conc__sync_sleepers(&e->priv.word) > 0
+                   : __atomic_load_n(&e->priv.nwait, SEQ) != 0)
     return CONC_EBUSY;
   memset(e, 0, sizeof *e);
   return 0;
@@ -168,10 +218,15 @@ int conc_event_set(conc_event_t *e) {
   do {
     if (w & 1u)
       return 0;
-  } while (!__atomic_compare_exchange_n(&e->priv.word, &w, (w + 2u) | 1u, true,
-                                        SEQ, SEQ));
-  if (__atomic_load_n(&e->priv.nwait, SEQ))
-    conc__wake(&e->priv.word, CONC__WAKE_ALL, ev_shared(e));
+  } while (!__atomic_compare_exchange_n(
+      &e->priv.word, &w, (((w & ~SLEEPERS) + 2u) | 1u) & ~SLEEPERS, true, SEQ,
+      SEQ));
+  if (ev_shared(e)) {
+    if (w & SLEEPERS)
+      conc__sync_wake(&e->priv.word, CONC__WAKE_ALL);
+  } else if (__atomic_load_n(&e->priv.nwait, SEQ)) {
+    conc__wake(&e->priv.word, CONC__WAKE_ALL, false);
+  }
   return 0;
 }
 
@@ -193,10 +248,18 @@ int conc_event_wait(conc_event_t *e, double timeout) {
   if (conc_deadline_after(timeout, &d) != 0)
     return CONC_EINVAL;
   uint32_t w = __atomic_load_n(&e->priv.word, SEQ);
+  if (ev_shared(e)) {
+    /* the only change to a word with SLEEPERS up is a set */
+    while (!(w & (1u | SLEEPERS)))
+      if (__atomic_compare_exchange_n(&e->priv.word, &w, w | SLEEPERS, true,
+                                      SEQ, SEQ))
+        w |= SLEEPERS;
+    return (w & 1u) ? 0 : conc__wait(&e->priv.word, w, d, true);
+  }
   if (w & 1u)
     return 0;
   __atomic_fetch_add(&e->priv.nwait, 1u, SEQ);
-  int r = conc__wait(&e->priv.word, w, d, ev_shared(e));
+  int r = conc__wait(&e->priv.word, w, d, false);
   __atomic_fetch_sub(&e->priv.nwait, 1u, SEQ);
   return r;
 }

@@ -7,8 +7,10 @@
  * and bit 30 says that somebody may sleep on the word (release must wake).
  * The stamp identifies the holder:
  *   CONC__LW_PRIVATE   stamp 1: a private Lock/RLock; holders never "die".
- *   CONC__LW_SHARED    stamp = holder's pid: a pshared lock; a holder whose
- *                      process is gone is dead (kill(pid, 0) says ESRCH).
+ *   CONC__LW_SHARED    stamp = holder's kernel thread id: a pshared lock; a
+ *                      holder thread that is gone (it exited, or its
+ *                      process died) is dead. CONC__LW_DIED in the stamp
+ *                      bits: the death watch saw the holder die.
  *   CONC__LW_FORKSTAMP stamp = 1 + fork generation: an internal lock; a
  *                      stamp from an older generation belongs to a thread
  *                      of the parent that does not exist in this child.
@@ -27,29 +29,44 @@
 #define CONC__LW_OWNER 0x3fffffffu
 #define CONC__LW_WAITERS 0x40000000u
 #define CONC__LW_NOTREC 0x80000000u
+/* Stamp of a word whose holder died (no thread id is this large). */
+#define CONC__LW_DIED CONC__LW_OWNER
 
 enum conc__lw_kind { CONC__LW_PRIVATE, CONC__LW_SHARED, CONC__LW_FORKSTAMP };
 
 /* A deadline that has always passed: a poll. */
 #define CONC__DEADLINE_POLL ((conc_deadline_t)0)
 
-/* How long a pshared waiter sleeps before re-checking a holder's life. */
+/*
+ * A pshared lock waiter checks the holder before it first sleeps, sleeps
+ * CONC__SHARED_FIRST_SLICE_NS, then asks the death watch (lock.c) to mark
+ * the word CONC__LW_DIED and wake it when the holder thread ends, and
+ * sleeps on in CONC__SHARED_WATCHED_SLICE_NS slices (a safety net); where
+ * the watch cannot follow the holder, in CONC__SHARED_SLICE_NS slices,
+ * checking the holder after each. The Barrier's sleepers use
+ * CONC__SHARED_SLICE_NS to look for dead parties.
+ */
 #define CONC__SHARED_SLICE_NS 20000000
+#define CONC__SHARED_FIRST_SLICE_NS 500000
+#define CONC__SHARED_WATCHED_SLICE_NS 1000000000
 
 /* The caller's libconc thread id: nonzero, unique within the process,
  * kept across fork by the forking thread (as pthread_self is). */
 uint32_t conc__sync_self(void);
 /* getpid(), cached and refreshed in the child after fork. */
 int32_t conc__sync_pid(void);
-/* True when no process `pid` exists any more (pid reuse can hide a death;
- * see docs/sync.md). */
+/* The caller's kernel thread id, cached and refreshed after fork. */
+int32_t conc__sync_tid(void);
+/* True when no process (or thread) `pid` exists any more, or it is a
+ * zombie (pid reuse can hide a death; see docs/sync.md). */
 bool conc__pid_dead(int32_t pid);
 /* The caller's stamp for a lock word of this kind. */
 uint32_t conc__lw_stamp(enum conc__lw_kind kind);
 
 /*
  * Acquire a lock word until `deadline`. `nwait` (may be NULL) counts the
- * threads sleeping in here. Returns 0, CONC_EOWNERDEAD (taken over from a
+ * threads sleeping in here on a word of a private kind (pshared sleepers
+ * are counted by the kernel: conc__sync_sleepers). Returns 0, CONC_EOWNERDEAD (taken over from a
  * dead holder), CONC_ETIMEDOUT or CONC_ENOTRECOVERABLE.
  */
 int conc__lw_acquire(uint32_t *word, uint32_t *nwait, enum conc__lw_kind kind,
@@ -62,6 +79,20 @@ int conc__lw_acquire_ex(uint32_t *word, uint32_t *nwait,
                         bool sleeper);
 /* Free a held word and wake one sleeper if any may sleep. */
 void conc__lw_release(uint32_t *word, bool shared);
+
+/*
+ * Pshared waiter accounting. A waiter killed while asleep leaves no trace
+ * in the kernel's futex queue, so the pshared objects count their sleepers
+ * there instead of in a field that a dead waiter would leave raised.
+ * conc__sync_sleepers: the threads (of any process) asleep on `word` now,
+ * or -1 where the platform cannot tell. conc__sync_wake: wake up to `n`
+ * sleepers of a pshared word and return how many woke (n where the
+ * platform cannot tell). conc__sync_wakes: how many such wake calls the
+ * pshared Lock, Semaphore and Event have made (a statistic for tests).
+ */
+int conc__sync_sleepers(const uint32_t *word);
+int conc__sync_wake(const uint32_t *word, int n);
+unsigned long conc__sync_wakes(void);
 
 /* Lock timeout rules of Python's Lock (spec L7). */
 int conc__lock_deadline(bool blocking, double timeout, conc_deadline_t *out);
