@@ -35,6 +35,7 @@
 #include "init-int.h"
 #include "platform-int.h"
 #include "process-int.h"
+#include "shared-int.h"
 
 #ifndef P_PIDFD /* an enumerator in libcs that have it */
 #define P_PIDFD 3
@@ -369,6 +370,7 @@ int conc_process_start(conc_process_t *p) {
   int sp[2] = {-1, -1};
   if (!use_pidfd && (make_life_pipe() || pipe2(sp, O_CLOEXEC) < 0))
     return -errno;
+  conc__shm_share_with_children(); /* one segment tracker for the program */
   fflush(stdout);
   fflush(stderr);
   pid_t parent = my_pid();

@@ -1,13 +1,18 @@
 /*
  * Shared memory, SharedMemory, Value and Array (spec V, M, F3 for a Value's
- * lock, F6). Every test arms a watchdog and reaps its children.
+ * lock, F6; issue 10 items 4 and 5). Every test arms a watchdog and reaps
+ * its children.
  */
 #include "harness.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +21,7 @@
 #include "conc/error.h"
 #include "conc/process.h"
 #include "conc/shared.h"
+#include "shared-int.h"
 
 static int setup(void **state) {
   (void)state;
@@ -366,6 +372,233 @@ static bool shm_exists(const char *name) {
   return stat(path, &st) == 0;
 }
 
+/* Entries of /dev/shm whose name starts with prefix. */
+static int count_names(const char *prefix) {
+  int n = 0;
+  DIR *d = opendir("/dev/shm");
+  assert_non_null(d);
+  struct dirent *e;
+  while ((e = readdir(d)))
+    n += !strncmp(e->d_name, prefix, strlen(prefix));
+  closedir(d);
+  return n;
+}
+
+/* Polls until count_names(prefix) == want or t seconds have passed. */
+static bool count_becomes(const char *prefix, int want, double t) {
+  double end = conc_monotonic() + t;
+  while (count_names(prefix) != want)
+    if (conc_monotonic() > end)
+      return false;
+    else
+      conc_sleep(0.005);
+  return true;
+}
+
+static void squat(const char *name) {
+  char path[300];
+  snprintf(path, sizeof path, "/dev/shm/%s", name);
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  close(fd);
+}
+
+static void unsquat(const char *name) {
+  char path[300];
+  snprintf(path, sizeof path, "/dev/shm/%s", name);
+  assert_int_equal(unlink(path), 0); /* still there: nobody took it away */
+}
+
+/* ---- programs of their own ----------------------------------------------
+ * A tracked segment lives until its whole program ends, so the tests that
+ * end a program run this binary again as one: the constructor below plays
+ * the role named in CONC_SHM_ROLE ("role prefix") and never reaches main.
+ * Fd 3 is the write end of a pipe back to the test: one byte per segment
+ * made. The test is a child subreaper meanwhile, so the program's orphaned
+ * children and its tracker come back to it to be reaped. */
+
+static void role_ready(char c) {
+  if (write(3, &c, 1) != 1)
+    _exit(9);
+}
+
+static int role_create(const char *prefix, const char *suffix, bool track) {
+  char name[200];
+  snprintf(name, sizeof name, "%s%s", prefix, suffix);
+  conc_shm_t s;
+  return conc_shm_init_ex(&s, name, true, 4096,
+                          &(conc_shm_opts_t){.untracked = !track});
+}
+
+static const char *role_prefix;
+static bool role_hold;
+
+static void *role_child(void *arg) {
+  (void)arg;
+  if (role_create(role_prefix, "b", true))
+    conc_process_exit(2);
+  role_ready('b');
+  while (role_hold)
+    pause();
+  return NULL;
+}
+
+/* A creator and its child (segments a, b) plus an untracked u; then either
+ * wait to be killed (hold) or end normally. */
+static int role_family(const char *prefix, bool hold) {
+  role_prefix = prefix;
+  role_hold = hold;
+  if (role_create(prefix, "a", true) || role_create(prefix, "u", false))
+    return 2;
+  conc_process_t p;
+  if (conc_process_init(&p, role_child, NULL, NULL) || conc_process_start(&p))
+    return 3;
+  role_ready('a');
+  while (hold)
+    pause();
+  conc_process_join(&p, CONC_FOREVER);
+  conc_process_destroy(&p);
+  return 0;
+}
+
+static void role_churn(const char *prefix) {
+  char name[200];
+  bool told = false;
+  for (unsigned k = 0;; k++) {
+    conc_shm_t s;
+    snprintf(name, sizeof name, "%s%u", prefix, k % 8);
+    int rc = conc_shm_init(&s, name, true, 8192);
+    if (rc == 0 && !told) {
+      role_ready('c');
+      told = true;
+    }
+    if (rc == 0 && (k & 1))
+      conc_shm_unlink(&s);
+    conc_shm_close(&s);
+  }
+}
+
+static bool has_children(void) {
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *e;
+  bool any = false;
+  while (d && (e = readdir(d))) {
+    char path[300], buf[32];
+    snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
+    FILE *f = e->d_name[0] != '.' ? fopen(path, "r") : NULL;
+    if (f && fgets(buf, sizeof buf, f) && buf[0] >= '0' && buf[0] <= '9')
+      any = true;
+    if (f)
+      fclose(f);
+  }
+  if (d)
+    closedir(d);
+  return any;
+}
+
+/* After a named create, the program has no child at all: a wait() loop
+ * ends at once. */
+static int role_wait(void) {
+  conc_shm_t s;
+  if (conc_shm_init(&s, NULL, true, 64))
+    return 3;
+  conc_shm_unlink(&s);
+  conc_shm_close(&s);
+  if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD)
+    return 1;
+  if (has_children())
+    return 2;
+  alarm(10);
+  while (wait(NULL) > 0)
+    ;
+  return errno == ECHILD ? 0 : 4;
+}
+
+__attribute__((constructor)) static void role_main(void) {
+  const char *r = getenv("CONC_SHM_ROLE");
+  char role[16], prefix[160];
+  if (!r || sscanf(r, "%15s %159s", role, prefix) != 2)
+    return;
+  if (!strcmp(role, "churn"))
+    role_churn(prefix);
+  if (!strcmp(role, "one")) {
+    if (role_create(prefix, "a", true))
+      _exit(2);
+    role_ready('a');
+    for (;;)
+      pause();
+  }
+  if (!strcmp(role, "wait"))
+    _exit(role_wait());
+  exit(role_family(prefix, !strcmp(role, "hold")));
+}
+
+/* Runs this binary as the program `role`; *ready reads its bytes. */
+static pid_t start_program(const char *role, const char *prefix, int *ready) {
+  int p[2];
+  assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+  char env[256];
+  snprintf(env, sizeof env, "%s %s", role, prefix);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    setpgid(0, 0);
+    if (p[1] == 3)
+      fcntl(3, F_SETFD, 0);
+    else
+      dup2(p[1], 3); /* without FD_CLOEXEC */
+    setenv("CONC_SHM_ROLE", env, 1);
+    execl("/proc/self/exe", "test_shared", (char *)NULL);
+    _exit(127);
+  }
+  setpgid(pid, pid); /* also here: no race with the kill of the group */
+  close(p[1]);
+  *ready = p[0];
+  return pid;
+}
+
+/* Reads n bytes from the program within 10 s: true if all came. */
+static bool await_ready(int fd, int n) {
+  double end = conc_monotonic() + 10;
+  char buf[8];
+  while (n > 0 && conc_monotonic() < end) {
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    if (poll(&pf, 1, 100) <= 0)
+      continue;
+    ssize_t got =
+        read(fd, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf);
+    if (got <= 0)
+      return false;
+    n -= (int)got;
+  }
+  return n == 0;
+}
+
+/* Reaps what was adopted (the program's orphans and its tracker) until we
+ * have no child left: the number reaped, or -1 if some still live after
+ * t seconds. */
+static int reap_adopted(double t) {
+  int n = 0;
+  double end = conc_monotonic() + t;
+  for (;;) {
+    pid_t r = waitpid(-1, NULL, WNOHANG);
+    if (r > 0)
+      n++;
+    else if (r < 0 && errno == ECHILD)
+      return n;
+    else if (conc_monotonic() > end)
+      return -1;
+    else
+      conc_sleep(0.002);
+  }
+}
+
+static int program_status(pid_t pid) {
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+}
+
 /* M1 */
 static void shm_create_attach_basics(void **state) {
   (void)state;
@@ -425,24 +658,6 @@ static void *shm_child_writes(void *arg) {
   return NULL;
 }
 
-static void *shm_child_creates_and_dies(void *arg) {
-  conc_shm_t s;
-  if (conc_shm_init(&s, arg, true, 4096) != 0)
-    conc_process_exit(2);
-  raise(SIGKILL);
-  return NULL;
-}
-
-static bool gone_within(const char *name, double t) {
-  double end = conc_monotonic() + t;
-  while (shm_exists(name))
-    if (conc_monotonic() > end)
-      return false;
-    else
-      conc_sleep(0.005);
-  return true;
-}
-
 static void shm_shared_across_processes_and_reclaimed(void **state) {
   (void)state;
   char name[64];
@@ -453,71 +668,246 @@ static void shm_shared_across_processes_and_reclaimed(void **state) {
   assert_string_equal(conc_shm_buf(&a), "from child");
   assert_int_equal(conc_shm_unlink(&a), 0);
   conc_shm_close(&a);
-  /* a creator that is killed: its segment is reclaimed */
-  assert_int_equal(run_child(shm_child_creates_and_dies, name), -SIGKILL);
-  assert_true(gone_within(name, 2.0));
+  /* a program whose creator is killed: its segment is reclaimed */
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  int ready;
+  pid_t pid = start_program("one", name, &ready);
+  assert_true(await_ready(ready, 1));
+  assert_int_equal(count_names(name), 1);
+  kill(pid, SIGKILL);
+  assert_int_equal(program_status(pid), -SIGKILL);
+  assert_true(count_becomes(name, 0, 5.0));
+  assert_true(reap_adopted(5.0) >= 1); /* its tracker, done */
+  close(ready);
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
-/* F6: kill the creator at many points of create/unlink; nothing is left. */
-static void count_leftovers(const char *prefix, pid_t pid, int *n) {
-  char tmp[64];
-  snprintf(tmp, sizeof tmp, "conc.tmp.%d.", (int)pid);
-  DIR *d = opendir("/dev/shm");
-  assert_non_null(d);
-  struct dirent *e;
-  while ((e = readdir(d)))
-    if (!strncmp(e->d_name, prefix, strlen(prefix)) ||
-        !strncmp(e->d_name, tmp, strlen(tmp)))
-      ++*n;
-  closedir(d);
+/* Issue 10.4: a random source the test controls. The first `forced16`
+ * 16-byte draws (temporary names) and `forced8` 8-byte draws (public names)
+ * are 0xab bytes; every draw is recorded. */
+static int forced16, forced8;
+static unsigned char last_draw[16];
+
+static int test_fill(void *buf, size_t n) {
+  int *forced = n == 16 ? &forced16 : &forced8;
+  if (*forced > 0) {
+    --*forced;
+    memset(buf, 0xab, n);
+  } else if (getrandom(buf, n, 0) != (ssize_t)n) {
+    return CONC_EIO;
+  }
+  memcpy(last_draw, buf, n < sizeof last_draw ? n : sizeof last_draw);
+  return 0;
 }
 
-static unsigned *created;
+#define ABAB8 "abababababababab"
+#define SQUAT_TMP "conc.tmp." ABAB8 ABAB8
 
-static void churn(const char *prefix) {
-  char name[64];
-  for (unsigned k = 0;; k++) {
-    conc_shm_t s;
-    snprintf(name, sizeof name, "%s%u", prefix, k % 8);
-    int rc = conc_shm_init(&s, name, true, 8192);
-    if (rc == 0)
-      __atomic_fetch_add(created, 1, __ATOMIC_RELAXED);
-    if (rc == 0 && (k & 1))
-      conc_shm_unlink(&s);
-    conc_shm_close(&s);
+static void shm_create_retries_squatted_temporary_name(void **state) {
+  (void)state;
+  char name[64], old[64];
+  /* the names this used to use: conc.tmp.PID.COUNTER */
+  for (int k = 0; k < 64; k++) {
+    snprintf(old, sizeof old, "conc.tmp.%d.%d", (int)getpid(), k);
+    squat(old);
+  }
+  squat(SQUAT_TMP);
+  conc__shm_set_random(test_fill);
+  forced16 = 3; /* the first three temporary names drawn are taken */
+  snprintf(name, sizeof name, "conc-squat-%d", (int)getpid());
+  conc_shm_t a, b;
+  assert_int_equal(conc_shm_init(&a, name, true, 64), 0);
+  assert_int_equal(forced16, 0);
+  forced16 = 2;
+  assert_int_equal(conc_shm_init(&b, NULL, true, 64), 0); /* a fresh name */
+  assert_int_equal(forced16, 0);
+  conc__shm_set_random(NULL);
+  assert_true(shm_exists(name));
+  assert_true(shm_exists(conc_shm_name(&b)));
+  assert_int_equal(conc_shm_unlink(&a), 0);
+  assert_int_equal(conc_shm_unlink(&b), 0);
+  conc_shm_destroy(&a);
+  conc_shm_destroy(&b);
+  unsquat(SQUAT_TMP);
+  for (int k = 0; k < 64; k++) {
+    snprintf(old, sizeof old, "conc.tmp.%d.%d", (int)getpid(), k);
+    unsquat(old);
   }
 }
 
+static void shm_fresh_name_retries_squatted_random_name(void **state) {
+  (void)state;
+  squat("psm_" ABAB8);
+  conc__shm_set_random(test_fill);
+  forced8 = 5; /* five draws of the public name give the squatted one */
+  conc_shm_t a;
+  assert_int_equal(conc_shm_init(&a, NULL, true, 64), 0);
+  assert_int_equal(forced8, 0);
+  assert_string_not_equal(conc_shm_name(&a), "psm_" ABAB8);
+  assert_true(shm_exists(conc_shm_name(&a)));
+  /* squatted every time: a clear code after a bounded number of tries */
+  forced8 = 1000;
+  conc_shm_t b;
+  assert_int_equal(conc_shm_init(&b, NULL, true, 64), CONC_EEXIST);
+  assert_in_range(forced8, 1000 - 100, 1000 - 2);
+  forced8 = 0;
+  conc__shm_set_random(NULL);
+  assert_true(count_becomes("conc.tmp.", 0, 2.0)); /* nothing half-made */
+  assert_int_equal(conc_shm_unlink(&a), 0);
+  conc_shm_destroy(&a);
+  unsquat("psm_" ABAB8);
+}
+
+/* The public name is the hex of this process's last 8-byte draw. */
+static bool name_is_last_draw(const char *name) {
+  char want[32] = "psm_";
+  for (int i = 0; i < 8; i++)
+    snprintf(want + 4 + 2 * i, 3, "%02x", last_draw[i]);
+  return !strcmp(name, want);
+}
+
+struct names {
+  char name[3][64];
+};
+
+static void *name_in_child(void *arg) {
+  struct names *n = arg;
+  conc_shm_t s;
+  int k = n->name[1][0] ? 2 : 1;
+  if (conc_shm_init(&s, NULL, true, 64) ||
+      !name_is_last_draw(conc_shm_name(&s)))
+    conc_process_exit(2);
+  strcpy(n->name[k], conc_shm_name(&s));
+  conc_shm_unlink(&s);
+  conc_shm_close(&s);
+  return NULL;
+}
+
+static void shm_names_come_from_random_source_not_pid(void **state) {
+  (void)state;
+  conc__shm_set_random(test_fill);
+  struct names *n = conc_shared_alloc(sizeof *n);
+  conc_shm_t s;
+  assert_int_equal(conc_shm_init(&s, NULL, true, 64), 0);
+  assert_true(name_is_last_draw(conc_shm_name(&s)));
+  strcpy(n->name[0], conc_shm_name(&s));
+  conc_shm_unlink(&s);
+  conc_shm_destroy(&s);
+  /* children forked one after the other, with the same memory */
+  assert_int_equal(run_child(name_in_child, n), 0);
+  assert_int_equal(run_child(name_in_child, n), 0);
+  conc__shm_set_random(NULL);
+  assert_string_not_equal(n->name[0], n->name[1]);
+  assert_string_not_equal(n->name[1], n->name[2]);
+  assert_string_not_equal(n->name[0], n->name[2]);
+  conc_shared_free(n);
+}
+
+/* Issue 10.5 */
+static void shm_wait_loop_never_sees_the_tracker(void **state) {
+  (void)state;
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  int ready;
+  pid_t pid = start_program("wait", "-", &ready);
+  assert_int_equal(program_status(pid), 0);
+  /* its tracker, no child of it, ends once the program has ended */
+  assert_int_equal(reap_adopted(5.0), 1);
+  close(ready);
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+static void *create_then(void *arg) {
+  const char *name = arg;
+  conc_shm_t s;
+  if (conc_shm_init(&s, name, true, 64))
+    conc_process_exit(2);
+  strcpy(conc_shm_buf(&s), name);
+  if (name[strlen(name) - 1] == 'k')
+    raise(SIGKILL);
+  return NULL;
+}
+
+static void shm_child_segment_attachable_after_join(void **state) {
+  (void)state;
+  char name[2][64];
+  snprintf(name[0], sizeof name[0], "conc-kid-%d-x", (int)getpid());
+  snprintf(name[1], sizeof name[1], "conc-kid-%d-k", (int)getpid());
+  assert_int_equal(run_child(create_then, name[0]), 0);
+  assert_int_equal(run_child(create_then, name[1]), -SIGKILL);
+  for (int k = 0; k < 2; k++) {
+    conc_shm_t s;
+    assert_int_equal(conc_shm_init(&s, name[k], false, 0), 0);
+    assert_string_equal(conc_shm_buf(&s), name[k]);
+    assert_int_equal(conc_shm_unlink(&s), 0);
+    conc_shm_destroy(&s);
+  }
+}
+
+static void shm_untracked_segment_outlives_program(void **state) {
+  (void)state;
+  char prefix[64], u[80];
+  snprintf(prefix, sizeof prefix, "conc-end-%d-", (int)getpid());
+  snprintf(u, sizeof u, "%su", prefix);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  int ready;
+  pid_t pid = start_program("exit", prefix, &ready);
+  assert_true(await_ready(ready, 2));
+  assert_int_equal(program_status(pid), 0);
+  /* a (its creator's) and b (its child's) went with the program */
+  assert_true(count_becomes(prefix, 1, 5.0));
+  assert_true(shm_exists(u));
+  assert_true(reap_adopted(5.0) >= 1);
+  conc_shm_t s;
+  assert_int_equal(conc_shm_init(&s, u, false, 0), 0);
+  assert_int_equal(conc_shm_unlink(&s), 0);
+  conc_shm_destroy(&s);
+  close(ready);
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+static void shm_killed_program_leaves_nothing(void **state) {
+  (void)state;
+  char prefix[64], u[80];
+  snprintf(prefix, sizeof prefix, "conc-kill-%d-", (int)getpid());
+  snprintf(u, sizeof u, "%su", prefix);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  int ready;
+  pid_t pid = start_program("hold", prefix, &ready);
+  assert_true(await_ready(ready, 2));
+  assert_int_equal(count_names(prefix), 3);
+  kill(-pid, SIGKILL); /* the whole program at once */
+  assert_int_equal(program_status(pid), -SIGKILL);
+  assert_true(count_becomes(prefix, 1, 5.0));
+  assert_true(shm_exists(u));          /* untracked */
+  assert_true(reap_adopted(5.0) >= 2); /* its child and its tracker */
+  char path[300];
+  snprintf(path, sizeof path, "/dev/shm/%s", u);
+  assert_int_equal(unlink(path), 0);
+  close(ready);
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+/* F6: kill a program at many points of create/unlink; nothing is left. */
 static void no_shm_left_after_kill_at_any_point(void **state) {
   (void)state;
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   char prefix[64];
   snprintf(prefix, sizeof prefix, "conc-f6-%d-", (int)getpid());
-  created = conc_shared_alloc(sizeof *created);
   for (int round = 0; round < 12; round++) {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-      signal(SIGSEGV, SIG_DFL);
-      churn(prefix);
+    int ready;
+    pid_t pid = start_program("churn", prefix, &ready);
+    /* rounds 0 and 1 kill it while it starts (its tracker too, maybe) */
+    if (round >= 2) {
+      assert_true(await_ready(ready, 1));
+      conc_sleep(0.0007 * round);
     }
-    conc_sleep(0.001 + 0.0007 * round);
     kill(pid, SIGKILL);
-    assert_int_equal(waitpid(pid, NULL, 0), pid);
-    /* Its tracker (reparented to us) cleans up, then exits: reap it too. */
-    int n = 1;
-    for (double end = conc_monotonic() + 2.0; n && conc_monotonic() < end;) {
-      while (waitpid(-1, NULL, WNOHANG) > 0)
-        ;
-      n = 0;
-      count_leftovers(prefix, pid, &n);
-      if (n)
-        conc_sleep(0.002);
-    }
-    assert_int_equal(n, 0);
+    assert_int_equal(program_status(pid), -SIGKILL);
+    assert_true(count_becomes(prefix, 0, 5.0));
+    assert_true(count_becomes("conc.tmp.", 0, 5.0));
+    assert_true(reap_adopted(5.0) >= 0); /* its tracker has ended */
+    close(ready);
   }
-  assert_true(*created > 12); /* the kills did land amid the churn */
-  conc_shared_free(created);
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
@@ -530,4 +920,11 @@ CONC_TEST_MAIN(
     T(dead_holder_gives_owner_died_to_next), T(bad_sizes_and_arguments),
     T(shm_create_attach_basics), T(shm_invalid_creation_and_unlink),
     T(shm_shared_across_processes_and_reclaimed),
+    T(shm_create_retries_squatted_temporary_name),
+    T(shm_fresh_name_retries_squatted_random_name),
+    T(shm_names_come_from_random_source_not_pid),
+    T(shm_wait_loop_never_sees_the_tracker),
+    T(shm_child_segment_attachable_after_join),
+    T(shm_untracked_segment_outlives_program),
+    T(shm_killed_program_leaves_nothing),
     T(no_shm_left_after_kill_at_any_point))

@@ -8,9 +8,13 @@
  * objects there: conc_lock_t *l = conc_shared_alloc(sizeof *l);
  *
  * Named segments (conc_shm_t, multiprocessing.shared_memory.SharedMemory)
- * live in /dev/shm, are created 0600 with O_EXCL, and are unlinked by their
- * creator, explicitly, or (strictly better than Python) by a small tracker
- * process when the creating process ends in any way, SIGKILL included.
+ * live in /dev/shm, are created 0600 with O_EXCL under names drawn from
+ * getrandom(2), and live until some process unlinks them or, as with
+ * Python's resource tracker, the whole program ends (the creating process
+ * and every process forked from it), however it ends, SIGKILL included:
+ * then the program's one tracker unlinks them. The tracker is no process's
+ * child in the program, so wait() never sees it. Python 3.13's track=False
+ * (.untracked) makes a segment that outlives the program.
  *
  * Value and Array handles are caller-allocated; the data (and the default
  * lock) live in anonymous shared memory, so a handle copied into a child by
@@ -52,21 +56,34 @@ typedef struct conc_shm {
 
 /*
  * SharedMemory(name, create, size). create: a new segment of `size` bytes
- * (0 is CONC_EINVAL), zero-filled; name NULL picks a fresh one. Attach
- * (create false): name is required (CONC_EINVAL), size is ignored.
- * A leading '/' is optional; any other '/' is CONC_EINVAL.
- * CONC_EEXIST, CONC_ENOENT, CONC_EOVERFLOW (size too large), CONC_EMFILE
- * (more than 128 live segments created by this process).
+ * (0 is CONC_EINVAL), zero-filled; name NULL picks a fresh random one
+ * ("psm_" and 16 hex digits; a name taken meanwhile is drawn again).
+ * Attach (create false): name is required (CONC_EINVAL), size is ignored,
+ * and attaching never unlinks. A leading '/' is optional; any other '/' is
+ * CONC_EINVAL. CONC_EEXIST (the name exists; with name NULL, 64 random
+ * names in a row were taken), CONC_ENOENT, CONC_EOVERFLOW (size too large),
+ * CONC_EMFILE (more than 1024 tracked segments live in the program).
  */
 CONC_EXTERN int conc_shm_init(conc_shm_t *shm, const char *name, bool create,
                               size_t size);
+
+/* SharedMemory(..., track=...). Zero is Python's default (track=True). */
+typedef struct conc_shm_opts {
+  bool untracked; /* track=False: the program's end never unlinks it */
+} conc_shm_opts_t;
+
+/* conc_shm_init with options (NULL: defaults); .untracked only matters for
+ * create (attaching never tracks). */
+CONC_EXTERN int conc_shm_init_ex(conc_shm_t *shm, const char *name, bool create,
+                                 size_t size, const conc_shm_opts_t *opts);
 CONC_EXTERN void *conc_shm_buf(const conc_shm_t *shm);
 CONC_EXTERN size_t conc_shm_size(const conc_shm_t *shm);
 /* The name without the leading '/', as Python reports it. */
 CONC_EXTERN const char *conc_shm_name(const conc_shm_t *shm);
 /* close(): unmap in this process; never unlinks. A second close is a no-op. */
 CONC_EXTERN int conc_shm_close(conc_shm_t *shm);
-/* unlink(): remove the name (any process may). CONC_ENOENT when gone. */
+/* unlink(): remove the name (any process may) and stop tracking it.
+ * CONC_ENOENT when gone. */
 CONC_EXTERN int conc_shm_unlink(conc_shm_t *shm);
 /* close(). */
 CONC_EXTERN void conc_shm_destroy(conc_shm_t *shm);
