@@ -3,6 +3,7 @@
 #define CONC_H
 
 #include "conc/defs.h"
+#include "conc/aiosync.h"
 #include "conc/channel.h"
 #include "conc/coro.h"
 #include "conc/error.h"
