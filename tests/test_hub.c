@@ -663,6 +663,57 @@ static void test_hub_and_aio_tasks_mix_in_one_program(void **state) {
   hub_end();
 }
 
+/* ---- H4: what the loop reports ------------------------------------------ */
+
+typedef struct reports {
+  char text[4][256];
+  int n;
+} reports_t;
+
+static void collect_report(conc_loop_t *loop, const char *msg, void *arg) {
+  reports_t *r = arg;
+  (void)loop;
+  if (r->n < 4)
+    snprintf(r->text[r->n++], sizeof r->text[0], "%s", msg);
+}
+
+static int blocks_the_thread(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  return conc_sleep(0.15); /* time.sleep, not gevent.sleep */
+}
+
+static void
+test_blocking_call_in_a_greenlet_is_reported_in_debug_mode(void **state) {
+  (void)state;
+  reports_t r = {0};
+  conc_loop_t *loop = conc_hub_loop();
+  conc_loop_set_debug(loop, true);
+  conc_loop_set_exception_handler(loop, collect_report, &r);
+  conc_greenlet_t *g;
+  assert_int_equal(conc_hub_spawn(blocks_the_thread, NULL, NULL, &g), 0);
+  assert_int_equal(conc_greenlet_get(g, CONC_FOREVER, NULL), 0);
+  assert_true(r.n >= 1);
+  assert_non_null(strstr(r.text[0], "took"));
+  conc_greenlet_release(g);
+  conc_loop_set_debug(loop, false);
+  conc_loop_set_exception_handler(loop, NULL, NULL);
+  hub_end();
+}
+
+static void test_an_error_nobody_retrieved_is_reported(void **state) {
+  (void)state;
+  reports_t r = {0};
+  conc_loop_set_exception_handler(conc_hub_loop(), collect_report, &r);
+  /* fire and forget: gevent prints the failed greenlet's traceback */
+  assert_int_equal(conc_hub_spawn(fails, I(CONC_EIO), NULL, NULL), 0);
+  assert_int_equal(conc_hub_wait(CONC_FOREVER), 0);
+  assert_int_equal(r.n, 1);
+  assert_non_null(strstr(r.text[0], "Greenlet-"));
+  conc_loop_set_exception_handler(conc_hub_loop(), NULL, NULL);
+  hub_end();
+}
+
 /* ---- misuse ------------------------------------------------------------ */
 
 typedef struct in_callback {
@@ -792,4 +843,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test(
         test_timeout_seen_by_a_loop_await_is_a_cancel_withdrawn_by_cancel),
     cmocka_unit_test(test_hub_and_aio_tasks_mix_in_one_program),
+    cmocka_unit_test(
+        test_blocking_call_in_a_greenlet_is_reported_in_debug_mode),
+    cmocka_unit_test(test_an_error_nobody_retrieved_is_reported),
     cmocka_unit_test(test_misuse_gets_its_code_and_changes_nothing))
