@@ -123,6 +123,9 @@ void conc__future_cache_flush(void) {
 static void cache_exit(void *unused) {
   (void)unused;
   conc__future_cache_flush();
+  /* pthread has cleared the key: a later destructor of this thread that
+   * releases a future re-arms it (pthread runs destructors again). */
+  cache.keyed = false;
 }
 
 static void init_once(void) {

@@ -428,6 +428,7 @@ static bool bad_call(int i, struct fx *f, const char **what, long *want,
   ROW(CONC_EINVAL, conc_threading_set_stack_size(SIZE_MAX, &f->old_stack))
   ROW(CONC_EINVAL, conc_threading_set_stack_size(SIZE_MAX - 100, NULL))
   ROW(CONC_EINVAL, conc_threading_register_atexit(NULL, NULL))
+  ROW(1, conc_thread_set_excepthook(NULL) == conc_thread_default_excepthook)
   ROW(1, conc_enumerate(NULL, 4) == conc_active_count())
 
   /* ---- thread.h: threading.local ---- */
@@ -818,6 +819,10 @@ static bool bad_call(int i, struct fx *f, const char **what, long *want,
   ROW(CONC_EINVAL, conc_as_completed_next(&f->zac, &f->fo))
   PREP(CONC_EINVAL, conc_as_completed_init(&f->ac, fs1, 1, CONC_FOREVER),
        conc_as_completed_next(&f->ac, NULL))
+  PREP(CONC_EINVAL,
+       (conc_as_completed_init(&f->ac, fs1, 1, 0),
+        conc_as_completed_destroy(&f->ac)),
+       conc_as_completed_next(&f->ac, &f->fo))
   ROW(0, conc_as_completed_unfinished(NULL))
   ROW(1, strcmp(conc_as_completed_message(NULL), "") == 0)
   VOIDROW(conc_as_completed_destroy(NULL))
@@ -905,6 +910,39 @@ static void bad_inputs_get_the_promised_code_and_change_nothing(void **state) {
   assert_true(tried >= 300);
 }
 
+static conc_excepthook_args_t hook_seen;
+static char hook_message[32];
+
+static void recording_hook(const conc_excepthook_args_t *a) {
+  hook_seen = *a;
+  snprintf(hook_message, sizeof hook_message, "%s",
+           a->message ? a->message : "(null)");
+}
+
+static void *fail_without_format(void *arg) {
+  const char *volatile fmt = arg; /* NULL, hidden from format checks */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-security"
+  conc_thread_fail(0, fmt);
+#pragma GCC diagnostic pop
+}
+
+/* conc_thread_fail(0, NULL): a non-negative code becomes CONC_EFAILED and
+ * a NULL format an empty message. */
+static void thread_fail_with_zero_code_and_null_format(void **state) {
+  (void)state;
+  conc_excepthook_t old = conc_thread_set_excepthook(recording_hook);
+  conc_thread_t t;
+  assert_int_equal(conc_thread_init(&t, fail_without_format, NULL, NULL), 0);
+  assert_int_equal(conc_thread_start(&t), 0);
+  assert_int_equal(conc_thread_join(&t, CONC_FOREVER), 0);
+  assert_int_equal(conc_thread_result(&t, NULL), CONC_EFAILED);
+  assert_int_equal(hook_seen.code, CONC_EFAILED);
+  assert_string_equal(hook_message, "");
+  assert_int_equal(conc_thread_destroy(&t), 0);
+  conc_thread_set_excepthook(old);
+}
+
 /* A Timer with an infinite interval waits until it is cancelled. */
 static void timer_with_infinite_interval_waits_for_cancel(void **state) {
   (void)state;
@@ -922,4 +960,5 @@ static void timer_with_infinite_interval_waits_for_cancel(void **state) {
 
 CONC_TEST_MAIN(
     cmocka_unit_test(bad_inputs_get_the_promised_code_and_change_nothing),
-    cmocka_unit_test(timer_with_infinite_interval_waits_for_cancel))
+    cmocka_unit_test(timer_with_infinite_interval_waits_for_cancel),
+    cmocka_unit_test(thread_fail_with_zero_code_and_null_format))
