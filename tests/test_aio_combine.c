@@ -198,7 +198,7 @@ static void test_gather_return_exceptions_fills_every_slot(void **state) {
 }
 
 static int gather_cancelled_child_body(void *arg, void **res) {
-  job_t j[2] = {{.delay = 1}, {.delay = 0.05, .value = 2}};
+  job_t j[2] = {{.delay = 1}, {.delay = 0.2, .value = 2}};
   conc_aio_future_t *t[2] = {spawn(&j[0]), spawn(&j[1])}, *g;
   T_INT(conc_aio_gather(t, 2, NULL, &g), 0);
   T_INT(conc_aio_sleep(0.01), 0);
@@ -362,7 +362,7 @@ static void test_wait_first_completed_returns_after_the_first(void **state) {
 
 static int wait_first_exception_body(void *arg, void **res) {
   job_t j[3] = {
-      {.delay = 0.01}, {.delay = 0.03, .code = CONC_EIO}, {.delay = 0.5}};
+      {.delay = 0.01}, {.delay = 0.06, .code = CONC_EIO}, {.delay = 0.5}};
   conc_aio_future_t *t[3] = {spawn(&j[0]), spawn(&j[1]), spawn(&j[2])};
   conc_aio_future_t *done[3];
   size_t nd = 0, np = 0;
@@ -370,7 +370,7 @@ static int wait_first_exception_body(void *arg, void **res) {
   T_INT(conc_aio_wait(t, 3, CONC_FOREVER, CONC_FIRST_EXCEPTION, done, &nd, NULL,
                       &np),
         0);
-  T_ELAPSED(conc_monotonic() - t0, 0.03);
+  T_ELAPSED(conc_monotonic() - t0, 0.06);
   T_INT(nd, 2);
   T_INT(np, 1);
   T_FALSE(conc_aio_future_done(t[2]));
@@ -385,7 +385,7 @@ static void test_wait_first_exception_returns_at_the_first_error(void **state) {
 }
 
 static int wait_cancel_not_exception_body(void *arg, void **res) {
-  job_t j[2] = {{.delay = 1}, {.delay = 0.05}};
+  job_t j[2] = {{.delay = 1}, {.delay = 0.1}};
   conc_aio_future_t *t[2] = {spawn(&j[0]), spawn(&j[1])};
   size_t nd = 0, np = 9;
   T_INT(conc_aio_sleep(0.01), 0);
@@ -394,7 +394,7 @@ static int wait_cancel_not_exception_body(void *arg, void **res) {
   T_INT(conc_aio_wait(t, 2, CONC_FOREVER, CONC_FIRST_EXCEPTION, NULL, &nd, NULL,
                       &np),
         0);
-  T_ELAPSED(conc_monotonic() - t0, 0.04);
+  T_ELAPSED(conc_monotonic() - t0, 0.05); /* waited for the other */
   T_INT(nd, 2);
   T_INT(np, 0);
   release_all(t, 2);
@@ -435,9 +435,9 @@ static int wait_timeout_body(void *arg, void **res) {
   conc_aio_future_t *done[2], *pending[2];
   size_t nd = 0, np = 0;
   double t0 = conc_monotonic();
-  T_INT(conc_aio_wait(t, 2, 0.05, CONC_ALL_COMPLETED, done, &nd, pending, &np),
+  T_INT(conc_aio_wait(t, 2, 0.1, CONC_ALL_COMPLETED, done, &nd, pending, &np),
         0);
-  T_ELAPSED(conc_monotonic() - t0, 0.05);
+  T_ELAPSED(conc_monotonic() - t0, 0.1);
   T_INT(nd, 1);
   T_PTR(done[0], t[0]);
   T_INT(np, 1);
@@ -708,6 +708,21 @@ static void test_wait_for_cancelled_from_outside_is_ecanceled(void **state) {
   run_main(wait_for_outer_cancel_body, NULL);
 }
 
+static int wait_for_plain_future_body(void *arg, void **res) {
+  conc_aio_future_t *f;
+  T_INT(conc_aio_future_create(NULL, &f), 0);
+  double t0 = conc_monotonic();
+  T_INT(conc_aio_wait_for(f, 0.02, NULL), CONC_ETIMEDOUT);
+  T_ELAPSED(conc_monotonic() - t0, 0.02);
+  T_TRUE(conc_aio_future_cancelled(f));
+  conc_aio_future_release(f);
+  return 0;
+}
+
+static void test_wait_for_timeout_cancels_a_plain_future(void **state) {
+  run_main(wait_for_plain_future_body, NULL);
+}
+
 static int wait_for_misuse_body(void *arg, void **res) {
   conc_aio_future_t *f;
   T_INT(conc_aio_future_create(NULL, &f), 0);
@@ -890,7 +905,7 @@ static void test_shield_cancel_leaves_the_inner_task_running(void **state) {
 }
 
 static int shield_awaiter_body(void *arg, void **res) {
-  job_t j = {.delay = 0.03, .value = 6};
+  job_t j = {.delay = 0.2, .value = 6};
   conc_aio_future_t *t = spawn(&j), *w;
   awaiter_t a = {0};
   T_INT(conc_aio_shield(t, &a.f), 0);
@@ -956,16 +971,24 @@ static void test_shield_of_a_done_future_is_the_future(void **state) {
 
 static int as_completed_order_body(void *arg, void **res) {
   job_t j[3] = {{.delay = 0.05}, {.delay = 0.01}, {.delay = 0.03}};
-  conc_aio_future_t *t[4] = {spawn(&j[0]), spawn(&j[1]), spawn(&j[2])};
+  conc_aio_future_t *t[4];
+  for (int i = 0; i < 3; i++)
+    t[i] = spawn(&j[i]);
   t[3] = t[1]; /* a repeat comes out once */
   conc_aio_as_completed_t *it;
   T_INT(conc_aio_as_completed(t, 4, CONC_FOREVER, &it), 0);
   T_INT(conc_aio_as_completed_left(it), 3);
   conc_aio_future_t *f;
-  int order[3] = {1, 2, 0};
+  double last = 0;
+  bool seen[3] = {false, false, false};
   for (int i = 0; i < 3; i++) {
     T_INT(conc_aio_as_completed_next(it, &f), 0);
-    T_PTR(f, t[order[i]]);
+    int k = f == t[0] ? 0 : f == t[1] ? 1 : 2;
+    T_PTR(f, t[k]);
+    T_FALSE(seen[k]);
+    seen[k] = true;
+    T_TRUE(j[k].ended_at >= last); /* the order the tasks ended in */
+    last = j[k].ended_at;
     T_INT(conc_aio_as_completed_left(it), 2 - i);
   }
   T_INT(conc_aio_as_completed_next(it, &f), CONC_EEOF);
@@ -983,11 +1006,11 @@ static int as_completed_timeout_body(void *arg, void **res) {
   conc_aio_future_t *t[3] = {spawn(&j[0]), spawn(&j[1]), spawn(&j[2])}, *f;
   conc_aio_as_completed_t *it;
   double t0 = conc_monotonic();
-  T_INT(conc_aio_as_completed(t, 3, 0.05, &it), 0);
+  T_INT(conc_aio_as_completed(t, 3, 0.1, &it), 0);
   T_INT(conc_aio_as_completed_next(it, &f), 0);
   T_PTR(f, t[0]);
   T_INT(conc_aio_as_completed_next(it, &f), CONC_ETIMEDOUT);
-  T_ELAPSED(conc_monotonic() - t0, 0.05);
+  T_ELAPSED(conc_monotonic() - t0, 0.1);
   T_INT(conc_aio_as_completed_left(it), 2);
   T_INT(conc_aio_as_completed_next(it, &f), CONC_ETIMEDOUT);
   T_FALSE(conc_aio_future_done(t[1])); /* cancels nothing */
@@ -1197,6 +1220,36 @@ static int tg_aborting_body(void *arg, void **res) {
 static void
 test_taskgroup_create_task_while_shutting_down_is_estate(void **state) {
   run_main(tg_aborting_body, NULL);
+}
+
+typedef struct tgother {
+  conc_aio_taskgroup_t *g;
+  int rc;
+} tgother_t;
+
+static int tg_exit_elsewhere(void *arg, void **res) {
+  tgother_t *o = arg;
+  o->rc = conc_aio_taskgroup_exit(o->g, 0, NULL, 0, NULL);
+  return 0;
+}
+
+static int tg_wrong_task_body(void *arg, void **res) {
+  tgother_t o = {0};
+  T_INT(conc_aio_taskgroup_enter(&o.g), 0);
+  conc_aio_future_t *t;
+  T_INT(conc_aio_create_task(NULL, tg_exit_elsewhere, &o, NULL, &t), 0);
+  T_INT(conc_aio_await(t, NULL), 0);
+  T_INT(o.rc, CONC_ESTATE); /* and the group is still usable */
+  job_t j = {.delay = 0.01};
+  T_INT(conc_aio_taskgroup_create_task(o.g, job_fn, &j, NULL, NULL), 0);
+  T_INT(conc_aio_taskgroup_exit(o.g, 0, NULL, 0, NULL), 0);
+  T_TRUE(j.done);
+  conc_aio_future_release(t);
+  return 0;
+}
+
+static void test_taskgroup_exit_from_another_task_is_estate(void **state) {
+  run_main(tg_wrong_task_body, NULL);
 }
 
 static int tg_misuse_body(void *arg, void **res) {
@@ -1522,6 +1575,7 @@ CONC_TEST_MAIN(
         test_wait_for_zero_timeout_returns_a_done_result_or_times_out),
     cmocka_unit_test(test_wait_for_forever_waits_without_limit),
     cmocka_unit_test(test_wait_for_cancelled_from_outside_is_ecanceled),
+    cmocka_unit_test(test_wait_for_timeout_cancels_a_plain_future),
     cmocka_unit_test(test_wait_for_misuse_is_einval),
     cmocka_unit_test(test_timeout_scope_expiry_turns_the_cancel_into_etimedout),
     cmocka_unit_test(test_timeout_scope_not_expired_returns_rc_unchanged),
@@ -1549,6 +1603,7 @@ CONC_TEST_MAIN(
         test_taskgroup_body_error_cancels_the_children_and_is_reported),
     cmocka_unit_test(test_taskgroup_cancelled_from_outside_returns_ecanceled),
     cmocka_unit_test(test_taskgroup_create_task_while_shutting_down_is_estate),
+    cmocka_unit_test(test_taskgroup_exit_from_another_task_is_estate),
     cmocka_unit_test(test_taskgroup_misuse_is_einval),
     cmocka_unit_test(test_to_thread_runs_on_a_worker_and_resumes_on_the_loop),
     cmocka_unit_test(
