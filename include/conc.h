@@ -3,12 +3,15 @@
 #define CONC_H
 
 #include "conc/defs.h"
+#include "conc/aionet.h"
+#include "conc/aiostream.h"
 #include "conc/aiosync.h"
 #include "conc/channel.h"
 #include "conc/coro.h"
 #include "conc/error.h"
 #include "conc/futures.h"
 #include "conc/hub.h"
+#include "conc/loop.h"
 #include "conc/manager.h"
 #include "conc/pqueue.h"
 #include "conc/process.h"
