@@ -110,7 +110,7 @@ void conc__loop_io_forget(conc_loop_t *loop, int fd);
 /* Slots for layers above the core (one pointer each), with a function run
  * when the loop is closed, after its tasks are gone (the default executor
  * of run_in_executor lives in one). */
-enum { CONC__LOOP_SLOT_EXECUTOR, CONC__LOOP_SLOT_SPARE, CONC__LOOP_SLOTS };
+enum { CONC__LOOP_SLOT_EXECUTOR, CONC__LOOP_SLOT_SIGNALS, CONC__LOOP_SLOTS };
 void **conc__loop_slot(conc_loop_t *loop, int which);
 void conc__loop_set_closer(conc_loop_t *loop, int which,
                            void (*fn)(conc_loop_t *loop));

@@ -4,6 +4,7 @@
  * timer tests run on both poller backends.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -968,6 +969,107 @@ static void debug_mode_reports_a_task_destroyed_while_pending(void **state) {
   assert_non_null(strstr(reported, "sleepy"));
 }
 
+/* ---- signals ------------------------------------------------------------------- */
+
+static pthread_t loop_thread;
+static int sig_seen;
+static bool sig_on_loop_thread;
+
+static void on_usr1(void *arg) {
+  sig_seen++;
+  sig_on_loop_thread = pthread_equal(pthread_self(), loop_thread);
+  conc_loop_stop(arg);
+}
+
+static void *send_usr1(void *arg) {
+  (void)arg;
+  conc_sleep(0.02);
+  kill(getpid(), SIGUSR1); /* any thread may take it */
+  return NULL;
+}
+
+static void signal_handler_runs_on_the_loops_thread(void **state) {
+  (void)state;
+  conc_loop_t *loop = new_loop(0);
+  loop_thread = pthread_self();
+  sig_seen = 0;
+  assert_int_equal(conc_loop_add_signal_handler(loop, SIGUSR1, on_usr1, loop),
+                   0);
+  pthread_t th = conc_test_spawn(send_usr1, NULL);
+  assert_int_equal(conc_loop_run_forever(loop), 0);
+  conc_test_join(th);
+  assert_int_equal(sig_seen, 1);
+  assert_true(sig_on_loop_thread);
+  assert_int_equal(conc_loop_add_signal_handler(loop, SIGKILL, on_usr1, loop),
+                   CONC_EINVAL);
+  assert_int_equal(conc_loop_add_signal_handler(loop, 0, on_usr1, loop),
+                   CONC_EINVAL);
+  assert_int_equal(conc_loop_add_signal_handler(loop, SIGUSR1, NULL, loop),
+                   CONC_EINVAL);
+  assert_true(conc_loop_remove_signal_handler(loop, SIGUSR1));
+  assert_false(conc_loop_remove_signal_handler(loop, SIGUSR1));
+  struct sigaction sa;
+  sigaction(SIGUSR1, NULL, &sa);
+  assert_true(sa.sa_handler == SIG_DFL); /* the old disposition is back */
+  assert_int_equal(conc_loop_destroy(loop), 0);
+}
+
+static void *other_loop_signal(void *arg) {
+  (void)arg;
+  conc_loop_t *l;
+  if (conc_loop_create(NULL, &l) != 0)
+    return (void *)1;
+  intptr_t rc = conc_loop_add_signal_handler(l, SIGUSR2, note, NULL);
+  conc_loop_destroy(l);
+  return (void *)rc;
+}
+
+static void one_loop_owns_a_signal(void **state) {
+  (void)state;
+  conc_loop_t *loop = new_loop(0);
+  assert_int_equal(conc_loop_add_signal_handler(loop, SIGUSR2, note, NULL), 0);
+  pthread_t th;
+  void *rc;
+  assert_int_equal(pthread_create(&th, NULL, other_loop_signal, NULL), 0);
+  pthread_join(th, &rc);
+  assert_int_equal((intptr_t)rc, CONC_EBUSY);
+  assert_int_equal(conc_loop_destroy(loop), 0); /* removes it */
+  assert_int_equal(pthread_create(&th, NULL, other_loop_signal, NULL), 0);
+  pthread_join(th, &rc);
+  assert_int_equal((intptr_t)rc, 0);
+}
+
+static void *send_sigint(void *arg) {
+  (void)arg;
+  conc_sleep(0.02);
+  kill(getpid(), SIGINT);
+  return NULL;
+}
+
+static void cancel_main_task(void *task) { conc_aio_cancel(task, "SIGINT"); }
+
+static int ctrl_c_main(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  conc_loop_add_signal_handler(conc_loop_running(), SIGINT, cancel_main_task,
+                               conc_aio_current_task());
+  pthread_t th = conc_test_spawn(send_sigint, NULL);
+  int rc = conc_aio_sleep(3600); /* a program with work in progress */
+  conc_test_join(th);
+  return rc; /* CONC_ECANCELED: the task ends cancelled */
+}
+
+static void
+sigint_handler_cancels_the_main_task_for_a_clean_stop(void **state) {
+  (void)state;
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_aio_run(ctrl_c_main, NULL, NULL, NULL), CONC_ECANCELED);
+  assert_quick(conc_monotonic() - t0);
+  struct sigaction sa;
+  sigaction(SIGINT, NULL, &sa);
+  assert_true(sa.sa_handler == SIG_DFL); /* the loop's close removed it */
+}
+
 CONC_TEST_MAIN(
     cmocka_unit_test(call_soon_runs_callbacks_in_fifo_order),
     cmocka_unit_test(timers_in_deadline_order_epoll),
@@ -1003,4 +1105,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test(timers_armed_out_of_order_fire_in_deadline_order),
     cmocka_unit_test(debug_mode_reports_a_callback_that_holds_the_loop),
     cmocka_unit_test(error_nobody_retrieved_is_reported_when_the_task_goes),
-    cmocka_unit_test(debug_mode_reports_a_task_destroyed_while_pending))
+    cmocka_unit_test(debug_mode_reports_a_task_destroyed_while_pending),
+    cmocka_unit_test(signal_handler_runs_on_the_loops_thread),
+    cmocka_unit_test(one_loop_owns_a_signal),
+    cmocka_unit_test(sigint_handler_cancels_the_main_task_for_a_clean_stop))

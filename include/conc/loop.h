@@ -19,6 +19,7 @@
  *   h.cancel()                            conc_loop_cancel(loop, h)
  *   loop.call_soon_threadsafe(cb, arg)    conc_loop_call_soon_threadsafe(loop, cb, arg)
  *   loop.add_reader(fd, cb, arg)          conc_loop_add_reader(loop, fd, cb, arg)
+ *   loop.add_signal_handler(SIGINT, cb)   conc_loop_add_signal_handler(loop, SIGINT, cb, arg)
  *   fut = loop.create_future()            conc_aio_future_create(loop, &fut)
  *   fut.set_result(v)                     conc_aio_future_set_result(fut, v)
  *   fut.set_exception(ValueError())       conc_aio_future_set_error(fut, CONC_EINVAL)
@@ -213,6 +214,25 @@ CONC_EXTERN int conc_loop_add_writer(conc_loop_t *loop, int fd,
                                      conc_loop_cb_t cb, void *arg);
 CONC_EXTERN bool conc_loop_remove_reader(conc_loop_t *loop, int fd);
 CONC_EXTERN bool conc_loop_remove_writer(conc_loop_t *loop, int fd);
+
+/* ---- signals ------------------------------------------------------------ */
+
+/*
+ * add_signal_handler(sig, cb, arg): when sig arrives (whichever thread the
+ * kernel picks), cb(arg) runs on the loop's thread as a loop callback, so
+ * it may do anything a callback may: cancel the main task, stop the loop.
+ * This is the documented way for a loop program to stop cleanly on Ctrl-C
+ * (SIGINT) or SIGTERM. The handler is installed with sigaction and without
+ * SA_RESTART; it only writes the signal number to a pipe the loop watches.
+ * One loop per process owns a signal: CONC_EBUSY when another loop has it.
+ * CONC_EINVAL for a signal number out of range, SIGKILL, SIGSTOP or a
+ * signal the libc reserves. Registering again replaces the callback.
+ * remove_signal_handler: true when a handler was registered; the signal's
+ * earlier disposition is restored. Closing the loop removes them all.
+ */
+CONC_EXTERN int conc_loop_add_signal_handler(conc_loop_t *loop, int sig,
+                                             conc_loop_cb_t cb, void *arg);
+CONC_EXTERN bool conc_loop_remove_signal_handler(conc_loop_t *loop, int sig);
 
 /* ---- futures (asyncio.Future) ------------------------------------------ */
 
