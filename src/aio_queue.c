@@ -159,7 +159,8 @@ static void heap_down(conc_aio_queue_t *q, size_t i) {
   e[i] = x;
 }
 
-/* Room for one more entry; a FIFO ring is laid out from 0 again. */
+/* Room for one more entry; a FIFO ring is laid out from 0 again. The
+ * capacity is a power of two, so ring positions wrap with a mask. */
 static int grow(conc_aio_queue_t *q) {
   if (q->priv.len < q->priv.cap)
     return 0;
@@ -170,7 +171,7 @@ static int grow(conc_aio_queue_t *q) {
   if (!n)
     return CONC_ENOMEM;
   for (size_t i = 0; i < q->priv.len; i++)
-    n[i] = ents(q)[(q->priv.head + i) % q->priv.cap];
+    n[i] = ents(q)[(q->priv.head + i) & (q->priv.cap - 1)];
   free(q->priv.buf);
   q->priv.buf = n;
   q->priv.cap = cap;
@@ -184,7 +185,7 @@ static int store(conc_aio_queue_t *q, void *item) {
     return rc;
   entry_t e = {item, q->priv.seq++};
   size_t i = q->priv.kind == CONC_AIO_QUEUE_FIFO
-                 ? (q->priv.head + q->priv.len) % q->priv.cap
+                 ? (q->priv.head + q->priv.len) & (q->priv.cap - 1)
                  : q->priv.len;
   ents(q)[i] = e;
   q->priv.len++;
@@ -200,7 +201,7 @@ static void *take(conc_aio_queue_t *q) {
   switch (q->priv.kind) {
   case CONC_AIO_QUEUE_FIFO:
     item = e[q->priv.head].item;
-    q->priv.head = (q->priv.head + 1) % q->priv.cap;
+    q->priv.head = (q->priv.head + 1) & (q->priv.cap - 1);
     break;
   case CONC_AIO_QUEUE_LIFO:
     item = e[q->priv.len].item;
