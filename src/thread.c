@@ -496,10 +496,10 @@ static void publish_native_id(conc_thread_t *t) {
 int conc__thread_on_exit(void (*fn)(void)) {
   pthread_mutex_lock(&reg_mu);
   uint32_t n = n_exit_fns;
-  if (n < CONC__THREAD_EXIT_MAX)
+  if (n < CONC__THREAD_EXIT_MAX) {
     exit_fns[n] = fn;
-  if (n < CONC__THREAD_EXIT_MAX)
     __atomic_store_n(&n_exit_fns, n + 1, __ATOMIC_RELEASE);
+  }
   pthread_mutex_unlock(&reg_mu);
   return n < CONC__THREAD_EXIT_MAX ? 0 : CONC_ENOMEM;
 }
@@ -557,12 +557,14 @@ void conc__thread_set_unwind(conc__unwind_fn fn, void *arg) {
  * without calling it again). */
 static void unwound(conc_thread_t *t) {
   conc__unwind_fn fn = tls_unwind;
-  char *msg = tls_fail_msg;
   tls_unwind = NULL;
-  tls_fail_msg = NULL;
+  /* the message stays in tls_fail_msg while fn runs, so that a failure
+   * inside fn frees it when it stores its own */
   if (fn)
-    fn(tls_unwind_arg, t->priv.fail_code, msg ? msg : "", t->priv.result);
-  free(msg);
+    fn(tls_unwind_arg, t->priv.fail_code, tls_fail_msg ? tls_fail_msg : "",
+       t->priv.result);
+  free(tls_fail_msg);
+  tls_fail_msg = NULL;
 }
 
 static void *bootstrap(void *p) {
