@@ -121,7 +121,7 @@ typedef struct hub {
   uint64_t seq;
 } hub_t;
 
-static _Thread_local hub_t hub;
+static _Thread_local hub_t hub __attribute__((tls_model("initial-exec")));
 static atomic_ulong greenlet_counter;
 
 /* Marks telling why a waiter's future completed. */
