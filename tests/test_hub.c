@@ -602,6 +602,62 @@ static void test_timeout_seen_by_a_loop_await_is_a_cancel_withdrawn_by_cancel(
   hub_end();
 }
 
+typedef struct nested {
+  int inner_rc, outer_rc, cancelling;
+} nested_t;
+
+/* asyncio.timeout(0.05) around gevent.Timeout(10) around a hub sleep */
+static int aio_scope_outside(void *arg, void **res) {
+  nested_t *n = arg;
+  (void)res;
+  conc_aio_timeout_t outer;
+  conc_hub_timeout_t inner = {0};
+  if (conc_aio_timeout_enter(&outer, 0.05) ||
+      conc_hub_timeout_start(&inner, 10))
+    return CONC_EINVAL;
+  n->inner_rc = conc_hub_sleep(10); /* not the hub's timeout: a cancel */
+  conc_hub_timeout_cancel(&inner);
+  n->outer_rc = conc_aio_timeout_exit(&outer, n->inner_rc);
+  n->cancelling = conc_aio_task_cancelling(conc_aio_current_task());
+  return 0;
+}
+
+/* gevent.Timeout(0.05) around asyncio.timeout(10) around a hub sleep */
+static int hub_scope_outside(void *arg, void **res) {
+  nested_t *n = arg;
+  (void)res;
+  conc_hub_timeout_t outer = {0};
+  conc_aio_timeout_t inner;
+  if (conc_hub_timeout_start(&outer, 0.05) ||
+      conc_aio_timeout_enter(&inner, 10))
+    return CONC_EINVAL;
+  n->inner_rc = conc_hub_sleep(10); /* the hub's timeout, at the call */
+  n->outer_rc = conc_aio_timeout_exit(&inner, n->inner_rc);
+  conc_hub_timeout_cancel(&outer);
+  n->cancelling = conc_aio_task_cancelling(conc_aio_current_task());
+  return 0;
+}
+
+static void test_hub_timeout_nests_with_asyncio_timeout_scopes(void **state) {
+  (void)state;
+  nested_t a = {1, 1, 1}, b = {1, 1, 1};
+  conc_greenlet_t *gs[2];
+  assert_int_equal(conc_hub_spawn(aio_scope_outside, &a, NULL, &gs[0]), 0);
+  assert_int_equal(conc_hub_spawn(hub_scope_outside, &b, NULL, &gs[1]), 0);
+  assert_int_equal(conc_hub_joinall(gs, 2, CONC_FOREVER, NULL, NULL), 0);
+  assert_int_equal(conc_greenlet_value(gs[0], NULL), 0);
+  assert_int_equal(conc_greenlet_value(gs[1], NULL), 0);
+  assert_int_equal(a.inner_rc, CONC_ECANCELED);
+  assert_int_equal(a.outer_rc, CONC_ETIMEDOUT);
+  assert_int_equal(a.cancelling, 0);
+  assert_int_equal(b.inner_rc, CONC_ETIMEDOUT);
+  assert_int_equal(b.outer_rc, CONC_ETIMEDOUT);
+  assert_int_equal(b.cancelling, 0);
+  conc_greenlet_release(gs[0]);
+  conc_greenlet_release(gs[1]);
+  hub_end();
+}
+
 /* ---- mixing with asyncio-style tasks ------------------------------------ */
 
 static int aio_child(void *arg, void **res) {
@@ -842,6 +898,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test(test_timeout_cancelled_in_time_never_fires),
     cmocka_unit_test(
         test_timeout_seen_by_a_loop_await_is_a_cancel_withdrawn_by_cancel),
+    cmocka_unit_test(test_hub_timeout_nests_with_asyncio_timeout_scopes),
     cmocka_unit_test(test_hub_and_aio_tasks_mix_in_one_program),
     cmocka_unit_test(
         test_blocking_call_in_a_greenlet_is_reported_in_debug_mode),
