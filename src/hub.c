@@ -89,6 +89,7 @@ struct conc_greenlet {
   void *arg;
   unsigned refs;     /* the handle's, and the done callback's */
   uint64_t done_seq; /* completion order; 0 while running */
+  double delay;      /* spawn_later: seconds before fn starts */
   bool started;
   bool killed; /* killed before it started: it never runs */
   wlist_t joiners;
@@ -255,8 +256,15 @@ static bool greenlet_done(const conc_greenlet_t *g) {
 
 static int greenlet_run(void *arg, void **result) {
   conc_greenlet_t *g = arg;
-  g->started = true;
-  int rc = g->killed ? CONC_ECANCELED : g->fn(g->arg, result);
+  /* spawn_later: a kill during the delay lands on this sleep, before the
+   * function ever runs */
+  int rc = g->delay > 0 && !g->killed ? conc_aio_sleep(g->delay) : 0;
+  if (rc == 0 && !g->killed) {
+    g->started = true;
+    rc = g->fn(g->arg, result);
+  } else if (rc == 0) {
+    rc = CONC_ECANCELED;
+  }
   g->done_seq = ++hub.seq;
   return rc;
 }
@@ -300,7 +308,7 @@ static void on_greenlet_done(conc_aio_future_t *f, void *arg) {
 }
 
 static int spawn_on(conc_loop_t *loop, struct hub_pool *pool, conc_aio_fn_t fn,
-                    void *arg, const conc_aio_task_opts_t *opts,
+                    void *arg, const conc_aio_task_opts_t *opts, double delay,
                     conc_greenlet_t **out);
 
 int conc_hub_spawn(conc_aio_fn_t fn, void *arg,
@@ -310,7 +318,18 @@ int conc_hub_spawn(conc_aio_fn_t fn, void *arg,
   conc_loop_t *loop = hub_loop_get();
   if (!loop)
     return CONC_ENOMEM;
-  return spawn_on(loop, NULL, fn, arg, opts, out);
+  return spawn_on(loop, NULL, fn, arg, opts, 0, out);
+}
+
+int conc_hub_spawn_later(double seconds, conc_aio_fn_t fn, void *arg,
+                         const conc_aio_task_opts_t *opts,
+                         conc_greenlet_t **out) {
+  if (!fn || isnan(seconds))
+    return CONC_EINVAL;
+  conc_loop_t *loop = hub_loop_get();
+  if (!loop)
+    return CONC_ENOMEM;
+  return spawn_on(loop, NULL, fn, arg, opts, seconds, out);
 }
 
 void conc_greenlet_release(conc_greenlet_t *g) {
@@ -631,7 +650,7 @@ static void pool_add(hub_pool_t *p, conc_greenlet_t *g) {
 }
 
 static int spawn_on(conc_loop_t *loop, hub_pool_t *pool, conc_aio_fn_t fn,
-                    void *arg, const conc_aio_task_opts_t *opts,
+                    void *arg, const conc_aio_task_opts_t *opts, double delay,
                     conc_greenlet_t **out) {
   conc_greenlet_t *g = calloc(1, sizeof *g);
   if (!g)
@@ -648,6 +667,7 @@ static int spawn_on(conc_loop_t *loop, hub_pool_t *pool, conc_aio_fn_t fn,
   g->loop = loop;
   g->owner = pthread_self();
   g->refs = 1;
+  g->delay = delay;
   int rc = conc_aio_create_task(loop, greenlet_run, g, &o, &g->task);
   if (rc) {
     free(g);
@@ -724,7 +744,7 @@ int conc_hub_pool_spawn(conc_hub_pool_t *p, conc_aio_fn_t fn, void *arg,
       return rc;
     reserved = true;
   }
-  int rc = spawn_on(loop, hp, fn, arg, opts, out);
+  int rc = spawn_on(loop, hp, fn, arg, opts, 0, out);
   if (reserved) {
     hp->reserved--;
     if (rc)

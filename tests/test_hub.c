@@ -41,6 +41,12 @@ static int add_one(void *arg, void **res) {
   return 0;
 }
 
+static int mark_ran(void *arg, void **res) {
+  *(bool *)arg = true;
+  (void)res;
+  return 0;
+}
+
 static int sleep_long(void *arg, void **res) {
   int *rc = arg;
   int r = conc_hub_sleep(10);
@@ -151,6 +157,33 @@ static void test_hub_wait_runs_until_every_greenlet_finished(void **state) {
   assert_int_equal(rc, CONC_ECANCELED);
 }
 
+static int note_time(void *arg, void **res) {
+  *(double *)arg = conc_monotonic();
+  (void)res;
+  return 0;
+}
+
+static void
+test_spawn_later_starts_after_the_delay_or_never_if_killed(void **state) {
+  (void)state;
+  double started = 0, t0 = conc_monotonic();
+  conc_greenlet_t *g, *never;
+  assert_int_equal(conc_hub_spawn_later(0.05, note_time, &started, NULL, &g),
+                   0);
+  bool ran = false;
+  assert_int_equal(conc_hub_spawn_later(10, mark_ran, &ran, NULL, &never), 0);
+  assert_int_equal(conc_greenlet_join(g, CONC_FOREVER), 0);
+  assert_elapsed(started - t0, 0.05);
+  assert_int_equal(conc_greenlet_kill(never, true, CONC_FOREVER), 0);
+  assert_false(ran);
+  assert_int_equal(conc_greenlet_value(never, NULL), CONC_ECANCELED);
+  assert_int_equal(conc_hub_spawn_later(NAN, mark_ran, &ran, NULL, NULL),
+                   CONC_EINVAL);
+  conc_greenlet_release(g);
+  conc_greenlet_release(never);
+  hub_end();
+}
+
 /* ---- H2: sleep(0) ------------------------------------------------------ */
 
 typedef struct foobar {
@@ -239,12 +272,6 @@ static void test_kill_makes_the_pending_call_return_ecanceled(void **state) {
   assert_int_equal(conc_greenlet_kill(g, true, CONC_FOREVER), 0); /* dead */
   conc_greenlet_release(g);
   hub_end();
-}
-
-static int mark_ran(void *arg, void **res) {
-  *(bool *)arg = true;
-  (void)res;
-  return 0;
 }
 
 static void test_kill_before_start_means_it_never_runs(void **state) {
@@ -877,6 +904,8 @@ CONC_TEST_MAIN(
         test_joinall_waits_for_all_and_lists_them_in_completion_order),
     cmocka_unit_test(test_joinall_timeout_returns_the_finished_ones),
     cmocka_unit_test(test_hub_wait_runs_until_every_greenlet_finished),
+    cmocka_unit_test(
+        test_spawn_later_starts_after_the_delay_or_never_if_killed),
     cmocka_unit_test(test_sleep0_foo_bar_prints_in_gevent_order),
     cmocka_unit_test(test_sleep0_yields_to_every_ready_greenlet_exactly_once),
     cmocka_unit_test(test_sleep_from_main_runs_the_greenlets_meanwhile),

@@ -8,6 +8,7 @@
  *
  *   Python (gevent)                       C
  *   g = gevent.spawn(fn, x)               conc_hub_spawn(fn, x, NULL, &g)
+ *   gevent.spawn_later(2, fn, x)          conc_hub_spawn_later(2, fn, x, NULL, &g)
  *   g.join(timeout=1)                     conc_greenlet_join(g, 1)
  *   g.kill(block=True, timeout=None)      conc_greenlet_kill(g, true, CONC_FOREVER)
  *   except GreenletExit                   if (rc == CONC_ECANCELED)
@@ -67,6 +68,14 @@ typedef struct conc_greenlet conc_greenlet_t;
 CONC_EXTERN int conc_hub_spawn(conc_aio_fn_t fn, void *arg,
                                const conc_aio_task_opts_t *opts,
                                conc_greenlet_t **out);
+
+/* gevent.spawn_later(seconds, fn, arg): as spawn, fn starting after
+ * seconds (negative: 0); killed meanwhile, it never runs. NaN: CONC_EINVAL.
+ */
+CONC_EXTERN int conc_hub_spawn_later(double seconds, conc_aio_fn_t fn,
+                                     void *arg,
+                                     const conc_aio_task_opts_t *opts,
+                                     conc_greenlet_t **out);
 
 /* Give back the handle's reference; a running greenlet runs on. NULL is
  * ignored. */
