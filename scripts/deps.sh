@@ -5,7 +5,10 @@ set -euo pipefail
 want=(build-essential cmake ninja-build pkg-config)
 case "${1:-build}" in
   build) ;;
-  test) want+=(libcmocka-dev libglib2.0-dev libuv1-dev python3) ;;
+  # python3-uvloop, python3-gevent: bench_loop's baselines (bench/run_all.sh
+  # installs this list; the smoke tests skip them).
+  test) want+=(libcmocka-dev libglib2.0-dev libuv1-dev python3 python3-uvloop
+               python3-gevent) ;;
   ci) want+=(libcmocka-dev libglib2.0-dev libuv1-dev python3 clang musl-tools
              python3-greenlet libboost-context-dev valgrind strace
              gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user) ;;
