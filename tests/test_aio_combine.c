@@ -1170,6 +1170,9 @@ static int tg_every_error_body(void *arg, void **res) {
   T_INT(ne, 2); /* EPIPE, then EIO while being cancelled */
   T_INT(errs[0], CONC_EPIPE);
   T_TRUE(j[2].saw_cancel);
+  /* the failure came while exit waited: the group's cancel is undone */
+  T_INT(conc_aio_task_cancelling(conc_aio_current_task()), 0);
+  T_INT(conc_aio_sleep(0.001), 0);
   return 0;
 }
 
