@@ -461,6 +461,40 @@ static int role_family(const char *prefix, bool hold) {
   return 0;
 }
 
+/* Children that all make their program's first named segment at once. */
+#define RACERS 4
+static unsigned *race_go;
+
+static void *role_racer(void *arg) {
+  while (!__atomic_load_n(race_go, __ATOMIC_ACQUIRE))
+    conc_sleep(0.0005);
+  if (role_create(role_prefix, arg, true))
+    conc_process_exit(2);
+  return NULL;
+}
+
+static int role_race(const char *prefix) {
+  static char *const sfx[RACERS] = {"0", "1", "2", "3"};
+  role_prefix = prefix;
+  race_go = conc_shared_alloc(sizeof *race_go);
+  conc_process_t p[RACERS];
+  for (int k = 0; k < RACERS; k++)
+    if (conc_process_init(&p[k], role_racer, sfx[k], NULL) ||
+        conc_process_start(&p[k]))
+      return 3;
+  __atomic_store_n(race_go, 1, __ATOMIC_RELEASE);
+  int bad = 0, code;
+  for (int k = 0; k < RACERS; k++) {
+    conc_process_join(&p[k], CONC_FOREVER);
+    bad |= conc_process_exitcode(&p[k], &code) || code != 0;
+    conc_process_destroy(&p[k]);
+  }
+  if (bad || count_names(prefix) != RACERS)
+    return 4;
+  role_ready('r');
+  return 0;
+}
+
 static void role_churn(const char *prefix) {
   char name[200];
   bool told = false;
@@ -528,6 +562,8 @@ __attribute__((constructor)) static void role_main(void) {
     for (;;)
       pause();
   }
+  if (!strcmp(role, "race"))
+    exit(role_race(prefix));
   if (!strcmp(role, "wait"))
     _exit(role_wait());
   exit(role_family(prefix, !strcmp(role, "hold")));
@@ -816,6 +852,23 @@ static void shm_wait_loop_never_sees_the_tracker(void **state) {
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
+/* Children of a program with no tracker yet create at the same instant:
+ * one tracker is spawned, and it ends with the program. */
+static void shm_one_tracker_for_racing_children(void **state) {
+  (void)state;
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "conc-race-%d-", (int)getpid());
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  int ready;
+  pid_t pid = start_program("race", prefix, &ready);
+  assert_true(await_ready(ready, 1)); /* all four segments were made */
+  assert_int_equal(program_status(pid), 0);
+  assert_true(count_becomes(prefix, 0, 5.0));
+  assert_int_equal(reap_adopted(5.0), 1);
+  close(ready);
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
 static void *create_then(void *arg) {
   const char *name = arg;
   conc_shm_t s;
@@ -924,6 +977,7 @@ CONC_TEST_MAIN(
     T(shm_fresh_name_retries_squatted_random_name),
     T(shm_names_come_from_random_source_not_pid),
     T(shm_wait_loop_never_sees_the_tracker),
+    T(shm_one_tracker_for_racing_children),
     T(shm_child_segment_attachable_after_join),
     T(shm_untracked_segment_outlives_program),
     T(shm_killed_program_leaves_nothing),
