@@ -47,7 +47,7 @@ static int deadline_of(double timeout, int64_t *out) {
   else if (timeout >= CONC_TIMEOUT_MAX)
     *out = INT64_MAX - 1;
   else
-    *out = conc__now_ns() + (int64_t)ceil(timeout * 1e9);
+    *out = conc__now_ns() + conc__ns_ceil(timeout);
   return 0;
 }
 

@@ -615,8 +615,7 @@ int conc_aio_sleep(double delay) {
   conc_aio_future_t *f = record_new(loop, false);
   if (!f)
     return CONC_ENOMEM;
-  int64_t ns =
-      delay >= CONC_TIMEOUT_MAX ? INT64_MAX / 2 : (int64_t)ceil(delay * 1e9);
+  int64_t ns = delay >= CONC_TIMEOUT_MAX ? INT64_MAX / 2 : conc__ns_ceil(delay);
   conc_handle_t h;
   int rc = conc__loop_timer(loop, conc__now_ns() + ns, sleep_fire, f, &h);
   if (rc == 0) {
@@ -650,7 +649,7 @@ static int64_t timeout_ns(double timeout) {
     return 0;
   if (timeout >= CONC_TIMEOUT_MAX)
     return INT64_MAX / 2;
-  return (int64_t)ceil(timeout * 1e9);
+  return conc__ns_ceil(timeout);
 }
 
 int conc__aio_wait_io(int fd, uint32_t bit, double timeout) {

@@ -16,6 +16,14 @@
 
 #include "conc/loop.h"
 
+/* Seconds to nanoseconds, rounded up (a timer never fires early), for
+ * 0 < s < CONC_TIMEOUT_MAX; without libm, which libconc does not link. */
+static inline int64_t conc__ns_ceil(double s) {
+  double v = s * 1e9;
+  int64_t i = (int64_t)v;
+  return (double)i < v ? i + 1 : i;
+}
+
 /* ---- poller backends ----------------------------------------------------- */
 
 enum { CONC__EV_READ = 1, CONC__EV_WRITE = 2, CONC__EV_ERR = 4 };

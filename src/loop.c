@@ -291,7 +291,7 @@ static int64_t seconds_to_ns(double s) {
     return 0;
   if (s >= CONC_TIMEOUT_MAX)
     return INT64_MAX / 2;
-  return (int64_t)ceil(s * 1e9);
+  return conc__ns_ceil(s);
 }
 
 int conc_loop_call_later(conc_loop_t *loop, double delay, conc_loop_cb_t cb,
@@ -318,7 +318,7 @@ int conc_loop_call_at(conc_loop_t *loop, double when, conc_loop_cb_t cb,
   else if (when >= CONC_TIMEOUT_MAX)
     ns = INT64_MAX / 2;
   else
-    ns = (int64_t)ceil(when * 1e9);
+    ns = conc__ns_ceil(when);
   return conc__loop_timer(loop, ns, cb, arg, out);
 }
 
