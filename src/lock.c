@@ -54,6 +54,7 @@ static uint32_t next_self;
 static int32_t cached_pid;
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 
+static void dw_before_fork(void);
 static void dw_after_fork(void);
 
 uint32_t conc__sync_self(void) {
@@ -75,7 +76,7 @@ static void pid_after_fork(void) {
 }
 
 static void pid_register(void) {
-  conc__atfork_register(NULL, NULL, pid_after_fork);
+  conc__atfork_register(dw_before_fork, NULL, pid_after_fork);
 }
 
 int32_t conc__sync_pid(void) {
@@ -217,8 +218,20 @@ static struct {
   pthread_mutex_t mu;
   int efd; /* eventfd: the table changed */
   bool running;
+  bool no_thread; /* see dw_before_fork */
   struct dw_entry e[DW_MAX];
 } dw = {.mu = PTHREAD_MUTEX_INITIALIZER, .efd = -1};
+
+/*
+ * ThreadSanitizer kills a child forked from a multi-threaded process when
+ * it starts a thread (its die_after_fork). There, and only when its
+ * runtime is present, the child does without the helper and polls the
+ * holder every CONC__SHARED_FIRST_SLICE_NS instead.
+ */
+extern void __tsan_init(void) __attribute__((weak));
+static bool fork_threaded;
+
+static void dw_before_fork(void) { fork_threaded = !CONC__SINGLE_THREADED(); }
 
 static void dw_signal(void) {
   uint64_t one = 1;
@@ -280,6 +293,8 @@ static void *dw_main(void *arg) {
 
 /* The helper blocks every signal: they are meant for the user's threads. */
 static bool dw_start_locked(void) {
+  if (dw.no_thread)
+    return false;
   if (dw.efd < 0)
     dw.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (dw.efd < 0 || dw.running)
@@ -356,6 +371,12 @@ static void dw_after_fork(void) {
     close(dw.efd);
   dw.efd = -1;
   dw.running = false;
+  dw.no_thread = fork_threaded && &__tsan_init != NULL;
+}
+
+/* The slice of a sleeper that the watch cannot serve. */
+static int64_t dw_fallback_slice(void) {
+  return dw.no_thread ? CONC__SHARED_FIRST_SLICE_NS : CONC__SHARED_SLICE_NS;
 }
 #else
 static int dw_watch(uint32_t *word, int32_t tid) {
@@ -364,7 +385,9 @@ static int dw_watch(uint32_t *word, int32_t tid) {
   return -1;
 }
 static void dw_unwatch(int h) { (void)h; }
+static void dw_before_fork(void) {}
 static void dw_after_fork(void) {}
+static int64_t dw_fallback_slice(void) { return CONC__SHARED_SLICE_NS; }
 #endif
 
 /* ---------------------------------------------------- adaptive spin */
@@ -538,7 +561,7 @@ static int shared_sleep(uint32_t *word, uint32_t w, conc_deadline_t deadline,
       return CONC_ETIMEDOUT;
     }
     slice = now + (ss->watch >= 0 ? CONC__SHARED_WATCHED_SLICE_NS
-                                  : CONC__SHARED_SLICE_NS);
+                                  : dw_fallback_slice());
   }
   return conc__wait(word, w, slice < deadline ? slice : deadline, true);
 }
