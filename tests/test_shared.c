@@ -413,8 +413,8 @@ static void unsquat(const char *name) {
  * A tracked segment lives until its whole program ends, so the tests that
  * end a program run this binary again as one: the constructor below plays
  * the role named in CONC_SHM_ROLE ("role prefix") and never reaches main.
- * Fd 3 is the write end of a pipe back to the test: one byte per segment
- * made. The test is a child subreaper meanwhile, so the program's orphaned
+ * Fd 3 is the write end of a pipe back to the test: a byte from each
+ * process once its segments are made. The test is a child subreaper meanwhile, so the program's orphaned
  * children and its tracker come back to it to be reaped. */
 
 static void role_ready(char c) {
