@@ -4,6 +4,7 @@
 
 #include "conc/defs.h"
 #include "conc/aionet.h"
+#include "conc/aioproc.h"
 #include "conc/aiostream.h"
 #include "conc/aiosync.h"
 #include "conc/channel.h"

@@ -11,6 +11,9 @@
  * once if data came meanwhile: it is level-triggered). An empty read buffer
  * is freed before the task waits, so an idle connection holds no buffer.
  *
+ * Pipes (a subprocess's stdin/stdout) use read/write instead of recv/send;
+ * a pipe write blocks SIGPIPE around itself (see pipe_write).
+ *
  * Writing: write() sends at once when nothing is queued; the rest is copied
  * to the write buffer and a writer callback sends it as the socket allows,
  * completing drain's future at the low-water mark and finishing a close
@@ -20,6 +23,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -42,6 +49,7 @@ struct conc_aio_stream {
   char *wbuf;
   size_t wcap, wstart, wend;
   int rerr, werr;
+  bool sock; /* a socket: recv/send; else a pipe or tty: read/write */
   bool eof, drained, writer_armed;
   bool closing, closed, eof_pending;
   conc_aio_future_t *drain_f, *closed_f;
@@ -71,6 +79,8 @@ int conc_aio_stream_from_fd(int fd, const conc_aio_stream_opts_t *opts,
   }
   s->loop = loop;
   s->fd = fd;
+  struct stat st;
+  s->sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
   apply_opts(s, opts);
   *out = s;
   return 0;
@@ -123,7 +133,7 @@ static ssize_t recv_some(conc_aio_stream_t *s, char *dst, size_t n) {
         return rc;
       s->drained = false;
     }
-    ssize_t r = recv(s->fd, dst, n, 0);
+    ssize_t r = s->sock ? recv(s->fd, dst, n, 0) : read(s->fd, dst, n);
     if (r > 0) {
       s->drained = (size_t)r < n;
       return r;
@@ -334,10 +344,37 @@ static void writer_done(conc_aio_stream_t *s) {
     finish_close(s);
 }
 
+/* write() to a pipe whose reader is gone raises SIGPIPE, which would kill
+ * the program (Python ignores SIGPIPE process-wide; a library may not):
+ * block it around the write and take a SIGPIPE this write caused. */
+static ssize_t pipe_write(int fd, const void *buf, size_t n) {
+  sigset_t pipe_set, old, pending;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  sigpending(&pending);
+  bool was_pending = sigismember(&pending, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  ssize_t w = write(fd, buf, n);
+  int e = errno;
+  if (w < 0 && e == EPIPE && !was_pending) {
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+      ;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = e;
+  return w;
+}
+
+static ssize_t out(conc_aio_stream_t *s, const void *buf, size_t n) {
+  return s->sock ? send(s->fd, buf, n, MSG_NOSIGNAL)
+                 : pipe_write(s->fd, buf, n);
+}
+
 /* Send what is buffered; false on an error (recorded in werr). */
 static bool flush_some(conc_aio_stream_t *s) {
   while (wbuffered(s)) {
-    ssize_t w = send(s->fd, s->wbuf + s->wstart, wbuffered(s), MSG_NOSIGNAL);
+    ssize_t w = out(s, s->wbuf + s->wstart, wbuffered(s));
     if (w > 0) {
       s->wstart += (size_t)w;
       continue;
@@ -398,7 +435,7 @@ int conc_aio_stream_write(conc_aio_stream_t *s, const void *buf, size_t n) {
     return CONC_EINVAL;
   size_t sent = 0;
   if (wbuffered(s) == 0) { /* try the socket first: usually it takes all */
-    ssize_t w = send(s->fd, buf, n, MSG_NOSIGNAL);
+    ssize_t w = out(s, buf, n);
     if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
       return s->werr = -errno;
     sent = w > 0 ? (size_t)w : 0;
@@ -459,6 +496,8 @@ int conc_aio_stream_write_eof(conc_aio_stream_t *s) {
   int rc = check_writer(s);
   if (rc)
     return rc;
+  if (!s->sock) /* a pipe has one direction: its end is its close */
+    return conc_aio_stream_close(s);
   if (wbuffered(s) == 0)
     return shutdown(s->fd, SHUT_WR) == 0 ? 0 : -errno;
   s->eof_pending = true;
