@@ -597,11 +597,13 @@ static int lw_acquire(uint32_t *word, uint32_t *nwait, enum conc__lw_kind kind,
                  deadline == CONC__DEADLINE_POLL;
     if (kind != CONC__LW_PRIVATE && check &&
         (deadline == CONC__DEADLINE_POLL || !shared || spun ||
-         holder == CONC__LW_DIED) &&
-        holder_dead(kind, holder, stamp)) {
-      if (take_over(word, &w, stamp))
-        return CONC_EOWNERDEAD;
-      continue;
+         holder == CONC__LW_DIED)) {
+      if (holder_dead(kind, holder, stamp)) {
+        if (take_over(word, &w, stamp))
+          return CONC_EOWNERDEAD;
+        continue;
+      }
+      alive = holder;
     }
     if (conc__deadline_passed(deadline))
       return CONC_ETIMEDOUT;
@@ -618,7 +620,6 @@ static int lw_acquire(uint32_t *word, uint32_t *nwait, enum conc__lw_kind kind,
     }
     extra = CONC__LW_WAITERS;
     if (shared) {
-      alive = holder;
       if (shared_sleep(word, w, deadline, ss) == CONC_ETIMEDOUT)
         alive = 0;
       continue;
