@@ -96,6 +96,13 @@ struct conc_greenlet {
   struct hub_pool *pool;
   conc_greenlet_t *pool_prev, *pool_next;
   conc_greenlet_t *live_prev, *live_next;
+  conc_greenlet_t *held_prev, *held_next; /* every greenlet not yet freed */
+  /* Once the hub destroyed its loop, the outcome is kept here and the task
+   * is gone, so a handle released later touches no freed loop. */
+  bool detached;
+  int code;
+  void *result;
+  char *name;
 };
 
 enum { TO_IDLE = 0, TO_ARMED, TO_EXPIRED, TO_DELIVERED, TO_ENDED };
@@ -116,6 +123,7 @@ _Static_assert(sizeof(hub_timeout_t) <= sizeof(conc_hub_timeout_t),
 typedef struct hub {
   conc_loop_t *owned; /* the loop the hub made, if any */
   conc_greenlet_t *live, *live_tail;
+  conc_greenlet_t *held;
   wlist_t idle_waiters;         /* conc_hub_wait */
   hub_timeout_t *scopes;        /* innermost first */
   conc_aio_future_t *main_wake; /* what main waits for while it runs the loop */
@@ -246,12 +254,29 @@ static int block(const ctx_t *c, wlist_t *list, wnode_t *w, double delay) {
 static void greenlet_unref(conc_greenlet_t *g) {
   if (--g->refs)
     return;
+  if (g->held_prev)
+    g->held_prev->held_next = g->held_next;
+  else
+    hub.held = g->held_next;
+  if (g->held_next)
+    g->held_next->held_prev = g->held_prev;
   conc_aio_future_release(g->task);
+  free(g->name);
   free(g);
 }
 
 static bool greenlet_done(const conc_greenlet_t *g) {
-  return conc_aio_future_done(g->task);
+  return g->detached || conc_aio_future_done(g->task);
+}
+
+/* Keep the outcome of g, finished on a loop about to be destroyed, and let
+ * its task go. */
+static void greenlet_detach(conc_greenlet_t *g) {
+  g->name = strdup(conc_aio_task_name(g->task));
+  g->code = conc_aio_future_result(g->task, &g->result);
+  conc_aio_future_release(g->task);
+  g->task = NULL;
+  g->detached = true;
 }
 
 static int greenlet_run(void *arg, void **result) {
@@ -362,10 +387,12 @@ int conc_greenlet_join(conc_greenlet_t *g, double timeout) {
     return rc;
   if (isnan(timeout))
     return CONC_EINVAL;
+  if (greenlet_done(g))
+    return 0;
   ctx_t c;
   if ((rc = ctx_enter(g->loop, &c)) != 0)
     return rc;
-  if (c.task == g->task && !greenlet_done(g))
+  if (c.task == g->task)
     return CONC_EDEADLK;
   rc = wait_greenlet(&c, g, deadline_of(&c, timeout));
   return rc == 1 ? CONC_ETIMEDOUT : rc;
@@ -401,6 +428,8 @@ bool conc_greenlet_ready(const conc_greenlet_t *g) {
 bool conc_greenlet_successful(conc_greenlet_t *g) {
   if (!g || !greenlet_done(g))
     return false;
+  if (g->detached)
+    return g->code == 0 || g->code == CONC_ECANCELED;
   return conc_aio_future_cancelled(g->task) ||
          conc_aio_future_exception(g->task) == 0;
 }
@@ -410,6 +439,11 @@ int conc_greenlet_value(conc_greenlet_t *g, void **out) {
     return CONC_EINVAL;
   if (!greenlet_done(g))
     return CONC_EINVALSTATE;
+  if (g->detached) {
+    if (g->code == 0 && out)
+      *out = g->result;
+    return g->code;
+  }
   return conc_aio_future_result(g->task, out);
 }
 
@@ -423,7 +457,11 @@ conc_aio_future_t *conc_greenlet_task(const conc_greenlet_t *g) {
 }
 
 const char *conc_greenlet_name(const conc_greenlet_t *g) {
-  return g ? conc_aio_task_name(g->task) : "";
+  if (!g)
+    return "";
+  if (g->detached)
+    return g->name ? g->name : "";
+  return conc_aio_task_name(g->task);
 }
 
 /* ---- joinall, sleep, wait ------------------------------------------------ */
@@ -461,13 +499,19 @@ static int list_finished(conc_greenlet_t *const *gs, size_t n,
   return 0;
 }
 
-static int check_all(conc_greenlet_t *const *gs, size_t n) {
+/* Every entry valid and of this thread; the unfinished ones on one loop,
+ * *want (NULL when all have finished). */
+static int check_all(conc_greenlet_t *const *gs, size_t n, conc_loop_t **want) {
+  *want = NULL;
   for (size_t i = 0; i < n; i++) {
     int rc = check_greenlet(gs[i]);
     if (rc)
       return rc;
-    if (gs[i]->loop != gs[0]->loop)
+    if (greenlet_done(gs[i]))
+      continue;
+    if (*want && gs[i]->loop != *want)
       return CONC_ESTATE;
+    *want = gs[i]->loop;
   }
   return 0;
 }
@@ -476,7 +520,8 @@ int conc_hub_joinall(conc_greenlet_t *const *gs, size_t n, double timeout,
                      conc_greenlet_t **done, size_t *ndone) {
   if ((n && !gs) || isnan(timeout))
     return CONC_EINVAL;
-  int rc = check_all(gs, n);
+  conc_loop_t *loop;
+  int rc = check_all(gs, n, &loop);
   if (rc)
     return rc;
   if (n == 0) {
@@ -484,8 +529,10 @@ int conc_hub_joinall(conc_greenlet_t *const *gs, size_t n, double timeout,
       *ndone = 0;
     return 0;
   }
+  if (!loop) /* all finished */
+    return list_finished(gs, n, done, ndone);
   ctx_t c;
-  if ((rc = ctx_enter(gs[0]->loop, &c)) != 0)
+  if ((rc = ctx_enter(loop, &c)) != 0)
     return rc;
   for (size_t i = 0; i < n; i++)
     if (c.task == gs[i]->task && !greenlet_done(gs[i]))
@@ -551,18 +598,19 @@ static void finish_tasks(conc_loop_t *l) {
   ctx_t c = {l, NULL};
   while (others_live(&c)) {
     for (conc_greenlet_t *g = hub.live; g; g = g->live_next)
-      if (g->loop == l && !greenlet_done(g))
-        (void)conc_aio_cancel(g->task, "GreenletExit");
+      if (g->loop == l)
+        (void)conc_greenlet_kill(g, false, 0);
     wnode_t w;
     if (block(&c, &hub.idle_waiters, &w, -1) < 0)
       return;
   }
-  for (;;) {
-    size_t n = conc_aio_all_tasks(l, NULL, 0);
-    conc_aio_future_t **ts = n ? malloc(n * sizeof *ts) : NULL;
+  size_t n;
+  while ((n = conc_aio_all_tasks(l, NULL, 0)) != 0) {
+    conc_aio_future_t **ts = malloc(n * sizeof *ts);
     if (!ts)
       return;
-    n = conc_aio_all_tasks(l, ts, n);
+    size_t all = conc_aio_all_tasks(l, ts, n);
+    n = all < n ? all : n;
     for (size_t i = 0; i < n; i++) {
       conc_aio_future_retain(ts[i]);
       (void)conc_aio_cancel(ts[i], NULL);
@@ -575,6 +623,22 @@ static void finish_tasks(conc_loop_t *l) {
   }
 }
 
+static void scope_unlink(hub_timeout_t *t);
+
+/* Scopes left armed on l would keep pointers to it: they end here. */
+static void end_scopes(conc_loop_t *l) {
+  hub_timeout_t *next;
+  for (hub_timeout_t *t = hub.scopes; t; t = next) {
+    next = t->next;
+    if (t->loop != l)
+      continue;
+    scope_unlink(t);
+    conc_aio_future_release(t->owner);
+    t->owner = NULL;
+    t->state = TO_ENDED;
+  }
+}
+
 int conc_hub_destroy(void) {
   conc_loop_t *l = hub.owned;
   if (!l)
@@ -583,6 +647,10 @@ int conc_hub_destroy(void) {
     return CONC_ESTATE;
   if (!conc_loop_is_closed(l))
     finish_tasks(l);
+  end_scopes(l);
+  for (conc_greenlet_t *g = hub.held; g; g = g->held_next)
+    if (g->loop == l && !g->detached && conc_aio_future_done(g->task))
+      greenlet_detach(g);
   int rc = conc_loop_destroy(l);
   if (rc == 0)
     hub.owned = NULL;
@@ -682,6 +750,10 @@ static int spawn_on(conc_loop_t *loop, hub_pool_t *pool, conc_aio_fn_t fn,
     return rc;
   }
   live_push(g);
+  g->held_next = hub.held;
+  if (hub.held)
+    hub.held->held_prev = g;
+  hub.held = g;
   if (pool)
     pool_add(pool, g);
   if (out) {

@@ -184,6 +184,51 @@ test_spawn_later_starts_after_the_delay_or_never_if_killed(void **state) {
   hub_end();
 }
 
+static int aio_forever(void *arg, void **res) {
+  (void)res;
+  int rc = conc_aio_sleep(10);
+  *(int *)arg = rc;
+  return rc;
+}
+
+static void
+test_destroy_ends_what_is_left_and_handles_outlive_the_loop(void **state) {
+  (void)state;
+  int g_rc = 1, t_rc = 1;
+  conc_greenlet_t *g, *ok;
+  assert_int_equal(conc_hub_spawn(sleep_long, &g_rc, NULL, &g), 0);
+  assert_int_equal(conc_hub_spawn(add_one, I(1), NULL, &ok), 0);
+  assert_int_equal(
+      conc_aio_create_task(conc_hub_loop(), aio_forever, &t_rc, NULL, NULL), 0);
+  conc_hub_timeout_t to = {0};
+  assert_int_equal(conc_hub_timeout_start(&to, 10), 0);
+  assert_int_equal(conc_hub_sleep(0), 0);
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_hub_destroy(), 0);
+  assert_quick(conc_monotonic() - t0);
+  assert_null(conc_loop_get());
+  assert_int_equal(g_rc, CONC_ECANCELED);
+  assert_int_equal(t_rc, CONC_ECANCELED);
+  /* the handles still answer, with no loop behind them */
+  assert_true(conc_greenlet_ready(g));
+  assert_true(conc_greenlet_successful(g));
+  assert_int_equal(conc_greenlet_value(g, NULL), CONC_ECANCELED);
+  void *v = NULL;
+  assert_int_equal(conc_greenlet_get(ok, 1, &v), 0);
+  assert_int_equal(V(v), 2);
+  assert_int_equal(strncmp(conc_greenlet_name(ok), "Greenlet-", 9), 0);
+  assert_null(conc_greenlet_task(ok));
+  assert_int_equal(conc_greenlet_kill(g, true, 1), 0);
+  conc_greenlet_t *both[2] = {g, ok}, *done[2];
+  size_t nd = 0;
+  assert_int_equal(conc_hub_joinall(both, 2, 1, done, &nd), 0);
+  assert_int_equal(nd, 2);
+  assert_null(conc_loop_get()); /* nothing above made a new loop */
+  assert_int_equal(conc_hub_timeout_cancel(&to), 0);
+  conc_greenlet_release(g);
+  conc_greenlet_release(ok);
+}
+
 /* ---- H2: sleep(0) ------------------------------------------------------ */
 
 typedef struct foobar {
@@ -906,6 +951,8 @@ CONC_TEST_MAIN(
     cmocka_unit_test(test_hub_wait_runs_until_every_greenlet_finished),
     cmocka_unit_test(
         test_spawn_later_starts_after_the_delay_or_never_if_killed),
+    cmocka_unit_test(
+        test_destroy_ends_what_is_left_and_handles_outlive_the_loop),
     cmocka_unit_test(test_sleep0_foo_bar_prints_in_gevent_order),
     cmocka_unit_test(test_sleep0_yields_to_every_ready_greenlet_exactly_once),
     cmocka_unit_test(test_sleep_from_main_runs_the_greenlets_meanwhile),

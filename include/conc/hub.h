@@ -154,8 +154,9 @@ CONC_EXTERN conc_loop_t *conc_hub_loop(void);
 
 /* Destroy the hub's own loop of this thread, if it made one: kill the
  * greenlets and cancel the tasks still on it, run them to their end, close
- * and free it. A loop the program made itself is left alone. 0;
- * CONC_ESTATE while a loop runs on this thread. */
+ * and free it. Greenlet handles still held keep their outcome (their task
+ * is gone: conc_greenlet_task gives NULL). A loop the program made itself
+ * is left alone. 0; CONC_ESTATE while a loop runs on this thread. */
 CONC_EXTERN int conc_hub_destroy(void);
 
 /* ---- Pool and Group ------------------------------------------------------ */
