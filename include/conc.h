@@ -3,6 +3,7 @@
 #define CONC_H
 
 #include "conc/defs.h"
+#include "conc/aiohttp.h"
 #include "conc/aionet.h"
 #include "conc/aioproc.h"
 #include "conc/aiostream.h"
