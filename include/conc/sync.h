@@ -8,8 +8,9 @@
  * Return convention of every acquire/wait:
  *   0                    acquired / notified / flag set
  *   CONC_ETIMEDOUT       not acquired within the timeout (also a failed try)
- *   CONC_EOWNERDEAD      acquired, but the previous holder process died
- *                        (pshared only; see conc_lock_mark_consistent)
+ *   CONC_EOWNERDEAD      acquired, but the previous holder thread ended or
+ *                        its process died (pshared only; see
+ *                        conc_lock_mark_consistent)
  *   other negatives      errors (CONC_EINVAL bad argument, CONC_ESTATE
  *                        RuntimeError misuse, ...)
  *
@@ -58,7 +59,7 @@ typedef struct conc_lock {
   struct {
     uint32_t word;  /* 0 free; else owner stamp | waiters bit */
     uint32_t flags; /* CONC__SYNC_PSHARED */
-    uint32_t nwait; /* threads blocked in acquire */
+    uint32_t nwait; /* private: threads blocked in acquire */
     uint32_t state; /* pshared: 1 = inconsistent (owner died) */
   } priv;
 } conc_lock_t;
@@ -276,8 +277,9 @@ CONC_END_DECLS
 
 typedef struct conc_semaphore {
   struct {
-    uint32_t value;   /* the counter, also the wait word */
-    uint32_t nwait;   /* threads blocked in acquire */
+    uint32_t value;   /* the counter, also the wait word (pshared: bit 31
+                         says a thread may sleep on it) */
+    uint32_t nwait;   /* private: threads blocked in acquire */
     uint32_t initial; /* bound of a BoundedSemaphore */
     uint32_t flags;   /* CONC__SYNC_PSHARED | CONC__SYNC_BOUNDED */
   } priv;
@@ -336,8 +338,8 @@ CONC_END_DECLS
 
 typedef struct conc_event {
   struct {
-    uint32_t word; /* generation << 1 | flag */
-    uint32_t nwait;
+    uint32_t word;  /* generation << 1 | flag (pshared: bit 31 as above) */
+    uint32_t nwait; /* private: threads blocked in wait */
     uint32_t flags;
   } priv;
 } conc_event_t;
