@@ -298,6 +298,50 @@ static void test_sleep_from_main_runs_the_greenlets_meanwhile(void **state) {
   hub_end();
 }
 
+typedef struct thread_hub {
+  foobar_t fb;
+  int rc;
+  bool had_loop, loop_after;
+} thread_hub_t;
+
+static void *foo_bar_in_a_thread(void *arg) {
+  thread_hub_t *t = arg;
+  t->had_loop = conc_loop_get() != NULL;
+  conc_greenlet_t *gs[2];
+  t->rc = conc_hub_spawn(foo, &t->fb, NULL, &gs[0]);
+  if (t->rc == 0)
+    t->rc = conc_hub_spawn(bar, &t->fb, NULL, &gs[1]);
+  if (t->rc == 0)
+    t->rc = conc_hub_joinall(gs, 2, CONC_FOREVER, NULL, NULL);
+  conc_greenlet_release(gs[0]);
+  conc_greenlet_release(gs[1]);
+  if (t->rc == 0)
+    t->rc = conc_hub_destroy();
+  t->loop_after = conc_loop_get() != NULL;
+  return NULL;
+}
+
+static void test_each_thread_runs_its_own_hub(void **state) {
+  (void)state;
+  thread_hub_t ts[2] = {0};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++)
+    th[i] = conc_test_spawn(foo_bar_in_a_thread, &ts[i]);
+  for (int i = 0; i < 2; i++)
+    conc_test_join(th[i]);
+  static const char *const want[] = {"Running in foo",
+                                     "Explicit context to bar",
+                                     "Explicit context switch to foo again",
+                                     "Implicit context switch back to bar"};
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(ts[i].rc, 0);
+    assert_false(ts[i].had_loop);
+    assert_false(ts[i].loop_after);
+    assert_log(&ts[i].fb.log, want, 4);
+  }
+  assert_null(conc_loop_get()); /* main's thread got none */
+}
+
 /* ---- kill -------------------------------------------------------------- */
 
 static void test_kill_makes_the_pending_call_return_ecanceled(void **state) {
@@ -956,6 +1000,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test(test_sleep0_foo_bar_prints_in_gevent_order),
     cmocka_unit_test(test_sleep0_yields_to_every_ready_greenlet_exactly_once),
     cmocka_unit_test(test_sleep_from_main_runs_the_greenlets_meanwhile),
+    cmocka_unit_test(test_each_thread_runs_its_own_hub),
     cmocka_unit_test(test_kill_makes_the_pending_call_return_ecanceled),
     cmocka_unit_test(test_kill_before_start_means_it_never_runs),
     cmocka_unit_test(test_killed_greenlet_may_clean_up_and_return_a_result),
