@@ -78,6 +78,26 @@ test_main_spawns_and_joins_without_writing_an_event_loop(void **state) {
   hub_end();
 }
 
+static void
+test_hub_uses_a_loop_the_program_made_and_leaves_it_alone(void **state) {
+  (void)state;
+  conc_loop_t *mine;
+  assert_int_equal(conc_loop_create(NULL, &mine), 0);
+  assert_ptr_equal(conc_hub_loop(), mine);
+  conc_greenlet_t *g;
+  assert_int_equal(conc_hub_spawn(add_one, I(1), NULL, &g), 0);
+  assert_ptr_equal(conc_aio_future_loop(conc_greenlet_task(g)), mine);
+  void *v = NULL;
+  assert_int_equal(conc_greenlet_get(g, CONC_FOREVER, &v), 0);
+  assert_int_equal(V(v), 2);
+  conc_greenlet_release(g);
+  assert_int_equal(conc_hub_destroy(), 0);
+  assert_ptr_equal(conc_loop_get(), mine); /* not the hub's to destroy */
+  assert_false(conc_loop_is_closed(mine));
+  assert_int_equal(conc_loop_destroy(mine), 0);
+  assert_null(conc_loop_get());
+}
+
 typedef struct yielder {
   log_t *log;
   const char *name;
@@ -989,6 +1009,7 @@ static void test_misuse_gets_its_code_and_changes_nothing(void **state) {
 
 CONC_TEST_MAIN(
     cmocka_unit_test(test_main_spawns_and_joins_without_writing_an_event_loop),
+    cmocka_unit_test(test_hub_uses_a_loop_the_program_made_and_leaves_it_alone),
     cmocka_unit_test(
         test_joinall_waits_for_all_and_lists_them_in_completion_order),
     cmocka_unit_test(test_joinall_timeout_returns_the_finished_ones),
