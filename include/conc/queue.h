@@ -85,15 +85,18 @@ CONC_EXTERN bool conc_queue_empty(conc_queue_t *q);
 CONC_EXTERN bool conc_queue_full(conc_queue_t *q);
 /* The current maxsize. */
 CONC_EXTERN long conc_queue_maxsize(conc_queue_t *q);
-/* q.maxsize = n: checked by the next put. Raising it also wakes putters. */
+/* q.maxsize = n: checked by the next put. Raising it also wakes putters.
+ * 0, or CONC_EINVAL for a NULL queue. */
 CONC_EXTERN int conc_queue_set_maxsize(conc_queue_t *q, long maxsize);
 
-/* task_done(): CONC_EINVAL when called more times than items were put. */
+/* task_done(): CONC_EINVAL when called more times than items were put (or
+ * for a NULL queue); nothing changes then. */
 CONC_EXTERN int conc_queue_task_done(conc_queue_t *q);
 /* join(): wait until every put has had its task_done. 0, CONC_ETIMEDOUT,
  * or CONC_EINVAL (a negative timeout other than CONC_FOREVER, or NaN). */
 CONC_EXTERN int conc_queue_join(conc_queue_t *q, double timeout);
-/* The number of puts still waiting for task_done (unfinished_tasks). */
+/* The number of puts still waiting for task_done (unfinished_tasks); -1
+ * for a NULL queue. */
 CONC_EXTERN long conc_queue_unfinished_tasks(conc_queue_t *q);
 
 /*
@@ -101,6 +104,11 @@ CONC_EXTERN long conc_queue_unfinished_tasks(conc_queue_t *q);
  * gets drain what is left and then fail with CONC_ESHUTDOWN; blocked
  * callers wake. immediate also discards every item (lowering unfinished
  * tasks by as many) and releases join(). May be called again, either way.
+ * 0, or CONC_EINVAL for a NULL queue. is_shutdown is false for NULL.
+ *
+ * Every function here treats a queue that was never initialised (all
+ * zero) or was destroyed like NULL: CONC_EINVAL (-1 for the sizes, false
+ * for the predicates, nothing for destroy), and changes nothing.
  */
 CONC_EXTERN int conc_queue_shutdown(conc_queue_t *q, bool immediate);
 CONC_EXTERN bool conc_queue_is_shutdown(conc_queue_t *q);
@@ -120,6 +128,7 @@ typedef struct conc_simple_queue {
   } priv;
 } conc_simple_queue_t;
 
+/* 0, CONC_EINVAL (NULL queue) or CONC_ENOMEM. */
 CONC_EXTERN int conc_simple_queue_init(conc_simple_queue_t *q,
                                        const conc_simple_queue_opts_t *opts);
 CONC_EXTERN void conc_simple_queue_destroy(conc_simple_queue_t *q);
@@ -132,6 +141,8 @@ CONC_EXTERN int conc_simple_queue_get(conc_simple_queue_t *q, void **out,
                                       bool block, double timeout);
 CONC_EXTERN int conc_simple_queue_get_nowait(conc_simple_queue_t *q,
                                              void **out);
+/* qsize() (-1 for a NULL queue), empty() (false for NULL). A queue never
+ * initialised (all zero) or destroyed counts as NULL everywhere. */
 CONC_EXTERN long conc_simple_queue_qsize(conc_simple_queue_t *q);
 CONC_EXTERN bool conc_simple_queue_empty(conc_simple_queue_t *q);
 
