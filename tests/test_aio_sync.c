@@ -426,6 +426,76 @@ test_s2_lock_cancelled_waiters_do_not_hold_up_a_newcomer(void **state) {
   run_main(s2_all_cancelled_main, NULL);
 }
 
+/* Twelve tasks take the lock in turns while the main task cancels them at
+ * random moments (waiting, just woken, inside the critical section). A
+ * fixed seed makes the run the same every time. The lock never has two
+ * owners, and no waiter is left stuck: every task ends. */
+enum { RC_TASKS = 12 };
+static conc_aio_lock_t rc_lock = CONC_AIO_LOCK_INIT;
+static int rc_owner, rc_stop, rc_taken, rc_cancelled;
+
+static int rc_worker(void *arg, void **res) {
+  (void)res;
+  int id = (int)(intptr_t)arg;
+  while (!rc_stop) {
+    int rc = conc_aio_lock_acquire(&rc_lock);
+    if (rc == CONC_ECANCELED) {
+      rc_cancelled++;
+      continue;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(rc_owner, 0);
+    rc_owner = id;
+    rc_taken++;
+    for (int i = 0; i < id % 3; i++)
+      conc_aio_sleep(0); /* a cancel here is ignored: we still release */
+    assert_int_equal(rc_owner, id);
+    rc_owner = 0;
+    assert_int_equal(conc_aio_lock_release(&rc_lock), 0);
+    conc_aio_sleep(0);
+  }
+  return 0;
+}
+
+static int rc_main(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  conc_aio_future_t *t[RC_TASKS];
+  rc_owner = rc_stop = rc_taken = rc_cancelled = 0;
+  for (int i = 0; i < RC_TASKS; i++)
+    assert_int_equal(conc_aio_create_task(NULL, rc_worker,
+                                          (void *)(intptr_t)(i + 1), NULL,
+                                          &t[i]),
+                     0);
+  for (int i = 0; i < 3; i++) /* every task has started */
+    assert_int_equal(conc_aio_sleep(0), 0);
+  uint32_t seed = 12345;
+  for (int round = 0; round < 3000; round++) {
+    seed = seed * 1103515245u + 12345u;
+    conc_aio_cancel(t[(seed >> 16) % RC_TASKS], NULL);
+    for (uint32_t k = (seed >> 8) % 3; k > 0; k--)
+      assert_int_equal(conc_aio_sleep(0), 0);
+  }
+  rc_stop = 1;
+  for (int i = 0; i < 40; i++)
+    assert_int_equal(conc_aio_sleep(0), 0);
+  for (int i = 0; i < RC_TASKS; i++) {
+    assert_true(conc_aio_future_done(t[i]));
+    conc_aio_future_release(t[i]);
+  }
+  assert_false(conc_aio_lock_locked(&rc_lock));
+  assert_int_equal(rc_lock.priv.waiters.n, 0);
+  assert_true(rc_taken > 100);
+  assert_true(rc_cancelled > 100);
+  return 0;
+}
+
+static void test_s2_lock_random_cancels_never_make_two_owners_or_a_stuck_waiter(
+    void **state) {
+  (void)state;
+  run_main(rc_main, NULL);
+}
+
 /* --------------------------------------------------------------- S3 */
 
 static int s3_set_wakes_all_main(void *arg, void **res) {
@@ -1225,6 +1295,8 @@ CONC_TEST_MAIN(
     cmocka_unit_test(
         test_s2_lock_waiter_cancelled_as_it_is_woken_never_owns_it),
     cmocka_unit_test(test_s2_lock_cancelled_waiters_do_not_hold_up_a_newcomer),
+    cmocka_unit_test(
+        test_s2_lock_random_cancels_never_make_two_owners_or_a_stuck_waiter),
     cmocka_unit_test(test_s3_event_set_wakes_every_waiter),
     cmocka_unit_test(test_s3_event_clear_affects_only_later_waits),
     cmocka_unit_test(test_s3_event_wait_cancelled_leaves_no_waiter),
