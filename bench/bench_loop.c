@@ -424,6 +424,17 @@ static void uv_fired(uv_timer_t *t) {
   uv_last = bench_now();
 }
 
+static void uv_free_timer(uv_handle_t *h) { (void)h; }
+
+/* Close every handle of loop (the timers of ts, n of them) and the loop. */
+static void uv_teardown(uv_loop_t *loop, uv_timer_t *ts, long n) {
+  for (long i = 0; i < n; i++)
+    uv_close((uv_handle_t *)&ts[i], uv_free_timer);
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_loop_close(loop);
+  free(ts);
+}
+
 static int child_uv_sleep10(long n) {
   uv_loop_t loop;
   uv_timer_t *ts = malloc((size_t)n * sizeof *ts);
@@ -437,6 +448,7 @@ static int child_uv_sleep10(long n) {
     uv_timer_start(&ts[i], uv_fired, 10, 0);
   uv_run(&loop, UV_RUN_DEFAULT);
   printf("%.9f %ld\n", uv_last - first, status_kib("VmHWM:"));
+  uv_teardown(&loop, ts, n);
   return 0;
 }
 #endif
@@ -500,6 +512,7 @@ static int child_timer_bytes(long n) {
       return 1;
   long after = status_kib("VmRSS:");
   printf("%.3f %ld\n", (double)(after - before) * 1024.0 / (double)n, after);
+  free(g_handles);
   return conc_loop_destroy(loop) == 0 ? 0 : 1;
 }
 
@@ -829,7 +842,8 @@ static int syscall_probe(const char *mode, long n) {
   double (*fn)(void *, long) = yields   ? run_yields
                                : gather ? run_gather10_warm
                                         : run_creates;
-  if (fn(NULL, gather   ? 1000
+  /* --gather warms the stack pool with n tasks, as the harness does */
+  if (fn(NULL, gather   ? (n > 1000 ? n : 1000)
                : yields ? g_ytasks
                         : 256) < 0 ||
       (n > 0 && fn(NULL, n) < 0))
@@ -1031,5 +1045,9 @@ int main(int argc, char **argv) {
   row_threadsafe();
   write_targets(markdown_path(argc, argv));
   conc_loop_destroy(g_loop);
+  free(g_handles);
+#ifdef BENCH_HAVE_UV
+  uv_teardown(&g_uv, g_uvt, g_uvt_n);
+#endif
   return bench_finish();
 }
