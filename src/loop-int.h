@@ -149,7 +149,7 @@ struct conc_loop {
   uint64_t seq;
   conc__watch_t **watch; /* chunks of WCHUNK records, indexed by fd */
   size_t watch_cap;
-  size_t nwatch;
+  size_t nwatch; /* descriptors the poller watches, beside the wake-up */
   conc__poll_ev_t *evs;
   int evs_cap;
   /* threadsafe calls: a mutex-guarded list and one eventfd */

@@ -455,6 +455,20 @@ static void wake_consume(conc_loop_t *loop) {
 
 /* Watch records live in chunks that never move: their embedded handles may
  * sit in the ready queue while the table grows. */
+/* The poller's ctl, keeping count of the descriptors watched (beside the
+ * wake-up eventfd): with none, an iteration that has work ready need not
+ * poll at all. */
+static int watch_ctl(conc_loop_t *loop, int fd, uint32_t old, uint32_t ev) {
+  int rc = loop->ops->ctl(loop->poller, fd, old, ev);
+  if (rc == 0 || !ev) {
+    if (!old && ev)
+      loop->nwatch++;
+    else if (old && !ev)
+      loop->nwatch--;
+  }
+  return rc;
+}
+
 enum { WCHUNK = 256 };
 
 static conc__watch_t *watch_get(conc_loop_t *loop, int fd, bool create) {
@@ -496,7 +510,7 @@ static int watch_add(conc_loop_t *loop, int fd, uint32_t bit, conc_loop_cb_t cb,
     return CONC_EBUSY; /* a task waits on this fd and direction */
   uint32_t ev = w->events | bit;
   if (ev != w->events) {
-    rc = loop->ops->ctl(loop->poller, fd, w->events, ev);
+    rc = watch_ctl(loop, fd, w->events, ev);
     if (rc)
       return rc;
     w->events = ev;
@@ -525,7 +539,7 @@ static bool watch_remove(conc_loop_t *loop, int fd, uint32_t bit) {
     return true; /* a task still waits: keep the registration */
   uint32_t ev = w->events & ~bit;
   /* A descriptor closed behind our back is gone from the poller already. */
-  (void)loop->ops->ctl(loop->poller, fd, w->events, ev);
+  (void)watch_ctl(loop, fd, w->events, ev);
   w->events = ev;
   return true;
 }
@@ -561,7 +575,7 @@ static void watch_fire(conc_loop_t *loop, conc__handle_t *h) {
 static void watch_drop(conc_loop_t *loop, int fd, conc__watch_t *w,
                        uint32_t bit) {
   uint32_t ev = w->events & ~bit;
-  (void)loop->ops->ctl(loop->poller, fd, w->events, ev);
+  (void)watch_ctl(loop, fd, w->events, ev);
   w->events = ev;
 }
 
@@ -607,7 +621,7 @@ int conc__loop_io_arm(conc_loop_t *loop, int fd, uint32_t bit,
   if (*wait || cbh->cb)
     return CONC_EBUSY;
   if (!(w->events & bit)) {
-    int rc = loop->ops->ctl(loop->poller, fd, w->events, w->events | bit);
+    int rc = watch_ctl(loop, fd, w->events, w->events | bit);
     if (rc)
       return rc;
     w->events |= bit;
@@ -631,7 +645,7 @@ void conc__loop_io_forget(conc_loop_t *loop, int fd) {
   if (!w)
     return;
   if (w->events)
-    (void)loop->ops->ctl(loop->poller, fd, w->events, 0);
+    (void)watch_ctl(loop, fd, w->events, 0);
   w->events = 0;
   w->rd.cb = w->wr.cb = NULL;
   if (w->rd.state == CONC__HS_READY)
@@ -742,7 +756,12 @@ static int run_once(conc_loop_t *loop) {
     if (tsq_nonempty(loop))
       timeout = 0;
   }
-  int n = loop->ops->wait(loop->poller, timeout, loop->evs, loop->evs_cap);
+  /* Work is ready and no descriptor is watched: nothing the poller could
+   * say matters now (threadsafe calls are checked below without it). */
+  int n =
+      timeout == 0 && loop->nwatch == 0
+          ? 0
+          : loop->ops->wait(loop->poller, timeout, loop->evs, loop->evs_cap);
   __atomic_store_n(&loop->sleeping, 0, __ATOMIC_RELAXED);
   if (n < 0)
     return n;
