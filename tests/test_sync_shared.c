@@ -5,6 +5,7 @@
  * from forked children; children report through exit codes and shared
  * counters (never cmocka asserts), and every child is reaped.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -966,6 +967,54 @@ shared_lock_waiter_wakes_soon_after_holder_thread_ends(void **state) {
   assert_true(median_ms(t, ROUNDS, "holder thread ended") < NOTICE_BOUND);
 }
 
+static int count_fds(void) {
+  int n = 0;
+  for (int fd = 0; fd < 1024; fd++)
+    n += fcntl(fd, F_GETFD) != -1;
+  return n;
+}
+
+static int child_hold_until_go(struct shm *s, int arg) {
+  (void)arg;
+  conc_lock_acquire(&s->lock);
+  inc(&s->ready);
+  while (!load(&s->counter))
+    conc_sleep(0.001);
+  return conc_lock_release(&s->lock) == 0 ? 0 : 1;
+}
+
+/* One round: a waiter (a thread) watched past its first slice gets the
+ * lock with 0 when its live holder (a process) releases it. */
+static void watched_waiter_gets_released_lock(void) {
+  struct shm *s = shm_new();
+  pid_t holder = spawn(child_hold_until_go, s, 0);
+  await_value(&s->ready, 1);
+  pthread_t t = conc_test_spawn(thread_acquire_and_time, s);
+  await_asleep(s);
+  inc(&s->counter);
+  void *rc;
+  assert_int_equal(pthread_join(t, &rc), 0);
+  assert_int_equal((int)(intptr_t)rc, 0);
+  assert_int_equal(conc_lock_release(&s->lock), 0);
+  assert_int_equal(reap(holder), 0);
+  shm_free(s);
+}
+
+/* The death watch follows a holder only while somebody waits: its
+ * descriptors are closed again (it starts once, with one descriptor of
+ * its own, left for the process's life). */
+static void shared_lock_watch_leaves_no_descriptors(void **state) {
+  (void)state;
+  watched_waiter_gets_released_lock(); /* the watch is running now */
+  int before = count_fds();
+  for (int k = 0; k < 20; k++)
+    watched_waiter_gets_released_lock();
+  double end = conc_monotonic() + 5;
+  while (count_fds() != before && conc_monotonic() < end)
+    conc_sleep(0.001);
+  assert_int_equal(count_fds(), before);
+}
+
 CONC_TEST_MAIN(
     cmocka_unit_test(shared_lock_try_fails_and_another_process_may_release),
     cmocka_unit_test(shared_rlock_owner_rules_across_processes),
@@ -992,4 +1041,5 @@ CONC_TEST_MAIN(
     cmocka_unit_test(shared_semaphore_wakes_every_live_sleeper),
     cmocka_unit_test(shared_lock_blocking_acquire_sees_dead_holder_at_once),
     cmocka_unit_test(shared_lock_waiter_wakes_soon_after_holder_kill),
-    cmocka_unit_test(shared_lock_waiter_wakes_soon_after_holder_thread_ends))
+    cmocka_unit_test(shared_lock_waiter_wakes_soon_after_holder_thread_ends),
+    cmocka_unit_test(shared_lock_watch_leaves_no_descriptors))
