@@ -23,7 +23,10 @@
  *   bench_loop [harness options]   the comparisons (bench/bench.h)
  *   bench_loop --yields N          N sleep(0) round trips (1,000 tasks), for
  *   bench_loop --creates N         `strace -c -f` / `perf stat`: compare the
- *                                  system calls of N = 0 and N = 1000000
+ *   bench_loop --gather N          system calls of N = 0 and N = 1000000
+ *   bench_loop --timers N          (--gather: 100,000 tasks x 10 sleep(0)
+ *                                  after a warm-up of as many; --timers:
+ *                                  N call_later, then N cancels)
  *   bench_loop --child WHAT N      a child run (cold gather, 10 ms sleeps,
  *                                  bytes per timer); prints "secs kib"
  *
@@ -839,6 +842,8 @@ static int syscall_probe(const char *mode, long n) {
     return 2;
   bool yields = strcmp(mode, "--yields") == 0;
   bool gather = strcmp(mode, "--gather") == 0;
+  if (strcmp(mode, "--timers") == 0) /* arm n, cancel n */
+    return run_timers(NULL, n) >= 0 && conc_loop_destroy(g_loop) == 0 ? 0 : 1;
   double (*fn)(void *, long) = yields   ? run_yields
                                : gather ? run_gather10_warm
                                         : run_creates;
@@ -1020,7 +1025,7 @@ int main(int argc, char **argv) {
     return child(argv[2], atol(argv[3]));
   if (argc == 3 &&
       (strcmp(argv[1], "--yields") == 0 || strcmp(argv[1], "--creates") == 0 ||
-       strcmp(argv[1], "--gather") == 0))
+       strcmp(argv[1], "--gather") == 0 || strcmp(argv[1], "--timers") == 0))
     return syscall_probe(argv[1], atol(argv[2]));
   bench_init(argc, argv);
   if (conc_loop_create(NULL, &g_loop) != 0)
