@@ -185,6 +185,11 @@ int conc__loop_check(const conc_loop_t *loop);
 void conc__loop_report(conc_loop_t *loop, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The bridges' hook (aio_bridge.c), called by loop.c when a loop closes,
+ * after its tasks: shut down and join the loop's default executor (0, or
+ * CONC_ENOENT when it never made one). */
+int conc__aio_default_executor_shutdown(conc_loop_t *loop);
+
 /* The coroutine running the loop (the one run_forever was called on). */
 struct conc_coro *conc__loop_runner(conc_loop_t *loop);
 

@@ -918,6 +918,7 @@ int conc_loop_close(conc_loop_t *loop) {
   if (loop->closed)
     return 0;
   conc__aio_loop_closing(loop);
+  conc__aio_default_executor_shutdown(loop);
   for (int i = 0; i < CONC__LOOP_SLOTS; i++)
     if (loop->closer[i])
       loop->closer[i](loop);
