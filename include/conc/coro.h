@@ -7,9 +7,8 @@
  *   g = greenlet(run)                     conc_coro_create(&g, run, NULL, NULL)
  *   g.switch(x)                           conc_coro_switch(g, x, &y)
  *   getcurrent()                          conc_coro_current()
- *   g.parent / g.dead / bool(g)           conc_coro_parent(g) /
- * conc_coro_is_dead(g) / conc_coro_is_active(g) g.throw() (GreenletExit)
- * conc_coro_kill(g)
+ *   g.parent / g.dead / bool(g)           conc_coro_parent(g) / conc_coro_is_dead(g) / conc_coro_is_active(g)
+ *   g.throw() (GreenletExit)              conc_coro_kill(g)
  *
  * Every coroutine belongs to the thread that created it; each thread has its
  * own main coroutine (the thread's own stack). See docs/coroutines.md.

@@ -4,21 +4,18 @@
  *
  *   Python                                   C
  *   ex = ThreadPoolExecutor(max_workers=4)   conc_executor_t ex;
- *                                            conc_executor_init(&ex,
- * &(conc_executor_opts_t){.max_workers = 4}); f = ex.submit(fn, arg)
- * conc_future_t *f; conc_executor_submit(&ex, fn, arg, &f); v =
- * f.result(timeout=2)                  void *v; int rc = conc_future_result(f,
- * 2, &v); (f is garbage collected)                 conc_future_release(f);
- *   raise ValueError("bad") (in fn)          return conc_task_fail(CONC_EINVAL,
- * "bad"); with ex: ...                             CONC_WITH_EXECUTOR(&ex) {
- * ... } ex.shutdown(wait=True)                   conc_executor_shutdown(&ex,
- * true, false); wait(fs, return_when=FIRST_COMPLETED)    conc_futures_wait(fs,
- * n, CONC_FOREVER, CONC_FIRST_COMPLETED, &res); for f in as_completed(fs): ...
- * conc_as_completed_t it; conc_as_completed_init(&it, fs, n, CONC_FOREVER);
- *                                            while (conc_as_completed_next(&it,
- * &f) == 1) ... for r in ex.map(fn, xs): ...             conc_map_t m;
- * conc_executor_map(&ex, &m, fn, xs, n, CONC_FOREVER); while ((rc =
- * conc_map_next(&m, &r)) == 1) ...
+ *                                            conc_executor_init(&ex, &(conc_executor_opts_t){.max_workers = 4});
+ *   f = ex.submit(fn, arg)                   conc_future_t *f; conc_executor_submit(&ex, fn, arg, &f);
+ *   v = f.result(timeout=2)                  void *v; int rc = conc_future_result(f, 2, &v);
+ *   (f is garbage collected)                 conc_future_release(f);
+ *   raise ValueError("bad") (in fn)          return conc_task_fail(CONC_EINVAL, "bad");
+ *   with ex: ...                             CONC_WITH_EXECUTOR(&ex) { ... }
+ *   ex.shutdown(wait=True)                   conc_executor_shutdown(&ex, true, false);
+ *   wait(fs, return_when=FIRST_COMPLETED)    conc_futures_wait(fs, n, CONC_FOREVER, CONC_FIRST_COMPLETED, &res);
+ *   for f in as_completed(fs): ...           conc_as_completed_t it; conc_as_completed_init(&it, fs, n, CONC_FOREVER);
+ *                                            while (conc_as_completed_next(&it, &f) == 1) ...
+ *   for r in ex.map(fn, xs): ...             conc_map_t m; conc_executor_map(&ex, &m, fn, xs, n, CONC_FOREVER);
+ *                                            while ((rc = conc_map_next(&m, &r)) == 1) ...
  *
  * Tasks. A task is void *(*fn)(void *arg); its return value is the
  * future's result. To end with a failure (Python: the task raises), a task

@@ -3,20 +3,18 @@
  *
  *   Python                                  C
  *   pool = Pool(processes=3)                conc_pool_t pool;
- *                                           conc_pool_init(&pool,
- * &(conc_pool_opts_t){.processes = 3}); pool.apply(f, (x,))
- * conc_pool_apply(&pool, f, &x, sizeof x, &r, sizeof r, NULL); res =
- * pool.apply_async(f, (x,))         conc_async_result_t *res;
- *                                           conc_pool_apply_async(&pool, f, &x,
- * sizeof x, sizeof r, NULL, &res); res.get(timeout=1)
- * conc_async_result_get(res, 1.0, &r, sizeof r); pool.map(f, xs)
- * conc_pool_map(&pool, f, xs, n, sizeof *xs, out, sizeof *out, NULL); for r in
- * pool.imap(f, xs): ...          conc_imap_t *it; conc_pool_imap(&pool, f, xs,
- * n, sizeof *xs, sizeof r, 0, &it); while (conc_imap_next(it, CONC_FOREVER, &r,
- * NULL) == 1) ... pool.close(); pool.join() conc_pool_close(&pool);
- * conc_pool_join(&pool); with Pool() as pool: ... CONC_WITH_POOL(&pool) { ... }
- * (terminate() on exit) raise ValueError("bad") (in f)          return
- * conc_pool_fail(CONC_EINVAL, "bad");
+ *                                           conc_pool_init(&pool, &(conc_pool_opts_t){.processes = 3});
+ *   pool.apply(f, (x,))                     conc_pool_apply(&pool, f, &x, sizeof x, &r, sizeof r, NULL);
+ *   res = pool.apply_async(f, (x,))         conc_async_result_t *res;
+ *                                           conc_pool_apply_async(&pool, f, &x, sizeof x, sizeof r, NULL, &res);
+ *   res.get(timeout=1)                      conc_async_result_get(res, 1.0, &r, sizeof r);
+ *   pool.map(f, xs)                         conc_pool_map(&pool, f, xs, n, sizeof *xs, out, sizeof *out, NULL);
+ *   for r in pool.imap(f, xs): ...          conc_imap_t *it;
+ *                                           conc_pool_imap(&pool, f, xs, n, sizeof *xs, sizeof r, 0, &it);
+ *                                           while (conc_imap_next(it, CONC_FOREVER, &r, NULL) == 1) ...
+ *   pool.close(); pool.join()               conc_pool_close(&pool); conc_pool_join(&pool);
+ *   with Pool() as pool: ...                CONC_WITH_POOL(&pool) { ... }  (terminate() on exit)
+ *   raise ValueError("bad") (in f)          return conc_pool_fail(CONC_EINVAL, "bad");
  *
  * Tasks. Workers are forks of the caller, so a task is a plain function
  * pointer. Arguments cross BY VALUE as bytes: each argument (arg_size bytes;

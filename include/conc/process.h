@@ -1,10 +1,13 @@
 /*
  * Processes: Python's multiprocessing.Process for C (the "fork" start method).
  *
- *   p = Process(target=f, args=(x,), name="w", daemon=True); p.start();
- * p.join() conc_process_t p; conc_process_init(&p, f, &x,
- * &(conc_process_opts_t){.name = "w", .daemon = CONC_DAEMON_YES});
- *   conc_process_start(&p); conc_process_join(&p, CONC_FOREVER);
+ *   Python                                   C
+ *   p = Process(target=f, args=(x,),         conc_process_t p;
+ *               name="w", daemon=True)       conc_process_init(&p, f, &x,
+ *                                              &(conc_process_opts_t){.name = "w",
+ *                                                                     .daemon = CONC_DAEMON_YES});
+ *   p.start()                                conc_process_start(&p);
+ *   p.join()                                 conc_process_join(&p, CONC_FOREVER);
  *
  * The child is a fork of the caller: the target is a plain function pointer
  * and `arg` points into the child's copy of the parent's memory, so arguments

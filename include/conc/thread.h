@@ -11,10 +11,9 @@
  *   t.start()                                conc_thread_start(&t);
  *   t.join(2.0)                              conc_thread_join(&t, 2.0);
  *   t.is_alive()                             conc_thread_is_alive(&t)
- *   t.name / t.ident / t.native_id           conc_thread_name(&t) / ..._ident /
- * ..._native_id threading.current_thread().name
- * conc_thread_name(conc_current_thread()) raise ValueError("bad") (in a thread)
- * conc_thread_fail(CONC_EINVAL, "bad");
+ *   t.name / t.ident / t.native_id           conc_thread_name(&t) / ..._ident / ..._native_id
+ *   threading.current_thread().name          conc_thread_name(conc_current_thread())
+ *   raise ValueError("bad") (in a thread)    conc_thread_fail(CONC_EINVAL, "bad");
  *
  * Lifetime: a conc_thread_t is caller-allocated and must stay valid while
  * its thread runs (from conc_thread_start until conc_thread_is_alive() is

@@ -4,9 +4,10 @@
  *
  *   Python                                C
  *   t = Timer(2.0, hello, args=(x,))      conc_timer_t t;
- *                                         conc_timer_init(&t, 2.0, hello, x,
- * NULL); t.start()                             conc_timer_start(&t); t.cancel()
- * conc_timer_cancel(&t); t.join() conc_timer_join(&t, CONC_FOREVER);
+ *                                         conc_timer_init(&t, 2.0, hello, x, NULL);
+ *   t.start()                             conc_timer_start(&t);
+ *   t.cancel()                            conc_timer_cancel(&t);
+ *   t.join()                              conc_timer_join(&t, CONC_FOREVER);
  *
  * A Timer is a Thread: conc_timer_thread() gives the embedded conc_thread_t
  * for every conc_thread_* call (name, daemon, ident, repr shows "Timer").
