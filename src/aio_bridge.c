@@ -19,12 +19,13 @@
 #include "conc/futures.h"
 #include "conc/loop.h"
 #include "conc/thread.h"
+#include "loop-int.h"
 
 /* ---- the default executor of each loop ----------------------------------
  *
  * asyncio keeps it in the loop. The core has no slot for it, so a table
- * keyed by the loop's address holds it; conc__aio_default_executor_shutdown
- * (meant for the loop's close) and process exit shut it down.
+ * keyed by the loop's address holds it; the loop's close
+ * (conc__aio_default_executor_shutdown) and process exit shut it down.
  */
 
 struct dex {
@@ -86,10 +87,9 @@ static int dex_get(conc_loop_t *loop, conc_executor_t **out) {
   return rc;
 }
 
-/* loop.shutdown_default_executor(): for the core to call when a loop is
- * closed; the next to_thread on a loop at that address makes a new one.
- * Returns 0, or CONC_ENOENT when the loop has none. */
-int conc__aio_default_executor_shutdown(conc_loop_t *loop);
+/* loop.shutdown_default_executor(), called by conc_loop_close; the next
+ * to_thread on a loop at that address makes a new one. Returns 0, or
+ * CONC_ENOENT when the loop has none. */
 int conc__aio_default_executor_shutdown(conc_loop_t *loop) {
   pthread_mutex_lock(&dex_mu);
   struct dex **p = &dex_head;

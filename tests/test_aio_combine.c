@@ -15,8 +15,8 @@
 #include "conc/time.h"
 
 #include "harness.h"
+#include "loop-int.h"
 
-int conc__aio_default_executor_shutdown(conc_loop_t *loop);
 static void *whoami(void *arg);
 
 /* Checks inside a task: a failed one records the first failure and ends
@@ -1323,6 +1323,26 @@ test_to_thread_runs_on_a_worker_and_resumes_on_the_loop(void **state) {
   run_main(to_thread_body, NULL);
 }
 
+typedef struct closectx {
+  conc_loop_t *loop;
+  pthread_t worker;
+} closectx_t;
+
+static int close_body(void *arg, void **res) {
+  closectx_t *c = arg;
+  c->loop = conc_loop_running();
+  T_INT(conc_aio_to_thread(whoami, &c->worker, NULL), 0);
+  return 0;
+}
+
+static void
+test_closing_the_loop_shuts_down_its_default_executor(void **state) {
+  closectx_t c = {0};
+  run_main(close_body, &c);
+  /* the loop's close already removed (and joined) it */
+  assert_int_equal(conc__aio_default_executor_shutdown(c.loop), CONC_ENOENT);
+}
+
 static void *failing(void *arg) {
   return conc_task_fail(CONC_EPIPE, "broken %d", 1);
 }
@@ -1689,6 +1709,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test(test_taskgroup_exit_from_another_task_is_estate),
     cmocka_unit_test(test_taskgroup_misuse_is_einval),
     cmocka_unit_test(test_to_thread_runs_on_a_worker_and_resumes_on_the_loop),
+    cmocka_unit_test(test_closing_the_loop_shuts_down_its_default_executor),
     cmocka_unit_test(
         test_run_in_executor_returns_the_result_or_the_failure_code),
     cmocka_unit_test(test_run_in_executor_cancel_cancels_work_not_started),
