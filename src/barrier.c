@@ -7,8 +7,9 @@
  * pshared barrier, so a holder lost to fork or to a dead process is taken
  * over instead of hanging everyone). Waiters sleep on `seq`, which is bumped
  * (then woken) on every change a waiter must see: a trip, a break, the end
- * of a reset. Sleepers count themselves in `nsleep`, so a bump with nobody
- * asleep makes no system call, and a waiter first spins on `seq` for a
+ * of a reset. Sleepers count themselves in `nsleep` (pshared: raise a bit
+ * of `seq`, see seq_bump), so a bump with nobody asleep makes no system
+ * call, and a waiter first spins on `seq` for a
  * moment (adaptively, see sync-int.h), so parties with a core each meet
  * without the kernel.
  *
@@ -61,20 +62,38 @@ int conc_barrier_init(conc_barrier_t *b, int parties,
  * waker bumps seq before it reads nsleep. Both are sequentially consistent,
  * so either the waker sees the sleeper or the sleeper sees the new seq: the
  * futex wake is skipped only when nobody can be asleep.
+ *
+ * Pshared: a party killed asleep would leave nsleep raised for good, and
+ * every later bump would pay a wake-up for it. Sleepers raise SLEEPERS in
+ * seq instead (by CAS, then sleep on seq with it); a bump clears the bit
+ * in the increment and wakes everyone if it was set.
  */
-static void seq_bump(conc_barrier_t *b) {
-  __atomic_fetch_add(&b->priv.seq, 1u, __ATOMIC_SEQ_CST);
+#define SLEEPERS 0x80000000u
+
+/* Returns whether a wake is due (seq_wake). */
+static bool seq_bump(conc_barrier_t *b) {
+  if (!bshared(b)) {
+    __atomic_fetch_add(&b->priv.seq, 1u, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&b->priv.nsleep, __ATOMIC_SEQ_CST) != 0;
+  }
+  uint32_t v = __atomic_load_n(&b->priv.seq, __ATOMIC_SEQ_CST);
+  while (!__atomic_compare_exchange_n(&b->priv.seq, &v,
+                                      ((v & ~SLEEPERS) + 1u) & ~SLEEPERS, true,
+                                      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+    ;
+  return v & SLEEPERS;
 }
 
-static void seq_wake(conc_barrier_t *b) {
-  if (__atomic_load_n(&b->priv.nsleep, __ATOMIC_SEQ_CST) != 0)
-    conc__wake(&b->priv.seq, CONC__WAKE_ALL, bshared(b));
+static void seq_wake(conc_barrier_t *b, bool due) {
+  if (!due)
+    return;
+  if (bshared(b))
+    conc__sync_wake(&b->priv.seq, CONC__WAKE_ALL);
+  else
+    conc__wake(&b->priv.seq, CONC__WAKE_ALL, false);
 }
 
-static void bump(conc_barrier_t *b) {
-  seq_bump(b);
-  seq_wake(b);
-}
+static void bump(conc_barrier_t *b) { seq_wake(b, seq_bump(b)); }
 
 static void break_locked(conc_barrier_t *b) {
   conc__store_relaxed(&b->priv.state, BROKEN);
@@ -143,10 +162,20 @@ static int seq_wait(conc_barrier_t *b, uint32_t s, conc_deadline_t d) {
     if (paid)
       return 0;
   }
+  if (bshared(b)) {
+    uint32_t v = __atomic_load_n(&b->priv.seq, __ATOMIC_SEQ_CST);
+    while (v == (s & ~SLEEPERS))
+      if (__atomic_compare_exchange_n(&b->priv.seq, &v, v | SLEEPERS, true,
+                                      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        v |= SLEEPERS;
+    if ((v & ~SLEEPERS) != (s & ~SLEEPERS))
+      return 0;
+    return conc__wait(&b->priv.seq, v, d, true);
+  }
   __atomic_fetch_add(&b->priv.nsleep, 1u, __ATOMIC_SEQ_CST);
   int r = 0;
   if (__atomic_load_n(&b->priv.seq, __ATOMIC_SEQ_CST) == s)
-    r = conc__wait(&b->priv.seq, s, d, bshared(b));
+    r = conc__wait(&b->priv.seq, s, d, false);
   conc__fetch_sub(&b->priv.nsleep, 1u);
   return r;
 }
@@ -197,10 +226,10 @@ static int trip(conc_barrier_t *b, int index) {
     b->priv.action(b->priv.action_arg);
   conc__store_release(&b->priv.epoch, b->priv.epoch + 1u);
   conc__store_relaxed(&b->priv.count, 0);
-  seq_bump(b);
+  bool due = seq_bump(b);
   iunlock(b);
   /* Woken after the unlock, so the released parties find it free. */
-  seq_wake(b);
+  seq_wake(b, due);
   return index;
 }
 

@@ -88,7 +88,8 @@ void conc__lw_release(uint32_t *word, bool shared);
  * or -1 where the platform cannot tell. conc__sync_wake: wake up to `n`
  * sleepers of a pshared word and return how many woke (n where the
  * platform cannot tell). conc__sync_wakes: how many such wake calls the
- * pshared Lock, Semaphore and Event have made (a statistic for tests).
+ * pshared Lock, Semaphore, Event and Barrier have made (a statistic for
+ * tests).
  */
 int conc__sync_sleepers(const uint32_t *word);
 int conc__sync_wake(const uint32_t *word, int n);

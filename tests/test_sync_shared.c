@@ -795,6 +795,30 @@ static void shared_semaphore_wakes_every_live_sleeper(void **state) {
   shm_free(s);
 }
 
+/* A barrier party killed while it sleeps is struck from the count by the
+ * next reset, and no later change of the barrier pays a wake-up for it. */
+static void shared_barrier_forgets_party_killed_asleep(void **state) {
+  (void)state;
+  struct shm *s = shm_new();
+  conc_barrier_init(&s->bar, 3, &(conc_barrier_opts_t){.pshared = true});
+  pid_t doomed = spawn(child_barrier_party_then_die, s, 0);
+  await_sleepers(&s->bar.priv.seq, 1);
+  kill(doomed, SIGKILL);
+  assert_int_equal(reap(doomed), 128 + SIGKILL);
+  unsigned long w0 = conc__sync_wakes();
+  for (int i = 0; i < 50; i++)
+    assert_int_equal(conc_barrier_reset(&s->bar), 0);
+  assert_true(conc__sync_wakes() - w0 <= 1);
+  assert_int_equal(conc_barrier_n_waiting(&s->bar), 0);
+  pid_t a = spawn(child_barrier_rounds, s, 3);
+  pid_t b = spawn(child_barrier_rounds, s, 3);
+  assert_int_equal(child_barrier_rounds(s, 3), 0);
+  assert_int_equal(reap(a), 0);
+  assert_int_equal(reap(b), 0);
+  assert_int_equal(conc_barrier_destroy(&s->bar), 0);
+  shm_free(s);
+}
+
 /* ================= a dead holder noticed at once (issue 10, item 3) */
 
 /* The old design noticed a dead holder at a waiter's next 20 ms poll. A
@@ -1039,6 +1063,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test(shared_semaphore_forgets_waiter_killed_asleep),
     cmocka_unit_test(shared_event_forgets_waiter_killed_asleep),
     cmocka_unit_test(shared_semaphore_wakes_every_live_sleeper),
+    cmocka_unit_test(shared_barrier_forgets_party_killed_asleep),
     cmocka_unit_test(shared_lock_blocking_acquire_sees_dead_holder_at_once),
     cmocka_unit_test(shared_lock_waiter_wakes_soon_after_holder_kill),
     cmocka_unit_test(shared_lock_waiter_wakes_soon_after_holder_thread_ends),
