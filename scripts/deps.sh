@@ -11,7 +11,8 @@ case "${1:-build}" in
                python3-gevent) ;;
   ci) want+=(libcmocka-dev libglib2.0-dev libuv1-dev python3 clang musl-tools
              python3-greenlet libboost-context-dev valgrind strace
-             gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user) ;;
+             gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+             liburing-dev) ;;
   *) echo "usage: $0 build|test|ci" >&2; exit 2 ;;
 esac
 missing=()

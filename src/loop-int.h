@@ -47,6 +47,9 @@ typedef struct conc__poll_ops {
 
 extern const conc__poll_ops_t conc__poll_epoll_ops; /* NULL-free on Linux */
 extern const conc__poll_ops_t conc__poll_poll_ops;
+#ifdef CONC_HAVE_IO_URING
+extern const conc__poll_ops_t conc__poll_uring_ops;
+#endif
 
 /* ---- handles: everything the loop runs ----------------------------------- */
 

@@ -823,25 +823,43 @@ const char *conc_loop_backend_name(const conc_loop_t *loop) {
 /* ---- life
  * ------------------------------------------------------------------------ */
 
-static const conc__poll_ops_t *pick_backend(conc_loop_backend_t b) {
-  if (b == CONC_LOOP_BACKEND_DEFAULT) {
-    const char *e = getenv("CONC_LOOP_BACKEND");
-    if (e && strcmp(e, "poll") == 0)
-      b = CONC_LOOP_BACKEND_POLL;
-    else if (e && strcmp(e, "epoll") == 0)
-      b = CONC_LOOP_BACKEND_EPOLL;
-    else
+static conc_loop_backend_t env_backend(void) {
+  const char *e = getenv("CONC_LOOP_BACKEND");
+  if (e && strcmp(e, "poll") == 0)
+    return CONC_LOOP_BACKEND_POLL;
+  if (e && strcmp(e, "epoll") == 0)
+    return CONC_LOOP_BACKEND_EPOLL;
+  if (e && strcmp(e, "io_uring") == 0)
+    return CONC_LOOP_BACKEND_IO_URING;
 #ifdef CONC_LOOP_DEFAULT_POLL
-      b = CONC_LOOP_BACKEND_POLL;
+  return CONC_LOOP_BACKEND_POLL;
 #else
-      b = CONC_LOOP_BACKEND_EPOLL;
+  return CONC_LOOP_BACKEND_EPOLL;
 #endif
-  }
-  if (b == CONC_LOOP_BACKEND_POLL)
+}
+
+/* The backend's operations; NULL for a bad value, and *missing when it is
+ * a known backend this build lacks. */
+static const conc__poll_ops_t *pick_backend(conc_loop_backend_t b,
+                                            bool *missing) {
+  *missing = false;
+  if (b == CONC_LOOP_BACKEND_DEFAULT)
+    b = env_backend();
+  switch (b) {
+  case CONC_LOOP_BACKEND_POLL:
     return &conc__poll_poll_ops;
-  if (b == CONC_LOOP_BACKEND_EPOLL)
+  case CONC_LOOP_BACKEND_EPOLL:
     return &conc__poll_epoll_ops;
-  return NULL;
+  case CONC_LOOP_BACKEND_IO_URING:
+#ifdef CONC_HAVE_IO_URING
+    return &conc__poll_uring_ops;
+#else
+    *missing = true;
+    return NULL;
+#endif
+  default:
+    return NULL;
+  }
 }
 
 static bool env_debug(void) {
@@ -872,9 +890,10 @@ int conc_loop_create(const conc_loop_opts_t *opts, conc_loop_t **out) {
   conc_loop_opts_t o = opts ? *opts : (conc_loop_opts_t){0};
   if (!out || isnan(o.slow_callback_duration) || o.slow_callback_duration < 0)
     return CONC_EINVAL;
-  const conc__poll_ops_t *ops = pick_backend(o.backend);
+  bool missing;
+  const conc__poll_ops_t *ops = pick_backend(o.backend, &missing);
   if (!ops)
-    return CONC_EINVAL;
+    return missing ? CONC_ENOSYS : CONC_EINVAL;
   conc_loop_t *loop = calloc(1, sizeof *loop);
   if (!loop)
     return CONC_ENOMEM;
@@ -882,6 +901,10 @@ int conc_loop_create(const conc_loop_opts_t *opts, conc_loop_t **out) {
   loop->evs = malloc((size_t)loop->evs_cap * sizeof *loop->evs);
   loop->ops = ops;
   int rc = loop->evs ? loop_open(loop) : CONC_ENOMEM;
+  if (rc == CONC_ENOSYS && ops != &conc__poll_epoll_ops) {
+    loop->ops = &conc__poll_epoll_ops; /* the kernel refused an io_uring */
+    rc = loop_open(loop);
+  }
   if (rc) {
     free(loop->evs);
     free(loop);

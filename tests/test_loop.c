@@ -393,6 +393,43 @@ static void io_readiness_poll(void **state) {
   reader_and_writer_callbacks_follow_readiness(CONC_LOOP_BACKEND_POLL);
 }
 
+/* The io_uring poller where this build has it (CONC_WITH_IO_URING=ON). */
+static bool have_uring(void) {
+  conc_loop_t *l;
+  int rc = conc_loop_create(
+      &(conc_loop_opts_t){.backend = CONC_LOOP_BACKEND_IO_URING}, &l);
+  if (rc == CONC_ENOSYS) {
+    printf("# io_uring backend not built (CONC_WITH_IO_URING=OFF): skipped\n");
+    return false;
+  }
+  assert_int_equal(rc, 0);
+  bool real = strcmp(conc_loop_backend_name(l), "io_uring") == 0;
+  if (!real)
+    printf("# the kernel refused an io_uring: the loop fell back to %s\n",
+           conc_loop_backend_name(l));
+  conc_loop_destroy(l);
+  return real;
+}
+
+static void io_readiness_io_uring(void **state) {
+  (void)state;
+  if (have_uring())
+    reader_and_writer_callbacks_follow_readiness(CONC_LOOP_BACKEND_IO_URING);
+}
+
+static void timers_in_deadline_order_io_uring(void **state) {
+  (void)state;
+  if (have_uring())
+    timers_fire_in_deadline_order_ties_in_scheduling_order(
+        CONC_LOOP_BACKEND_IO_URING);
+}
+
+static void threadsafe_wakes_io_uring(void **state) {
+  (void)state;
+  if (have_uring())
+    threadsafe_call_wakes_a_sleeping_loop(CONC_LOOP_BACKEND_IO_URING);
+}
+
 static void regular_file_reader_is_EPERM_under_epoll(void **state) {
   (void)state;
   conc_loop_t *loop = new_loop(CONC_LOOP_BACKEND_EPOLL);
@@ -1084,6 +1121,9 @@ CONC_TEST_MAIN(
         close_of_a_running_loop_fails_and_closed_loop_rejects_callbacks),
     cmocka_unit_test(each_thread_runs_its_own_loop),
     cmocka_unit_test(io_readiness_epoll), cmocka_unit_test(io_readiness_poll),
+    cmocka_unit_test(io_readiness_io_uring),
+    cmocka_unit_test(timers_in_deadline_order_io_uring),
+    cmocka_unit_test(threadsafe_wakes_io_uring),
     cmocka_unit_test(regular_file_reader_is_EPERM_under_epoll),
     cmocka_unit_test(future_states_and_outcomes),
     cmocka_unit_test(

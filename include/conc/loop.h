@@ -71,9 +71,12 @@ typedef struct conc_loop conc_loop_t;
 /* The readiness backend. */
 typedef enum conc_loop_backend {
   CONC_LOOP_BACKEND_DEFAULT = 0, /* the CMake choice (CONC_LOOP_POLLER),
-                                    or CONC_LOOP_BACKEND=epoll|poll */
+                                    or CONC_LOOP_BACKEND=epoll|poll|io_uring */
   CONC_LOOP_BACKEND_EPOLL = 1,
   CONC_LOOP_BACKEND_POLL = 2,
+  CONC_LOOP_BACKEND_IO_URING = 3, /* built with CONC_WITH_IO_URING=ON only
+                                     (else CONC_ENOSYS); where the kernel
+                                     refuses a ring, the loop uses epoll */
 } conc_loop_backend_t;
 
 /* Zero means the default for every field. */
@@ -147,7 +150,7 @@ CONC_EXTERN void
 conc_loop_set_exception_handler(conc_loop_t *loop,
                                 conc_loop_exception_handler_t fn, void *arg);
 
-/* "epoll" or "poll". */
+/* "epoll", "poll" or "io_uring". */
 CONC_EXTERN const char *conc_loop_backend_name(const conc_loop_t *loop);
 
 /* ---- callbacks and timers ------------------------------------------------ */
