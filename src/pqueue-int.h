@@ -2,6 +2,8 @@
 #ifndef CONC_PQUEUE_INT_H
 #define CONC_PQUEUE_INT_H
 
+#include <stdint.h>
+
 #include "conc/pqueue.h"
 
 /* The points where a process may die with the queue in a state that a
@@ -25,5 +27,11 @@ extern void (*conc__pqueue_hook)(enum conc__pq_point point);
 /* How many processes sleep (or are about to) in get, put or join. */
 enum conc__pq_sleep { CONC__PQ_IN_GET, CONC__PQ_IN_PUT, CONC__PQ_IN_JOIN };
 unsigned conc__pqueue_sleepers(const conc_pqueue_t *q, enum conc__pq_sleep in);
+
+/* The ring, its size and the committed [head, tail) byte positions (tests
+ * only: the fuzzer writes hostile records there, as a peer sharing the
+ * queue could). */
+unsigned char *conc__pqueue_ring(const conc_pqueue_t *q, uint64_t *cap,
+                                 uint64_t *head, uint64_t *tail);
 
 #endif

@@ -349,15 +349,27 @@ static bool has_item(const struct conc__pq *s, size_t unused) {
   return s->cur.count > 0;
 }
 
-/* The head message: skips a WRAP marker (inside a journalled step). */
+/* The head message: skips a WRAP marker (inside a journalled step). NULL,
+ * with nothing changed, when the header cannot be one that put wrote: a
+ * WRAP where the committed bytes do not wrap, or a length past them or
+ * past the ring's end. Only a peer that scribbled on the shared ring
+ * leaves such a header; following it would read outside the ring. */
 static unsigned char *head_msg(struct conc__pq *s, size_t *len) {
-  uint64_t pos = s->cur.head % s->cap, hdr;
+  uint64_t head = s->cur.head, used = s->cur.tail - head;
+  uint64_t pos = head % s->cap, hdr;
   memcpy(&hdr, s->ring + pos, 8);
   if (hdr == WRAP) {
-    s->cur.head += s->cap - pos;
+    if (used <= s->cap - pos)
+      return NULL;
+    used -= s->cap - pos;
+    head += s->cap - pos;
     pos = 0;
     memcpy(&hdr, s->ring, 8);
   }
+  if (used < 8 || hdr > used - 8 || 8 + pad8(hdr) > used ||
+      8 + pad8(hdr) > s->cap - pos)
+    return NULL;
+  s->cur.head = head;
   *len = (size_t)hdr;
   return s->ring + pos + 8;
 }
@@ -404,12 +416,16 @@ static int get_common(conc_pqueue_t *q, void **item, void *buf, size_t cap,
   if (rc)
     return rc;
   begin(s);
-  size_t n;
+  size_t n = 0;
   unsigned char *at = head_msg(s, &n);
-  *len = n;
-  rc = copy_out(at, n, item, buf, cap);
-  if (rc == 0)
-    pop_msg(s, n);
+  if (!at) {
+    rc = CONC_ENOTRECOVERABLE; /* a corrupt ring: refuse, change nothing */
+  } else {
+    *len = n;
+    rc = copy_out(at, n, item, buf, cap);
+    if (rc == 0)
+      pop_msg(s, n);
+  }
   commit(s);
   qunlock(s);
   if (rc == 0)
@@ -524,6 +540,15 @@ unsigned conc__pqueue_sleepers(const conc_pqueue_t *q, enum conc__pq_sleep in) {
                            : in == CONC__PQ_IN_PUT ? &s->room
                                                    : &s->done;
   return __atomic_load_n(&wq->sleepers, __ATOMIC_ACQUIRE);
+}
+
+unsigned char *conc__pqueue_ring(const conc_pqueue_t *q, uint64_t *cap,
+                                 uint64_t *head, uint64_t *tail) {
+  struct conc__pq *s = q->priv.sh;
+  *cap = s->cap;
+  *head = s->cur.head;
+  *tail = s->cur.tail;
+  return s->ring;
 }
 
 int conc_simplequeue_init(conc_simplequeue_t *q) {

@@ -334,6 +334,36 @@ static void ring_wraps_and_sizes_are_checked(void **state) {
   conc_pqueue_destroy(&q);
 }
 
+/* Issue 10 fuzzing: a header in the shared ring that no put wrote (a peer
+ * wrote over it) is refused with CONC_ENOTRECOVERABLE, nothing taken; it
+ * was followed, copying a megabyte from past the ring's end. */
+static void hostile_header_in_the_ring_is_refused(void **state) {
+  (void)state;
+  assert_int_equal(
+      conc_pqueue_init(&q, 0, &(conc_pqueue_opts_t){.capacity = 512}), 0);
+  assert_int_equal(conc_pqueue_put(&q, "abc", 3, false, 0), 0);
+  uint64_t cap, head, tail;
+  unsigned char *ring = conc__pqueue_ring(&q, &cap, &head, &tail);
+  uint64_t hostile[] = {(uint64_t)1 << 20, 504, 0xffffffffu, UINT64_MAX};
+  for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
+    memcpy(ring + head % cap, &hostile[i], 8);
+    void *m = NULL;
+    size_t n = 0;
+    assert_int_equal(conc_pqueue_get(&q, &m, &n, false, 0),
+                     CONC_ENOTRECOVERABLE);
+    assert_null(m);
+    assert_int_equal(conc_pqueue_qsize(&q), 1);
+  }
+  uint64_t three = 3;
+  memcpy(ring + head % cap, &three, 8);
+  char out[8];
+  size_t n;
+  assert_int_equal(conc_pqueue_get_into(&q, out, sizeof out, &n, false, 0), 0);
+  assert_int_equal(n, 3);
+  assert_memory_equal(out, "abc", 3);
+  conc_pqueue_destroy(&q);
+}
+
 /* F5: processes killed inside put / get / task_done / a wait. A child arms
  * the queue's hook to SIGKILL itself at a named point; with `once` only the
  * first process of the test to get there dies. */
@@ -791,6 +821,7 @@ CONC_TEST_MAIN(
     T(closed_handles_refuse_put_and_get),
     T(exiting_producer_never_deadlocks_its_join),
     T(blocked_get_wakes_on_put_elsewhere), T(ring_wraps_and_sizes_are_checked),
+    T(hostile_header_in_the_ring_is_refused),
     T(killed_mid_put_or_get_is_rolled_back),
     T(producer_killed_after_its_put_committed_still_wakes_the_getter),
     T(consumer_killed_before_its_get_committed_leaves_the_item),

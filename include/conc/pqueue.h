@@ -68,7 +68,9 @@ CONC_EXTERN int conc_pqueue_put(conc_pqueue_t *q, const void *item, size_t len,
 CONC_EXTERN int conc_pqueue_put_nowait(conc_pqueue_t *q, const void *item,
                                        size_t len);
 /* get(block, timeout): the item in a malloc'd buffer (free() it).
- * CONC_EEMPTY at once or after the timeout; CONC_ECLOSED. */
+ * CONC_EEMPTY at once or after the timeout; CONC_ECLOSED;
+ * CONC_ENOTRECOVERABLE, nothing taken, when the head item's header in the
+ * shared ring is not one a put wrote (a peer wrote over the ring). */
 CONC_EXTERN int conc_pqueue_get(conc_pqueue_t *q, void **item, size_t *len,
                                 bool block, double timeout);
 CONC_EXTERN int conc_pqueue_get_nowait(conc_pqueue_t *q, void **item,
