@@ -5,6 +5,7 @@
  */
 #include "conc/aiohttp.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,19 +25,32 @@ static int parse_url(const char *u, url_t *out) {
   if (!u || strncmp(u, "http://", 7) != 0)
     return CONC_EINVAL;
   const char *h = u + 7, *end = h + strcspn(h, "/");
-  const char *colon = memchr(h, ':', (size_t)(end - h));
-  const char *hend = colon ? colon : end;
-  if (hend == h || (size_t)(hend - h) >= sizeof out->host)
+  const char *hstart = h, *hend;
+  if (*h == '[') { /* an IPv6 literal: http://[::1]:8080/ */
+    const char *close = memchr(h, ']', (size_t)(end - h));
+    if (!close)
+      return CONC_EINVAL;
+    hstart = h + 1;
+    hend = close;
+    h = close + 1;
+  } else {
+    const char *colon = memchr(h, ':', (size_t)(end - h));
+    hend = colon ? colon : end;
+    h = hend;
+  }
+  if (hend == hstart || (size_t)(hend - hstart) >= sizeof out->host)
     return CONC_EINVAL;
-  memcpy(out->host, h, (size_t)(hend - h));
-  out->host[hend - h] = '\0';
+  memcpy(out->host, hstart, (size_t)(hend - hstart));
+  out->host[hend - hstart] = '\0';
   out->port = 80;
-  if (colon) {
+  if (*h == ':') {
     char *e;
-    long p = strtol(colon + 1, &e, 10);
+    long p = strtol(h + 1, &e, 10);
     if (e != end || p <= 0 || p > 65535)
       return CONC_EINVAL;
     out->port = (int)p;
+  } else if (h != end) {
+    return CONC_EINVAL;
   }
   out->path = *end ? end : "/";
   return 0;
@@ -51,7 +65,9 @@ static int read_head(conc_aio_stream_t *s, conc_aio_http_response_t *r) {
   int rc = conc_aio_stream_readuntil(s, "\r\n\r\n", 4, head, 65535, &got);
   if (rc) {
     free(head);
-    return rc == CONC_EINCOMPLETE || rc == CONC_ELIMIT ? CONC_EIO : rc;
+    return rc == CONC_EINCOMPLETE || rc == CONC_ELIMIT || rc == CONC_EMSGSIZE
+               ? CONC_EIO
+               : rc;
   }
   head[got] = '\0';
   int status;
@@ -114,11 +130,16 @@ static int exchange(const url_t *u, conc_aio_http_response_t *r) {
   int rc = conc_aio_open_connection(u->host, u->port, NULL, &s);
   if (rc)
     return rc;
-  char req[1024];
+  char req[1024], host[300];
+  bool v6 = strchr(u->host, ':') != NULL;
+  if (u->port == 80)
+    snprintf(host, sizeof host, v6 ? "[%s]" : "%s", u->host);
+  else
+    snprintf(host, sizeof host, v6 ? "[%s]:%d" : "%s:%d", u->host, u->port);
   int n = snprintf(req, sizeof req,
                    "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: libconc\r\n"
                    "Connection: close\r\n\r\n",
-                   u->path, u->host);
+                   u->path, host);
   rc = n < 0 || (size_t)n >= sizeof req
            ? CONC_EINVAL
            : conc_aio_stream_write(s, req, (size_t)n);

@@ -70,7 +70,8 @@ static int make_fds(const int mode[3], fds_t *f) {
     } else if (mode[i] == CONC_AIO_STDOUT) {
       if (i != 2 || f->child[1] < 0)
         return CONC_EINVAL;
-      f->child[2] = dup(f->child[1]);
+      /* close-on-exec: the child gets only the dup2 of it as fd 2 */
+      f->child[2] = fcntl(f->child[1], F_DUPFD_CLOEXEC, 0);
       if (f->child[2] < 0)
         return -errno;
     } else if (mode[i] != CONC_AIO_INHERIT) {

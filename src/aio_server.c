@@ -24,8 +24,15 @@
 #include "conc/error.h"
 #include "conc/loop.h"
 #include "conc/time.h"
+#include "loop-int.h"
 
 enum { MAX_LISTEN = 4 };
+
+typedef struct acc {
+  struct conc_aio_server *srv;
+  int fd;
+  int family;
+} acc_t;
 
 struct conc_aio_server {
   int refs;
@@ -33,6 +40,7 @@ struct conc_aio_server {
   int families[MAX_LISTEN];
   int nfd;
   conc_aio_future_t *accepters[MAX_LISTEN];
+  acc_t acc[MAX_LISTEN];
   conc_aio_stream_handler_t handler;
   void *arg;
   conc_aio_server_opts_t opts;
@@ -153,17 +161,29 @@ typedef struct conn {
 
 static int conn_task(void *arg, void **res) {
   (void)res;
-  conn_t c = *(conn_t *)arg;
-  free(arg);
-  int rc = c.srv->handler(c.s, c.srv->arg);
-  conc_aio_stream_close(c.s);
+  conn_t *c = arg;
+  int rc = c->srv->handler(c->s, c->srv->arg);
+  conc_aio_stream_close(c->s);
   if (rc != CONC_ECANCELED)
-    conc_aio_stream_wait_closed(c.s); /* the handler's last words go out */
-  conc_aio_stream_release(c.s);
-  c.srv->nconn--;
-  check_idle(c.srv);
-  srv_release(c.srv);
+    conc_aio_stream_wait_closed(c->s); /* the handler's last words go out */
   return rc;
+}
+
+/* The connection's end, run as its task's done callback: also for a task
+ * cancelled before it ever ran, so nothing it was given leaks. */
+static void conn_done(conc_aio_future_t *f, void *arg) {
+  conn_t *c = arg;
+  int rc = conc_aio_future_exception(f);
+  if (rc != CONC_ECONNRESET && rc != CONC_EPIPE && rc != 0 &&
+      rc != CONC_ECANCELED && !conc_loop_is_closed(conc_aio_future_loop(f)))
+    conc__loop_report(conc_aio_future_loop(f), "connection handler failed: %s",
+                      conc_err_name(rc));
+  /* A peer that went away is the connection's normal end, not an error. */
+  conc_aio_stream_release(c->s);
+  c->srv->nconn--;
+  check_idle(c->srv);
+  srv_release(c->srv);
+  free(c);
 }
 
 static int start_conn(conc_aio_server_t *srv, int fd) {
@@ -173,52 +193,54 @@ static int start_conn(conc_aio_server_t *srv, int fd) {
     return CONC_ENOMEM;
   }
   c->srv = srv;
+  conc_aio_future_t *t = NULL;
   int rc = conc_aio_stream_from_fd(fd, &srv->opts.stream, &c->s);
   if (rc == 0)
-    rc = conc_aio_create_task(NULL, conn_task, c, NULL, NULL);
+    rc = conc_aio_create_task(NULL, conn_task, c, NULL, &t);
   else
     c->s = NULL;
+  if (rc == 0)
+    rc = conc_aio_future_add_done_callback(t, conn_done, c);
   if (rc) {
+    if (t) /* a task that will not run: it owns nothing */
+      conc_aio_cancel(t, NULL);
+    conc_aio_future_release(t);
     conc_aio_stream_release(c->s);
     free(c);
     return rc;
   }
+  conc_aio_future_release(t);
   srv->refs++;
   srv->nconn++;
   return 0;
 }
 
-typedef struct acc {
-  conc_aio_server_t *srv;
-  int fd;
-  int family;
-} acc_t;
-
 static int accept_task(void *arg, void **res) {
   (void)res;
-  acc_t a = *(acc_t *)arg;
-  free(arg);
-  int rc = 0;
-  while (!a.srv->closed) {
+  acc_t *a = arg;
+  while (!a->srv->closed) {
     int c;
-    rc = conc_aio_sock_accept(a.fd, CONC_FOREVER, NULL, NULL, &c);
+    int rc = conc_aio_sock_accept(a->fd, CONC_FOREVER, NULL, NULL, &c);
     if (rc == CONC_ECANCELED)
       break;
-    if (rc == CONC_EMFILE || rc == -ENFILE || rc == CONC_ENOMEM ||
-        rc == -ENOBUFS) {
-      /* out of descriptors: let handlers free some (asyncio waits 1 s) */
+    if (rc) {
+      /* Out of descriptors or memory, or the socket is in use elsewhere:
+       * let the rest of the program run and try again (asyncio waits 1 s
+       * after EMFILE). */
       if (conc_aio_sleep(0.1) == CONC_ECANCELED)
         break;
       continue;
     }
-    if (rc)
-      continue; /* a connection that failed before we took it */
-    if (a.family != AF_UNIX)
+    if (a->family != AF_UNIX)
       tcp_nodelay(c);
-    start_conn(a.srv, c);
+    start_conn(a->srv, c);
   }
-  srv_release(a.srv);
   return 0;
+}
+
+static void acc_done(conc_aio_future_t *f, void *arg) {
+  (void)f;
+  srv_release(((acc_t *)arg)->srv);
 }
 
 static int listen_fd(conc_aio_server_t *srv, const struct addrinfo *ai) {
@@ -248,19 +270,17 @@ static int listen_fd(conc_aio_server_t *srv, const struct addrinfo *ai) {
 
 static int start_accepting(conc_aio_server_t *srv) {
   for (int i = 0; i < srv->nfd; i++) {
-    acc_t *a = malloc(sizeof *a);
-    if (!a)
-      return CONC_ENOMEM;
+    acc_t *a = &srv->acc[i];
     *a = (acc_t){srv, srv->fds[i], srv->families[i]};
     int rc =
         conc_aio_create_task(NULL, accept_task, a,
                              &(conc_aio_task_opts_t){.name = "server accept",
                                                      .stack_size = 64 * 1024},
                              &srv->accepters[i]);
-    if (rc) {
-      free(a);
+    if (rc == 0)
+      rc = conc_aio_future_add_done_callback(srv->accepters[i], acc_done, a);
+    if (rc)
       return rc;
-    }
     srv->refs++;
   }
   return 0;
@@ -406,6 +426,18 @@ int conc_aio_server_close(conc_aio_server_t *srv) {
   return 0;
 }
 
+/* Await a future that several tasks may wait on: through a shield, so a
+ * waiter that is cancelled cancels only its own wait, not the others'. */
+static int await_shared(conc_aio_future_t *f) {
+  conc_aio_future_t *s;
+  int rc = conc_aio_shield(f, &s);
+  if (rc)
+    return rc;
+  rc = conc_aio_await(s, NULL);
+  conc_aio_future_release(s);
+  return rc;
+}
+
 int conc_aio_server_wait_closed(conc_aio_server_t *srv) {
   if (!srv)
     return CONC_EINVAL;
@@ -413,10 +445,7 @@ int conc_aio_server_wait_closed(conc_aio_server_t *srv) {
     return CONC_ESTATE;
   if (!srv->closed)
     return CONC_ESTATE; /* nothing would end the wait */
-  conc_aio_future_t *f = conc_aio_future_retain(srv->idle_f);
-  int rc = conc_aio_await(f, NULL);
-  conc_aio_future_release(f);
-  return rc;
+  return await_shared(srv->idle_f);
 }
 
 int conc_aio_server_serve_forever(conc_aio_server_t *srv) {
@@ -424,9 +453,7 @@ int conc_aio_server_serve_forever(conc_aio_server_t *srv) {
     return CONC_EINVAL;
   if (!conc_aio_current_task())
     return CONC_ESTATE;
-  conc_aio_future_t *f = conc_aio_future_retain(srv->closed_f);
-  int rc = conc_aio_await(f, NULL);
-  conc_aio_future_release(f);
+  int rc = await_shared(srv->closed_f);
   if (rc == CONC_ECANCELED)
     conc_aio_server_close(srv);
   return rc;

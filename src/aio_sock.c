@@ -1,13 +1,13 @@
 /*
  * Cooperative socket calls: try the system call, and when it would block,
  * suspend only the calling task until the loop sees the descriptor ready
- * (conc__aio_wait_io), then try again. Name resolution runs on the loop's
- * default executor.
+ * (conc__aio_wait_io), then try again. Name resolution runs on a detached
+ * thread per request (see "name resolution off the loop" below).
  *
- * Locking protocol: none. Every call runs in a task on the loop's thread;
- * the waits are the loop's (thread-confined). getaddrinfo's worker touches
- * only its own request record, which the task keeps alive until the
- * worker's future completes.
+ * Locking protocol: none for the socket calls: every one runs in a task on
+ * the loop's thread and the waits are the loop's (thread-confined). A
+ * resolver thread and its task share only the request record, with an
+ * atomic reference count and a release/acquire pair on `done`.
  */
 #include "conc/aionet.h"
 

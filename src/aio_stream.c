@@ -81,6 +81,7 @@ int conc_aio_stream_from_fd(int fd, const conc_aio_stream_opts_t *opts,
   s->fd = fd;
   struct stat st;
   s->sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+  s->drained = true; /* look before reading: waiting holds no buffer */
   apply_opts(s, opts);
   *out = s;
   return 0;
@@ -124,15 +125,23 @@ static int room(conc_aio_stream_t *s, size_t want) {
   return 0;
 }
 
-/* recv into dst (n bytes), waiting as needed: >0, 0 at end, or a code. */
-static ssize_t recv_some(conc_aio_stream_t *s, char *dst, size_t n) {
+/* Wait until the socket is readable. A stream closed meanwhile (by another
+ * task) reads as its end: its descriptor number may already be another's. */
+static int wait_readable(conc_aio_stream_t *s) {
+  int rc = conc__aio_wait_io(s->fd, CONC__EV_READ, CONC_FOREVER);
+  if (s->closed) {
+    s->eof = true;
+    return 1;
+  }
+  if (rc == 0)
+    s->drained = false;
+  return rc;
+}
+
+/* One recv (read on a pipe) without waiting: >0, 0 at the end, CONC_EAGAIN
+ * (and drained set) when nothing is there, or the stream's error. */
+static ssize_t recv_once(conc_aio_stream_t *s, char *dst, size_t n) {
   for (;;) {
-    if (s->drained) {
-      int rc = conc__aio_wait_io(s->fd, CONC__EV_READ, CONC_FOREVER);
-      if (rc)
-        return rc;
-      s->drained = false;
-    }
     ssize_t r = s->sock ? recv(s->fd, dst, n, 0) : read(s->fd, dst, n);
     if (r > 0) {
       s->drained = (size_t)r < n;
@@ -142,34 +151,58 @@ static ssize_t recv_some(conc_aio_stream_t *s, char *dst, size_t n) {
       s->eof = true;
       return 0;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
       s->drained = true;
-    else if (errno != EINTR)
+      return CONC_EAGAIN;
+    }
+    if (errno != EINTR)
       return s->rerr = -errno;
   }
 }
 
-/* Read more into the buffer: >0 bytes, 0 at end of stream, or a code. */
+/* recv into dst (n bytes), waiting as needed: >0, 0 at end, or a code. */
+static ssize_t recv_some(conc_aio_stream_t *s, char *dst, size_t n) {
+  for (;;) {
+    if (s->drained) {
+      int rc = wait_readable(s);
+      if (rc)
+        return rc > 0 ? 0 : rc;
+    }
+    ssize_t r = recv_once(s, dst, n);
+    if (r != CONC_EAGAIN)
+      return r;
+  }
+}
+
+/* Read more into the buffer: >0 bytes, 0 at end of stream, or a code. An
+ * idle connection holds no buffer while it waits: an empty one is freed
+ * before the wait and taken again once there is something to read. */
 static ssize_t fill(conc_aio_stream_t *s) {
   if (s->closed)
     return CONC_ECLOSED;
   if (s->rerr)
     return s->rerr;
-  if (s->eof)
-    return 0;
-  if (buffered(s) == 0 && s->drained && s->rcap > MIN_RBUF) {
-    free(s->rbuf); /* an idle connection keeps no buffer while it waits */
-    s->rbuf = NULL;
-    s->rcap = s->rstart = s->rend = 0;
+  for (;;) {
+    if (s->eof)
+      return 0;
+    if (buffered(s) == 0 && s->drained) {
+      free(s->rbuf);
+      s->rbuf = NULL;
+      s->rcap = s->rstart = s->rend = 0;
+      int rc = wait_readable(s);
+      if (rc)
+        return rc > 0 ? 0 : rc;
+    }
+    size_t want = s->rcap > MIN_RBUF ? s->rcap / 2 : MIN_RBUF;
+    int rc = room(s, want);
+    if (rc)
+      return rc;
+    ssize_t r = recv_once(s, s->rbuf + s->rend, s->rcap - s->rend);
+    if (r > 0)
+      s->rend += (size_t)r;
+    if (r != CONC_EAGAIN)
+      return r;
   }
-  size_t want = s->rcap > MIN_RBUF ? s->rcap / 2 : MIN_RBUF;
-  int rc = room(s, want);
-  if (rc)
-    return rc;
-  ssize_t r = recv_some(s, s->rbuf + s->rend, s->rcap - s->rend);
-  if (r > 0)
-    s->rend += (size_t)r;
-  return r;
 }
 
 static int check_reader(const conc_aio_stream_t *s) {
@@ -249,7 +282,7 @@ int conc_aio_stream_readuntil(conc_aio_stream_t *s, const void *sep,
     char *at = find(s, from, sep, seplen);
     if (at) {
       size_t len = (size_t)(at - (s->rbuf + s->rstart)) + seplen;
-      if (len > s->limit)
+      if (len - seplen > s->limit) /* asyncio: the separator is not counted */
         return CONC_ELIMIT;
       if (len > cap)
         return CONC_EMSGSIZE;
@@ -258,15 +291,14 @@ int conc_aio_stream_readuntil(conc_aio_stream_t *s, const void *sep,
         *got = len;
       return 0;
     }
-    if (buffered(s) > s->limit)
+    if (buffered(s) + 1 > s->limit + seplen)
       return CONC_ELIMIT;
     from = buffered(s) >= seplen ? buffered(s) - seplen + 1 : 0;
     ssize_t r = fill(s);
     if (r < 0)
       return (int)r;
-    if (r == 0) {
+    if (r == 0) { /* e.partial: what fits in buf leaves the buffer */
       size_t k = take(s, buf, cap);
-      s->rstart = s->rend; /* e.partial leaves the buffer, as in asyncio */
       if (got)
         *got = k;
       return CONC_EINCOMPLETE;
@@ -462,15 +494,21 @@ int conc_aio_stream_writelines(conc_aio_stream_t *s, const struct iovec *iov,
   return 0;
 }
 
-/* Await a future of the stream's (drain or closed), made on demand. */
+/* Await a future of the stream's (drain or closed), made on demand and
+ * shared by every task that waits for the same thing: each waits through
+ * a shield of its own, so a cancelled waiter leaves the others waiting. */
 static int await_slot(conc_aio_stream_t *s, conc_aio_future_t **slot) {
   if (!*slot) {
     int rc = conc_aio_future_create(s->loop, slot);
     if (rc)
       return rc;
   }
-  conc_aio_future_t *f = conc_aio_future_retain(*slot);
-  int rc = conc_aio_await(f, NULL);
+  conc_aio_future_t *f = conc_aio_future_retain(*slot), *mine;
+  int rc = conc_aio_shield(f, &mine);
+  if (rc == 0) {
+    rc = conc_aio_await(mine, NULL);
+    conc_aio_future_release(mine);
+  }
   if (conc_aio_future_done(f) && *slot == f) {
     *slot = NULL; /* a later drain needs a fresh future */
     conc_aio_future_release(f);

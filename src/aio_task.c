@@ -779,6 +779,18 @@ int conc_aio_run(conc_aio_fn_t main, void *arg, const conc_loop_opts_t *opts,
 /* ---- close
  * ------------------------------------------------------------------- */
 
+/* At close nothing is scheduled any more, but done callbacks often own
+ * what a task was given (a server's connection, say): run them now, so a
+ * task that never ran still gives its resources back. A task awaiting this
+ * one is being unwound itself: its wake-up entry is skipped. */
+static void run_cbs_now(conc_aio_future_t *f) {
+  uint32_t n = f->ncb;
+  f->ncb = 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (f->cbs[i].cb != task_wakeup)
+      f->cbs[i].cb(f, f->cbs[i].arg);
+}
+
 void conc__aio_loop_closing(conc_loop_t *loop) {
   /* A closed loop refuses to suspend (suspend() sees it), so a killed
    * task's awaits return CONC_ECANCELED at once and it unwinds. */
@@ -796,7 +808,7 @@ void conc__aio_loop_closing(conc_loop_t *loop) {
     }
     tasks_unlink(loop, t);
     t->fut.state = F_CANCELLED;
-    t->fut.ncb = 0;
+    run_cbs_now(&t->fut);
     conc_aio_future_release(&t->fut);
   }
   loop->closed = false;

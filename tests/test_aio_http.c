@@ -30,7 +30,13 @@ static int http_handler(conc_aio_stream_t *s, void *arg) {
     resp = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nto the end";
   else if (strncmp(req, "GET /short ", 11) == 0)
     resp = "HTTP/1.0 200 OK\r\nContent-Length: 50\r\n\r\ncut";
-  else if (strncmp(req, "GET /slow ", 10) == 0) {
+  else if (strncmp(req, "GET /host ", 10) == 0) {
+    static char buf[128];
+    const char *h = strstr(req, "Host: ");
+    int n = (int)strcspn(h + 6, "\r");
+    snprintf(buf, sizeof buf, "HTTP/1.0 200 OK\r\n\r\n%.*s", n, h + 6);
+    resp = buf;
+  } else if (strncmp(req, "GET /slow ", 10) == 0) {
     conc_aio_sleep(5);
     resp = "HTTP/1.0 200 OK\r\n\r\nlate";
   } else
@@ -54,6 +60,14 @@ static int get_main(void *arg, void **res) {
   assert_int_equal(r.body_len, 5);
   assert_string_equal(r.body, "hello");
   assert_non_null(strstr(r.headers, "Content-Length: 5"));
+  conc_aio_http_response_free(&r);
+
+  /* the Host header names the port, as HTTP/1.1 servers want */
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/host", port);
+  assert_int_equal(conc_aio_http_get(url, 5.0, &r), 0);
+  char want[64];
+  snprintf(want, sizeof want, "127.0.0.1:%d", port);
+  assert_string_equal(r.body, want);
   conc_aio_http_response_free(&r);
 
   snprintf(url, sizeof url, "http://127.0.0.1:%d/eof", port);
@@ -95,4 +109,30 @@ static void get_reads_status_headers_and_body(void **state) {
                    CONC_ESTATE);
 }
 
-CONC_TEST_MAIN(cmocka_unit_test(get_reads_status_headers_and_body))
+static int v6_main(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  conc_aio_server_t *srv;
+  if (conc_aio_start_server(http_handler, NULL, "::1", 0, NULL, &srv) != 0) {
+    printf("# no IPv6 loopback here: skipped\n");
+    return 0;
+  }
+  char url[128];
+  snprintf(url, sizeof url, "http://[::1]:%d/host", conc_aio_server_port(srv));
+  conc_aio_http_response_t r;
+  assert_int_equal(conc_aio_http_get(url, 5.0, &r), 0);
+  char want[64];
+  snprintf(want, sizeof want, "[::1]:%d", conc_aio_server_port(srv));
+  assert_string_equal(r.body, want);
+  conc_aio_http_response_free(&r);
+  conc_aio_server_release(srv);
+  return 0;
+}
+
+static void get_takes_an_ipv6_literal(void **state) {
+  (void)state;
+  assert_int_equal(conc_aio_run(v6_main, NULL, NULL, NULL), 0);
+}
+
+CONC_TEST_MAIN(cmocka_unit_test(get_reads_status_headers_and_body),
+               cmocka_unit_test(get_takes_an_ipv6_literal))

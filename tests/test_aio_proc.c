@@ -3,6 +3,7 @@
  * streams, wait without blocking the loop, return codes, communicate, and
  * the misuse codes of include/conc/aioproc.h.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -164,6 +165,42 @@ static int merged_main(void *arg, void **res) {
   return 0;
 }
 
+static int fds_main(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  /* descriptors any child inherits from this test's own parent */
+  int inherited = 0;
+  for (int fd = 3; fd < 1024; fd++) {
+    int fl = fcntl(fd, F_GETFD);
+    if (fl >= 0 && !(fl & FD_CLOEXEC))
+      inherited++;
+  }
+  /* the child counts its own descriptors */
+  char *argv[] = {"sh", "-c", "ls /proc/$$/fd | wc -l", NULL};
+  conc_aio_process_t *p;
+  assert_int_equal(
+      conc_aio_create_subprocess_exec(
+          "sh", argv,
+          &(conc_aio_process_opts_t){.stdin_mode = CONC_AIO_DEVNULL,
+                                     .stdout_mode = CONC_AIO_PIPE,
+                                     .stderr_mode = CONC_AIO_STDOUT},
+          &p),
+      0);
+  char *out;
+  assert_int_equal(
+      conc_aio_process_communicate(p, NULL, 0, &out, NULL, NULL, NULL, NULL),
+      0);
+  assert_int_equal(atoi(out), 3 + inherited); /* no stray descriptor */
+  free(out);
+  conc_aio_process_release(p);
+  return 0;
+}
+
+static void the_child_gets_only_its_three_descriptors(void **state) {
+  (void)state;
+  assert_int_equal(run_main(fds_main, NULL), 0);
+}
+
 static void stderr_can_share_the_stdout_pipe(void **state) {
   (void)state;
   assert_int_equal(run_main(merged_main, NULL), 0);
@@ -203,4 +240,5 @@ CONC_TEST_MAIN(
     cmocka_unit_test(a_killed_child_returns_minus_the_signal),
     cmocka_unit_test(communicate_writes_and_reads_at_the_same_time),
     cmocka_unit_test(stderr_can_share_the_stdout_pipe),
+    cmocka_unit_test(the_child_gets_only_its_three_descriptors),
     cmocka_unit_test(a_missing_program_is_ENOENT_and_bad_modes_EINVAL))

@@ -533,6 +533,274 @@ static void bad_arguments_get_their_codes(void **state) {
                    CONC_ESTATE);
 }
 
+/* ---- defects found by review (each failed before its fix) ---------------------- */
+
+typedef struct closer {
+  conc_aio_stream_t *s;
+  ssize_t got;
+  char buf[16];
+} closer_t;
+
+static int blocked_read(void *arg, void **res) {
+  (void)res;
+  closer_t *c = arg;
+  c->got = conc_aio_stream_read(c->s, c->buf, sizeof c->buf);
+  return 0;
+}
+
+static int close_while_reading_main(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  int a[2], b[2];
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+  closer_t c = {.got = 99};
+  assert_int_equal(conc_aio_stream_from_fd(a[0], NULL, &c.s), 0);
+  conc_aio_future_t *t;
+  assert_int_equal(conc_aio_create_task(NULL, blocked_read, &c, NULL, &t), 0);
+  conc_aio_sleep(0.01); /* the reader waits */
+  int old = conc_aio_stream_fd(c.s);
+  conc_aio_stream_close(c.s);
+  /* a new socket takes the closed number and has data */
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+  int reused = b[0] == old ? b[0] : b[1] == old ? b[1] : -1;
+  int peer = reused == b[0] ? b[1] : b[0];
+  assert_int_equal(write(peer, "secret", 6), 6);
+  assert_int_equal(conc_aio_await(t, NULL), 0);
+  assert_int_equal(c.got, 0); /* the end of its own stream, nothing else */
+  (void)reused;
+  conc_aio_future_release(t);
+  conc_aio_stream_release(c.s);
+  close(a[1]);
+  close(b[0]);
+  close(b[1]);
+  return 0;
+}
+
+static void a_stream_closed_under_a_reader_reads_as_its_end(void **state) {
+  (void)state;
+  assert_int_equal(run_main(close_while_reading_main, NULL), 0);
+}
+
+typedef struct waiters {
+  conc_aio_server_t *srv;
+  int rc;
+  double at;
+} waiters_t;
+
+static int wait_closed_task(void *arg, void **res) {
+  (void)res;
+  waiters_t *w = arg;
+  w->rc = conc_aio_server_wait_closed(w->srv);
+  w->at = conc_monotonic();
+  return 0;
+}
+
+static int two_waiters_main(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  conc_aio_server_t *srv;
+  assert_int_equal(
+      conc_aio_start_server(slow_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+  conc_aio_stream_t *s;
+  assert_int_equal(conc_aio_open_connection(
+                       "127.0.0.1", conc_aio_server_port(srv), NULL, &s),
+                   0);
+  conc_aio_sleep(0.02); /* its handler sleeps 0.1 s */
+  double t0 = conc_monotonic();
+  conc_aio_server_close(srv);
+  waiters_t w1 = {srv, 1, 0}, w2 = {srv, 1, 0};
+  conc_aio_future_t *a, *b;
+  conc_aio_create_task(NULL, wait_closed_task, &w1, NULL, &a);
+  conc_aio_create_task(NULL, wait_closed_task, &w2, NULL, &b);
+  conc_aio_sleep(0.01);
+  assert_true(conc_aio_cancel(a, NULL)); /* one waiter gives up */
+  conc_aio_await(a, NULL);
+  conc_aio_await(b, NULL);
+  assert_int_equal(w1.rc, CONC_ECANCELED);
+  assert_int_equal(w2.rc, 0); /* the other waited for the handler */
+  assert_true(w2.at - t0 >= 0.05);
+  conc_aio_future_release(a);
+  conc_aio_future_release(b);
+  conc_aio_stream_release(s);
+  conc_aio_server_release(srv);
+  return 0;
+}
+
+static void a_cancelled_wait_closed_leaves_the_other_waiters(void **state) {
+  (void)state;
+  assert_int_equal(run_main(two_waiters_main, NULL), 0);
+}
+
+static int release_early_main(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  for (int i = 0; i < 50; i++) {
+    conc_aio_server_t *srv;
+    assert_int_equal(
+        conc_aio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv),
+        0);
+    conc_aio_server_release(srv); /* before its accepting task ever ran */
+  }
+  conc_aio_sleep(0);
+  return 0;
+}
+
+static void a_server_released_before_it_accepted_leaks_nothing(void **state) {
+  (void)state;
+  size_t fds0 = count_fds();
+  struct mallinfo2 mi0 = mallinfo2();
+  assert_int_equal(run_main(release_early_main, NULL), 0);
+  assert_int_equal(count_fds(), fds0);
+  if (!UNDER_SANITIZER) /* LSan checks it there */
+    assert_true(mallinfo2().uordblks <= mi0.uordblks + 16 * 1024);
+}
+
+static int busy_ticks;
+
+static int busy_ticker(void *arg, void **res) {
+  (void)res;
+  bool *stop = arg;
+  while (!*stop) {
+    busy_ticks++;
+    conc_aio_sleep(0.01);
+  }
+  return 0;
+}
+
+static int hog_listener(void *arg, void **res) {
+  (void)res;
+  return conc_aio_wait_readable(*(int *)arg, CONC_FOREVER);
+}
+
+static int busy_accept_main(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  conc_aio_server_t *srv;
+  assert_int_equal(
+      conc_aio_start_server(echo_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+  int lfd;
+  assert_int_equal(conc_aio_server_sockets(srv, &lfd, 1), 1);
+  conc_aio_future_t *hog, *tick;
+  bool stop = false;
+  /* a task waits on the listening socket before the accepting task does:
+   * the accepting task gets CONC_EBUSY and must not spin */
+  conc_aio_create_task(NULL, hog_listener, &lfd, NULL, &hog);
+  conc_aio_create_task(NULL, busy_ticker, &stop, NULL, &tick);
+  conc_aio_sleep(0.2);
+  assert_true(busy_ticks >= 5); /* the loop went on */
+  conc_aio_cancel(hog, NULL);
+  conc_aio_await(hog, NULL);
+  conc_aio_stream_t *s; /* the accepting task takes over within 0.1 s */
+  assert_int_equal(conc_aio_open_connection(
+                       "127.0.0.1", conc_aio_server_port(srv), NULL, &s),
+                   0);
+  char line[8];
+  assert_int_equal(conc_aio_stream_write(s, "hi\n", 3), 0);
+  assert_int_equal(conc_aio_stream_readline(s, line, sizeof line), 3);
+  stop = true;
+  conc_aio_await(tick, NULL);
+  conc_aio_future_release(hog);
+  conc_aio_future_release(tick);
+  conc_aio_stream_release(s);
+  conc_aio_server_release(srv);
+  return 0;
+}
+
+static void an_accept_that_cannot_wait_does_not_spin(void **state) {
+  (void)state;
+  assert_int_equal(run_main(busy_accept_main, NULL), 0);
+}
+
+enum { IDLE = 200 };
+
+static int idle_handler(conc_aio_stream_t *s, void *arg) {
+  (void)arg;
+  char line[64];
+  return (int)conc_aio_stream_readline(s, line, sizeof line) < 0 ? -1 : 0;
+}
+
+static int idle_main(void *arg, void **res) {
+  (void)res;
+  size_t *per_conn = arg;
+  conc_aio_server_t *srv;
+  assert_int_equal(
+      conc_aio_start_server(idle_handler, NULL, "127.0.0.1", 0, NULL, &srv), 0);
+  static conc_aio_stream_t *c[IDLE];
+  for (int i = 0; i < 4; i++) /* warm-up: first-use allocations */
+    assert_int_equal(conc_aio_open_connection(
+                         "127.0.0.1", conc_aio_server_port(srv), NULL, &c[i]),
+                     0);
+  conc_aio_sleep(0.02);
+  size_t h0 = mallinfo2().uordblks;
+  for (int i = 4; i < IDLE; i++)
+    assert_int_equal(conc_aio_open_connection(
+                         "127.0.0.1", conc_aio_server_port(srv), NULL, &c[i]),
+                     0);
+  conc_aio_sleep(0.05); /* every handler waits in readline */
+  assert_int_equal(conc_aio_server_connections(srv), IDLE);
+  size_t h1 = mallinfo2().uordblks;
+  /* both ends' streams and the handler tasks' records, no read buffers */
+  *per_conn = (h1 - h0) / (IDLE - 4);
+  for (int i = 0; i < IDLE; i++)
+    conc_aio_stream_release(c[i]);
+  conc_aio_server_close(srv);
+  assert_int_equal(conc_aio_server_wait_closed(srv), 0);
+  conc_aio_server_release(srv);
+  return 0;
+}
+
+static void an_idle_connection_holds_no_read_buffer(void **state) {
+  (void)state;
+  size_t per_conn = 0;
+  assert_int_equal(run_main(idle_main, &per_conn), 0);
+  printf("# heap per idle connection (both ends): %zu bytes\n", per_conn);
+  if (!UNDER_SANITIZER)
+    assert_true(per_conn < 2048);
+}
+
+static int eof_keep_main(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  int p[2];
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
+  conc_aio_stream_t *s;
+  assert_int_equal(
+      conc_aio_stream_from_fd(p[0], &(conc_aio_stream_opts_t){.limit = 4}, &s),
+      0);
+  assert_int_equal(write(p[1], "abcd\n0123456789", 15), 15);
+  shutdown(p[1], SHUT_WR);
+  char buf[16];
+  size_t got = 0;
+  /* the limit counts the data before the separator, as asyncio's does */
+  assert_int_equal(conc_aio_stream_readuntil(s, "\n", 1, buf, sizeof buf, &got),
+                   0);
+  assert_int_equal(got, 5);
+  /* no separator within the limit: LimitOverrunError, even at the end */
+  assert_int_equal(conc_aio_stream_readuntil(s, "\n", 1, buf, sizeof buf, &got),
+                   CONC_ELIMIT);
+  conc_aio_stream_release(s);
+  close(p[1]);
+  /* at the end, what does not fit in buf stays buffered */
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
+  assert_int_equal(conc_aio_stream_from_fd(p[0], NULL, &s), 0);
+  assert_int_equal(write(p[1], "0123456789", 10), 10);
+  shutdown(p[1], SHUT_WR);
+  assert_int_equal(conc_aio_stream_readuntil(s, "\n", 1, buf, 4, &got),
+                   CONC_EINCOMPLETE);
+  assert_int_equal(got, 4);
+  assert_memory_equal(buf, "0123", 4);
+  assert_int_equal(conc_aio_stream_read(s, buf, sizeof buf), 6);
+  assert_memory_equal(buf, "456789", 6);
+  conc_aio_stream_release(s);
+  close(p[1]);
+  return 0;
+}
+
+static void readuntil_at_the_end_keeps_what_does_not_fit(void **state) {
+  (void)state;
+  assert_int_equal(run_main(eof_keep_main, NULL), 0);
+}
+
 CONC_TEST_MAIN(
     cmocka_unit_test(echo_over_tcp_ipv4), cmocka_unit_test(echo_over_tcp_ipv6),
     cmocka_unit_test(echo_over_a_unix_socket),
@@ -544,4 +812,10 @@ CONC_TEST_MAIN(
     cmocka_unit_test(cancelled_serve_forever_closes_the_server),
     cmocka_unit_test(thousands_of_connections_on_one_thread),
     cmocka_unit_test(abandoned_connections_leave_nothing_behind),
-    cmocka_unit_test(bad_arguments_get_their_codes))
+    cmocka_unit_test(bad_arguments_get_their_codes),
+    cmocka_unit_test(a_stream_closed_under_a_reader_reads_as_its_end),
+    cmocka_unit_test(a_cancelled_wait_closed_leaves_the_other_waiters),
+    cmocka_unit_test(a_server_released_before_it_accepted_leaks_nothing),
+    cmocka_unit_test(an_accept_that_cannot_wait_does_not_spin),
+    cmocka_unit_test(an_idle_connection_holds_no_read_buffer),
+    cmocka_unit_test(readuntil_at_the_end_keeps_what_does_not_fit))

@@ -74,7 +74,9 @@ CONC_EXTERN bool conc_aio_process_returncode(const conc_aio_process_t *p,
                                              int *rc);
 
 /* wait(): suspend until the child exits; 0 and *rc (may be NULL).
- * CONC_ECANCELED leaves the child running (and waitable again). */
+ * CONC_ECANCELED leaves the child running (and waitable again). One task
+ * at a time may wait: a second gets CONC_EBUSY (asyncio lets several wait;
+ * have one task wait and the others await that task). */
 CONC_EXTERN int conc_aio_process_wait(conc_aio_process_t *p, int *rc);
 
 /*
@@ -97,9 +99,10 @@ CONC_EXTERN int conc_aio_process_send_signal(conc_aio_process_t *p, int sig);
 CONC_EXTERN int conc_aio_process_terminate(conc_aio_process_t *p);
 CONC_EXTERN int conc_aio_process_kill(conc_aio_process_t *p);
 
-/* Release the object and its streams. A child still running is not
- * killed; it is reaped when it exits if a loop waits for it, else it
- * stays a zombie until the program reaps or ends (as Python warns). */
+/* Release the object and its streams. A child that has exited is reaped;
+ * one still running is neither killed nor reaped later: it stays a zombie
+ * once it exits, until the program reaps it or ends (Python warns about
+ * such a child). Wait for it first. */
 CONC_EXTERN void conc_aio_process_release(conc_aio_process_t *p);
 
 CONC_END_DECLS

@@ -89,10 +89,12 @@ CONC_EXTERN int conc_aio_stream_readexactly(conc_aio_stream_t *s, void *buf,
 
 /* readuntil(sep): 0 with *got (may be NULL) bytes through the separator
  * copied into buf; CONC_ELIMIT when no separator is found within the limit
- * (the data stays buffered); CONC_EMSGSIZE when cap is too small for what
- * was found (it stays buffered too); CONC_EINCOMPLETE at end of stream,
- * with the partial data moved into buf and *got its size (e.partial).
- * CONC_EINVAL for an empty sep. */
+ * (which, as asyncio's, counts the data before the separator; the data
+ * stays buffered); CONC_EMSGSIZE when cap is too small for what was found
+ * (it stays buffered too); CONC_EINCOMPLETE at end of stream, with up to
+ * cap bytes of the partial data moved into buf and *got their count
+ * (e.partial; what does not fit stays buffered). CONC_EINVAL for an empty
+ * sep. */
 CONC_EXTERN int conc_aio_stream_readuntil(conc_aio_stream_t *s, const void *sep,
                                           size_t seplen, void *buf, size_t cap,
                                           size_t *got);
@@ -124,8 +126,12 @@ conc_aio_stream_write_buffer_size(const conc_aio_stream_t *s);
 /* write_eof(): shut down the sending side once the buffer is sent. */
 CONC_EXTERN int conc_aio_stream_write_eof(conc_aio_stream_t *s);
 
-/* close(): no more writes; the buffer is sent, then the socket closed.
- * wait_closed(): wait for that (0, or the error that ended the sending). */
+/* close(): no more writes; the buffer is sent, then the socket closed. A
+ * task reading the stream meanwhile gets its end (0). wait_closed(): wait
+ * for that: 0, or the error that ended the sending, except that a peer
+ * that went away (CONC_EPIPE, CONC_ECONNRESET) counts as closed (0), as
+ * asyncio's wait_closed does not raise for it. Several tasks may wait; a
+ * cancelled one leaves the others waiting. */
 CONC_EXTERN int conc_aio_stream_close(conc_aio_stream_t *s);
 CONC_EXTERN bool conc_aio_stream_is_closing(const conc_aio_stream_t *s);
 CONC_EXTERN int conc_aio_stream_wait_closed(conc_aio_stream_t *s);
@@ -142,7 +148,10 @@ CONC_EXTERN void conc_aio_stream_release(conc_aio_stream_t *s);
 /* ---- servers ------------------------------------------------------------- */
 
 /* A connection's handler, run as its own task. Its return value is the
- * task's outcome (a failure is reported as an error nobody retrieved). */
+ * task's outcome: a failure other than the peer going away
+ * (CONC_ECONNRESET, CONC_EPIPE) is reported through the loop's exception
+ * handler ("connection handler failed"), as asyncio logs an exception of
+ * client_connected_cb. */
 typedef int (*conc_aio_stream_handler_t)(conc_aio_stream_t *s, void *arg);
 
 typedef struct conc_aio_server_opts {
