@@ -14,7 +14,7 @@
  * global pool (size classes, slabs, free slots returned by caches that grew
  * too big or by exiting threads) is guarded by g_mu, which has fork handlers.
  * Slots handed to the global pool are decommitted (MADV_DONTNEED) first,
- * outside the lock.
+ * outside the lock, one madvise per run of adjacent slots.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -336,14 +336,43 @@ int conc__stack_alloc(size_t usable, conc__stack_t **out) {
   return 0;
 }
 
+static int by_address(const void *a, const void *b) {
+  const conc__stack_t *x = *(conc__stack_t *const *)a;
+  const conc__stack_t *y = *(conc__stack_t *const *)b;
+  return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Decommit up to 64 slots of a chain with one madvise per run of adjacent
+ * slots: a run spans the guard zones between its stacks, which keeps them
+ * (a MADV_GUARD_INSTALL guard survives MADV_DONTNEED, an mprotect one is
+ * PROT_NONE either way, and a canary zone must read zero anyway). Tasks
+ * free stacks mostly in address order, so a spill of 32 is a few calls
+ * instead of 32 (each a TLB shootdown). Returns the rest of the chain. */
+static conc__stack_t *decommit_some(conc__stack_t *chain) {
+  conc__stack_t *v[64];
+  size_t n = 0;
+  for (; chain && n < 64; chain = chain->next)
+    v[n++] = chain;
+  qsort(v, n, sizeof *v, by_address);
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j + 1 < n && v[j + 1]->slab == v[j]->slab &&
+           v[j + 1]->base == v[j]->hi)
+      j++;
+    (void)madvise(v[i]->lo, (size_t)(v[j]->hi - v[i]->lo), MADV_DONTNEED);
+    i = j + 1;
+  }
+  return chain;
+}
+
 /* Decommit, then hand a chain of slots to the global pool. */
 static void give_global(conc__stack_t *chain) {
   conc__stack_t *last = NULL;
   size_t slot = chain ? chain->slot : 0;
-  for (conc__stack_t *s = chain; s; s = s->next) {
-    (void)madvise(s->lo, (size_t)(s->hi - s->lo), MADV_DONTNEED);
+  for (conc__stack_t *rest = chain; rest;)
+    rest = decommit_some(rest);
+  for (conc__stack_t *s = chain; s; s = s->next)
     last = s;
-  }
   if (!chain)
     return;
   pthread_mutex_lock(&g_mu);
