@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -1006,6 +1007,71 @@ static void debug_mode_reports_a_task_destroyed_while_pending(void **state) {
   assert_non_null(strstr(reported, "sleepy"));
 }
 
+/* ---- a task that overflows its stack ------------------------------------ */
+
+void conc__coro_segv_install(void); /* coro-int.h: cmocka removes ours */
+
+static unsigned long dive(unsigned depth, volatile char *prev) {
+  volatile char pad[256];
+  pad[0] = (char)depth;
+  pad[255] = prev ? prev[0] : 0;
+  if (depth == 0)
+    return pad[0];
+  return dive(depth - 1, pad) + pad[255];
+}
+
+static int diver(void *arg, void **res) {
+  (void)arg;
+  *res = (void *)dive(1u << 30, NULL);
+  return 0;
+}
+
+static int dive_main(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  conc_aio_future_t *t;
+  conc_aio_create_task(
+      NULL, diver, NULL,
+      &(conc_aio_task_opts_t){.name = "deep-task", .stack_size = 64 * 1024},
+      &t);
+  return conc_aio_await(t, NULL);
+}
+
+static void a_task_that_overflows_its_stack_is_reported_by_name(void **state) {
+  (void)state;
+#if defined(CONC_SANITIZER_address) || defined(__SANITIZE_ADDRESS__)
+  printf("# ASan reports the overflow itself: skipped\n");
+  return;
+#endif
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    signal(SIGSEGV, SIG_DFL);
+    conc__coro_segv_install();
+    conc_aio_run(dive_main, NULL, NULL, NULL);
+    _exit(4); /* not reached: the guard page stops it */
+  }
+  close(fds[1]);
+  char err[4096];
+  size_t got = 0;
+  ssize_t r;
+  while ((r = read(fds[0], err + got, sizeof err - 1 - got)) > 0)
+    got += (size_t)r;
+  err[got] = 0;
+  close(fds[0]);
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFSIGNALED(st));
+  assert_int_equal(WTERMSIG(st), SIGABRT);
+  assert_non_null(strstr(err, "\"deep-task\""));
+}
+
 /* ---- signals ------------------------------------------------------------------- */
 
 static pthread_t loop_thread;
@@ -1146,6 +1212,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test(debug_mode_reports_a_callback_that_holds_the_loop),
     cmocka_unit_test(error_nobody_retrieved_is_reported_when_the_task_goes),
     cmocka_unit_test(debug_mode_reports_a_task_destroyed_while_pending),
+    cmocka_unit_test(a_task_that_overflows_its_stack_is_reported_by_name),
     cmocka_unit_test(signal_handler_runs_on_the_loops_thread),
     cmocka_unit_test(one_loop_owns_a_signal),
     cmocka_unit_test(sigint_handler_cancels_the_main_task_for_a_clean_stop))
