@@ -231,7 +231,7 @@ static void target(const char *what, const char *goal, double got,
     return;
   }
   char fig[64];
-  snprintf(fig, sizeof fig, "%.3g%s", got, unit);
+  snprintf(fig, sizeof fig, "%.4g%s", got, unit);
   printf("  target %-52s %-12s: %-12s %s%s%s\n", what, goal, fig,
          met ? "met" : "MISSED", note ? "  " : "", note ? note : "");
   if (g_tlen < sizeof g_targets)
@@ -256,7 +256,10 @@ static void target_max(const char *what, double goal, double got,
                        const char *unit) {
   char g[32], note[64];
   snprintf(g, sizeof g, "<= %g%s", goal, unit);
-  snprintf(note, sizeof note, "(%.2fx over)", got / goal);
+  if (got / goal < 1.1) /* a near miss reads better in percent */
+    snprintf(note, sizeof note, "(%.1f%% over)", (got / goal - 1) * 100);
+  else
+    snprintf(note, sizeof note, "(%.2fx over)", got / goal);
   target(what, g, got, unit, got <= goal, got <= goal ? NULL : note);
 }
 
@@ -389,13 +392,14 @@ static double run_creates(void *arg, long n) {
 
 /* ---- row 3: 100,000 tasks sleeping 10 ms --------------------------------- */
 
-static double s10_first, s10_last;
+static double s10_first, s10_last, s10_armed;
 
 static int sleeper_10ms(void *arg, void **res) {
   (void)arg;
   (void)res;
+  s10_armed = bench_now();
   if (s10_first == 0)
-    s10_first = bench_now();
+    s10_first = s10_armed;
   int rc = conc_aio_sleep(0.010);
   s10_last = bench_now();
   return rc;
@@ -410,7 +414,9 @@ static int sleep10_main(void *arg, void **res) {
 static int child_sleep10(long n) {
   if (conc_aio_run(sleep10_main, &n, NULL, NULL) != 0)
     return 1;
-  printf("%.9f %ld\n", s10_last - s10_first, status_kib("VmHWM:"));
+  /* a third figure for a reader: first arm to last arm */
+  printf("%.9f %ld %.9f\n", s10_last - s10_first, status_kib("VmHWM:"),
+         s10_armed - s10_first);
   return 0;
 }
 
@@ -908,7 +914,10 @@ static void row_gather10(void) {
 }
 
 static void row_yields_creates(void) {
-  static const long one = 1, hundred = 100, thousand = 1000;
+  /* the smoke run starts 10 tasks where the full run starts 100 or 1,000
+   * (a task's first step costs 0.5 ms under ThreadSanitizer) */
+  static const long one = 1;
+  long hundred = bench_smoke() ? 10 : 100, thousand = bench_smoke() ? 10 : 1000;
   var_t y[] = {
       V("libconc conc_aio_sleep(0), 100 tasks", run_yields, &hundred,
         few(10000000 / SAN_DIV)),
@@ -926,7 +935,8 @@ static void row_yields_creates(void) {
     target_max("sleep(0) round trip, 100 tasks", 10,
                med_secs(&y[0], true) * 1e9, " ns");
   var_t c[] = {
-      V("libconc create_task+run+finish", run_creates, NULL, 1000000 / SAN_DIV),
+      V("libconc create_task+run+finish", run_creates, NULL,
+        few(1000000 / SAN_DIV)),
       V("CPython asyncio create_task", bench_loop_py, &bench_loop_py_creates[0],
         100000),
       V("uvloop create_task", bench_loop_py, &bench_loop_py_creates[1], 100000),
