@@ -14,6 +14,15 @@
  * and LIFO use a power-of-two ring of item pointers, PRIORITY a binary heap
  * of (item, insertion number) so that equal items keep insertion order.
  *
+ * Task waiters (janus-int.h): a task awaiting get or put is a record on
+ * `aget` / `aput` under the same mutex. Whatever brings an item (put, a
+ * give-back) or room (get, a larger maxsize) serves them there, handing the
+ * item over (getters) or storing the waiting item (putters), and wakes them
+ * after unlocking, through the record's own wake function: this file knows
+ * nothing of loops. Invariant after every operation: no task getter waits
+ * while items are queued, no task putter while there is room. A path with
+ * no task waiting pays one test of one pointer.
+ *
  * Fork: every live queue is on a registry list. The prepare handler takes
  * the registry lock and then each queue's mutex, so no queue is caught
  * mid-update by fork; the child reinitialises them (its waiters are gone).
@@ -29,9 +38,13 @@
 #include "conc/error.h"
 #include "conc/time.h"
 #include "init-int.h"
+#include "janus-int.h"
 #include "qsync-int.h"
 
 #define QMAGIC 0x51554555u /* "QUEU" */
+/* PRIORITY: insertion numbers start here, so that an item given back to
+ * the front can take a smaller one than every item queued. */
+#define FRONT_SEQ (UINT64_C(1) << 63)
 #ifndef QSPIN_NS
 #define QSPIN_NS 20000 /* see spin_for_change */
 #endif
@@ -49,6 +62,7 @@ struct store {
   size_t count; /* items held */
   uint64_t next_seq;
   int kind;
+  uint32_t front_n; /* PRIORITY: items given back to the front so far */
   int (*compare)(const void *a, const void *b);
 };
 
@@ -68,6 +82,7 @@ struct queue {
   bool shutdown;
   void (*free_item)(void *item);
   struct fork_link link;
+  conc__awaiter_t *aget, *aput; /* task waiters, oldest first */
 };
 
 _Static_assert(sizeof(struct queue) <= sizeof(conc_queue_t), "conc_queue_t");
@@ -142,6 +157,7 @@ static int store_init(struct store *s, int kind,
   memset(s, 0, sizeof(*s));
   s->kind = kind;
   s->compare = compare;
+  s->next_seq = FRONT_SEQ;
   s->buf = malloc(cap * entry_size(s));
   if (!s->buf)
     return CONC_ENOMEM;
@@ -178,9 +194,9 @@ static bool pent_before(const struct store *s, const struct pent *a,
   return c < 0 || (c == 0 && a->seq < b->seq);
 }
 
-static void heap_push(struct store *s, void *item) {
+static void heap_push(struct store *s, void *item, uint64_t seq) {
   struct pent *h = s->buf;
-  struct pent e = {item, s->next_seq++};
+  struct pent e = {item, seq};
   size_t i = s->count;
   count_set(s, i + 1);
   while (i > 0) {
@@ -222,9 +238,29 @@ static int store_push(struct store *s, void *item) {
       return rc;
   }
   if (s->kind == CONC_QUEUE_PRIORITY) {
-    heap_push(s, item);
+    heap_push(s, item, s->next_seq++);
   } else {
     ((void **)s->buf)[(s->head + s->count) & (s->cap - 1)] = item;
+    count_set(s, s->count + 1);
+  }
+  return 0;
+}
+
+/* Put an item back where the next get takes it from: the ring's head
+ * (FIFO), the top (LIFO), or ahead of its equals (PRIORITY). */
+static int store_push_front(struct store *s, void *item) {
+  if (s->kind == CONC_QUEUE_LIFO)
+    return store_push(s, item);
+  if (s->count == s->cap) {
+    int rc = store_grow(s);
+    if (rc)
+      return rc;
+  }
+  if (s->kind == CONC_QUEUE_PRIORITY) {
+    heap_push(s, item, FRONT_SEQ - 1 - s->front_n++);
+  } else {
+    s->head = (s->head - 1) & (s->cap - 1);
+    ((void **)s->buf)[s->head] = item;
     count_set(s, s->count + 1);
   }
   return 0;
@@ -316,6 +352,100 @@ static bool q_is_full(const struct queue *s) {
   return s->maxsize > 0 && (long)s->st.count >= s->maxsize;
 }
 
+/* ---- task waiters ------------------------------------------------------ */
+
+/* With the mutex held: serve task waiters while items (getters) and room
+ * (putters) allow, chaining the served ones on *chain. */
+static void serve(struct queue *s, conc__awaiter_t **chain) {
+  for (;;) {
+    if (s->aget && s->st.count > 0) {
+      conc__awl_serve(&s->aget, chain, 0)->item = store_pop(&s->st);
+    } else if (s->aput && !q_is_full(s)) {
+      int rc = store_push(&s->st, s->aput->item);
+      if (rc == 0)
+        s->unfinished++;
+      conc__awl_serve(&s->aput, chain, rc);
+    } else {
+      return;
+    }
+  }
+}
+
+/* The end of an operation that found task waiters (or may have made some
+ * servable): serve them, signal a thread on cv (not_empty or not_full)
+ * when what it waits for is still there, unlock, wake. Returns 0. */
+static int unlock_serving(struct queue *s, conc__cv_t *cv) {
+  conc__awaiter_t *chain = NULL;
+  serve(s, &chain);
+  bool left = cv == &s->not_empty ? s->st.count > 0 : !q_is_full(s);
+  int wake = left ? conc__cv_signal(cv, 1) : 0;
+  conc__mu_unlock(&s->mu);
+  conc__cv_wake(cv, wake);
+  conc__awl_wake_chain(chain);
+  return 0;
+}
+
+int conc__queue_get_or_wait(conc_queue_t *q, conc__awaiter_t *w, void **out) {
+  struct queue *s = Q(q);
+  if (!s || !out || !w)
+    return CONC_EINVAL;
+  conc__mu_lock(&s->mu);
+  if (s->st.count > 0) { /* then no task getter waits: none is passed */
+    *out = store_pop(&s->st);
+    return unlock_serving(s, &s->not_full);
+  }
+  int rc = CONC_ESHUTDOWN;
+  if (!s->shutdown) {
+    conc__awl_push(&s->aget, w);
+    rc = CONC__AW_QUEUED;
+  }
+  conc__mu_unlock(&s->mu);
+  return rc;
+}
+
+int conc__queue_put_or_wait(conc_queue_t *q, conc__awaiter_t *w, void *item) {
+  struct queue *s = Q(q);
+  if (!s || !w)
+    return CONC_EINVAL;
+  conc__mu_lock(&s->mu);
+  int rc;
+  if (s->shutdown) {
+    rc = CONC_ESHUTDOWN;
+  } else if (q_is_full(s)) { /* task putters only wait on a full queue */
+    w->item = item;
+    conc__awl_push(&s->aput, w);
+    rc = CONC__AW_QUEUED;
+  } else if ((rc = store_push(&s->st, item)) == 0) {
+    s->unfinished++;
+    return unlock_serving(s, &s->not_empty);
+  }
+  conc__mu_unlock(&s->mu);
+  return rc;
+}
+
+bool conc__queue_leave(conc_queue_t *q, conc__awaiter_t *w, bool is_put,
+                       bool give_back) {
+  struct queue *s = Q(q);
+  if (!s)
+    return true; /* destroyed under a waiting task: nothing is left */
+  conc__mu_lock(&s->mu);
+  if (w->linked) {
+    conc__awl_unlink(is_put ? &s->aput : &s->aget, w);
+    conc__mu_unlock(&s->mu);
+    return true;
+  }
+  /* Served. A getter's item goes back unless there is no memory to hold
+   * it (then w->rc stays 0 and the task keeps the item). */
+  if (give_back && !is_put && w->rc == 0 &&
+      store_push_front(&s->st, w->item) == 0) {
+    w->rc = CONC_ECANCELED;
+    unlock_serving(s, &s->not_empty);
+    return false;
+  }
+  conc__mu_unlock(&s->mu);
+  return false;
+}
+
 /* Before parking, a blocked putter or getter watches the count for a
  * moment without the mutex, yielding its core: on a busy queue the other
  * side usually makes room (or brings an item) within that window, which
@@ -375,6 +505,8 @@ int conc_queue_put(conc_queue_t *q, void *item, bool block, double timeout) {
   int wake = 0;
   if (rc == 0) {
     s->unfinished++;
+    if (__builtin_expect(s->aget != NULL, 0))
+      return unlock_serving(s, &s->not_empty);
     wake = conc__cv_signal(&s->not_empty, 1);
   }
   conc__mu_unlock(&s->mu);
@@ -424,6 +556,8 @@ int conc_queue_get(conc_queue_t *q, void **out, bool block, double timeout) {
   int wake = 0;
   if (rc == 0) {
     *out = store_pop(&s->st);
+    if (__builtin_expect(s->aput != NULL, 0))
+      return unlock_serving(s, &s->not_full);
     wake = conc__cv_signal(&s->not_full, 1);
   }
   conc__mu_unlock(&s->mu);
@@ -474,9 +608,13 @@ int conc_queue_set_maxsize(conc_queue_t *q, long maxsize) {
   conc__mu_lock(&s->mu);
   bool grew = maxsize <= 0 || (s->maxsize > 0 && maxsize > s->maxsize);
   s->maxsize = maxsize;
+  conc__awaiter_t *chain = NULL;
+  if (grew)
+    serve(s, &chain);
   int wake = grew ? conc__cv_signal(&s->not_full, CONC__WAKE_ALL) : 0;
   conc__mu_unlock(&s->mu);
   conc__cv_wake(&s->not_full, wake);
+  conc__awl_wake_chain(chain);
   return 0;
 }
 
@@ -546,10 +684,16 @@ int conc_queue_shutdown(conc_queue_t *q, bool immediate) {
   }
   int wake_get = conc__cv_signal(&s->not_empty, CONC__WAKE_ALL);
   int wake_put = conc__cv_signal(&s->not_full, CONC__WAKE_ALL);
+  conc__awaiter_t *chain = NULL; /* task getters wait only when empty */
+  while (s->aget)
+    conc__awl_serve(&s->aget, &chain, CONC_ESHUTDOWN);
+  while (s->aput)
+    conc__awl_serve(&s->aput, &chain, CONC_ESHUTDOWN);
   conc__mu_unlock(&s->mu);
   conc__cv_wake(&s->all_done, wake_done);
   conc__cv_wake(&s->not_empty, wake_get);
   conc__cv_wake(&s->not_full, wake_put);
+  conc__awl_wake_chain(chain);
   return 0;
 }
 

@@ -20,8 +20,20 @@
  * the publish and the look) are sequentially consistent, so either the
  * producer sees the sleeper or the sleeper sees the item.
  *
+ * Task waiters (janus-int.h) are records on `aget` under their own lock,
+ * aw_mu, counted in `nawait`. A getter takes aw_mu, raises nawait, looks
+ * again for an item and only then links itself; a producer, after
+ * publishing, reads nawait and, when it is not zero, takes aw_mu and hands
+ * items to the oldest waiters while try_pop finds any. The raise and the
+ * publish are sequentially consistent, and so are the look (looks_empty)
+ * and the read of nawait: either the producer sees the waiter or the
+ * waiter sees the item. A put with no task waiting pays one load of a
+ * word on the line it already touches (sleep_word's). An item a cancelled
+ * task had been handed goes back to the head (unpop, under head_mu, into
+ * the slot it came from or a chunk put in front of the head).
+ *
  * Fork: every live SimpleQueue is registered; the fork handlers take its
- * three locks before fork and release (parent) or reset (child) them.
+ * four locks before fork and release (parent) or reset (child) them.
  */
 #include "conc/queue.h"
 
@@ -34,6 +46,7 @@
 #include "conc/error.h"
 #include "conc/time.h"
 #include "init-int.h"
+#include "janus-int.h"
 #include "qsync-int.h"
 
 #define SQMAGIC 0x53515545u /* "SQUE" */
@@ -60,6 +73,9 @@ struct core {
   uint32_t head_idx;
   uint64_t deq; /* items ever taken; written under head_mu */
   _Alignas(64) uint32_t sleep_word;
+  uint32_t nawait; /* task waiters on aget, atomic; changed under aw_mu */
+  conc__mu_t aw_mu;
+  conc__awaiter_t *aget; /* task getters, oldest first */
   _Alignas(64) conc__mu_t spare_mu;
   struct chunk *spare;
   int nspare;
@@ -87,11 +103,13 @@ static void fork_prepare(void) {
     conc__mu_lock(&c->tail_mu);
     conc__mu_lock(&c->head_mu);
     conc__mu_lock(&c->spare_mu);
+    conc__mu_lock(&c->aw_mu);
   }
 }
 
 static void fork_parent(void) {
   for (struct core *c = reg_head.next; c != &reg_head; c = c->next) {
+    conc__mu_unlock(&c->aw_mu);
     conc__mu_unlock(&c->spare_mu);
     conc__mu_unlock(&c->head_mu);
     conc__mu_unlock(&c->tail_mu);
@@ -104,6 +122,7 @@ static void fork_child(void) {
     conc__mu_reinit(&c->tail_mu);
     conc__mu_reinit(&c->head_mu);
     conc__mu_reinit(&c->spare_mu);
+    conc__mu_reinit(&c->aw_mu);
     c->sleep_word = 0; /* the sleepers are gone */
   }
   pthread_mutex_init(&reg_mu, NULL);
@@ -225,6 +244,93 @@ static int try_pop(struct core *c, void **out) {
   return rc;
 }
 
+/* Put an item back at the head, into the slot it came from or at the end
+ * of a fresh chunk linked in front of the head (spare_mu is a leaf lock,
+ * so taking it under head_mu is safe). 0 or CONC_ENOMEM. */
+static int unpop(struct core *c, void *item) {
+  conc__mu_lock(&c->head_mu);
+  struct chunk *h = c->head;
+  if (c->head_idx == 0) {
+    struct chunk *k = chunk_get(c);
+    if (!k) {
+      conc__mu_unlock(&c->head_mu);
+      return CONC_ENOMEM;
+    }
+    __atomic_store_n(&k->next, h, __ATOMIC_RELEASE);
+    __atomic_store_n(&k->published, CHUNK, __ATOMIC_RELEASE);
+    c->head = h = k;
+    c->head_idx = CHUNK;
+  }
+  h->slots[--c->head_idx] = item;
+  __atomic_store_n(&c->deq, c->deq - 1, __ATOMIC_SEQ_CST);
+  conc__mu_unlock(&c->head_mu);
+  return 0;
+}
+
+/* ---- task waiters -------------------------------------------------------- */
+
+/* After a publish that found nawait raised: hand items to the oldest task
+ * waiters while there are any. */
+static void serve_tasks(struct core *c) {
+  conc__awaiter_t *chain = NULL;
+  conc__mu_lock(&c->aw_mu);
+  while (c->aget && try_pop(c, &c->aget->item) == 0) {
+    conc__awl_serve(&c->aget, &chain, 0);
+    __atomic_sub_fetch(&c->nawait, 1, __ATOMIC_SEQ_CST);
+  }
+  conc__mu_unlock(&c->aw_mu);
+  conc__awl_wake_chain(chain);
+}
+
+static void published(struct core *c) {
+  wake_one(c);
+  if (__builtin_expect(__atomic_load_n(&c->nawait, __ATOMIC_SEQ_CST) != 0, 0))
+    serve_tasks(c);
+}
+
+static struct core *CORE(conc_simple_queue_t *q);
+
+int conc__simple_queue_get_or_wait(conc_simple_queue_t *q, conc__awaiter_t *w,
+                                   void **out) {
+  struct core *c = CORE(q);
+  if (!c || !out || !w)
+    return CONC_EINVAL;
+  if (try_pop(c, out) == 0)
+    return 0;
+  conc__mu_lock(&c->aw_mu);
+  __atomic_add_fetch(&c->nawait, 1, __ATOMIC_SEQ_CST);
+  /* Raised before this look: a producer that missed it is seen here. */
+  while (!looks_empty(c)) {
+    if (try_pop(c, out) == 0) {
+      __atomic_sub_fetch(&c->nawait, 1, __ATOMIC_SEQ_CST);
+      conc__mu_unlock(&c->aw_mu);
+      return 0;
+    }
+  }
+  conc__awl_push(&c->aget, w);
+  conc__mu_unlock(&c->aw_mu);
+  return CONC__AW_QUEUED;
+}
+
+bool conc__simple_queue_leave(conc_simple_queue_t *q, conc__awaiter_t *w,
+                              bool give_back) {
+  struct core *c = CORE(q);
+  if (!c)
+    return true; /* destroyed under a waiting task: nothing is left */
+  conc__mu_lock(&c->aw_mu);
+  bool waiting = w->linked;
+  if (waiting) {
+    conc__awl_unlink(&c->aget, w);
+    __atomic_sub_fetch(&c->nawait, 1, __ATOMIC_SEQ_CST);
+  }
+  conc__mu_unlock(&c->aw_mu);
+  if (!waiting && give_back && w->rc == 0 && unpop(c, w->item) == 0) {
+    w->rc = CONC_ECANCELED; /* back at the head (no memory: kept) */
+    published(c);
+  }
+  return waiting;
+}
+
 /* ---- API -------------------------------------------------------------------
  */
 
@@ -291,7 +397,7 @@ int conc_simple_queue_put(conc_simple_queue_t *q, void *item) {
     return CONC_EINVAL;
   int rc = push(c, item);
   if (rc == 0)
-    wake_one(c);
+    published(c);
   return rc;
 }
 

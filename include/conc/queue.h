@@ -5,13 +5,18 @@
  * queue, get hands it to the caller). Timeouts are relative seconds,
  * CONC_FOREVER (-1) for Python's None.
  *
- *   q = queue.Queue(maxsize=2)        conc_queue_init(&q,
- * &(conc_queue_opts_t){.maxsize = 2}); q.put(x) conc_queue_put(&q, x, true,
- * CONC_FOREVER); x = q.get(timeout=0.5)            conc_queue_get(&q, &x, true,
- * 0.5); q.get_nowait()                    conc_queue_get_nowait(&q, &x);   ->
- * CONC_EEMPTY q.task_done(); q.join()           conc_queue_task_done(&q);
- * conc_queue_join(&q, CONC_FOREVER); q.shutdown(immediate=True)
- * conc_queue_shutdown(&q, true);   -> CONC_ESHUTDOWN
+ * clang-format off
+ *
+ *   q = queue.Queue(maxsize=2)         conc_queue_init(&q, &(conc_queue_opts_t){.maxsize = 2})
+ *   q.put(x)                           conc_queue_put(&q, x, true, CONC_FOREVER)
+ *   x = q.get(timeout=0.5)             conc_queue_get(&q, &x, true, 0.5)
+ *   q.get_nowait()                     conc_queue_get_nowait(&q, &x)   -> CONC_EEMPTY
+ *   q.task_done(); q.join()            conc_queue_task_done(&q); conc_queue_join(&q, CONC_FOREVER)
+ *   q.shutdown(immediate=True)         conc_queue_shutdown(&q, true)   -> CONC_ESHUTDOWN
+ *   x = await jq.async_q.get() (janus) conc_queue_get_async(&q, CONC_FOREVER, &x)  (in a task)
+ *   await jq.async_q.put(x)            conc_queue_put_async(&q, x, CONC_FOREVER)
+ *
+ * clang-format on
  */
 #ifndef CONC_QUEUE_H
 #define CONC_QUEUE_H
@@ -113,6 +118,34 @@ CONC_EXTERN long conc_queue_unfinished_tasks(conc_queue_t *q);
 CONC_EXTERN int conc_queue_shutdown(conc_queue_t *q, bool immediate);
 CONC_EXTERN bool conc_queue_is_shutdown(conc_queue_t *q);
 
+/*
+ * Awaiting a queue from a loop task (the janus package's async side; see
+ * docs/queue.md). Called from a task, these take the non-blocking path
+ * first and, when they must wait, suspend only the task: threads keep
+ * calling the blocking functions above, on the same queue, at the same
+ * time. A thread's put (or get, for a waiting putter) hands the item (or
+ * the room) to the oldest waiting task and wakes it through its loop's
+ * call_soon_threadsafe. Waiting tasks are served before blocked threads.
+ *
+ * get_async: 0 and *out; CONC_ETIMEDOUT when nothing came within timeout
+ * seconds (CONC_FOREVER: no limit; 0: only what is there now);
+ * CONC_ESHUTDOWN (shut down and empty, also while waiting); CONC_ECANCELED
+ * when the task was cancelled while waiting: an item already handed to it
+ * goes back to the front of the queue (to the next waiting task, or for a
+ * thread), which may leave a bounded queue one over maxsize for a moment.
+ * put_async: 0 once the item is in the queue (a cancel that arrives after
+ * that is not lost: the task's next await delivers it); CONC_ETIMEDOUT
+ * (no room in time; the item stays the caller's), CONC_ESHUTDOWN,
+ * CONC_ECANCELED (not put). Both: CONC_EINVAL (NULL or dead queue, NULL
+ * out, NaN or a negative timeout other than CONC_FOREVER), CONC_ESTATE
+ * outside a task (nothing happens), CONC_ENOMEM. The queue must outlive
+ * the waiting tasks, as it must outlive blocked threads.
+ */
+CONC_EXTERN int conc_queue_get_async(conc_queue_t *q, double timeout,
+                                     void **out);
+CONC_EXTERN int conc_queue_put_async(conc_queue_t *q, void *item,
+                                     double timeout);
+
 /* ------------------------------------------------------------------ */
 /* SimpleQueue: an unbounded FIFO whose put never blocks. */
 
@@ -145,6 +178,10 @@ CONC_EXTERN int conc_simple_queue_get_nowait(conc_simple_queue_t *q,
  * initialised (all zero) or destroyed counts as NULL everywhere. */
 CONC_EXTERN long conc_simple_queue_qsize(conc_simple_queue_t *q);
 CONC_EXTERN bool conc_simple_queue_empty(conc_simple_queue_t *q);
+/* get from a loop task, as conc_queue_get_async (no shutdown): an item a
+ * cancelled task had been handed goes back to the head. */
+CONC_EXTERN int conc_simple_queue_get_async(conc_simple_queue_t *q,
+                                            double timeout, void **out);
 
 CONC_END_DECLS
 

@@ -1,0 +1,228 @@
+/*
+ * aio_janus: the thread Queue and SimpleQueue awaited from a loop task
+ * (issue 11, F13, beyond asyncio: what Python users take the janus package
+ * for). The task is suspended, never its thread; threads keep using the
+ * blocking calls. The thread side is janus-int.h's waiter interface.
+ *
+ * Locking protocol. A waiting task is a heap record (struct jw) around the
+ * thread layer's waiter. The queue serves it under the queue's own lock,
+ * then, after unlocking, calls jw_wake on the serving thread, which posts
+ * jw_on_loop to the task's loop with call_soon_threadsafe and touches
+ * nothing else. jw_on_loop completes the loop future the task awaits. The
+ * record's `refs` is atomic: the task, the serving thread's wake and the
+ * posted callback hold one each, and the last frees it; the loop future,
+ * `task_gone` and `cb_ran` are touched only on the loop's thread. A task
+ * that leaves after it was served (cancel or timeout racing the hand-over)
+ * first lets the loop run (sleep(0)) until the posted callback has run or
+ * the post failed, so no callback of a gone task stays queued on a loop
+ * that may close next; a loop that is closing runs no more callbacks, and
+ * then the record is left to the callback that never comes (freed with
+ * the loop's threadsafe queue is not possible: it stays, a few dozen
+ * bytes, as the bridges' records do).
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "conc/error.h"
+#include "conc/loop.h"
+#include "conc/queue.h"
+#include "janus-int.h"
+
+struct jw {
+  conc__awaiter_t aw; /* first: the thread layer sees only this */
+  int refs;           /* atomic */
+  int post_failed;    /* atomic: the wake could not reach the loop */
+  conc_loop_t *loop;
+  conc_aio_future_t *fut; /* the loop's thread only, as below */
+  bool task_gone, cb_ran;
+};
+
+/* How to wait on one kind of object. try_wait: 0 (done now), a code, or
+ * CONC__AW_QUEUED; leave: true when the waiter was still linked. */
+struct jops {
+  int (*try_wait)(void *obj, conc__awaiter_t *w, void *item, void **out);
+  bool (*leave)(void *obj, conc__awaiter_t *w, bool give_back);
+};
+
+static void jw_unref(struct jw *j) {
+  if (__atomic_sub_fetch(&j->refs, 1, __ATOMIC_ACQ_REL) == 0)
+    free(j);
+}
+
+static void jw_on_loop(void *arg) {
+  struct jw *j = arg;
+  j->cb_ran = true;
+  if (!j->task_gone && !conc_aio_future_done(j->fut))
+    conc_aio_future_set_result(j->fut, NULL);
+  jw_unref(j);
+}
+
+/* On the serving thread, after the object's lock is released. */
+static void jw_wake(conc__awaiter_t *w) {
+  struct jw *j = (struct jw *)w;
+  if (conc_loop_call_soon_threadsafe(j->loop, jw_on_loop, j) != 0) {
+    __atomic_store_n(&j->post_failed, 1, __ATOMIC_RELEASE);
+    jw_unref(j); /* the callback's: it never runs */
+  }
+  jw_unref(j);
+}
+
+static void jw_on_timeout(void *arg) {
+  struct jw *j = arg;
+  if (!conc_aio_future_done(j->fut))
+    conc_aio_future_set_error(j->fut, CONC_ETIMEDOUT);
+}
+
+/* The operation completed although the await was cancelled: the cancel is
+ * not lost, it is delivered at the task's next await (the count of cancel
+ * requests stays as it was). */
+static void cancel_again(void) {
+  conc_aio_future_t *t = conc_aio_current_task();
+  conc_aio_task_uncancel(t);
+  conc_aio_cancel(t, NULL); /* NULL keeps the message */
+}
+
+/* A served task that leaves: let the loop run the posted callback. */
+static bool drain_post(struct jw *j) {
+  bool cancelled = false;
+  while (!j->cb_ran && !__atomic_load_n(&j->post_failed, __ATOMIC_ACQUIRE) &&
+         !conc_loop_is_closed(j->loop))
+    if (conc_aio_sleep(0) == CONC_ECANCELED)
+      cancelled = true;
+  return cancelled;
+}
+
+/* The outcome of a served wait; rc is what the await returned. */
+static int served_outcome(struct jw *j, int rc, void **out) {
+  bool cancelled = drain_post(j) || rc == CONC_ECANCELED;
+  if (j->aw.rc == 0) {
+    if (out)
+      *out = j->aw.item;
+    if (cancelled)
+      cancel_again();
+    return 0;
+  }
+  return cancelled ? CONC_ECANCELED : j->aw.rc;
+}
+
+/* The slow path: the task waits, suspended, until served, the timeout
+ * (CONC_FOREVER: none) or a cancel. */
+static int jwait(void *obj, const struct jops *ops, double timeout, void *item,
+                 void **out) {
+  conc_loop_t *loop = conc_loop_running();
+  struct jw *j = calloc(1, sizeof *j);
+  if (!j)
+    return CONC_ENOMEM;
+  int rc = conc_aio_future_create(loop, &j->fut);
+  if (rc) {
+    free(j);
+    return rc;
+  }
+  j->aw.wake = jw_wake;
+  j->loop = loop;
+  j->refs = 3; /* the task, the wake, the posted callback */
+  conc_handle_t timer = {0};
+  if (timeout != CONC_FOREVER)
+    rc = conc_loop_call_later(loop, timeout, jw_on_timeout, j, &timer);
+  if (rc == 0)
+    rc = ops->try_wait(obj, &j->aw, item, out);
+  if (rc != CONC__AW_QUEUED) { /* done at once, or failed: nobody saw j */
+    conc_loop_cancel(loop, timer);
+    conc_aio_future_release(j->fut);
+    free(j);
+    return rc;
+  }
+  rc = conc_aio_await(j->fut, NULL);
+  conc_loop_cancel(loop, timer);
+  if (ops->leave(obj, &j->aw, rc == CONC_ECANCELED)) {
+    conc_aio_future_release(j->fut);
+    free(j);
+    return rc;
+  }
+  rc = served_outcome(j, rc, out);
+  j->task_gone = true;
+  conc_aio_future_release(j->fut);
+  jw_unref(j);
+  return rc;
+}
+
+/* Checks every call makes first: CONC_EINVAL for bad values, then
+ * CONC_ESTATE outside a task. */
+static int precheck(const void *obj, double timeout) {
+  if (!obj || isnan(timeout) || (timeout < 0 && timeout != CONC_FOREVER))
+    return CONC_EINVAL;
+  return conc_aio_current_task() ? 0 : CONC_ESTATE;
+}
+
+/* ---- Queue ---------------------------------------------------------------- */
+
+static int q_try_get(void *obj, conc__awaiter_t *w, void *item, void **out) {
+  (void)item;
+  return conc__queue_get_or_wait(obj, w, out);
+}
+
+static bool q_leave_get(void *obj, conc__awaiter_t *w, bool give_back) {
+  return conc__queue_leave(obj, w, false, give_back);
+}
+
+static int q_try_put(void *obj, conc__awaiter_t *w, void *item, void **out) {
+  (void)out;
+  return conc__queue_put_or_wait(obj, w, item);
+}
+
+static bool q_leave_put(void *obj, conc__awaiter_t *w, bool give_back) {
+  return conc__queue_leave(obj, w, true, give_back);
+}
+
+static const struct jops q_get_ops = {q_try_get, q_leave_get};
+static const struct jops q_put_ops = {q_try_put, q_leave_put};
+
+int conc_queue_get_async(conc_queue_t *q, double timeout, void **out) {
+  int rc = out ? precheck(q, timeout) : CONC_EINVAL;
+  if (rc)
+    return rc;
+  rc = conc_queue_get_nowait(q, out);
+  if (rc != CONC_EEMPTY)
+    return rc;
+  if (timeout == 0)
+    return CONC_ETIMEDOUT;
+  return jwait(q, &q_get_ops, timeout, NULL, out);
+}
+
+int conc_queue_put_async(conc_queue_t *q, void *item, double timeout) {
+  int rc = precheck(q, timeout);
+  if (rc)
+    return rc;
+  rc = conc_queue_put_nowait(q, item);
+  if (rc != CONC_EFULL)
+    return rc;
+  if (timeout == 0)
+    return CONC_ETIMEDOUT;
+  return jwait(q, &q_put_ops, timeout, item, NULL);
+}
+
+/* ---- SimpleQueue ----------------------------------------------------------- */
+
+static int sq_try_get(void *obj, conc__awaiter_t *w, void *item, void **out) {
+  (void)item;
+  return conc__simple_queue_get_or_wait(obj, w, out);
+}
+
+static bool sq_leave_get(void *obj, conc__awaiter_t *w, bool give_back) {
+  return conc__simple_queue_leave(obj, w, give_back);
+}
+
+static const struct jops sq_get_ops = {sq_try_get, sq_leave_get};
+
+int conc_simple_queue_get_async(conc_simple_queue_t *q, double timeout,
+                                void **out) {
+  int rc = out ? precheck(q, timeout) : CONC_EINVAL;
+  if (rc)
+    return rc;
+  rc = conc_simple_queue_get_nowait(q, out);
+  if (rc != CONC_EEMPTY)
+    return rc;
+  if (timeout == 0)
+    return CONC_ETIMEDOUT;
+  return jwait(q, &sq_get_ops, timeout, NULL, out);
+}
