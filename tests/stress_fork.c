@@ -7,7 +7,7 @@
  * conc_process starts, and half leave with exit() (at-exit handlers run,
  * the executor's new workers are joined), half with _exit().
  *
- * CONC_STRESS_FORKS sets the forks (default 300, 60 under a sanitizer);
+ * CONC_STRESS_FORKS sets the forks (default 300, 40 under a sanitizer);
  * the long mode of docs/reliability.md is 10,000.
  *
  * Locking: the hammer threads share the objects under test and a stop flag
@@ -50,7 +50,7 @@ enum { HAMMERS = 8, SEM_UNITS = 16 };
 static int forks(void) {
   const char *e = getenv("CONC_STRESS_FORKS");
   int n = e ? atoi(e) : 0;
-  return n > 0 ? n : SANITIZED ? 60 : 300;
+  return n > 0 ? n : SANITIZED ? 40 : 300;
 }
 
 static conc_lock_t lock, cond_lock;

@@ -6,7 +6,7 @@
  * records, stacks, the allocator's arenas) before the baseline.
  *
  * Counts: CONC_STRESS_THREADS, CONC_STRESS_PROCS, CONC_STRESS_COROS
- * (defaults 20,000 / 1,000 / 100,000; 2,000 / 200 / 2,000 under a
+ * (defaults 20,000 / 1,000 / 100,000; 2,000 / 100 / 500 under a
  * sanitizer, which also keeps its own memory, so RSS is printed there but
  * not checked). The long mode of docs/reliability.md is 10^6 / 10^5 /
  * 10^6.
@@ -120,7 +120,7 @@ static void process_cycle(long i) {
 
 static void process_start_join_is_flat(void **state) {
   (void)state;
-  flat("processes", count("CONC_STRESS_PROCS", 1000, 200), process_cycle);
+  flat("processes", count("CONC_STRESS_PROCS", 1000, 100), process_cycle);
 }
 
 static void *yield_once(void *arg) {
@@ -147,7 +147,7 @@ static void coro_cycle(long i) {
 
 static void coro_create_destroy_is_flat(void **state) {
   (void)state;
-  flat("coroutines", count("CONC_STRESS_COROS", 100000, 2000), coro_cycle);
+  flat("coroutines", count("CONC_STRESS_COROS", 100000, 500), coro_cycle);
 }
 
 CONC_TEST_MAIN(cmocka_unit_test(thread_start_join_is_flat),
