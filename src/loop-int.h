@@ -74,8 +74,10 @@ typedef struct conc__handle {
   };
   void *arg;
   struct conc__handle *next; /* ready queue, free list */
-  void *ctx;                 /* H_DONE: the future; H_TASK: the task */
-  int64_t when;              /* timers: deadline, ns on CLOCK_MONOTONIC */
+  union {                    /* a timer is never a done callback or a step */
+    void *ctx;               /* H_DONE: the future; H_TASK: the task */
+    int64_t when;            /* timers: deadline, ns on CLOCK_MONOTONIC */
+  };
   uint64_t seq;              /* scheduling order; also the handle's gen */
   uint8_t kind;
   uint8_t state;
