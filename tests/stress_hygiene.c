@@ -74,7 +74,7 @@ static void watchdog(int sig) {
  * checks descriptors and resident memory. */
 static void flat(const char *what, long n, void (*cycle)(long)) {
   signal(SIGALRM, watchdog);
-  alarm(120 + (unsigned)(n / 500));
+  alarm(120 + (unsigned)(n / 50));
   for (long i = 0; i < n / 10 + 1; i++)
     cycle(i);
   int fd0 = fd_count();
