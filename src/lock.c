@@ -37,9 +37,20 @@
 #include <sys/types.h>
 #include <unistd.h>
 #if defined(__linux__)
-#include <linux/futex.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#if defined(__has_include)
+#if __has_include(<linux/futex.h>)
+#include <linux/futex.h>
+#endif
+#endif
+/* The kernel's ABI; musl-gcc ships no linux/ headers. */
+#ifndef FUTEX_WAKE
+#define FUTEX_WAKE 1
+#endif
+#ifndef FUTEX_CMP_REQUEUE
+#define FUTEX_CMP_REQUEUE 4
+#endif
 #endif
 
 #include "conc/sync.h"
