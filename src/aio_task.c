@@ -356,13 +356,20 @@ static bool future_cancel(conc_aio_future_t *f, const char *msg) {
 }
 
 static bool io_wait_end(task_t *t, int rc);
+static bool task_cancel(task_t *t, const char *msg);
+
+/* fut_waiter.cancel(): a task awaited by another is asked to cancel (it
+ * ends when its function has unwound), a plain future is cancelled now. */
+static bool cancel_awaited(conc_aio_future_t *f, const char *msg) {
+  return f->is_task ? task_cancel(T(f), msg) : future_cancel(f, msg);
+}
 
 static bool task_cancel(task_t *t, const char *msg) {
   if (t->fut.state != F_PENDING)
     return false;
   t->ncancel++;
   set_msg(&t->fut, msg);
-  if (t->waiting && future_cancel(t->waiting, msg))
+  if (t->waiting && cancel_awaited(t->waiting, msg))
     return true;
   if (io_wait_end(t, CONC_ECANCELED))
     return true;
@@ -590,7 +597,7 @@ int conc_aio_await(conc_aio_future_t *f, void **out) {
       return rc;
     f->refs++;
     t->waiting = f;
-    if (t->must_cancel && future_cancel(f, t->fut.cancel_msg))
+    if (t->must_cancel && cancel_awaited(f, t->fut.cancel_msg))
       t->must_cancel = false;
     rc = suspend(t);
     t->waiting = NULL;
@@ -823,6 +830,13 @@ void conc__aio_loop_closing(conc_loop_t *loop) {
     run_cbs_now(&t->fut);
     conc_aio_future_release(&t->fut);
   }
+  /* Done callbacks still queued will not run: give back the future each
+   * one holds, or its record would outlive the loop. */
+  for (conc__handle_t *h = loop->ready_head; h; h = h->next)
+    if (h->kind == CONC__H_DONE && h->state == CONC__HS_READY) {
+      h->state = CONC__HS_CANCELLED;
+      conc_aio_future_release(h->ctx);
+    }
   loop->closed = false;
   pool_drain(&loop->future_pool);
   pool_drain(&loop->task_pool);

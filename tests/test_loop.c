@@ -705,6 +705,52 @@ static void task_that_swallows_the_cancel_ends_with_its_result(void **state) {
   assert_int_equal(c.await_rc, CONC_ECANCELED);
 }
 
+typedef struct chain {
+  int inner_rc;
+  bool inner_returned;
+  bool inner_done_early;
+} chain_t;
+
+static int inner_sleeper(void *arg, void **res) {
+  (void)res;
+  chain_t *c = arg;
+  c->inner_rc = conc_aio_sleep(3600);
+  c->inner_returned = true;
+  return c->inner_rc;
+}
+
+static int outer_awaiter(void *arg, void **res) {
+  (void)res;
+  conc_aio_future_t *inner;
+  conc_aio_create_task(NULL, inner_sleeper, arg, NULL, &inner);
+  int rc = conc_aio_await(inner, NULL);
+  /* woken only once inner's function has unwound and returned */
+  ((chain_t *)arg)->inner_done_early = !((chain_t *)arg)->inner_returned;
+  conc_aio_future_release(inner);
+  return rc;
+}
+
+static int chain_main(void *arg, void **res) {
+  (void)res;
+  conc_aio_future_t *outer;
+  conc_aio_create_task(NULL, outer_awaiter, arg, NULL, &outer);
+  conc_aio_sleep(0.01); /* outer waits on inner, inner sleeps */
+  assert_true(conc_aio_cancel(outer, NULL));
+  int rc = conc_aio_await(outer, NULL);
+  conc_aio_future_release(outer);
+  /* outer ended only after inner had unwound from its own await */
+  assert_true(((chain_t *)arg)->inner_returned);
+  return rc == CONC_ECANCELED ? 0 : CONC_EFAILED;
+}
+
+static void cancel_reaches_the_task_a_task_awaits(void **state) {
+  (void)state;
+  chain_t c = {.inner_rc = 1};
+  assert_int_equal(conc_aio_run(chain_main, &c, NULL, NULL), 0);
+  assert_int_equal(c.inner_rc, CONC_ECANCELED); /* inner saw the cancel */
+  assert_false(c.inner_done_early); /* outer woke when inner had ended */
+}
+
 static int never_runs(void *arg, void **res) {
   (void)res;
   *(int *)arg = 1;
@@ -1203,6 +1249,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test(cancel_delivers_ECANCELED_at_the_current_await),
     cmocka_unit_test(task_that_swallows_the_cancel_ends_with_its_result),
     cmocka_unit_test(task_cancelled_before_it_starts_never_runs),
+    cmocka_unit_test(cancel_reaches_the_task_a_task_awaits),
     cmocka_unit_test(cancel_of_the_running_task_lands_at_its_next_suspension),
     cmocka_unit_test(uncancel_to_zero_withdraws_the_request),
     cmocka_unit_test(sleep0_yields_once_to_every_ready_task),
