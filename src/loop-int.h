@@ -78,7 +78,7 @@ typedef struct conc__handle {
     void *ctx;               /* H_DONE: the future; H_TASK: the task */
     int64_t when;            /* timers: deadline, ns on CLOCK_MONOTONIC */
   };
-  uint64_t seq;              /* scheduling order; also the handle's gen */
+  uint64_t seq; /* scheduling order; also the handle's gen */
   uint8_t kind;
   uint8_t state;
   uint8_t embedded; /* part of a task or watcher: never freed to the pool */
@@ -189,6 +189,11 @@ int conc__loop_check(const conc_loop_t *loop);
 /* Report through the loop's exception handler (or stderr). */
 void conc__loop_report(conc_loop_t *loop, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* loop_io.c: queue what a poller event makes ready (not the wake-up fd),
+ * and free the watch table when the loop closes. */
+void conc__loop_dispatch(conc_loop_t *loop, const conc__poll_ev_t *ev);
+void conc__loop_watch_free(conc_loop_t *loop);
 
 /* The bridges' hook (aio_bridge.c), called by loop.c when a loop closes,
  * after its tasks: shut down and join the loop's default executor (0, or

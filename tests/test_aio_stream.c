@@ -27,6 +27,17 @@
 #define UNDER_SANITIZER 0
 #endif
 
+/* Yield until srv has n running handlers (the accept may take a while on
+ * a loaded machine); false after 10 s. */
+static bool await_connections(conc_aio_server_t *srv, size_t n) {
+  for (int i = 0; i < 2000; i++) {
+    if (conc_aio_server_connections(srv) == n)
+      return true;
+    conc_aio_sleep(0.005);
+  }
+  return false;
+}
+
 static int run_main(conc_aio_fn_t fn, void *arg) {
   return conc_aio_run(fn, arg, NULL, NULL);
 }
@@ -266,7 +277,7 @@ static int reset_main(void *arg, void **res) {
                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   assert_int_equal(
       conc_aio_sock_connect(fd, (struct sockaddr *)&sa, sizeof sa, 5), 0);
-  conc_aio_sleep(0.02); /* the handler waits in read */
+  assert_true(await_connections(srv, 1)); /* the handler waits in read */
   struct linger lg = {1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   conc_aio_sock_close(fd); /* RST */
@@ -324,8 +335,7 @@ static int close_main(void *arg, void **res) {
   int port = conc_aio_server_port(srv);
   conc_aio_stream_t *s;
   assert_int_equal(conc_aio_open_connection("127.0.0.1", port, NULL, &s), 0);
-  conc_aio_sleep(0.02); /* accepted; its handler sleeps */
-  assert_int_equal(conc_aio_server_connections(srv), 1);
+  assert_true(await_connections(srv, 1)); /* accepted; its handler sleeps */
   double t0 = conc_monotonic();
   assert_int_equal(conc_aio_server_close(srv), 0);
   assert_false(conc_aio_server_is_serving(srv));
@@ -605,7 +615,7 @@ static int two_waiters_main(void *arg, void **res) {
   assert_int_equal(conc_aio_open_connection(
                        "127.0.0.1", conc_aio_server_port(srv), NULL, &s),
                    0);
-  conc_aio_sleep(0.02); /* its handler sleeps 0.1 s */
+  assert_true(await_connections(srv, 1)); /* its handler sleeps 0.1 s */
   double t0 = conc_monotonic();
   conc_aio_server_close(srv);
   waiters_t w1 = {srv, 1, 0}, w2 = {srv, 1, 0};
@@ -686,8 +696,10 @@ static int busy_accept_main(void *arg, void **res) {
    * the accepting task gets CONC_EBUSY and must not spin */
   conc_aio_create_task(NULL, hog_listener, &lfd, NULL, &hog);
   conc_aio_create_task(NULL, busy_ticker, &stop, NULL, &tick);
-  conc_aio_sleep(0.2);
-  assert_true(busy_ticks >= 5); /* the loop went on */
+  /* the loop goes on (a spinning accept would stop it, this task too) */
+  for (int i = 0; i < 1000 && busy_ticks < 5; i++)
+    conc_aio_sleep(0.01);
+  assert_true(busy_ticks >= 5);
   conc_aio_cancel(hog, NULL);
   conc_aio_await(hog, NULL);
   conc_aio_stream_t *s; /* the accepting task takes over within 0.1 s */
@@ -736,8 +748,8 @@ static int idle_main(void *arg, void **res) {
     assert_int_equal(conc_aio_open_connection(
                          "127.0.0.1", conc_aio_server_port(srv), NULL, &c[i]),
                      0);
-  conc_aio_sleep(0.05); /* every handler waits in readline */
-  assert_int_equal(conc_aio_server_connections(srv), IDLE);
+  assert_true(await_connections(srv, IDLE)); /* all wait in readline */
+  conc_aio_sleep(0.02);
   size_t h1 = mallinfo2().uordblks;
   /* both ends' streams and the handler tasks' records, no read buffers */
   *per_conn = (h1 - h0) / (IDLE - 4);
