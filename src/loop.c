@@ -1,6 +1,7 @@
 /*
  * The event loop core: the ready queue, callbacks and timers, threadsafe
- * calls, I/O watchers, and one iteration as asyncio's _run_once does it.
+ * calls, and one iteration as asyncio's _run_once does it (the descriptor
+ * watches are in loop_io.c).
  *
  * Locking protocol: a loop is confined to the thread that created it; every
  * entry point but the threadsafe ones checks the caller's thread and touches
@@ -10,8 +11,9 @@
  * (`sleeping`, a sequentially consistent load) and no wake-up is in flight
  * (`wake_pending`), writes the eventfd once; the loop stores `sleeping`
  * before it loads the head for the last time and sleeps. All four are
- * sequentially consistent, so each side sees the other's store: a call is never left waiting for a poll that
- * nothing ends, and a batch of calls costs one write.
+ * sequentially consistent, so each side sees the other's store: a call is
+ * never left waiting for a poll that nothing ends, and a batch of calls
+ * costs one write.
  *
  * Handles come from a per-loop free list, so steady-state scheduling
  * allocates nothing. A handle's seq is both its place in scheduling order
