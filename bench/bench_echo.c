@@ -12,9 +12,12 @@
  *   libuv                uv_read_start + uv_try_write (BENCH_HAVE_UV)
  *   asyncio, uvloop      start_server streams, read / write / drain
  *   gevent               StreamServer, recv / sendall
- * Python servers are `python3 -c script kind` children (Debian's uvloop and
- * gevent from /usr/lib/python3/dist-packages); a missing module prints
- * "skipped" and the variant is unavailable, never a failure.
+ * The servers live in bench/echo_srv.c. Python servers are `python3 -c
+ * script kind` children (Debian's uvloop and gevent from
+ * /usr/lib/python3/dist-packages), run with glibc's malloc thresholds fixed
+ * (see MMAP_FIXED) plus one asyncio variant with glibc's defaults; a
+ * missing module prints "skipped" and the variant is unavailable, never a
+ * failure.
  *
  * The client is this (parent) process, one thread, epoll: every connection
  * sends a message and waits for its whole echo before sending the next
@@ -40,6 +43,10 @@
  *                                          BENCH_ECHO_WRAP="strace -c -f -o F"
  *                                          or "perf record -o F" (prepended
  *                                          to the server's command line)
+ *
+ * Environment: BENCH_ECHO_MSGS (messages per window of a C server; Python
+ * servers do a quarter, uvloop half), BENCH_ECHO_NO_PY (C servers only, for
+ * repeats), BENCH_ECHO_NO_PIN (no CPU pinning).
  *
  * Locking: none; the client and every C server are single-threaded.
  */
