@@ -57,6 +57,13 @@ static void say_port(int port) {
   fflush(stdout);
 }
 
+/* A libconc server says which poller its loop runs on (the loop may have
+ * fallen back from io_uring). */
+static void say_port_backend(int port) {
+  printf("%d %s\n", port, conc_loop_backend_name(conc_loop_get()));
+  fflush(stdout);
+}
+
 /* ---- libconc: stack probes for the idle row ------------------------------ */
 
 /* Each live handler's slot holds an address on its stack (0 when free). */
@@ -151,7 +158,7 @@ static int conc_streams_main(void *arg, void **res) {
   int rc = conc_aio_start_server(echo_stream, NULL, "127.0.0.1", 0, &o, &srv);
   if (rc)
     return rc;
-  say_port(conc_aio_server_port(srv));
+  say_port_backend(conc_aio_server_port(srv));
   return control_task(NULL, res);
 }
 
@@ -194,7 +201,7 @@ static int conc_sock_main(void *arg, void **res) {
   if (lfd < 0 || conc_aio_create_task(NULL, sock_accepter,
                                       (void *)(intptr_t)lfd, NULL, NULL) != 0)
     return -1;
-  say_port(port);
+  say_port_backend(port);
   return control_task(NULL, res);
 }
 

@@ -10,7 +10,8 @@
 enum { ECHO_RD = 16384, ECHO_BACKLOG = 4096 };
 
 /* `bench_echo --server KIND`: KIND is conc, conc-sock, epoll or uv. Prints
- * the port on a line (or "skipped"), serves until stdin closes. A libconc
+ * the port on a line (or "skipped"; a libconc server adds its loop's
+ * backend after the port), serves until stdin closes. A libconc
  * server answers "mem" on stdin with "<live handlers> <KiB of their
  * resident stack pages>". */
 int echo_server_child(const char *kind);
