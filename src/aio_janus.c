@@ -12,13 +12,13 @@
  * record's `refs` is atomic: the task, the serving thread's wake and the
  * posted callback hold one each, and the last frees it; the loop future,
  * `task_gone` and `cb_ran` are touched only on the loop's thread. A task
- * that leaves after it was served (cancel or timeout racing the hand-over)
- * first lets the loop run (sleep(0)) until the posted callback has run or
- * the post failed, so no callback of a gone task stays queued on a loop
- * that may close next; a loop that is closing runs no more callbacks, and
- * then the record is left to the callback that never comes (freed with
- * the loop's threadsafe queue is not possible: it stays, a few dozen
- * bytes, as the bridges' records do).
+ * that leaves after it was served (a cancel or a timeout racing the
+ * hand-over) first lets the loop run (sleep(0)) until the posted callback
+ * has run or the post failed, so that no callback of a gone task stays
+ * queued on a loop that may close next. Only a loop that is being closed
+ * with the task still in it runs no more callbacks: the record (a few
+ * dozen bytes) then stays with the dropped callback, as the bridges'
+ * records do.
  */
 #include <math.h>
 #include <stdlib.h>

@@ -74,14 +74,22 @@ conc__awl_serve(conc__awaiter_t **head, conc__awaiter_t **chain, int rc) {
   return w;
 }
 
-/* After the lock is released: wake a chain (oldest served first does not
- * matter: each wake only posts to its loop). */
+/* After the lock is released: wake a chain, in the order the waiters were
+ * served (the chain holds them newest first), so their tasks resume in
+ * that order. Each wake only posts to its loop; w may be gone after it. */
 static inline void conc__awl_wake_chain(conc__awaiter_t *chain) {
+  conc__awaiter_t *fifo = NULL;
   while (chain) {
     conc__awaiter_t *next = chain->next;
-    chain->next = NULL;
-    chain->wake(chain); /* w may be gone after this */
+    chain->next = fifo;
+    fifo = chain;
     chain = next;
+  }
+  while (fifo) {
+    conc__awaiter_t *next = fifo->next;
+    fifo->next = NULL;
+    fifo->wake(fifo);
+    fifo = next;
   }
 }
 

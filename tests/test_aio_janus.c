@@ -226,15 +226,32 @@ static int room_main(void *arg, void **res) {
   assert_int_equal(N(x), 2);
   assert_int_equal(conc_queue_unfinished_tasks(q), 2);
   finish(&p);
+  /* A larger maxsize also lets a waiting put in. */
+  assert_int_equal(conc_queue_put_async(q, I(3), 0), 0);
+  start(&p, QPUT, q, I(4), CONC_FOREVER);
+  settle();
+  assert_false(p.done);
+  assert_int_equal(conc_queue_set_maxsize(q, 2), 0);
+  settle();
+  assert_int_equal(p.rc, 0);
+  assert_int_equal(conc_queue_qsize(q), 2);
+  finish(&p);
   return 0;
 }
 
 static void test_janus_bounded_put_waits_for_room(void **state) {
   (void)state;
-  conc_queue_t q;
-  assert_int_equal(conc_queue_init(&q, &(conc_queue_opts_t){.maxsize = 1}), 0);
-  run_main(room_main, &q);
-  conc_queue_destroy(&q);
+  conc_queue_opts_t kinds[] = {
+      {.maxsize = 1, .kind = CONC_QUEUE_FIFO},
+      {.maxsize = 1, .kind = CONC_QUEUE_LIFO},
+      {.maxsize = 1, .kind = CONC_QUEUE_PRIORITY, .compare = qint_cmp},
+  };
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    conc_queue_t q;
+    assert_int_equal(conc_queue_init(&q, &kinds[i]), 0);
+    run_main(room_main, &q);
+    conc_queue_destroy(&q);
+  }
 }
 
 static int fifo_getters_main(void *arg, void **res) {
