@@ -170,11 +170,23 @@ static ssize_t recv_common(int fd, void *buf, size_t n, struct sockaddr *from,
     return rc;
   if (n == 0 && !from)
     return 0;
+  /* A stream recv that came back short last time most likely drained the
+   * socket: wait for readiness first rather than pay a recv that fails
+   * with EAGAIN (one per message in an echo loop). Datagrams always try. */
+  conc_loop_t *loop = conc_loop_running();
+  if (!from && left(deadline) != 0.0 && conc__loop_io_drained(loop, fd)) {
+    rc = wait_left(fd, CONC__EV_READ, deadline);
+    if (rc)
+      return rc;
+  }
   for (;;) {
     ssize_t r =
         from ? recvfrom(fd, buf, n, 0, from, fromlen) : recv(fd, buf, n, 0);
-    if (r >= 0)
+    if (r >= 0) {
+      if (!from)
+        conc__loop_io_set_drained(loop, fd, r > 0 && (size_t)r < n);
       return r;
+    }
     if (errno == EINTR)
       continue;
     if (!would_block(errno))

@@ -102,11 +102,29 @@ static size_t buffered(const conc_aio_stream_t *s) {
 }
 
 /* Room for at least `want` more bytes at the end of the read buffer. */
+/* Read buffers of MIN_RBUF bytes that idle connections gave back wait in a
+ * small per-loop cache, so a connection that goes idle after every message
+ * does not pay a malloc and a free for each one. */
+static void rbuf_drop(conc_aio_stream_t *s) {
+  conc_loop_t *loop = s->loop;
+  if (s->rcap == MIN_RBUF && !loop->closed && loop->nrbuf < CONC__RBUF_CACHE)
+    loop->rbuf_cache[loop->nrbuf++] = s->rbuf;
+  else
+    free(s->rbuf);
+  s->rbuf = NULL;
+  s->rcap = s->rstart = s->rend = 0;
+}
+
 static int room(conc_aio_stream_t *s, size_t want) {
   if (s->rstart == s->rend)
     s->rstart = s->rend = 0;
   if (s->rcap - s->rend >= want)
     return 0;
+  if (!s->rbuf && want <= MIN_RBUF && s->loop->nrbuf > 0) {
+    s->rbuf = s->loop->rbuf_cache[--s->loop->nrbuf];
+    s->rcap = MIN_RBUF;
+    return 0;
+  }
   if (s->rstart > 0) {
     memmove(s->rbuf, s->rbuf + s->rstart, buffered(s));
     s->rend -= s->rstart;
@@ -186,9 +204,7 @@ static ssize_t fill(conc_aio_stream_t *s) {
     if (s->eof)
       return 0;
     if (buffered(s) == 0 && s->drained) {
-      free(s->rbuf);
-      s->rbuf = NULL;
-      s->rcap = s->rstart = s->rend = 0;
+      rbuf_drop(s);
       int rc = wait_readable(s);
       if (rc)
         return rc > 0 ? 0 : rc;
@@ -597,7 +613,7 @@ void conc_aio_stream_release(conc_aio_stream_t *s) {
   }
   if (s->closed_f)
     conc_aio_future_release(s->closed_f);
-  free(s->rbuf);
+  rbuf_drop(s);
   free(s->wbuf);
   free(s);
 }

@@ -117,6 +117,12 @@ void conc__loop_io_disarm(conc_loop_t *loop, int fd, uint32_t bit,
                           conc__handle_t *waiter);
 void conc__loop_io_forget(conc_loop_t *loop, int fd);
 
+/* The cooperative recv's hint for fd (see conc__watch_t.rd_drained): a
+ * wrong hint costs at most one loop iteration, never a lost byte, because
+ * the poller is level-triggered. forget clears it. */
+bool conc__loop_io_drained(conc_loop_t *loop, int fd);
+void conc__loop_io_set_drained(conc_loop_t *loop, int fd, bool drained);
+
 /* ---- the loop -------------------------------------------------------------
  */
 
@@ -133,6 +139,8 @@ typedef struct conc__watch {
   conc__handle_t *rd_wait, *wr_wait; /* a suspended task's step, queued
                                         once when the fd is ready */
   uint32_t events;                   /* what the poller watches */
+  uint8_t rd_drained; /* the last stream recv came back short: likely
+                         nothing left, so wait before the next one */
 } conc__watch_t;
 
 typedef struct conc__tsq_node {
@@ -177,6 +185,10 @@ struct conc_loop {
   uint64_t task_counter; /* for "Task-N" names */
   void *future_pool;     /* recycled future records */
   void *task_pool;       /* recycled task records */
+  /* streams' idle read buffers (aio_stream.c), freed at close */
+#define CONC__RBUF_CACHE 16
+  void *rbuf_cache[CONC__RBUF_CACHE];
+  int nrbuf;
   /* layers above: one pointer each and a closer */
   void *slot[CONC__LOOP_SLOTS];
   void (*closer[CONC__LOOP_SLOTS])(conc_loop_t *loop);

@@ -757,6 +757,8 @@ int conc_loop_close(conc_loop_t *loop) {
   loop->heap = NULL;
   loop->heap_len = loop->heap_cap = loop->heap_cancelled = 0;
   conc__loop_watch_free(loop);
+  while (loop->nrbuf > 0)
+    free(loop->rbuf_cache[--loop->nrbuf]);
   loop->ops->close(loop->poller);
   close(loop->wake_fd);
   free(loop->evs);

@@ -200,6 +200,17 @@ void conc__loop_io_disarm(conc_loop_t *loop, int fd, uint32_t bit,
     *wait = NULL;
 }
 
+bool conc__loop_io_drained(conc_loop_t *loop, int fd) {
+  conc__watch_t *w = fd >= 0 ? watch_get(loop, fd, false) : NULL;
+  return w && w->rd_drained;
+}
+
+void conc__loop_io_set_drained(conc_loop_t *loop, int fd, bool drained) {
+  conc__watch_t *w = fd >= 0 ? watch_get(loop, fd, drained) : NULL;
+  if (w)
+    w->rd_drained = drained;
+}
+
 void conc__loop_io_forget(conc_loop_t *loop, int fd) {
   conc__watch_t *w = fd >= 0 ? watch_get(loop, fd, false) : NULL;
   if (!w)
@@ -207,6 +218,7 @@ void conc__loop_io_forget(conc_loop_t *loop, int fd) {
   if (w->events)
     (void)watch_ctl(loop, fd, w->events, 0);
   w->events = 0;
+  w->rd_drained = 0;
   w->rd.cb = w->wr.cb = NULL;
   if (w->rd.state == CONC__HS_READY)
     w->rd.state = CONC__HS_CANCELLED;
