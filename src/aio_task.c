@@ -830,13 +830,19 @@ void conc__aio_loop_closing(conc_loop_t *loop) {
     run_cbs_now(&t->fut);
     conc_aio_future_release(&t->fut);
   }
-  /* Done callbacks still queued will not run: give back the future each
-   * one holds, or its record would outlive the loop. */
-  for (conc__handle_t *h = loop->ready_head; h; h = h->next)
+  /* Done callbacks still queued run now, for the same reason as above (a
+   * server's accepting task gives the server back in one); what they try
+   * to schedule is refused, the loop being closed. */
+  conc__handle_t *h = loop->ready_head;
+  loop->ready_head = loop->ready_tail = NULL;
+  while (h) {
+    conc__handle_t *next = h->next;
     if (h->kind == CONC__H_DONE && h->state == CONC__HS_READY) {
       h->state = CONC__HS_CANCELLED;
-      conc_aio_future_release(h->ctx);
+      conc__aio_run_done(h->ctx, h->done, h->arg);
     }
+    h = next;
+  }
   loop->closed = false;
   pool_drain(&loop->future_pool);
   pool_drain(&loop->task_pool);
