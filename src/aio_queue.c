@@ -16,18 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aio_wq-int.h"
 #include "conc/aiosync.h"
 #include "conc/error.h"
 #include "conc/loop.h"
 
 /* ------------------------------------------------------ waiter records */
 
-typedef struct waiter {
-  struct waiter *prev, *next;
-  conc_aio_future_t *fut;
-  uint64_t ticket; /* arrival order, kept across re-waits */
-  bool queued;
-} waiter_t;
+typedef conc__aio_waiter_t waiter_t;
 
 /* Insert in ticket order: a new waiter goes last; one that was woken but
  * found its slot or item taken goes back to its place, not to the end. */
@@ -49,27 +45,12 @@ static void wq_insert(conc__aio_wq_t *q, waiter_t *w) {
   w->queued = true;
 }
 
-static void wq_unlink(conc__aio_wq_t *q, waiter_t *w) {
-  if (!w->queued)
-    return;
-  if (w->prev)
-    w->prev->next = w->next;
-  else
-    q->head = w->next;
-  if (w->next)
-    w->next->prev = w->prev;
-  else
-    q->tail = w->prev;
-  q->n--;
-  w->queued = false;
-}
-
 /* Wake the oldest waiter not woken or cancelled yet, dropping the others
  * from the list (they unlink nothing when they resume). */
 static void wake_next(conc__aio_wq_t *q) {
   waiter_t *w;
   while ((w = q->head) != NULL) {
-    wq_unlink(q, w);
+    conc__aio_wq_unlink(q, w);
     if (!conc_aio_future_done(w->fut)) {
       conc_aio_future_set_result(w->fut, NULL);
       return;
@@ -80,7 +61,7 @@ static void wake_next(conc__aio_wq_t *q) {
 static void wake_all(conc__aio_wq_t *q) {
   waiter_t *w;
   while ((w = q->head) != NULL) {
-    wq_unlink(q, w);
+    conc__aio_wq_unlink(q, w);
     if (!conc_aio_future_done(w->fut))
       conc_aio_future_set_result(w->fut, NULL);
   }
@@ -110,7 +91,7 @@ static int park(conc_aio_queue_t *q, conc__aio_wq_t *wq, conc_loop_t *loop,
   q->priv.loop = loop;
   wq_insert(wq, w);
   rc = conc_aio_await(w->fut, NULL);
-  wq_unlink(wq, w);
+  conc__aio_wq_unlink(wq, w);
   return rc;
 }
 

@@ -15,50 +15,19 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "aio_wq-int.h"
 #include "conc/aiosync.h"
 #include "conc/error.h"
 #include "conc/loop.h"
 
 /* ------------------------------------------------------ waiter records */
 
-typedef struct waiter {
-  struct waiter *prev, *next;
-  conc_aio_future_t *fut;
-  int outcome; /* barrier: index or CONC_EBROKEN, set by the waker */
-  bool queued;
-} waiter_t;
-
-static void wq_push(conc__aio_wq_t *q, waiter_t *w) {
-  w->next = NULL;
-  w->prev = q->tail;
-  if (q->tail)
-    ((waiter_t *)q->tail)->next = w;
-  else
-    q->head = w;
-  q->tail = w;
-  q->n++;
-  w->queued = true;
-}
-
-static void wq_unlink(conc__aio_wq_t *q, waiter_t *w) {
-  if (!w->queued)
-    return;
-  if (w->prev)
-    w->prev->next = w->next;
-  else
-    q->head = w->next;
-  if (w->next)
-    w->next->prev = w->prev;
-  else
-    q->tail = w->prev;
-  q->n--;
-  w->queued = false;
-}
+typedef conc__aio_waiter_t waiter_t;
 
 static waiter_t *wq_pop(conc__aio_wq_t *q) {
   waiter_t *w = q->head;
   if (w)
-    wq_unlink(q, w);
+    conc__aio_wq_unlink(q, w);
   return w;
 }
 
@@ -100,9 +69,9 @@ static int park(conc__aio_wq_t *q, void **bound, uint32_t busy,
   if (rc)
     return rc;
   *bound = loop;
-  wq_push(q, w);
+  conc__aio_wq_push(q, w);
   rc = conc_aio_await(w->fut, NULL);
-  wq_unlink(q, w);
+  conc__aio_wq_unlink(q, w);
   return rc;
 }
 
