@@ -53,6 +53,15 @@ static int deadline_of(double timeout, int64_t *out) {
 
 static bool in_task(void) { return conc_aio_current_task() != NULL; }
 
+/* The checks every data call starts with, and its one deadline. */
+static int enter(const void *buf, size_t n, double timeout, int64_t *deadline) {
+  if (!buf && n)
+    return CONC_EINVAL;
+  if (!in_task())
+    return CONC_ESTATE;
+  return deadline_of(timeout, deadline);
+}
+
 static int would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 
 /* Wait for `bit` with what is left of the deadline; a try-once call that
@@ -161,11 +170,7 @@ int conc_aio_sock_accept(int fd, double timeout, struct sockaddr *addr,
 static ssize_t recv_common(int fd, void *buf, size_t n, struct sockaddr *from,
                            socklen_t *fromlen, double timeout) {
   int64_t deadline;
-  if (!buf && n)
-    return CONC_EINVAL;
-  if (!in_task())
-    return CONC_ESTATE;
-  int rc = deadline_of(timeout, &deadline);
+  int rc = enter(buf, n, timeout, &deadline);
   if (rc)
     return rc;
   if (n == 0 && !from)
@@ -240,11 +245,7 @@ static ssize_t send_common(int fd, const void *buf, size_t n,
 
 ssize_t conc_aio_sock_send(int fd, const void *buf, size_t n, double timeout) {
   int64_t deadline;
-  if (!buf && n)
-    return CONC_EINVAL;
-  if (!in_task())
-    return CONC_ESTATE;
-  int rc = deadline_of(timeout, &deadline);
+  int rc = enter(buf, n, timeout, &deadline);
   if (rc)
     return rc;
   if (n == 0)
@@ -256,11 +257,7 @@ ssize_t conc_aio_sock_sendto(int fd, const void *buf, size_t n,
                              const struct sockaddr *to, socklen_t tolen,
                              double timeout) {
   int64_t deadline;
-  if ((!buf && n) || !to)
-    return CONC_EINVAL;
-  if (!in_task())
-    return CONC_ESTATE;
-  int rc = deadline_of(timeout, &deadline);
+  int rc = to ? enter(buf, n, timeout, &deadline) : CONC_EINVAL;
   if (rc)
     return rc;
   return send_common(fd, buf, n, to, tolen, deadline);
@@ -270,9 +267,7 @@ int conc_aio_sock_sendall(int fd, const void *buf, size_t n, double timeout,
                           size_t *sent) {
   int64_t deadline;
   size_t done = 0;
-  int rc = (!buf && n) ? CONC_EINVAL : !in_task() ? CONC_ESTATE : 0;
-  if (rc == 0)
-    rc = deadline_of(timeout, &deadline);
+  int rc = enter(buf, n, timeout, &deadline);
   while (rc == 0 && done < n) {
     ssize_t w =
         send_common(fd, (const char *)buf + done, n - done, NULL, 0, deadline);
