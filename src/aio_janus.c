@@ -1,5 +1,5 @@
 /*
- * aio_janus: the thread Queue and SimpleQueue awaited from a loop task
+ * aio_janus: the thread Queue, SimpleQueue and Event awaited from a loop task
  * (issue 11, F13, beyond asyncio: what Python users take the janus package
  * for). The task is suspended, never its thread; threads keep using the
  * blocking calls. The thread side is janus-int.h's waiter interface.
@@ -21,12 +21,17 @@
  * records do.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "conc/error.h"
 #include "conc/loop.h"
 #include "conc/queue.h"
+#include "conc/sync.h"
+#include "init-int.h"
 #include "janus-int.h"
+#include "qsync-int.h"
 
 struct jw {
   conc__awaiter_t aw; /* first: the thread layer sees only this */
@@ -225,4 +230,136 @@ int conc_simple_queue_get_async(conc_simple_queue_t *q, double timeout,
   if (timeout == 0)
     return CONC_ETIMEDOUT;
   return jwait(q, &sq_get_ops, timeout, NULL, out);
+}
+
+/* ---- Event ------------------------------------------------------------------
+ *
+ * conc_event_t is a public struct with no room for a list, so task waiters
+ * live in a table of buckets keyed by the event's address, each under its
+ * own lock. Bit 31 of the event's nwait (CONC__EVENT_TASKS) says that the
+ * table may hold waiters for it: a task raises it (under the bucket lock)
+ * before it looks at the flag, and set() looks at nwait after raising the
+ * flag, both sequentially consistent, so either set() sees the bit or the
+ * task sees the flag. The bit is lowered under the bucket lock when the
+ * event's last task waiter is served or leaves. A set() with no waiter at
+ * all still pays nothing more than its one load of nwait.
+ */
+
+#define EV_BUCKETS 64
+
+static struct ev_bucket {
+  conc__mu_t mu;
+  conc__awaiter_t *head;
+} ev_table[EV_BUCKETS];
+
+static pthread_once_t ev_once = PTHREAD_ONCE_INIT;
+
+static void ev_fork_prepare(void) {
+  for (int i = 0; i < EV_BUCKETS; i++)
+    conc__mu_lock(&ev_table[i].mu);
+}
+
+static void ev_fork_parent(void) {
+  for (int i = EV_BUCKETS - 1; i >= 0; i--)
+    conc__mu_unlock(&ev_table[i].mu);
+}
+
+static void ev_fork_child(void) {
+  for (int i = 0; i < EV_BUCKETS; i++)
+    conc__mu_reinit(&ev_table[i].mu);
+}
+
+static void ev_init(void) {
+  conc__atfork_register(ev_fork_prepare, ev_fork_parent, ev_fork_child);
+}
+
+static struct ev_bucket *ev_bucket(const conc_event_t *e) {
+  uintptr_t h = (uintptr_t)e;
+  h ^= h >> 7 ^ h >> 13;
+  return &ev_table[h % EV_BUCKETS];
+}
+
+/* With the bucket locked: lower the bit when no waiter for e is left. */
+static void ev_lower_if_none(struct ev_bucket *b, conc_event_t *e) {
+  conc__awaiter_t *w = b->head;
+  if (w)
+    do {
+      if (w->key == e)
+        return;
+      w = w->next;
+    } while (w != b->head);
+  __atomic_fetch_and(&e->priv.nwait, ~CONC__EVENT_TASKS, __ATOMIC_SEQ_CST);
+}
+
+void conc__event_serve_tasks(conc_event_t *e) {
+  struct ev_bucket *b = ev_bucket(e);
+  conc__awaiter_t *chain = NULL;
+  conc__mu_lock(&b->mu);
+  conc__awaiter_t *w = b->head;
+  while (w) {
+    conc__awaiter_t *next = w->next == b->head ? NULL : w->next;
+    if (w->key == e) {
+      conc__awl_unlink(&b->head, w);
+      w->rc = 0;
+      w->next = chain;
+      chain = w;
+    }
+    w = next;
+  }
+  ev_lower_if_none(b, e);
+  conc__mu_unlock(&b->mu);
+  conc__awl_wake_chain(chain);
+}
+
+/* 0 when the flag is up now, or CONC__AW_QUEUED with w linked. */
+static int ev_try_wait(void *obj, conc__awaiter_t *w, void *item, void **out) {
+  (void)item;
+  (void)out;
+  conc_event_t *e = obj;
+  struct ev_bucket *b = ev_bucket(e);
+  int rc = 0;
+  conc__mu_lock(&b->mu);
+  __atomic_fetch_or(&e->priv.nwait, CONC__EVENT_TASKS, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&e->priv.word, __ATOMIC_SEQ_CST) & 1u) {
+    ev_lower_if_none(b, e);
+  } else {
+    w->key = e;
+    conc__awl_push(&b->head, w);
+    rc = CONC__AW_QUEUED;
+  }
+  conc__mu_unlock(&b->mu);
+  return rc;
+}
+
+static bool ev_leave(void *obj, conc__awaiter_t *w, bool give_back) {
+  (void)give_back;
+  conc_event_t *e = obj;
+  struct ev_bucket *b = ev_bucket(e);
+  conc__mu_lock(&b->mu);
+  bool waiting = w->linked;
+  if (waiting) {
+    conc__awl_unlink(&b->head, w);
+    ev_lower_if_none(b, e);
+  }
+  conc__mu_unlock(&b->mu);
+  return waiting;
+}
+
+static const struct jops ev_ops = {ev_try_wait, ev_leave};
+
+int conc_event_wait_async(conc_event_t *e, double timeout) {
+  if (!e || isnan(timeout))
+    return CONC_EINVAL;
+  if (e->priv.flags & CONC__SYNC_PSHARED)
+    return CONC_EINVAL; /* a set in another process cannot reach a loop */
+  if (!conc_aio_current_task())
+    return CONC_ESTATE;
+  if (timeout < 0 && timeout != CONC_FOREVER)
+    timeout = 0; /* as conc_event_wait: other negatives poll */
+  if (conc_event_is_set(e))
+    return 0;
+  if (timeout == 0)
+    return CONC_ETIMEDOUT;
+  pthread_once(&ev_once, ev_init);
+  return jwait(e, &ev_ops, timeout, NULL, NULL);
 }

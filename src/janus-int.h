@@ -117,4 +117,8 @@ int conc__simple_queue_get_or_wait(conc_simple_queue_t *q, conc__awaiter_t *w,
 bool conc__simple_queue_leave(conc_simple_queue_t *q, conc__awaiter_t *w,
                               bool give_back);
 
+/* Event (aio_janus.c): called by conc_event_set, after the flag went up,
+ * when nwait has CONC__EVENT_TASKS: serve every task waiting on e. */
+void conc__event_serve_tasks(conc_event_t *e);
+
 #endif

@@ -13,6 +13,8 @@
  * The event word is generation << 1 | flag. set bumps the generation and
  * raises the flag; a waiter sleeps on the exact word it saw with the flag
  * down, so any change it wakes to is a set, even if a clear followed.
+ * Loop tasks waiting on a private Event (aio_janus.c) raise bit 31 of
+ * nwait; set, after its CAS, serves them when it sees the bit.
  *
  * Pshared objects keep no count that a waiter killed in its sleep would
  * leave raised: bit 31 of the word (SLEEPERS) says that somebody may sleep
@@ -30,6 +32,7 @@
 #include <string.h>
 
 #include "conc/sync.h"
+#include "janus-int.h"
 #include "sync-int.h"
 
 #define SEQ __ATOMIC_SEQ_CST
@@ -214,7 +217,7 @@ int conc_event_destroy(conc_event_t *e) {
 int conc_event_set(conc_event_t *e) {
   if (!e)
     return CONC_EINVAL;
-  uint32_t w = __atomic_load_n(&e->priv.word, SEQ);
+  uint32_t w = __atomic_load_n(&e->priv.word, SEQ), n;
   do {
     if (w & 1u)
       return 0;
@@ -224,8 +227,11 @@ int conc_event_set(conc_event_t *e) {
   if (ev_shared(e)) {
     if (w & SLEEPERS)
       conc__sync_wake(&e->priv.word, CONC__WAKE_ALL);
-  } else if (__atomic_load_n(&e->priv.nwait, SEQ)) {
-    conc__wake(&e->priv.word, CONC__WAKE_ALL, false);
+  } else if ((n = __atomic_load_n(&e->priv.nwait, SEQ)) != 0) {
+    if (n & ~CONC__EVENT_TASKS)
+      conc__wake(&e->priv.word, CONC__WAKE_ALL, false);
+    if (n & CONC__EVENT_TASKS) /* loop tasks wait (aio_janus.c) */
+      conc__event_serve_tasks(e);
   }
   return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * The thread Queue and SimpleQueue awaited from loop tasks (issue 11, F13:
+ * The thread Queue, SimpleQueue and Event awaited from loop tasks (issue 11, F13:
  * what Python users take the janus package for). Threads use the blocking
  * calls, tasks the *_async ones, on the same queue. Orderings that matter
  * are made on the loop's thread (a put from a task serves a waiting task
@@ -18,6 +18,7 @@
 #include "conc/error.h"
 #include "conc/loop.h"
 #include "conc/queue.h"
+#include "conc/sync.h"
 #include "conc/time.h"
 
 #define I(n) ((void *)(uintptr_t)(n))
@@ -941,6 +942,170 @@ static void test_janus_simple_queue_gives_back_across_a_chunk(void **state) {
   conc_simple_queue_destroy(&q);
 }
 
+/* ---- Event ------------------------------------------------------------- */
+
+typedef struct ev_op {
+  conc_event_t *e;
+  double timeout;
+  int rc;
+  bool done;
+  conc_aio_future_t *task;
+} ev_op_t;
+
+static int ev_task(void *arg, void **res) {
+  (void)res;
+  ev_op_t *o = arg;
+  o->rc = conc_event_wait_async(o->e, o->timeout);
+  o->done = true;
+  return 0;
+}
+
+static void ev_start(ev_op_t *o, conc_event_t *e, double timeout) {
+  memset(o, 0, sizeof *o);
+  o->e = e;
+  o->timeout = timeout;
+  o->rc = 1;
+  assert_int_equal(conc_aio_create_task(NULL, ev_task, o, NULL, &o->task), 0);
+}
+
+static void ev_finish(ev_op_t *o) {
+  assert_int_equal(conc_aio_await(o->task, NULL), 0);
+  conc_aio_future_release(o->task);
+}
+
+static void *thread_set(void *arg) {
+  assert_int_equal(conc_event_set(arg), 0);
+  return NULL;
+}
+
+static int event_main(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  conc_event_t e1 = CONC_EVENT_INIT, e2 = CONC_EVENT_INIT;
+  ev_op_t a[3], b;
+  for (int i = 0; i < 3; i++)
+    ev_start(&a[i], &e1, CONC_FOREVER);
+  ev_start(&b, &e2, CONC_FOREVER);
+  settle();
+  assert_false(a[0].done);
+  assert_int_equal(conc_event_destroy(&e1), CONC_EBUSY); /* tasks wait */
+  pthread_t t = conc_test_spawn(thread_set, &e1);
+  conc_test_join(t);
+  for (int i = 0; i < 3; i++) {
+    ev_finish(&a[i]);
+    assert_int_equal(a[i].rc, 0);
+  }
+  settle();
+  assert_false(b.done); /* another event's waiter is not served */
+  /* set then clear at once still releases a waiting task. */
+  assert_int_equal(conc_event_set(&e2), 0);
+  assert_int_equal(conc_event_clear(&e2), 0);
+  ev_finish(&b);
+  assert_int_equal(b.rc, 0);
+  /* Already set: no wait. */
+  assert_int_equal(conc_event_set(&e1), 0);
+  assert_int_equal(conc_event_wait_async(&e1, 0), 0);
+  assert_int_equal(conc_event_wait_async(&e1, CONC_FOREVER), 0);
+  assert_int_equal(conc_event_destroy(&e1), 0);
+  assert_int_equal(conc_event_destroy(&e2), 0);
+  return 0;
+}
+
+static void
+test_janus_event_set_from_a_thread_wakes_waiting_tasks(void **state) {
+  (void)state;
+  run_main(event_main, NULL);
+}
+
+static int event_timeout_cancel_main(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  conc_event_t e = CONC_EVENT_INIT;
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_event_wait_async(&e, 0.05), CONC_ETIMEDOUT);
+  assert_elapsed(conc_monotonic() - t0, 0.05);
+  t0 = conc_monotonic();
+  assert_int_equal(conc_event_wait_async(&e, 0), CONC_ETIMEDOUT);
+  assert_int_equal(conc_event_wait_async(&e, -3), CONC_ETIMEDOUT); /* polls */
+  assert_quick(conc_monotonic() - t0);
+  ev_op_t o;
+  ev_start(&o, &e, CONC_FOREVER);
+  settle();
+  assert_true(conc_aio_cancel(o.task, NULL));
+  settle();
+  assert_int_equal(o.rc, CONC_ECANCELED);
+  ev_finish(&o);
+  /* No stale waiter: nothing counts as waiting any more. */
+  assert_int_equal(e.priv.nwait, 0);
+  assert_int_equal(conc_event_destroy(&e), 0);
+  return 0;
+}
+
+static void test_janus_event_timeout_and_cancel_leave_no_waiter(void **state) {
+  (void)state;
+  run_main(event_timeout_cancel_main, NULL);
+}
+
+/* A thread and a task hand a turn back and forth through two Events. */
+enum { PING_N = 2000 };
+
+struct ping {
+  conc_event_t to_task, to_thread;
+};
+
+static void *ping_thread(void *arg) {
+  struct ping *p = arg;
+  for (int i = 0; i < PING_N; i++) {
+    assert_int_equal(conc_event_set(&p->to_task), 0);
+    assert_int_equal(conc_event_wait(&p->to_thread, 10.0), 0);
+    assert_int_equal(conc_event_clear(&p->to_thread), 0);
+  }
+  return NULL;
+}
+
+static int ping_main(void *arg, void **res) {
+  (void)res;
+  struct ping *p = arg;
+  pthread_t t = conc_test_spawn(ping_thread, p);
+  for (int i = 0; i < PING_N; i++) {
+    assert_int_equal(conc_event_wait_async(&p->to_task, CONC_FOREVER), 0);
+    assert_int_equal(conc_event_clear(&p->to_task), 0);
+    assert_int_equal(conc_event_set(&p->to_thread), 0);
+  }
+  conc_test_join(t);
+  return 0;
+}
+
+static void
+test_janus_event_ping_pong_between_a_thread_and_a_task(void **state) {
+  (void)state;
+  struct ping p = {CONC_EVENT_INIT, CONC_EVENT_INIT};
+  run_main(ping_main, &p);
+  assert_int_equal(conc_event_destroy(&p.to_task), 0);
+  assert_int_equal(conc_event_destroy(&p.to_thread), 0);
+}
+
+static int event_misuse_main(void *arg, void **res) {
+  (void)res;
+  conc_event_t *shared = arg;
+  conc_event_t e = CONC_EVENT_INIT;
+  assert_int_equal(conc_event_wait_async(NULL, 0), CONC_EINVAL);
+  assert_int_equal(conc_event_wait_async(&e, NAN), CONC_EINVAL);
+  assert_int_equal(conc_event_wait_async(shared, 1), CONC_EINVAL);
+  return 0;
+}
+
+static void test_janus_event_misuse_gets_its_code(void **state) {
+  (void)state;
+  conc_event_t e = CONC_EVENT_INIT, shared;
+  assert_int_equal(
+      conc_event_init(&shared, &(conc_event_opts_t){.pshared = true}), 0);
+  assert_int_equal(conc_event_set(&e), 0);
+  assert_int_equal(conc_event_wait_async(&e, 0), CONC_ESTATE);
+  run_main(event_misuse_main, &shared);
+  assert_int_equal(conc_event_destroy(&shared), 0);
+}
+
 /* ---- misuse -------------------------------------------------------------- */
 
 static int misuse_main(void *arg, void **res) {
@@ -1011,4 +1176,8 @@ CONC_TEST_MAIN(
     cmocka_unit_test(test_janus_simple_queue_threads_feed_a_task),
     cmocka_unit_test(test_janus_simple_queue_timeout_and_cancel_keep_items),
     cmocka_unit_test(test_janus_simple_queue_gives_back_across_a_chunk),
+    cmocka_unit_test(test_janus_event_set_from_a_thread_wakes_waiting_tasks),
+    cmocka_unit_test(test_janus_event_timeout_and_cancel_leave_no_waiter),
+    cmocka_unit_test(test_janus_event_ping_pong_between_a_thread_and_a_task),
+    cmocka_unit_test(test_janus_event_misuse_gets_its_code),
     cmocka_unit_test(test_janus_misuse_gets_its_code_and_changes_nothing))

@@ -339,10 +339,13 @@ CONC_END_DECLS
 typedef struct conc_event {
   struct {
     uint32_t word;  /* generation << 1 | flag (pshared: bit 31 as above) */
-    uint32_t nwait; /* private: threads blocked in wait */
+    uint32_t nwait; /* private: threads blocked in wait; bit 31: tasks
+                       may wait (CONC__EVENT_TASKS) */
     uint32_t flags;
   } priv;
 } conc_event_t;
+
+#define CONC__EVENT_TASKS 0x80000000u
 
 #define CONC_EVENT_INIT                                                        \
   {                                                                            \
@@ -368,6 +371,16 @@ CONC_EXTERN bool conc_event_is_set(const conc_event_t *e);
 CONC_EXTERN int conc_event_wait(conc_event_t *e, double timeout);
 /* "<conc.Event at 0x...: set>" or "unset". */
 CONC_EXTERN int conc_event_repr(const conc_event_t *e, char *buf, size_t n);
+/*
+ * wait(timeout) from a loop task (janus; docs/sync.md): suspends only the
+ * task; a set() from any thread wakes it through its loop. 0 once set (also
+ * when cleared again before the task runs), CONC_ETIMEDOUT, CONC_ECANCELED
+ * (no waiter is left behind), CONC_ESTATE outside a task, CONC_EINVAL (NULL,
+ * NaN, or a process-shared event: a set in another process cannot reach a
+ * loop), CONC_ENOMEM. Timeouts as conc_event_wait. A task waiting counts as
+ * a waiter for conc_event_destroy (CONC_EBUSY).
+ */
+CONC_EXTERN int conc_event_wait_async(conc_event_t *e, double timeout);
 
 CONC_END_DECLS
 
