@@ -356,8 +356,12 @@ static conc__stack_t *decommit_some(conc__stack_t *chain) {
   qsort(v, n, sizeof *v, by_address);
   for (size_t i = 0; i < n;) {
     size_t j = i;
+    /* mprotect guards are separate mappings; some emulators (qemu-user)
+     * skip a DONTNEED that spans them: those slots go one at a time. */
     while (j + 1 < n && v[j + 1]->slab == v[j]->slab &&
-           v[j + 1]->base == v[j]->hi)
+           v[j + 1]->base == v[j]->hi &&
+           v[j]->kind != CONC__STACK_GUARD_MPROT &&
+           v[j + 1]->kind != CONC__STACK_GUARD_MPROT)
       j++;
     (void)madvise(v[i]->lo, (size_t)(v[j]->hi - v[i]->lo), MADV_DONTNEED);
     i = j + 1;
