@@ -112,7 +112,10 @@ static void fork_child(void) {
       if (l->cvs[i])
         conc__cv_reinit(l->cvs[i]);
   }
-  pthread_mutex_init(&reg_mu, NULL);
+  /* The forking thread took reg_mu in prepare and is the child's only
+   * thread: it unlocks it (re-initialising a held mutex is what TSan
+   * reports as a lock-order inversion in every child that exits). */
+  pthread_mutex_unlock(&reg_mu);
 }
 
 static void reg_init(void) {
