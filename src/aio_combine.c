@@ -671,7 +671,7 @@ int conc_aio_shield(conc_aio_future_t *f, conc_aio_future_t **out) {
 
 struct conc_aio_as_completed {
   conc_loop_t *loop;
-  conc_aio_future_t **todo; /* m distinct futures, retained */
+  conc_aio_future_t **distinct; /* m distinct futures, retained */
   size_t m;
   conc_aio_future_t **done; /* completed, not yet handed out: a FIFO */
   size_t head, tail;
@@ -686,7 +686,7 @@ struct conc_aio_as_completed {
 static void ac_unref(conc_aio_as_completed_t *it) {
   if (--it->refs)
     return;
-  free(it->todo);
+  free(it->distinct);
   free(it->done);
   free(it);
 }
@@ -717,8 +717,8 @@ static void ac_on_timeout(void *arg) {
   if (!it->destroyed) {
     it->timed_out = true;
     for (size_t i = 0; i < it->m; i++)
-      if (conc_aio_future_remove_done_callback(it->todo[i], ac_on_completion,
-                                               it) > 0)
+      if (conc_aio_future_remove_done_callback(it->distinct[i],
+                                               ac_on_completion, it) > 0)
         it->refs--;
     ac_wake(it);
   }
@@ -730,17 +730,17 @@ static int ac_new(conc_aio_future_t *const *futs, size_t n,
   conc_aio_as_completed_t *it = calloc(1, sizeof *it);
   if (!it)
     return CONC_ENOMEM;
-  int rc = aio_unique(futs, n, &it->todo, &it->m);
+  int rc = aio_unique(futs, n, &it->distinct, &it->m);
   if (rc == 0 && !(it->done = malloc((it->m ? it->m : 1) * sizeof *it->done)))
     rc = CONC_ENOMEM;
   if (rc) {
-    free(it->todo);
+    free(it->distinct);
     free(it);
     return rc;
   }
   it->refs = 1;
   it->left = it->m;
-  it->loop = it->m ? conc_aio_future_loop(it->todo[0]) : NULL;
+  it->loop = it->m ? conc_aio_future_loop(it->distinct[0]) : NULL;
   *out = it;
   return 0;
 }
@@ -756,8 +756,8 @@ int conc_aio_as_completed(conc_aio_future_t *const *futs, size_t n,
     return rc;
   size_t reg = 0;
   for (; reg < it->m; reg++, it->refs++)
-    if ((rc = conc_aio_future_add_done_callback(it->todo[reg], ac_on_completion,
-                                                it)))
+    if ((rc = conc_aio_future_add_done_callback(it->distinct[reg],
+                                                ac_on_completion, it)))
       break;
   if (rc == 0 && it->m && delay >= 0 &&
       (rc = conc_loop_call_later(it->loop, delay, ac_on_timeout, it,
@@ -766,7 +766,7 @@ int conc_aio_as_completed(conc_aio_future_t *const *futs, size_t n,
     it->refs++;
   }
   for (size_t i = 0; i < reg; i++)
-    conc_aio_future_retain(it->todo[i]);
+    conc_aio_future_retain(it->distinct[i]);
   if (rc) {
     it->m = reg; /* destroy releases and unregisters what was done */
     conc_aio_as_completed_destroy(it);
@@ -819,9 +819,9 @@ void conc_aio_as_completed_destroy(conc_aio_as_completed_t *it) {
   }
   for (size_t i = 0; i < it->m; i++) {
     if (!it->timed_out && conc_aio_future_remove_done_callback(
-                              it->todo[i], ac_on_completion, it) > 0)
+                              it->distinct[i], ac_on_completion, it) > 0)
       it->refs--;
-    conc_aio_future_release(it->todo[i]);
+    conc_aio_future_release(it->distinct[i]);
   }
   ac_unref(it);
 }
