@@ -189,6 +189,14 @@ static void watchdog(int sig) {
 
 static void forked_children_never_deadlock_under_load(void **state) {
   (void)state;
+#if defined(__SANITIZE_ADDRESS__) || defined(CONC_SANITIZER_address)
+  /* GCC 12's libasan takes no lock of its allocator around fork: a child
+   * forked while another thread is inside malloc inherits the allocator
+   * locked and hangs in its first malloc (seen once in CI), whatever the
+   * library does. The storm runs in the normal, clang and TSan builds. */
+  printf("# skipped under ASan: its allocator is not fork-safe\n");
+  skip();
+#endif
   signal(SIGALRM, watchdog);
   alarm(120 + (unsigned)forks() / 10);
   assert_int_equal(conc_lock_init(&lock, NULL), 0);
