@@ -726,8 +726,11 @@ static void many_suspended_coroutines_cost_a_few_pages(void **state) {
   }
   long per = (rss_kib() - before) * 1024 / (long)n;
   print_message("    %zu suspended coroutines: %ld bytes RSS each\n", n, per);
+  /* The ucontext backend keeps its context at the top of each stack (4.5 KiB
+   * on aarch64, with the FP/SIMD save area): one page more there. */
+  long pages = strcmp(conc_coro_backend(), "ucontext") == 0 ? 4 : 3;
   if (!under_tool())
-    assert_in_range(per, 1, 3 * 4096);
+    assert_in_range(per, 1, pages * 4096);
   for (size_t i = 0; i < n; i++)
     assert_int_equal(conc_coro_destroy(&cos[i]), 0);
   free(cos);
