@@ -172,6 +172,18 @@ int conc__loop_push_done(conc_loop_t *loop, void (*done)(void *, void *),
   return 0;
 }
 
+/* A pooled handle that runs cb(arg): call_soon, timers, threadsafe calls. */
+static conc__handle_t *handle_user(conc_loop_t *loop, void (*cb)(void *),
+                                   void *arg) {
+  conc__handle_t *h = handle_new(loop);
+  if (h) {
+    h->kind = CONC__H_USER;
+    h->cb = cb;
+    h->arg = arg;
+  }
+  return h;
+}
+
 static void set_out(conc_handle_t *out, conc__handle_t *h) {
   if (out) {
     out->rec = h;
@@ -186,12 +198,9 @@ int conc_loop_call_soon(conc_loop_t *loop, conc_loop_cb_t cb, void *arg,
     return rc;
   if (!cb)
     return CONC_EINVAL;
-  conc__handle_t *h = handle_new(loop);
+  conc__handle_t *h = handle_user(loop, cb, arg);
   if (!h)
     return CONC_ENOMEM;
-  h->kind = CONC__H_USER;
-  h->cb = cb;
-  h->arg = arg;
   conc__loop_push(loop, h);
   set_out(out, h);
   return 0;
@@ -273,12 +282,9 @@ static void heap_compact(conc_loop_t *loop) {
 
 int conc__loop_timer(conc_loop_t *loop, int64_t when, void (*cb)(void *),
                      void *arg, conc_handle_t *out) {
-  conc__handle_t *h = handle_new(loop);
+  conc__handle_t *h = handle_user(loop, cb, arg);
   if (!h)
     return CONC_ENOMEM;
-  h->kind = CONC__H_USER;
-  h->cb = cb;
-  h->arg = arg;
   h->when = when;
   h->seq = ++loop->seq;
   h->state = CONC__HS_TIMER;
@@ -433,11 +439,8 @@ static void tsq_drain(conc_loop_t *loop) {
   pthread_mutex_unlock(&loop->tsq_mu);
   while (n) {
     conc__tsq_node_t *next = n->next;
-    conc__handle_t *h = handle_new(loop);
+    conc__handle_t *h = handle_user(loop, n->cb, n->arg);
     if (h) {
-      h->kind = CONC__H_USER;
-      h->cb = n->cb;
-      h->arg = n->arg;
       conc__loop_push(loop, h);
     } else {
       n->cb(n->arg); /* no memory for a handle: run it now, not never */
@@ -525,7 +528,7 @@ static void run_timed(conc_loop_t *loop, conc__handle_t *h) {
 
 static void run_ready(conc_loop_t *loop) {
   /* Only what is ready now: callbacks scheduled while these run wait for
-   * the next iteration (asyncio's ntodo). */
+   * the next iteration (asyncio's _run_once counts them first). */
   conc__handle_t *last = loop->ready_tail;
   while (last) {
     conc__handle_t *h = loop->ready_head;
