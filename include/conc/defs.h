@@ -42,4 +42,20 @@
 #define CONC_WARN_UNUSED
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+#define CONC__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CONC__PRINTF(f, a)
+#endif
+
+/*
+ * The one shape of every callable the library runs as a unit of work (a
+ * thread's target, a timer's function, a process's target, an executor or
+ * loop task, a barrier action): return 0 and set *result (pre-set to NULL),
+ * or return a negative CONC_E* code, which is the callable's "exception" and
+ * goes where Python sends the exception (the excepthook, the future, the
+ * exit code...). Attach a message with `return conc_raise(code, fmt, ...)`.
+ */
+typedef int (*conc_fn_t)(void *arg, void **result);
+
 #endif

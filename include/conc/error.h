@@ -89,6 +89,24 @@ CONC_EXTERN const char *conc_err_name(int code);
 /* The Python exception the code stands for ("TimeoutError"). */
 CONC_EXTERN const char *conc_err_python(int code);
 
+/*
+ * raise SomeError("message") from a callable the library runs (conc_fn_t):
+ *
+ *   return conc_raise(CONC_EINVAL, "bad value %d", v);
+ *
+ * Records the formatted message for the calling thread and returns `code`
+ * (a negative CONC_E* code; anything else is returned unchanged and records
+ * nothing). Whoever runs the callable takes the message when the callable
+ * returns that same code, and reports it with the code (the excepthook, the
+ * future's exception message, a process's exit report). A message not taken
+ * is replaced by the next conc_raise on the thread.
+ */
+CONC_EXTERN int conc_raise(int code, const char *fmt, ...) CONC__PRINTF(2, 3);
+/* The message of the last conc_raise on this thread when it raised `code`
+ * and was not taken yet; NULL otherwise. Valid until the thread's next
+ * conc_raise. */
+CONC_EXTERN const char *conc_raised_message(int code);
+
 CONC_END_DECLS
 
 #endif

@@ -308,9 +308,10 @@ CONC_EXTERN int conc_aio_future_remove_done_callback(conc_aio_future_t *f,
 
 /* ---- tasks --------------------------------------------------------------- */
 
-/* A task's function: 0 with *result, or a negative code (its exception;
+/* A task's function is the library's one callable shape (conc_fn_t,
+ * defs.h): 0 with *result, or a negative code (its exception;
  * CONC_ECANCELED ends it cancelled). *result starts NULL. */
-typedef int (*conc_aio_fn_t)(void *arg, void **result);
+typedef conc_fn_t conc_aio_fn_t;
 
 typedef struct conc_aio_task_opts {
   const char *name;  /* copied; NULL: "Task-N" */

@@ -42,12 +42,6 @@
 
 CONC_BEGIN_DECLS
 
-#if defined(__GNUC__) || defined(__clang__)
-#define CONC__PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#define CONC__PRINTF(f, a)
-#endif
-
 /* Values of conc_thread_opts_t.daemon besides 0 (inherit): any positive
  * value (true) makes a daemon, CONC_DAEMON_NO an explicit non-daemon. */
 #define CONC_DAEMON_INHERIT 0
