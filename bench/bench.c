@@ -257,8 +257,17 @@ static void append_markdown(const char *title, const char *unit, long n,
   fclose(f);
 }
 
+/* Median rates of the last comparison, for bench_last_rate. */
+#define LAST_MAX 16
+static double last_rate[LAST_MAX];
+
+double bench_last_rate(int i) {
+  return i >= 0 && i < LAST_MAX ? last_rate[i] : 0;
+}
+
 void bench_compare(const char *title, const char *unit, long n,
                    const bench_variant_t *v, int nv) {
+  memset(last_rate, 0, sizeof last_rate);
   if (cfg.only && !strcasestr(title, cfg.only))
     return;
   double *secs = calloc((size_t)cfg.rounds * (size_t)nv, sizeof *secs);
@@ -268,8 +277,11 @@ void bench_compare(const char *title, const char *unit, long n,
     exit(1);
   }
   run_rounds(n, v, nv, secs);
-  for (int i = 0; i < nv; i++)
+  for (int i = 0; i < nv; i++) {
     rows[i] = summarise(secs, nv, i);
+    if (i < LAST_MAX && rows[i].ok_rounds > 0)
+      last_rate[i] = rows[i].rate_med;
+  }
   if (rows[0].ok_rounds < cfg.rounds) {
     fprintf(stderr, "bench: %s: the libconc variant failed\n", title);
     cfg.failed = true;

@@ -75,6 +75,10 @@ int bench_rounds(void);
 void bench_compare(const char *title, const char *unit, long n,
                    const bench_variant_t *v, int nv);
 
+/* The median rate (ops/s) of variant i in the last bench_compare; 0 when it
+ * was unavailable or the comparison did not run (--only). */
+double bench_last_rate(int i);
+
 /* Exit status for main: nonzero when a libconc variant failed. */
 int bench_finish(void);
 
