@@ -14,6 +14,7 @@
  * process runs under valgrind. Each tool ignores the other's requests.
  */
 #include "annotate-int.h"
+#include "conc/sync.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define CONC__ANN_LIB_TSAN 1
@@ -36,6 +37,9 @@
 #endif
 
 unsigned char conc__ann_tools;
+/* Declared in conc/sync.h: the inline Lock fast paths call the library
+ * while it is nonzero. */
+unsigned char conc__sync_divert;
 
 #ifndef CONC__ANN_LIB_TSAN
 /* The TSan runtime's annotation interface (compiler-rt tsan_interface.h). */
@@ -94,6 +98,7 @@ static int valgrind_present(void) { return 0; }
 __attribute__((constructor(101))) static void annotate_load(void) {
   conc__ann_tools = (unsigned char)((tsan_present() ? CONC__ANN_TSAN : 0) |
                                     (valgrind_present() ? CONC__ANN_VG : 0));
+  conc__sync_divert |= conc__ann_tools;
 }
 
 void conc__ann_mutex_create_slow(void *addr, int is_rw) {

@@ -54,6 +54,7 @@
 #endif
 
 #include "conc/sync.h"
+#include "annotate-int.h"
 #include "init-int.h"
 #include "sync-int.h"
 
@@ -718,6 +719,13 @@ int conc__lock_acquire_until(conc_lock_t *l, conc_deadline_t deadline,
                                deadline, sleeper);
   if (rc == CONC_EOWNERDEAD)
     conc__store_relaxed(&l->priv.state, 1u);
+  /* Race detectors (helper annotate; see annotate-int.h): any thread may
+   * release a Lock, so it is a happens-before edge from release to acquire
+   * on the word, not a mutex (a mutex annotation would report a release by
+   * another thread). RLock and Condition come through here and
+   * conc__lock_release_slow too. Do not add conc__ann_mutex_* for Lock. */
+  if (rc == 0 || rc == CONC_EOWNERDEAD)
+    conc__ann_happens_after(&l->priv.word);
   return rc;
 }
 
@@ -746,6 +754,10 @@ int conc__lock_release_slow(conc_lock_t *l) {
     return CONC_EINVAL;
   enum conc__lw_kind kind = lock_kind(l);
   bool shared = kind == CONC__LW_SHARED;
+  /* Race detectors (helper annotate): the release half of the edge in
+   * lock_acquire; the inline fast paths come here while conc__sync_divert
+   * is set. */
+  conc__ann_happens_before(&l->priv.word);
   /* Guess that the releaser holds the word without waiters: then the CAS
    * is the only access (a pshared word is usually in the other process's
    * cache); a wrong guess costs a retry with the value the CAS read. */
@@ -850,6 +862,8 @@ int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline,
     uint32_t z = conc__load_relaxed(&r->priv.base.priv.word);
     took = z == 0 && conc__cas(&r->priv.base.priv.word, &z,
                                conc__lw_stamp(CONC__LW_SHARED));
+    if (took) /* race detectors (helper annotate), as in lock_acquire */
+      conc__ann_happens_after(&r->priv.base.priv.word);
   }
   if (!took && rlock_owned(r, me)) {
     uint32_t c = r->priv.count;
@@ -861,6 +875,10 @@ int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline,
   int rc =
       took ? 0 : conc__lock_acquire_until(&r->priv.base, deadline, sleeper);
   if (rc == 0 || rc == CONC_EOWNERDEAD) {
+    /* Race detectors (helper annotate): owner and count are read racily
+     * by design (rlock_owned, repr). */
+    conc__ann_benign_race(&r->priv.owner,
+                          sizeof r->priv.owner + sizeof r->priv.count);
     conc__store_relaxed(&r->priv.owner, me);
     conc__store_relaxed(&r->priv.count, 1u);
   }

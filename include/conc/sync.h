@@ -87,11 +87,17 @@ CONC_EXTERN int conc__lock_acquire_slow(conc_lock_t *l, double timeout);
 CONC_EXTERN int conc__lock_release_slow(conc_lock_t *l);
 /* The private release after the swap found `old` instead of plain 1. */
 CONC_EXTERN int conc__lock_release_after(conc_lock_t *l, uint32_t old);
+/* Nonzero while the inline Lock fast paths must call the library instead:
+ * set once at load time when a race detector (ThreadSanitizer, Helgrind,
+ * DRD) is present, so that the library can tell it about every hand-off
+ * (docs/debugging.md). Other debugging modes may set other bits. */
+CONC_EXTERN extern unsigned char conc__sync_divert;
 
 /* acquire(): block until acquired. 0, CONC_EOWNERDEAD (pshared),
  * CONC_ENOTRECOVERABLE (pshared lock given up), CONC_EINVAL (NULL). */
 static inline int conc_lock_acquire(conc_lock_t *l) {
-  if (__builtin_expect(l != NULL && l->priv.flags == 0, 1)) {
+  if (__builtin_expect(l != NULL && (l->priv.flags | conc__sync_divert) == 0,
+                       1)) {
     if (CONC__SINGLE_THREADED()) {
       if (__atomic_load_n(&l->priv.word, __ATOMIC_RELAXED) == 0) {
         __atomic_store_n(&l->priv.word, 1u, __ATOMIC_RELAXED);
@@ -118,7 +124,8 @@ CONC_EXTERN int conc_lock_acquire_ex(conc_lock_t *l, bool blocking,
 
 /* release(): 0; CONC_ESTATE if the lock is not locked (RuntimeError). */
 static inline int conc_lock_release(conc_lock_t *l) {
-  if (__builtin_expect(l == NULL || l->priv.flags != 0, 0))
+  if (__builtin_expect(l == NULL || (l->priv.flags | conc__sync_divert) != 0,
+                       0))
     return conc__lock_release_slow(l);
   if (CONC__SINGLE_THREADED() &&
       __atomic_load_n(&l->priv.word, __ATOMIC_RELAXED) == 1u) {
