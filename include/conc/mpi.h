@@ -1,0 +1,99 @@
+/*
+ * libconc_mpi: the Pool across machines on Open MPI (optional component,
+ * CMake option CONC_WITH_MPI; link conc::mpi or `pkg-config conc-mpi`).
+ * Python's mpi4py.futures for C.
+ *
+ // clang-format off
+ *   Python (mpi4py)                          C
+ *   @task registration: none (pickled)       CONC_TASK(double_it, fn);   (file scope)
+ *   python -m mpi4py.futures prog.py         int main(int argc, char **argv) {
+ *     (ranks > 0 serve, rank 0 runs main)      CONC_MPI_MAIN(&argc, &argv);   (ranks > 0 never return)
+ *   with MPIPoolExecutor() as ex:             conc_pool_t pool;
+ *                                             conc_mpi_pool_init(&pool, NULL);   (was conc_pool_init)
+ *   ex.map(f, xs)                             conc_pool_map(&pool, fn, xs, n, sizeof *xs, out, sizeof *out, NULL);
+ *   ex.submit(f, x).result()                  conc_pool_apply(&pool, fn, &x, sizeof x, &r, sizeof r, NULL);
+ *   ex.shutdown()                             conc_pool_destroy(&pool);
+ // clang-format on
+ *
+ * Tasks are the local Pool's (conc_pool_func_t, pool.h): arguments and
+ * results cross as bytes. Function addresses differ between ranks (ASLR),
+ * so every task a pool may run is registered by name at file scope with
+ * CONC_TASK; the registry is an ELF section of the program. At start-up the
+ * ranks agree on the task table (sorted by name) and on the executable's
+ * build id; ranks that run another build stop at once with a message naming
+ * the mismatch, never jumping into foreign code.
+ *
+ * Modes:
+ *   static  `mpirun -np N prog`: CONC_MPI_MAIN in main; rank 0 returns and
+ *           runs the program, ranks 1..N-1 serve tasks and exit when the
+ *           program's last pool is destroyed (or at rank 0's exit).
+ *   local   no mpirun, or one rank: CONC_MPI_MAIN prints a notice and the
+ *           pools run on local processes (the ordinary Pool), so the same
+ *           program gives the same results on a laptop.
+ *
+ * Faults: Open MPI is fail-stop. A rank that dies (or a task that crashes
+ * its rank) aborts the whole job; mpirun then reports the rank and exit
+ * status. Rerun the job; tasks that must survive worker deaths belong on the
+ * local Pool, which attributes a death to its task and replaces the worker.
+ */
+#ifndef CONC_MPI_H
+#define CONC_MPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conc/defs.h"
+#include "conc/pool.h"
+
+CONC_BEGIN_DECLS
+
+/* One registered task (CONC_TASK makes them; the section holds them). */
+typedef struct conc_task_entry {
+  const char *name;
+  conc_pool_func_t fn;
+} conc_task_entry_t;
+
+#define CONC__TASK_SECTION conc_tasks
+
+/* Register `fn` under `name` (an identifier, unique in the program). */
+#define CONC_TASK(name, fn)                                                    \
+  static const conc_task_entry_t conc__task_##name                             \
+      __attribute__((used, section("conc_tasks"),                              \
+                     aligned(sizeof(void *)))) = {#name, (fn)}
+
+/* The section's bounds as the linker gives them to the program that expands
+ * the macro (weak: a program with no task has none). */
+extern const conc_task_entry_t __start_conc_tasks[] __attribute__((weak));
+extern const conc_task_entry_t __stop_conc_tasks[] __attribute__((weak));
+
+/* Call first in main. Static mode: ranks > 0 serve and never return; rank 0
+ * returns 0. Local mode: prints a notice to stderr, returns 0. Errors
+ * (returned on rank 0; worker ranks abort the job with a message):
+ * CONC_EINVAL (two tasks share a name), CONC_ESTATE (called twice). */
+#define CONC_MPI_MAIN(argcp, argvp)                                            \
+  conc_mpi_main_((argcp), (argvp), __start_conc_tasks, __stop_conc_tasks)
+CONC_EXTERN int conc_mpi_main_(int *argc, char ***argv,
+                               const conc_task_entry_t *start,
+                               const conc_task_entry_t *stop);
+
+/* True when pools run over MPI ranks (static mode with 2 ranks or more). */
+CONC_EXTERN bool conc_mpi_active(void);
+/* The number of worker ranks (0 in local mode). */
+CONC_EXTERN int conc_mpi_workers(void);
+/* The registered name of fn, or NULL. */
+CONC_EXTERN const char *conc_mpi_task_name(conc_pool_func_t fn);
+
+/* Pool(...) over the MPI ranks: the one line that changes. The pool is an
+ * ordinary conc_pool_t: conc_pool_apply, conc_pool_map, conc_pool_close,
+ * conc_pool_join, conc_pool_destroy... work on it unchanged. In static
+ * mode opts->processes is ignored (the worker ranks are the processes) and
+ * the initializer runs on every worker rank; in local mode this is
+ * conc_pool_init. CONC_ESTATE before CONC_MPI_MAIN; CONC_EINVAL; CONC_ENOMEM.
+ * Every function the pool runs must be registered with CONC_TASK (an
+ * unregistered one fails its call with CONC_EINVAL). */
+CONC_EXTERN int conc_mpi_pool_init(conc_pool_t *pool,
+                                   const conc_pool_opts_t *opts);
+
+CONC_END_DECLS
+
+#endif
