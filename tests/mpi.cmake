@@ -18,7 +18,14 @@ if(CONC_WITH_MPI)
       ${PROJECT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR})
     add_test(NAME ${name} COMMAND ${_conc_mpirun} $<TARGET_FILE:${name}>)
     add_test(NAME ${name}_local COMMAND ${name})
-    set_tests_properties(${name} ${name}_local PROPERTIES LABELS mpi
-      TIMEOUT ${CONC_TEST_TIMEOUT} ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout")
+    add_test(NAME ${name}_spawn COMMAND ${name})
+    set_tests_properties(${name} ${name}_local ${name}_spawn PROPERTIES
+      LABELS mpi TIMEOUT ${CONC_TEST_TIMEOUT})
+    set_tests_properties(${name} ${name}_local PROPERTIES
+      ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout")
+    # Spawn mode: the program starts two copies of itself as workers (root
+    # needs Open MPI's consent in the environment, as mpirun's flag gives).
+    set_tests_properties(${name}_spawn PROPERTIES ENVIRONMENT
+      "CMOCKA_MESSAGE_OUTPUT=stdout;CONC_MPI_SPAWN=2;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
   endforeach()
 endif()

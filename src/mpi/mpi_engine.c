@@ -159,6 +159,8 @@ void conc__mpi_master_stop(void) {
   for (int w = 0; w < eng.workers; w++)
     MPI_Send(NULL, 0, MPI_BYTE, eng.rank_base + w, CONC__MPI_TAG_STOP,
              eng.comm);
+  if (eng.comm != MPI_COMM_WORLD) /* a spawn's intercommunicator */
+    MPI_Comm_disconnect(&eng.comm);
   free(eng.slots);
   free(eng.head);
   free(eng.tail);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conc/error.h"
 #include "mpi-int.h"
@@ -20,20 +21,23 @@ static bool under_mpirun(void) {
          getenv("PMI_SIZE");
 }
 
-/* Every rank compares its identity with rank 0's; a worker that differs
- * stops the job with a message saying what differs. */
-static void agree(MPI_Comm comm, int rank) {
-  conc__mpi_ident_t mine, root;
+/* Every worker compares its identity with rank 0's (across the
+ * intercommunicator of a spawn: `root` is MPI_ROOT on the parent, 0 on the
+ * children); a worker that differs stops the job saying what differs. */
+static void agree(MPI_Comm comm, int root, bool is_master) {
+  conc__mpi_ident_t mine, master;
   conc__mpi_ident(&mine);
-  root = mine;
-  MPI_Bcast(&root, sizeof root, MPI_BYTE, 0, comm);
-  if (rank == 0 || memcmp(&mine, &root, sizeof mine) == 0)
+  master = mine;
+  MPI_Bcast(&master, sizeof master, MPI_BYTE, root, comm);
+  if (is_master || memcmp(&mine, &master, sizeof mine) == 0)
     return;
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   fprintf(stderr,
-          "libconc_mpi: rank %d runs another program than rank 0 (build id "
-          "%s with %u tasks, rank 0: build id %s with %u tasks); run the "
-          "same executable on every rank\n",
-          rank, mine.build_id, mine.ntasks, root.build_id, root.ntasks);
+          "libconc_mpi: worker rank %d runs another program than rank 0 "
+          "(build id %s with %u tasks; rank 0: build id %s with %u tasks); "
+          "run the same executable on every rank\n",
+          rank, mine.build_id, mine.ntasks, master.build_id, master.ntasks);
   MPI_Abort(MPI_COMM_WORLD, 3);
 }
 
@@ -42,9 +46,19 @@ static void stop_workers(void) {
   MPI_Finalize();
 }
 
+/* A worker started by a spawn: agree with the parent, then serve. */
+static void serve_parent(MPI_Comm parent) {
+  agree(parent, 0, false);
+  conc__mpi_serve();
+}
+
 static int start_static(int *argc, char ***argv) {
   int provided, size, rank;
   MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
+  MPI_Comm parent;
+  MPI_Comm_get_parent(&parent);
+  if (parent != MPI_COMM_NULL)
+    serve_parent(parent);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   if (size < 2) {
@@ -54,13 +68,47 @@ static int start_static(int *argc, char ***argv) {
     mode = LOCAL;
     return 0;
   }
-  agree(MPI_COMM_WORLD, rank);
+  agree(MPI_COMM_WORLD, 0, rank == 0);
   if (rank > 0)
     conc__mpi_serve();
   int rc = conc__mpi_master_init(MPI_COMM_WORLD, 1, size - 1, 2);
   if (rc != 0)
     MPI_Abort(MPI_COMM_WORLD, 2);
   mode = STATIC;
+  atexit(stop_workers);
+  return 0;
+}
+
+/* Spawn mode (CONC_MPI_SPAWN=N, no mpirun): this process starts N copies
+ * of itself as workers through MPI_Comm_spawn. Where the MPI build cannot
+ * (no runtime for a singleton), the pools run locally, with a notice. */
+static int start_spawn(int *argc, char ***argv, int n) {
+  int provided;
+  MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
+  MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
+  char exe[4096];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) {
+    mode = LOCAL;
+    return 0;
+  }
+  exe[len] = '\0';
+  char **args = argc && *argc > 1 ? &(*argv)[1] : MPI_ARGV_NULL;
+  MPI_Comm inter;
+  int *codes = calloc((size_t)n, sizeof *codes);
+  int rc = MPI_Comm_spawn(exe, args, n, MPI_INFO_NULL, 0, MPI_COMM_SELF, &inter,
+                          codes);
+  free(codes);
+  if (rc != MPI_SUCCESS) {
+    fprintf(stderr, "libconc_mpi: MPI_Comm_spawn failed: pools run on "
+                    "local processes\n");
+    mode = LOCAL;
+    return 0;
+  }
+  agree(inter, MPI_ROOT, true);
+  if (conc__mpi_master_init(inter, 0, n, 2) != 0)
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  mode = SPAWNED;
   atexit(stop_workers);
   return 0;
 }
@@ -77,6 +125,9 @@ int conc_mpi_main_(int *argc, char ***argv, const conc_task_entry_t *start,
     }
     return rc;
   }
+  const char *spawn = getenv("CONC_MPI_SPAWN");
+  if (!under_mpirun() && spawn && atoi(spawn) > 0)
+    return start_spawn(argc, argv, atoi(spawn));
   if (!under_mpirun()) {
     fprintf(stderr, "libconc_mpi: not started by mpirun: pools run on local "
                     "processes\n");

@@ -1,0 +1,99 @@
+/*
+ * The MPI benchmark's child, run under `mpirun -np 3` by bench_mpi (one
+ * job per variant and round): it maps n no-op tasks at chunksize 1 over the
+ * two worker ranks and prints the seconds the n tasks took on rank 0.
+ *   bench_mpi_child libconc N   libconc_mpi's engine (conc_pool_map path)
+ *   bench_mpi_child raw N       a hand-written MPI master/worker: 2 tasks in
+ *                               flight per worker, blocking receives
+ * Locking: none; one thread per rank.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conc/mpi.h"
+#include "mpi-int.h"
+
+static int noop(const void *arg, size_t len, void *res, size_t cap,
+                size_t *rlen) {
+  (void)len;
+  (void)cap;
+  memcpy(res, arg, sizeof(int64_t));
+  *rlen = sizeof(int64_t);
+  return 0;
+}
+CONC_TASK(noop, noop);
+
+static double run_libconc(long n) {
+  int64_t *in = calloc((size_t)n, sizeof *in), *out = calloc((size_t)n, 8);
+  for (long i = 0; i < n; i++)
+    in[i] = i;
+  double t0 = MPI_Wtime();
+  int rc = conc__mpi_run(noop, in, (size_t)n, sizeof *in, out, sizeof *out, 1,
+                         NULL, NULL);
+  double t = MPI_Wtime() - t0;
+  for (long i = 0; i < n && rc == 0; i++)
+    rc = out[i] == i ? 0 : -1;
+  free(in);
+  free(out);
+  return rc == 0 ? t : -1;
+}
+
+enum { TAG_TASK = 1, TAG_RESULT, TAG_STOP };
+
+static double run_raw_master(long n, int workers) {
+  double t0 = MPI_Wtime();
+  long sent = 0, got = 0;
+  for (int k = 0; k < 2; k++)
+    for (int w = 1; w <= workers && sent < n; w++, sent++)
+      MPI_Send(&sent, 1, MPI_LONG, w, TAG_TASK, MPI_COMM_WORLD);
+  while (got < n) {
+    long y;
+    MPI_Status st;
+    MPI_Recv(&y, 1, MPI_LONG, MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &st);
+    got++;
+    if (sent < n) {
+      MPI_Send(&sent, 1, MPI_LONG, st.MPI_SOURCE, TAG_TASK, MPI_COMM_WORLD);
+      sent++;
+    }
+  }
+  double t = MPI_Wtime() - t0;
+  for (int w = 1; w <= workers; w++)
+    MPI_Send(&sent, 1, MPI_LONG, w, TAG_STOP, MPI_COMM_WORLD);
+  return t;
+}
+
+static void run_raw_worker(void) {
+  for (;;) {
+    long x;
+    MPI_Status st;
+    MPI_Recv(&x, 1, MPI_LONG, 0, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+    if (st.MPI_TAG == TAG_STOP)
+      return;
+    MPI_Send(&x, 1, MPI_LONG, 0, TAG_RESULT, MPI_COMM_WORLD);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3)
+    return 2;
+  long n = atol(argv[2]);
+  if (strcmp(argv[1], "libconc") == 0) {
+    if (CONC_MPI_MAIN(&argc, &argv) != 0 || !conc_mpi_active())
+      return 1;
+    double t = run_libconc(n);
+    printf("%.9f\n", t);
+    return t < 0;
+  }
+  MPI_Init(&argc, &argv);
+  int rank, size;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (rank == 0)
+    printf("%.9f\n", run_raw_master(n, size - 1));
+  else
+    run_raw_worker();
+  MPI_Finalize();
+  return 0;
+}
