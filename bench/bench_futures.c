@@ -28,7 +28,10 @@
 #define BATCH 256
 #define GAP_NS 300000
 
-static void *noop(void *arg) { return arg; }
+static int noop(void *arg, void **result) {
+  *result = arg;
+  return 0;
+}
 
 static void gap(void) {
   struct timespec ts = {0, GAP_NS};
@@ -89,10 +92,10 @@ static double conc_map(void *arg, long n) {
   conc_map_t m;
   long count = 0;
   double t0 = bench_now();
-  if (conc_executor_map(&ex, &m, noop, in, (size_t)n, -1))
+  if (conc_executor_map(&ex, noop, in, (size_t)n, -1, &m))
     return -1;
   void *v;
-  while (conc_map_next(&m, &v) == 1)
+  while (conc_map_next(&m, &v) == 0)
     count++;
   conc_map_close(&m);
   double secs = bench_now() - t0;
@@ -106,7 +109,7 @@ struct hfuture {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int done;
-  void *(*fn)(void *);
+  conc_fn_t fn;
   void *arg, *result;
   struct hfuture *next;
 };
@@ -135,7 +138,8 @@ static void *hworker(void *unused) {
     if (!hp.head)
       hp.tail = NULL;
     pthread_mutex_unlock(&hp.mu);
-    void *r = f->fn(f->arg);
+    void *r = NULL;
+    f->fn(f->arg, &r);
     pthread_mutex_lock(&f->mu);
     f->result = r;
     f->done = 1;
@@ -144,7 +148,7 @@ static void *hworker(void *unused) {
   }
 }
 
-static struct hfuture *hsubmit(void *(*fn)(void *), void *arg) {
+static struct hfuture *hsubmit(conc_fn_t fn, void *arg) {
   struct hfuture *f = malloc(sizeof(*f));
   pthread_mutex_init(&f->mu, NULL);
   pthread_cond_init(&f->cv, NULL);
@@ -220,7 +224,8 @@ static GThreadPool *gpool;
 static void gtask(gpointer data, gpointer user) {
   (void)user;
   struct gfuture *f = data;
-  void *r = noop(f->arg);
+  void *r = NULL;
+  noop(f->arg, &r);
   g_mutex_lock(&f->mu);
   f->result = r;
   f->done = 1;

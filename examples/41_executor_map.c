@@ -1,21 +1,24 @@
+// clang-format off
 /*
  * Lesson 41: executor.map over 10,000 items, with a progress bar.
  * Seed 003 ("Есть многопоточный аналог функции map": it = [x * 10 for x in
  * range(10000)]; for r in executor.map(lambda x: x ** 2, it): pass, shown
  * with tqdm's progress bar).
  *
- * Python:                                   C:
- *   it = [x * 10 for x in range(10000)]       void *it[N]; it[x] = (void *)(x *
- * 10); for r in tqdm(executor.map(               conc_map_t m; lambda x: x **
- * 2, it)):           conc_executor_map(&ex, &m, square, it, N, CONC_FOREVER);
- *       pass                                  while (conc_map_next(&m, &r) ==
- * 1) { bar(...); } conc_map_close(&m);
+ *   Python:                                  C:
+ *   it = [x * 10 for x in range(10000)]      void *it[N]; it[x] = (void *)(x * 10);
+ *   for r in tqdm(executor.map(              conc_map_t m;
+ *           lambda x: x ** 2, it)):          conc_executor_map(&ex, square, it, N, CONC_FOREVER, &m);
+ *       pass                                 while (conc_map_next(&m, &r) == 0) { bar(...); }
+ *                                            conc_map_close(&m);
  *
  * map submits all 10,000 tasks at once and hands the results back in input
- * order, however the workers interleave. The bar (tqdm's job) is drawn
- * only when stdout is a terminal, so the output checked by the test suite
- * (stdout into a pipe) stays the same.
+ * order, however the workers interleave; conc_map_next returns CONC_EEOF
+ * after the last one. The bar (tqdm's job) is drawn only when stdout is a
+ * terminal, so the output checked by the test suite (stdout into a pipe)
+ * stays the same.
  */
+// clang-format on
 #include <stdint.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -24,9 +27,10 @@
 
 #define N 10000
 
-static void *square(void *arg) {
+static int square(void *arg, void **result) {
   intptr_t x = (intptr_t)arg;
-  return (void *)(x * x);
+  *result = (void *)(x * x);
+  return 0;
 }
 
 static void bar(long done, long total) {
@@ -48,14 +52,14 @@ int main(void) {
   conc_executor_t ex;
   conc_executor_init(&ex, &(conc_executor_opts_t){.max_workers = 3});
   conc_map_t m;
-  if (conc_executor_map(&ex, &m, square, it, N, CONC_FOREVER) != 0)
+  if (conc_executor_map(&ex, square, it, N, CONC_FOREVER, &m) != 0)
     return 1;
 
   bool tty = isatty(1);
   long count = 0, in_order = 1;
   long long sum = 0;
   void *r;
-  while (conc_map_next(&m, &r) == 1) {
+  while (conc_map_next(&m, &r) == 0) {
     intptr_t want = (intptr_t)it[count] * (intptr_t)it[count];
     in_order &= (intptr_t)r == want;
     sum += (intptr_t)r;

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 43: a bounded Queue(2) feeding three workers that stop on a
  * sentinel.
@@ -6,15 +7,15 @@
  * queue.Queue(maxsize=2); three workers run in the executor; main puts
  * three URLs, then one None per worker, and prints each worker's result).
  *
- * Python:                                   C:
- *   q = queue.Queue(maxsize=2)                conc_queue_init(&q,
- * &(conc_queue_opts_t){.maxsize = 2}); item = q.get() conc_queue_get(&q, &item,
- * true, CONC_FOREVER); if item is None: break                    if (item ==
- * NULL) break; futures = [executor.submit(worker, q) conc_executor_submit(&ex,
- * worker, &q, &futures[i]); for _ in range(num_workers)] q.put(item)
- * conc_queue_put(&q, (void *)url, true, CONC_FOREVER); q.put(None)
- * conc_queue_put(&q, NULL, true, CONC_FOREVER); print(t.result())
- * conc_future_result(futures[i], CONC_FOREVER, &v);
+ *   Python:                                  C:
+ *   q = queue.Queue(maxsize=2)               conc_queue_init(&q, &(conc_queue_opts_t){.maxsize = 2});
+ *   item = q.get()                           conc_queue_get(&q, &item, true, CONC_FOREVER);
+ *   if item is None: break                   if (item == NULL) break;
+ *   futures = [executor.submit(worker, q)    conc_executor_submit(&ex, worker, &q, &futures[i]);
+ *              for _ in range(num_workers)]
+ *   q.put(item)                              conc_queue_put(&q, (void *)url, true, CONC_FOREVER);
+ *   q.put(None)                              conc_queue_put(&q, NULL, true, CONC_FOREVER);
+ *   print(t.result())                        conc_future_result(futures[i], CONC_FOREVER, &v);
  *
  * No network here: fetch() looks the URL up in a small table of local
  * pages and sleeps 20-60 ms to play the download. With maxsize=2 the main
@@ -23,6 +24,7 @@
  * run, so each worker reports how many pages it fetched, and the titles
  * are printed sorted at the end.
  */
+// clang-format on
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,9 +77,11 @@ struct result {
   char titles[256]; /* ';'.join(titles) */
 };
 
-static void *worker(void *arg) {
+static int worker(void *arg, void **result) {
   conc_queue_t *q = arg;
   struct result *r = calloc(1, sizeof(*r));
+  if (!r)
+    return CONC_ENOMEM;
   for (;;) {
     void *item;
     conc_queue_get(q, &item, true, CONC_FOREVER);
@@ -90,7 +94,8 @@ static void *worker(void *arg) {
              r->fetched ? ";" : "", title);
     r->fetched++;
   }
-  return r;
+  *result = r;
+  return 0;
 }
 
 static int cmp_str(const void *a, const void *b) {

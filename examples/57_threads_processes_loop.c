@@ -57,15 +57,15 @@ static int counts[4][NJOBS]; /* every column's CPU-bound answers */
 
 /* ---- the work, in each column's calling shape ---------------------------- */
 
-/* executor task: void *fn(void *) */
-static void *cpu_thread(void *arg) {
+/* executor task: int fn(void *arg, void **result), the loop task's shape */
+static int cpu_thread(void *arg, void **res) {
+  (void)res;
   *(int *)arg = count_primes(BELOW);
-  return NULL;
+  return 0;
 }
-static void *io_thread(void *arg) {
-  (void)arg;
-  conc_sleep(WAIT); /* a blocking wait: only this thread waits */
-  return NULL;
+static int io_thread(void *arg, void **res) {
+  (void)arg, (void)res;
+  return conc_sleep(WAIT); /* a blocking wait: only this thread waits */
 }
 
 /* pool task: arguments and results cross as bytes */
@@ -97,8 +97,9 @@ static int io_task(void *arg, void **res) {
 
 static double one_after_another(bool cpu) {
   double t0 = conc_monotonic();
+  void *unused;
   for (int i = 0; i < NJOBS; i++)
-    cpu ? cpu_thread(&counts[0][i]) : io_thread(NULL);
+    cpu ? cpu_thread(&counts[0][i], &unused) : io_thread(NULL, &unused);
   return conc_monotonic() - t0;
 }
 

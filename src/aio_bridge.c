@@ -142,12 +142,11 @@ static void wrap_on_loop(void *arg) {
 /* In the thread that completed cf. A closed loop can take nothing more:
  * its future stays pending, and this count is dropped only if it is not
  * the last (the loop future may not be released off its thread). */
-static int wrap_cf_done(conc_future_t *cf, void *arg) {
+static void wrap_cf_done(conc_future_t *cf, void *arg) {
   struct wrap *w = arg;
   (void)cf;
   if (conc_loop_call_soon_threadsafe(w->loop, wrap_on_loop, w) != 0)
     __atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL);
-  return 0;
 }
 
 /* _call_check_cancel: cancelling the loop future cancels cf. */
@@ -190,8 +189,8 @@ int conc_aio_wrap_future(conc_loop_t *loop, conc_future_t *cf,
 
 /* ---- run_in_executor / to_thread ------------------------------------------ */
 
-int conc_aio_run_in_executor(conc_executor_t *ex, void *(*fn)(void *),
-                             void *arg, void **out) {
+int conc_aio_run_in_executor(conc_executor_t *ex, conc_fn_t fn, void *arg,
+                             void **out) {
   if (!fn)
     return CONC_EINVAL;
   conc_aio_future_t *task = conc_aio_current_task();
@@ -218,7 +217,7 @@ int conc_aio_run_in_executor(conc_executor_t *ex, void *(*fn)(void *),
   return rc;
 }
 
-int conc_aio_to_thread(void *(*fn)(void *), void *arg, void **out) {
+int conc_aio_to_thread(conc_fn_t fn, void *arg, void **out) {
   return conc_aio_run_in_executor(NULL, fn, arg, out);
 }
 
@@ -288,7 +287,7 @@ static void rcts_cancel(void *arg) {
 }
 
 /* In whichever thread completed or cancelled cf. */
-static int rcts_cf_done(conc_future_t *cf, void *arg) {
+static void rcts_cf_done(conc_future_t *cf, void *arg) {
   struct rcts *r = arg;
   if (conc_future_cancelled(cf)) {
     __atomic_add_fetch(&r->refs, 1, __ATOMIC_ACQ_REL);
@@ -296,7 +295,6 @@ static int rcts_cf_done(conc_future_t *cf, void *arg) {
       rcts_unref(r);
   }
   rcts_unref(r);
-  return 0;
 }
 
 int conc_aio_run_coroutine_threadsafe(conc_loop_t *loop, conc_aio_fn_t fn,

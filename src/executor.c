@@ -16,11 +16,11 @@
  * claimed sleeper is never woken twice). The control mutex `mu` guards
  * thread creation and the list of worker records.
  *
- * A task (or the initializer) that ends its worker with conc_thread_fail
- * or conc_thread_exit unwinds to the thread module, which calls back into
- * the dying worker (worker_unwound): under `mu` it leaves the live count
- * and starts its replacement, then, with no lock held, it fails the
- * running future with the code and message.
+ * A task is a conc_fn_t: its negative return fails its future, with the
+ * message it attached with conc_raise (taken on the worker right after it
+ * returns). An initializer's failure records why the pool broke
+ * (`broken_msg`, set once with a CAS before the `broken` flag is raised,
+ * read only after the flag is seen) and every broken future says so.
  *
  * Shutdown, a broken pool and process exit set a flag; `active` counts
  * submits in flight, and a worker ends only when the queue is empty, a
@@ -50,8 +50,8 @@
 #include "conc/error.h"
 #include "conc/thread.h"
 #include "conc/time.h"
+#include "error-int.h"
 #include "init-int.h"
-#include "thread-int.h"
 
 #define EXMAGIC 0x45584543u /* "EXEC" */
 #define BROKEN_MSG                                                             \
@@ -75,12 +75,13 @@ struct core {
   int nthreads;  /* live workers; written under mu, read atomically */
   int max_workers;
   bool shutdown, broken; /* atomic */
+  char *broken_msg;      /* why the pool broke; atomic, set once */
   /* Every worker ever started, in start order (a replacement comes after
    * the worker it replaces); under mu. Records stay until destroy. */
   struct worker *workers, **workers_end;
   char *prefix;
   int (*initializer)(void *);
-  void *initargs;
+  void *initarg;
   struct core *prev, *next; /* registry */
   conc_future_t anchor;
 };
@@ -91,16 +92,6 @@ struct worker {
   conc_thread_t thread;
   struct worker *next;
 };
-
-/* The calling worker's place: what conc_thread_fail or conc_thread_exit
- * inside a task (or the initializer) must finish when it abandons the
- * worker's stack. Thread-local rather than on that stack, which the
- * unwinding overwrites. */
-static __thread struct {
-  conc_future_t *cur; /* the future whose task or completion runs */
-  bool in_init;       /* the initializer runs */
-  struct conc__task_ctx task;
-} wk;
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct core reg_head = {.prev = &reg_head, .next = &reg_head};
@@ -338,21 +329,26 @@ static void worker_idle(struct core *c) {
     conc__fetch_add(&c->idle, 1);
 }
 
+/* Run f's task: its negative return (and the message it raised) is the
+ * future's exception, a positive one CONC_EFAILED. */
 static void run_task(struct core *c, conc_future_t *f) {
-  wk.task = (struct conc__task_ctx){0, NULL};
-  conc__task_ctx_set(&wk.task);
-  void *value = f->fn(f->arg);
-  conc__task_ctx_set(NULL);
+  void *value = NULL;
+  conc__raise_clear();
+  int rc = f->fn(f->arg, &value);
+  char *message = rc < 0 ? conc__raise_take(rc) : NULL;
   /* Count this worker idle before the result is visible, so a caller that
    * submits again right after result() reuses it (X6). */
   worker_idle(c);
-  char *message = wk.task.message;
-  wk.task.message = NULL;
-  conc__future_finish(f, value, wk.task.code, message);
+  if (rc == 0)
+    conc__future_finish(f, value, 0, NULL);
+  else
+    conc__future_finish(f, NULL, rc < 0 ? rc : CONC_EFAILED, message);
 }
 
-static void fail_broken(conc_future_t *f) {
-  conc__future_finish(f, NULL, CONC_EBROKENPOOL, strdup(BROKEN_MSG));
+static void fail_broken(struct core *c, conc_future_t *f) {
+  const char *why = __atomic_load_n(&c->broken_msg, __ATOMIC_ACQUIRE);
+  conc__future_finish(f, NULL, CONC_EBROKENPOOL,
+                      strdup(why ? why : BROKEN_MSG));
 }
 
 /* Fail every queued future of a broken pool. */
@@ -360,17 +356,27 @@ static void fail_queued(struct core *c) {
   conc_future_t *f = take_all_work(c);
   while (f) {
     conc_future_t *next = f->next;
-    fail_broken(f);
+    fail_broken(c, f);
     conc_future_release(f);
     f = next;
   }
 }
 
-/* Python's _initializer_failed: every queued future fails, and so does
- * every later submit. */
+/* Python's _initializer_failed: the initializer's exception is reported,
+ * every queued future fails, and so does every later submit. The broken
+ * futures' message names the initializer's code and message too, which
+ * Python keeps only in the log (a C caller has no log to read it from). */
 static void initializer_failed(struct core *c, int code, const char *msg) {
   fprintf(stderr, "Exception in initializer: %s (%s): %s\n",
           conc_err_python(code), conc_err_name(code), msg ? msg : "");
+  char *why = malloc(sizeof BROKEN_MSG + 64 + (msg ? strlen(msg) : 0));
+  if (why)
+    sprintf(why, "%s (initializer: %s%s%s)", BROKEN_MSG, conc_err_name(code),
+            msg && *msg ? ": " : "", msg ? msg : "");
+  char *none = NULL;
+  if (why && !__atomic_compare_exchange_n(&c->broken_msg, &none, why, false,
+                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    free(why); /* another worker's initializer failed first */
   raise_flag(c, &c->broken);
   fail_queued(c);
 }
@@ -378,82 +384,33 @@ static void initializer_failed(struct core *c, int code, const char *msg) {
 static bool run_initializer(struct core *c) {
   if (!c->initializer)
     return true;
-  wk.task = (struct conc__task_ctx){0, NULL};
-  wk.in_init = true;
-  conc__task_ctx_set(&wk.task);
-  int rc = c->initializer(c->initargs);
-  conc__task_ctx_set(NULL);
-  wk.in_init = false;
-  int code = wk.task.code;
-  char *message = wk.task.message;
-  wk.task.message = NULL;
-  if (rc == 0 && code == 0)
+  conc__raise_clear();
+  int rc = c->initializer(c->initarg);
+  if (rc == 0)
     return true;
-  initializer_failed(c, code ? code : (rc < 0 ? rc : CONC_EFAILED), message);
+  int code = rc < 0 ? rc : CONC_EFAILED;
+  char *message = conc__raise_take(code);
+  initializer_failed(c, code, message);
   free(message);
   return false;
 }
 
-static int start_worker(struct core *c);
-
-/* With mu held: a worker is gone. Replace it unless the pool is ending and
- * nothing is left for a worker to do (seq_cst store before may_end's
- * loads, against submit_checks' count load after its `active` bump: a
- * submit that passed its checks counting on this worker is seen here, or
- * sees the lower count and starts a worker itself). */
-static void worker_gone(struct core *c) {
-  __atomic_store_n(&c->nthreads, c->nthreads - 1, __ATOMIC_SEQ_CST);
-  if (!may_end(c))
-    start_worker(c); /* on failure, the next submit tries again */
-}
-
-/* conc_thread_fail or conc_thread_exit inside a task, the initializer or a
- * done callback abandoned this worker (the excepthook has run): fail the
- * running future with the code and message (or give it the exit's
- * result), break the pool if the initializer was running, and start a
- * replacement. The bookkeeping comes before the future's callbacks run,
- * in case one of them ends this thread as well. */
-static void worker_unwound(void *arg, int code, const char *message,
-                           void *result) {
+static int worker_main(void *arg, void **result) {
+  (void)result;
   struct core *c = arg;
-  conc__task_ctx_set(NULL);
-  free(wk.task.message);
-  wk.task.message = NULL;
-  conc_future_t *f = wk.cur;
-  wk.cur = NULL;
-  if (wk.in_init) {
-    wk.in_init = false;
-    initializer_failed(c, code ? code : CONC_EFAILED, message);
-  }
-  conc__mu_lock(&c->mu);
-  worker_gone(c);
-  conc__mu_unlock(&c->mu);
-  if (f) {
-    conc__future_finish(f, code ? NULL : result, code,
-                        code ? strdup(message) : NULL);
-    conc_future_release(f);
-  }
-}
-
-static void *worker_main(void *arg) {
-  struct core *c = arg;
-  conc__thread_set_unwind(worker_unwound, c);
   if (run_initializer(c)) {
     conc_future_t *f;
     while ((f = take_work(c)) != NULL) {
-      wk.cur = f;
       if (conc__load_acquire(&c->broken)) /* queued while the pool broke */
-        fail_broken(f);
+        fail_broken(c, f);
       else if (conc_future_set_running_or_notify_cancel(f) == 1)
         run_task(c, f);
       else
         worker_idle(c);
-      wk.cur = NULL;
       conc_future_release(f);
     }
   }
-  conc__thread_set_unwind(NULL, NULL);
-  return NULL;
+  return 0;
 }
 
 /* ---- Executor ---------------------------------------------------------- */
@@ -486,14 +443,16 @@ int conc_executor_init(conc_executor_t *ex, const conc_executor_opts_t *opts) {
   unsigned k = conc__fetch_add(&executor_counter, 1);
   char buf[48];
   snprintf(buf, sizeof buf, "ThreadPoolExecutor-%u", k);
-  c->prefix = strdup(opts->thread_name_prefix ? opts->thread_name_prefix : buf);
+  /* Python: thread_name_prefix or the default, so "" is the default too */
+  const char *prefix = opts->thread_name_prefix;
+  c->prefix = strdup(prefix && *prefix ? prefix : buf);
   if (!c->prefix) {
     free(c);
     return CONC_ENOMEM;
   }
   c->head = c->tail = &c->anchor;
   c->initializer = opts->initializer;
-  c->initargs = opts->initargs;
+  c->initarg = opts->initarg;
   pthread_mutex_lock(&reg_mu);
   c->next = reg_head.next;
   c->prev = &reg_head;
@@ -581,10 +540,8 @@ static int submit_checks(struct core *c) {
   return rc;
 }
 
-int conc_executor_submit(conc_executor_t *ex, void *(*fn)(void *), void *arg,
+int conc_executor_submit(conc_executor_t *ex, conc_fn_t fn, void *arg,
                          conc_future_t **out) {
-  if (out)
-    *out = NULL;
   struct core *c = CORE(ex);
   if (!c || !fn)
     return CONC_EINVAL;
@@ -674,6 +631,7 @@ void conc_executor_destroy(conc_executor_t *ex) {
   ex->priv.magic = 0;
   ex->priv.core = NULL;
   free(c->prefix);
+  free(c->broken_msg);
   free(c);
 }
 
@@ -695,13 +653,10 @@ const char *conc_executor_thread_name_prefix(conc_executor_t *ex) {
 /* ---- map ------------------------------------------------------------------
  */
 
-int conc_executor_map(conc_executor_t *ex, conc_map_t *m, void *(*fn)(void *),
-                      void *const *inputs, size_t n, double timeout) {
+int conc_executor_map(conc_executor_t *ex, conc_fn_t fn, void *const *inputs,
+                      size_t n, double timeout, conc_map_t *m) {
   conc_deadline_t dl;
-  if (!m)
-    return CONC_EINVAL;
-  m->priv.fs = NULL; /* closed until it succeeds */
-  if (!fn || (!inputs && n) || isnan(timeout) || !CORE(ex))
+  if (!m || !fn || (!inputs && n) || isnan(timeout) || !CORE(ex))
     return CONC_EINVAL;
   if (timeout < 0 && timeout != CONC_FOREVER)
     timeout = 0;
@@ -739,14 +694,14 @@ int conc_map_next(conc_map_t *m, void **out) {
   if (!m || !m->priv.fs)
     return CONC_EINVAL;
   if (m->priv.next >= m->priv.n)
-    return 0;
+    return CONC_EEOF;
   conc_future_t *f = m->priv.fs[m->priv.next];
   double left = conc_deadline_remaining(m->priv.deadline);
   int rc = conc_future_result(f, left, out);
   if (rc == 0) {
     conc_future_release(f);
     m->priv.fs[m->priv.next++] = NULL;
-    return 1;
+    return 0;
   }
   if (rc != CONC_ETIMEDOUT) {
     conc_future_error_t err;

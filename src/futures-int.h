@@ -81,18 +81,17 @@ struct conc_future {
   struct conc__cb_node *cb_head, *cb_tail;
   struct conc__wnode *watchers;
   /* The task an executor runs for this future. */
-  void *(*fn)(void *);
+  conc_fn_t fn;
   void *arg;
   conc_future_t *next; /* work queue or free-list link */
   /* Set by submit when an idle worker was woken for this task: it should
    * finish soon, so result() spins before it parks. */
   bool soon;
-};
-
-/* The calling thread's task context, for conc_task_fail. */
-struct conc__task_ctx {
-  int code;
-  char *message; /* owned */
+  /* A block the future owns, freed with ext_free by the last release
+   * (conc__future_set_ext: the process executor's result bytes and error
+   * detail). */
+  void *ext;
+  void (*ext_free)(void *ext);
 };
 
 /* A recycled (or new) pending record with `refs` references. */
@@ -109,12 +108,14 @@ void conc__future_cache_flush(void);
  * global pool. A thread's cache is empty once it has ended. */
 void conc__future_stats(size_t *records, size_t *pooled);
 
-/* Install ctx as the calling thread's running task (NULL to remove). */
-void conc__task_ctx_set(struct conc__task_ctx *ctx);
-
 /* Complete f: a failure when code != 0 (the message's ownership moves to
  * the future), else the value. CONC_EINVALSTATE when already done. */
 int conc__future_finish(conc_future_t *f, void *value, int code, char *message);
+
+/* Give f a block it owns (see `ext`); call before completing f. */
+void conc__future_set_ext(conc_future_t *f, void *ext,
+                          void (*ext_free)(void *ext));
+void *conc__future_ext(const conc_future_t *f);
 
 /* cancel() that also notifies (shutdown(cancel_futures)): the future ends
  * CANCELLED_AND_NOTIFIED if it was pending. */

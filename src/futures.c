@@ -25,7 +25,6 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,43 +208,22 @@ static void future_recycle(conc_future_t *f) {
       free(c);
   }
   free(f->message);
+  if (f->ext_free)
+    f->ext_free(f->ext);
   cache_push(f);
 }
 
-/* ---- task context ------------------------------------------------------- */
-
-static __thread struct conc__task_ctx *current_task;
-
-void conc__task_ctx_set(struct conc__task_ctx *ctx) { current_task = ctx; }
-
-static char *vformat(const char *fmt, va_list ap) {
-  if (!fmt)
-    return NULL;
-  va_list ap2;
-  va_copy(ap2, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap2);
-  va_end(ap2);
-  char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (s)
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-  return s;
+void conc__future_set_ext(conc_future_t *f, void *ext,
+                          void (*ext_free)(void *ext)) {
+  f->ext = ext;
+  f->ext_free = ext_free;
 }
 
+void *conc__future_ext(const conc_future_t *f) { return f->ext; }
+
+/* A failure always reads as one: a code that is not negative becomes
+ * CONC_EFAILED. */
 static int failure_code(int code) { return code < 0 ? code : CONC_EFAILED; }
-
-void *conc_task_fail(int code, const char *fmt, ...) {
-  struct conc__task_ctx *ctx = current_task;
-  if (!ctx)
-    return NULL;
-  va_list ap;
-  va_start(ap, fmt);
-  char *msg = vformat(fmt, ap);
-  va_end(ap);
-  free(ctx->message);
-  ctx->message = msg;
-  ctx->code = failure_code(code);
-  return NULL;
-}
 
 /* ---- Future ------------------------------------------------------------- */
 
@@ -256,8 +234,11 @@ static uint32_t st_of(const conc_future_t *f) {
 int conc_future_new(conc_future_t **out) {
   if (!out)
     return CONC_EINVAL;
-  *out = conc__future_alloc(1);
-  return *out ? 0 : CONC_ENOMEM;
+  conc_future_t *f = conc__future_alloc(1);
+  if (!f)
+    return CONC_ENOMEM;
+  *out = f;
+  return 0;
 }
 
 conc_future_t *conc_future_retain(conc_future_t *f) {
@@ -317,11 +298,7 @@ static struct conc__cb_node *take_callbacks(conc_future_t *f) {
 }
 
 static void run_callback(conc_future_t *f, struct conc__cb_node *c) {
-  if (c->fn(f, c->arg) != 0) {
-    char repr[160];
-    conc_future_repr(f, repr, sizeof repr);
-    fprintf(stderr, "exception calling callback for %s\n", repr);
-  }
+  c->fn(f, c->arg);
 }
 
 static void run_callbacks(conc_future_t *f, struct conc__cb_node *c) {
@@ -454,6 +431,9 @@ static int future_deadline(double timeout, conc_deadline_t *dl) {
   return conc_deadline_after(timeout, dl);
 }
 
+/* wait_done's answer when conc_interrupt ended the wait (not a state). */
+#define WAIT_INTR UINT32_MAX
+
 /* Wait until done or the timeout (already checked for NaN); returns the
  * state seen. The deadline is taken once, when waiting starts. */
 static uint32_t wait_done(conc_future_t *f, double timeout) {
@@ -476,8 +456,13 @@ static uint32_t wait_done(conc_future_t *f, double timeout) {
         continue;
       s |= FS_WAITERS;
     }
-    timed_out = conc__wait(&f->state, s, dl, false) == CONC_ETIMEDOUT;
+    int r = conc__wait_intr(&f->state, s, dl, false);
+    timed_out = r == CONC_ETIMEDOUT;
     s = conc__load_acquire(&f->state);
+    if (r == CONC_EINTR && (s & FS_MASK) < FS_CANCELLED)
+      return WAIT_INTR;
+    if (r == CONC_EINTR) /* done anyway: the next wait reports it */
+      conc__intr_keep();
   }
   return s & FS_MASK;
 }
@@ -486,6 +471,8 @@ int conc_future_result(conc_future_t *f, double timeout, void **out) {
   if (!f || isnan(timeout))
     return CONC_EINVAL;
   uint32_t s = wait_done(f, timeout);
+  if (s == WAIT_INTR)
+    return CONC_EINTR;
   if (s == FS_CANCELLED || s == FS_CANCELLED_AND_NOTIFIED)
     return CONC_ECANCELED;
   if (s != FS_FINISHED)
@@ -502,6 +489,8 @@ int conc_future_exception(conc_future_t *f, double timeout,
   if (!f || !err || isnan(timeout))
     return CONC_EINVAL;
   uint32_t s = wait_done(f, timeout);
+  if (s == WAIT_INTR)
+    return CONC_EINTR;
   if (s == FS_CANCELLED || s == FS_CANCELLED_AND_NOTIFIED)
     return CONC_ECANCELED;
   if (s != FS_FINISHED)
@@ -714,19 +703,26 @@ int conc_futures_wait(conc_future_t *const *fs, size_t n, double timeout,
   struct conc__watcher w = {0, 0, 0, 0, NULL};
   for (long i = 0; i < m; i++)
     watch(uniq[i], &nodes[i], &w);
-  bool timed_out = false;
+  int r = 0;
   for (;;) {
     uint32_t seq = conc__load_acquire(&w.seq);
-    if (wait_satisfied(&w, (size_t)m, return_when) || timed_out)
+    if (wait_satisfied(&w, (size_t)m, return_when) || r == CONC_ETIMEDOUT) {
+      if (r == CONC_EINTR) /* satisfied anyway: the next wait reports it */
+        conc__intr_keep();
+      r = 0;
       break;
-    timed_out = conc__wait(&w.seq, seq, dl, false) == CONC_ETIMEDOUT;
+    }
+    if (r == CONC_EINTR)
+      break;
+    r = conc__wait_intr(&w.seq, seq, dl, false);
   }
   for (long i = 0; i < m; i++)
     unwatch(uniq[i], &nodes[i]);
-  split(uniq, (size_t)m, res);
+  if (r == 0)
+    split(uniq, (size_t)m, res);
   free(uniq);
   free(nodes);
-  return 0;
+  return r;
 }
 
 /* ---- as_completed -------------------------------------------------------- */
@@ -788,7 +784,7 @@ int conc_as_completed_next(conc_as_completed_t *it, conc_future_t **out) {
     if (f) {
       a->given++;
       *out = f;
-      return 1;
+      return 0;
     }
     if (timed_out) {
       a->over = true;
@@ -796,10 +792,16 @@ int conc_as_completed_next(conc_as_completed_t *it, conc_future_t **out) {
                "%zu (of %zu) futures unfinished", a->m - a->given, a->m);
       return CONC_ETIMEDOUT;
     }
-    timed_out =
-        conc__wait(&a->w.seq, seq, a->deadline, false) == CONC_ETIMEDOUT;
+    int r = conc__wait_intr(&a->w.seq, seq, a->deadline, false);
+    if (r == CONC_EINTR) {
+      /* a future that finished meanwhile wins; the iterator stays usable */
+      if (!__atomic_load_n(&a->w.slots[a->given], __ATOMIC_ACQUIRE))
+        return CONC_EINTR;
+      conc__intr_keep();
+    }
+    timed_out = r == CONC_ETIMEDOUT;
   }
-  return 0;
+  return CONC_EEOF;
 }
 
 size_t conc_as_completed_unfinished(const conc_as_completed_t *it) {

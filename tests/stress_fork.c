@@ -69,7 +69,10 @@ int __lsan_is_turned_off(void);
 static volatile int in_child;
 int __lsan_is_turned_off(void) { return in_child; }
 
-static void *plus_one(void *arg) { return (void *)((uintptr_t)arg + 1); }
+static int plus_one(void *arg, void **result) {
+  *result = (void *)((uintptr_t)arg + 1);
+  return 0;
+}
 
 /* One round of every primitive; each hammer holds at most one semaphore
  * unit, so a child always finds SEM_UNITS - HAMMERS units free. */

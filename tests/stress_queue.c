@@ -137,7 +137,10 @@ static void bounded_queue_many_threads_then_shutdown(void **state) {
   conc_queue_destroy(&q);
 }
 
-static void *twice(void *arg) { return I(V(arg) * 2); }
+static int twice(void *arg, void **result) {
+  *result = I(V(arg) * 2);
+  return 0;
+}
 
 struct ex_arg {
   conc_executor_t *ex;

@@ -17,7 +17,7 @@
 #include "harness.h"
 #include "loop-int.h"
 
-static void *whoami(void *arg);
+static int whoami(void *arg, void **result);
 
 /* Checks inside a task: a failed one records the first failure and ends
  * the task (an assertion would jump out of the task's coroutine and leave
@@ -1298,9 +1298,10 @@ static void test_taskgroup_misuse_is_einval(void **state) {
 
 /* ---- bridges (F13) ------------------------------------------------------- */
 
-static void *whoami(void *arg) {
+static int whoami(void *arg, void **result) {
   *(pthread_t *)arg = pthread_self();
-  return (void *)21;
+  *result = (void *)21;
+  return 0;
 }
 
 static int to_thread_body(void *arg, void **res) {
@@ -1343,11 +1344,14 @@ test_closing_the_loop_shuts_down_its_default_executor(void **state) {
   assert_int_equal(conc__aio_default_executor_shutdown(c.loop), CONC_ENOENT);
 }
 
-static void *failing(void *arg) {
-  return conc_task_fail(CONC_EPIPE, "broken %d", 1);
+static int failing(void *arg, void **result) {
+  return conc_raise(CONC_EPIPE, "broken %d", 1);
 }
 
-static void *add_one(void *arg) { return (void *)((intptr_t)arg + 1); }
+static int add_one(void *arg, void **result) {
+  *result = (void *)((intptr_t)arg + 1);
+  return 0;
+}
 
 static int run_in_executor_body(void *arg, void **res) {
   conc_executor_t ex;
@@ -1374,13 +1378,13 @@ typedef struct gate {
   bool open;
 } gate_t;
 
-static void *wait_gate(void *arg) {
+static int wait_gate(void *arg, void **result) {
   gate_t *g = arg;
   pthread_mutex_lock(&g->mu);
   while (!g->open)
     pthread_cond_wait(&g->cv, &g->mu);
   pthread_mutex_unlock(&g->mu);
-  return NULL;
+  return 0;
 }
 
 static void open_gate(gate_t *g) {
@@ -1390,9 +1394,9 @@ static void open_gate(gate_t *g) {
   pthread_mutex_unlock(&g->mu);
 }
 
-static void *mark(void *arg) {
+static int mark(void *arg, void **result) {
   __atomic_store_n((int *)arg, 1, __ATOMIC_SEQ_CST);
-  return NULL;
+  return 0;
 }
 
 typedef struct rie {
@@ -1536,9 +1540,9 @@ static void *rct_thread(void *arg) {
   return NULL;
 }
 
-static void *join_thread(void *arg) {
+static int join_thread(void *arg, void **result) {
   conc_test_join(*(pthread_t *)arg);
-  return NULL;
+  return 0;
 }
 
 static int rct_body(void *arg, void **res) {
@@ -1603,11 +1607,11 @@ static void *rct_many_thread(void *arg) {
   return NULL;
 }
 
-static void *join_all(void *arg) {
+static int join_all(void *arg, void **result) {
   pthread_t *th = arg;
   for (int i = 0; i < RCT_THREADS; i++)
     conc_test_join(th[i]);
-  return NULL;
+  return 0;
 }
 
 static int rct_many_body(void *arg, void **res) {

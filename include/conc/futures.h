@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * futures: the thread side of Python's concurrent.futures. Future, the
  * thread-pool Executor (ThreadPoolExecutor), wait, as_completed and map.
@@ -8,31 +9,33 @@
  *   f = ex.submit(fn, arg)                   conc_future_t *f; conc_executor_submit(&ex, fn, arg, &f);
  *   v = f.result(timeout=2)                  void *v; int rc = conc_future_result(f, 2, &v);
  *   (f is garbage collected)                 conc_future_release(f);
- *   raise ValueError("bad") (in fn)          return conc_task_fail(CONC_EINVAL, "bad");
+ *   return x (in fn)                         *result = x; return 0;
+ *   raise ValueError("bad") (in fn)          return conc_raise(CONC_EINVAL, "bad");
+ *   f.add_done_callback(cb)                  conc_future_add_done_callback(f, cb, arg);  (void cb(f, arg))
  *   with ex: ...                             CONC_WITH_EXECUTOR(&ex) { ... }
  *   ex.shutdown(wait=True)                   conc_executor_shutdown(&ex, true, false);
  *   wait(fs, return_when=FIRST_COMPLETED)    conc_futures_wait(fs, n, CONC_FOREVER, CONC_FIRST_COMPLETED, &res);
  *   for f in as_completed(fs): ...           conc_as_completed_t it; conc_as_completed_init(&it, fs, n, CONC_FOREVER);
- *                                            while (conc_as_completed_next(&it, &f) == 1) ...
- *   for r in ex.map(fn, xs): ...             conc_map_t m; conc_executor_map(&ex, &m, fn, xs, n, CONC_FOREVER);
- *                                            while ((rc = conc_map_next(&m, &r)) == 1) ...
+ *                                            while (conc_as_completed_next(&it, &f) == 0) ...
+ *   for r in ex.map(fn, xs): ...             conc_map_t m; conc_executor_map(&ex, fn, xs, n, CONC_FOREVER, &m);
+ *                                            while ((rc = conc_map_next(&m, &r)) == 0) ...
  *
- * Tasks. A task is void *(*fn)(void *arg); its return value is the
- * future's result. To end with a failure (Python: the task raises), a task
- * calls conc_task_fail(code, fmt, ...) and returns; the return value is
- * then ignored and the future carries the code and the message.
- * conc_thread_fail(code, fmt, ...) inside a task also fails its future with
- * that code and message, but it ends the worker thread as documented for
- * it (the excepthook runs first); the executor starts a replacement, so
- * queued and later work still runs. conc_thread_exit(value) inside a task
- * ends the worker the same way and gives the future `value` as its result.
- * In an initializer either one breaks the pool, as a failure does.
+ * Tasks have the library's one callable shape, conc_fn_t (defs.h):
+ * int fn(void *arg, void **result). Return 0 with *result (pre-set to
+ * NULL): that is the future's result. Return a negative CONC_E* code (a
+ * task raises): the future fails with that code, and the message of
+ * `return conc_raise(code, fmt, ...)` is its exception's message. A
+ * positive return becomes CONC_EFAILED. A task ends by returning; it must
+ * not end its worker thread.
  *
  * Futures are heap objects with a reference count: the creator (submit or
  * conc_future_new) gets one reference and gives it back with
  * conc_future_release. They stay valid after their executor is destroyed.
  * Their records are recycled, so steady-state submission allocates nothing.
+ *
+ * Outputs come last and are written only on success.
  */
+// clang-format on
 #ifndef CONC_FUTURES_H
 #define CONC_FUTURES_H
 
@@ -44,18 +47,13 @@
 
 CONC_BEGIN_DECLS
 
-#if defined(__GNUC__) || defined(__clang__)
-#define CONC__FUT_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#define CONC__FUT_PRINTF(f, a)
-#endif
-
 typedef struct conc_future conc_future_t;
 
 /* ---- Future ------------------------------------------------------------- */
 
 /* Future(): a pending future that the caller completes (set_result /
- * set_exception). Returns 0, CONC_EINVAL (out NULL) or CONC_ENOMEM. */
+ * set_exception). Returns 0, CONC_EINVAL (out NULL) or CONC_ENOMEM (*out
+ * untouched). */
 CONC_EXTERN int conc_future_new(conc_future_t **out);
 /* Take one more reference; returns f. */
 CONC_EXTERN conc_future_t *conc_future_retain(conc_future_t *f);
@@ -92,12 +90,11 @@ CONC_EXTERN int conc_future_exception(conc_future_t *f, double timeout,
 /*
  * add_done_callback(fn): fn(f, arg) runs once the future is finished or
  * cancelled, in the completing thread, callbacks in registration order; at
- * once in the caller if already done. A nonzero return is the callback's
- * "exception": it is logged to stderr as "exception calling callback for
- * <repr>" and the later callbacks still run. Returns 0, CONC_EINVAL, or
- * CONC_ENOMEM (nothing registered).
+ * once in the caller if already done. A callback runs for its effect and
+ * returns nothing (design.md: callbacks return void, user pointer last).
+ * Returns 0, CONC_EINVAL, or CONC_ENOMEM (nothing registered).
  */
-typedef int (*conc_future_callback_t)(conc_future_t *f, void *arg);
+typedef void (*conc_future_callback_t)(conc_future_t *f, void *arg);
 CONC_EXTERN int conc_future_add_done_callback(conc_future_t *f,
                                               conc_future_callback_t fn,
                                               void *arg);
@@ -119,15 +116,6 @@ CONC_EXTERN int conc_future_set_exception(conc_future_t *f, int code,
  * "state=finished raised ValueError". Returns the length needed, or
  * CONC_EINVAL for a NULL f, or a NULL buf with len > 0. */
 CONC_EXTERN int conc_future_repr(const conc_future_t *f, char *buf, size_t len);
-
-/*
- * Inside a task (or an executor initializer): record a failure for the
- * running task, like raising. code: a negative CONC_E* code (anything else
- * becomes CONC_EFAILED); the message is printf-formatted. Returns NULL so a
- * task can `return conc_task_fail(...)`. Outside a task it does nothing.
- */
-CONC_EXTERN void *conc_task_fail(int code, const char *fmt, ...)
-    CONC__FUT_PRINTF(2, 3);
 
 /* ---- wait / as_completed ---------------------------------------------------
  */
@@ -171,10 +159,11 @@ typedef struct conc_as_completed {
 CONC_EXTERN int conc_as_completed_init(conc_as_completed_t *it,
                                        conc_future_t *const *fs, size_t n,
                                        double timeout);
-/* 1 and *out = the next future (already-done ones first, then in
- * completion order; each distinct future once); 0 when all were given;
- * CONC_ETIMEDOUT at the timeout (then conc_as_completed_message says
- * "k (of n) futures unfinished"). */
+/* 0 and *out = the next future (already-done ones first, then in
+ * completion order; each distinct future once); CONC_EEOF once all were
+ * given; CONC_ETIMEDOUT at the timeout (then conc_as_completed_message
+ * says "k (of n) futures unfinished", and the iteration is over: CONC_EEOF
+ * after it). *out is written only with 0. */
 CONC_EXTERN int conc_as_completed_next(conc_as_completed_t *it,
                                        conc_future_t **out);
 /* Futures not yet given out, and the TimeoutError text after a timeout. */
@@ -188,12 +177,16 @@ CONC_EXTERN void conc_as_completed_destroy(conc_as_completed_t *it);
 typedef struct conc_executor_opts {
   /* 0: Python's default min(32, cpu count + 4); negative: CONC_EINVAL. */
   int max_workers;
-  /* Worker names are "<prefix>_<i>"; NULL: "ThreadPoolExecutor-<k>". */
+  /* Worker names are "<prefix>_<i>"; NULL or "": "ThreadPoolExecutor-<k>"
+   * (Python: thread_name_prefix or the default). */
   const char *thread_name_prefix;
-  /* Runs once in each worker before any task; nonzero (or a
-   * conc_task_fail inside it) breaks the pool (CONC_EBROKENPOOL). */
-  int (*initializer)(void *arg);
-  void *initargs;
+  /* initializer(initarg) runs once in each worker before any task. A
+   * nonzero return (with a message: return conc_raise(code, ...)) breaks
+   * the pool: it is reported on stderr with its code and message, and
+   * queued and later futures fail with CONC_EBROKENPOOL. Python's
+   * initargs tuple is one pointer here, hence the name initarg. */
+  int (*initializer)(void *initarg);
+  void *initarg;
 } conc_executor_opts_t;
 
 typedef struct conc_executor {
@@ -213,9 +206,10 @@ CONC_EXTERN int conc_executor_init(conc_executor_t *ex,
  * CONC_ESTATE after shutdown or during process exit (RuntimeError "cannot
  * schedule new futures after shutdown"), CONC_EBROKENPOOL once an
  * initializer failed, CONC_ENOMEM / CONC_EAGAIN. On failure nothing is
- * queued and *out is NULL. A task may submit to its own executor.
+ * queued and *out is left as it was. A task may submit to its own
+ * executor.
  */
-CONC_EXTERN int conc_executor_submit(conc_executor_t *ex, void *(*fn)(void *),
+CONC_EXTERN int conc_executor_submit(conc_executor_t *ex, conc_fn_t fn,
                                      void *arg, conc_future_t **out);
 
 /*
@@ -231,9 +225,8 @@ CONC_EXTERN int conc_executor_shutdown(conc_executor_t *ex, bool wait,
  * valid (their outcome is final by then). */
 CONC_EXTERN void conc_executor_destroy(conc_executor_t *ex);
 
-/* The executor's max_workers and the number of live worker threads (a
- * worker ended by conc_thread_fail in a task is replaced); CONC_EINVAL for
- * an executor not initialised or destroyed. */
+/* The executor's max_workers and the number of live worker threads;
+ * CONC_EINVAL for an executor not initialised or destroyed. */
 CONC_EXTERN int conc_executor_max_workers(conc_executor_t *ex);
 CONC_EXTERN int conc_executor_num_threads(conc_executor_t *ex);
 /* The prefix of the worker names ("ThreadPoolExecutor-<k>" by default);
@@ -252,20 +245,22 @@ typedef struct conc_map {
 } conc_map_t;
 
 /*
- * executor.map(fn, inputs): submits fn(inputs[i]) for every i at once
- * (even if nothing is read). The timeout runs from this call. Returns 0,
- * CONC_EINVAL (NULL ex, m or fn, NULL inputs with n > 0, a NaN timeout),
- * or the submit errors (nothing is left queued then). On failure *m is
- * closed: conc_map_next gives CONC_EINVAL and conc_map_close does nothing.
+ * executor.map(fn, inputs, timeout): submits fn(inputs[i], &result) for
+ * every i at once (even if nothing is read). The timeout runs from this
+ * call. Returns 0 with *m ready, CONC_EINVAL (NULL ex, m or fn, NULL
+ * inputs with n > 0, a NaN timeout), or the submit errors (nothing is left
+ * queued then). On failure *m is left as it was (there is nothing to
+ * close).
  */
-CONC_EXTERN int conc_executor_map(conc_executor_t *ex, conc_map_t *m,
-                                  void *(*fn)(void *), void *const *inputs,
-                                  size_t n, double timeout);
+CONC_EXTERN int conc_executor_map(conc_executor_t *ex, conc_fn_t fn,
+                                  void *const *inputs, size_t n, double timeout,
+                                  conc_map_t *m);
 /*
- * The next result in input order: 1 and *out; 0 at the end; a failure
- * code of element k when the iteration reaches k (message:
+ * The next result in input order: 0 and *out; CONC_EEOF after the last; a
+ * failure code of element k when the iteration reaches k (message:
  * conc_map_message), or CONC_ETIMEDOUT. After a failure or a timeout the
- * futures not yet started are cancelled and the iteration is over.
+ * futures not yet started are cancelled and the iteration is over (then
+ * CONC_EEOF). *out is written only with 0.
  */
 CONC_EXTERN int conc_map_next(conc_map_t *m, void **out);
 /* Index of the element the next conc_map_next will return. */

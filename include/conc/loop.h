@@ -486,17 +486,17 @@ CONC_EXTERN int conc_aio_taskgroup_exit(conc_aio_taskgroup_t *g, int rc,
 
 /* ---- bridges to threads (F13) ------------------------------------------ */
 
-/* run_in_executor(ex, fn, arg) from a task: fn runs on the executor's
- * worker and the task resumes on the loop's thread with its result (or its
- * conc_task_fail code). ex NULL: the loop's default executor (made on first
- * use, shut down when the loop is destroyed). Cancelling the task cancels
- * the work if it has not started. */
-CONC_EXTERN int conc_aio_run_in_executor(conc_executor_t *ex,
-                                         void *(*fn)(void *), void *arg,
-                                         void **out);
+/* run_in_executor(ex, fn, arg) from a task: fn (a conc_fn_t, as for
+ * conc_executor_submit) runs on the executor's worker and the task resumes
+ * on the loop's thread with its result (or its negative return code).
+ * ex NULL: the loop's default executor (made on first use, shut down when
+ * the loop is destroyed). Cancelling the task cancels the work if it has
+ * not started. */
+CONC_EXTERN int conc_aio_run_in_executor(conc_executor_t *ex, conc_fn_t fn,
+                                         void *arg, void **out);
 
 /* to_thread(fn, arg): run_in_executor on the default executor. */
-CONC_EXTERN int conc_aio_to_thread(void *(*fn)(void *), void *arg, void **out);
+CONC_EXTERN int conc_aio_to_thread(conc_fn_t fn, void *arg, void **out);
 
 /* wrap_future(cf): a loop future that follows the thread future cf (its
  * result, code or cancel). Cancelling the loop future cancels cf. */
