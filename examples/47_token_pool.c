@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 47: the first hand-written thread pool of seed 004 (a Queue of
  * "thread tokens"), compared with the library's executor.
@@ -5,27 +6,26 @@
  * Thread class; each of 99 jobs takes a token with get_thread(), starts a
  * thread, and the job puts the token back with add_thread() when done).
  *
- * Python:                                   C:
- *   self.queue = queue.Queue(max_num)         conc_queue_init(&tokens,
- * &(conc_queue_opts_t){.maxsize = MAX}); self.queue.put(threading.Thread)
- * conc_queue_put(&tokens, TOKEN, true, CONC_FOREVER); thread = p.get_thread()
- * conc_queue_get(&tokens, &token, true, CONC_FOREVER); t = thread(target=func,
- * args=(p, i))      conc_thread_init(&threads[i], func, &jobs[i], NULL);
- *   t.start()                                 conc_thread_start(&threads[i]);
- *   pool.add_thread()  (at the end of func)   conc_queue_put(&tokens, TOKEN,
- * true, CONC_FOREVER);
+ *   Python:                                  C:
+ *   self.queue = queue.Queue(max_num)        conc_queue_init(&tokens, &(conc_queue_opts_t){.maxsize = MAX});
+ *   self.queue.put(threading.Thread)         conc_queue_put(&tokens, TOKEN, true, CONC_FOREVER);
+ *   thread = p.get_thread()                  conc_queue_get(&tokens, &token, true, CONC_FOREVER);
+ *   t = thread(target=func, args=(p, i))     conc_thread_init(&threads[i], token_job, (void *)i, NULL);
+ *   t.start()                                conc_thread_start(&threads[i]);
+ *   pool.add_thread()  (at the end of func)  conc_queue_put(&tokens, TOKEN, true, CONC_FOREVER);
  *
- *   with ThreadPoolExecutor(10) as ex:        CONC_WITH_EXECUTOR(&ex) {
- *       for i in ...: ex.submit(func, i)        conc_executor_submit(&ex, func,
- * &jobs[i], NULL); }
+ *   with ThreadPoolExecutor(10) as ex:       CONC_WITH_EXECUTOR(&ex) {
+ *       for i in ...: ex.submit(func, i)         conc_executor_submit(&ex, gated_job, (void *)i, NULL); }
  *
- * The token queue bounds how many jobs run at once, but every job still
- * gets a brand-new thread: 30 jobs, 30 thread starts. The executor reuses
- * its 10 workers. (Jobs sleep 20 ms instead of the lesson's 1 s; the
- * executor's jobs also wait until all 30 are submitted, as the lesson's
- * 1 s jobs would, so that no worker is idle early on a busy machine and
- * the executor grows to all 10.)
+ * A thread's target and an executor task have the same shape,
+ * int fn(void *arg, void **result). The token queue bounds how many jobs
+ * run at once, but every job still gets a brand-new thread: 30 jobs, 30
+ * thread starts. The executor reuses its 10 workers. (Jobs sleep 20 ms
+ * instead of the lesson's 1 s; the executor's jobs also wait until all 30
+ * are submitted, as the lesson's 1 s jobs would, so that no worker is idle
+ * early on a busy machine and the executor grows to all 10.)
  */
+// clang-format on
 #include <stdint.h>
 #include <stdio.h>
 
@@ -40,7 +40,7 @@ static int running, peak;
 static long total;
 static conc_lock_t mu = CONC_LOCK_INIT;
 
-static void *func(void *arg) {
+static int func(void *arg, void **result) {
   intptr_t n = (intptr_t)arg;
   CONC_WITH_LOCK(&mu) {
     if (++running > peak)
@@ -51,20 +51,20 @@ static void *func(void *arg) {
     running--;
     total += n;
   }
-  return NULL;
+  return 0;
 }
 
 static conc_event_t all_submitted = CONC_EVENT_INIT;
 
-static void *gated_job(void *arg) {
+static int gated_job(void *arg, void **result) {
   conc_event_wait(&all_submitted, CONC_FOREVER);
-  return func(arg);
+  return func(arg, result);
 }
 
-static void *token_job(void *arg) {
-  func(arg);
+static int token_job(void *arg, void **result) {
+  func(arg, result);
   conc_queue_put(&tokens, TOKEN, true, CONC_FOREVER); /* pool.add_thread() */
-  return NULL;
+  return 0;
 }
 
 static void report(const char *who, int threads) {

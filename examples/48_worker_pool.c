@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 48: the second hand-written thread pool of seed 004 (a task queue,
  * lists of created and idle threads, a stop marker, callbacks), compared
@@ -7,22 +8,20 @@
  * exist, call() looping on q.get() until StopEvent and reporting
  * callback(status, result), close() sending one StopEvent per thread).
  *
- * Python:                                   C:
- *   self.q = queue.Queue()                    conc_queue_init(&pool->q, NULL);
- *   StopEvent = object()                      static char stop_event;
- * (&stop_event) if len(self.free_list) == 0 and           if (pool->free == 0
- * && pool->created < pool->max_num) len(self.generate_list) < max_num:
- * generate_thread(pool); self.q.put((func, args, callback))
- * conc_queue_put(&pool->q, task, true, CONC_FOREVER); result = func(*arguments)
- * task->result = task->func(task->arg); callback(status, result)
- * task->callback(true, task->result); with self.worker_state(free_list, t):
- * pool->free++ ... conc_queue_get(...) ... pool->free-- event = self.q.get()
- *   close(): q.put(StopEvent) per thread      conc_queue_put(&pool->q,
- * &stop_event, ...) per thread
+ *   Python:                                  C:
+ *   self.q = queue.Queue()                   conc_queue_init(&pool->q, NULL);
+ *   StopEvent = object()                     static char stop_event;  (&stop_event)
+ *   if len(self.free_list) == 0 and          if (pool->free == 0 && pool->created < pool->max_num)
+ *      len(self.generate_list) < max_num:        generate_thread(pool);
+ *   self.q.put((func, args, callback))       conc_queue_put(&pool->q, task, true, CONC_FOREVER);
+ *   result = func(*arguments)                rc = task->func(task->arg, &task->result);
+ *   callback(status, result)                 task->callback(rc == 0, task->result);
+ *   with self.worker_state(free_list, t):    pool->free++ ... conc_queue_get(...) ... pool->free--
+ *       event = self.q.get()
+ *   close(): q.put(StopEvent) per thread     conc_queue_put(&pool->q, &stop_event, ...) per thread
  *
- *   ex.submit(work, i)                        conc_executor_submit(&ex, work,
- * (void *)i, &f); .add_done_callback(cb) conc_future_add_done_callback(f, cb,
- * NULL);
+ *   ex.submit(work, i)                       conc_executor_submit(&ex, work, (void *)i, &f);
+ *   f.add_done_callback(cb)                  conc_future_add_done_callback(f, cb, NULL);
  *
  * Both run 50 jobs of 10 ms with at most 10 threads and report each one
  * through a callback. The hand-written pool needs its own bookkeeping
@@ -33,6 +32,7 @@
  * grow to 10 threads; a short job could end early on a busy machine and
  * let an idle thread take the next one.
  */
+// clang-format on
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,7 +46,7 @@
 /* ---- the hand-written pool ------------------------------------------- */
 
 struct task {
-  void *(*func)(void *);
+  conc_fn_t func;
   void *arg, *result;
   void (*callback)(bool status, void *result);
 };
@@ -63,23 +63,23 @@ struct threadpool {
 
 static char stop_event; /* StopEvent = object() */
 
-static void *call(void *arg) {
+static int call(void *arg, void **result) {
   struct threadpool *pool = arg;
   void *event;
   conc_queue_get(&pool->q, &event, true, CONC_FOREVER);
   while (event != &stop_event) {
     struct task *t = event;
-    t->result = t->func(t->arg);
+    int rc = t->func(t->arg, &t->result);
     if (t->callback)
-      t->callback(true, t->result);
+      t->callback(rc == 0, t->result);
     CONC_WITH_LOCK(&pool->lock) { pool->free++; } /* worker_state */
     conc_queue_get(&pool->q, &event, true, CONC_FOREVER);
     CONC_WITH_LOCK(&pool->lock) { pool->free--; }
   }
-  return NULL;
+  return 0;
 }
 
-static void pool_run(struct threadpool *pool, void *(*func)(void *), void *arg,
+static void pool_run(struct threadpool *pool, conc_fn_t func, void *arg,
                      void (*callback)(bool, void *)) {
   CONC_WITH_LOCK(&pool->lock) {
     if (pool->free == 0 && pool->created < pool->max_num) {
@@ -109,10 +109,11 @@ static int callbacks, succeeded;
 static long sum;
 static conc_event_t all_submitted = CONC_EVENT_INIT;
 
-static void *work(void *arg) {
+static int work(void *arg, void **result) {
   conc_event_wait(&all_submitted, CONC_FOREVER);
   conc_sleep(0.01);
-  return arg;
+  *result = arg;
+  return 0;
 }
 
 static void tally(bool status, void *result) {
@@ -131,12 +132,11 @@ static void report(const char *who, int threads) {
 }
 
 /* add_done_callback's form: the future, and our argument. */
-static int future_done(conc_future_t *f, void *unused) {
+static void future_done(conc_future_t *f, void *unused) {
   (void)unused;
   void *v = NULL;
   int rc = conc_future_result(f, 0, &v);
   tally(rc == 0, v);
-  return 0;
 }
 
 int main(void) {
