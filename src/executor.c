@@ -76,8 +76,9 @@ struct core {
   int max_workers;
   bool shutdown, broken; /* atomic */
   char *broken_msg;      /* why the pool broke; atomic, set once */
-  /* Every worker ever started, in start order (a replacement comes after
-   * the worker it replaces); under mu. Records stay until destroy. */
+  /* Every worker ever started, in start order (in a forked child, the
+   * parent's records come first, stopped); under mu. Records stay until
+   * destroy. */
   struct worker *workers, **workers_end;
   char *prefix;
   int (*initializer)(void *);
@@ -86,8 +87,8 @@ struct core {
   conc_future_t anchor;
 };
 
-/* A worker thread's record: heap, so that replacing a worker never moves
- * the record of one that still runs. */
+/* A worker thread's record: heap, so that adding a worker never moves the
+ * record of one that runs. */
 struct worker {
   conc_thread_t thread;
   struct worker *next;
@@ -577,8 +578,9 @@ int conc_executor_submit(conc_executor_t *ex, conc_fn_t fn, void *arg,
   return 0;
 }
 
-/* Join every worker, replacements included: a worker that is replaced
- * links its replacement before it ends, so the list has grown by then. */
+/* Join every worker. None is added once a stop flag was raised under mu
+ * (submit starts workers under mu and checks the flags there), so the list
+ * is final; its links are still read under mu, where they are written. */
 static void join_workers(struct core *c) {
   conc_thread_t *self = conc_current_thread();
   conc__mu_lock(&c->mu);
