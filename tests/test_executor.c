@@ -816,6 +816,13 @@ static void task_negative_return_and_raise_message_reach_the_future(void **s) {
       check_failure(&ex, fail_with, CONC_EACCES, "failed with -13"),
       CONC_EACCES);
   assert_int_equal(check_failure(&ex, fail_with, 3, ""), CONC_EFAILED);
+  /* CancelledError raised by the task: finished with it, not cancelled */
+  conc_future_t *f;
+  assert_int_equal(conc_executor_submit(&ex, fail_with, I(CONC_ECANCELED), &f),
+                   0);
+  assert_int_equal(conc_future_result(f, 10, NULL), CONC_ECANCELED);
+  assert_false(conc_future_cancelled(f));
+  conc_future_release(f);
   assert_int_equal(check_failure(&ex, raise_then_return_other, 0, ""),
                    CONC_EPIPE);
   conc_executor_destroy(&ex);
