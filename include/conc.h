@@ -13,6 +13,7 @@
 #include "conc/error.h"
 #include "conc/futures.h"
 #include "conc/hub.h"
+#include "conc/lockdep.h"
 #include "conc/loop.h"
 #include "conc/manager.h"
 #include "conc/pqueue.h"

@@ -72,6 +72,10 @@ typedef struct conc_lock {
 
 typedef struct conc_lock_opts {
   bool pshared; /* usable across processes (object in MAP_SHARED memory) */
+  /* The lock's class for the lock-order checker (conc/lockdep.h): locks of
+   * one name are one class. NULL: its symbol if it is a global or static,
+   * else its init site. The checker copies the string. */
+  const char *name;
 } conc_lock_opts_t;
 
 CONC_BEGIN_DECLS
@@ -174,6 +178,7 @@ typedef struct conc_rlock {
 
 typedef struct conc_rlock_opts {
   bool pshared;
+  const char *name; /* as conc_lock_opts_t's */
 } conc_rlock_opts_t;
 
 CONC_BEGIN_DECLS
@@ -236,6 +241,9 @@ typedef struct conc_condition_opts {
    * the same address in every process (true for memory mapped before
    * fork). */
   bool pshared;
+  /* Names the Condition's own RLock for the lock-order checker (a given
+   * lock keeps its own name). */
+  const char *name;
 } conc_condition_opts_t;
 
 CONC_BEGIN_DECLS
@@ -308,6 +316,7 @@ typedef conc_semaphore_t conc_bounded_semaphore_t;
 typedef struct conc_semaphore_opts {
   bool bounded; /* BoundedSemaphore: release past the initial value fails */
   bool pshared;
+  const char *name; /* as conc_lock_opts_t's */
 } conc_semaphore_opts_t;
 
 CONC_BEGIN_DECLS
@@ -456,8 +465,8 @@ CONC_END_DECLS
  * The body runs once with the object acquired (blocking acquire; an
  * owner-died acquire counts as acquired) and the object is released on
  * every exit from the block: normal end, break, continue, return, goto.
- * If the acquire fails (NULL, a not-recoverable pshared lock) the body is
- * skipped. Do not release the object yourself inside the block.
+ * If the acquire fails (NULL, a not-recoverable pshared lock, CONC_EINTR
+ * from conc_interrupt) the body is skipped. Do not release the object yourself inside the block.
  * `break`/`continue` inside the body leave the body (it is a one-shot
  * loop), not an enclosing loop.
  */
