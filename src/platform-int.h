@@ -27,6 +27,50 @@
 int conc__wait(const uint32_t *word, uint32_t expected,
                conc_deadline_t deadline, bool shared);
 
+/*
+ * conc__wait for the waits a user asked for (acquire, get, result, join,
+ * sleep...): it also returns CONC_EINTR, consuming the request, when
+ * conc_interrupt() was called on this thread before or during the wait while
+ * the word still held `expected` (a word that already differs wins: 0). The
+ * library's short internal waits use conc__wait and are never interrupted; a
+ * request then waits for the next interruptible wait. A handled signal
+ * without conc_interrupt() never ends a wait early (PEP 475).
+ */
+int conc__wait_intr(const uint32_t *word, uint32_t expected,
+                    conc_deadline_t deadline, bool shared);
+
+/*
+ * The calling thread's interrupt request: 0, or 1 once conc_interrupt() (or
+ * a conc_signal_interrupts handler) asked for one. Initial-exec TLS so that a
+ * signal handler reaches it without the dynamic linker (async-signal-safe).
+ */
+extern __thread uint32_t conc__intr_pending
+    __attribute__((tls_model("initial-exec")));
+
+/* Take the calling thread's request: true if one was pending (now cleared). */
+static inline bool conc__intr_take(void) {
+  return __atomic_exchange_n(&conc__intr_pending, 0u, __ATOMIC_ACQ_REL) != 0;
+}
+
+/* Set once the program has used the interrupt calls (conc_interrupt,
+ * conc_interrupt_clear, conc_signal_interrupts): waits that have a faster
+ * uninterruptible form (an untimed thread join's pthread_join) then take
+ * the interruptible one. */
+extern int conc__intr_armed;
+static inline bool conc__intr_in_use(void) {
+  return __atomic_load_n(&conc__intr_armed, __ATOMIC_RELAXED) != 0;
+}
+
+/* Put a taken request back: the wait it ended turned out to have succeeded
+ * (a notify won the race), so the next interruptible wait reports it. */
+static inline void conc__intr_keep(void) {
+  __atomic_store_n(&conc__intr_pending, 1u, __ATOMIC_RELEASE);
+}
+
+/* Raise a request in the thread that owns `pending` and end its wait now if
+ * the backend can (async-signal-safe; any thread may call it). */
+void conc__intr_raise(uint32_t *pending);
+
 /* Wake up to `n` waiters blocked on word (CONC__WAKE_ALL for all). */
 void conc__wake(const uint32_t *word, int n, bool shared);
 

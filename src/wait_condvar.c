@@ -8,6 +8,11 @@
  * Process-shared waits cannot use a process-local table; they poll the word
  * with a bounded exponential back-off (20 us to 1 ms). Documented in
  * docs/building.md; Linux builds use futexes unless the fallback is forced.
+ *
+ * Interrupts: a signal handler may not touch a mutex or a condition
+ * variable, so conc__intr_raise only stores the request, and an
+ * interruptible wait sleeps in slices of INTR_SLICE_NS, looking at it
+ * between them (an interrupt is seen within that time).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -59,10 +64,14 @@ static struct bucket *bucket_of(const uint32_t *word) {
   return &buckets[(h >> 4) % NBUCKETS];
 }
 
+#define INTR_SLICE_NS 10000000 /* 10 ms */
+
 static int wait_shared(const uint32_t *word, uint32_t expected,
-                       conc_deadline_t deadline) {
+                       conc_deadline_t deadline, bool intr) {
   int64_t pause_ns = 20000;
   while (conc__load_acquire(word) == expected) {
+    if (intr && conc__intr_take())
+      return CONC_EINTR;
     int64_t now = conc__now_ns();
     if (now >= deadline)
       return CONC_ETIMEDOUT;
@@ -76,22 +85,34 @@ static int wait_shared(const uint32_t *word, uint32_t expected,
   return 0;
 }
 
-int conc__wait(const uint32_t *word, uint32_t expected,
-               conc_deadline_t deadline, bool shared) {
-  if (shared)
-    return wait_shared(word, expected, deadline);
+/* An interruptible wait's sleep ends at the next slice boundary at most. */
+static conc_deadline_t slice_end(conc_deadline_t deadline, bool intr) {
+  if (!intr)
+    return deadline;
+  int64_t now = conc__now_ns();
+  return deadline - now > INTR_SLICE_NS ? now + INTR_SLICE_NS : deadline;
+}
+
+static int wait_local(const uint32_t *word, uint32_t expected,
+                      conc_deadline_t deadline, bool intr) {
   pthread_once(&buckets_once, buckets_init);
   struct bucket *b = bucket_of(word);
-  struct timespec ts = {.tv_sec = deadline / 1000000000,
-                        .tv_nsec = deadline % 1000000000};
   int rc = 0;
   pthread_mutex_lock(&b->mu);
   b->waiters++;
   while (conc__load_acquire(word) == expected) {
-    if (deadline == CONC_DEADLINE_NEVER) {
+    if (intr && conc__intr_take()) {
+      rc = CONC_EINTR;
+      break;
+    }
+    conc_deadline_t end = slice_end(deadline, intr);
+    struct timespec ts = {.tv_sec = end / 1000000000,
+                          .tv_nsec = end % 1000000000};
+    if (end == CONC_DEADLINE_NEVER) {
       pthread_cond_wait(&b->cv, &b->mu);
     } else if (conc__now_ns() >= deadline ||
-               pthread_cond_timedwait(&b->cv, &b->mu, &ts) == ETIMEDOUT) {
+               (pthread_cond_timedwait(&b->cv, &b->mu, &ts) == ETIMEDOUT &&
+                end == deadline)) {
       if (conc__load_acquire(word) == expected)
         rc = CONC_ETIMEDOUT;
       break;
@@ -100,6 +121,22 @@ int conc__wait(const uint32_t *word, uint32_t expected,
   b->waiters--;
   pthread_mutex_unlock(&b->mu);
   return rc;
+}
+
+int conc__wait(const uint32_t *word, uint32_t expected,
+               conc_deadline_t deadline, bool shared) {
+  return shared ? wait_shared(word, expected, deadline, false)
+                : wait_local(word, expected, deadline, false);
+}
+
+int conc__wait_intr(const uint32_t *word, uint32_t expected,
+                    conc_deadline_t deadline, bool shared) {
+  return shared ? wait_shared(word, expected, deadline, true)
+                : wait_local(word, expected, deadline, true);
+}
+
+void conc__intr_raise(uint32_t *pending) {
+  __atomic_store_n(pending, 1u, __ATOMIC_RELEASE);
 }
 
 void conc__wake(const uint32_t *word, int n, bool shared) {

@@ -37,12 +37,42 @@ CONC_EXTERN int conc_deadline_after(double timeout, conc_deadline_t *out);
 CONC_EXTERN double conc_deadline_remaining(conc_deadline_t deadline);
 
 /*
- * Sleep for `seconds` (time.sleep); the whole interval is slept even if
- * signals interrupt it. Negative (-inf too) or NaN is CONC_EINVAL, as in
- * Python; above CONC_TIMEOUT_MAX (+inf too) is CONC_EOVERFLOW (Python's
- * OverflowError). Nothing is slept on an error.
+ * Sleep for `seconds` (time.sleep). A handled signal resumes the sleep with
+ * the time left (PEP 475); only conc_interrupt() ends it early, with
+ * CONC_EINTR. Negative (-inf too) or NaN is CONC_EINVAL, as in Python; above
+ * CONC_TIMEOUT_MAX (+inf too) is CONC_EOVERFLOW (Python's OverflowError).
+ * Nothing is slept on an error.
  */
 CONC_EXTERN int conc_sleep(double seconds);
+
+/*
+ * Interrupts: how a signal handler ends a blocking wait, as raising
+ * KeyboardInterrupt from a Python handler does (docs/design.md "Signals").
+ *
+ * conc_interrupt() asks the calling thread's blocking libconc call to return
+ * CONC_EINTR: the one it is blocked in (a handler runs on the thread the
+ * signal was delivered to), or, if it is in none, its next one. A request
+ * ends one call and is then spent. Async-signal-safe; errno is kept.
+ * Interruptible: lock, rlock, semaphore acquire; condition wait and
+ * wait_for; event wait; barrier wait (which breaks the barrier); queue and
+ * simple queue get and put; future result, exception, wait, as_completed;
+ * thread and process join; process queue get and put; conc_sleep. A call
+ * whose object is ready returns its result and leaves the request pending.
+ */
+CONC_EXTERN void conc_interrupt(void);
+
+/* Drop the calling thread's pending request: 1 if there was one, else 0.
+ * Async-signal-safe. */
+CONC_EXTERN int conc_interrupt_clear(void);
+
+/*
+ * Install a handler for `signo` (sigaction, no SA_RESTART, replacing the
+ * previous one) that interrupts the thread that called this function,
+ * whichever thread the signal is delivered to: Python's rule that handlers
+ * act in the main thread, so call it from main. That thread must outlive the
+ * handler. Returns 0, or CONC_EINVAL for a signal that cannot be caught.
+ */
+CONC_EXTERN int conc_signal_interrupts(int signo);
 
 CONC_END_DECLS
 
