@@ -170,12 +170,12 @@ static int seq_wait(conc_barrier_t *b, uint32_t s, conc_deadline_t d) {
         v |= SLEEPERS;
     if ((v & ~SLEEPERS) != (s & ~SLEEPERS))
       return 0;
-    return conc__wait(&b->priv.seq, v, d, true);
+    return conc__wait_intr(&b->priv.seq, v, d, true);
   }
   __atomic_fetch_add(&b->priv.nsleep, 1u, __ATOMIC_SEQ_CST);
   int r = 0;
   if (__atomic_load_n(&b->priv.seq, __ATOMIC_SEQ_CST) == s)
-    r = conc__wait(&b->priv.seq, s, d, false);
+    r = conc__wait_intr(&b->priv.seq, s, d, false);
   conc__fetch_sub(&b->priv.nsleep, 1u);
   return r;
 }
@@ -193,8 +193,11 @@ static int sleep_unlocked(conc_barrier_t *b, conc_deadline_t deadline,
   }
   iunlock(b);
   int r = seq_wait(b, s, d);
-  if (epoch && conc__load_acquire(&b->priv.epoch) != *epoch)
+  if (epoch && conc__load_acquire(&b->priv.epoch) != *epoch) {
+    if (r == CONC_EINTR) /* released anyway: the next wait reports it */
+      conc__intr_keep();
     return TRIPPED;
+  }
   ilock(b);
   *slice_out = r == CONC_ETIMEDOUT && d != deadline;
   return r;
@@ -204,7 +207,8 @@ static int sleep_unlocked(conc_barrier_t *b, conc_deadline_t deadline,
 static int enter(conc_barrier_t *b) {
   bool slice;
   while (b->priv.state == RESETTING) {
-    sleep_unlocked(b, CONC_DEADLINE_NEVER, &slice, NULL);
+    if (sleep_unlocked(b, CONC_DEADLINE_NEVER, &slice, NULL) == CONC_EINTR)
+      return CONC_EINTR; /* not a party yet: nothing to break */
     if (slice && purge_dead(b))
       end_reset_if_empty(b);
   }
@@ -242,9 +246,10 @@ int conc_barrier_wait(conc_barrier_t *b, double timeout) {
   if (conc_deadline_after(timeout, &deadline) != 0)
     return CONC_EINVAL;
   ilock(b);
-  if (enter(b) != 0) {
+  int rc = enter(b);
+  if (rc != 0) {
     iunlock(b);
-    return CONC_EBROKEN;
+    return rc;
   }
   int index = b->priv.count;
   uint32_t epoch = b->priv.epoch;
@@ -258,12 +263,20 @@ int conc_barrier_wait(conc_barrier_t *b, double timeout) {
     int r = sleep_unlocked(b, deadline, &slice, &epoch);
     if (r == TRIPPED)
       return index;
-    if (b->priv.epoch != epoch) {
-      iunlock(b);
-      return index;
-    }
-    if (b->priv.state != FILLING)
+    if (b->priv.epoch != epoch || b->priv.state != FILLING) {
+      if (r == CONC_EINTR)
+        conc__intr_keep();
+      if (b->priv.epoch != epoch) {
+        iunlock(b);
+        return index;
+      }
       return leave_broken(b, index);
+    }
+    if (r == CONC_EINTR) { /* Python: an exception in wait breaks it */
+      break_locked(b);
+      leave_broken(b, index);
+      return CONC_EINTR;
+    }
     if ((r == CONC_ETIMEDOUT && !slice) || (slice && purge_dead(b))) {
       break_locked(b);
       return leave_broken(b, index);

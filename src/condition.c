@@ -191,6 +191,19 @@ static int settle_timeout(uint32_t *word, uint32_t waiting,
   return conc__cas(word, &exp, timed_out) ? CONC_ETIMEDOUT : 0;
 }
 
+/* A wait that ended by timeout or interrupt withdraws as a timeout does; a
+ * notify that won the race stands (0), and an interrupt it overtook is
+ * kept for the next wait. */
+static int settle(uint32_t *word, uint32_t waiting, uint32_t gone, int r) {
+  if (r != CONC_ETIMEDOUT && r != CONC_EINTR)
+    return r;
+  if (settle_timeout(word, waiting, gone) == CONC_ETIMEDOUT)
+    return r;
+  if (r == CONC_EINTR)
+    conc__intr_keep();
+  return 0;
+}
+
 /* A spinning waiter: true if notified while it spun, else the word is
  * WAITING and the waiter goes to sleep. The notifier of a spinning waiter
  * neither wakes nor moves it, so it spins for the lock too: the notifier
@@ -221,13 +234,12 @@ static int wait_private(conc_condition_t *c, conc_deadline_t deadline) {
   int r = 0;
   bool moved = false; /* notified while asleep: perhaps onto the lock */
   if (!spin || !spin_for_notify(c, &w)) {
-    r = conc__wait(&w.word, WAITING, deadline, false);
-    if (r == CONC_ETIMEDOUT)
-      r = settle_timeout(&w.word, WAITING, TIMEDOUT);
+    r = settle(&w.word, WAITING, TIMEDOUT,
+               conc__wait_intr(&w.word, WAITING, deadline, false));
     moved = r == 0;
   }
   rc = acquire_restore(c, saved, moved);
-  if (r == CONC_ETIMEDOUT)
+  if (r != 0)
     list_unlink(c, &w);
   return rc == CONC_EOWNERDEAD || rc == CONC_ENOTRECOVERABLE ? rc : r;
 }
@@ -333,9 +345,7 @@ static int wait_shared(conc_condition_t *c, conc_deadline_t deadline) {
     conc__store_release(word, 0u);
     return rc;
   }
-  int r = conc__wait(word, mine, deadline, true);
-  if (r == CONC_ETIMEDOUT)
-    r = settle_timeout(word, mine, 0u);
+  int r = settle(word, mine, 0u, conc__wait_intr(word, mine, deadline, true));
   rc = acquire_restore(c, saved, false);
   if (r == 0)
     conc__store_release(word, 0u);

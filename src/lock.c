@@ -558,7 +558,7 @@ struct shared_sleep {
  * holder must be checked again: a slice ended, or the death watch was
  * just asked to follow it (it may have died before the watch began). */
 static int shared_sleep(uint32_t *word, uint32_t w, conc_deadline_t deadline,
-                        struct shared_sleep *ss) {
+                        struct shared_sleep *ss, bool intr) {
   uint32_t holder = w & CONC__LW_OWNER;
   int64_t now = conc__now_ns();
   if (ss->first_end == 0)
@@ -575,7 +575,9 @@ static int shared_sleep(uint32_t *word, uint32_t w, conc_deadline_t deadline,
     slice = now + (ss->watch >= 0 ? CONC__SHARED_WATCHED_SLICE_NS
                                   : dw_fallback_slice());
   }
-  return conc__wait(word, w, slice < deadline ? slice : deadline, true);
+  conc_deadline_t end = slice < deadline ? slice : deadline;
+  return intr ? conc__wait_intr(word, w, end, true)
+              : conc__wait(word, w, end, true);
 }
 
 /* Take a word whose holder is dead, keeping its waiters bit. */
@@ -589,7 +591,7 @@ static bool take_over(uint32_t *word, uint32_t *w, uint32_t stamp) {
  * the death watch marked CONC__LW_DIED is taken without a system call. */
 static int lw_acquire(uint32_t *word, uint32_t *nwait, enum conc__lw_kind kind,
                       conc_deadline_t deadline, bool sleeper,
-                      struct shared_sleep *ss) {
+                      struct shared_sleep *ss, bool intr) {
   const bool shared = kind == CONC__LW_SHARED;
   const uint32_t stamp = conc__lw_stamp(kind);
   uint32_t extra = sleeper ? CONC__LW_WAITERS : 0u;
@@ -631,27 +633,43 @@ static int lw_acquire(uint32_t *word, uint32_t *nwait, enum conc__lw_kind kind,
       w |= CONC__LW_WAITERS;
     }
     extra = CONC__LW_WAITERS;
+    /* CONC_EINTR comes only with the word unchanged (still held, the
+     * waiters bit up): the holder's release wakes another sleeper. */
     if (shared) {
-      if (shared_sleep(word, w, deadline, ss) == CONC_ETIMEDOUT)
+      int r = shared_sleep(word, w, deadline, ss, intr);
+      if (r == CONC_EINTR)
+        return r;
+      if (r == CONC_ETIMEDOUT)
         alive = 0;
       continue;
     }
     if (nwait)
       conc__fetch_add(nwait, 1u);
-    conc__wait(word, w, deadline, false);
+    int r = intr ? conc__wait_intr(word, w, deadline, false)
+                 : conc__wait(word, w, deadline, false);
     if (nwait)
       conc__fetch_sub(nwait, 1u);
+    if (r == CONC_EINTR)
+      return r;
   }
+}
+
+/* `intr`: a Lock or RLock acquire the user asked for, which conc_interrupt
+ * ends; the library's own acquires (a Condition's re-acquire) are not. */
+static int lw_acquire_top(uint32_t *word, uint32_t *nwait,
+                          enum conc__lw_kind kind, conc_deadline_t deadline,
+                          bool sleeper, bool intr) {
+  struct shared_sleep ss = {.watch = -1};
+  int rc = lw_acquire(word, nwait, kind, deadline, sleeper, &ss, intr);
+  if (ss.watch >= 0)
+    dw_unwatch(ss.watch);
+  return rc;
 }
 
 int conc__lw_acquire_ex(uint32_t *word, uint32_t *nwait,
                         enum conc__lw_kind kind, conc_deadline_t deadline,
                         bool sleeper) {
-  struct shared_sleep ss = {.watch = -1};
-  int rc = lw_acquire(word, nwait, kind, deadline, sleeper, &ss);
-  if (ss.watch >= 0)
-    dw_unwatch(ss.watch);
-  return rc;
+  return lw_acquire_top(word, nwait, kind, deadline, sleeper, false);
 }
 
 void conc__lw_release(uint32_t *word, bool shared) {
@@ -713,10 +731,10 @@ int conc_lock_destroy(conc_lock_t *l) {
   return 0;
 }
 
-int conc__lock_acquire_until(conc_lock_t *l, conc_deadline_t deadline,
-                             bool sleeper) {
-  int rc = conc__lw_acquire_ex(&l->priv.word, &l->priv.nwait, lock_kind(l),
-                               deadline, sleeper);
+static int lock_acquire(conc_lock_t *l, conc_deadline_t deadline, bool sleeper,
+                        bool intr) {
+  int rc = lw_acquire_top(&l->priv.word, &l->priv.nwait, lock_kind(l), deadline,
+                          sleeper, intr);
   if (rc == CONC_EOWNERDEAD)
     conc__store_relaxed(&l->priv.state, 1u);
   /* Race detectors (helper annotate; see annotate-int.h): any thread may
@@ -727,6 +745,11 @@ int conc__lock_acquire_until(conc_lock_t *l, conc_deadline_t deadline,
   if (rc == 0 || rc == CONC_EOWNERDEAD)
     conc__ann_happens_after(&l->priv.word);
   return rc;
+}
+
+int conc__lock_acquire_until(conc_lock_t *l, conc_deadline_t deadline,
+                             bool sleeper) {
+  return lock_acquire(l, deadline, sleeper, false);
 }
 
 int conc__lock_acquire_slow(conc_lock_t *l, double timeout) {
@@ -744,7 +767,7 @@ int conc_lock_acquire_ex(conc_lock_t *l, bool blocking, double timeout) {
   int rc = conc__lock_deadline(blocking, timeout, &d);
   if (rc != 0)
     return rc;
-  return conc__lock_acquire_until(l, d, false);
+  return lock_acquire(l, d, false, true);
 }
 
 /* Release: an owner-died lock released without mark_consistent becomes
@@ -850,8 +873,8 @@ int conc_rlock_destroy(conc_rlock_t *r) {
   return rc;
 }
 
-int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline,
-                              bool sleeper) {
+static int rlock_acquire(conc_rlock_t *r, conc_deadline_t deadline,
+                         bool sleeper, bool intr) {
   uint32_t me = conc__sync_self();
   bool took = false;
   if ((r->priv.base.priv.flags & CONC__SYNC_PSHARED) && !sleeper) {
@@ -872,8 +895,7 @@ int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline,
     conc__store_relaxed(&r->priv.count, c + 1u);
     return 0;
   }
-  int rc =
-      took ? 0 : conc__lock_acquire_until(&r->priv.base, deadline, sleeper);
+  int rc = took ? 0 : lock_acquire(&r->priv.base, deadline, sleeper, intr);
   if (rc == 0 || rc == CONC_EOWNERDEAD) {
     /* Race detectors (helper annotate): owner and count are read racily
      * by design (rlock_owned, repr). */
@@ -885,10 +907,15 @@ int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline,
   return rc;
 }
 
+int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline,
+                              bool sleeper) {
+  return rlock_acquire(r, deadline, sleeper, false);
+}
+
 int conc_rlock_acquire(conc_rlock_t *r) {
   if (!r)
     return CONC_EINVAL;
-  return conc__rlock_acquire_until(r, CONC_DEADLINE_NEVER, false);
+  return rlock_acquire(r, CONC_DEADLINE_NEVER, false, true);
 }
 
 int conc_rlock_acquire_timeout(conc_rlock_t *r, double timeout) {
@@ -902,7 +929,7 @@ int conc_rlock_acquire_ex(conc_rlock_t *r, bool blocking, double timeout) {
   int rc = conc__lock_deadline(blocking, timeout, &d);
   if (rc != 0)
     return rc;
-  return conc__rlock_acquire_until(r, d, false);
+  return rlock_acquire(r, d, false, true);
 }
 
 static int rlock_not_owned(const conc_rlock_t *r) {

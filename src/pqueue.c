@@ -171,8 +171,9 @@ static void sleeping(struct waitq *wq, int64_t end) {
 }
 
 /* Sleep on wq->seq with the lock dropped, for one slice at most; returns
- * with the lock held (or a lock error without it). `*polled`: the slice
- * ended with seq unchanged, so the next wait need not spin again first. */
+ * with the lock held (or a lock error or CONC_EINTR without it).
+ * `*polled`: the slice ended with seq unchanged, so the next wait need not
+ * spin again first. */
 static int wait_on(struct conc__pq *s, struct waitq *wq, conc_deadline_t dl,
                    bool *polled) {
   uint32_t v = conc__load_acquire(&wq->seq);
@@ -193,8 +194,15 @@ static int wait_on(struct conc__pq *s, struct waitq *wq, conc_deadline_t dl,
     conc_deadline_t end = conc__now_ns() + PEER_SLICE_NS;
     end = dl < end ? dl : end;
     sleeping(wq, end);
-    int rc = conc__wait(&wq->seq, v, end, true);
+    int rc = conc__wait_intr(&wq->seq, v, end, true);
     conc__fetch_sub(&wq->sleepers, 1);
+    if (rc == CONC_EINTR) {
+      /* no wake was spent on us: leave, the lock stays dropped */
+      if (conc__load_acquire(&wq->seq) == v)
+        return rc;
+      conc__intr_keep(); /* woken too: look again, report it next time */
+      rc = 0;
+    }
     if (rc == 0)
       HOOK(CONC__PQ_WOKEN);
     *polled = rc != 0;

@@ -87,16 +87,36 @@ static inline void conc__cv_reinit(conc__cv_t *c) {
  * only waiters no signal has been spent on: a signaller takes one off, and
  * a waiter that leaves without the sequence having moved takes itself off,
  * so signals never go to threads that are already on their way out. */
-static inline int conc__cv_wait(conc__cv_t *c, conc__mu_t *m,
-                                conc_deadline_t deadline) {
+static inline int conc__cv_wait_ex(conc__cv_t *c, conc__mu_t *m,
+                                   conc_deadline_t deadline, bool intr) {
   uint32_t seq = conc__load_relaxed(&c->seq);
   c->waiters++;
   conc__mu_unlock(m);
-  int rc = conc__wait(&c->seq, seq, deadline, false);
+  int rc = intr ? conc__wait_intr(&c->seq, seq, deadline, false)
+                : conc__wait(&c->seq, seq, deadline, false);
   conc__mu_lock(m);
-  if (conc__load_relaxed(&c->seq) == seq && c->waiters > 0)
-    c->waiters--;
+  if (conc__load_relaxed(&c->seq) == seq) {
+    if (c->waiters > 0)
+      c->waiters--;
+  } else if (rc == CONC_EINTR) {
+    /* A signal may have been spent on us: take it as woken (the caller
+     * looks again) and keep the interrupt for the next wait. */
+    conc__intr_keep();
+    rc = 0;
+  }
   return rc;
+}
+
+static inline int conc__cv_wait(conc__cv_t *c, conc__mu_t *m,
+                                conc_deadline_t deadline) {
+  return conc__cv_wait_ex(c, m, deadline, false);
+}
+
+/* As conc__cv_wait, for a wait the user asked for: also CONC_EINTR
+ * (conc_interrupt), with no signal spent on this waiter. */
+static inline int conc__cv_wait_intr(conc__cv_t *c, conc__mu_t *m,
+                                     conc_deadline_t deadline) {
+  return conc__cv_wait_ex(c, m, deadline, true);
 }
 
 /* With m held: record a signal to up to n waiters (CONC__WAKE_ALL for

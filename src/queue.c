@@ -483,7 +483,10 @@ static int put_wait_room(struct queue *s, bool block, double timeout) {
   while (q_is_full(s)) {
     if (timed_out)
       return CONC_EFULL;
-    timed_out = conc__cv_wait(&s->not_full, &s->mu, dl) == CONC_ETIMEDOUT;
+    int r = conc__cv_wait_intr(&s->not_full, &s->mu, dl);
+    if (r == CONC_EINTR)
+      return r;
+    timed_out = r == CONC_ETIMEDOUT;
     if (s->shutdown)
       return CONC_ESHUTDOWN;
   }
@@ -536,7 +539,10 @@ static int get_wait_item(struct queue *s, bool block, double timeout) {
   while (s->st.count == 0) {
     if (timed_out)
       return CONC_EEMPTY;
-    timed_out = conc__cv_wait(&s->not_empty, &s->mu, dl) == CONC_ETIMEDOUT;
+    int r = conc__cv_wait_intr(&s->not_empty, &s->mu, dl);
+    if (r == CONC_EINTR)
+      return r;
+    timed_out = r == CONC_ETIMEDOUT;
     if (s->shutdown && s->st.count == 0)
       return CONC_ESHUTDOWN;
   }
@@ -652,7 +658,12 @@ int conc_queue_join(conc_queue_t *q, double timeout) {
       rc = CONC_ETIMEDOUT;
       break;
     }
-    timed_out = conc__cv_wait(&s->all_done, &s->mu, dl) == CONC_ETIMEDOUT;
+    int r = conc__cv_wait_intr(&s->all_done, &s->mu, dl);
+    if (r == CONC_EINTR) {
+      rc = r;
+      break;
+    }
+    timed_out = r == CONC_ETIMEDOUT;
   }
   conc__mu_unlock(&s->mu);
   return rc;

@@ -84,14 +84,14 @@ static bool sem_try(conc_semaphore_t *s) {
 }
 
 /* Pshared: raise SLEEPERS, then sleep on the word with it. */
-static void sem_sleep_shared(conc_semaphore_t *s, conc_deadline_t deadline) {
+static int sem_sleep_shared(conc_semaphore_t *s, conc_deadline_t deadline) {
   uint32_t v = __atomic_load_n(&s->priv.value, SEQ);
   if (v & ~SLEEPERS)
-    return;
+    return 0;
   if (!(v & SLEEPERS) && !__atomic_compare_exchange_n(
                              &s->priv.value, &v, v | SLEEPERS, false, SEQ, SEQ))
-    return;
-  conc__wait(&s->priv.value, v | SLEEPERS, deadline, true);
+    return 0;
+  return conc__wait_intr(&s->priv.value, v | SLEEPERS, deadline, true);
 }
 
 static int sem_acquire_until(conc_semaphore_t *s, conc_deadline_t deadline) {
@@ -100,13 +100,18 @@ static int sem_acquire_until(conc_semaphore_t *s, conc_deadline_t deadline) {
       return 0;
     if (conc__deadline_passed(deadline))
       return CONC_ETIMEDOUT;
+    /* CONC_EINTR comes only with the word unchanged: no unit was left
+     * for this waiter, so leaving loses no wake-up. */
     if (sem_shared(s)) {
-      sem_sleep_shared(s, deadline);
+      if (sem_sleep_shared(s, deadline) == CONC_EINTR)
+        return CONC_EINTR;
       continue;
     }
     __atomic_fetch_add(&s->priv.nwait, 1u, SEQ);
-    conc__wait(&s->priv.value, 0u, deadline, false);
+    int r = conc__wait_intr(&s->priv.value, 0u, deadline, false);
     __atomic_fetch_sub(&s->priv.nwait, 1u, SEQ);
+    if (r == CONC_EINTR)
+      return r;
   }
 }
 
@@ -260,12 +265,12 @@ int conc_event_wait(conc_event_t *e, double timeout) {
       if (__atomic_compare_exchange_n(&e->priv.word, &w, w | SLEEPERS, true,
                                       SEQ, SEQ))
         w |= SLEEPERS;
-    return (w & 1u) ? 0 : conc__wait(&e->priv.word, w, d, true);
+    return (w & 1u) ? 0 : conc__wait_intr(&e->priv.word, w, d, true);
   }
   if (w & 1u)
     return 0;
   __atomic_fetch_add(&e->priv.nwait, 1u, SEQ);
-  int r = conc__wait(&e->priv.word, w, d, false);
+  int r = conc__wait_intr(&e->priv.word, w, d, false);
   __atomic_fetch_sub(&e->priv.nwait, 1u, SEQ);
   return r;
 }

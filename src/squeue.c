@@ -182,15 +182,21 @@ static bool looks_empty(struct core *c) {
 }
 
 /* Announce, re-check, park until woken or the deadline; take the
- * announcement back unless a producer claimed it. */
-static void sleep_for_item(struct core *c, conc_deadline_t deadline) {
+ * announcement back unless a producer claimed it. CONC_EINTR only when
+ * taken back: a claimed wake-up was ours, so the caller looks again and
+ * the interrupt is kept for the next wait. */
+static int sleep_for_item(struct core *c, conc_deadline_t deadline) {
   uint32_t w = __atomic_add_fetch(&c->sleep_word, SLEEPER, __ATOMIC_SEQ_CST);
+  int r = 0;
   if (looks_empty(c))
-    conc__wait(&c->sleep_word, w, deadline, false);
+    r = conc__wait_intr(&c->sleep_word, w, deadline, false);
   uint32_t cur = conc__load_relaxed(&c->sleep_word);
   while ((cur & SEQ_MASK) == (w & SEQ_MASK) && cur >= SLEEPER)
     if (conc__cas(&c->sleep_word, &cur, cur - SLEEPER))
-      break;
+      return r;
+  if (r == CONC_EINTR)
+    conc__intr_keep();
+  return 0;
 }
 
 /* ---- put and get ------------------------------------------------------------
@@ -438,7 +444,8 @@ int conc_simple_queue_get(conc_simple_queue_t *q, void **out, bool block,
       return 0;
     if (dl != CONC_DEADLINE_NEVER && conc__now_ns() >= dl)
       return CONC_EEMPTY;
-    sleep_for_item(c, dl);
+    if (sleep_for_item(c, dl) == CONC_EINTR)
+      return CONC_EINTR;
   }
 }
 
