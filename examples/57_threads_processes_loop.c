@@ -121,8 +121,8 @@ static double processes(conc_pool_t *pool, bool cpu) {
   int in[NJOBS] = {0}, out[NJOBS];
   double t0 = conc_monotonic();
   if (conc_pool_map(pool, cpu ? cpu_process : io_process, in, NJOBS,
-                    sizeof(int), out, sizeof(int),
-                    &(conc_pool_map_opts_t){.chunksize = 1}) != 0)
+                    sizeof(int), sizeof(int),
+                    &(conc_pool_map_opts_t){.chunksize = 1}, out, NULL) != 0)
     return -1;
   double t = conc_monotonic() - t0;
   for (int i = 0; cpu && i < NJOBS; i++)

@@ -10,8 +10,8 @@
  * 20]                      int numbers[] = {5, 10, 20}, out[3]; pool =
  * Pool(processes=3)                   conc_pool_init(&pool,
  * &(conc_pool_opts_t){.processes = 3}); print(pool.map(doubler, numbers))
- * conc_pool_map(&pool, doubler, numbers, 3, sizeof(int), out, sizeof(int),
- * NULL);
+ * conc_pool_map(&pool, doubler, numbers, 3, sizeof(int), sizeof(int),
+ * NULL, out, NULL);
  *
  * The workers are forks of this program, so doubler is an ordinary function
  * pointer. Python pickles each number to the worker and the result back; in
@@ -35,8 +35,8 @@ int main(void) {
   conc_pool_t pool;
   if (conc_pool_init(&pool, &(conc_pool_opts_t){.processes = 3}) != 0)
     return 1;
-  int rc = conc_pool_map(&pool, doubler, numbers, 3, sizeof(int), out,
-                         sizeof(int), NULL);
+  int rc = conc_pool_map(&pool, doubler, numbers, 3, sizeof(int), sizeof(int),
+                         NULL, out, NULL);
   if (rc != 0)
     return 1;
   printf("[%d, %d, %d]\n", out[0], out[1], out[2]);

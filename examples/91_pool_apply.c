@@ -8,7 +8,7 @@
  * Python:                                    C:
  *   pool = Pool(5)                             conc_pool_init(&pool,
  * &(conc_pool_opts_t){.processes = 5}); print(pool.apply(Foo, (1,)))
- * conc_pool_apply(&pool, Foo, &one, sizeof one, &r, sizeof r, NULL);
+ * conc_pool_apply(&pool, Foo, &one, sizeof one, &r, sizeof r, NULL, NULL);
  *   print(pool.apply_async(func=Foo,           conc_pool_apply_async(&pool,
  * Foo, &one, sizeof one, sizeof r, NULL, &res); args=(1,)).get())
  * conc_async_result_get(res, CONC_FOREVER, &r, sizeof r);
@@ -50,7 +50,7 @@ int main(void) {
   conc_pool_t pool;
   conc_pool_init(&pool, &(conc_pool_opts_t){.processes = 5});
   int one = 1, r = 0;
-  conc_pool_apply(&pool, Foo, &one, sizeof one, &r, sizeof r, NULL);
+  conc_pool_apply(&pool, Foo, &one, sizeof one, &r, sizeof r, NULL, NULL);
   printf("%d\n", r);
 
   conc_async_result_t *res;

@@ -11,9 +11,9 @@
  * Python:                                    C:
  *   with Pool(processes=4) as pool:            CONC_WITH_POOL(&pool) {
  *       pool.map(f, range(10))                   conc_pool_map(&pool, f, xs,
- * 10, sizeof(int), out, sizeof(int), NULL); for i in pool.imap_unordered(f,
+ * 10, sizeof(int), sizeof(int), NULL, out, NULL); for i in pool.imap_unordered(f,
  * ...):    conc_pool_imap_unordered(&pool, f, xs, 10, sizeof(int), sizeof(int),
- * 0, &it); while (conc_imap_next(it, CONC_FOREVER, &v, NULL) == 1) ...
+ * 0, &it); while (conc_imap_next(it, CONC_FOREVER, &v, NULL) == 0) ...
  *       res.get(timeout=1) conc_async_result_get(res, 1.0, &v, sizeof v) except
  * TimeoutError                      == CONC_ETIMEDOUT (after the with block) }
  * (terminate() ran; submissions give CONC_ESTATE)
@@ -60,7 +60,7 @@ int main(void) {
 
   CONC_WITH_POOL(&pool) {
     /* print "[0, 1, 4,..., 81]" */
-    conc_pool_map(&pool, f, xs, 10, sizeof(int), out, sizeof(int), NULL);
+    conc_pool_map(&pool, f, xs, 10, sizeof(int), sizeof(int), NULL, out, NULL);
     printf("[");
     for (int i = 0; i < 10; i++)
       printf(i ? ", %d" : "%d", out[i]);
@@ -70,7 +70,7 @@ int main(void) {
     conc_imap_t *it;
     conc_pool_imap_unordered(&pool, f, xs, 10, sizeof(int), sizeof(int), 0,
                              &it);
-    while (conc_imap_next(it, CONC_FOREVER, &v, NULL) == 1)
+    while (conc_imap_next(it, CONC_FOREVER, &v, NULL) == 0)
       printf("%d\n", v);
     conc_imap_release(it);
 
@@ -114,7 +114,8 @@ int main(void) {
   }
   /* exiting the block has stopped the pool */
   printf("Now the pool is closed and no longer available\n");
-  int rc = conc_pool_apply(&pool, f, &xs[2], sizeof(int), &v, sizeof v, NULL);
+  int rc =
+      conc_pool_apply(&pool, f, &xs[2], sizeof(int), &v, sizeof v, NULL, NULL);
   printf("apply after the with block: %s (Python: ValueError: Pool not "
          "running)\n",
          conc_err_name(rc));

@@ -231,7 +231,9 @@ static void pool_worker_killed_fails_only_its_task(void **state) {
     faults++;
     assert_int_equal(conc_async_result_get(victim, CONC_FOREVER, NULL, 0),
                      CONC_EWORKERDIED);
-    assert_int_equal(conc_async_result_signal(victim), SIGKILL);
+    conc_pool_error_t e;
+    assert_int_equal(conc_async_result_error(victim, 0, &e), 0);
+    assert_int_equal(e.signal, SIGKILL);
     memset(out, 0, sizeof out);
     assert_int_equal(
         conc_async_result_get(others, CONC_FOREVER, out, sizeof out), 0);
@@ -241,7 +243,8 @@ static void pool_worker_killed_fails_only_its_task(void **state) {
     conc_async_result_release(others);
   }
   assert_int_equal(
-      conc_pool_map(&pool, square, in, N, sizeof *in, out, sizeof *out, NULL),
+      conc_pool_map(&pool, square, in, N, sizeof *in, sizeof *out, NULL, out,
+                    NULL),
       0);
   for (int i = 0; i < N; i++)
     assert_int_equal(out[i], in[i] * in[i]);
@@ -270,7 +273,7 @@ static void arm(const struct kill_plan *kp) {
   }
 }
 
-static void *consume_onto_board(void *arg) {
+static int consume_onto_board(void *arg, void **result) {
   arm(arg);
   for (uint32_t i = 0; i < GOT_MAX; i++) {
     size_t n;
@@ -280,7 +283,7 @@ static void *consume_onto_board(void *arg) {
       conc_process_exit(2);
     __atomic_store_n(&bd->n, i + 1, __ATOMIC_RELEASE);
   }
-  return NULL;
+  return 0;
 }
 
 /* A consumer killed inside get (at a crash point) or at a random instant:
@@ -342,7 +345,7 @@ static void pqueue_consumer_killed_loses_and_duplicates_nothing(void **state) {
  * arrive in order with no gap or repeat, and counts them. */
 #define ROUND_IDS 1000000000ull
 
-static void *get_rounds(void *arg) {
+static int get_rounds(void *arg, void **result) {
   (void)arg;
   uint64_t round = 0, last = 0;
   bool any = false;
@@ -353,7 +356,7 @@ static void *get_rounds(void *arg) {
         n != sizeof r || r.sum != sum_of(r.id))
       conc_process_exit(2);
     if (r.id == UINT64_MAX)
-      return NULL;
+      return 0;
     uint64_t rd = r.id / ROUND_IDS;
     bool same = any && rd == round;
     if (rd >= ROUNDS_MAX ||
@@ -366,7 +369,7 @@ static void *get_rounds(void *arg) {
   }
 }
 
-static void *produce_round(void *arg) {
+static int produce_round(void *arg, void **result) {
   arm(arg);
   uint32_t rd = bd->round;
   for (uint64_t k = 0;; k++) {
@@ -375,7 +378,7 @@ static void *produce_round(void *arg) {
       conc_process_exit(2);
     __atomic_store_n(&bd->committed[rd], k + 1, __ATOMIC_RELEASE);
   }
-  return NULL;
+  return 0;
 }
 
 /* The getter, asleep or not, gets every committed item of the dead
@@ -450,7 +453,7 @@ static int take_and_repair(void) {
   return 0;
 }
 
-static void *hold_and_work(void *arg) {
+static int hold_and_work(void *arg, void **result) {
   unsigned self_kill = *(unsigned *)arg;
   for (unsigned i = 1;; i++) {
     int rc = take_and_repair();
@@ -462,17 +465,17 @@ static void *hold_and_work(void *arg) {
     bd->b++;
     conc_lock_release(&bd->lock);
   }
-  return NULL;
+  return 0;
 }
 
-static void *wait_repair_once(void *arg) {
+static int wait_repair_once(void *arg, void **result) {
   (void)arg;
   int rc = take_and_repair();
   if (rc)
     conc_process_exit(rc);
   bd->a++, bd->b++;
   conc_lock_release(&bd->lock);
-  return NULL;
+  return 0;
 }
 
 /* A holder killed (by itself mid-update, or from outside at random) with
@@ -506,20 +509,25 @@ static void pshared_lock_holder_killed_hands_the_lock_on(void **state) {
 
 /* ---- blocked pshared waiters -------------------------------------------- */
 
-static void *block_on_lock(void *arg) {
+static int block_on_lock(void *arg, void **result) {
   (void)arg;
-  return conc_lock_acquire(&bd->lock) ? (conc_process_exit(2), NULL) : NULL;
+  if (conc_lock_acquire(&bd->lock))
+    conc_process_exit(2);
+  return 0;
 }
 
-static void *block_on_sem(void *arg) {
+static int block_on_sem(void *arg, void **result) {
   (void)arg;
-  return conc_semaphore_acquire(&bd->sem) ? (conc_process_exit(2), NULL) : NULL;
+  if (conc_semaphore_acquire(&bd->sem))
+    conc_process_exit(2);
+  return 0;
 }
 
-static void *block_on_event(void *arg) {
+static int block_on_event(void *arg, void **result) {
   (void)arg;
-  return conc_event_wait(&bd->ev, CONC_FOREVER) ? (conc_process_exit(2), NULL)
-                                                : NULL;
+  if (conc_event_wait(&bd->ev, CONC_FOREVER))
+    conc_process_exit(2);
+  return 0;
 }
 
 /* Waiters on a Lock, a Semaphore and an Event killed at a random instant
@@ -528,7 +536,7 @@ static void *block_on_event(void *arg) {
 static void pshared_waiters_killed_leave_no_trace(void **state) {
   (void)state;
   arm_watchdog(__func__);
-  void *(*fns[3])(void *) = {block_on_lock, block_on_sem, block_on_event};
+  conc_fn_t fns[3] = {block_on_lock, block_on_sem, block_on_event};
   uint32_t s = seed0() ^ 0x9u;
   for (int run = 0; run < runs(); run++) {
     assert_int_equal(
@@ -566,18 +574,18 @@ static void pshared_waiters_killed_leave_no_trace(void **state) {
 
 /* ---- Barrier ------------------------------------------------------------- */
 
-static void *barrier_party(void *arg) {
+static int barrier_party(void *arg, void **result) {
   (void)arg;
-  return conc_barrier_wait(&bd->bar, CONC_FOREVER) == CONC_EBROKEN
-             ? NULL
-             : (conc_process_exit(2), NULL);
+  if (conc_barrier_wait(&bd->bar, CONC_FOREVER) != CONC_EBROKEN)
+    conc_process_exit(2);
+  return 0;
 }
 
-static void *barrier_pass(void *arg) {
+static int barrier_pass(void *arg, void **result) {
   (void)arg;
-  return conc_barrier_wait(&bd->bar, CONC_FOREVER) >= 0
-             ? NULL
-             : (conc_process_exit(2), NULL);
+  if (conc_barrier_wait(&bd->bar, CONC_FOREVER) < 0)
+    conc_process_exit(2);
+  return 0;
 }
 
 /* A party killed while it waits at a pshared Barrier (4 parties, 3 come):
@@ -628,14 +636,14 @@ static void note_segment(int slot) {
   strncpy(bd->names[slot], conc_shm_name(&shm[slot]), CONC_SHM_NAME_MAX);
 }
 
-static void *child_makes_segments(void *arg) {
+static int child_makes_segments(void *arg, void **result) {
   (void)arg;
   note_segment(2);
   note_segment(3);
   __atomic_store_n(&bd->stop, 1, __ATOMIC_RELEASE);
   for (;;)
     pause();
-  return NULL;
+  return 0;
 }
 
 /* The "program" run by main for --segments: makes two named segments,

@@ -90,7 +90,7 @@ static int picky(const void *a, size_t al, void *r, size_t rc, size_t *rl) {
   (void)al, (void)rc, (void)rl;
   int x = *(const int *)a;
   if (x % 7 == 0)
-    return conc_pool_fail(CONC_EINVAL, "bad item %d", x);
+    return conc_raise(CONC_EINVAL, "bad item %d", x);
   *(int *)r = -x;
   return 0;
 }
@@ -126,10 +126,10 @@ static int too_big(const void *a, size_t al, void *r, size_t rc, size_t *rl) {
   return 0;
 }
 
-static void *count_init(void *arg) {
+static int count_init(void *arg) {
   __atomic_fetch_add(&sh->init_calls, 1, __ATOMIC_ACQ_REL);
   __atomic_store_n(&sh->flag, *(int *)arg, __ATOMIC_RELEASE);
-  return NULL;
+  return 0;
 }
 
 static conc_pool_t *make_pool(conc_pool_t *p, int n) {
@@ -153,7 +153,7 @@ static void apply_returns_the_value(void **state) {
   int x = 12, y = 0;
   size_t len = 0;
   assert_int_equal(
-      conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, &len), 0);
+      conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, &len, NULL), 0);
   assert_int_equal(y, 144);
   assert_int_equal(len, sizeof y);
   close_join_destroy(&p);
@@ -167,15 +167,15 @@ static void map_keeps_input_order_default_and_chunksize_20(void **state) {
   int in[100], out[100];
   for (int i = 0; i < 100; i++)
     in[i] = i;
-  assert_int_equal(
-      conc_pool_map(&p, square, in, 100, sizeof *in, out, sizeof *out, NULL),
-      0);
+  assert_int_equal(conc_pool_map(&p, square, in, 100, sizeof *in, sizeof *out,
+                                 NULL, out, NULL),
+                   0);
   for (int i = 0; i < 100; i++)
     assert_int_equal(out[i], i * i);
   memset(out, 0, sizeof out);
-  assert_int_equal(conc_pool_map(&p, square, in, 100, sizeof *in, out,
-                                 sizeof *out,
-                                 &(conc_pool_map_opts_t){.chunksize = 20}),
+  assert_int_equal(conc_pool_map(&p, square, in, 100, sizeof *in, sizeof *out,
+                                 &(conc_pool_map_opts_t){.chunksize = 20}, out,
+                                 NULL),
                    0);
   for (int i = 0; i < 100; i++)
     assert_int_equal(out[i], i * i);
@@ -191,8 +191,8 @@ static void starmap_and_starmap_async_unpack_structs(void **state) {
   int out[10];
   for (int i = 0; i < 10; i++)
     in[i] = (struct pair){i, 10 * i};
-  assert_int_equal(conc_pool_starmap(&p, add_pair, in, 10, sizeof *in, out,
-                                     sizeof *out, NULL),
+  assert_int_equal(conc_pool_starmap(&p, add_pair, in, 10, sizeof *in,
+                                     sizeof *out, NULL, out, NULL),
                    0);
   for (int i = 0; i < 10; i++)
     assert_int_equal(out[i], 11 * i);
@@ -227,9 +227,11 @@ static void on_ok(conc_async_result_t *r, void *arg) {
 
 static void on_err(conc_async_result_t *r, void *arg) {
   struct cb_log *l = arg;
-  l->index = conc_async_result_error_index(r);
-  l->code = conc_async_result_item_error(r, (size_t)l->index);
-  snprintf(l->message, sizeof l->message, "%s", conc_async_result_message(r));
+  conc_pool_error_t e;
+  assert_int_equal(conc_async_result_error(r, CONC_POOL_FIRST_ERROR, &e), 0);
+  l->index = e.index;
+  l->code = e.code;
+  snprintf(l->message, sizeof l->message, "%s", e.message);
   __atomic_fetch_add(&l->fail, 1, __ATOMIC_ACQ_REL);
 }
 
@@ -305,11 +307,11 @@ static void argument_too_big_for_transfer_fails_submission(void **state) {
   static char big[8192];
   char out[4];
   assert_int_equal(
-      conc_pool_apply(&p, square, big, sizeof big, out, sizeof out, NULL),
+      conc_pool_apply(&p, square, big, sizeof big, out, sizeof out, NULL, NULL),
       CONC_EMSGSIZE);
   int x = 3, y = 0;
   assert_int_equal(
-      conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL), 0);
+      conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL, NULL), 0);
   assert_int_equal(y, 9);
   close_join_destroy(&p);
 }
@@ -320,12 +322,12 @@ static void empty_inputs_complete_at_once(void **state) {
   conc_pool_t p;
   make_pool(&p, 2);
   double t0 = conc_monotonic();
-  assert_int_equal(
-      conc_pool_map(&p, square, NULL, 0, sizeof(int), NULL, sizeof(int), NULL),
-      0);
-  assert_int_equal(conc_pool_map(&p, square, NULL, 0, sizeof(int), NULL,
-                                 sizeof(int),
-                                 &(conc_pool_map_opts_t){.chunksize = 1}),
+  assert_int_equal(conc_pool_map(&p, square, NULL, 0, sizeof(int), sizeof(int),
+                                 NULL, NULL, NULL),
+                   0);
+  assert_int_equal(conc_pool_map(&p, square, NULL, 0, sizeof(int), sizeof(int),
+                                 &(conc_pool_map_opts_t){.chunksize = 1}, NULL,
+                                 NULL),
                    0);
   struct cb_log log = {0};
   conc_async_result_t *r;
@@ -342,12 +344,12 @@ static void empty_inputs_complete_at_once(void **state) {
   conc_imap_t *it;
   assert_int_equal(
       conc_pool_imap(&p, square, NULL, 0, sizeof(int), sizeof(int), 0, &it), 0);
-  assert_int_equal(conc_imap_next(it, CONC_FOREVER, NULL, NULL), 0);
+  assert_int_equal(conc_imap_next(it, CONC_FOREVER, NULL, NULL), CONC_EEOF);
   conc_imap_release(it);
   assert_int_equal(conc_pool_imap_unordered(&p, square, NULL, 0, sizeof(int),
                                             sizeof(int), 1, &it),
                    0);
-  assert_int_equal(conc_imap_next(it, CONC_FOREVER, NULL, NULL), 0);
+  assert_int_equal(conc_imap_next(it, CONC_FOREVER, NULL, NULL), CONC_EEOF);
   conc_imap_release(it);
   assert_quick(conc_monotonic() - t0);
   close_join_destroy(&p);
@@ -393,12 +395,12 @@ static void imap_yields_in_order_then_ends(void **state) {
     for (int i = 0; i < 50; i++) {
       int v = -1;
       size_t idx = 99;
-      assert_int_equal(conc_imap_next(it, CONC_FOREVER, &v, &idx), 1);
+      assert_int_equal(conc_imap_next(it, CONC_FOREVER, &v, &idx), 0);
       assert_int_equal(idx, i);
       assert_int_equal(v, in[i] * in[i]);
     }
-    assert_int_equal(conc_imap_next(it, CONC_FOREVER, NULL, NULL), 0);
-    assert_int_equal(conc_imap_next(it, 0, NULL, NULL), 0);
+    assert_int_equal(conc_imap_next(it, CONC_FOREVER, NULL, NULL), CONC_EEOF);
+    assert_int_equal(conc_imap_next(it, 0, NULL, NULL), CONC_EEOF);
     conc_imap_release(it);
   }
   close_join_destroy(&p);
@@ -422,13 +424,13 @@ static void imap_unordered_yields_each_result_once(void **state) {
     int v;
     size_t idx;
     for (int i = 0; i < 300; i++) {
-      assert_int_equal(conc_imap_next(it, CONC_FOREVER, &v, &idx), 1);
+      assert_int_equal(conc_imap_next(it, CONC_FOREVER, &v, &idx), 0);
       assert_true(idx < 300);
       assert_false(seen[idx]);
       seen[idx] = 1;
       assert_int_equal(v, (int)(idx * idx));
     }
-    assert_int_equal(conc_imap_next(it, CONC_FOREVER, &v, &idx), 0);
+    assert_int_equal(conc_imap_next(it, CONC_FOREVER, &v, &idx), CONC_EEOF);
     conc_imap_release(it);
   }
   close_join_destroy(&p);
@@ -446,8 +448,8 @@ static void imap_next_times_out_without_consuming(void **state) {
   double t0 = conc_monotonic();
   assert_int_equal(conc_imap_next(it, 0.1, NULL, NULL), CONC_ETIMEDOUT);
   assert_elapsed(conc_monotonic() - t0, 0.1);
-  assert_int_equal(conc_imap_next(it, CONC_FOREVER, NULL, NULL), 1);
   assert_int_equal(conc_imap_next(it, CONC_FOREVER, NULL, NULL), 0);
+  assert_int_equal(conc_imap_next(it, CONC_FOREVER, NULL, NULL), CONC_EEOF);
   conc_imap_release(it);
   close_join_destroy(&p);
 }
@@ -465,7 +467,7 @@ static void bad_options_are_einval(void **state) {
       CONC_EINVAL);
   assert_int_equal(conc_pool_init(NULL, NULL), CONC_EINVAL);
   assert_int_equal(conc_pool_close(NULL), CONC_EINVAL);
-  assert_int_equal(conc_pool_apply(NULL, square, NULL, 0, NULL, 0, NULL),
+  assert_int_equal(conc_pool_apply(NULL, square, NULL, 0, NULL, 0, NULL, NULL),
                    CONC_EINVAL);
 }
 
@@ -490,9 +492,9 @@ static void pool_has_the_requested_or_cpu_count_workers(void **state) {
   }
   assert_true(conc_monotonic() - t0 < 0.3 + conc_test_slack(0.3));
   for (int i = 0; i < 3; i++)
-    assert_int_equal(
-        conc_pool_apply(&p, report_pid, NULL, 0, &pids[i], sizeof(pid_t), NULL),
-        0);
+    assert_int_equal(conc_pool_apply(&p, report_pid, NULL, 0, &pids[i],
+                                     sizeof(pid_t), NULL, NULL),
+                     0);
   conc_pool_terminate(&p);
   conc_pool_destroy(&p);
   assert_int_equal(conc_pool_init(&p, NULL), 0);
@@ -513,8 +515,9 @@ static void initializer_runs_once_per_worker(void **state) {
   int in[30], out[30];
   for (int i = 0; i < 30; i++)
     in[i] = i;
-  assert_int_equal(
-      conc_pool_map(&p, square, in, 30, sizeof *in, out, sizeof *out, NULL), 0);
+  assert_int_equal(conc_pool_map(&p, square, in, 30, sizeof *in, sizeof *out,
+                                 NULL, out, NULL),
+                   0);
   close_join_destroy(&p);
   assert_int_equal(sh->init_calls, 3);
   assert_int_equal(sh->flag, 42);
@@ -551,7 +554,10 @@ static void terminate_with_10000_pending_returns_promptly(void **state) {
                      CONC_ECANCELED);
     conc_async_result_release(singles[i]);
   }
-  assert_int_equal(conc_async_result_item_error(r, 9999), CONC_ECANCELED);
+  conc_pool_error_t e;
+  assert_int_equal(conc_async_result_error(r, 9999, &e), 0);
+  assert_int_equal(e.code, CONC_ECANCELED);
+  assert_string_equal(e.message, "pool terminated");
   conc_async_result_release(r);
   conc_pool_destroy(&p);
 }
@@ -622,7 +628,7 @@ static void scoped_use_terminates_and_later_submissions_fail(void **state) {
   CONC_WITH_POOL(&p) {
     entered = 1;
     assert_int_equal(
-        conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL), 0);
+        conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL, NULL), 0);
   }
   assert_int_equal(entered, 1);
   assert_int_equal(y, 25);
@@ -630,19 +636,19 @@ static void scoped_use_terminates_and_later_submissions_fail(void **state) {
   conc_async_result_t *r = (void *)&p;
   conc_imap_t *it = (void *)&p;
   assert_int_equal(
-      conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL),
+      conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL, NULL),
       CONC_ESTATE);
   assert_int_equal(
       conc_pool_apply_async(&p, square, &x, sizeof x, sizeof y, NULL, &r),
       CONC_ESTATE);
-  assert_null(r);
+  assert_ptr_equal(r, (void *)&p); /* outputs are untouched on failure */
   assert_int_equal(
-      conc_pool_map(&p, square, &x, 1, sizeof x, &y, sizeof y, NULL),
+      conc_pool_map(&p, square, &x, 1, sizeof x, sizeof y, NULL, &y, NULL),
       CONC_ESTATE);
   assert_int_equal(
       conc_pool_imap(&p, square, &x, 1, sizeof x, sizeof y, 0, &it),
       CONC_ESTATE);
-  assert_null(it);
+  assert_ptr_equal(it, (void *)&p);
   entered = 0;
   CONC_WITH_POOL(&p) { entered = 1; }
   assert_int_equal(entered, 0);
@@ -651,7 +657,7 @@ static void scoped_use_terminates_and_later_submissions_fail(void **state) {
   make_pool(&p, 1);
   assert_int_equal(conc_pool_close(&p), 0);
   assert_int_equal(
-      conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL),
+      conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL, NULL),
       CONC_ESTATE);
   assert_int_equal(conc_pool_enter(&p), CONC_ESTATE);
   assert_int_equal(conc_pool_join(&p), 0);
@@ -681,12 +687,24 @@ static void worker_error_carries_code_and_message(void **state) {
       conc_pool_apply_async(&p, picky, &x, sizeof x, sizeof y, NULL, &r), 0);
   assert_int_equal(conc_async_result_get(r, CONC_FOREVER, &y, sizeof y),
                    CONC_EINVAL);
-  assert_string_equal(conc_async_result_message(r), "bad item 14");
+  conc_pool_error_t ea, es;
+  assert_int_equal(conc_async_result_error(r, CONC_POOL_FIRST_ERROR, &ea), 0);
+  assert_string_equal(ea.message, "bad item 14");
+  assert_int_equal(ea.code, CONC_EINVAL);
+  assert_int_equal(ea.index, 0);
+  assert_int_equal(ea.signal, 0);
+  assert_true(ea.pid > 0);
   assert_int_equal(conc_async_result_successful(r), 0);
-  assert_int_equal(conc_async_result_signal(r), 0);
   conc_async_result_release(r);
-  assert_int_equal(conc_pool_apply(&p, picky, &x, sizeof x, &y, sizeof y, NULL),
-                   CONC_EINVAL);
+  /* the synchronous call gives the same detail; the result is untouched */
+  y = 77;
+  assert_int_equal(
+      conc_pool_apply(&p, picky, &x, sizeof x, &y, sizeof y, NULL, &es),
+      CONC_EINVAL);
+  assert_int_equal(y, 77);
+  assert_int_equal(es.code, CONC_EINVAL);
+  assert_string_equal(es.message, "bad item 14");
+  assert_int_equal(es.pid, ea.pid);
   close_join_destroy(&p);
 }
 
@@ -700,8 +718,9 @@ static void map_does_not_fail_fast(void **state) {
     in[i] = i + 1;
   memset(out, 0, sizeof out);
   assert_int_equal(
-      conc_pool_map(&p, picky, in, 100, sizeof *in, out, sizeof *out,
-                    &(conc_pool_map_opts_t){.chunksize = 3, .errors = errs}),
+      conc_pool_map(&p, picky, in, 100, sizeof *in, sizeof *out,
+                    &(conc_pool_map_opts_t){.chunksize = 3, .errors = errs},
+                    out, NULL),
       CONC_EINVAL);
   for (int i = 0; i < 100; i++) {
     if (in[i] % 7 == 0) {
@@ -721,8 +740,9 @@ static void oversized_result_fails_only_that_task(void **state) {
   conc_pool_t p;
   make_pool(&p, 1);
   pid_t first = 0, pid = 0;
-  assert_int_equal(
-      conc_pool_apply(&p, report_pid, NULL, 0, &first, sizeof first, NULL), 0);
+  assert_int_equal(conc_pool_apply(&p, report_pid, NULL, 0, &first,
+                                   sizeof first, NULL, NULL),
+                   0);
   for (int i = 0; i < 20; i++) {
     int x = 2 * i + 1, y = 0;
     struct cb_log log = {0};
@@ -741,12 +761,14 @@ static void oversized_result_fails_only_that_task(void **state) {
     x = 2 * i;
     size_t len = 0;
     assert_int_equal(
-        conc_pool_apply(&p, too_big, &x, sizeof x, &y, sizeof y, &len), 0);
+        conc_pool_apply(&p, too_big, &x, sizeof x, &y, sizeof y, &len, NULL),
+        0);
     assert_int_equal(y, x);
     assert_int_equal(len, sizeof y);
   }
   assert_int_equal(
-      conc_pool_apply(&p, report_pid, NULL, 0, &pid, sizeof pid, NULL), 0);
+      conc_pool_apply(&p, report_pid, NULL, 0, &pid, sizeof pid, NULL, NULL),
+      0);
   assert_int_equal(pid, first);
   close_join_destroy(&p);
 }
@@ -786,9 +808,9 @@ static void maxtasksperchild_replaces_workers(void **state) {
   int in[40], out[40];
   for (int i = 0; i < 40; i++)
     in[i] = i;
-  assert_int_equal(conc_pool_map(&p, square, in, 40, sizeof *in, out,
-                                 sizeof *out,
-                                 &(conc_pool_map_opts_t){.chunksize = 1}),
+  assert_int_equal(conc_pool_map(&p, square, in, 40, sizeof *in, sizeof *out,
+                                 &(conc_pool_map_opts_t){.chunksize = 1}, out,
+                                 NULL),
                    0);
   for (int i = 0; i < 40; i++)
     assert_int_equal(out[i], i * i);
@@ -829,31 +851,55 @@ static void killed_worker_fails_only_its_item_in_map(void **state) {
       conc_pool_map_async(&p, die_on_13, in, 40, sizeof *in, sizeof *out,
                           &(conc_pool_async_opts_t){.chunksize = 10}, &r),
       0);
-  assert_int_equal(conc_async_result_get(r, CONC_FOREVER, NULL, 0),
+  memset(out, 0xff, sizeof out);
+  assert_int_equal(conc_async_result_get(r, CONC_FOREVER, out, sizeof out),
                    CONC_EWORKERDIED);
-  assert_int_equal(conc_async_result_error_index(r), 13);
-  assert_int_equal(conc_async_result_signal(r), SIGKILL);
-  assert_non_null(strstr(conc_async_result_message(r), "signal 9"));
+  conc_pool_error_t ea, es;
+  assert_int_equal(conc_async_result_error(r, CONC_POOL_FIRST_ERROR, &ea), 0);
+  assert_int_equal(ea.index, 13);
+  assert_int_equal(ea.code, CONC_EWORKERDIED);
+  assert_int_equal(ea.signal, SIGKILL);
+  assert_int_equal(ea.exitcode, -SIGKILL);
+  assert_true(ea.pid > 0);
+  assert_non_null(strstr(ea.message, "signal 9"));
+  assert_non_null(strstr(ea.message, "ForkPoolWorker-"));
+  /* the good results are kept: get() copied them, value() shows them */
+  for (int i = 0; i < 40; i++)
+    assert_int_equal(out[i], i == 13 ? 0 : i * i);
   size_t len;
   const int *v = conc_async_result_value(r, &len);
-  assert_null(v); /* a failed map has no value, but each item has a code */
-  for (int i = 0; i < 40; i++)
-    assert_int_equal(conc_async_result_item_error(r, (size_t)i),
-                     i == 13 ? CONC_EWORKERDIED : 0);
+  assert_non_null(v);
+  assert_int_equal(len, sizeof out);
+  assert_int_equal(v[39], 39 * 39);
+  for (int i = 0; i < 40; i++) {
+    assert_int_equal(conc_async_result_error(r, (size_t)i, &es), 0);
+    assert_int_equal(es.code, i == 13 ? CONC_EWORKERDIED : 0);
+  }
   conc_async_result_release(r);
   /* the synchronous map reports the same per item, with the results */
-  assert_int_equal(
-      conc_pool_map(&p, die_on_13, in, 40, sizeof *in, out, sizeof *out,
-                    &(conc_pool_map_opts_t){.chunksize = 40, .errors = errs}),
-      CONC_EWORKERDIED);
+  static conc_pool_error_t items[40];
+  memset(out, 0, sizeof out);
+  assert_int_equal(conc_pool_map(&p, die_on_13, in, 40, sizeof *in, sizeof *out,
+                                 &(conc_pool_map_opts_t){.chunksize = 40,
+                                                         .errors = errs,
+                                                         .item_errors = items},
+                                 out, &es),
+                   CONC_EWORKERDIED);
+  assert_int_equal(es.index, 13);
+  assert_int_equal(es.signal, SIGKILL);
+  assert_non_null(strstr(es.message, "signal 9"));
   for (int i = 0; i < 40; i++) {
     assert_int_equal(errs[i], i == 13 ? CONC_EWORKERDIED : 0);
+    assert_int_equal(items[i].code, errs[i]);
+    assert_int_equal(items[i].index, i);
     if (i != 13)
       assert_int_equal(out[i], i * i);
   }
+  assert_int_equal(items[13].signal, SIGKILL);
   /* the pool was refilled and works */
-  assert_int_equal(
-      conc_pool_map(&p, square, in, 40, sizeof *in, out, sizeof *out, NULL), 0);
+  assert_int_equal(conc_pool_map(&p, square, in, 40, sizeof *in, sizeof *out,
+                                 NULL, out, NULL),
+                   0);
   close_join_destroy(&p);
 }
 
@@ -864,11 +910,12 @@ static void apply_reports_its_worker_death(void **state) {
   make_pool(&p, 1);
   int x = 13, y = 0;
   assert_int_equal(
-      conc_pool_apply(&p, die_on_13, &x, sizeof x, &y, sizeof y, NULL),
+      conc_pool_apply(&p, die_on_13, &x, sizeof x, &y, sizeof y, NULL, NULL),
       CONC_EWORKERDIED);
   x = 12;
   assert_int_equal(
-      conc_pool_apply(&p, die_on_13, &x, sizeof x, &y, sizeof y, NULL), 0);
+      conc_pool_apply(&p, die_on_13, &x, sizeof x, &y, sizeof y, NULL, NULL),
+      0);
   assert_int_equal(y, 144);
   close_join_destroy(&p);
 }
@@ -876,7 +923,7 @@ static void apply_reports_its_worker_death(void **state) {
 static void *apply_forever(void *arg) {
   conc_pool_t *p = arg;
   static int rc;
-  rc = conc_pool_apply(p, wait_to_be_killed, NULL, 0, NULL, 0, NULL);
+  rc = conc_pool_apply(p, wait_to_be_killed, NULL, 0, NULL, 0, NULL, NULL);
   return &rc;
 }
 
@@ -926,7 +973,10 @@ static void externally_killed_worker_is_replaced(void **state) {
                    CONC_EWORKERDIED);
   assert_int_equal(log.fail, 1);
   assert_int_equal(log.code, CONC_EWORKERDIED);
-  assert_int_equal(conc_async_result_signal(victim), SIGKILL);
+  conc_pool_error_t e;
+  assert_int_equal(conc_async_result_error(victim, 0, &e), 0);
+  assert_int_equal(e.signal, SIGKILL);
+  assert_int_equal(e.pid, pid);
   assert_int_equal(conc_async_result_get(others, CONC_FOREVER, out, sizeof out),
                    0);
   for (int i = 0; i < 20; i++)
@@ -934,8 +984,9 @@ static void externally_killed_worker_is_replaced(void **state) {
   conc_async_result_release(victim);
   conc_async_result_release(others);
   pid_t after = 0;
-  assert_int_equal(
-      conc_pool_apply(&p, report_pid, NULL, 0, &after, sizeof after, NULL), 0);
+  assert_int_equal(conc_pool_apply(&p, report_pid, NULL, 0, &after,
+                                   sizeof after, NULL, NULL),
+                   0);
   assert_int_not_equal(after, pid);
   close_join_destroy(&p);
 }
@@ -1011,8 +1062,9 @@ static void *storm_submitter(void *arg) {
   for (int i = 0; i < 40; i++)
     in[i] = i;
   for (int round = 0; round < 5; round++) {
-    conc_pool_map(st->pool, slow_square, in, 40, sizeof *in, out, sizeof *out,
-                  &(conc_pool_map_opts_t){.chunksize = 4, .errors = errs});
+    conc_pool_map(st->pool, slow_square, in, 40, sizeof *in, sizeof *out,
+                  &(conc_pool_map_opts_t){.chunksize = 4, .errors = errs}, out,
+                  NULL);
     for (int i = 0; i < 40; i++) {
       if (errs[i] == CONC_EWORKERDIED)
         __atomic_fetch_add(&st->died, 1, __ATOMIC_RELAXED);
@@ -1021,7 +1073,7 @@ static void *storm_submitter(void *arg) {
     }
     int x = round, y = -1;
     int rc = conc_pool_apply(st->pool, slow_square, &x, sizeof x, &y, sizeof y,
-                             NULL);
+                             NULL, NULL);
     if (rc == CONC_EWORKERDIED)
       __atomic_fetch_add(&st->died, 1, __ATOMIC_RELAXED);
     else if (rc != 0 || y != x * x)
@@ -1054,8 +1106,9 @@ static void workers_killed_under_load_lose_one_item_each(void **state) {
   int in[30], out[30];
   for (int i = 0; i < 30; i++)
     in[i] = i;
-  assert_int_equal(
-      conc_pool_map(&p, square, in, 30, sizeof *in, out, sizeof *out, NULL), 0);
+  assert_int_equal(conc_pool_map(&p, square, in, 30, sizeof *in, sizeof *out,
+                                 NULL, out, NULL),
+                   0);
   close_join_destroy(&p);
 }
 
@@ -1067,7 +1120,8 @@ static void forked_child_cannot_use_the_parent_pool(void **state) {
   pid_t c = fork();
   if (c == 0) {
     int x = 2, y;
-    int rc = conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL);
+    int rc =
+        conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL, NULL);
     _exit(rc == CONC_EPERM ? 0 : 1);
   }
   int st;
@@ -1075,6 +1129,274 @@ static void forked_child_cannot_use_the_parent_pool(void **state) {
   assert_true(WIFEXITED(st));
   assert_int_equal(WEXITSTATUS(st), 0);
   close_join_destroy(&p);
+}
+
+/* ---- issue 14: error detail, pids, typed map, initializer ---------------- */
+
+static int doubler(const void *a, size_t al, void *r, size_t rc, size_t *rl) {
+  (void)al, (void)rc, (void)rl;
+  *(int *)r = *(const int *)a * 2;
+  return 0;
+}
+
+/* Every item fails with a long message, so a chunk's failure records run
+ * out of room and the chunk stops early (the rest runs again). */
+static int always_fails(const void *a, size_t al, void *r, size_t rc,
+                        size_t *rl) {
+  (void)al, (void)r, (void)rc, (void)rl;
+  return conc_raise(CONC_EINVAL,
+                    "item %d failed: this message is long on purpose, to fill "
+                    "the failure records of its chunk",
+                    *(const int *)a);
+}
+
+static int refusing_init(void *arg) {
+  (void)arg;
+  return conc_raise(CONC_ENOENT, "no configuration file");
+}
+
+static bool in_set(const pid_t *set, int n, pid_t pid) {
+  for (int i = 0; i < n; i++)
+    if (set[i] == pid)
+      return true;
+  return false;
+}
+
+/* pool._pool: the live workers' pids, replaced ones included. */
+static void pids_list_the_live_workers(void **state) {
+  (void)state;
+  conc_pool_t p;
+  make_pool(&p, 3);
+  pid_t pids[8] = {0}, two[2];
+  assert_int_equal(conc_pool_pids(&p, pids, 8), 3);
+  assert_int_equal(count_distinct(pids, 3), 3);
+  assert_int_equal(conc_pool_pids(&p, two, 2), 3); /* count beyond cap */
+  assert_int_equal(conc_pool_pids(&p, NULL, 0), 3);
+  assert_int_equal(conc_pool_pids(&p, NULL, 1), CONC_EINVAL);
+  for (int i = 0; i < 6; i++) {
+    pid_t got;
+    assert_int_equal(
+        conc_pool_apply(&p, report_pid, NULL, 0, &got, sizeof got, NULL, NULL),
+        0);
+    assert_true(in_set(pids, 3, got));
+  }
+  /* a killed worker leaves the list and its replacement joins it */
+  assert_int_equal(kill(pids[0], SIGKILL), 0);
+  pid_t now[8];
+  double t0 = conc_monotonic();
+  while (conc_pool_pids(&p, now, 8) != 3 || in_set(now, 3, pids[0])) {
+    assert_true(conc_monotonic() - t0 < 5.0);
+    conc_sleep(0.001);
+  }
+  assert_true(in_set(now, 3, pids[1]) && in_set(now, 3, pids[2]));
+  close_join_destroy(&p);
+  assert_int_equal(conc_pool_pids(&p, now, 8), CONC_EINVAL);
+}
+
+/* A sync apply whose worker dies reports the signal, exit code and pid. */
+static void apply_error_detail_reports_the_death(void **state) {
+  (void)state;
+  conc_pool_t p;
+  make_pool(&p, 1);
+  pid_t pid;
+  assert_int_equal(conc_pool_pids(&p, &pid, 1), 1);
+  int x = 13, y = -1;
+  conc_pool_error_t e;
+  memset(&e, 0, sizeof e);
+  assert_int_equal(
+      conc_pool_apply(&p, die_on_13, &x, sizeof x, &y, sizeof y, NULL, &e),
+      CONC_EWORKERDIED);
+  assert_int_equal(y, -1);
+  assert_int_equal(e.code, CONC_EWORKERDIED);
+  assert_int_equal(e.index, 0);
+  assert_int_equal(e.signal, SIGKILL);
+  assert_int_equal(e.exitcode, -SIGKILL);
+  assert_int_equal(e.pid, pid);
+  char want[96];
+  snprintf(want, sizeof want,
+           "worker ForkPoolWorker-1 (pid %ld) died from signal 9", (long)pid);
+  assert_non_null(strstr(e.message, want));
+  close_join_destroy(&p);
+}
+
+/* Every failing item keeps its own message, also past a chunk's room. */
+static void every_failed_item_keeps_its_message(void **state) {
+  (void)state;
+  conc_pool_t p;
+  make_pool(&p, 2);
+  enum { N = 500 };
+  static int in[N], out[N], errs[N];
+  static conc_pool_error_t items[N];
+  for (int i = 0; i < N; i++)
+    in[i] = i;
+  conc_pool_error_t first;
+  assert_int_equal(conc_pool_map(&p, always_fails, in, N, sizeof *in,
+                                 sizeof *out,
+                                 &(conc_pool_map_opts_t){.errors = errs,
+                                                         .item_errors = items},
+                                 out, &first),
+                   CONC_EINVAL);
+  assert_int_equal(first.index, 0);
+  for (int i = 0; i < N; i++) {
+    char want[32];
+    snprintf(want, sizeof want, "item %d failed:", i);
+    assert_int_equal(errs[i], CONC_EINVAL);
+    assert_int_equal(items[i].index, i);
+    assert_true(strncmp(items[i].message, want, strlen(want)) == 0);
+  }
+  close_join_destroy(&p);
+}
+
+/* map_async with failing items: get() returns the first failure's code and
+ * still copies every good result; each item has its detail. */
+static void map_async_keeps_good_results_with_detail(void **state) {
+  (void)state;
+  conc_pool_t p;
+  make_pool(&p, 2);
+  enum { N = 2000 };
+  static int in[N], out[N];
+  for (int i = 0; i < N; i++)
+    in[i] = i + 1;
+  conc_async_result_t *r;
+  assert_int_equal(
+      conc_pool_map_async(&p, picky, in, N, sizeof *in, sizeof *out, NULL, &r),
+      0);
+  assert_int_equal(conc_async_result_get(r, CONC_FOREVER, out, sizeof out),
+                   CONC_EINVAL);
+  assert_int_equal(conc_async_result_successful(r), 0);
+  conc_pool_error_t e;
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(conc_async_result_error(r, (size_t)i, &e), 0);
+    if (in[i] % 7) {
+      assert_int_equal(out[i], -in[i]);
+      assert_int_equal(e.code, 0);
+    } else {
+      char want[32];
+      snprintf(want, sizeof want, "bad item %d", in[i]);
+      assert_int_equal(out[i], 0);
+      assert_int_equal(e.code, CONC_EINVAL);
+      assert_string_equal(e.message, want);
+    }
+  }
+  assert_int_equal(conc_async_result_error(r, CONC_POOL_FIRST_ERROR, &e), 0);
+  assert_int_equal(e.index, 6);
+  assert_int_equal(conc_async_result_error(r, N, &e), CONC_EINVAL);
+  conc_async_result_release(r);
+  close_join_destroy(&p);
+}
+
+/* imap: a failing item's code from next(), its detail from imap_error. */
+static void imap_failure_has_its_detail(void **state) {
+  (void)state;
+  conc_pool_t p;
+  make_pool(&p, 2);
+  int in[10];
+  for (int i = 0; i < 10; i++)
+    in[i] = i + 1;
+  conc_imap_t *it;
+  assert_int_equal(
+      conc_pool_imap(&p, picky, in, 10, sizeof *in, sizeof(int), 2, &it), 0);
+  conc_pool_error_t e;
+  assert_int_equal(conc_imap_error(it, &e), CONC_ESTATE);
+  int v;
+  size_t idx = 77;
+  for (int i = 0; i < 10; i++) {
+    int rc = conc_imap_next(it, CONC_FOREVER, &v, &idx);
+    if (i == 6) {
+      assert_int_equal(rc, CONC_EINVAL);
+      assert_int_equal(idx, 5); /* untouched on failure */
+      assert_int_equal(conc_imap_error(it, &e), 0);
+      assert_int_equal(e.index, 6);
+      assert_string_equal(e.message, "bad item 7");
+      assert_true(e.pid > 0);
+    } else {
+      assert_int_equal(rc, 0);
+      assert_int_equal(idx, i);
+      assert_int_equal(v, -in[i]);
+    }
+  }
+  assert_int_equal(conc_imap_next(it, CONC_FOREVER, &v, &idx), CONC_EEOF);
+  conc_imap_release(it);
+  close_join_destroy(&p);
+}
+
+/* The typed path: same results as the byte path, same error detail. */
+static void typed_map_matches_the_byte_path(void **state) {
+  (void)state;
+  conc_pool_t p;
+  make_pool(&p, 2);
+  enum { N = 100000 };
+  int *in = malloc(N * sizeof *in), *out = malloc(N * sizeof *out);
+  assert_non_null(in);
+  assert_non_null(out);
+  for (int i = 0; i < N; i++)
+    in[i] = i;
+  assert_int_equal(conc_pool_map_typed(&p, doubler, in, N, sizeof *in,
+                                       sizeof *out, NULL, out, NULL),
+                   0);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(out[i], 2 * i);
+  /* failures: codes and messages per item, good results kept */
+  static int errs[1000];
+  static conc_pool_error_t items[1000];
+  for (int i = 0; i < 1000; i++)
+    in[i] = i + 1;
+  conc_pool_error_t first;
+  assert_int_equal(
+      conc_pool_map_typed(&p, picky, in, 1000, sizeof *in, sizeof *out,
+                          &(conc_pool_map_opts_t){.chunksize = 64,
+                                                  .errors = errs,
+                                                  .item_errors = items},
+                          out, &first),
+      CONC_EINVAL);
+  assert_int_equal(first.index, 6);
+  assert_string_equal(first.message, "bad item 7");
+  for (int i = 0; i < 1000; i++) {
+    bool bad = in[i] % 7 == 0;
+    assert_int_equal(errs[i], bad ? CONC_EINVAL : 0);
+    assert_int_equal(out[i], bad ? 0 : -in[i]);
+    if (bad) {
+      char want[32];
+      snprintf(want, sizeof want, "bad item %d", in[i]);
+      assert_string_equal(items[i].message, want);
+    }
+  }
+  /* a death in a typed chunk: only that item fails */
+  for (int i = 0; i < 40; i++)
+    in[i] = i;
+  assert_int_equal(
+      conc_pool_map_typed(&p, die_on_13, in, 40, sizeof *in, sizeof *out,
+                          &(conc_pool_map_opts_t){.errors = errs}, out, &first),
+      CONC_EWORKERDIED);
+  assert_int_equal(first.index, 13);
+  assert_int_equal(first.signal, SIGKILL);
+  for (int i = 0; i < 40; i++)
+    assert_int_equal(errs[i], i == 13 ? CONC_EWORKERDIED : 0);
+  free(in);
+  free(out);
+  close_join_destroy(&p);
+}
+
+/* A failing initializer breaks the pool; its message is reported. */
+static void failing_initializer_breaks_the_pool(void **state) {
+  (void)state;
+  conc_pool_t p;
+  assert_int_equal(
+      conc_pool_init(&p, &(conc_pool_opts_t){.processes = 2,
+                                             .initializer = refusing_init}),
+      0);
+  int x = 3, y = 0;
+  conc_pool_error_t e;
+  assert_int_equal(
+      conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL, &e),
+      CONC_EBROKENPOOL);
+  assert_non_null(strstr(e.message, "initializer failed"));
+  assert_non_null(strstr(e.message, "no configuration file"));
+  assert_int_equal(
+      conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL, NULL),
+      CONC_EBROKENPOOL);
+  assert_int_equal(conc_pool_join(&p), 0);
+  conc_pool_destroy(&p);
 }
 
 CONC_TEST_MAIN(
@@ -1104,4 +1426,8 @@ CONC_TEST_MAIN(
     T(terminate_releases_a_blocked_apply),
     T(workers_exit_when_the_parent_is_killed),
     T(workers_killed_under_load_lose_one_item_each),
-    T(forked_child_cannot_use_the_parent_pool))
+    T(forked_child_cannot_use_the_parent_pool), T(pids_list_the_live_workers),
+    T(apply_error_detail_reports_the_death),
+    T(every_failed_item_keeps_its_message),
+    T(map_async_keeps_good_results_with_detail), T(imap_failure_has_its_detail),
+    T(typed_map_matches_the_byte_path), T(failing_initializer_breaks_the_pool))
