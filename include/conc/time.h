@@ -54,10 +54,16 @@ CONC_EXTERN int conc_sleep(double seconds);
  * signal was delivered to), or, if it is in none, its next one. A request
  * ends one call and is then spent. Async-signal-safe; errno is kept.
  * Interruptible: lock, rlock, semaphore acquire; condition wait and
- * wait_for; event wait; barrier wait (which breaks the barrier); queue and
- * simple queue get and put; future result, exception, wait, as_completed;
- * thread and process join; process queue get and put; conc_sleep. A call
- * whose object is ready returns its result and leaves the request pending.
+ * wait_for (the lock is held again on return); event wait; barrier wait
+ * (which breaks the barrier, as in Python); queue get, put and join; simple
+ * queue get; future result, exception, wait, as_completed_next (the
+ * iterator stays usable), executor map_next (which ends the map, as the
+ * exception ends Python's iterator); thread and process join; process queue
+ * get and put; conc_sleep. A call whose object is ready returns its result
+ * and leaves the request pending. An untimed thread or process join is
+ * interruptible once the program has called one of these three functions
+ * (before, it waits in pthread_join or waitid): a program whose own handler
+ * calls conc_interrupt() calls conc_interrupt_clear() once at start.
  */
 CONC_EXTERN void conc_interrupt(void);
 
