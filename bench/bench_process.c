@@ -24,7 +24,10 @@
 #include "conc/process.h"
 #include "conc/shared.h"
 
-static void *noop(void *arg) { return arg; }
+static int noop(void *arg, void **result) {
+  *result = arg;
+  return 0;
+}
 
 /* ---- start + join ------------------------------------------------------ */
 
@@ -74,7 +77,7 @@ static int64_t mono_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void *die_now(void *arg) {
+static int die_now(void *arg, void **result) {
   (void)arg;
   *death_ns = mono_ns();
   _exit(0);
@@ -102,7 +105,7 @@ static double run_raw_wake(void *arg, long n) {
   for (long i = 0; i < n; i++) {
     pid_t pid = fork();
     if (pid == 0)
-      die_now(NULL);
+      die_now(NULL, NULL);
     if (pid < 0 || waitpid(pid, NULL, 0) != pid)
       return -1;
     total += (double)(mono_ns() - *death_ns) * 1e-9;
@@ -115,14 +118,14 @@ static double run_raw_wake(void *arg, long n) {
 static conc_value_t counter;
 static long per_child;
 
-static void *increment(void *arg) {
+static int increment(void *arg, void **result) {
   (void)arg;
   for (long k = 0; k < per_child; k++) {
     conc_value_acquire(&counter);
     ++*(long *)conc_value_ptr(&counter);
     conc_value_release(&counter);
   }
-  return NULL;
+  return 0;
 }
 
 static double run_conc_value(void *arg, long n) {
@@ -165,11 +168,11 @@ static const char *py_value =
 static conc_pqueue_t pq;
 static long q_items;
 
-static void *produce(void *arg) {
+static int produce(void *arg, void **result) {
   (void)arg;
   for (long k = 0; k < q_items; k++)
     conc_pqueue_put(&pq, &k, sizeof k, true, CONC_FOREVER);
-  return NULL;
+  return 0;
 }
 
 static double run_conc_queue(void *arg, long n) {
@@ -214,7 +217,7 @@ static const char *py_queue =
 
 static conc_conn_t ca, cb;
 
-static void *echo(void *arg) {
+static int echo(void *arg, void **result) {
   (void)arg;
   conc_conn_close(&ca);
   char buf[64];
@@ -222,7 +225,7 @@ static void *echo(void *arg) {
   while (conc_conn_recv_bytes_into(&cb, buf, sizeof buf, 0, &len) == 0)
     if (conc_conn_send_bytes(&cb, buf, len))
       break;
-  return NULL;
+  return 0;
 }
 
 static double run_conc_pipe(void *arg, long n) {
@@ -280,7 +283,7 @@ static double run_raw_pipe(void *arg, long n) {
 /* The same round trip over two one-way Pipes (packet-mode pipes). */
 static conc_conn_t up_r, up_w, down_r, down_w;
 
-static void *echo_one_way(void *arg) {
+static int echo_one_way(void *arg, void **result) {
   (void)arg;
   conc_conn_close(&up_r);
   conc_conn_close(&down_w);
@@ -289,7 +292,7 @@ static void *echo_one_way(void *arg) {
   while (conc_conn_recv_bytes_into(&down_r, buf, sizeof buf, 0, &len) == 0)
     if (conc_conn_send_bytes(&up_w, buf, len))
       break;
-  return NULL;
+  return 0;
 }
 
 static double run_conc_one_way(void *arg, long n) {

@@ -17,7 +17,12 @@
 #include "bench.h"
 #include "conc.h"
 
-static void *empty(void *arg) { return arg; }
+static int empty(void *arg, void **result) {
+  *result = arg;
+  return 0;
+}
+
+static void *empty_pthread(void *arg) { return arg; }
 
 /* ---- libconc Thread ----------------------------------------------------- */
 
@@ -58,7 +63,7 @@ static double run_pthread(void *arg, long n) {
   double t0 = bench_now();
   for (long i = 0; i < n; i++) {
     pthread_t t;
-    if (pthread_create(&t, NULL, empty, NULL) || pthread_join(t, NULL))
+    if (pthread_create(&t, NULL, empty_pthread, NULL) || pthread_join(t, NULL))
       return -1;
   }
   return bench_now() - t0;

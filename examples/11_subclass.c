@@ -1,15 +1,17 @@
+// clang-format off
 /*
  * Lesson 11: "subclassing" Thread: the countdown again, and MyThread(num).
  * Seeds 000 (CountdownThread), 001 and 004 (MyThread with run()).
  *
  * Python:                                   C:
  *   class CountdownThread(threading.Thread):  typedef struct {
- *       def __init__(self, n):                  conc_thread_t thread; // the
- * base, first super().__init__()                  int n;                // our
- * field self.n = n                        } countdown_thread_t; def run(self):
- * static void *countdown_run(void *arg) {
- *           ... self.n ...                      countdown_thread_t *self = arg;
- * ... } t = CountdownThread(3)                    countdown_thread_init(&t, 3);
+ *       def __init__(self, n):                    conc_thread_t thread; // the base, first
+ *           super().__init__()                    int n;                // our field
+ *           self.n = n                        } countdown_thread_t;
+ *       def run(self):                        static int countdown_run(void *arg, void **result) {
+ *           ... self.n ...                        countdown_thread_t *self = arg; ...
+ *                                                 return 0; }
+ *   t = CountdownThread(3)                    countdown_thread_init(&t, 3);
  *   t.start()                                 conc_thread_start(&t.thread);
  *
  * C has no classes: "subclassing" is embedding. The struct starts with a
@@ -18,6 +20,7 @@
  * thread) reaches the same struct from the current thread object, as
  * Python's `self` does.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>
@@ -28,13 +31,13 @@ typedef struct {
   int n;                /* self.n */
 } countdown_thread_t;
 
-static void *countdown_run(void *arg) {
+static int countdown_run(void *arg, void **result) {
   countdown_thread_t *self = arg;
   for (int i = 0; i < self->n; i++) {
     printf("%d left\n", self->n - i - 1);
     conc_sleep(0.1); /* time.sleep(1), shortened */
   }
-  return NULL;
+  return 0;
 }
 
 static int countdown_thread_init(countdown_thread_t *self, int n) {
@@ -49,7 +52,7 @@ typedef struct {
   char line[64]; /* what run() printed, kept for main (see below) */
 } my_thread_t;
 
-static void *my_thread_run(void *arg) {
+static int my_thread_run(void *arg, void **result) {
   (void)arg;
   /* Reach `self` through the current thread, like Python's self. */
   my_thread_t *self =
@@ -57,7 +60,7 @@ static void *my_thread_run(void *arg) {
   snprintf(self->line, sizeof self->line, "running on number:%d in %s",
            self->num, conc_thread_name(&self->thread));
   conc_sleep(0.05); /* time.sleep(2), shortened */
-  return NULL;
+  return 0;
 }
 
 int main(void) {

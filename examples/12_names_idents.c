@@ -26,16 +26,16 @@
 
 static unsigned long seen_ident; /* get_ident() inside the thread */
 
-static void *remember_ident(void *arg) {
+static int remember_ident(void *arg, void **result) {
   (void)arg;
   seen_ident = conc_get_ident(); /* main reads it after join */
-  return NULL;
+  return 0;
 }
 
-static void *sayhi(void *arg) {
+static int sayhi(void *arg, void **result) {
   (void)arg;
   conc_sleep(0.02); /* time.sleep(3), shortened */
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -21,10 +21,10 @@
 
 static conc_event_t go = CONC_EVENT_INIT;
 
-static void *wait_for_go(void *arg) {
+static int wait_for_go(void *arg, void **result) {
   (void)arg;
   conc_event_wait(&go, CONC_FOREVER);
-  return NULL;
+  return 0;
 }
 
 static void show(const char *when) {

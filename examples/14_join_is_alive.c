@@ -20,15 +20,15 @@
 
 #include <conc.h>
 
-static void *arf(void *arg) {
+static int arf(void *arg, void **result) {
   conc_sleep(*(const double *)arg);
   printf("10\n");
-  return NULL;
+  return 0;
 }
 
-static void *sleeper(void *arg) {
+static int sleeper(void *arg, void **result) {
   conc_sleep(*(const double *)arg); /* target=time.sleep, args=(5,) */
-  return NULL;
+  return 0;
 }
 
 static const char *yes_no(bool b) { return b ? "True" : "False"; }

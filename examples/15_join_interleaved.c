@@ -22,13 +22,13 @@
 
 #include <conc.h>
 
-static void *func(void *arg) {
+static int func(void *arg, void **result) {
   (void)arg;
   for (int i = 0; i < 5; i++) {
     printf("from child thread: %d\n", i);
     conc_sleep(0.05);
   }
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -48,13 +48,13 @@ static void log_info(const char *fmt, ...) {
   fflush(stdout); /* one log line at a time, as logging's handler does */
 }
 
-static void *thread_function(void *arg) {
+static int thread_function(void *arg, void **result) {
   int name = *(const int *)arg;
   log_info("Thread %d: starting", name);
   conc_event_set(&started);
   conc_sleep(2);
   log_info("Thread %d: finishing", name); /* never reached: see above */
-  return NULL;
+  return 0;
 }
 
 int main(void) {

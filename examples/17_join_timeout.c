@@ -1,20 +1,24 @@
+// clang-format off
 /*
  * Lesson 17: join(timeout) and a daemon supervisor thread.
  * Seed 001 ("2.1 Join & Daemon": main() starts run(i) threads and waits for
  * each with t.join(1); the supervisor m is a daemon joined with timeout=2).
  *
  * Python:                                   C:
- *   def main():                               static void *supervisor(void
- * *arg) { for i in range(5):                      for (int i = 0; i < 5; i++) {
- *           t = threading.Thread(target=run,      conc_thread_init(&t[i], run,
- * ...); args=[i,]) t.start() conc_thread_start(&t[i]); t.join(1)
- * conc_thread_join(&t[i], 0.2); print('starting thread', printf("starting
- * thread %s\n", t.getName())                      conc_thread_name(&t[i])); } }
- *   m = threading.Thread(target=main)         conc_thread_init(&m, supervisor,
- * NULL, m.setDaemon(True) &(conc_thread_opts_t){.daemon = true}); m.start()
- * conc_thread_start(&m); m.join(timeout=2) conc_thread_join(&m, 0.5);
- *   print("---main thread done----")          printf("---main thread
- * done----\n");
+ *   def main():                               static int supervisor(void *arg, void **result) {
+ *       for i in range(5):                        for (int i = 0; i < 5; i++) {
+ *           t = threading.Thread(target=run,          conc_thread_init(&t[i], run, ...);
+ *                                args=[i,])
+ *           t.start()                                 conc_thread_start(&t[i]);
+ *           t.join(1)                                 conc_thread_join(&t[i], 0.2);
+ *           print('starting thread',                  printf("starting thread %s\n",
+ *                 t.getName())                               conc_thread_name(&t[i])); }
+ *                                                 return 0; }
+ *   m = threading.Thread(target=main)         conc_thread_init(&m, supervisor, NULL,
+ *   m.setDaemon(True)                             &(conc_thread_opts_t){.daemon = true});
+ *   m.start()                                 conc_thread_start(&m);
+ *   m.join(timeout=2)                         conc_thread_join(&m, 0.5);
+ *   print("---main thread done----")          printf("---main thread done----\n");
  *
  * join(timeout) gives up after the timeout; the thread keeps running. The
  * threads m starts inherit its daemon flag (Python's rule, also libconc's:
@@ -26,6 +30,7 @@
  * lingers a second at exit, so under it a few more daemon lines appear
  * after main's last one; the test allows for that.)
  */
+// clang-format on
 #include <stdint.h>
 #include <stdio.h>
 
@@ -35,14 +40,14 @@
 static conc_thread_t m;
 static conc_thread_t workers[5];
 
-static void *run(void *arg) {
+static int run(void *arg, void **result) {
   printf("[%d]------running----\n\n", (int)(intptr_t)arg);
   conc_sleep(0.6);
   printf("--done--\n");
-  return NULL;
+  return 0;
 }
 
-static void *supervisor(void *arg) {
+static int supervisor(void *arg, void **result) {
   (void)arg;
   for (int i = 0; i < 5; i++) {
     conc_thread_init(&workers[i], run, (void *)(intptr_t)i,
@@ -54,7 +59,7 @@ static void *supervisor(void *arg) {
     conc_thread_join(&workers[i], 0.2);
     printf("starting thread %s\n", conc_thread_name(&workers[i]));
   }
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -62,7 +62,7 @@ static double random01(uint32_t *state) {
   return (*state >> 8) / 16777216.0;
 }
 
-static void *worker(void *arg) {
+static int worker(void *arg, void **result) {
   counter_t *c = arg;
   uint32_t seed = (uint32_t)conc_get_native_id() * 2654435761u | 1u;
   for (int i = 0; i < 2; i++) {
@@ -72,7 +72,7 @@ static void *worker(void *arg) {
     increment(c);
   }
   log_debug("Done");
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -1,14 +1,16 @@
+// clang-format off
 /*
  * Lesson 19: 100 threads decrement a shared number, without and with a Lock.
  * Seed 001 ("2.2 thread lock": num -= 1 in 100 threads; "final num").
  *
- * Python:                                  C:
- *   def addNum():                            static void *sub_unlocked(void
- * *arg) { global num                             long v = load(num);   // read
- *       num -= 1                               store(num, v - 1);    // write
- * back lock = threading.Lock()                  static conc_lock_t lock =
- * CONC_LOCK_INIT; lock.acquire() conc_lock_acquire(&lock); num -= 1 num_locked
- * -= 1; lock.release()                           conc_lock_release(&lock);
+ * Python:                          C:
+ *   def addNum():                    static int sub_unlocked(void *arg, void **result) {
+ *       global num                       long v = load(num);    // read
+ *       num -= 1                         store(num, v - 1);     // write back
+ *   lock = threading.Lock()          static conc_lock_t lock = CONC_LOCK_INIT;
+ *   lock.acquire()                   conc_lock_acquire(&lock);
+ *   num -= 1                         num_locked -= 1;
+ *   lock.release()                   conc_lock_release(&lock);
  *
  * `num -= 1` is a read, a subtraction and a write. When two threads read
  * the same value, both write value-1 and one decrement is lost. The seed
@@ -29,6 +31,7 @@
  * To make the threads overlap, as the lesson's time.sleep(1) does, they
  * all wait for one start Event, and each decrements ROUNDS times.
  */
+// clang-format on
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -42,17 +45,17 @@ static long num_locked;           /* only touched under `lock` */
 static conc_lock_t lock = CONC_LOCK_INIT;
 static conc_event_t go = CONC_EVENT_INIT;
 
-static void *sub_unlocked(void *arg) {
+static int sub_unlocked(void *arg, void **result) {
   (void)arg;
   conc_event_wait(&go, CONC_FOREVER);
   for (int i = 0; i < ROUNDS; i++) {
     long v = atomic_load_explicit(&num_unlocked, memory_order_relaxed);
     atomic_store_explicit(&num_unlocked, v - 1, memory_order_relaxed);
   }
-  return NULL;
+  return 0;
 }
 
-static void *sub_locked(void *arg) {
+static int sub_locked(void *arg, void **result) {
   (void)arg;
   conc_event_wait(&go, CONC_FOREVER);
   for (int i = 0; i < ROUNDS; i++) {
@@ -60,11 +63,11 @@ static void *sub_locked(void *arg) {
     num_locked -= 1;          /* num -= 1        */
     conc_lock_release(&lock); /* lock.release()  */
   }
-  return NULL;
+  return 0;
 }
 
 /* Start 100 threads on fn, release them together, wait for all. */
-static void run_all(void *(*fn)(void *)) {
+static void run_all(conc_fn_t fn) {
   static conc_thread_t threads[THREADS];
   conc_event_clear(&go);
   for (int i = 0; i < THREADS; i++) {

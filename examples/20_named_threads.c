@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 20: threads that know their names: the doubler, and ten named
  * threads.
@@ -5,21 +6,21 @@
  * number * 2) and 004 (ten threads named "t.%d" printing their number).
  *
  * Python:                                      C:
- *   def doubler(number):                         static void *doubler(void
- * *arg) { print(threading.currentThread()
- * conc_thread_name(conc_current_thread()) .getName()) ... number * 2 ...
- *       print(number * 2)
- *   threading.Thread(target=doubler,             conc_thread_init(&t, doubler,
- * &numbers[i], args=(i,))                    &(conc_thread_opts_t){
- *                                                    .target_name =
- * "doubler"}); threading.Thread(target=worker, &(conc_thread_opts_t){.name =
- * name} args=(i,), name="t.%d" % i)
+ *   def doubler(number):                         static int doubler(void *arg, void **result) {
+ *       print(threading.currentThread()              conc_thread_name(conc_current_thread())
+ *             .getName())                            ... number * 2 ...
+ *       print(number * 2)                            return 0; }
+ *   threading.Thread(target=doubler,             conc_thread_init(&t, doubler, &numbers[i],
+ *                    args=(i,))                      &(conc_thread_opts_t){.target_name = "doubler"});
+ *   threading.Thread(target=worker,              conc_thread_init(&t, worker, &numbers[i],
+ *                    args=(i,), name="t.%d" % i)     &(conc_thread_opts_t){.name = name});
  *
  * The threads run at the same time, so lines they printed themselves would
  * come out in a different order each run. Here each thread writes its line
  * into its own slot, and main prints the slots after joining: the join
  * makes the slot's contents visible to main, and the output is fixed.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>
@@ -29,19 +30,19 @@ typedef struct {
   char line[64];
 } job_t;
 
-static void *doubler(void *arg) {
+static int doubler(void *arg, void **result) {
   job_t *job = arg;
   snprintf(job->line, sizeof job->line, "%s\n%d\n",
            conc_thread_name(conc_current_thread()), job->number * 2);
-  return NULL;
+  return 0;
 }
 
-static void *worker(void *arg) {
+static int worker(void *arg, void **result) {
   job_t *job = arg;
   conc_sleep(0.05); /* time.sleep(1), shortened */
   snprintf(job->line, sizeof job->line, "%d (from %s)\n", job->number,
            conc_thread_name(conc_current_thread()));
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -43,10 +43,10 @@ static int add_checked(int x) {
   return 0;
 }
 
-static void *release_it(void *arg) {
+static int release_it(void *arg, void **result) {
   (void)arg;
   conc_lock_release(&lock); /* a thread that did not acquire it */
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -40,7 +40,7 @@ static void append(const char *what) {
   conc_rlock_release(&lock);
 }
 
-static void *who_am_i(void *arg) {
+static int who_am_i(void *arg, void **result) {
   const char *what = arg;
   int slot = what[13] - '0'; /* "I'm function N" */
   snprintf(says[slot], sizeof says[slot], "Thread %s says: %s",
@@ -49,17 +49,17 @@ static void *who_am_i(void *arg) {
   append(what);
   conc_sleep(0.02); /* time.sleep(1), shortened */
   conc_rlock_release(&lock);
-  return NULL;
+  return 0;
 }
 
-static void *work(void *arg) {
+static int work(void *arg, void **result) {
   (void)arg;
   conc_rlock_acquire(&lock);
   num += 1;
   conc_sleep(0.01);
   printf("%d\n", num);
   conc_rlock_release(&lock);
-  return NULL;
+  return 0;
 }
 
 static int by_text(const void *a, const void *b) {

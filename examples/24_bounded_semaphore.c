@@ -26,7 +26,7 @@
 static conc_bounded_semaphore_t semaphore;
 static atomic_int inside, most_inside;
 
-static void *run(void *arg) {
+static int run(void *arg, void **result) {
   conc_semaphore_acquire(&semaphore);
   int now = atomic_fetch_add(&inside, 1) + 1;
   int seen = atomic_load(&most_inside);
@@ -36,7 +36,7 @@ static void *run(void *arg) {
   printf("run the thread: %d\n", (int)(intptr_t)arg);
   atomic_fetch_sub(&inside, 1);
   conc_semaphore_release(&semaphore, 1);
-  return NULL;
+  return 0;
 }
 
 int main(void) {

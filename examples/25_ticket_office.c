@@ -27,7 +27,7 @@
 static conc_bounded_semaphore_t office = CONC_BOUNDED_SEMAPHORE_INIT(3);
 static atomic_int busy, most_busy;
 
-static void *ticket_buyer(void *arg) {
+static int ticket_buyer(void *arg, void **result) {
   int number = (int)(intptr_t)arg;
   double start_service = conc_monotonic();
   CONC_WITH_SEMAPHORE(&office) {
@@ -40,7 +40,7 @@ static void *ticket_buyer(void *arg) {
     printf("client %d, service time: %.1f\n", number,
            conc_monotonic() - start_service);
   }
-  return NULL;
+  return 0;
 }
 
 int main(void) {

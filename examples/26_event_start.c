@@ -23,10 +23,10 @@
 
 static conc_event_t event = CONC_EVENT_INIT;
 
-static void *worker(void *arg) {
+static int worker(void *arg, void **result) {
   conc_event_wait(&event, CONC_FOREVER);
   printf("Worker: %s\n", (const char *)arg);
-  return NULL;
+  return 0;
 }
 
 int main(void) {

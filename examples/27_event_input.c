@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 27: an Event released by the user's answer ("Event with input").
  * Seeds 001 ("2.4 Events") and 004 ("threading.Event"): ten threads print
@@ -5,14 +6,15 @@
  * print 'execute'.
  *
  * Python:                                 C:
- *   def do(event):                          static void *do_work(void *arg) {
- *       print('start')                        printf("start\n");
- *       event.wait()                          conc_event_wait(&event_obj,
- * CONC_FOREVER); print('execute')                      printf("execute\n"); ...
- * } event_obj = threading.Event()           static conc_event_t event_obj =
- * CONC_EVENT_INIT; event_obj.clear() conc_event_clear(&event_obj); inp =
- * input('input:')                   const char *inp = argc > 1 ? argv[1] :
- * "true"; if inp == 'true':                       if (strcmp(inp, "true") == 0)
+ *   def do(event):                          static int do_work(void *arg, void **result) {
+ *       print('start')                          printf("start\n");
+ *       event.wait()                            conc_event_wait(&event_obj, CONC_FOREVER);
+ *       print('execute')                        printf("execute\n"); ...
+ *                                               return 0; }
+ *   event_obj = threading.Event()           static conc_event_t event_obj = CONC_EVENT_INIT;
+ *   event_obj.clear()                       conc_event_clear(&event_obj);
+ *   inp = input('input:')                   const char *inp = argc > 1 ? argv[1] : "true";
+ *   if inp == 'true':                       if (strcmp(inp, "true") == 0)
  *       event_obj.set()                         conc_event_set(&event_obj);
  *
  * The tour never reads the keyboard: the answer is the first argument,
@@ -25,6 +27,7 @@
  * Semaphore counts them in): in the lesson that pause is the time the user
  * takes to type; it also makes the output fixed.
  */
+// clang-format on
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,13 +38,13 @@ static conc_event_t event_obj = CONC_EVENT_INIT;
 static conc_semaphore_t started = CONC_SEMAPHORE_INIT(0);
 static bool execute; /* written by main before set(), read after wait() */
 
-static void *do_work(void *arg) {
+static int do_work(void *arg, void **result) {
   (void)arg;
   printf("start\n");
   conc_semaphore_release(&started, 1);
   conc_event_wait(&event_obj, CONC_FOREVER);
   fputs(execute ? "execute\n" : "skip\n", stdout);
-  return NULL;
+  return 0;
 }
 
 int main(int argc, char **argv) {

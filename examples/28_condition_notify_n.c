@@ -35,14 +35,14 @@ static conc_condition_t con = CONC_CONDITION_INIT;
 static conc_semaphore_t waiting = CONC_SEMAPHORE_INIT(0);
 static conc_semaphore_t ran = CONC_SEMAPHORE_INIT(0);
 
-static void *run(void *arg) {
+static int run(void *arg, void **result) {
   conc_condition_acquire(&con);
   conc_semaphore_release(&waiting, 1);
   conc_condition_wait(&con, CONC_FOREVER);
   printf("run the thread: %d\n", (int)(intptr_t)arg);
   conc_condition_release(&con);
   conc_semaphore_release(&ran, 1);
-  return NULL;
+  return 0;
 }
 
 int main(int argc, char **argv) {

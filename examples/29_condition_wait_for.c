@@ -40,7 +40,7 @@ static bool condition_func(void *arg) {
   return answer == 1;
 }
 
-static void *run(void *arg) {
+static int run(void *arg, void **result) {
   conc_condition_acquire(&con);
   int rc = conc_condition_wait_for(&con, condition_func, NULL, 1.0);
   if (rc == 0)
@@ -48,7 +48,7 @@ static void *run(void *arg) {
   else
     printf("thread %d: gave up (%s)\n", (int)(intptr_t)arg, conc_err_name(rc));
   conc_condition_release(&con);
-  return NULL;
+  return 0;
 }
 
 int main(int argc, char **argv) {

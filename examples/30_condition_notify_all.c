@@ -1,22 +1,25 @@
+// clang-format off
 /*
  * Lesson 30: consumers wait, a producer calls notify_all().
  * Seed 004 ("threading.Condition": consumers c1 and c2 wait on the
  * condition; producer p calls cond.notifyAll()).
  *
  * Python:                                    C:
- *   def consumer(cond):                        static void *consumer(void *arg)
- * { with cond:                               CONC_WITH_CONDITION(&condition) {
- *           print("consumer before wait")          printf("consumer before
- * wait\n"); cond.wait() conc_condition_wait(&condition, print("consumer after
- * wait")                               CONC_FOREVER); printf("consumer after
- * wait\n"); } } def producer(cond):                        static void
- * *producer(void *arg) { with cond: CONC_WITH_CONDITION(&condition) {
- *           print("producer before notifyAll")     ...
- *           cond.notifyAll() conc_condition_notify_all(&condition);
- *           print("producer after notifyAll")      ... } }
- *   c1 = threading.Thread(name="c1",           conc_thread_init(&c1, consumer,
- * NULL, target=consumer, args=(condition,))        &(conc_thread_opts_t){.name
- * = "c1"}); c1.start(); time.sleep(2); c2.start()      ...
+ *   def consumer(cond):                        static int consumer(void *arg, void **result) {
+ *       with cond:                                 CONC_WITH_CONDITION(&condition) {
+ *           print("consumer before wait")              printf("consumer before wait\n");
+ *           cond.wait()                                conc_condition_wait(&condition, CONC_FOREVER);
+ *           print("consumer after wait")               printf("consumer after wait\n"); }
+ *                                                  return 0; }
+ *   def producer(cond):                        static int producer(void *arg, void **result) {
+ *       with cond:                                 CONC_WITH_CONDITION(&condition) {
+ *           print("producer before notifyAll")         ...
+ *           cond.notifyAll()                           conc_condition_notify_all(&condition);
+ *           print("producer after notifyAll")          ... }
+ *                                                  return 0; }
+ *   c1 = threading.Thread(name="c1",           conc_thread_init(&c1, consumer, NULL,
+ *       target=consumer, args=(condition,))        &(conc_thread_opts_t){.name = "c1"});
+ *   c1.start(); time.sleep(2); c2.start()      ...
  *
  * wait() releases the condition's lock while it waits and takes it back
  * before returning. So the consumers wake only after the producer has left
@@ -29,6 +32,7 @@
  * once it sees that count (taking the lock itself, which it can only get
  * once the consumer is inside wait()).
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>
@@ -36,7 +40,7 @@
 static conc_condition_t condition = CONC_CONDITION_INIT;
 static int waiting; /* guarded by the condition's lock */
 
-static void *consumer(void *arg) {
+static int consumer(void *arg, void **result) {
   (void)arg;
   CONC_WITH_CONDITION(&condition) {
     printf("consumer before wait\n");
@@ -44,17 +48,17 @@ static void *consumer(void *arg) {
     conc_condition_wait(&condition, CONC_FOREVER);
     printf("consumer after wait\n");
   }
-  return NULL;
+  return 0;
 }
 
-static void *producer(void *arg) {
+static int producer(void *arg, void **result) {
   (void)arg;
   CONC_WITH_CONDITION(&condition) {
     printf("producer before notifyAll\n");
     conc_condition_notify_all(&condition);
     printf("producer after notifyAll\n");
   }
-  return NULL;
+  return 0;
 }
 
 /* Instead of time.sleep(2): wait until `n` consumers are inside wait(). */

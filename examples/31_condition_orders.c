@@ -43,7 +43,7 @@ static bool q_empty(void) { return head == tail; }
 static void q_put(const char *s) { snprintf(queue[tail++ % 16], 16, "%s", s); }
 static const char *q_get(void) { return queue[head++ % 16]; }
 
-static void *order_processor(void *arg) {
+static int order_processor(void *arg, void **result) {
   const char *name = arg;
   bool stop = false;
   while (!stop) {
@@ -57,7 +57,7 @@ static void *order_processor(void *arg) {
         conc_sleep(0.01); /* sleep(0.1), shortened */
     }
   }
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 32: Timer: call a function after an interval, unless cancelled.
  * Seeds 001 ("2.6 Timer": Timer(1, hello) prints "hello, world" after 1 s)
@@ -5,32 +6,34 @@
  * from Timer!")); cancel() stops it).
  *
  * Python:                               C:
- *   def hello():                          static void *hello(void *arg) {
- *       print("hello, world")               printf("hello, world\n"); return
- * NULL; } t = Timer(1, hello)                   conc_timer_t t;
- *                                         conc_timer_init(&t, 0.2, hello, NULL,
- * NULL); t.start()                             conc_timer_start(&t); t.cancel()
- * conc_timer_cancel(&t); t.join(); t.is_alive() conc_timer_join(&t,
- * CONC_FOREVER); conc_timer_is_alive(&t)
+ *   def hello():                          static int hello(void *arg, void **result) {
+ *       print("hello, world")                 printf("hello, world\n");
+ *                                             return 0; }
+ *   t = Timer(1, hello)                   conc_timer_t t;
+ *                                         conc_timer_init(&t, 0.2, hello, NULL, NULL);
+ *   t.start()                             conc_timer_start(&t);
+ *   t.cancel()                            conc_timer_cancel(&t);
+ *   t.join(); t.is_alive()                conc_timer_join(&t, CONC_FOREVER); conc_timer_is_alive(&t)
  *
  * A Timer is a Thread that waits for the interval and then calls the
  * function; cancel() during the wait means the function never runs.
  * Intervals are 0.2 s and 0.3 s instead of 1 s and 3 s.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>
 
-static void *hello(void *arg) {
+static int hello(void *arg, void **result) {
   (void)arg;
   printf("hello, world\n");
-  return NULL;
+  return 0;
 }
 
-static void *message(void *arg) {
+static int message(void *arg, void **result) {
   (void)arg;
   printf("Message from Timer!\n");
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -37,22 +37,22 @@ static void append(int v) {
   CONC_WITH_LOCK(&store_lock) { store[nstore++] = v; }
 }
 
-static void *f1(void *arg) {
+static int f1(void *arg, void **result) {
   int x = *(const int *)arg;
   printf("Calc part1\n");
   append(x * x);
   conc_sleep(0.05);
   atomic_fetch_add(&index_sum, conc_barrier_wait(&br, CONC_FOREVER));
-  return NULL;
+  return 0;
 }
 
-static void *f2(void *arg) {
+static int f2(void *arg, void **result) {
   int x = *(const int *)arg;
   printf("Calc part2\n");
   append(x * 2);
   conc_sleep(0.1);
   atomic_fetch_add(&index_sum, conc_barrier_wait(&br, CONC_FOREVER));
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -32,7 +32,7 @@
 static conc_lock_t lock = CONC_LOCK_INIT;
 static bool stop_thread; /* guarded by lock */
 
-static void *infinite_worker(void *arg) {
+static int infinite_worker(void *arg, void **result) {
   (void)arg;
   printf("Start infinite_worker()\n");
   for (;;) {
@@ -44,7 +44,7 @@ static void *infinite_worker(void *arg) {
     conc_sleep(0.05);
   }
   printf("Stop infinite_worker()\n");
-  return NULL;
+  return 0;
 }
 
 int main(void) {

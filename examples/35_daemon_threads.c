@@ -38,7 +38,7 @@ typedef struct {
   double pause;
 } job_t;
 
-static void *func(void *arg) {
+static int func(void *arg, void **result) {
   job_t *job = arg;
   for (int i = 0; i < 5; i++) {
     printf("from child thread: %d\n", i);
@@ -47,7 +47,7 @@ static void *func(void *arg) {
       conc_event_set(&job->first_line);
     conc_sleep(job->pause);
   }
-  return NULL;
+  return 0;
 }
 
 static conc_thread_t daemon_thread; /* abandoned at exit: must outlive main */

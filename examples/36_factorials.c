@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 36: two threads compute 5! and 100!.
  * Seed 003 ("Создание потоков": foo(n, thread_num) multiplies 1..n and
@@ -5,15 +6,16 @@
  * joined).
  *
  * Python:                                    C:
- *   def foo(n, thread_num):                    static void *foo(void *arg) {
- *       res = 1                                  bignum_t res = {1, {1}};
- *       for i in range(1, n + 1):                for (int i = 1; i <= job->n;
- * i++) res *= i                               big_mul(&res, i); print('Thread
- * {}: {}\n'.format(...))     big_format(&res, job->text); } thread1 =
- * threading.Thread(target=foo,     job_t jobs[2] = {{5, 1}, {100, 2}}; args=(5,
- * 1))    conc_thread_init(&t1, foo, &jobs[0], NULL); thread1.start();
- * thread2.start()           conc_thread_start(&t1); ... thread1.join();
- * thread2.join()             conc_thread_join(&t1, CONC_FOREVER); ...
+ *   def foo(n, thread_num):                    static int foo(void *arg, void **result) {
+ *       res = 1                                    bignum_t res = {1, {1}};
+ *       for i in range(1, n + 1):                  for (int i = 1; i <= job->n; i++)
+ *           res *= i                                   big_mul(&res, i);
+ *       print('Thread {}: {}\n'.format(...))       big_format(&res, job->text);
+ *                                                  return 0; }
+ *   thread1 = threading.Thread(target=foo,     job_t jobs[2] = {{5, 1}, {100, 2}};
+ *                              args=(5, 1))    conc_thread_init(&t1, foo, &jobs[0], NULL);
+ *   thread1.start(); thread2.start()           conc_thread_start(&t1); ...
+ *   thread1.join(); thread2.join()             conc_thread_join(&t1, CONC_FOREVER); ...
  *
  * Python's int grows without limit; C's largest integer holds 20! at most,
  * so 100! (158 digits) needs a small big-number multiply: base 10^9
@@ -23,6 +25,7 @@
  * GIL the two computations really run at the same time on two cores
  * (lesson 37 measures that).
  */
+// clang-format on
 #include <stdint.h>
 #include <stdio.h>
 
@@ -60,7 +63,7 @@ typedef struct {
   char text[640];    /* what the thread would print */
 } job_t;
 
-static void *foo(void *arg) {
+static int foo(void *arg, void **result) {
   job_t *job = arg;
   bignum_t res = {1, {1}};
   for (int i = 1; i <= job->n; i++)
@@ -69,7 +72,7 @@ static void *foo(void *arg) {
   big_format(&res, digits, sizeof digits);
   snprintf(job->text, sizeof job->text, "Thread %d: %s\n", job->thread_num,
            digits);
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -1,15 +1,17 @@
+// clang-format off
 /*
  * Lesson 37: without a GIL, threads run CPU-bound work in parallel.
  * Seeds 002 (the lecture: "remember the GIL: all threads run on one CPU";
  * CPU-bound vs I/O-bound) and 003 ("threads in CPython are inefficient for
  * computational work because of the GIL").
  *
- * Python:                                      C:
- *   t1 = Thread(target=count_primes, args=(N,))  conc_thread_init(&t1,
- * count_primes, &a, NULL); t2 = Thread(target=count_primes, args=(N,))
- * conc_thread_init(&t2, count_primes, &b, NULL); t1.start(); t2.start();
- * t1.join(); t2.join() conc_thread_start(&t1); ... join ... time.sleep(0.1)  #
- * I/O-like wait             conc_sleep(0.1);
+ * Python:                                        C:
+ *   def count_primes(n): ...                       static int count_primes(void *arg, void **result) { ...; return 0; }
+ *   t1 = Thread(target=count_primes, args=(N,))    conc_thread_init(&t1, count_primes, &a, NULL);
+ *   t2 = Thread(target=count_primes, args=(N,))    conc_thread_init(&t2, count_primes, &b, NULL);
+ *   t1.start(); t2.start()                         conc_thread_start(&t1); conc_thread_start(&t2);
+ *   t1.join(); t2.join()                           conc_thread_join(&t1, CONC_FOREVER); ...
+ *   time.sleep(0.1)  # I/O-like wait               conc_sleep(0.1);
  *
  * CPython's GIL lets one thread run Python code at a time, so two threads
  * counting primes take as long as doing it twice in a row; only waiting
@@ -18,6 +20,7 @@
  * depend on the machine and its load (they are printed, not checked); what
  * is checked is that both threads got the right count.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>
@@ -29,7 +32,7 @@ typedef struct {
   int count;
 } job_t;
 
-static void *count_primes(void *arg) {
+static int count_primes(void *arg, void **result) {
   job_t *job = arg;
   int count = 0;
   for (int n = 2; n < job->below; n++) {
@@ -42,22 +45,23 @@ static void *count_primes(void *arg) {
     count += prime;
   }
   job->count = count;
-  return NULL;
+  return 0;
 }
 
-static void *io_wait(void *arg) {
+static int io_wait(void *arg, void **result) {
   (void)arg;
   conc_sleep(0.1); /* stands for a network or disk wait */
-  return NULL;
+  return 0;
 }
 
 /* Run fn on args[0..n) one after another, or in n threads; return seconds. */
-static double timed(void *(*fn)(void *), job_t *args, int n, bool threads) {
+static double timed(conc_fn_t fn, job_t *args, int n, bool threads) {
   conc_thread_t t[4];
   double t0 = conc_monotonic();
   for (int i = 0; i < n; i++) {
     if (!threads) {
-      fn(&args[i]);
+      void *unused;
+      fn(&args[i], &unused);
       continue;
     }
     conc_thread_init(&t[i], fn, &args[i], NULL);

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 38: the exercise: two threads, one adds two numbers and the other
  * multiplies them.
@@ -5,19 +6,19 @@
  * runs a function adding two numbers, the other multiplies two numbers).
  *
  * Python (one solution):                    C:
- *   def add(a, b): results["sum"] = a + b     static void *add(void *arg) {
- *                                               pair_t *p = arg; p->sum = p->a
- * + p->b; ... } def mul(a, b): results["product"] = a * b static void *mul(void
- * *arg) { ... } t1 = Thread(target=add, args=(a, b))      conc_thread_init(&t1,
- * add, &p, NULL); t2 = Thread(target=mul, args=(a, b)) conc_thread_init(&t2,
- * mul, &p, NULL); t1.start(); t2.start() conc_thread_start(&t1);
- * conc_thread_start(&t2); t1.join(); t2.join() conc_thread_join(&t1,
- * CONC_FOREVER); ...
+ *   def add(a, b): results["sum"] = a + b     static int add(void *arg, void **result) {
+ *                                                 pair_t *p = arg; p->sum = p->a + p->b; ... }
+ *   def mul(a, b): results["product"] = a * b static int mul(void *arg, void **result) { ... }
+ *   t1 = Thread(target=add, args=(a, b))      conc_thread_init(&t1, add, &p, NULL);
+ *   t2 = Thread(target=mul, args=(a, b))      conc_thread_init(&t2, mul, &p, NULL);
+ *   t1.start(); t2.start()                    conc_thread_start(&t1); conc_thread_start(&t2);
+ *   t1.join(); t2.join()                      conc_thread_join(&t1, CONC_FOREVER); ...
  *
  * The two numbers come from the command line (default 6 and 7). Both
  * threads read a and b and each writes its own field, so they need no lock;
  * main reads the results after the joins, which make the writes visible.
  */
+// clang-format on
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -28,16 +29,16 @@ typedef struct {
   long sum, product; /* one result per thread */
 } pair_t;
 
-static void *add(void *arg) {
+static int add(void *arg, void **result) {
   pair_t *p = arg;
   p->sum = p->a + p->b;
-  return NULL;
+  return 0;
 }
 
-static void *mul(void *arg) {
+static int mul(void *arg, void **result) {
   pair_t *p = arg;
   p->product = p->a * p->b;
-  return NULL;
+  return 0;
 }
 
 int main(int argc, char **argv) {

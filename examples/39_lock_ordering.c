@@ -1,16 +1,19 @@
+// clang-format off
 /*
  * Lesson 39: two locks: the same order everywhere is safe; opposite orders
  * deadlock (shown safely, with timeouts).
  * Seed 003 ("Блокировки": func_a and func_b both take lock_a, then lock_b).
  *
  * Python:                          C:
- *   lock_a = threading.Lock()        static conc_lock_t lock_a =
- * CONC_LOCK_INIT; def func_a():                    static void *func_a(void
- * *arg) { with lock_a:                   CONC_WITH_LOCK(&lock_a) { with lock_b:
- * CONC_WITH_LOCK(&lock_b) { a = 5; b = 1; } } } a = 5; b = 1 # the wrong way
- * round: with lock_b:                     CONC_WITH_LOCK(&lock_b) {
- *       lock_a.acquire(timeout=0.2)    rc = conc_lock_acquire_timeout(&lock_a,
- * 0.2);
+ *   lock_a = threading.Lock()        static conc_lock_t lock_a = CONC_LOCK_INIT;
+ *   def func_a():                    static int func_a(void *arg, void **result) {
+ *       with lock_a:                     CONC_WITH_LOCK(&lock_a) {
+ *           with lock_b:                     CONC_WITH_LOCK(&lock_b) {
+ *               a = 5; b = 1                     a = 5; b = 1; } }
+ *                                        return 0; }
+ *   # the wrong way round:
+ *   with lock_b:                     CONC_WITH_LOCK(&lock_b) {
+ *       lock_a.acquire(timeout=0.2)      rc = conc_lock_acquire_timeout(&lock_a, 0.2);
  *
  * When every thread takes lock_a before lock_b, whoever holds lock_a can
  * always get lock_b: no thread ever waits for one that waits for it. If
@@ -21,6 +24,7 @@
  * that neither lets go before both have given up). Both time out every
  * time; the cure is to release and retry in the agreed order.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>
@@ -29,7 +33,7 @@ static conc_lock_t lock_a = CONC_LOCK_INIT, lock_b = CONC_LOCK_INIT;
 static int a, b; /* guarded by lock_a and lock_b together */
 static conc_barrier_t both_hold, both_tried;
 
-static void *func_a(void *arg) {
+static int func_a(void *arg, void **result) {
   (void)arg;
   for (int i = 0; i < 10000; i++)
     CONC_WITH_LOCK(&lock_a) {
@@ -38,10 +42,10 @@ static void *func_a(void *arg) {
         b = 1;
       }
     }
-  return NULL;
+  return 0;
 }
 
-static void *func_b(void *arg) {
+static int func_b(void *arg, void **result) {
   (void)arg;
   for (int i = 0; i < 10000; i++)
     CONC_WITH_LOCK(&lock_a) {
@@ -50,7 +54,7 @@ static void *func_b(void *arg) {
         a = 1;
       }
     }
-  return NULL;
+  return 0;
 }
 
 typedef struct {
@@ -58,7 +62,7 @@ typedef struct {
   int rc; /* result of the timed acquire of `second` */
 } order_t;
 
-static void *take_in_order(void *arg) {
+static int take_in_order(void *arg, void **result) {
   order_t *o = arg;
   CONC_WITH_LOCK(o->first) {
     conc_barrier_wait(&both_hold, CONC_FOREVER);
@@ -67,11 +71,10 @@ static void *take_in_order(void *arg) {
       conc_lock_release(o->second);
     conc_barrier_wait(&both_tried, CONC_FOREVER);
   }
-  return NULL;
+  return 0;
 }
 
-static void run_pair(void *(*f1)(void *), void *a1, void *(*f2)(void *),
-                     void *a2) {
+static void run_pair(conc_fn_t f1, void *a1, conc_fn_t f2, void *a2) {
   conc_thread_t t1, t2;
   conc_thread_init(&t1, f1, a1, NULL);
   conc_thread_init(&t2, f2, a2, NULL);

@@ -28,7 +28,7 @@
 
 static conc_queue_t q;
 
-static void *consumer(void *arg) {
+static int consumer(void *arg, void **result) {
   (void)arg;
   for (int i = 0; i < 3; i++) {
     void *item;
@@ -36,7 +36,7 @@ static void *consumer(void *arg) {
     conc_sleep(0.01); /* "process" the item */
     conc_queue_task_done(&q);
   }
-  return NULL;
+  return 0;
 }
 
 static int by_value(const void *a, const void *b) {

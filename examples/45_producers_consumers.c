@@ -27,16 +27,16 @@
 static conc_queue_t que;
 static conc_lock_t print_lock = CONC_LOCK_INIT;
 
-static void *s(void *arg) {
+static int s(void *arg, void **result) {
   conc_queue_put(&que, arg, true, CONC_FOREVER);
-  return NULL;
+  return 0;
 }
 
-static void *x(void *arg) {
+static int x(void *arg, void **result) {
   void *g;
   conc_queue_get(&que, &g, arg != NULL, CONC_FOREVER);
   CONC_WITH_LOCK(&print_lock) { printf("get: %ld\n", (long)(intptr_t)g); }
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -34,7 +34,7 @@
 static conc_condition_t cv = CONC_CONDITION_INIT;
 static conc_queue_t q;
 
-static void *order_processor(void *arg) {
+static int order_processor(void *arg, void **result) {
   const char *name = arg;
   bool stop = false;
   while (!stop) {
@@ -51,7 +51,7 @@ static void *order_processor(void *arg) {
         conc_sleep(0.01);
     }
   }
-  return NULL;
+  return 0;
 }
 
 int main(void) {

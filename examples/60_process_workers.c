@@ -17,9 +17,9 @@
 
 #include <conc.h>
 
-static void *worker(void *arg) {
+static int worker(void *arg, void **result) {
   printf("Worker: %d\n", *(int *)arg);
-  return NULL;
+  return 0;
 }
 
 int main(void) {

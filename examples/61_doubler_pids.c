@@ -17,11 +17,11 @@
 
 #include <conc.h>
 
-static void *doubler(void *arg) {
+static int doubler(void *arg, void **result) {
   int number = *(int *)arg;
-  int result = number * 2;
-  printf("%d doubled to %d by process id: %d\n", number, result, (int)getpid());
-  return NULL;
+  int doubled = number * 2;
+  printf("%d doubled to %d by process id: %d\n", number, doubled, (int)getpid());
+  return 0;
 }
 
 int main(void) {

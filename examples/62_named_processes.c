@@ -18,24 +18,24 @@
 
 #include <conc.h>
 
-static void *worker(void *arg) {
+static int worker(void *arg, void **result) {
   (void)arg;
   const char *name = conc_process_name(conc_current_process());
   printf("%s Starting\n", name);
   fflush(stdout);
   conc_sleep(0.2);
   printf("%s Exiting\n", name);
-  return NULL;
+  return 0;
 }
 
-static void *my_service(void *arg) {
+static int my_service(void *arg, void **result) {
   (void)arg;
   const char *name = conc_process_name(conc_current_process());
   printf("%s Starting\n", name);
   fflush(stdout);
   conc_sleep(0.4);
   printf("%s Exiting\n", name);
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -21,7 +21,7 @@
 
 #include <conc.h>
 
-static void *daemon_fn(void *arg) {
+static int daemon_fn(void *arg, void **result) {
   (void)arg;
   conc_process_t *p = conc_current_process();
   printf("Starting: %s %d\n", conc_process_name(p), (int)conc_process_pid(p));
@@ -29,21 +29,21 @@ static void *daemon_fn(void *arg) {
   conc_sleep(1.0);
   printf("Exiting : %s %d\n", conc_process_name(p), (int)conc_process_pid(p));
   fflush(stdout);
-  return NULL;
+  return 0;
 }
 
-static void *non_daemon_fn(void *arg) {
+static int non_daemon_fn(void *arg, void **result) {
   (void)arg;
   conc_process_t *p = conc_current_process();
   printf("Starting: %s %d\n", conc_process_name(p), (int)conc_process_pid(p));
   fflush(stdout);
   printf("Exiting : %s %d\n", conc_process_name(p), (int)conc_process_pid(p));
   fflush(stdout);
-  return NULL;
+  return 0;
 }
 
 /* The lesson's program; `join` selects part 2. */
-static void *lesson(void *arg) {
+static int lesson(void *arg, void **result) {
   bool join = *(bool *)arg;
   static conc_process_t d, n;
   conc_process_init(
@@ -59,7 +59,7 @@ static void *lesson(void *arg) {
     conc_process_join(&d, CONC_FOREVER);
     conc_process_join(&n, CONC_FOREVER);
   }
-  return NULL; /* exit: d is terminated if still running, n is joined */
+  return 0; /* exit: d is terminated if still running, n is joined */
 }
 
 int main(void) {

@@ -18,13 +18,13 @@
 
 #include <conc.h>
 
-static void *slow_worker(void *arg) {
+static int slow_worker(void *arg, void **result) {
   (void)arg;
   printf("Starting worker\n");
   fflush(stdout);
   conc_sleep(10);
   printf("Finished worker\n");
-  return NULL;
+  return 0;
 }
 
 static void show(const char *when, conc_process_t *p) {

@@ -24,11 +24,11 @@ typedef struct worker {
   int number;
 } worker_t;
 
-static void *worker_run(void *arg) {
+static int worker_run(void *arg, void **result) {
   worker_t *self = arg;
   printf("In %s (worker number %d)\n", conc_process_name(&self->base),
          self->number);
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -21,12 +21,12 @@
 
 static conc_lock_t *lock;
 
-static void *printer(void *arg) {
+static int printer(void *arg, void **result) {
   conc_lock_acquire(lock);
   printf("%s\n", (const char *)arg);
   fflush(stdout); /* the whole line is out before the lock is released */
   conc_lock_release(lock);
-  return NULL;
+  return 0;
 }
 
 int main(void) {

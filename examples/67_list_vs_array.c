@@ -29,15 +29,15 @@ static void print_list(const char *label) {
   printf("]\n");
 }
 
-static void *foo(void *arg) {
+static int foo(void *arg, void **result) {
   li[li_len++] = *(int *)arg;
   print_list("say hi");
-  return NULL;
+  return 0;
 }
 
 static conc_array_t temp;
 
-static void *foo_array(void *arg) {
+static int foo_array(void *arg, void **result) {
   int i = *(int *)arg;
   conc_array_set(&temp, i, &(int){100 + i});
   for (size_t k = 0; k < conc_array_len(&temp); k++) {
@@ -45,10 +45,10 @@ static void *foo_array(void *arg) {
     conc_array_get(&temp, (ptrdiff_t)k, &item);
     printf("%d -----> %d\n", i, item);
   }
-  return NULL;
+  return 0;
 }
 
-static void run(void *(*fn)(void *), int i) {
+static void run(conc_fn_t fn, int i) {
   conc_process_t p;
   conc_process_init(&p, fn, &i, NULL);
   conc_process_start(&p);

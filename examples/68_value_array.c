@@ -20,7 +20,7 @@
 static conc_value_t num;
 static conc_array_t arr;
 
-static void *f(void *arg) {
+static int f(void *arg, void **result) {
   (void)arg;
   conc_value_set(&num, &(double){3.1415927});
   for (ptrdiff_t i = 0; i < (ptrdiff_t)conc_array_len(&arr); i++) {
@@ -29,7 +29,7 @@ static void *f(void *arg) {
     x = -x;
     conc_array_set(&arr, i, &x);
   }
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -24,7 +24,7 @@
 static conc_rlock_t *lock;
 static conc_array_t arr;
 
-static void *add_one(void *arg) {
+static int add_one(void *arg, void **result) {
   (void)arg;
   conc_rlock_acquire(lock);
   for (ptrdiff_t i = 0; i < (ptrdiff_t)conc_array_len(&arr); i++) {
@@ -34,7 +34,7 @@ static void *add_one(void *arg) {
     conc_array_set(&arr, i, &x);
   }
   conc_rlock_release(lock);
-  return NULL;
+  return 0;
 }
 
 int main(void) {

@@ -20,9 +20,9 @@ static void who_am_i(const char *what) {
   printf("Process %d says: %s\n", (int)getpid(), what);
 }
 
-static void *do_this(void *arg) {
+static int do_this(void *arg, void **result) {
   who_am_i(arg);
-  return NULL;
+  return 0;
 }
 
 int main(void) {

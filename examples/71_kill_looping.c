@@ -24,14 +24,14 @@ static void who_am_i(const char *name) {
   fflush(stdout);
 }
 
-static void *loopy(void *arg) {
+static int loopy(void *arg, void **result) {
   who_am_i(arg);
   for (int num = 1; num < 1000000; num++) {
     printf("\tNumber of %d of 1000000. Honk!\n", num);
     fflush(stdout);
     conc_sleep(0.1);
   }
-  return NULL;
+  return 0;
 }
 
 static void run_and_stop(bool hard) {

@@ -29,24 +29,24 @@ static conc_shared_dict_t dic, d, pets;
 static conc_shared_list_t l;
 
 /* seed 001: def Foo(i): dic[i] = 100 + i */
-static void *foo(void *arg) {
+static int foo(void *arg, void **result) {
   int i = (int)(intptr_t)arg, v = 100 + i;
   conc_shared_dict_set(&dic, &i, sizeof i, &v, sizeof v);
-  return NULL;
+  return 0;
 }
 
 /* seed 004: def f(d, l): d[1] = '1'; d['2'] = 2; d[0.25] = None; l.reverse() */
-static void *f(void *arg) {
+static int f(void *arg, void **result) {
   (void)arg;
   conc_shared_dict_set(&d, "1", 1, "'1'", 3);
   conc_shared_dict_set(&d, "'2'", 3, "2", 1);
   conc_shared_dict_set(&d, "0.25", 4, "None", 4);
   conc_shared_list_reverse(&l);
-  return NULL;
+  return 0;
 }
 
 /* the nested lesson: the proxy's change is seen, the plain copy's is lost */
-static void *nested(void *arg) {
+static int nested(void *arg, void **result) {
   (void)arg;
   conc_shared_dict_t p;
   int three = 3, copy[4];
@@ -55,10 +55,10 @@ static void *nested(void *arg) {
   conc_shared_dict_set(&p, "ferrets", 7, &three, sizeof three);
   conc_shared_dict_get(&d, "l", 1, copy, sizeof copy, &n);
   copy[n / sizeof(int)] = 4; /* appended to the child's copy only */
-  return NULL;
+  return 0;
 }
 
-static void run(void *(*target)(void *), int nproc) {
+static void run(conc_fn_t target, int nproc) {
   conc_process_t p[10];
   for (int i = 0; i < nproc; i++) {
     conc_process_init(&p[i], target, (void *)(intptr_t)i, NULL);

@@ -34,7 +34,8 @@ struct entry {
   struct tblock *owner;
   struct entry *next, *prev; /* in the local's list */
   void *value;
-  void (*destroy)(void *); /* captured when the owner thread exits */
+  void (*destroy)(void *, void *); /* captured when the owner thread exits */
+  void *destroy_arg;
   bool has_value;
 };
 
@@ -182,11 +183,11 @@ int conc_local_get(conc_local_t *l, void **out) {
   }
   if (!l->priv.opts.init)
     return CONC_EUNSET;
-  void *v = l->priv.opts.init(l->priv.opts.init_arg);
+  void *v = l->priv.opts.init(l->priv.opts.arg);
   int rc = insert(l, v);
   if (rc) {
     if (l->priv.opts.destroy)
-      l->priv.opts.destroy(v);
+      l->priv.opts.destroy(v, l->priv.opts.arg);
     return rc;
   }
   *out = v;
@@ -204,7 +205,7 @@ int conc_local_set(conc_local_t *l, void *value) {
   e->value = value;
   e->has_value = true;
   if (had && old != value && l->priv.opts.destroy)
-    l->priv.opts.destroy(old);
+    l->priv.opts.destroy(old, l->priv.opts.arg);
   return 0;
 }
 
@@ -218,7 +219,7 @@ int conc_local_delete(conc_local_t *l) {
   e->has_value = false;
   e->value = NULL;
   if (l->priv.opts.destroy)
-    l->priv.opts.destroy(old);
+    l->priv.opts.destroy(old, l->priv.opts.arg);
   return 0;
 }
 
@@ -237,7 +238,7 @@ void conc_local_destroy(conc_local_t *l) {
     struct entry *e = list;
     list = e->next;
     if (e->has_value && l->priv.opts.destroy)
-      l->priv.opts.destroy(e->value);
+      l->priv.opts.destroy(e->value, l->priv.opts.arg);
     free(e);
   }
 }
@@ -254,6 +255,7 @@ static struct entry *take_own_entries(void) {
       continue;
     unlink_entry(e);
     e->destroy = e->local->priv.opts.destroy;
+    e->destroy_arg = e->local->priv.opts.arg;
     e->next = chain;
     chain = e;
   }
@@ -272,7 +274,7 @@ void conc__local_thread_exit(void) {
       struct entry *e = chain;
       chain = e->next;
       if (e->has_value && e->destroy)
-        e->destroy(e->value);
+        e->destroy(e->value, e->destroy_arg);
       free(e);
     }
   }

@@ -20,7 +20,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 
 #include "conc/error.h"
 #include "conc/time.h"
+#include "error-int.h"
 #include "init-int.h"
 #include "platform-int.h"
 #include "process-int.h"
@@ -223,14 +223,15 @@ static int copy_name(conc_process_t *p, const char *name) {
   return 0;
 }
 
-int conc_process_init(conc_process_t *p, void *(*target)(void *), void *arg,
+int conc_process_init(conc_process_t *p, conc_fn_t target, void *arg,
                       const conc_process_opts_t *opts) {
   static const conc_process_opts_t defaults;
   if (!p)
     return CONC_EINVAL;
   if (!opts)
     opts = &defaults;
-  if (opts->daemon < CONC_DAEMON_NO || opts->daemon > CONC_DAEMON_YES)
+  if (opts->daemon != CONC_DAEMON_INHERIT && opts->daemon != CONC_DAEMON_YES &&
+      opts->daemon != CONC_DAEMON_NO)
     return CONC_EINVAL;
   if (opts->name && strlen(opts->name) >= CONC_PROCESS_NAME_MAX)
     return CONC_EINVAL;
@@ -318,6 +319,21 @@ static void redirect_stdin(void) {
     clearerr(stdin);
 }
 
+/* An exception escaping a process's run(): Python prints "Process NAME:"
+ * and the traceback to stderr and the exit code is 1. Here the traceback's
+ * last line is the code's class, its name and the conc_raise message; a
+ * positive return (not a code) counts as CONC_EFAILED. */
+static void report_failure(const conc_process_t *p, int rc) {
+  char *msg = rc < 0 ? conc__raise_take(rc) : NULL;
+  int code = rc < 0 ? rc : CONC_EFAILED;
+  fflush(stdout);
+  fprintf(stderr, "Process %s:\n%s (%s)%s%s\n", p->priv.name,
+          conc_err_python(code), conc_err_name(code), msg && *msg ? ": " : "",
+          msg ? msg : "");
+  fflush(stderr);
+  free(msg);
+}
+
 /* The child's side of start(): become `p`, then run the target. */
 static _Noreturn void child_main(conc_process_t *p, pid_t parent, int wfd,
                                  bool on_main_thread) {
@@ -348,9 +364,15 @@ static _Noreturn void child_main(conc_process_t *p, pid_t parent, int wfd,
   current = p;
   __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
   redirect_stdin();
-  if (p->priv.target)
-    p->priv.target(p->priv.arg);
-  conc_process_exit(0);
+  int rc = 0;
+  if (p->priv.target) {
+    void *result = NULL; /* a process's return value goes nowhere (Python) */
+    conc__raise_clear();
+    rc = p->priv.target(p->priv.arg, &result);
+    if (rc != 0)
+      report_failure(p, rc);
+  }
+  conc_process_exit(rc != 0 ? 1 : 0);
 }
 
 int conc_process_start(conc_process_t *p) {
@@ -410,8 +432,23 @@ int conc_process_start(conc_process_t *p) {
 
 /* ---- join / is_alive / signals ---------------------------------------- */
 
-/* Wait until fd is readable or the deadline passes: true if readable. */
-static bool wait_fd(int fd, conc_deadline_t deadline) {
+static int wait_fd_masked(int fd, conc_deadline_t deadline,
+                          const sigset_t *mask);
+
+/* Wait until fd is readable (1), the deadline passes (0) or conc_interrupt
+ * asks (CONC_EINTR). Signals are let in only inside ppoll, so a request a
+ * handler raises just before the sleep is seen, not slept through. */
+static int wait_fd(int fd, conc_deadline_t deadline) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  int rc = wait_fd_masked(fd, deadline, &old);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
+static int wait_fd_masked(int fd, conc_deadline_t deadline,
+                          const sigset_t *mask) {
   for (;;) {
     struct pollfd pf = {.fd = fd, .events = POLLIN};
     struct timespec ts, *tsp = NULL;
@@ -423,13 +460,11 @@ static bool wait_fd(int fd, conc_deadline_t deadline) {
       ts.tv_nsec = (long)(left % 1000000000);
       tsp = &ts;
     }
-    int r = ppoll(&pf, 1, tsp, NULL);
+    int r = ppoll(&pf, 1, tsp, mask);
     if (r > 0)
-      return true;
-    if (r == 0)
-      return false;
-    if (errno != EINTR)
-      return false;
+      return 1;
+    if (r == 0 || errno != EINTR)
+      return 0;
   }
 }
 
@@ -467,16 +502,18 @@ static int wait_ended(conc_process_t *p, conc_deadline_t deadline) {
 static int parent_join(conc_deadline_t deadline) {
   if (getppid() != parent_obj.priv.pid)
     return 0;
-  if (parent_life_rfd >= 0) /* started without pidfd: the life pipe */
-    return wait_fd(parent_life_rfd, deadline) ? 0 : CONC_ETIMEDOUT;
+  if (parent_life_rfd >= 0) { /* started without pidfd: the life pipe */
+    int w = wait_fd(parent_life_rfd, deadline);
+    return w == 1 ? 0 : w == CONC_EINTR ? w : CONC_ETIMEDOUT;
+  }
   if (!have_pidfd())
     return CONC_ENOSYS; /* a parent that did not start us with libconc */
   int fd = open_pidfd(parent_obj.priv.pid);
   if (fd < 0)
     return fd == CONC_ESRCH ? 0 : fd;
-  bool ended = getppid() != parent_obj.priv.pid || wait_fd(fd, deadline);
+  int ended = getppid() != parent_obj.priv.pid ? 1 : wait_fd(fd, deadline);
   close(fd);
-  return ended ? 0 : CONC_ETIMEDOUT;
+  return ended == 1 ? 0 : ended == CONC_EINTR ? ended : CONC_ETIMEDOUT;
 }
 
 int conc_process_join(conc_process_t *p, double timeout) {
@@ -755,17 +792,4 @@ void conc_process_exit(int code) {
    * bind_child_calls): _exit itself would be looked up anew in every child */
   syscall(SYS_exit_group, code);
   _exit(code);
-}
-
-void conc_process_fail(const char *fmt, ...) {
-  fflush(stdout);
-  if (current != &main_obj)
-    fprintf(stderr, "Process %s:\n", current->priv.name);
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  fflush(stderr);
-  conc_process_exit(1);
 }

@@ -22,17 +22,6 @@ void conc__local_thread_exit(void);
 #define CONC__THREAD_EXIT_MAX 4
 int conc__thread_on_exit(void (*fn)(void));
 
-/* What the calling libconc thread does when conc_thread_fail or
- * conc_thread_exit abandons its target (after the excepthook, before the
- * thread-local values are destroyed): fn(arg, code, message, result) with
- * the failure code and message, or code 0 and conc_thread_exit's result.
- * It runs once, on the thread's own stack below the abandoned frames; NULL
- * removes it. An executor worker fails its running task's future with it
- * and starts its replacement. */
-typedef void (*conc__unwind_fn)(void *arg, int code, const char *message,
-                                void *result);
-void conc__thread_set_unwind(conc__unwind_fn fn, void *arg);
-
 /* The repr class name of a thread record; timer.c sets "Timer". */
 void conc__thread_set_kind(conc_thread_t *t, const char *kind);
 

@@ -7,7 +7,7 @@
  * raw pthread), and a thread nobody reaps detaches itself at its end, so a
  * thread that is never joined leaks nothing (see REAP_*). Timed and
  * concurrent joins park on the record's `state` word through conc__wait. A
- * thread's end is: target returns (or fails and the hook runs) -> its
+ * thread's end is: target returns (a negative code: the hook runs) -> its
  * thread-local values are destroyed -> the higher layers' exit functions
  * run (conc__thread_on_exit) -> it leaves the registry
  * -> `state` becomes STOPPED (joiners wake) -> the non-daemon count drops.
@@ -24,11 +24,11 @@
  * stay allocated until destroy so a reader's pointer never dangles),
  * `nondaemon` (live non-daemon threads; shutdown parks on it, and enders
  * wake it only while `exit_waiters` is non-zero, a seq_cst Dekker pair).
- * User callbacks (targets, hooks, atexit functions) never run under reg_mu.
+ * The excepthook and its user pointer are one pair, set and read under
+ * reg_mu. User callbacks (targets, hooks, atexit functions) never run under
+ * reg_mu.
  */
 #include <pthread.h>
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +36,7 @@
 
 #include "conc/error.h"
 #include "conc/thread.h"
+#include "error-int.h"
 #include "init-int.h"
 #include "platform-int.h"
 #include "thread-int.h"
@@ -103,7 +104,8 @@ static size_t n_atexits, cap_atexits;
 static void (*exit_fns[CONC__THREAD_EXIT_MAX])(void); /* append-only */
 static uint32_t n_exit_fns;
 
-static conc_excepthook_t user_hook;
+static conc_excepthook_t user_hook; /* with user_hook_arg, under reg_mu */
+static void *user_hook_arg;
 static size_t default_stack; /* conc_threading_set_stack_size */
 
 static pthread_key_t dummy_key;
@@ -111,12 +113,6 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
 
 static __thread conc_thread_t *tls_self;
-static __thread jmp_buf *tls_jmp;   /* the running target's exit point */
-static __thread bool tls_in_hook;   /* the excepthook is running here */
-static __thread char *tls_msg;      /* the message handed to the hook */
-static __thread char *tls_fail_msg; /* the failure's message, for unwind */
-static __thread conc__unwind_fn tls_unwind;
-static __thread void *tls_unwind_arg;
 
 /* ---- small helpers --------------------------------------------------------
  */
@@ -459,16 +455,19 @@ static bool inherit_daemon(void) {
   return cur ? (flags_of(cur) & F_DAEMON) != 0 : true;
 }
 
-int conc_thread_init(conc_thread_t *t, void *(*target)(void *), void *arg,
+int conc_thread_init(conc_thread_t *t, conc_fn_t target, void *arg,
                      const conc_thread_opts_t *opts) {
   if (!t)
     return CONC_EINVAL;
   size_t stack = opts ? opts->stack_size : 0;
-  if (!stack_size_ok(stack))
+  conc_daemon_t daemon = opts ? opts->daemon : CONC_DAEMON_INHERIT;
+  if (!stack_size_ok(stack) ||
+      (daemon != CONC_DAEMON_INHERIT && daemon != CONC_DAEMON_YES &&
+       daemon != CONC_DAEMON_NO))
     return CONC_EINVAL;
   stack = round_to_pages(stack);
-  int daemon = opts ? opts->daemon : CONC_DAEMON_INHERIT;
-  bool is_daemon = daemon > 0 || (daemon == 0 && inherit_daemon());
+  bool is_daemon = daemon == CONC_DAEMON_YES ||
+                   (daemon == CONC_DAEMON_INHERIT && inherit_daemon());
   memset(t, 0, sizeof *t);
   int rc = initial_name(t, opts);
   if (rc)
@@ -515,7 +514,6 @@ static void finish(conc_thread_t *t) {
   uint32_t f = flags_of(t);
   bool counted = !(f & (F_DAEMON | F_MAIN));
   tls_self = NULL;
-  tls_jmp = NULL;
   /* Leaving the registry, choosing who reaps and STOPPED happen under
    * reg_mu so that a fork sees this thread either listed (and the child
    * marks it stopped) or already stopped. Nobody reaping us with
@@ -535,36 +533,24 @@ static void finish(conc_thread_t *t) {
     nondaemon_done();
 }
 
-/* A failure that unwinds to bootstrap keeps its message for the unwind
- * function; elsewhere the thread or the process ends here. */
-static void keep_fail_message(char *msg) {
-  if (tls_jmp) {
-    free(tls_fail_msg);
-    tls_fail_msg = msg;
-  } else {
-    free(msg);
+static void run_excepthook(conc_thread_t *t, int code);
+
+/* The target's outcome: 0 is a normal end whose *result is kept for
+ * conc_thread_result; a negative return is the thread's exception,
+ * reported with the message of its conc_raise; a positive one (not a
+ * code) counts as CONC_EFAILED, as for an executor's task. */
+static void run_target(conc_thread_t *t) {
+  if (!t->priv.target)
+    return;
+  void *result = NULL;
+  conc__raise_clear();
+  int rc = t->priv.target(t->priv.arg, &result);
+  if (rc == 0) {
+    t->priv.result = result;
+    return;
   }
-}
-
-void conc__thread_set_unwind(conc__unwind_fn fn, void *arg) {
-  tls_unwind = fn;
-  tls_unwind_arg = arg;
-}
-
-/* The target was abandoned by conc_thread_fail or conc_thread_exit: hand
- * the outcome to the unwind function, once (it is removed before it runs,
- * so a failure inside it, or in a thread-local destructor, lands here
- * without calling it again). */
-static void unwound(conc_thread_t *t) {
-  conc__unwind_fn fn = tls_unwind;
-  tls_unwind = NULL;
-  /* the message stays in tls_fail_msg while fn runs, so that a failure
-   * inside fn frees it when it stores its own */
-  if (fn)
-    fn(tls_unwind_arg, t->priv.fail_code, tls_fail_msg ? tls_fail_msg : "",
-       t->priv.result);
-  free(tls_fail_msg);
-  tls_fail_msg = NULL;
+  t->priv.fail_code = rc < 0 ? rc : CONC_EFAILED;
+  run_excepthook(t, rc);
 }
 
 static void *bootstrap(void *p) {
@@ -573,22 +559,7 @@ static void *bootstrap(void *p) {
   publish_native_id(t);
   tls_self = t;
   set_os_name(conc_thread_name(t));
-  jmp_buf jb;
-  tls_jmp = &jb;
-  /* conc_thread_fail / conc_thread_exit land here, from the target or from
-   * a thread-local destructor; either way the end sequence continues. */
-  if (setjmp(jb) == 0) {
-    if (t->priv.target)
-      t->priv.result = t->priv.target(t->priv.arg);
-  } else {
-    if (tls_in_hook) { /* the hook left by conc_thread_exit */
-      tls_in_hook = false;
-      keep_fail_message(tls_msg);
-      tls_msg = NULL;
-    }
-    unwound(t);
-  }
-  tls_unwind = NULL;
+  run_target(t);
   conc__local_thread_exit();
   run_exit_fns();
   finish(t);
@@ -775,92 +746,51 @@ int conc_thread_destroy(conc_thread_t *t) {
 
 /* ---- failures and the excepthook ----------------------------------------- */
 
-static void report(const char *headline, const conc_excepthook_args_t *a) {
-  flockfile(stderr);
-  const char *msg = a->message ? a->message : "";
-  fprintf(stderr, "%s\n%s (%s)%s%s\n", headline, conc_err_python(a->code),
-          conc_err_name(a->code), msg[0] ? ": " : "", msg);
-  funlockfile(stderr);
-}
-
-void conc_thread_default_excepthook(const conc_excepthook_args_t *args) {
+void conc_thread_default_excepthook(const conc_excepthook_args_t *args,
+                                    void *arg) {
+  (void)arg;
   if (!args)
     return;
   const char *name = args->thread ? conc_thread_name(args->thread) : NULL;
-  char head[256];
+  const char *msg = args->message ? args->message : "";
+  flockfile(stderr);
   if (name)
-    snprintf(head, sizeof head, "Exception in thread %s:", name);
+    fprintf(stderr, "Exception in thread %s:\n", name);
   else
-    snprintf(head, sizeof head, "Exception in thread %lu:", conc_get_ident());
-  report(head, args);
+    fprintf(stderr, "Exception in thread %lu:\n", conc_get_ident());
+  fprintf(stderr, "%s (%s)%s%s\n", conc_err_python(args->code),
+          conc_err_name(args->code), msg[0] ? ": " : "", msg);
+  funlockfile(stderr);
 }
 
-conc_excepthook_t conc_thread_set_excepthook(conc_excepthook_t hook) {
-  conc_excepthook_t old =
-      __atomic_exchange_n(&user_hook, hook, __ATOMIC_ACQ_REL);
-  return old ? old : conc_thread_default_excepthook;
+void conc_thread_set_excepthook(conc_excepthook_t hook, void *arg) {
+  pthread_mutex_lock(&reg_mu);
+  user_hook = hook;
+  user_hook_arg = hook ? arg : NULL;
+  pthread_mutex_unlock(&reg_mu);
 }
 
-/* Leave the calling thread: to its bootstrap, or out of the process or the
- * foreign thread. */
-static CONC_NORETURN void leave(int exit_status, void *result) {
-  if (tls_jmp)
-    longjmp(*tls_jmp, 1);
-  conc_thread_t *t = tls_self;
-  if (t && (flags_of(t) & F_MAIN))
-    exit(exit_status);
-  if (!t && is_main_thread_os())
-    exit(exit_status);
-  pthread_exit(result);
+void conc_thread_get_excepthook(conc_excepthook_t *hook, void **arg) {
+  pthread_mutex_lock(&reg_mu);
+  conc_excepthook_t h = user_hook ? user_hook : conc_thread_default_excepthook;
+  void *a = user_hook_arg;
+  pthread_mutex_unlock(&reg_mu);
+  if (hook)
+    *hook = h;
+  if (arg)
+    *arg = a;
 }
 
-static char *format_message(const char *fmt, va_list ap) {
-  if (!fmt)
-    return NULL;
-  va_list copy;
-  va_copy(copy, ap);
-  int n = vsnprintf(NULL, 0, fmt, copy);
-  va_end(copy);
-  char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (msg)
-    vsnprintf(msg, (size_t)n + 1, fmt, ap);
-  return msg;
-}
-
-CONC_NORETURN void conc_thread_fail(int code, const char *fmt, ...) {
-  if (code >= 0)
-    code = CONC_EFAILED;
-  va_list ap;
-  va_start(ap, fmt);
-  char *msg = format_message(fmt, ap);
-  va_end(ap);
-  conc_thread_t *t = conc_current_thread();
-  conc_excepthook_args_t a = {code, msg ? msg : "", t};
-  if (tls_in_hook) { /* the hook itself failed */
-    report("Exception in threading.excepthook:", &a);
-    free(msg);
-    keep_fail_message(tls_msg);
-    tls_msg = NULL;
-    tls_in_hook = false;
-    leave(1, NULL);
-  }
-  if (t && !(flags_of(t) & (F_DUMMY | F_MAIN)))
-    t->priv.fail_code = code;
-  conc_excepthook_t hook = __atomic_load_n(&user_hook, __ATOMIC_ACQUIRE);
-  tls_in_hook = true;
-  tls_msg = msg;
-  (hook ? hook : conc_thread_default_excepthook)(&a);
-  tls_in_hook = false;
-  tls_msg = NULL;
-  keep_fail_message(msg);
-  leave(1, NULL);
-}
-
-CONC_NORETURN void conc_thread_exit(void *result) {
-  conc_thread_t *t = tls_self;
-  if (t && tls_jmp)
-    t->priv.result = result;
-  leave(0, result);
+/* The hook gets the code and the message the target attached with
+ * conc_raise for the code it returned ("" when it attached none). */
+static void run_excepthook(conc_thread_t *t, int rc) {
+  char *msg = rc < 0 ? conc__raise_take(rc) : NULL;
+  conc_excepthook_t hook;
+  void *arg;
+  conc_thread_get_excepthook(&hook, &arg);
+  conc_excepthook_args_t a = {t->priv.fail_code, msg ? msg : "", t};
+  hook(&a, arg);
+  free(msg);
 }
 
 /* ---- process exit

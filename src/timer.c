@@ -25,21 +25,23 @@ static void set_finished(conc_timer_t *tm) {
     conc__wake(&tm->priv.finished, CONC__WAKE_ALL, false);
 }
 
-static void *timer_run(void *arg) {
+/* The timer thread's target: fn's code and *result become the thread's,
+ * so a failing fn reaches the excepthook as a thread's target would. */
+static int timer_run(void *arg, void **result) {
   conc_timer_t *tm = arg;
   conc_deadline_t deadline = deadline_of(tm->priv.interval);
   while (conc__load_acquire(&tm->priv.finished) == 0)
     if (conc__wait(&tm->priv.finished, 0, deadline, false) == CONC_ETIMEDOUT)
       break;
-  void *result = NULL;
+  int rc = 0;
   if (conc__load_acquire(&tm->priv.finished) == 0)
-    result = tm->priv.fn(tm->priv.arg);
+    rc = tm->priv.fn(tm->priv.arg, result);
   set_finished(tm);
-  return result;
+  return rc;
 }
 
-int conc_timer_init(conc_timer_t *tm, double interval, void *(*fn)(void *),
-                    void *arg, const conc_timer_opts_t *opts) {
+int conc_timer_init(conc_timer_t *tm, double interval, conc_fn_t fn, void *arg,
+                    const conc_timer_opts_t *opts) {
   if (!tm || !fn || interval != interval)
     return CONC_EINVAL;
   int rc = conc_thread_init(&tm->thread, timer_run, tm, opts);

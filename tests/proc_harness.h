@@ -10,7 +10,7 @@
 
 #include "conc/process.h"
 
-static inline void start(conc_process_t *p, void *(*fn)(void *), void *arg) {
+static inline void start(conc_process_t *p, conc_fn_t fn, void *arg) {
   assert_int_equal(
       conc_process_init(p, fn, arg,
                         &(conc_process_opts_t){.die_with_parent = true}),

@@ -153,13 +153,13 @@ static int child_uses_everything(void) {
   return 0;
 }
 
-static void *child_target(void *arg) {
+static int child_target(void *arg, void **result) {
   (void)arg;
   in_child = 1;
   int rc = child_uses_everything();
   if (rc)
     conc_process_exit(rc);
-  return NULL;
+  return 0;
 }
 
 /* A child still running after `limit` seconds has deadlocked: kill it,

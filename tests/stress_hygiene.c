@@ -91,7 +91,10 @@ static void flat(const char *what, long n, void (*cycle)(long)) {
     fail_msg("%s: RSS grew by %ld KiB over %ld cycles", what, rss1 - rss0, n);
 }
 
-static void *echo(void *arg) { return arg; }
+static int echo(void *arg, void **result) {
+  *result = arg;
+  return 0;
+}
 
 static void thread_cycle(long i) {
   conc_thread_t t;
@@ -109,7 +112,7 @@ static void thread_start_join_is_flat(void **state) {
   flat("threads", count("CONC_STRESS_THREADS", 20000, 2000), thread_cycle);
 }
 
-static void *exit_with(void *arg) { conc_process_exit((int)(intptr_t)arg); }
+static int exit_with(void *arg, void **result) { conc_process_exit((int)(intptr_t)arg); }
 
 static void process_cycle(long i) {
   conc_process_t p;

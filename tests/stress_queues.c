@@ -244,17 +244,17 @@ struct rec {
   uint64_t id, sum;
 };
 
-static void *p_producer(void *arg) {
+static int p_producer(void *arg, void **result) {
   uint64_t first = (uint64_t)(uintptr_t)arg;
   for (uint64_t id = first; id < pt->n; id += PPROD) {
     struct rec r = {id, sum_of(id)};
     if (conc_pqueue_put(&pq, &r, sizeof r, true, CONC_FOREVER))
       conc_process_exit(2);
   }
-  return NULL;
+  return 0;
 }
 
-static void *p_consumer(void *arg) {
+static int p_consumer(void *arg, void **result) {
   (void)arg;
   struct view v;
   view_init(&v, pt);
@@ -269,7 +269,7 @@ static void *p_consumer(void *arg) {
     view_take(&v, r.id, r.sum, PPROD);
   }
   view_done(&v);
-  return NULL;
+  return 0;
 }
 
 static void process_queue_moves_every_item_once(void **state) {

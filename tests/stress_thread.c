@@ -17,15 +17,16 @@ static uint32_t stop;
 static conc_local_t local;
 static uint32_t destroyed, created;
 
-static void count_destroy(void *v) {
+static void count_destroy(void *v, void *user) {
   (void)v;
   conc__fetch_add(&destroyed, 1);
 }
 
-static void *short_target(void *arg) {
+static int short_target(void *arg, void **result) {
   conc__fetch_add(&created, 1);
   conc_local_set(&local, arg);
-  return arg;
+  *result = arg;
+  return 0;
 }
 
 static void *starter(void *arg) {
@@ -60,7 +61,7 @@ static void *starter(void *arg) {
   return NULL;
 }
 
-static void *watcher(void *arg) {
+static int watcher(void *arg, void **result) {
   conc_thread_t *victim = arg;
   conc_thread_t *buf[64];
   char name[32];
@@ -75,13 +76,13 @@ static void *watcher(void *arg) {
     assert_int_equal(conc_thread_set_name(victim, name), 0);
     assert_int_equal(strncmp(conc_thread_name(victim), "victim-", 7), 0);
   }
-  return NULL;
+  return 0;
 }
 
-static void *victim_run(void *arg) {
+static int victim_run(void *arg, void **result) {
   while (!conc__load_acquire((uint32_t *)arg))
     conc_sleep(0.001);
-  return NULL;
+  return 0;
 }
 
 static void concurrent_starts_joins_and_registry_reads(void **state) {

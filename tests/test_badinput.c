@@ -32,12 +32,17 @@
 #define X1 ((void *)&fixture_token) /* an item / value that is not NULL */
 static int fixture_token;
 
-static void *square(void *arg) { return arg; }
-static void *nothing(void *arg) { return arg; }
-static int quiet_cb(conc_future_t *f, void *arg) {
+static int square(void *arg, void **result) {
+  *result = arg;
+  return 0;
+}
+static int nothing(void *arg, void **result) {
+  *result = arg;
+  return 0;
+}
+static void quiet_cb(conc_future_t *f, void *arg) {
   (void)f;
   (void)arg;
-  return 0;
 }
 static bool never(void *arg) {
   (void)arg;
@@ -299,6 +304,15 @@ static void take_snap(struct fx *f, struct snap *s) {
                   nonzero_bytes(&f->zex, sizeof f->zex);
 }
 
+/* Setting NULL (with a stray user pointer) restores the default hook. */
+static bool default_hook_in_force(void) {
+  conc_thread_set_excepthook(NULL, &fixture_token);
+  conc_excepthook_t hook;
+  void *arg = &fixture_token;
+  conc_thread_get_excepthook(&hook, &arg);
+  return hook == conc_thread_default_excepthook && arg == NULL;
+}
+
 /* The default excepthook with a NULL message, its output thrown away. */
 static long hook_with_null_message(void) {
   fflush(stderr);
@@ -306,7 +320,7 @@ static long hook_with_null_message(void) {
   dup2(null, 2);
   close(null);
   conc_thread_default_excepthook(
-      &(conc_excepthook_args_t){CONC_EINVAL, NULL, NULL});
+      &(conc_excepthook_args_t){CONC_EINVAL, NULL, NULL}, NULL);
   fflush(stderr);
   dup2(saved, 2);
   close(saved);
@@ -420,7 +434,7 @@ static bool bad_call(int i, struct fx *f, const char **what, long *want,
   ROW(CONC_EINVAL, conc_thread_repr(&f->zth, f->buf, sizeof f->buf))
   ROW(CONC_EINVAL, conc_thread_destroy(NULL))
   ROW(CONC_EPERM, conc_thread_destroy(conc_main_thread()))
-  VOIDROW(conc_thread_default_excepthook(NULL))
+  VOIDROW(conc_thread_default_excepthook(NULL, NULL))
   ROW(0, hook_with_null_message())
   ROW(CONC_EINVAL, conc_threading_set_stack_size(1, &f->old_stack))
   ROW(CONC_EINVAL,
@@ -428,7 +442,7 @@ static bool bad_call(int i, struct fx *f, const char **what, long *want,
   ROW(CONC_EINVAL, conc_threading_set_stack_size(SIZE_MAX, &f->old_stack))
   ROW(CONC_EINVAL, conc_threading_set_stack_size(SIZE_MAX - 100, NULL))
   ROW(CONC_EINVAL, conc_threading_register_atexit(NULL, NULL))
-  ROW(1, conc_thread_set_excepthook(NULL) == conc_thread_default_excepthook)
+  ROW(1, default_hook_in_force())
   ROW(1, conc_enumerate(NULL, 4) == conc_active_count())
 
   /* ---- thread.h: threading.local ---- */
@@ -796,7 +810,6 @@ static bool bad_call(int i, struct fx *f, const char **what, long *want,
   ROW(CONC_EINVALSTATE, conc_future_set_exception(f->canc, INT_MIN, "x"))
   ROW(CONC_EINVAL, conc_future_repr(NULL, f->buf, sizeof f->buf))
   ROW(CONC_EINVAL, conc_future_repr(f->pend, NULL, 8))
-  ROW(1, conc_task_fail(CONC_EIO, "not in a task") == NULL)
 
   /* ---- futures.h: wait, as_completed ---- */
   ROW(CONC_EINVAL, conc_futures_wait(NULL, 1, 0, CONC_ALL_COMPLETED, &f->res))
@@ -855,16 +868,17 @@ static bool bad_call(int i, struct fx *f, const char **what, long *want,
   ROW(CONC_EINVAL, conc_executor_num_threads(NULL))
   ROW(1, conc_executor_thread_name_prefix(NULL) == NULL)
   ROW(1, conc_executor_thread_name_prefix(&f->zex) == NULL)
-  ROW(CONC_EINVAL, conc_executor_map(NULL, &f->m, square, f->inputs, 2, 0))
-  ROW(CONC_EINVAL, conc_executor_map(&f->zex, &f->m, square, f->inputs, 2, 0))
-  ROW(CONC_EINVAL, conc_executor_map(&f->ex, NULL, square, f->inputs, 2, 0))
-  ROW(CONC_EINVAL, conc_executor_map(&f->ex, &f->m, NULL, f->inputs, 2, 0))
-  ROW(CONC_EINVAL, conc_executor_map(&f->ex, &f->m, square, NULL, 2, 0))
-  ROW(CONC_EINVAL, conc_executor_map(&f->ex, &f->m, square, f->inputs, 2, nan_))
+  ROW(CONC_EINVAL, conc_executor_map(NULL, square, f->inputs, 2, 0, &f->m))
+  ROW(CONC_EINVAL, conc_executor_map(&f->zex, square, f->inputs, 2, 0, &f->m))
+  ROW(CONC_EINVAL, conc_executor_map(&f->ex, square, f->inputs, 2, 0, NULL))
+  ROW(CONC_EINVAL, conc_executor_map(&f->ex, NULL, f->inputs, 2, 0, &f->m))
+  ROW(CONC_EINVAL, conc_executor_map(&f->ex, square, NULL, 2, 0, &f->m))
+  ROW(CONC_EINVAL,
+      conc_executor_map(&f->ex, square, f->inputs, 2, nan_, &f->m))
   PREP(CONC_ESTATE, conc_executor_shutdown(&f->ex, true, false),
-       conc_executor_map(&f->ex, &f->m, square, f->inputs, 2, inf))
+       conc_executor_map(&f->ex, square, f->inputs, 2, inf, &f->m))
   PREP(CONC_EINVAL,
-       conc_executor_map(&f->ex, &f->m, square, f->inputs, 2, nan_),
+       conc_executor_map(&f->ex, square, f->inputs, 2, nan_, &f->m),
        conc_map_next(&f->m, &f->out))
   ROW(CONC_EINVAL, conc_map_next(NULL, &f->out))
   ROW(CONC_EINVAL, conc_map_next(&f->zm, &f->out))
@@ -913,34 +927,37 @@ static void bad_inputs_get_the_promised_code_and_change_nothing(void **state) {
 static conc_excepthook_args_t hook_seen;
 static char hook_message[32];
 
-static void recording_hook(const conc_excepthook_args_t *a) {
+static void recording_hook(const conc_excepthook_args_t *a, void *user) {
   hook_seen = *a;
   snprintf(hook_message, sizeof hook_message, "%s",
            a->message ? a->message : "(null)");
 }
 
-static void *fail_without_format(void *arg) {
+static int fail_without_format(void *arg, void **result) {
   const char *volatile fmt = arg; /* NULL, hidden from format checks */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-security"
-  conc_thread_fail(0, fmt);
+  return conc_raise(CONC_EIO, fmt);
 #pragma GCC diagnostic pop
 }
 
-/* conc_thread_fail(0, NULL): a non-negative code becomes CONC_EFAILED and
- * a NULL format an empty message. */
-static void thread_fail_with_zero_code_and_null_format(void **state) {
+/* A target returning conc_raise(code, NULL): the hook gets the code and
+ * an empty message. */
+static void thread_raise_with_null_format(void **state) {
   (void)state;
-  conc_excepthook_t old = conc_thread_set_excepthook(recording_hook);
+  conc_excepthook_t old;
+  void *old_arg;
+  conc_thread_get_excepthook(&old, &old_arg);
+  conc_thread_set_excepthook(recording_hook, NULL);
   conc_thread_t t;
   assert_int_equal(conc_thread_init(&t, fail_without_format, NULL, NULL), 0);
   assert_int_equal(conc_thread_start(&t), 0);
   assert_int_equal(conc_thread_join(&t, CONC_FOREVER), 0);
-  assert_int_equal(conc_thread_result(&t, NULL), CONC_EFAILED);
-  assert_int_equal(hook_seen.code, CONC_EFAILED);
+  assert_int_equal(conc_thread_result(&t, NULL), CONC_EIO);
+  assert_int_equal(hook_seen.code, CONC_EIO);
   assert_string_equal(hook_message, "");
   assert_int_equal(conc_thread_destroy(&t), 0);
-  conc_thread_set_excepthook(old);
+  conc_thread_set_excepthook(old, old_arg);
 }
 
 /* A Timer with an infinite interval waits until it is cancelled. */
@@ -961,4 +978,4 @@ static void timer_with_infinite_interval_waits_for_cancel(void **state) {
 CONC_TEST_MAIN(
     cmocka_unit_test(bad_inputs_get_the_promised_code_and_change_nothing),
     cmocka_unit_test(timer_with_infinite_interval_waits_for_cancel),
-    cmocka_unit_test(thread_fail_with_zero_code_and_null_format))
+    cmocka_unit_test(thread_raise_with_null_format))

@@ -86,10 +86,10 @@ static void duplex_messages_and_recv_into(void **state) {
 }
 
 /* C2 */
-static void *send_later(void *arg) {
+static int send_later(void *arg, void **result) {
   conc_sleep(*(double *)arg);
   conc_conn_send_bytes(&a, "late", 4);
-  return NULL;
+  return 0;
 }
 
 static void poll_timeouts_and_arrival(void **state) {
@@ -117,7 +117,7 @@ static void poll_timeouts_and_arrival(void **state) {
 /* C3 */
 #define BIG (16u << 20)
 
-static void *echo_once(void *arg) {
+static int echo_once(void *arg, void **result) {
   (void)arg;
   conc_conn_close(&b);
   void *m;
@@ -127,7 +127,7 @@ static void *echo_once(void *arg) {
   if (conc_conn_send_bytes(&a, m, n) != 0)
     conc_process_exit(3);
   free(m);
-  return NULL;
+  return 0;
 }
 
 static void sixteen_mib_round_trip_then_eof(void **state) {
@@ -222,14 +222,14 @@ static void empty_message_is_a_message(void **state) {
 }
 
 /* C8 */
-static void *write_through_passed_fd(void *arg) {
+static int write_through_passed_fd(void *arg, void **result) {
   (void)arg;
   int fd;
   if (conc_conn_recv_fd(&b, &fd) != 0)
     conc_process_exit(2);
   if (write(fd, "via fd", 6) != 6)
     conc_process_exit(3);
-  return NULL;
+  return 0;
 }
 
 static void descriptors_pass_including_high_numbers(void **state) {
@@ -260,11 +260,11 @@ static void descriptors_pass_including_high_numbers(void **state) {
 /* F5 C8: a sender killed after its descriptor went on the socket but
  * before the pipe record naming it leaves no descriptor that a later
  * message could deliver. */
-static void *send_fd_and_die(void *arg) {
+static int send_fd_and_die(void *arg, void **result) {
   conc__conn_crash_point = 1;
   conc_conn_send_fd(&a, *(int *)arg);
   conc_process_exit(5); /* not reached: killed inside */
-  return NULL;
+  return 0;
 }
 
 static ino_t inode_of(int fd) {
@@ -299,9 +299,9 @@ static void killed_fd_sender_leaves_no_stray_descriptor(void **state) {
 }
 
 /* C9 */
-static void *exit_after(void *arg) {
+static int exit_after(void *arg, void **result) {
   conc_sleep(*(double *)arg);
-  return NULL;
+  return 0;
 }
 
 static void wait_over_connections_sentinels_and_fds(void **state) {
@@ -367,19 +367,19 @@ static void closed_connection_operations_fail(void **state) {
 }
 
 /* F5: a writer killed in the middle of a long message */
-static void *send_forever_big(void *arg) {
+static int send_forever_big(void *arg, void **result) {
   (void)arg;
   unsigned char *m = make_msg(1, 4u << 20);
   conc_conn_send_bytes(&a, m, 4u << 20); /* blocks: nobody reads yet */
-  return NULL;
+  return 0;
 }
 
-static void *send_small(void *arg) {
+static int send_small(void *arg, void **result) {
   unsigned char *m = make_msg(2, 100);
   int rc = conc_conn_send_bytes(&a, m, 100);
   free(m);
   conc_process_exit(rc == 0 ? 0 : 9);
-  return arg;
+  return 0;
 }
 
 static void killed_writer(bool duplex) {
@@ -425,14 +425,14 @@ static void killed_writer_on_one_way_pipe(void **state) {
 
 /* C3 C6 on a one-way (packet pipe) Pipe; a closed reader is CONC_EPIPE, not
  * a SIGPIPE death. */
-static void *send_big_one_way(void *arg) {
+static int send_big_one_way(void *arg, void **result) {
   (void)arg;
   conc_conn_close(&a);
   unsigned char *m = make_msg(5, BIG);
   if (conc_conn_send_bytes(&b, m, BIG) || conc_conn_send_bytes(&b, "", 0))
     conc_process_exit(2);
   free(m);
-  return NULL;
+  return 0;
 }
 
 static void one_way_pipe_big_messages_and_epipe(void **state) {
@@ -465,7 +465,7 @@ static void one_way_pipe_big_messages_and_epipe(void **state) {
 /* F5: readers killed at random points of a stream of 1 MiB messages */
 #define MID (1u << 20)
 
-static void *write_stream(void *arg) {
+static int write_stream(void *arg, void **result) {
   (void)arg;
   for (uint64_t seq = 0;; seq++) {
     unsigned char *m = make_msg(seq, MID);
@@ -474,10 +474,10 @@ static void *write_stream(void *arg) {
     if (rc)
       conc_process_exit(0);
   }
-  return NULL;
+  return 0;
 }
 
-static void *read_stream(void *arg) {
+static int read_stream(void *arg, void **result) {
   (void)arg;
   for (;;) {
     void *m;
@@ -486,7 +486,7 @@ static void *read_stream(void *arg) {
       conc_process_exit(1);
     free(m);
   }
-  return NULL;
+  return 0;
 }
 
 static void killed_readers_leave_whole_messages(void **state) {
@@ -518,15 +518,15 @@ static void killed_readers_leave_whole_messages(void **state) {
  * count is a hint. A writer killed between its record and the count must
  * not cost the message, nor leave a reader spinning or sleeping on data
  * that is there. */
-static void *send_uncounted_and_die(void *arg) {
+static int send_uncounted_and_die(void *arg, void **result) {
   (void)arg;
   conc__conn_crash_point = 2;
   conc_conn_send_bytes(&a, "uncounted", 9);
   conc_process_exit(5); /* not reached: killed inside */
-  return NULL;
+  return 0;
 }
 
-static void *echo_until_eof(void *arg) {
+static int echo_until_eof(void *arg, void **result) {
   (void)arg;
   conc_conn_close(&a);
   char buf[64];
@@ -535,7 +535,7 @@ static void *echo_until_eof(void *arg) {
     if (conc_conn_send_bytes(&b, buf, n))
       conc_process_exit(1);
   conc_process_exit(0);
-  return NULL;
+  return 0;
 }
 
 static void round_trips(int count) {
@@ -591,7 +591,7 @@ static void spinning_round_trips_stay_in_order(void **state) {
  * dropped by the next reader, who gets the following message whole. */
 static int go[2]; /* the reader starts on a byte here */
 
-static void *recv_next_message(void *arg) {
+static int recv_next_message(void *arg, void **result) {
   (void)arg;
   char c;
   if (read(go[0], &c, 1) != 1)
@@ -603,20 +603,20 @@ static void *recv_next_message(void *arg) {
   int ok = n == 5 && memcmp(m, "after", 5) == 0;
   free(m);
   conc_process_exit(ok ? 0 : 3);
-  return NULL;
+  return 0;
 }
 
 #define HUGE_MSG                                                               \
   (1u << 20) /* many records: the writer blocks until they go                  \
               */
 
-static void *send_big_then_after(void *arg) {
+static int send_big_then_after(void *arg, void **result) {
   (void)arg;
   unsigned char *msg = make_msg(7, HUGE_MSG);
   int rc = conc_conn_send_bytes(&a, msg, HUGE_MSG);
   free(msg);
   conc_process_exit(rc || conc_conn_send_bytes(&a, "after", 5) ? 2 : 0);
-  return NULL;
+  return 0;
 }
 
 static void recv_bytes_maxlength_rejects_longer_messages(void **state) {

@@ -21,12 +21,14 @@ static void gate_wait(gate_t *g) {
 }
 
 static uint32_t destroyed;
-static void count_destroy(void *v) {
+static void count_destroy(void *v, void *user) {
   (void)v;
   conc__fetch_add(&destroyed, 1);
 }
 
-static void run_thread(void *(*fn)(void *), void *arg) {
+static void free_value(void *v, void *user) { free(v); }
+
+static void run_thread(conc_fn_t fn, void *arg) {
   conc_thread_t t;
   assert_int_equal(conc_thread_init(&t, fn, arg, NULL), 0);
   assert_int_equal(conc_thread_start(&t), 0);
@@ -43,13 +45,13 @@ struct tl1 {
   void *own;
 };
 
-static void *other_thread_view(void *arg) {
+static int other_thread_view(void *arg, void **result) {
   struct tl1 *c = arg;
   void *v = NULL;
   c->get_rc = conc_local_get(c->l, &v);
   assert_int_equal(conc_local_set(c->l, (void *)0x2), 0);
   assert_int_equal(conc_local_get(c->l, &c->own), 0);
-  return NULL;
+  return 0;
 }
 
 /* TL1 */
@@ -88,14 +90,14 @@ struct tl2 {
   bool same_again;
 };
 
-static void *read_twice(void *arg) {
+static int read_twice(void *arg, void **result) {
   struct tl2 *c = arg;
   void *a = NULL, *b = NULL;
   assert_int_equal(conc_local_get(c->l, &a), 0);
   assert_int_equal(conc_local_get(c->l, &b), 0);
   c->value = *(int *)a;
   c->same_again = a == b;
-  return NULL;
+  return 0;
 }
 
 /* TL2 */
@@ -105,8 +107,8 @@ static void initialiser_runs_once_per_thread_on_first_access(void **state) {
   init_calls = 0;
   conc_local_t l;
   conc_local_init(&l, &(conc_local_opts_t){.init = slow_init,
-                                           .init_arg = &seed,
-                                           .destroy = free});
+                                           .arg = &seed,
+                                           .destroy = free_value});
   enum { N = 4 };
   struct tl2 c[N];
   conc_thread_t t[N];
@@ -132,8 +134,8 @@ static void delete_forgets_the_value_without_rerunning_init(void **state) {
   init_calls = 0;
   conc_local_t l;
   conc_local_init(&l, &(conc_local_opts_t){.init = slow_init,
-                                           .init_arg = &seed,
-                                           .destroy = free});
+                                           .arg = &seed,
+                                           .destroy = free_value});
   void *v = NULL;
   assert_int_equal(conc_local_get(&l, &v), 0);
   assert_int_equal(conc_local_delete(&l), 0);
@@ -150,9 +152,9 @@ static void delete_forgets_the_value_without_rerunning_init(void **state) {
 /* ---- TL3 ------------------------------------------------------------------
  */
 
-static void *set_a_value(void *arg) {
+static int set_a_value(void *arg, void **result) {
   assert_int_equal(conc_local_set(arg, (void *)0x5), 0);
-  return NULL;
+  return 0;
 }
 
 /* TL3: a thread's values are destroyed when it exits (here: before join
@@ -174,12 +176,12 @@ struct holder {
   gate_t set, release;
 };
 
-static void *set_and_hold(void *arg) {
+static int set_and_hold(void *arg, void **result) {
   struct holder *h = arg;
   assert_int_equal(conc_local_set(h->l, (void *)0x9), 0);
   gate_open(&h->set);
   gate_wait(&h->release);
-  return NULL;
+  return 0;
 }
 
 /* TL3: destroying the local frees every thread's value, including those of
@@ -226,6 +228,44 @@ static void set_destroys_the_replaced_value(void **state) {
   assert_int_equal(destroyed, 2);
 }
 
+struct destroy_log {
+  void *values[4];
+  int n;
+};
+
+static void log_destroy(void *v, void *user) {
+  struct destroy_log *log = user;
+  log->values[log->n++] = v;
+}
+
+static int set_and_exit(void *arg, void **result) {
+  assert_int_equal(conc_local_set(arg, (void *)0x7), 0);
+  return 0;
+}
+
+/* The destructor gets the local's user pointer with each value: on a
+ * thread's exit, on replacement, on delete and on conc_local_destroy. */
+static void destroy_receives_its_user_pointer(void **state) {
+  (void)state;
+  struct destroy_log log = {{NULL}, 0};
+  conc_local_t l;
+  assert_int_equal(
+      conc_local_init(
+          &l, &(conc_local_opts_t){.destroy = log_destroy, .arg = &log}),
+      0);
+  run_thread(set_and_exit, &l);
+  assert_int_equal(conc_local_set(&l, (void *)0x1), 0);
+  assert_int_equal(conc_local_set(&l, (void *)0x2), 0);
+  assert_int_equal(conc_local_delete(&l), 0);
+  assert_int_equal(conc_local_set(&l, (void *)0x3), 0);
+  conc_local_destroy(&l);
+  assert_int_equal(log.n, 4);
+  assert_ptr_equal(log.values[0], (void *)0x7);
+  assert_ptr_equal(log.values[1], (void *)0x1);
+  assert_ptr_equal(log.values[2], (void *)0x2);
+  assert_ptr_equal(log.values[3], (void *)0x3);
+}
+
 /* A destroyed local's slot is reused without showing stale values. */
 static void a_reused_slot_starts_empty(void **state) {
   (void)state;
@@ -256,7 +296,7 @@ static void a_reused_slot_starts_empty(void **state) {
 
 static conc_local_t *chained_second;
 
-static void destroy_and_touch_other(void *v) {
+static void destroy_and_touch_other(void *v, void *user) {
   (void)v;
   conc__fetch_add(&destroyed, 1);
   /* a destructor may use locals again; that value is destroyed too */
@@ -310,6 +350,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test(values_are_destroyed_when_their_thread_exits),
     cmocka_unit_test(destroying_the_local_frees_every_threads_value),
     cmocka_unit_test(set_destroys_the_replaced_value),
+    cmocka_unit_test(destroy_receives_its_user_pointer),
     cmocka_unit_test(a_reused_slot_starts_empty),
     cmocka_unit_test(foreign_thread_values_are_destroyed_at_exit),
     cmocka_unit_test(bad_arguments_are_rejected))

@@ -95,11 +95,11 @@ static void empty_queue_get_fails_at_once_or_after_timeout(void **state) {
 }
 
 /* Q3 */
-static void *put_three(void *arg) {
+static int put_three(void *arg, void **result) {
   (void)arg;
   for (int k = 0; k < 3; k++)
     put_int(k);
-  return NULL;
+  return 0;
 }
 
 static void sizes_are_right_across_processes(void **state) {
@@ -120,14 +120,14 @@ static void sizes_are_right_across_processes(void **state) {
 }
 
 /* Q4 */
-static void *echo_in_order(void *arg) {
+static int echo_in_order(void *arg, void **result) {
   (void)arg;
   for (int k = 0; k < 5; k++)
     if (get_int() != k)
       conc_process_exit(2);
   for (int k = 5; k < 10; k++)
     put_int(k);
-  return NULL;
+  return 0;
 }
 
 static void fifo_across_processes_and_fork(void **state) {
@@ -143,14 +143,14 @@ static void fifo_across_processes_and_fork(void **state) {
   conc_pqueue_destroy(&q);
 }
 
-static void *produce_tagged(void *arg) {
+static int produce_tagged(void *arg, void **result) {
   int id = *(int *)arg;
   for (int k = 0; k < 2000; k++) {
     int v = id * 100000 + k;
     if (conc_pqueue_put(&q, &v, sizeof v, true, CONC_FOREVER))
       conc_process_exit(2);
   }
-  return NULL;
+  return 0;
 }
 
 static void producers_keep_their_order_through_a_small_queue(void **state) {
@@ -174,14 +174,14 @@ static void producers_keep_their_order_through_a_small_queue(void **state) {
 }
 
 /* Q5 */
-static void *work_off(void *arg) {
+static int work_off(void *arg, void **result) {
   (void)arg;
   for (int k = 0; k < 3; k++) {
     get_int();
     conc_sleep(0.02);
     conc_pqueue_task_done(&q);
   }
-  return NULL;
+  return 0;
 }
 
 static void joinable_queue_join_waits_for_task_done(void **state) {
@@ -207,9 +207,11 @@ static void joinable_queue_join_waits_for_task_done(void **state) {
 }
 
 /* Q6 */
-static void *get_from_own_handle(void *arg) {
+static int get_from_own_handle(void *arg, void **result) {
   (void)arg;
-  return get_int() == 42 ? NULL : (conc_process_exit(2), NULL);
+  if (get_int() != 42)
+    conc_process_exit(2);
+  return 0;
 }
 
 static void closed_handles_refuse_put_and_get(void **state) {
@@ -243,7 +245,7 @@ static void closed_handles_refuse_put_and_get(void **state) {
 
 /* Q8, done better: a producer that exits before anyone reads is joined at
  * once, whatever the item sizes. */
-static void *put_a_lot_and_leave(void *arg) {
+static int put_a_lot_and_leave(void *arg, void **result) {
   (void)arg;
   static char chunk[64 * 1024];
   for (int k = 0; k < 32; k++) {
@@ -251,7 +253,7 @@ static void *put_a_lot_and_leave(void *arg) {
     if (conc_pqueue_put(&q, chunk, sizeof chunk, false, 0))
       conc_process_exit(2);
   }
-  return NULL;
+  return 0;
 }
 
 static void exiting_producer_never_deadlocks_its_join(void **state) {
@@ -276,10 +278,10 @@ static void exiting_producer_never_deadlocks_its_join(void **state) {
   conc_pqueue_destroy(&q);
 }
 
-static void *put_after(void *arg) {
+static int put_after(void *arg, void **result) {
   conc_sleep(*(double *)arg);
   put_int(5);
-  return NULL;
+  return 0;
 }
 
 static void blocked_get_wakes_on_put_elsewhere(void **state) {
@@ -387,43 +389,46 @@ static void arm(const void *arg) {
   conc__pqueue_hook = killer;
 }
 
-static void *put_99_armed(void *arg) {
+static int put_99_armed(void *arg, void **result) {
   arm(arg);
   put_int(99);
-  return NULL;
+  return 0;
 }
 
-static void *get_armed(void *arg) {
+static int get_armed(void *arg, void **result) {
   arm(arg);
   int v = -1;
   size_t n;
   if (conc_pqueue_get_into(&q, &v, sizeof v, &n, true, CONC_FOREVER))
     conc_process_exit(2);
-  return NULL;
+  return 0;
 }
 
-static void *put_armed(void *arg) {
+static int put_armed(void *arg, void **result) {
   arm(arg);
   put_int(8);
-  return NULL;
+  return 0;
 }
 
-static void *get_and_done_armed(void *arg) {
+static int get_and_done_armed(void *arg, void **result) {
   arm(arg);
   get_int();
   conc_pqueue_task_done(&q);
-  return NULL;
+  return 0;
 }
 
-static void *join_queue(void *arg) {
+static int join_queue(void *arg, void **result) {
   (void)arg;
-  return conc_pqueue_join(&q, CONC_FOREVER) ? (conc_process_exit(2), NULL)
-                                            : NULL;
+  if (conc_pqueue_join(&q, CONC_FOREVER))
+    conc_process_exit(2);
+  return 0;
 }
 
-static void *get_5(void *arg) {
+static int get_5(void *arg, void **result) {
   (void)arg;
-  return get_int() == 5 ? NULL : (conc_process_exit(2), NULL);
+  if (get_int() != 5)
+    conc_process_exit(2);
+  return 0;
 }
 
 static void await_sleepers(enum conc__pq_sleep in, unsigned n) {
@@ -518,7 +523,7 @@ static void putter_on_a_full_queue_wakes_when_its_getter_dies(void **state) {
 
 /* Two sleepers, one wake-up: whichever is woken dies before it takes the
  * lock; the other must still get there. */
-static void two_sleepers_one_dies_woken(void *(*fn)(void *),
+static void two_sleepers_one_dies_woken(conc_fn_t fn,
                                         enum conc__pq_sleep in,
                                         void (*wake_one)(void)) {
   static struct kill_plan woken_once = {.at = CONC__PQ_WOKEN, .once = true};
@@ -535,9 +540,9 @@ static void two_sleepers_one_dies_woken(void *(*fn)(void *),
   assert_int_equal(bd->fired, 1);
 }
 
-static void *get_5_woken_once(void *arg) {
+static int get_5_woken_once(void *arg, void **result) {
   arm(arg);
-  return get_5(NULL);
+  return get_5(NULL, result);
 }
 
 static void put_5(void) { put_int(5); }
@@ -619,7 +624,7 @@ static uint64_t sum_of(uint64_t id) {
   return (id + 1) * 0x9e3779b97f4a7c15ull ^ 0x5bd1e995ull;
 }
 
-static void *consume_onto_board(void *arg) {
+static int consume_onto_board(void *arg, void **result) {
   if (arg)
     arm(arg);
   for (uint32_t i = 0; i < BOARD_RECS; i++) {
@@ -629,7 +634,7 @@ static void *consume_onto_board(void *arg) {
       conc_process_exit(2);
     __atomic_store_n(&bd->n, i + 1, __ATOMIC_RELEASE);
   }
-  return NULL;
+  return 0;
 }
 
 static uint32_t rnd_next(uint32_t *s) {
@@ -697,7 +702,7 @@ consumers_killed_at_random_lose_and_duplicate_no_item(void **state) {
  * repeat: a put is there whole or not at all. */
 #define ROUND_IDS 1000000u
 
-static void *check_rounds(void *arg) {
+static int check_rounds(void *arg, void **result) {
   (void)arg;
   uint64_t round = 0, last = 0;
   bool any = false;
@@ -708,7 +713,7 @@ static void *check_rounds(void *arg) {
         n != sizeof r || r.sum != sum_of(r.id))
       conc_process_exit(2);
     if (r.id == UINT64_MAX)
-      return NULL;
+      return 0;
     bool same = any && r.id / ROUND_IDS == round;
     if (same ? r.id != last + 1
              : r.id % ROUND_IDS != 0 || r.id / ROUND_IDS < round)
@@ -719,14 +724,14 @@ static void *check_rounds(void *arg) {
   }
 }
 
-static void *produce_round(void *arg) {
+static int produce_round(void *arg, void **result) {
   const struct kill_plan *kp = arg;
   arm(kp);
   for (uint64_t id = bd->n * (uint64_t)ROUND_IDS;; id++) {
     struct rec r = {id, sum_of(id)};
     conc_pqueue_put(&q, &r, sizeof r, true, CONC_FOREVER);
   }
-  return NULL;
+  return 0;
 }
 
 static void await_drained(conc_process_t *getter) {
@@ -771,7 +776,7 @@ static void producers_killed_at_random_strand_no_getter(void **state) {
   conc_pqueue_destroy(&q);
 }
 
-static void *produce_varied(void *arg) {
+static int produce_varied(void *arg, void **result) {
   (void)arg;
   unsigned char buf[3000];
   for (uint32_t k = 0;; k++) {
@@ -781,7 +786,7 @@ static void *produce_varied(void *arg) {
     memset(buf + 8, (int)(k & 0xff), n - 8);
     conc_pqueue_put(&q, buf, n, true, CONC_FOREVER);
   }
-  return NULL;
+  return 0;
 }
 
 static void producers_killed_at_random_leave_whole_items(void **state) {

@@ -48,18 +48,21 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void *noop(void *arg) { return arg; }
-
-static void *sleeper(void *arg) {
-  conc_sleep(*(double *)arg);
-  return NULL;
+static int noop(void *arg, void **result) {
+  *result = arg;
+  return 0;
 }
 
-static void *loop_forever(void *arg) {
+static int sleeper(void *arg, void **result) {
+  conc_sleep(*(double *)arg);
+  return 0;
+}
+
+static int loop_forever(void *arg, void **result) {
   (void)arg;
   for (;;)
     pause();
-  return NULL;
+  return 0;
 }
 
 static int exitcode(conc_process_t *p) {
@@ -116,7 +119,7 @@ static void start_join_with_sentinel_pipe(void **state) {
 }
 
 /* P3 P19 */
-static void *report_self(void *arg) {
+static int report_self(void *arg, void **result) {
   conc_process_t *me = conc_current_process();
   rep->pid = conc_process_pid(me);
   snprintf(rep->name, sizeof rep->name, "%s", conc_process_name(me));
@@ -127,7 +130,7 @@ static void *report_self(void *arg) {
   rep->value = *(int *)arg;
   rep->rc = parent ? conc_process_is_alive(parent) : -1;
   rep->rc2 = conc_process_is_alive(me);
-  return NULL;
+  return 0;
 }
 
 static void child_sees_name_pid_args_and_parent(void **state) {
@@ -157,10 +160,10 @@ struct triple {
   int a, b, c;
 };
 
-static void *report_triple(void *arg) {
+static int report_triple(void *arg, void **result) {
   const int *v = arg; /* an int[3] and a struct of three ints alike */
   rep->value = v[0] * 100 + v[1] * 10 + v[2];
-  return NULL;
+  return 0;
 }
 
 static int run_with_block(void *block) {
@@ -197,14 +200,51 @@ static void main_process_attributes(void **state) {
 }
 
 /* P6 */
-static void *report_inherited_daemon(void *arg) {
+static int report_inherited_daemon(void *arg, void **result) {
   (void)arg;
   conc_process_t q;
   rep->rc = conc_process_init(&q, noop, NULL, NULL);
   rep->value = conc_process_daemon(&q);
   rep->rc2 = conc_process_start(&q); /* P21: daemons have no children */
   rep->value2 = conc_process_daemon(conc_current_process());
-  return NULL;
+  return 0;
+}
+
+/* Threads and processes read `daemon` one way (conc_daemon_t): `true` and
+ * CONC_DAEMON_YES make a daemon, CONC_DAEMON_NO does not, 0 inherits (the
+ * main thread and process are not daemons), any other value is EINVAL. */
+static void
+daemon_option_is_one_convention_for_threads_and_processes(void **state) {
+  (void)state;
+  const conc_daemon_t values[] = {true, CONC_DAEMON_YES, CONC_DAEMON_NO,
+                                  CONC_DAEMON_INHERIT};
+  const bool want[] = {true, true, false, false};
+  for (int i = 0; i < 4; i++) {
+    conc_thread_t t;
+    assert_int_equal(
+        conc_thread_init(&t, NULL, NULL,
+                         &(conc_thread_opts_t){.daemon = values[i]}),
+        0);
+    assert_int_equal(conc_thread_daemon(&t), want[i]);
+    conc_thread_destroy(&t);
+    conc_process_t p;
+    assert_int_equal(
+        conc_process_init(&p, noop, NULL,
+                          &(conc_process_opts_t){.daemon = values[i]}),
+        0);
+    assert_int_equal(conc_process_daemon(&p), want[i]);
+    conc_process_destroy(&p);
+  }
+  conc_thread_t t;
+  assert_int_equal(
+      conc_thread_init(&t, NULL, NULL,
+                       &(conc_thread_opts_t){.daemon = (conc_daemon_t)2}),
+      CONC_EINVAL);
+  conc_process_t p;
+  assert_int_equal(
+      conc_process_init(&p, noop, NULL,
+                        &(conc_process_opts_t){.daemon = (conc_daemon_t)2}),
+      CONC_EINVAL);
 }
 
 static void daemon_flag_inherits_and_freezes_at_start(void **state) {
@@ -234,12 +274,12 @@ static void daemon_flag_inherits_and_freezes_at_start(void **state) {
 /* P7 P8 */
 static conc_process_t sibling;
 
-static void *misuse_from_child(void *arg) {
+static int misuse_from_child(void *arg, void **result) {
   (void)arg;
   rep->rc = conc_process_join(&sibling, 0);
   rep->rc2 = conc_process_is_alive(&sibling);
   rep->rc3 = conc_process_join(conc_current_process(), 0);
-  return NULL;
+  return 0;
 }
 
 static void start_twice_and_foreign_join_are_errors(void **state) {
@@ -317,20 +357,22 @@ static void terminate_and_kill_give_negative_signal(void **state) {
 }
 
 /* P13 P14 F10 */
-static void *exit_with(void *arg) { conc_process_exit(*(int *)arg); }
+static int exit_with(void *arg, void **result) {
+  conc_process_exit(*(int *)arg);
+}
 /* cmocka catches fatal signals; a child must die of them for real. */
-static void *die_by(void *arg) {
+static int die_by(void *arg, void **result) {
   signal(*(int *)arg, SIG_DFL);
   raise(*(int *)arg);
-  return NULL;
+  return 0;
 }
-static void *crash_abort(void *arg) {
+static int crash_abort(void *arg, void **result) {
   (void)arg;
   signal(SIGABRT, SIG_DFL);
   abort();
 }
 
-static int run_for_code(void *(*fn)(void *), int arg) {
+static int run_for_code(conc_fn_t fn, int arg) {
   conc_process_t p;
   assert_int_equal(conc_process_init(&p, fn, &arg, NULL), 0);
   assert_int_equal(conc_process_start(&p), 0);
@@ -354,36 +396,61 @@ static void exit_codes_match_python(void **state) {
 
 static int err_pipe[2];
 
-static void *fail_to_pipe(void *arg) {
+static int fail_to_pipe(void *arg, void **result) {
   (void)arg;
   dup2(err_pipe[1], 2);
   fprintf(stderr, "partial "); /* buffered output must come out in order */
-  conc_process_fail("boom %d", 3);
+  return conc_raise(CONC_EINVAL, "boom %d", 3);
 }
 
-static void failure_prints_name_and_gives_one(void **state) {
-  (void)state;
+static int fail_with_bare_code(void *arg, void **result) {
+  dup2(err_pipe[1], 2);
+  return *(int *)arg;
+}
+
+/* Run fn(arg) in a child named "Bad"; returns its exit code and stores
+ * what it wrote to stderr in buf. */
+static int run_for_stderr(conc_fn_t fn, void *arg, char *buf, size_t cap) {
   assert_int_equal(pipe(err_pipe), 0);
   conc_process_t p;
-  assert_int_equal(conc_process_init(&p, fail_to_pipe, NULL,
-                                     &(conc_process_opts_t){.name = "Bad"}),
-                   0);
+  assert_int_equal(
+      conc_process_init(&p, fn, arg, &(conc_process_opts_t){.name = "Bad"}), 0);
   assert_int_equal(conc_process_start(&p), 0);
   close(err_pipe[1]);
-  char buf[256] = {0};
+  memset(buf, 0, cap);
   size_t got = 0;
   ssize_t r;
-  while ((r = read(err_pipe[0], buf + got, sizeof buf - 1 - got)) > 0)
+  while ((r = read(err_pipe[0], buf + got, cap - 1 - got)) > 0)
     got += (size_t)r;
   close(err_pipe[0]);
   assert_int_equal(conc_process_join(&p, CONC_FOREVER), 0);
-  assert_int_equal(exitcode(&p), 1);
-  assert_string_equal(buf, "partial Process Bad:\nboom 3\n");
+  int code = exitcode(&p);
   conc_process_destroy(&p);
+  return code;
+}
+
+/* A target's negative return is Python's uncaught exception: exit code 1
+ * and "Process NAME:" with the error's class, code and conc_raise message
+ * on stderr; a bare code prints no message, a positive return counts as
+ * CONC_EFAILED. */
+static void target_returning_a_code_exits_one_with_a_report(void **state) {
+  (void)state;
+  char buf[256];
+  assert_int_equal(run_for_stderr(fail_to_pipe, NULL, buf, sizeof buf), 1);
+  assert_string_equal(buf, "partial Process Bad:\n"
+                           "ValueError (CONC_EINVAL): boom 3\n");
+  int code = CONC_ETIMEDOUT;
+  assert_int_equal(run_for_stderr(fail_with_bare_code, &code, buf, sizeof buf),
+                   1);
+  assert_string_equal(buf, "Process Bad:\nTimeoutError (CONC_ETIMEDOUT)\n");
+  code = 3;
+  assert_int_equal(run_for_stderr(fail_with_bare_code, &code, buf, sizeof buf),
+                   1);
+  assert_string_equal(buf, "Process Bad:\nException (CONC_EFAILED)\n");
 }
 
 /* P15 */
-static void *read_stdin(void *arg) {
+static int read_stdin(void *arg, void **result) {
   (void)arg;
   char c;
   struct stat a, b;
@@ -391,7 +458,7 @@ static void *read_stdin(void *arg) {
   rep->value =
       fstat(0, &a) == 0 && stat("/dev/null", &b) == 0 && a.st_rdev == b.st_rdev;
   printf("y");
-  return NULL;
+  return 0;
 }
 
 static void child_stdin_is_devnull_and_stdout_flushed(void **state) {
@@ -443,14 +510,14 @@ static void close_rules(void **state) {
 }
 
 /* P21 P23 */
-static void *nest(void *arg) {
+static int nest(void *arg, void **result) {
   int depth = *(int *)arg;
   if (depth == 0) {
     snprintf(rep->name, sizeof rep->name, "%s",
              conc_process_name(conc_current_process()));
     snprintf(rep->name2, sizeof rep->name2, "%s",
              conc_process_name(conc_parent_process()));
-    return NULL;
+    return 0;
   }
   depth--;
   conc_process_t a, b;
@@ -486,7 +553,7 @@ static void nested_children_get_joined_names(void **state) {
 }
 
 /* P22 */
-static void *exit_with_children(void *arg) {
+static int exit_with_children(void *arg, void **result) {
   (void)arg;
   /* A started process object must outlive the child: static here. */
   static double t = 0.2;
@@ -498,7 +565,7 @@ static void *exit_with_children(void *arg) {
   conc_process_start(&n);
   rep->pid = conc_process_pid(&d);
   rep->other = conc_process_pid(&n);
-  return NULL; /* exit: terminate d, join n */
+  return 0; /* exit: terminate d, join n */
 }
 
 static void exit_terminates_daemons_and_joins_others(void **state) {
@@ -523,7 +590,7 @@ static void exit_terminates_daemons_and_joins_others(void **state) {
 
 /* F7: daemonic children of a killed parent exit promptly */
 /* arg: 1 daemonic, 0 non-daemonic, 2 non-daemonic with die_with_parent */
-static void *spawn_then_hang(void *arg) {
+static int spawn_then_hang(void *arg, void **result) {
   int daemon = *(int *)arg;
   conc_process_t d;
   conc_process_init(&d, loop_forever, NULL,
@@ -535,7 +602,7 @@ static void *spawn_then_hang(void *arg) {
   __atomic_store_n(&rep->pid, conc_process_pid(&d), __ATOMIC_RELEASE);
   for (;;)
     pause();
-  return NULL;
+  return 0;
 }
 
 static pid_t spawn_grandchild_and_kill_parent(int daemon) {
@@ -587,16 +654,16 @@ static void daemon_dies_with_killed_parent(void **state) {
  * the join times out while that parent lives and returns once it is
  * killed. With pidfd it watches a pidfd of the parent; without, the read
  * end of the parent's life pipe. */
-static void *join_parent_twice(void *arg) {
+static int join_parent_twice(void *arg, void **result) {
   (void)arg;
   conc_process_t *parent = conc_parent_process();
   rep->rc = conc_process_join(parent, 0.05);
   __atomic_store_n(&rep->value, 1, __ATOMIC_RELEASE); /* ready */
   rep->rc2 = conc_process_join(parent, 10.0);
-  return NULL;
+  return 0;
 }
 
-static void *start_joiner_then_hang(void *arg) {
+static int start_joiner_then_hang(void *arg, void **result) {
   (void)arg;
   conc_process_t g;
   conc_process_init(&g, join_parent_twice, NULL, NULL);
@@ -604,7 +671,7 @@ static void *start_joiner_then_hang(void *arg) {
   __atomic_store_n(&rep->pid, conc_process_pid(&g), __ATOMIC_RELEASE);
   for (;;)
     pause();
-  return NULL;
+  return 0;
 }
 
 static void joining_the_parent(bool pidfd) {
@@ -645,7 +712,7 @@ static void child_joins_its_parent_with_life_pipe(void **state) {
 }
 
 /* F7: the parent dies right after fork, before prctl could take effect */
-static void *start_daemon_and_vanish(void *arg) {
+static int start_daemon_and_vanish(void *arg, void **result) {
   (void)arg;
   conc_process_t d;
   conc_process_init(&d, loop_forever, NULL,
@@ -687,11 +754,11 @@ typedef struct counter_process {
   int start, step;
 } counter_process_t;
 
-static void *counter_run(void *arg) {
+static int counter_run(void *arg, void **result) {
   counter_process_t *self = arg;
   assert_ptr_equal(conc_current_process(), &self->base);
   rep->value = self->start + self->step;
-  return NULL;
+  return 0;
 }
 
 static void subclass_by_embedding(void **state) {
@@ -746,19 +813,19 @@ static void destroyed_running_child_is_reaped(void **state) {
 }
 
 /* P25 */
-static void *slow_thread(void *arg) {
+static int slow_thread(void *arg, void **result) {
   (void)arg;
   conc_sleep(0.2);
   rep->value = 1;
-  return NULL;
+  return 0;
 }
 
-static void *start_thread_and_return(void *arg) {
+static int start_thread_and_return(void *arg, void **result) {
   (void)arg;
   static conc_thread_t t;
   conc_thread_init(&t, slow_thread, NULL, NULL);
   conc_thread_start(&t);
-  return NULL; /* exit waits for the non-daemon thread */
+  return 0; /* exit waits for the non-daemon thread */
 }
 
 static void child_waits_for_its_threads(void **state) {
@@ -786,13 +853,13 @@ static void *hammer_registry(void *arg) {
   return NULL;
 }
 
-static void *use_registry_in_child(void *arg) {
+static int use_registry_in_child(void *arg, void **result) {
   (void)arg;
   conc_process_t q;
   conc_process_init(&q, noop, NULL, NULL);
   if (conc_process_start(&q) || conc_process_join(&q, CONC_FOREVER))
     conc_process_exit(2);
-  return NULL;
+  return 0;
 }
 
 static void fork_while_threads_use_the_registry(void **state) {
@@ -846,10 +913,11 @@ CONC_TEST_MAIN(
     T(start_join_with_sentinel_pipe), T(child_sees_name_pid_args_and_parent),
     T(args_as_array_or_struct_give_the_same_result), T(main_process_attributes),
     T(daemon_flag_inherits_and_freezes_at_start),
+    T(daemon_option_is_one_convention_for_threads_and_processes),
     T(start_twice_and_foreign_join_are_errors),
     T(join_timeouts_leave_child_running),
     T(terminate_and_kill_give_negative_signal), T(exit_codes_match_python),
-    T(failure_prints_name_and_gives_one),
+    T(target_returning_a_code_exits_one_with_a_report),
     T(child_stdin_is_devnull_and_stdout_flushed), T(close_rules),
     T(nested_children_get_joined_names),
     T(exit_terminates_daemons_and_joins_others),

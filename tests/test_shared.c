@@ -35,7 +35,7 @@ static int teardown(void **state) {
   return 0;
 }
 
-static int run_child(void *(*fn)(void *), void *arg) {
+static int run_child(conc_fn_t fn, void *arg) {
   conc_process_t p;
   assert_int_equal(conc_process_init(&p, fn, arg, NULL), 0);
   assert_int_equal(conc_process_start(&p), 0);
@@ -73,7 +73,7 @@ struct values {
   conc_value_t i, d, h, q, c, raw;
 };
 
-static void *write_values(void *arg) {
+static int write_values(void *arg, void **result) {
   struct values *v = arg;
   int i = 7;
   double d = 2.5;
@@ -86,7 +86,7 @@ static void *write_values(void *arg) {
   conc_value_set(&v->q, &q);
   conc_value_set(&v->c, &c);
   conc_value_set(&v->raw, &i);
-  return NULL;
+  return 0;
 }
 
 static void values_keep_initial_and_see_child_writes(void **state) {
@@ -185,14 +185,14 @@ static void get_lock_follows_python_rules(void **state) {
 /* V4 */
 #define INCS 20000
 
-static void *increment(void *arg) {
+static int increment(void *arg, void **result) {
   conc_value_t *v = arg;
   for (int k = 0; k < INCS; k++) {
     conc_value_acquire(v);
     ++*(int *)conc_value_ptr(v);
     conc_value_release(v);
   }
-  return NULL;
+  return 0;
 }
 
 static void increments_under_get_lock_are_exact(void **state) {
@@ -215,14 +215,14 @@ static void increments_under_get_lock_are_exact(void **state) {
 }
 
 /* V5 */
-static void *prefix_sum(void *arg) {
+static int prefix_sum(void *arg, void **result) {
   conc_array_t *a = arg;
   conc_array_acquire(a);
   int *x = conc_array_ptr(a);
   for (size_t k = 1; k < conc_array_len(a); k++)
     x[k] += x[k - 1];
   conc_array_release(a);
-  return NULL;
+  return 0;
 }
 
 static void array_index_slice_and_child_prefix_sum(void **state) {
@@ -261,9 +261,9 @@ static void array_index_slice_and_child_prefix_sum(void **state) {
 }
 
 /* V8 */
-static void *rename_in_child(void *arg) {
+static int rename_in_child(void *arg, void **result) {
   conc_array_set_value(arg, "child");
-  return NULL;
+  return 0;
 }
 
 static void char_array_has_string_value(void **state) {
@@ -298,9 +298,9 @@ struct point {
   double y;
 };
 
-static void *move_point(void *arg) {
+static int move_point(void *arg, void **result) {
   conc_value_set(arg, &(struct point){3, 4.5});
-  return NULL;
+  return 0;
 }
 
 static void structure_value_and_independent_copy(void **state) {
@@ -322,7 +322,7 @@ static void structure_value_and_independent_copy(void **state) {
 }
 
 /* F3: the holder of a Value's lock dies */
-static void *die_holding(void *arg) {
+static int die_holding(void *arg, void **result) {
   conc_value_acquire(arg);
   *(int *)conc_value_ptr(arg) = 99;
   _exit(0);
@@ -433,14 +433,14 @@ static int role_create(const char *prefix, const char *suffix, bool track) {
 static const char *role_prefix;
 static bool role_hold;
 
-static void *role_child(void *arg) {
+static int role_child(void *arg, void **result) {
   (void)arg;
   if (role_create(role_prefix, "b", true))
     conc_process_exit(2);
   role_ready('b');
   while (role_hold)
     pause();
-  return NULL;
+  return 0;
 }
 
 /* A creator and its child (segments a, b) plus an untracked u; then either
@@ -465,12 +465,12 @@ static int role_family(const char *prefix, bool hold) {
 #define RACERS 4
 static unsigned *race_go;
 
-static void *role_racer(void *arg) {
+static int role_racer(void *arg, void **result) {
   while (!__atomic_load_n(race_go, __ATOMIC_ACQUIRE))
     conc_sleep(0.0005);
   if (role_create(role_prefix, arg, true))
     conc_process_exit(2);
-  return NULL;
+  return 0;
 }
 
 static int role_race(const char *prefix) {
@@ -685,13 +685,13 @@ static void shm_invalid_creation_and_unlink(void **state) {
 }
 
 /* M3 */
-static void *shm_child_writes(void *arg) {
+static int shm_child_writes(void *arg, void **result) {
   conc_shm_t s;
   if (conc_shm_init(&s, arg, false, 0) != 0)
     conc_process_exit(2);
   strcpy(conc_shm_buf(&s), "from child");
   conc_shm_close(&s);
-  return NULL;
+  return 0;
 }
 
 static void shm_shared_across_processes_and_reclaimed(void **state) {
@@ -806,7 +806,7 @@ struct names {
   char name[3][64];
 };
 
-static void *name_in_child(void *arg) {
+static int name_in_child(void *arg, void **result) {
   struct names *n = arg;
   conc_shm_t s;
   int k = n->name[1][0] ? 2 : 1;
@@ -816,7 +816,7 @@ static void *name_in_child(void *arg) {
   strcpy(n->name[k], conc_shm_name(&s));
   conc_shm_unlink(&s);
   conc_shm_close(&s);
-  return NULL;
+  return 0;
 }
 
 static void shm_names_come_from_random_source_not_pid(void **state) {
@@ -869,7 +869,7 @@ static void shm_one_tracker_for_racing_children(void **state) {
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
-static void *create_then(void *arg) {
+static int create_then(void *arg, void **result) {
   const char *name = arg;
   conc_shm_t s;
   if (conc_shm_init(&s, name, true, 64))
@@ -877,7 +877,7 @@ static void *create_then(void *arg) {
   strcpy(conc_shm_buf(&s), name);
   if (name[strlen(name) - 1] == 'k')
     raise(SIGKILL);
-  return NULL;
+  return 0;
 }
 
 static void shm_child_segment_attachable_after_join(void **state) {

@@ -30,12 +30,16 @@ static void gate_wait(gate_t *g) {
     conc__wait(&g->word, 0, CONC_DEADLINE_NEVER, false);
 }
 
-static void *wait_gate(void *arg) {
+static int wait_gate(void *arg, void **result) {
   gate_wait(arg);
-  return arg;
+  *result = arg;
+  return 0;
 }
 
-static void *nothing(void *arg) { return arg; }
+static int nothing(void *arg, void **result) {
+  *result = arg;
+  return 0;
+}
 
 /* Threads parked on a gate are daemons: if an assertion fails before the
  * gate opens, process exit must not wait for them (spec T13). */
@@ -125,12 +129,12 @@ struct rename_ctx {
   const char *new_name;
 };
 
-static void *rename_self(void *arg) {
+static int rename_self(void *arg, void **result) {
   struct rename_ctx *c = arg;
   pthread_getname_np(pthread_self(), c->os_at_start, sizeof c->os_at_start);
   assert_int_equal(conc_thread_set_name(conc_current_thread(), c->new_name), 0);
   pthread_getname_np(pthread_self(), c->os_after, sizeof c->os_after);
-  return NULL;
+  return 0;
 }
 
 /* T2 */
@@ -178,9 +182,10 @@ static void name_can_change_at_any_time(void **state) {
 /* ---- T3 / T4 target and subclassing ---------------------------------------
  */
 
-static void *count_calls(void *arg) {
+static int count_calls(void *arg, void **result) {
   conc__fetch_add((uint32_t *)arg, 1);
-  return (void *)0x1234;
+  *result = (void *)0x1234;
+  return 0;
 }
 
 /* T3 */
@@ -217,12 +222,12 @@ typedef struct {
   bool self_found;
 } counter_thread_t;
 
-static void *counter_run(void *arg) {
+static int counter_run(void *arg, void **result) {
   counter_thread_t *self = arg;
   self->runs++;
   self->self_found = CONC_CONTAINER_OF(conc_current_thread(), counter_thread_t,
                                        thread) == self;
-  return NULL;
+  return 0;
 }
 
 /* T4 */
@@ -243,12 +248,12 @@ struct ids {
   unsigned long ident, native;
 };
 
-static void *record_ids(void *arg) {
+static int record_ids(void *arg, void **result) {
   struct ids *ids = arg;
   ids->ident = conc_get_ident();
   ids->native = conc_get_native_id();
   gate_wait(&ids->go);
-  return NULL;
+  return 0;
 }
 
 /* T5 T6 */
@@ -297,9 +302,10 @@ static void starting_twice_is_a_state_error(void **state) {
   conc_thread_destroy(&t);
 }
 
-static void *join_self(void *arg) {
+static int join_self(void *arg, void **result) {
   (void)arg;
-  return (void *)(intptr_t)conc_thread_join(conc_current_thread(), 1.0);
+  *result = (void *)(intptr_t)conc_thread_join(conc_current_thread(), 1.0);
+  return 0;
 }
 
 /* T8 */
@@ -396,7 +402,7 @@ struct daemon_probe {
   bool inherited, explicit_no;
 };
 
-static void *make_children(void *arg) {
+static int make_children(void *arg, void **result) {
   struct daemon_probe *p = arg;
   conc_thread_t a, b;
   conc_thread_init(&a, nothing, NULL, NULL);
@@ -406,7 +412,7 @@ static void *make_children(void *arg) {
   p->explicit_no = conc_thread_daemon(&b);
   conc_thread_destroy(&a);
   conc_thread_destroy(&b);
-  return NULL;
+  return 0;
 }
 
 /* T12 */
@@ -452,19 +458,19 @@ static void setting_daemon_after_start_is_a_state_error(void **state) {
 
 static int exit_pipe = -1;
 
-static void *write_after(void *arg) {
+static int write_after(void *arg, void **result) {
   const char *what = arg;
   conc_sleep(what[0] == 'D' ? 30.0 : 0.2);
   assert_int_equal(write(exit_pipe, what, 1), 1);
-  return NULL;
+  return 0;
 }
 
-static void *start_grandchild(void *arg) {
+static int start_grandchild(void *arg, void **result) {
   (void)arg;
   static conc_thread_t b;
   conc_thread_init(&b, write_after, "B", NULL);
   conc_thread_start(&b);
-  return NULL; /* ends at once; B still runs */
+  return 0; /* ends at once; B still runs */
 }
 
 static void atexit_mark(void *arg) {
@@ -518,10 +524,11 @@ static void exit_waits_for_non_daemon_threads_only(void **state) {
 }
 
 /* T13: shutdown from a non-daemon thread does not wait for itself. */
-static void *shutdown_inside(void *arg) {
+static int shutdown_inside(void *arg, void **result) {
   (void)arg;
   conc_threading_shutdown();
-  return (void *)1;
+  *result = (void *)1;
+  return 0;
 }
 
 static void
@@ -547,9 +554,9 @@ shutdown_called_from_a_thread_does_not_wait_for_itself(void **state) {
 /* ---- T14 / T15 / T16 registry
  * ---------------------------------------------------- */
 
-static void *report_ident(void *arg) {
+static int report_ident(void *arg, void **result) {
   *(unsigned long *)arg = conc_get_ident();
-  return NULL;
+  return 0;
 }
 
 /* T14 */
@@ -658,9 +665,9 @@ static void enumerate_lists_only_started_alive_threads(void **state) {
 /* ---- T18 excepthook
  * ---------------------------------------------------------------- */
 
-static void *fail_with_value_error(void *arg) {
+static int fail_with_value_error(void *arg, void **result) {
   (void)arg;
-  conc_thread_fail(CONC_EINVAL, "bad value %d", 42);
+  return conc_raise(CONC_EINVAL, "bad value %d", 42);
 }
 
 /* Run fn while fd 2 goes to a temporary file; returns what was written. */
@@ -688,7 +695,8 @@ static void run_failing_thread(void) {
   run_and_destroy(&t);
 }
 
-/* T18 */
+/* T18: a target returning conc_raise(code, ...) reaches the default hook
+ * with its code and message. */
 static void default_excepthook_prints_thread_name_and_error(void **state) {
   (void)state;
   char out[512];
@@ -701,21 +709,40 @@ static conc_excepthook_args_t seen;
 static char seen_msg[64];
 static char seen_name[64];
 static int hook_calls;
+static void *seen_user;
 
-static void recording_hook(const conc_excepthook_args_t *a) {
+static void recording_hook(const conc_excepthook_args_t *a, void *user) {
   hook_calls++;
   seen = *a;
+  seen_user = user;
   snprintf(seen_msg, sizeof seen_msg, "%s", a->message);
   snprintf(seen_name, sizeof seen_name, "%s", conc_thread_name(a->thread));
 }
 
-/* T18: a custom hook receives the code, message and thread; the thread's
- * result reports the failure. */
-static void custom_excepthook_receives_code_message_thread(void **state) {
-  (void)state;
+/* Start and join a thread running fn with recording_hook installed. */
+static void run_hooked(conc_thread_t *t, conc_fn_t fn, void *arg) {
   hook_calls = 0;
-  conc_excepthook_t old = conc_thread_set_excepthook(recording_hook);
-  assert_ptr_equal(old, conc_thread_default_excepthook);
+  seen_user = NULL;
+  conc_thread_set_excepthook(recording_hook, &hook_calls);
+  conc_thread_init(t, fn, arg, NULL);
+  start_ok(t);
+  join_ok(t);
+  conc_thread_set_excepthook(NULL, NULL);
+}
+
+/* T18: a target's negative return reaches a custom hook with the code, the
+ * conc_raise message, the thread and the hook's user pointer; the thread's
+ * result reports the code. */
+static void target_returning_a_code_reaches_the_excepthook(void **state) {
+  (void)state;
+  int user;
+  hook_calls = 0;
+  conc_thread_set_excepthook(recording_hook, &user);
+  conc_excepthook_t hook;
+  void *hook_arg;
+  conc_thread_get_excepthook(&hook, &hook_arg);
+  assert_ptr_equal(hook, recording_hook);
+  assert_ptr_equal(hook_arg, &user);
   conc_thread_t t;
   conc_thread_init(&t, fail_with_value_error, NULL,
                    &(conc_thread_opts_t){.name = "hooked"});
@@ -725,26 +752,49 @@ static void custom_excepthook_receives_code_message_thread(void **state) {
   assert_int_equal(seen.code, CONC_EINVAL);
   assert_string_equal(seen_msg, "bad value 42");
   assert_ptr_equal(seen.thread, &t);
+  assert_ptr_equal(seen_user, &user);
   assert_string_equal(seen_name, "hooked");
-  assert_int_equal(conc_thread_result(&t, NULL), CONC_EINVAL);
-  assert_ptr_equal(conc_thread_set_excepthook(NULL), recording_hook);
-  assert_ptr_equal(conc_thread_set_excepthook(NULL),
-                   conc_thread_default_excepthook);
+  void *res = (void *)0x9;
+  assert_int_equal(conc_thread_result(&t, &res), CONC_EINVAL);
+  assert_ptr_equal(res, (void *)0x9); /* untouched on failure */
+  conc_thread_set_excepthook(NULL, &user);
+  conc_thread_get_excepthook(&hook, &hook_arg);
+  assert_ptr_equal(hook, conc_thread_default_excepthook);
+  assert_null(hook_arg);
   conc_thread_destroy(&t);
 }
 
-static void *exit_quietly(void *arg) { conc_thread_exit(arg); }
+static int return_code_without_message(void *arg, void **result) {
+  (void)arg;
+  conc_raise(CONC_EIO, "raised for another code");
+  *result = (void *)0x5;
+  return CONC_EINVAL;
+}
 
-/* T18: SystemExit (conc_thread_exit) is silent. */
-static void thread_exit_is_silent_and_sets_the_result(void **state) {
+/* T18: the hook's message is the one raised with the returned code only;
+ * a bare code gives "". */
+static void excepthook_message_belongs_to_the_returned_code(void **state) {
   (void)state;
-  hook_calls = 0;
-  conc_thread_set_excepthook(recording_hook);
   conc_thread_t t;
-  conc_thread_init(&t, exit_quietly, (void *)0x77, NULL);
-  start_ok(&t);
-  join_ok(&t);
-  conc_thread_set_excepthook(NULL);
+  run_hooked(&t, return_code_without_message, NULL);
+  assert_int_equal(hook_calls, 1);
+  assert_int_equal(seen.code, CONC_EINVAL);
+  assert_string_equal(seen_msg, "");
+  assert_int_equal(conc_thread_result(&t, NULL), CONC_EINVAL);
+  conc_thread_destroy(&t);
+}
+
+static int return_the_argument(void *arg, void **result) {
+  *result = arg;
+  return 0;
+}
+
+/* T18: a 0 return is a normal end: no hook, and the result (join's value
+ * in C) is the target's *result. */
+static void join_returns_the_targets_result(void **state) {
+  (void)state;
+  conc_thread_t t;
+  run_hooked(&t, return_the_argument, (void *)0x77);
   assert_int_equal(hook_calls, 0);
   void *res = NULL;
   assert_int_equal(conc_thread_result(&t, &res), 0);
@@ -752,64 +802,18 @@ static void thread_exit_is_silent_and_sets_the_result(void **state) {
   conc_thread_destroy(&t);
 }
 
-static void failing_hook(const conc_excepthook_args_t *a) {
-  (void)a;
-  conc_thread_fail(CONC_ESTATE, "hook broke");
-}
-
-static void run_failing_thread_with_failing_hook(void) {
-  conc_thread_set_excepthook(failing_hook);
-  run_failing_thread();
-  conc_thread_set_excepthook(NULL);
-}
-
-/* T18: a hook that fails is itself reported. */
-static void failing_excepthook_is_reported(void **state) {
-  (void)state;
-  char out[512];
-  capture_stderr(run_failing_thread_with_failing_hook, out, sizeof out);
-  assert_string_equal(out, "Exception in threading.excepthook:\n"
-                           "RuntimeError (CONC_ESTATE): hook broke\n");
-}
-
-static void exiting_hook(const conc_excepthook_args_t *a) {
-  (void)a;
-  hook_calls++;
-  conc_thread_exit((void *)0x55);
-}
-
-/* T18: a hook may end the thread quietly (SystemExit inside the hook); the
- * thread still ends normally, its failure code stays, nothing leaks. */
-static void hook_may_end_the_thread_with_exit(void **state) {
-  (void)state;
-  hook_calls = 0;
-  conc_thread_set_excepthook(exiting_hook);
-  conc_thread_t t;
-  conc_thread_init(&t, fail_with_value_error, NULL, NULL);
-  start_ok(&t);
-  join_ok(&t);
-  conc_thread_set_excepthook(NULL);
-  assert_int_equal(hook_calls, 1);
-  assert_int_equal(conc_thread_result(&t, NULL), CONC_EINVAL);
-  assert_false(conc_thread_is_alive(&t));
-  conc_thread_destroy(&t);
-}
-
-/* T18: a positive code becomes CONC_EFAILED. */
-static void *fail_with_bad_code(void *arg) {
+/* T18: a positive return (not a code) counts as CONC_EFAILED. */
+static int return_positive(void *arg, void **result) {
   (void)arg;
-  conc_thread_fail(5, NULL);
+  return 5;
 }
 
 static void non_error_codes_become_efailed(void **state) {
   (void)state;
-  hook_calls = 0;
-  conc_thread_set_excepthook(recording_hook);
   conc_thread_t t;
-  conc_thread_init(&t, fail_with_bad_code, NULL, NULL);
-  start_ok(&t);
-  join_ok(&t);
-  conc_thread_set_excepthook(NULL);
+  run_hooked(&t, return_positive, NULL);
+  assert_int_equal(hook_calls, 1);
+  assert_int_equal(seen.code, CONC_EFAILED);
   assert_int_equal(conc_thread_result(&t, NULL), CONC_EFAILED);
   assert_string_equal(seen_msg, "");
   conc_thread_destroy(&t);
@@ -859,14 +863,14 @@ static void threads_never_joined_do_not_leak(void **state) {
   assert_true(after - before < 64 * 1024); /* far below 3 * 64 * 8 MiB */
 }
 
-static void *stack_size_of_self(void *arg) {
+static int stack_size_of_self(void *arg, void **result) {
   pthread_attr_t attr;
   size_t size = 0;
   pthread_getattr_np(pthread_self(), &attr);
   pthread_attr_getstacksize(&attr, &size);
   pthread_attr_destroy(&attr);
   *(size_t *)arg = size;
-  return NULL;
+  return 0;
 }
 
 /* ThreadSanitizer raises small stack sizes (its AdjustStackSize). */
@@ -1055,7 +1059,7 @@ static int child_checks(conc_thread_t *me, conc_thread_t *other) {
 
 static conc_thread_t fork_blocked;
 
-static void *fork_from_thread(void *arg) {
+static int fork_from_thread(void *arg, void **result) {
   struct fork_probe *p = arg;
   pid_t pid = fork();
   if (pid == 0)
@@ -1063,7 +1067,7 @@ static void *fork_from_thread(void *arg) {
   int status = -1;
   waitpid(pid, &status, 0);
   p->child_status = status;
-  return NULL;
+  return 0;
 }
 
 static void after_fork_child_registry_holds_only_the_forker(void **state) {
@@ -1095,9 +1099,9 @@ static void after_fork_child_registry_holds_only_the_forker(void **state) {
 /* G3: a negative timeout (other than CONC_FOREVER) follows each
  * primitive's own Python rule: Lock raises, Semaphore, Event and Condition
  * poll, a blocking Queue get raises, join clamps to 0. */
-static void *park_until_set(void *arg) {
+static int park_until_set(void *arg, void **result) {
   conc_event_wait(arg, CONC_FOREVER);
-  return NULL;
+  return 0;
 }
 
 static void negative_timeouts_follow_each_primitives_rule(void **state) {
@@ -1158,10 +1162,9 @@ CONC_TEST_MAIN(
     cmocka_unit_test(foreign_thread_gets_a_daemon_dummy),
     cmocka_unit_test(enumerate_lists_only_started_alive_threads),
     cmocka_unit_test(default_excepthook_prints_thread_name_and_error),
-    cmocka_unit_test(custom_excepthook_receives_code_message_thread),
-    cmocka_unit_test(thread_exit_is_silent_and_sets_the_result),
-    cmocka_unit_test(failing_excepthook_is_reported),
-    cmocka_unit_test(hook_may_end_the_thread_with_exit),
+    cmocka_unit_test(target_returning_a_code_reaches_the_excepthook),
+    cmocka_unit_test(excepthook_message_belongs_to_the_returned_code),
+    cmocka_unit_test(join_returns_the_targets_result),
     cmocka_unit_test(non_error_codes_become_efailed),
     cmocka_unit_test(threads_never_joined_do_not_leak),
     cmocka_unit_test(stack_sizes_are_honoured),

@@ -13,12 +13,13 @@ struct fire {
   int tag;
 };
 
-static void *fire(void *arg) {
+static int fire(void *arg, void **result) {
   struct fire *f = arg;
   f->at = conc_monotonic();
   f->ident = conc_get_ident();
   conc__fetch_add(&f->calls, 1);
-  return f;
+  *result = f;
+  return 0;
 }
 
 /* TM1 */
@@ -166,7 +167,48 @@ static void bad_arguments_are_rejected(void **state) {
   assert_int_equal(conc_timer_destroy(NULL), CONC_EINVAL);
 }
 
+static int fail_in_timer(void *arg, void **result) {
+  (void)arg;
+  return conc_raise(CONC_ETIMEDOUT, "late by %d s", 2);
+}
+
+static conc_excepthook_args_t hook_seen;
+static char hook_message[64];
+static void *hook_user;
+
+static void remember_failure(const conc_excepthook_args_t *a, void *user) {
+  hook_seen = *a;
+  hook_user = user;
+  snprintf(hook_message, sizeof hook_message, "%s", a->message);
+}
+
+/* A timer's function is its thread's target: a negative return reaches the
+ * excepthook with the code, the conc_raise message and the timer's thread,
+ * and becomes the thread's result. */
+static void failing_function_reaches_the_excepthook(void **state) {
+  (void)state;
+  int user;
+  conc_excepthook_t old;
+  void *old_arg;
+  conc_thread_get_excepthook(&old, &old_arg);
+  conc_thread_set_excepthook(remember_failure, &user);
+  conc_timer_t tm;
+  assert_int_equal(conc_timer_init(&tm, 0.0, fail_in_timer, NULL, NULL), 0);
+  assert_int_equal(conc_timer_start(&tm), 0);
+  assert_int_equal(conc_timer_join(&tm, CONC_FOREVER), 0);
+  conc_thread_set_excepthook(old, old_arg);
+  assert_int_equal(hook_seen.code, CONC_ETIMEDOUT);
+  assert_string_equal(hook_message, "late by 2 s");
+  assert_ptr_equal(hook_seen.thread, conc_timer_thread(&tm));
+  assert_ptr_equal(hook_user, &user);
+  void *res = NULL;
+  assert_int_equal(conc_thread_result(conc_timer_thread(&tm), &res),
+                   CONC_ETIMEDOUT);
+  assert_int_equal(conc_timer_destroy(&tm), 0);
+}
+
 CONC_TEST_MAIN(
+    cmocka_unit_test(failing_function_reaches_the_excepthook),
     cmocka_unit_test(timer_calls_fn_once_after_the_interval_in_its_own_thread),
     cmocka_unit_test(each_timer_keeps_its_own_argument),
     cmocka_unit_test(cancel_before_expiry_means_never_and_ends_promptly),

@@ -58,4 +58,16 @@
  */
 typedef int (*conc_fn_t)(void *arg, void **result);
 
+/*
+ * The `daemon` option of threads and processes (Python's daemon=None, True,
+ * False). Zero-initialised options inherit the creator's flag, as None
+ * does; CONC_DAEMON_YES is 1, so `.daemon = true` makes a daemon. `false`
+ * is 0 and inherits: write CONC_DAEMON_NO for "not a daemon".
+ */
+typedef enum conc_daemon {
+  CONC_DAEMON_INHERIT = 0,
+  CONC_DAEMON_YES = 1,
+  CONC_DAEMON_NO = -1
+} conc_daemon_t;
+
 #endif

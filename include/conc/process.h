@@ -1,22 +1,33 @@
+// clang-format off
 /*
  * Processes: Python's multiprocessing.Process for C (the "fork" start method).
  *
  *   Python                                   C
+ *   def f(x): ...                            static int f(void *x, void **result) { ...; return 0; }
  *   p = Process(target=f, args=(x,),         conc_process_t p;
  *               name="w", daemon=True)       conc_process_init(&p, f, &x,
  *                                              &(conc_process_opts_t){.name = "w",
- *                                                                     .daemon = CONC_DAEMON_YES});
+ *                                                                     .daemon = true});
  *   p.start()                                conc_process_start(&p);
  *   p.join()                                 conc_process_join(&p, CONC_FOREVER);
+ *   raise ValueError("bad") (in f)           return conc_raise(CONC_EINVAL, "bad");
+ *   sys.exit(3) (in the child)               conc_process_exit(3);
+ *   p.exitcode                               conc_process_exitcode(&p, &code);
  *
- * The child is a fork of the caller: the target is a plain function pointer
+ * The child is a fork of the caller: the target is a conc_fn_t (conc/defs.h)
  * and `arg` points into the child's copy of the parent's memory, so arguments
  * cross by value. Results come back through shared memory (conc/shared.h),
- * pipes (conc/channel.h) or the exit code.
+ * pipes (conc/channel.h) or the exit code: a target that returns 0 ends
+ * the child with exit code 0; a negative return (a positive one counts as
+ * CONC_EFAILED) is an uncaught exception: the child prints
+ *   Process NAME:
+ *   PythonName (CONC_ECODE): message of conc_raise
+ * to stderr and its exit code is 1. *result is not sent anywhere.
  *
  * "Subclassing" is embedding: put conc_process_t first in your struct, pass
  * your run function as the target and the struct as arg.
  */
+// clang-format on
 #ifndef CONC_PROCESS_H
 #define CONC_PROCESS_H
 
@@ -32,13 +43,12 @@
 /* The exit code of a process that has not ended (Python's None). */
 #define CONC_EXITCODE_NONE INT_MIN
 
-/* The `daemon` option is tri-state: zero inherits the creating process's
- * flag, as Python's daemon=None does. */
-enum { CONC_DAEMON_INHERIT = 0, CONC_DAEMON_YES = 1, CONC_DAEMON_NO = -1 };
-
 typedef struct conc_process_opts {
   const char *name; /* NULL: "Process-N" (":"-joined when nested) */
-  int daemon;       /* CONC_DAEMON_INHERIT / _YES / _NO */
+  /* conc_daemon_t (conc/defs.h), as for threads: CONC_DAEMON_INHERIT (0,
+   * daemon=None) takes the creating process's flag, CONC_DAEMON_YES (1, so
+   * `true` works) a daemon, CONC_DAEMON_NO not a daemon. */
+  conc_daemon_t daemon;
   /* Kill a non-daemonic child when its parent dies (daemonic children always
    * get this; Python gives it to neither). */
   bool die_with_parent;
@@ -47,7 +57,7 @@ typedef struct conc_process_opts {
 /* Contents are private. */
 typedef struct conc_process {
   struct {
-    void *(*target)(void *);
+    conc_fn_t target;
     void *arg;
     struct conc_process *next, *prev; /* the creator's list of children */
     pid_t pid;
@@ -64,15 +74,17 @@ typedef struct conc_process {
 CONC_BEGIN_DECLS
 
 /* Process(target, args, name, daemon). target may be NULL (run does
- * nothing). A name that does not fit CONC_PROCESS_NAME_MAX is CONC_EINVAL. */
-CONC_EXTERN int conc_process_init(conc_process_t *p, void *(*target)(void *),
+ * nothing). A name that does not fit CONC_PROCESS_NAME_MAX, or a daemon
+ * value that is not a CONC_DAEMON_*, is CONC_EINVAL. */
+CONC_EXTERN int conc_process_init(conc_process_t *p, conc_fn_t target,
                                   void *arg, const conc_process_opts_t *opts);
 
 /* close() if possible; a child still running is detached (it stays listed for
  * the exit-time reaping but is no longer reachable through `p`). */
 CONC_EXTERN void conc_process_destroy(conc_process_t *p);
 
-/* Fork and run target(arg) in the child, then conc_process_exit(0).
+/* Fork and run target(arg, &result) in the child, then conc_process_exit
+ * with 0, or 1 after the report of a negative return (see the top).
  * CONC_ESTATE: started before, or the caller is a daemonic process;
  * CONC_EPERM: `p` was created by another process; CONC_ECLOSED. */
 CONC_EXTERN int conc_process_start(conc_process_t *p);
@@ -94,7 +106,7 @@ CONC_EXTERN int conc_process_terminate(conc_process_t *p);
 CONC_EXTERN int conc_process_kill(conc_process_t *p);
 
 /* *code = exit status as Python reports it: n after exit(n), -N after
- * signal N, 1 after conc_process_fail; CONC_EXITCODE_NONE while unstarted or
+ * signal N, 1 after the target returned a negative code; CONC_EXITCODE_NONE while unstarted or
  * running. Returns 0, CONC_ECLOSED or CONC_EINVAL. */
 CONC_EXTERN int conc_process_exitcode(conc_process_t *p, int *code);
 
@@ -136,14 +148,6 @@ CONC_EXTERN int conc_process_cpu_count(void);
  * terminate its daemonic children and join the others, flush stdio, _exit(n).
  * In the main process it is exit(n). Never returns. */
 CONC_EXTERN CONC_NORETURN void conc_process_exit(int code);
-
-/* An unhandled failure: prints "Process NAME:" (children only) and the
- * formatted message to stderr, flushed, then conc_process_exit(1). */
-CONC_EXTERN CONC_NORETURN void conc_process_fail(const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
 
 CONC_END_DECLS
 

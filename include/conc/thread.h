@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Threads: Python's threading.Thread, the thread registry (current_thread,
  * main_thread, enumerate, active_count, get_ident, get_native_id), process
@@ -13,7 +14,16 @@
  *   t.is_alive()                             conc_thread_is_alive(&t)
  *   t.name / t.ident / t.native_id           conc_thread_name(&t) / ..._ident / ..._native_id
  *   threading.current_thread().name          conc_thread_name(conc_current_thread())
- *   raise ValueError("bad") (in a thread)    conc_thread_fail(CONC_EINVAL, "bad");
+ *   def f(x): return value                   static int f(void *x, void **result) {
+ *                                              *result = value; return 0; }
+ *   raise ValueError("bad") (in f)           return conc_raise(CONC_EINVAL, "bad");
+ *   threading.excepthook = hook              conc_thread_set_excepthook(hook, user);
+ *
+ * The target is a conc_fn_t (conc/defs.h). A negative return is the thread's
+ * exception: the excepthook gets the code and the message of conc_raise,
+ * and conc_thread_result returns the code (a positive return, not a code,
+ * counts as CONC_EFAILED). After a 0 return, *result (pre-set to NULL) is
+ * what conc_thread_result hands back.
  *
  * Lifetime: a conc_thread_t is caller-allocated and must stay valid while
  * its thread runs (from conc_thread_start until conc_thread_is_alive() is
@@ -25,12 +35,13 @@
  * pass your run function with the struct as its argument:
  *
  *   typedef struct { conc_thread_t thread; int n; } counter_t;
- *   static void *run(void *arg) { counter_t *self = arg; ...; return NULL; }
+ *   static int run(void *arg, void **result) { counter_t *self = arg; ...; return 0; }
  *   conc_thread_init(&c.thread, run, &c, NULL);
  *
  * (Inside run, CONC_CONTAINER_OF(conc_current_thread(), counter_t, thread)
  * reaches the same struct.)
  */
+// clang-format on
 #ifndef CONC_THREAD_H
 #define CONC_THREAD_H
 
@@ -41,12 +52,6 @@
 #include "conc/defs.h"
 
 CONC_BEGIN_DECLS
-
-/* Values of conc_thread_opts_t.daemon besides 0 (inherit): any positive
- * value (true) makes a daemon, CONC_DAEMON_NO an explicit non-daemon. */
-#define CONC_DAEMON_INHERIT 0
-#define CONC_DAEMON_YES 1
-#define CONC_DAEMON_NO (-1)
 
 /* Smallest explicit stack size accepted (threading.stack_size's 32 KiB). */
 #define CONC_THREAD_STACK_MIN 32768
@@ -61,9 +66,11 @@ typedef struct conc_thread_opts {
   /* A C function pointer has no __name__: give it here to get Python's
    * "Thread-N (target)" default name. Ignored when name is set. */
   const char *target_name;
-  /* 0 (CONC_DAEMON_INHERIT): the creating thread's daemon flag (false for
-   * the main thread); > 0 (true): daemon; CONC_DAEMON_NO: not a daemon. */
-  int daemon;
+  /* conc_daemon_t (conc/defs.h), as for processes: CONC_DAEMON_INHERIT (0,
+   * daemon=None) takes the creating thread's flag (false for the main
+   * thread); CONC_DAEMON_YES (1, so `true` works) a daemon; CONC_DAEMON_NO
+   * not a daemon. `false` is 0: it inherits, it does not mean "no". */
+  conc_daemon_t daemon;
   /* 0: the platform default; else at least CONC_THREAD_STACK_MIN bytes
    * (rounded up to whole pages). */
   size_t stack_size;
@@ -76,9 +83,9 @@ typedef struct conc_thread {
     uint32_t native_id; /* gettid() once published; see conc_thread_native_id */
     uint32_t flags;     /* daemon, dummy, main, ... */
     uint32_t reap;      /* who releases the pthread: a joiner or itself */
-    int fail_code;      /* 0, or the code passed to conc_thread_fail */
+    int fail_code;      /* 0, or the target's negative return */
     unsigned long ident;
-    void *(*target)(void *);
+    conc_fn_t target;
     void *arg;
     void *result;
     char *name;      /* current name (atomic pointer) */
@@ -86,7 +93,6 @@ typedef struct conc_thread {
     size_t stack_size;
     const char *kind; /* "Thread", "Timer", "_MainThread", "_DummyThread" */
     struct conc_thread *prev, *next; /* registry links (alive threads) */
-    void *jmp;                       /* the running thread's exit point */
     char name_buf[48];
   } priv;
 } conc_thread_t;
@@ -94,14 +100,15 @@ typedef struct conc_thread {
 /*
  * Thread(target=target, args=(arg,), ...). target may be NULL (Python's
  * target=None: run() does nothing). opts may be NULL. Returns 0,
- * CONC_EINVAL (t NULL, stack_size below the minimum or too large to round
- * up to pages) or CONC_ENOMEM.
+ * CONC_EINVAL (t NULL, daemon not one of the CONC_DAEMON_* values,
+ * stack_size below the minimum or too large to round up to pages) or
+ * CONC_ENOMEM.
  */
-CONC_EXTERN int conc_thread_init(conc_thread_t *t, void *(*target)(void *),
-                                 void *arg, const conc_thread_opts_t *opts);
+CONC_EXTERN int conc_thread_init(conc_thread_t *t, conc_fn_t target, void *arg,
+                                 const conc_thread_opts_t *opts);
 
 /*
- * start(): run target(arg) in a new OS thread. Once this returns, the thread
+ * start(): run target(arg, &result) in a new OS thread. Once this returns, the thread
  * is alive, listed by conc_enumerate and its ident is set. Returns 0,
  * CONC_ESTATE if already started (or t is the main or a dummy thread),
  * CONC_EAGAIN/CONC_ENOMEM when the OS cannot create a thread (the object
@@ -121,8 +128,8 @@ CONC_EXTERN int conc_thread_start(conc_thread_t *t);
  */
 CONC_EXTERN int conc_thread_join(conc_thread_t *t, double timeout);
 
-/* is_alive(): true from start until the target has returned (or failed)
- * and the thread has left the registry. */
+/* is_alive(): true from start until the target has returned (and the
+ * excepthook has run for a failure) and the thread has left the registry. */
 CONC_EXTERN bool conc_thread_is_alive(const conc_thread_t *t);
 
 /* name: valid until conc_thread_destroy (a rename keeps old strings alive,
@@ -150,11 +157,11 @@ CONC_EXTERN bool conc_thread_daemon(const conc_thread_t *t);
 CONC_EXTERN int conc_thread_set_daemon(conc_thread_t *t, bool daemon);
 
 /*
- * The target's return value (Python's Thread has none; this is the C
- * convenience). Returns 0 and stores the value after a normal end (or
- * conc_thread_exit), the thread's failure code after conc_thread_fail,
- * CONC_ENOTSTARTED before start, CONC_EBUSY while it still runs.
- * out may be NULL.
+ * What the target handed back (Python's Thread has none; this is the C
+ * convenience that join would return): 0 and *out = the target's *result
+ * after a normal end, the target's negative code after a failure (out
+ * untouched), CONC_ENOTSTARTED before start, CONC_EBUSY while it still
+ * runs. out may be NULL.
  */
 CONC_EXTERN int conc_thread_result(const conc_thread_t *t, void **out);
 
@@ -174,26 +181,6 @@ CONC_EXTERN int conc_thread_repr(const conc_thread_t *t, char *buf, size_t len);
  */
 CONC_EXTERN int conc_thread_destroy(conc_thread_t *t);
 
-/* ---- ending a thread: "raise" and SystemExit --------------------------- */
-
-/*
- * End the calling thread with a failure, like an exception escaping run():
- * code (a negative CONC_E* code; anything else becomes CONC_EFAILED) and a
- * printf-style message are handed to the excepthook in this thread, then
- * the thread ends; conc_thread_result() returns code. The stack between the
- * target and this call is abandoned with longjmp (no cleanup runs: release
- * your locks first). In the main thread the hook runs and the process exits
- * with status 1 (Python's uncaught exception); in a foreign thread the hook
- * runs and the thread ends with pthread_exit.
- */
-CONC_EXTERN CONC_NORETURN void conc_thread_fail(int code, const char *fmt, ...)
-    CONC__PRINTF(2, 3);
-
-/* End the calling thread silently with this result (SystemExit in a thread:
- * no excepthook). In the main thread: exit(0) (process exit handling runs);
- * in a foreign thread: pthread_exit(result). */
-CONC_EXTERN CONC_NORETURN void conc_thread_exit(void *result);
-
 /* ---- excepthook ---------------------------------------------------------- */
 
 /* threading.ExceptHookArgs: exc_type/exc_value become code/message. */
@@ -203,24 +190,30 @@ typedef struct conc_excepthook_args {
   conc_thread_t *thread; /* the failing thread */
 } conc_excepthook_args_t;
 
-typedef void (*conc_excepthook_t)(const conc_excepthook_args_t *args);
+/* A callback: `arg` is the user pointer given to conc_thread_set_excepthook. */
+typedef void (*conc_excepthook_t)(const conc_excepthook_args_t *args,
+                                  void *arg);
 
 /*
- * threading.excepthook = hook. NULL restores the default. Returns the
- * previous hook (never NULL). The hook runs in the failing thread. A hook
- * that itself calls conc_thread_fail is reported by the default hook as
- * "Exception in threading.excepthook:" and the thread then ends.
+ * threading.excepthook = hook: hook(args, arg) runs in the failing thread
+ * after its target returned a negative code, before the thread counts as
+ * ended. NULL restores the default (arg is then ignored).
  */
-CONC_EXTERN conc_excepthook_t
-conc_thread_set_excepthook(conc_excepthook_t hook);
+CONC_EXTERN void conc_thread_set_excepthook(conc_excepthook_t hook, void *arg);
+
+/* The hook in force and its user pointer (conc_thread_default_excepthook
+ * and NULL when none was set), to restore later. Either output may be
+ * NULL. */
+CONC_EXTERN void conc_thread_get_excepthook(conc_excepthook_t *hook,
+                                            void **arg);
 
 /* threading.__excepthook__: prints to stderr
  *   Exception in thread NAME:
  *   PythonName (CONC_ECODE): message
- * NULL args does nothing; a NULL message prints as "", a NULL thread as
- * the calling thread's ident. */
+ * arg is unused. NULL args does nothing; a NULL message prints as "", a
+ * NULL thread as the calling thread's ident. */
 CONC_EXTERN void
-conc_thread_default_excepthook(const conc_excepthook_args_t *args);
+conc_thread_default_excepthook(const conc_excepthook_args_t *args, void *arg);
 
 /* ---- registry ------------------------------------------------------------ */
 
@@ -289,13 +282,13 @@ CONC_EXTERN bool conc_threading_shutting_down(void);
  */
 
 /* Options: a per-thread initialiser (a subclass's __init__), run on a
- * thread's first access, and a destructor run for each value when its
- * thread exits, when the value is replaced or deleted, and by
- * conc_local_destroy. */
+ * thread's first access, and a destructor (a callback) run for each value
+ * when its thread exits, when the value is replaced or deleted, and by
+ * conc_local_destroy. Both receive `arg`, the user pointer. */
 typedef struct conc_local_opts {
   void *(*init)(void *arg); /* returns the thread's first value */
-  void *init_arg;
-  void (*destroy)(void *value);
+  void (*destroy)(void *value, void *arg);
+  void *arg; /* passed to init and destroy */
 } conc_local_opts_t;
 
 typedef struct conc_local {

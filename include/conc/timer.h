@@ -1,8 +1,10 @@
+// clang-format off
 /*
  * Timer: threading.Timer, a thread that calls a function once after an
  * interval unless cancelled first.
  *
  *   Python                                C
+ *   def hello(x): ...                     static int hello(void *x, void **result) { ...; return 0; }
  *   t = Timer(2.0, hello, args=(x,))      conc_timer_t t;
  *                                         conc_timer_init(&t, 2.0, hello, x, NULL);
  *   t.start()                             conc_timer_start(&t);
@@ -11,9 +13,13 @@
  *
  * A Timer is a Thread: conc_timer_thread() gives the embedded conc_thread_t
  * for every conc_thread_* call (name, daemon, ident, repr shows "Timer").
- * The default name is "Thread-N", as in Python. fn's return value is the
- * thread's result (conc_thread_result); a cancelled timer's result is NULL.
+ * The default name is "Thread-N", as in Python. fn is a conc_fn_t
+ * (conc/defs.h) and runs as the thread's target: its *result is the
+ * thread's result (conc_thread_result), a negative return goes to the
+ * excepthook with its conc_raise message. A cancelled timer's result is
+ * NULL.
  */
+// clang-format on
 #ifndef CONC_TIMER_H
 #define CONC_TIMER_H
 
@@ -29,7 +35,7 @@ typedef struct conc_timer {
   conc_thread_t thread; /* first: a Timer is a Thread */
   struct {
     double interval;
-    void *(*fn)(void *);
+    conc_fn_t fn;
     void *arg;
     uint32_t finished; /* the "finished" Event: set by cancel or after fn */
   } priv;
@@ -37,9 +43,8 @@ typedef struct conc_timer {
 
 /* Timer(interval, function, args). A negative interval fires at once (as
  * Python's Event.wait does); NaN and a NULL fn are CONC_EINVAL. */
-CONC_EXTERN int conc_timer_init(conc_timer_t *tm, double interval,
-                                void *(*fn)(void *), void *arg,
-                                const conc_timer_opts_t *opts);
+CONC_EXTERN int conc_timer_init(conc_timer_t *tm, double interval, conc_fn_t fn,
+                                void *arg, const conc_timer_opts_t *opts);
 
 /* start(): conc_thread_start on the timer's thread (same codes). */
 CONC_EXTERN int conc_timer_start(conc_timer_t *tm);
