@@ -7,7 +7,8 @@
 #   share/man/man3/conc_<function>.3  one page per function (functions that
 #                                     one comment documents share a page;
 #                                     the others are .so links to it)
-#   share/man/man3/conc_<module>.3    each header's overview and table
+#   share/man/man3/conc_<module>.3    each header's overview, table and
+#                                     public types
 #   share/man/man7/libconc.7          the index (man3/conc.3 links to it)
 #   share/doc/conc/                   docs/*.md, README.md, LICENSE and
 #                                     examples/*.c

@@ -3,7 +3,8 @@
 # page map), then include/conc/*.h. Output under `out`:
 #   man3/<first function of a group>.3   NAME, SYNOPSIS, DESCRIPTION, ...
 #   man3/<other function of the group>.3 a ".so" link to the group's page
-#   man3/conc_<module>.3                  the header's top comment + index
+#   man3/conc_<module>.3                  the header's top comment, its
+#                                         public types and its functions
 #   man7/libconc.7, man3/conc.3 (.so)     the library's index page
 #
 # What a page documents: a "group" is the comment that ends right above a
@@ -86,6 +87,9 @@ mode == "index" {
   }
   next
 }
+
+# The header's lines as written, for the TYPES section.
+mode == "header" { RAW[FNR] = $0 }
 
 # Preprocessor lines (and their continuations) are not declarations; the
 # error list macros are read for the ERRORS sections.
@@ -194,6 +198,8 @@ function code(text,   i, ch) {
       statement(stmt)
       stmt = ""
     } else if (depth == 0 && (stmt != "" || ch !~ /[ \t\r]/)) {
+      if (stmt == "")
+        stmt_line = FNR
       stmt = stmt ch
     }
   }
@@ -211,6 +217,8 @@ function statement(s,   name) {
   s = trim(s)
   gsub(/[ \t\r\n]+/, " ", s)
   if (s !~ /(^| )CONC_EXTERN( |$)/) {
+    if (s ~ /^typedef /)
+      typedef_seen(s)
     # a forward typedef between a comment and its declaration keeps the
     # comment for the declaration
     if (s ~ /^typedef [^{]*$/)
@@ -252,6 +260,34 @@ function statement(s,   name) {
   decl_line = FNR
   modfns[mod] = modfns[mod] " " name
   nfns++
+}
+
+# A public typedef for the module page's TYPES: a struct, union or enum
+# with its fields (not one whose contents are private, `priv`, nor one built
+# by the preprocessor), a function pointer type, or a commented alias.
+function typedef_seen(s,   text, k, name, body) {
+  text = ""
+  for (k = stmt_line; k <= FNR; k++)
+    text = text RAW[k] "\n"
+  body = (index(text, "{") > 0)
+  if (body && (text ~ /[ \t]priv[ ;]/ || text ~ /\n[ \t]*#/))
+    return
+  if (match(s, /\(\*[ ]*[A-Za-z0-9_]+[ ]*\)/)) {
+    name = substr(s, RSTART + 2, RLENGTH - 3)
+    gsub(/ /, "", name)
+  } else {
+    name = s
+    sub(/[ ]*(\[[^]]*\])?[ ]*$/, "", name)
+    sub(/.*[ *]/, "", name)
+  }
+  if (name !~ /^conc_/ || name ~ /^conc__/)
+    return
+  if (!body && index(s, "(") == 0 && !have_doc)
+    return
+  ntypes[mod]++
+  tname[mod, ntypes[mod]] = name
+  ttext[mod, ntypes[mod]] = text
+  tdoc[mod, ntypes[mod]] = have_doc ? doc : ""
 }
 
 # Removes __attribute__((...)) with balanced parentheses.
@@ -669,6 +705,28 @@ function write_group(g,   file, m, i, k, page, r, E, ne, f, flags, text, names, 
   }
 }
 
+# The module's public types, each under its comment, as written.
+function types_section(m,   r, k, n, L, i) {
+  if (!ntypes[m])
+    return ""
+  r = ".SH TYPES\n"
+  for (k = 1; k <= ntypes[m]; k++) {
+    r = r ".SS " esc(tname[m, k]) "\n"
+    if (tdoc[m, k] != "")
+      r = r render(tdoc[m, k])
+    r = r ".PP\n.nf\n.RS 4\n"
+    n = split(ttext[m, k], L, "\n")
+    while (n > 0 && L[n] ~ /^[ \t]*$/)
+      n--
+    for (i = 1; i <= n; i++) {
+      gsub(/\t/, "        ", L[i])
+      r = r "\\&" esc(L[i]) "\n"
+    }
+    r = r ".RE\n.fi\n"
+  }
+  return r
+}
+
 function write_module(m,   file, r, n, t, i, g, s) {
   file = out "/man3/conc_" m ".3"
   s = (m in top) ? summary(top[m], 1) : ""
@@ -682,6 +740,7 @@ function write_module(m,   file, r, n, t, i, g, s) {
     r = r render(top[m])
   else
     r = r ".PP\nThe header has no overview comment.\n"
+  r = r types_section(m)
   n = split(modfns[m], t, " ")
   if (n > 0) {
     r = r ".SH FUNCTIONS\n.PP\nEach has a page of its own; functions documented together share one.\n"
