@@ -48,11 +48,14 @@ double bench_boost_create(long n);
 
 /* ---- libconc ----------------------------------------------------------- */
 
-static void *ping_fn(void *v) {
+static int ping_fn(void *v, void **result) {
+  (void)result;
   conc_coro_t *main = conc_coro_main();
-  for (;;)
-    if (conc_coro_switch(main, v, NULL) != 0)
-      return NULL;
+  for (;;) {
+    int rc = conc_coro_switch(main, v, NULL);
+    if (rc != 0)
+      return rc;
+  }
 }
 
 static int switch_loop(long n, double *secs) {
@@ -73,7 +76,10 @@ static double run_conc_switch(void *arg, long n) {
   return switch_loop(n, &t) == 0 ? t : -1;
 }
 
-static void *noop_fn(void *v) { return v; }
+static int noop_fn(void *v, void **result) {
+  *result = v;
+  return 0;
+}
 
 static double run_conc_create(void *arg, long n) {
   (void)arg;
@@ -193,9 +199,9 @@ static long rss_bytes(void) {
   return res * sysconf(_SC_PAGESIZE);
 }
 
-static void *suspend_fn(void *v) {
-  conc_coro_switch(conc_coro_main(), v, NULL);
-  return NULL;
+static int suspend_fn(void *v, void **result) {
+  (void)result;
+  return conc_coro_switch(conc_coro_main(), v, NULL);
 }
 
 /* n coroutines with default options, each started and suspended; prints

@@ -1,22 +1,30 @@
+// clang-format off
 /*
- * Lesson 81: passing values through switches, parents, death and kill
- * (greenlet's documentation examples).
+ * Lesson 81: passing values through switches, parents, death, exceptions
+ * and kill (greenlet's documentation examples).
  *
  * Python:                                  C:
- *   def test1(x):                            static void *test1(void *x) {
+ *   def test1(x):                            static int test1(void *x, void **result) {
  *       z = gr2.switch(x + " world")           conc_coro_switch(gr2, msg, &z);
  *       print(z)                               puts(z);
- *   def test2(u):                            static void *test2(void *u) {
+ *       return "result"                        *result = "result"; return 0; }
+ *   def test2(u):                            static int test2(void *u, void **result) {
  *       print(u)                               puts(u);
- *       gr1.switch(42)                         conc_coro_switch(gr1, "42",
- * NULL); gr1.switch("hello")                      conc_coro_switch(gr1,
- * "hello", NULL); g.dead / g.parent                        conc_coro_is_dead(g)
- * / conc_coro_parent(g) g.throw(GreenletExit) conc_coro_kill(g)
+ *       gr1.switch(42)                         conc_coro_switch(gr1, "42", NULL);
+ *   gr1.switch("hello")                      conc_coro_switch(gr1, "hello", NULL);
+ *   raise ValueError("bad request")          return conc_raise(CONC_EINVAL, "bad request");
+ *   except ValueError as e:                  if (conc_err_is(rc, CONC_PY_ValueError))
+ *   g.dead / g.parent                        conc_coro_is_dead(g) / conc_coro_parent(g)
+ *   g.throw(GreenletExit)                    conc_coro_kill(g)
  *
- * C has no exceptions: where greenlet raises GreenletExit inside a killed
- * greenlet, the killed coroutine's pending conc_coro_switch returns
- * CONC_ECANCELED, and it cleans up and returns.
+ * A coroutine function returns 0 with the value it finishes with, or a
+ * negative code: its exception, which the parent's pending switch returns
+ * (with the conc_raise message), as greenlet raises it in the parent. Where
+ * greenlet raises GreenletExit inside a killed greenlet, the killed
+ * coroutine's pending conc_coro_switch returns CONC_ECANCELED, and it cleans
+ * up and returns.
  */
+// clang-format on
 #include <stdio.h>
 #include <string.h>
 
@@ -24,23 +32,31 @@
 
 static conc_coro_t *gr1, *gr2;
 
-static void *test1(void *x) {
+static int test1(void *x, void **result) {
   char msg[64];
   void *z = NULL;
   snprintf(msg, sizeof msg, "%s world", (const char *)x);
   conc_coro_switch(gr2, msg, &z); /* z = gr2.switch(x + " world") */
   printf("test1 got %s\n", (const char *)z);
-  return "test1's result";
+  *result = "test1's result";
+  return 0;
 }
 
-static void *test2(void *u) {
+static int test2(void *u, void **result) {
+  (void)result;
   printf("test2 got %s\n", (const char *)u);
-  conc_coro_switch(gr1, "42", NULL);
-  return NULL; /* never reached: nobody switches back to test2 */
+  /* killed when destroyed: GreenletExit goes on up */
+  return conc_coro_switch(gr1, "42", NULL);
+}
+
+/* raise ValueError("bad request: ...") */
+static int picky(void *req, void **result) {
+  (void)result;
+  return conc_raise(CONC_EINVAL, "bad request: %s", (const char *)req);
 }
 
 /* A worker that serves requests until it is killed. */
-static void *worker(void *first) {
+static int worker(void *first, void **result) {
   void *req = first;
   conc_coro_t *boss = conc_coro_parent(conc_coro_current());
   for (;;) {
@@ -48,7 +64,8 @@ static void *worker(void *first) {
     int rc = conc_coro_switch(boss, "done", &req);
     if (rc == CONC_ECANCELED) {
       puts("worker: killed, closing its files and returning");
-      return NULL;
+      (void)result;
+      return rc;
     }
   }
 }
@@ -66,6 +83,16 @@ int main(void) {
   int rc = conc_coro_switch(gr1, NULL, NULL);
   printf("switch to dead gr1: %s (Python's %s)\n", conc_err_name(rc),
          conc_err_python(rc));
+
+  /* The exception of a coroutine comes out of the switch that ran it. */
+  conc_coro_t *p;
+  if (conc_coro_create(&p, picky, NULL, NULL) != 0)
+    return 1;
+  rc = conc_coro_switch(p, "fetch /x", NULL);
+  if (conc_err_is(rc, CONC_PY_ValueError)) /* except ValueError as e: */
+    printf("main caught %s: %s\n", conc_err_python(rc),
+           conc_raised_message(rc));
+  conc_coro_destroy(p);
 
   conc_coro_t *w;
   if (conc_coro_create(&w, worker, NULL,

@@ -1,16 +1,18 @@
+// clang-format off
 /*
  * Lesson 82: generators driven round-robin, the idea under every event loop
  * (seed 002, "Вспомним генераторы").
  *
  * Python:                                  C:
- *   def print_counter():                     static void *print_counter(void
- * *arg) { counter = 0                            conc_gen_t *g = arg; while
- * True:                            for (int counter = 0;; counter++) {
- *           print(counter)                       printf("%d\n", counter);
- *           yield                                if (conc_gen_yield(g, NULL,
- * NULL)) counter += 1                           return NULL;  (closed) gen =
- * queue.pop(0)                       conc_gen_t *gen = queue[head]; next(gen)
- * conc_gen_next(gen, NULL); queue.append(gen) queue[tail] = gen;
+ *   def print_counter():                     static int print_counter(void *arg, void **result) {
+ *       counter = 0                              conc_gen_t *g = arg; int rc;
+ *       while True:                              for (int counter = 0;; counter++) {
+ *           print(counter)                           printf("%d\n", counter);
+ *           yield                                    if ((rc = conc_gen_yield(g, NULL, NULL)))
+ *           counter += 1                                 return rc;  (closed: GeneratorExit)
+ *   gen = queue.pop(0)                       conc_gen_t *gen = queue[head];
+ *   next(gen)                                conc_gen_next(gen, NULL);
+ *   queue.append(gen)                        queue[tail] = gen;
  *
  * A generator is a coroutine whose function hands each value back to the
  * caller of next(). The lesson's main loop runs forever; this one stops
@@ -20,35 +22,44 @@
  * turn and prints every third one, as the lesson meant. A generator that
  * returns ends the iteration: next() gives CONC_EEOF (StopIteration).
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>
 
-static void *print_counter(void *arg) {
+static int print_counter(void *arg, void **result) {
+  (void)result;
   conc_gen_t *g = arg;
   for (int counter = 0;; counter++) {
     printf("%d\n", counter);
-    if (conc_gen_yield(g, NULL, NULL) != 0)
-      return NULL;
+    int rc = conc_gen_yield(g, NULL, NULL);
+    if (rc != 0)
+      return rc;
   }
 }
 
-static void *print_hi(void *arg) {
+static int print_hi(void *arg, void **result) {
+  (void)result;
   conc_gen_t *g = arg;
   for (int counter = 0;; counter++) {
     if (counter % 3 == 0)
       puts("Hi from second generator");
-    if (conc_gen_yield(g, NULL, NULL) != 0)
-      return NULL;
+    int rc = conc_gen_yield(g, NULL, NULL);
+    if (rc != 0)
+      return rc;
   }
 }
 
 /* for i in range(n): yield i * i */
-static void *squares(void *arg) {
+static int squares(void *arg, void **result) {
+  (void)result;
   conc_gen_t *g = arg;
-  for (long i = 0; i < 4; i++)
-    conc_gen_yield(g, (void *)(i * i), NULL);
-  return NULL;
+  for (long i = 0; i < 4; i++) {
+    int rc = conc_gen_yield(g, (void *)(i * i), NULL);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
 }
 
 int main(void) {

@@ -1,14 +1,15 @@
+// clang-format off
 /*
  * Lesson 87: generators driven round-robin, the idea under the event loop
  * (seed 002, "recall generators").
  *
  * Python:                                    C:
- *   def print_counter():                       static void *print_counter(void *arg) {
+ *   def print_counter():                       static int print_counter(void *arg, void **result) {
  *       counter = 0                              for (int counter = 0;; counter++) {
  *       while True:                                printf("%d\n", counter);
- *           print(counter)                         if (conc_gen_yield(g, NULL, NULL)) break; }
- *           yield                                return NULL; }
- *           counter += 1
+ *           print(counter)                         if ((rc = conc_gen_yield(g, NULL, NULL)))
+ *           yield                                    return rc; }   (closed: GeneratorExit)
+ *           counter += 1                         }
  *   def main(queue):                           static void step(void *q) {   (a loop callback)
  *       while True:                              gen = pop(q);
  *           gen = queue.pop(0)                   conc_gen_next(gen, NULL);
@@ -25,29 +26,32 @@
  * its yield). The seed's second generator spins forever between yields
  * when counter % 3 != 0; this one says hi on every third step instead.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>
 
-static void *print_counter(void *arg) {
+static int print_counter(void *arg, void **result) {
+  (void)result;
   conc_gen_t *g = arg;
   for (int counter = 0;; counter++) {
     printf("%d\n", counter);
-    if (conc_gen_yield(g, NULL, NULL) != 0) /* closed: GeneratorExit */
-      break;
+    int rc = conc_gen_yield(g, NULL, NULL);
+    if (rc != 0) /* closed: GeneratorExit */
+      return rc;
   }
-  return NULL;
 }
 
-static void *print_hi(void *arg) {
+static int print_hi(void *arg, void **result) {
+  (void)result;
   conc_gen_t *g = arg;
   for (int counter = 0;; counter++) {
     if (counter % 3 == 0)
       puts("Hi from second generator");
-    if (conc_gen_yield(g, NULL, NULL) != 0)
-      break;
+    int rc = conc_gen_yield(g, NULL, NULL);
+    if (rc != 0)
+      return rc;
   }
-  return NULL;
 }
 
 typedef struct sched {

@@ -10,10 +10,40 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cat >"$tmp/gen.c" <<'C'
 #include <stdio.h>
+#include <string.h>
 #include "conc/error.h"
+/* Per class: its C id, its Python name, its base's C id. */
+static const char *const cls_id[] = {
+    "NONE",
+#define CLS(id, py, base) #id,
+    CONC_ERRCLASS_LIST(CLS)
+#undef CLS
+};
+static const char *const py_name[] = {
+    "None",
+#define CLS(id, py, base) py,
+    CONC_ERRCLASS_LIST(CLS)
+#undef CLS
+};
+static const char *const base_id[] = {
+    "",
+#define CLS(id, py, base) #base,
+    CONC_ERRCLASS_LIST(CLS)
+#undef CLS
+};
 #define ROW(name, value, py, msg)                                              \
-  printf("| `%s` | `CONC_%s` | %d | %s |\n", py, #name, (int)(value), msg);
-int main(void) {
+  printf("| `%s` | `CONC_%s` | %d | %s |\n", py_name[CONC_PY_##py], #name,    \
+         (int)(value), msg);
+int main(int argc, char **argv) {
+  (void)argv;
+  if (argc > 1) { /* the class table */
+    printf("| class (`conc_errclass_t`) | Python | base |\n");
+    printf("| --- | --- | --- |\n");
+    for (int i = 1; i < (int)(sizeof py_name / sizeof py_name[0]); i++)
+      printf("| `CONC_PY_%s` | `%s` | %s |\n", cls_id[i], py_name[i],
+             strcmp(base_id[i], cls_id[i]) ? base_id[i] : "(root)");
+    return 0;
+  }
   printf("| Python exception | code | value | meaning (`conc_strerror`) |\n");
   printf("| --- | --- | ---: | --- |\n");
   CONC_ERROR_LIST(ROW)
@@ -39,7 +69,23 @@ if (rc == CONC_EFULL)                             /* except queue.Full: */
 
 - `conc_strerror(code)` gives the message below, `conc_err_name(code)` the
   symbolic name (`"CONC_EFULL"`), `conc_err_python(code)` the Python
-  exception (`"queue.Full"`). Unknown codes give generic texts, never NULL.
+  exception (`"queue.Full"`). Any other `-errno` a system call returns
+  prints by its own name and message (`conc_err_name(-ELOOP)` is `"ELOOP"`,
+  `conc_strerror(-ELOOP)` "Too many levels of symbolic links") and is an
+  `OSError`, or the subclass Python maps that errno to (`-EISDIR` is
+  `IsADirectoryError`). Unknown codes give generic texts, never NULL.
+- Python's `except` clause is one call: `conc_err_class(code)` is the
+  exception's class (`CONC_PY_RuntimeError`), and `conc_err_is(code, cls)`
+  is true when that class is `cls` or derives from it, with Python's
+  hierarchy (the class table below):
+
+  ```c
+  if (conc_err_is(rc, CONC_PY_RuntimeError))   /* except RuntimeError: */
+    ...;  /* CONC_ESTATE, EPERM, EDEADLK, ENOTSTARTED, EBUSY, and the
+             subclasses: NotImplementedError, BrokenBarrierError, ... */
+  if (conc_err_is(rc, CONC_PY_OSError))        /* except OSError: */
+    ...;  /* every -errno code but the few Python maps elsewhere */
+  ```
 - Codes backed by errno equal `-E*` (values below are Linux's), so a system
   call's failure passes through unchanged: `return -errno;`. Library codes
   are below -1000.
@@ -53,7 +99,12 @@ if (rc == CONC_EFULL)                             /* except queue.Full: */
   `CONC_ESTATE` for a call the object's state forbids (starting a thread
   twice); joining a thread that was never started is `CONC_ENOTSTARTED`.
 - Bad input (NULL objects, NaN or negative timeouts where Python raises
-  ValueError) is `CONC_EINVAL` and changes nothing.
+  ValueError) is `CONC_EINVAL` and changes nothing. Each other Python error
+  a call can raise has its own code: an index out of range is `CONC_EINDEX`
+  (IndexError), a missing key `CONC_EKEY` (KeyError), `task_done()` called
+  more times than items were put `CONC_ETASKDONE` (ValueError), `task_done`
+  or `join` on a process queue made without `.joinable` `CONC_ENOTJOINABLE`
+  (Python's queue has no such method: AttributeError).
 - A task run by an executor or pool may fail with any code; its future
   carries that code to `conc_future_result`, as Python re-raises the task's
   exception.
@@ -65,6 +116,16 @@ This table is generated from the X-macro list in `include/conc/error.h` by
 
 MD
   "$tmp/gen"
+  cat <<'MD'
+
+## Every class
+
+`conc_errclass_t`, generated from `CONC_ERRCLASS_LIST` in the same header:
+each class with its base, as in Python (`OwnerDied` is libconc's own: a
+lock whose owner died, which Python's threads never see).
+
+MD
+  "$tmp/gen" classes
 } >"$tmp/errors.md"
 mv "$tmp/errors.md" "$out"
 echo "wrote $out"

@@ -332,7 +332,7 @@ int conc_aio_queue_task_done(conc_aio_queue_t *q) {
   if (!q)
     return CONC_EINVAL;
   if (q->priv.unfinished <= 0)
-    return CONC_EINVAL;
+    return CONC_ETASKDONE;
   if (--q->priv.unfinished == 0)
     conc_aio_event_set(&q->priv.finished);
   return 0;

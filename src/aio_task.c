@@ -522,12 +522,15 @@ static void task_finish(task_t *t, int rc, void *res) {
   conc_aio_future_release(&t->fut);
 }
 
-static void *task_entry(void *p) {
+/* The task's outcome stays in the task (the runner reads it after the
+ * switch), so the coroutine itself always finishes with 0. */
+static int task_entry(void *p, void **result) {
   task_t *t = p;
+  (void)result;
   t->res = NULL;
   t->rc = t->fn(t->arg, &t->res);
   t->returned = true;
-  return NULL;
+  return 0;
 }
 
 static int task_start(task_t *t) {

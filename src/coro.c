@@ -29,6 +29,7 @@
 #include "conc/coro.h"
 #include "conc/error.h"
 #include "coro-int.h"
+#include "error-int.h"
 
 #if defined(CONC_SANITIZER_address) || defined(__SANITIZE_ADDRESS__)
 #define CONC__ASAN 1
@@ -59,13 +60,10 @@ typedef struct coro {
   void **out; /* where the pending switch of a suspended coroutine wants
                  its value (NULL: nowhere) */
   struct coro *parent;
-  uint64_t thread;
-  void *(*fn)(void *);
+  uint64_t thread; /* the owner's serial; 0 once destroyed */
+  conc_fn_t fn;
   void *arg;
-  const char *name;
   conc__stack_t *stack;
-  uint8_t state;
-  uint8_t flags;
 #ifdef CONC__ASAN
   void *asan_fake;
   const void *asan_bottom;
@@ -74,6 +72,11 @@ typedef struct coro {
 #ifdef CONC__TSAN
   void *tsan_fiber;
 #endif
+  uint8_t state;
+  uint8_t flags;
+  /* A copy: the caller's string may be a stack buffer gone by the time the
+   * overflow report prints it. */
+  char name[CONC_CORO_NAME_MAX];
 } coro_t;
 
 _Static_assert(sizeof(coro_t) <= sizeof(conc_coro_t), "conc_coro_t too small");
@@ -130,7 +133,7 @@ __attribute__((noreturn)) static void
 overflow_abort(const coro_t *c, const void *addr, const char *how) {
   char buf[512];
   size_t at = put_str(buf, 0, sizeof buf, "libconc: coroutine \"");
-  at = put_str(buf, at, sizeof buf, c->name ? c->name : "coroutine");
+  at = put_str(buf, at, sizeof buf, c->name[0] ? c->name : "coroutine");
   at = put_str(buf, at, sizeof buf, "\" (");
   at = put_num(buf, at, sizeof buf, (uintptr_t)c, 16);
   at = put_str(buf, at, sizeof buf, ") overflowed its stack of ");
@@ -232,7 +235,7 @@ __attribute__((noinline)) static tls_t *tls_create(void) {
   coro_t *m = C(&t->main);
   m->state = ST_ACTIVE;
   m->flags = F_MAIN;
-  m->name = "main";
+  memcpy(m->name, "main", sizeof "main");
   m->thread = t->serial;
   m->ctx = conc__ctx_main(t->main_ctx);
 #ifdef CONC__TSAN
@@ -345,11 +348,13 @@ static inline int jump(tls_t *t, coro_t *from, void **out, coro_t *to,
 #endif
 }
 
+/* The function returned `code` (0, or its "exception") and `ret`. */
 __attribute__((noreturn)) static void coro_finish(tls_t *t, coro_t *self,
-                                                  void *ret) {
+                                                  void *ret, int code) {
   REAP(t);
   self->state = ST_DEAD;
-  /* K3: control and the result go to the nearest live ancestor. */
+  /* K3: control and the result (or the exception) go to the nearest live
+   * ancestor, whose pending switch returns the code. */
   coro_t *to = self->parent;
   while (to->state == ST_DEAD)
     to = to->parent;
@@ -364,7 +369,7 @@ __attribute__((noreturn)) static void coro_finish(tls_t *t, coro_t *self,
   t->zombie_fiber = self->tsan_fiber;
   self->tsan_fiber = NULL;
 #endif
-  jump(t, self, NULL, to, ret, 0, true);
+  jump(t, self, NULL, to, ret, code, true);
   abort(); /* a dead coroutine is never resumed */
 }
 
@@ -375,9 +380,12 @@ static void coro_entry(void) {
   san_finish(t, self);
 #endif
   REAP(t);
-  void *v = t->value;
-  void *ret = self->fn(v ? v : self->arg);
-  coro_finish(t, self, ret);
+  void *v = t->value, *ret = NULL;
+  conc__raise_clear(); /* a stale message is never this function's */
+  int rc = self->fn(v ? v : self->arg, &ret);
+  if (rc > 0) /* not a code: conc_fn_t returns 0 or a negative one */
+    rc = CONC_EFAILED;
+  coro_finish(t, self, rc ? NULL : ret, rc);
 }
 
 int conc_coro_switch(conc_coro_t *target, void *value, void **out) {
@@ -387,8 +395,8 @@ int conc_coro_switch(conc_coro_t *target, void *value, void **out) {
     return CONC_ENOMEM;
   if (!to)
     return CONC_EINVAL;
-  if (to->thread != t->serial)
-    return CONC_EWRONGTHREAD;
+  if (to->thread != t->serial) /* 0: destroyed, which is dead too */
+    return to->thread == 0 ? CONC_EDEAD : CONC_EWRONGTHREAD;
   if (to->state == ST_DEAD)
     return CONC_EDEAD;
   REAP(t);
@@ -410,7 +418,7 @@ static bool is_ancestor(const coro_t *a, const coro_t *c) {
   return false;
 }
 
-int conc_coro_init(conc_coro_t *co, void *(*fn)(void *), void *arg,
+int conc_coro_init(conc_coro_t *co, conc_fn_t fn, void *arg,
                    const conc_coro_opts_t *opts) {
   if (!co || !fn)
     return CONC_EINVAL;
@@ -437,7 +445,11 @@ int conc_coro_init(conc_coro_t *co, void *(*fn)(void *), void *arg,
   c->thread = t->serial;
   c->fn = fn;
   c->arg = arg;
-  c->name = opts ? opts->name : NULL;
+  if (opts && opts->name) {
+    size_t n = strnlen(opts->name, sizeof c->name - 1);
+    memcpy(c->name, opts->name, n);
+    c->name[n] = '\0';
+  }
   c->stack = s;
   c->state = ST_NEW;
   c->flags = s->kind == CONC__STACK_CANARY ? F_CANARY : 0;
@@ -452,7 +464,7 @@ int conc_coro_init(conc_coro_t *co, void *(*fn)(void *), void *arg,
   return 0;
 }
 
-int conc_coro_create(conc_coro_t **out, void *(*fn)(void *), void *arg,
+int conc_coro_create(conc_coro_t **out, conc_fn_t fn, void *arg,
                      const conc_coro_opts_t *opts) {
   if (!out)
     return CONC_EINVAL;
@@ -507,7 +519,7 @@ const char *conc_coro_name(const conc_coro_t *co) {
   if (!co)
     return NULL;
   const coro_t *c = C(co);
-  return c->name ? c->name : (c->flags & F_MAIN) ? "main" : "coroutine";
+  return c->name[0] ? c->name : "coroutine";
 }
 
 const char *conc_coro_backend(void) { return conc__ctx_backend(); }
@@ -519,8 +531,8 @@ int conc_coro_kill(conc_coro_t *co) {
   tls_t *t = tls_get();
   if (!t)
     return CONC_ENOMEM;
-  if (c->thread != t->serial)
-    return CONC_EWRONGTHREAD;
+  if (c->thread != t->serial) /* 0: destroyed, which is dead too */
+    return c->thread == 0 ? 0 : CONC_EWRONGTHREAD;
   REAP(t);
   if (c->state == ST_DEAD)
     return 0;
@@ -534,9 +546,9 @@ int conc_coro_kill(conc_coro_t *co) {
   /* Its death brings control back here, whoever its parent is. */
   coro_t *self = t->current, *saved = c->parent;
   c->parent = self;
-  jump(t, self, NULL, c, NULL, CONC_ECANCELED, false);
-  if (c->state == ST_DEAD)
-    return 0;
+  int rc = jump(t, self, NULL, c, NULL, CONC_ECANCELED, false);
+  if (c->state == ST_DEAD) /* GreenletExit is swallowed; others propagate */
+    return rc == CONC_ECANCELED ? 0 : rc;
   c->parent = saved;
   return CONC_EBUSY;
 }
@@ -554,8 +566,10 @@ int conc_coro_destroy(conc_coro_t *co) {
   if (c->state == ST_ACTIVE) {
     if (!mine)
       return CONC_EWRONGTHREAD;
+    /* An exception other than GreenletExit is dropped, as a collected
+     * greenlet's is; one that declines to die (or runs) stays. */
     int rc = conc_coro_kill(co);
-    if (rc)
+    if (c->state != ST_DEAD)
       return rc;
   }
   release_stack(c, mine);
@@ -570,7 +584,7 @@ int conc_coro_destroy(conc_coro_t *co) {
 
 #define GEN_CONSUMER(g) ((g)->priv[0])
 
-int conc_gen_init(conc_gen_t *g, void *(*fn)(void *), void *arg,
+int conc_gen_init(conc_gen_t *g, conc_fn_t fn, void *arg,
                   const conc_coro_opts_t *opts) {
   if (!g)
     return CONC_EINVAL;

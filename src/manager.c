@@ -350,7 +350,7 @@ int conc_shared_dict_get(conc_shared_dict_t *d, const void *key, size_t klen,
   if (rc != 0)
     return rc;
   if (!r)
-    rc = CONC_ENOENT;
+    rc = CONC_EKEY;
   else if (r->tag != CONC__MGR_BYTES)
     rc = CONC_ESTATE;
   else
@@ -367,7 +367,7 @@ static int dict_get_ref(conc_shared_dict_t *d, const void *key, size_t klen,
   if (rc != 0)
     return rc;
   if (!r)
-    rc = CONC_ENOENT;
+    rc = CONC_EKEY;
   else if (r->tag != tag)
     rc = CONC_ESTATE;
   else
@@ -407,7 +407,7 @@ int conc_shared_dict_del(conc_shared_dict_t *d, const void *key, size_t klen) {
   if (r)
     remove_at(m, (uint64_t)dict_find(m, key, klen));
   else
-    rc = CONC_ENOENT;
+    rc = CONC_EKEY;
   mgr_unlock(m);
   return rc;
 }
@@ -445,7 +445,7 @@ int conc_shared_dict_key_at(conc_shared_dict_t *d, size_t i, void *buf,
     return rc;
   const conc__mgr_state_t *s = published(m);
   if (i >= s->count) {
-    rc = CONC_EINVAL;
+    rc = CONC_EINDEX;
   } else {
     conc__mgr_rec_t *r = rec_in(m, s, i);
     rc = copy_out(rec_key(r), r->klen, buf, cap, len);
@@ -530,7 +530,7 @@ static int list_take(conc_shared_list_t *l, ptrdiff_t i, void *buf, size_t cap,
     return rc;
   uint64_t pos;
   if (!norm_index(m, i, &pos)) {
-    rc = CONC_EINVAL;
+    rc = CONC_EINDEX;
   } else {
     conc__mgr_rec_t *r = rec_in(m, published(m), pos);
     rc = copy_out(rec_val(r), r->vlen, buf, cap, len);
@@ -556,7 +556,7 @@ int conc_shared_list_set(conc_shared_list_t *l, ptrdiff_t i, const void *val,
     return rc;
   uint64_t pos;
   if (!norm_index(m, i, &pos))
-    rc = CONC_EINVAL;
+    rc = CONC_EINDEX;
   else
     rc = replace_at(m, pos, CONC__MGR_BYTES, NULL, 0, val, vlen);
   mgr_unlock(m);

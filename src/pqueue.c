@@ -501,12 +501,12 @@ int conc_pqueue_task_done(conc_pqueue_t *q) {
     return rc;
   struct conc__pq *s = q->priv.sh;
   if (!s->joinable)
-    return CONC_EINVAL;
+    return CONC_ENOTJOINABLE;
   if ((rc = qlock(s)))
     return rc;
   if (s->cur.dones >= s->cur.puts) {
     qunlock(s);
-    return CONC_EINVAL; /* task_done() called too many times */
+    return CONC_ETASKDONE;
   }
   begin(s);
   s->cur.dones++;
@@ -529,7 +529,7 @@ int conc_pqueue_join(conc_pqueue_t *q, double timeout) {
     return rc;
   struct conc__pq *s = q->priv.sh;
   if (!s->joinable)
-    return CONC_EINVAL;
+    return CONC_ENOTJOINABLE;
   conc_deadline_t dl;
   if ((rc = deadline_of(true, timeout, &dl)))
     return rc;
@@ -559,19 +559,22 @@ unsigned char *conc__pqueue_ring(const conc_pqueue_t *q, uint64_t *cap,
   return s->ring;
 }
 
-int conc_simplequeue_init(conc_simplequeue_t *q) {
+int conc_psimple_queue_init(conc_psimple_queue_t *q) {
   return conc_pqueue_init(q, 0, NULL);
 }
-int conc_simplequeue_put(conc_simplequeue_t *q, const void *item, size_t len) {
+int conc_psimple_queue_put(conc_psimple_queue_t *q, const void *item,
+                           size_t len) {
   return conc_pqueue_put(q, item, len, true, CONC_FOREVER);
 }
-int conc_simplequeue_get(conc_simplequeue_t *q, void **item, size_t *len) {
+int conc_psimple_queue_get(conc_psimple_queue_t *q, void **item, size_t *len) {
   return conc_pqueue_get(q, item, len, true, CONC_FOREVER);
 }
-bool conc_simplequeue_empty(const conc_simplequeue_t *q) {
+bool conc_psimple_queue_empty(const conc_psimple_queue_t *q) {
   return conc_pqueue_empty(q);
 }
-int conc_simplequeue_close(conc_simplequeue_t *q) {
+int conc_psimple_queue_close(conc_psimple_queue_t *q) {
   return conc_pqueue_close(q);
 }
-void conc_simplequeue_destroy(conc_simplequeue_t *q) { conc_pqueue_destroy(q); }
+void conc_psimple_queue_destroy(conc_psimple_queue_t *q) {
+  conc_pqueue_destroy(q);
+}

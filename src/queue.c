@@ -634,7 +634,7 @@ int conc_queue_task_done(conc_queue_t *q) {
   conc__mu_lock(&s->mu);
   int rc = 0, wake = 0;
   if (s->unfinished <= 0) {
-    rc = CONC_EINVAL; /* task_done() called too many times */
+    rc = CONC_ETASKDONE;
   } else if (--s->unfinished == 0) {
     wake = conc__cv_signal(&s->all_done, CONC__WAKE_ALL);
   }

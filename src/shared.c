@@ -824,7 +824,7 @@ static int index_of(const conc_array_t *a, ptrdiff_t i, size_t *out) {
   if (i < 0)
     i += len;
   if (i < 0 || i >= len)
-    return CONC_EINVAL; /* IndexError */
+    return CONC_EINDEX;
   *out = (size_t)i;
   return 0;
 }

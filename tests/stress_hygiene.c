@@ -126,10 +126,8 @@ static void process_start_join_is_flat(void **state) {
   flat("processes", count("CONC_STRESS_PROCS", 1000, 100), process_cycle);
 }
 
-static void *yield_once(void *arg) {
-  void *v = NULL;
-  conc_coro_switch(conc_coro_parent(conc_coro_current()), arg, &v);
-  return v;
+static int yield_once(void *arg, void **result) {
+  return conc_coro_switch(conc_coro_parent(conc_coro_current()), arg, result);
 }
 
 /* Even cycles run the coroutine to its end; odd ones destroy it while it

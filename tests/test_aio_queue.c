@@ -599,7 +599,7 @@ static int join_main(void *arg, void **res) {
   (void)res;
   conc_aio_queue_t q = CONC_AIO_QUEUE_INIT;
   reset_order();
-  assert_int_equal(conc_aio_queue_task_done(&q), CONC_EINVAL);
+  assert_int_equal(conc_aio_queue_task_done(&q), CONC_ETASKDONE);
   assert_int_equal(conc_aio_queue_join(&q), 0); /* nothing unfinished */
   for (int i = 0; i < 3; i++)
     assert_int_equal(conc_aio_queue_put(&q, I(i)), 0);
@@ -618,7 +618,7 @@ static int join_main(void *arg, void **res) {
   assert_int_equal(j.rc, 0);
   assert_int_equal(conc_aio_queue_unfinished_tasks(&q), 0);
   /* ValueError('task_done() called too many times'), nothing changed */
-  assert_int_equal(conc_aio_queue_task_done(&q), CONC_EINVAL);
+  assert_int_equal(conc_aio_queue_task_done(&q), CONC_ETASKDONE);
   assert_int_equal(conc_aio_queue_unfinished_tasks(&q), 0);
   finish(&j);
   assert_int_equal(conc_aio_queue_destroy(&q), 0);

@@ -56,10 +56,11 @@ static bool under_tool(void) { return UNDER_SANITIZER || RUNNING_ON_VALGRIND; }
 static int k1_calls;
 static void *k1_value;
 
-static void *k1_fn(void *v) {
+static int k1_fn(void *v, void **result) {
+  (void)result;
   k1_calls++;
   k1_value = v;
-  return NULL;
+  return 0;
 }
 
 /* K1 */
@@ -95,21 +96,23 @@ static conc_coro_t pp1, pp2;
 
 static void pp_print(const char *s) { strcat(pp_out, s); }
 
-static void *pp_test1(void *v) {
+static int pp_test1(void *v, void **result) {
+  (void)result;
   (void)v;
   pp_print("12 ");
   SW(&pp2, NULL, NULL);
   pp_print("34 ");
-  return NULL;
+  return 0;
 }
 
-static void *pp_test2(void *v) {
+static int pp_test2(void *v, void **result) {
+  (void)result;
   (void)v;
   pp_print("56 ");
   if (conc_coro_switch(&pp1, NULL, NULL) == CONC_ECANCELED)
-    return NULL; /* killed while suspended: greenlet's GreenletExit */
+    return CONC_ECANCELED; /* killed while suspended: GreenletExit */
   pp_print("78 ");
-  return NULL;
+  return 0;
 }
 
 /* K2: the greenlet seed program (test2 never resumes, as in greenlet) */
@@ -129,13 +132,14 @@ static void seed_ping_pong_prints_12_56_34_78(void **state) {
   assert_string_equal(pp_out, "12 56 34 ");
 }
 
-static void *ping_pong_fn(void *v) {
+static int ping_pong_fn(void *v, void **result) {
+  (void)result;
   uintptr_t x = (uintptr_t)v;
   conc_coro_t *main = conc_coro_parent(conc_coro_current());
   for (;;) {
     void *in;
     if (conc_coro_switch(main, (void *)(x + 1), &in) != 0)
-      return NULL;
+      return 0;
     x = (uintptr_t)in;
   }
 }
@@ -163,7 +167,10 @@ static void switch_to_self_returns_value(void **state) {
 
 /* ---- K3 ---------------------------------------------------------------- */
 
-static void *ret_plus_one(void *v) { return (void *)((uintptr_t)v + 1); }
+static int ret_plus_one(void *v, void **result) {
+  *result = (void *)((uintptr_t)v + 1);
+  return 0;
+}
 
 /* K3 */
 static void return_value_goes_to_parent(void **state) {
@@ -178,11 +185,12 @@ static void return_value_goes_to_parent(void **state) {
 }
 
 static conc_coro_t k3_child;
-static void *k3_parent_fn(void *v) {
+static int k3_parent_fn(void *v, void **result) {
   /* waits here until the child (whose parent we are) returns */
   void *out;
   SW(&k3_child, v, &out);
-  return (void *)((uintptr_t)out * 10);
+  *result = (void *)((uintptr_t)out * 10);
+  return 0;
 }
 
 /* K3: an explicit parent receives the result, then its own parent */
@@ -254,9 +262,10 @@ static void switch_into_dead_is_EDEAD_and_changes_nothing(void **state) {
   assert_int_equal(conc_coro_destroy(&co), 0);
 }
 
-static void *report_current(void *v) {
+static int report_current(void *v, void **result) {
   (void)v;
-  return conc_coro_current();
+  *result = conc_coro_current();
+  return 0;
 }
 
 /* K4 */
@@ -362,12 +371,13 @@ static void unstarted_coroutine_destroyed_from_other_thread(void **state) {
 static int cleanup_ran;
 static int pending_code;
 
-static void *waits_then_cleans_up(void *v) {
+static int waits_then_cleans_up(void *v, void **result) {
   (void)v;
   conc_coro_t *main = conc_coro_main();
   pending_code = conc_coro_switch(main, (void *)1, NULL);
   cleanup_ran++;
-  return (void *)0xdead;
+  *result = (void *)0xdead;
+  return 0;
 }
 
 /* K6 */
@@ -414,13 +424,14 @@ static void destroy_of_unstarted_releases_stack_without_running(void **state) {
   assert_int_equal(after.cached, before.cached + 1);
 }
 
-static void *refuses_to_die(void *v) {
+static int refuses_to_die(void *v, void **result) {
   (void)v;
   conc_coro_t *main = conc_coro_main();
   int rc = conc_coro_switch(main, NULL, NULL);
   /* declines the kill: goes back to the killer without finishing */
   rc = conc_coro_switch(main, (void *)(intptr_t)rc, NULL);
-  return (void *)(intptr_t)rc;
+  *result = (void *)(intptr_t)rc;
+  return 0;
 }
 
 /* K6: a victim that switches back without finishing stays alive */
@@ -438,9 +449,10 @@ static void kill_declined_returns_EBUSY(void **state) {
   assert_int_equal(conc_coro_kill(NULL), CONC_EINVAL);
 }
 
-static void *kills_itself(void *v) {
+static int kills_itself(void *v, void **result) {
   (void)v;
-  return (void *)(intptr_t)conc_coro_kill(conc_coro_current());
+  *result = (void *)(intptr_t)conc_coro_kill(conc_coro_current());
+  return 0;
 }
 
 /* K6: killing the running coroutine is refused */
@@ -465,12 +477,13 @@ static unsigned long recurse(unsigned depth, volatile char *prev) {
   return recurse(depth - 1, pad) + pad[255];
 }
 
-static void *deep_and_printf(void *v) {
+static int deep_and_printf(void *v, void **result) {
   char buf[256];
   unsigned depth = (unsigned)(uintptr_t)v;
   snprintf(buf, sizeof buf, "%s %d %.3f %p", "printf", 42, 3.14159, v);
   recurse(depth, NULL);
-  return strcmp(buf, "") ? (void *)1 : NULL;
+  *result = strcmp(buf, "") ? (void *)1 : NULL;
+  return 0;
 }
 
 /* K7: the default stack holds printf and deep recursion (~150 KiB) */
@@ -502,10 +515,11 @@ static void stack_size_option_is_honoured(void **state) {
                    CONC_EINVAL);
 }
 
-static void *overflow_forever(void *v) {
+static int overflow_forever(void *v, void **result) {
+  (void)result;
   (void)v;
   recurse(1u << 30, NULL);
-  return NULL;
+  return 0;
 }
 
 /* Runs fn in a forked child; returns its wait status, its stderr in err. */
@@ -540,10 +554,15 @@ static void child_overflows(void) {
    * removing ours: put the process back as it is at first use. */
   signal(SIGSEGV, SIG_DFL);
   conc__coro_segv_install();
-  if (conc_coro_init(&co, overflow_forever, NULL,
-                     &(conc_coro_opts_t){.name = "deep-diver",
-                                         .stack_size = 64 * 1024}) != 0)
+  /* the name sits in a buffer the caller reuses: the report keeps the copy
+   * taken at init */
+  char name[32];
+  strcpy(name, "deep-diver");
+  if (conc_coro_init(
+          &co, overflow_forever, NULL,
+          &(conc_coro_opts_t){.name = name, .stack_size = 64 * 1024}) != 0)
     _exit(3);
+  strcpy(name, "overwritten");
   conc_coro_switch(&co, NULL, NULL);
   _exit(4); /* not reached: the guard page stops it */
 }
@@ -618,7 +637,8 @@ static unsigned long fill_down(void) {
   return (unsigned char)pad[3];
 }
 
-static void *overflow_a_little(void *v) {
+static int overflow_a_little(void *v, void **result) {
+  (void)result;
   (void)v;
   /* Runs 2 KiB past the bottom of the 20 KiB stack (whatever the frame
    * sizes of this build): the writes land in the 16 KiB zone below the
@@ -626,7 +646,7 @@ static void *overflow_a_little(void *v) {
   char here;
   fill_limit = (uintptr_t)&here - 20 * 1024 - 2048;
   fill_down();
-  return NULL;
+  return 0;
 }
 
 static void child_canary_overflow(void) {
@@ -701,11 +721,12 @@ static long rss_kib(void) {
   return res * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-static void *suspend_once(void *v) {
+static int suspend_once(void *v, void **result) {
   (void)v;
   conc_coro_t *main = conc_coro_main();
   int rc = conc_coro_switch(main, (void *)1, NULL);
-  return (void *)(intptr_t)rc;
+  *result = (void *)(intptr_t)rc;
+  return 0;
 }
 
 /* K8: 100,000 suspended coroutines on one thread, a few pages each */
@@ -761,12 +782,13 @@ static void warm_pool_reuses_stacks(void **state) {
 
 /* ---- generators -------------------------------------------------------- */
 
-static void *count_to(void *arg) {
+static int count_to(void *arg, void **result) {
   conc_gen_t *g = arg;
   for (uintptr_t i = 0; i < 3; i++)
     if (conc_gen_yield(g, (void *)i, NULL) != 0)
-      return NULL;
-  return (void *)0x5;
+      return 0;
+  *result = (void *)0x5;
+  return 0;
 }
 
 /* Generator: yields, then CONC_EEOF carrying the return value once */
@@ -786,14 +808,15 @@ static void generator_yields_then_reports_exhaustion(void **state) {
   assert_int_equal(conc_gen_destroy(&g), 0);
 }
 
-static void *accumulate(void *arg) {
+static int accumulate(void *arg, void **result) {
+  (void)result;
   conc_gen_t *g = arg;
   uintptr_t total = 0;
   void *in;
   while (conc_gen_yield(g, (void *)total, &in) == 0)
     total += (uintptr_t)in;
   cleanup_ran++;
-  return NULL;
+  return 0;
 }
 
 /* Generator: send() delivers values; close() ends it (GeneratorExit) */
@@ -822,12 +845,13 @@ struct ticker {
   int n;
 };
 
-static void *tick(void *arg) {
+static int tick(void *arg, void **result) {
+  (void)result;
   struct ticker *t = arg;
   for (int i = 0; i < t->n; i++)
     if (conc_gen_yield(&t->g, (void *)t->name, NULL) != 0)
       break;
-  return NULL;
+  return 0;
 }
 
 /* Generator: several driven round-robin (the seed's generator lesson) */
@@ -862,21 +886,23 @@ static void generators_round_robin(void **state) {
 
 /* ---- nesting, threads, backends ---------------------------------------- */
 
-static void *nested_inner(void *v) {
+static int nested_inner(void *v, void **result) {
   /* switches straight to main, skipping its parent */
   void *in;
   conc_coro_switch(conc_coro_main(), (void *)((uintptr_t)v * 2), &in);
-  return in;
+  *result = in;
+  return 0;
 }
 
-static void *nested_outer(void *v) {
+static int nested_outer(void *v, void **result) {
   conc_coro_t inner;
   void *out = NULL;
   if (conc_coro_init(&inner, nested_inner, NULL, NULL) != 0)
-    return NULL;
+    return 0;
   conc_coro_switch(&inner, v, &out); /* resumes when inner returns */
   conc_coro_destroy(&inner);
-  return (void *)((uintptr_t)out + 1);
+  *result = (void *)((uintptr_t)out + 1);
+  return 0;
 }
 
 /* K3: a grandchild hands control to main and back; its result reaches
@@ -904,7 +930,8 @@ struct spin {
   long sum;
 };
 
-static void *spin_fn(void *v) {
+static int spin_fn(void *v, void **result) {
+  (void)result;
   struct spin *s = v;
   conc_coro_t *main = conc_coro_main();
   for (long i = 0; i < s->n; i++) {
@@ -912,7 +939,7 @@ static void *spin_fn(void *v) {
     if (conc_coro_switch(main, NULL, NULL) != 0)
       break;
   }
-  return NULL;
+  return 0;
 }
 
 static void *spin_thread(void *arg) {
@@ -944,13 +971,14 @@ static void threads_switch_concurrently(void **state) {
   }
 }
 
-static void *fp_fn(void *v) {
+static int fp_fn(void *v, void **result) {
   (void)v;
   fesetround(FE_UPWARD);
   conc_coro_switch(conc_coro_main(), NULL, NULL);
   int mode = fegetround();
   fesetround(FE_TONEAREST);
-  return (void *)(uintptr_t)(mode == FE_UPWARD);
+  *result = (void *)(uintptr_t)(mode == FE_UPWARD);
+  return 0;
 }
 
 /* Backend: callee-saved FP state and rounding modes survive switches */

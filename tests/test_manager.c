@@ -62,8 +62,8 @@ static void dict_supports_container_api(void **state) {
   assert_int_equal(len, 5);
   /* KeyError */
   assert_int_equal(conc_shared_dict_get(&d, S("x"), buf, sizeof buf, &len),
-                   CONC_ENOENT);
-  assert_int_equal(conc_shared_dict_del(&d, S("x")), CONC_ENOENT);
+                   CONC_EKEY);
+  assert_int_equal(conc_shared_dict_del(&d, S("x")), CONC_EKEY);
 
   /* overwrite keeps the insertion position, as a Python dict does */
   assert_int_equal(conc_shared_dict_set(&d, S("a"), S("uno")), 0);
@@ -74,7 +74,7 @@ static void dict_supports_container_api(void **state) {
     assert_memory_equal(buf, order[i], 1);
   }
   assert_int_equal(conc_shared_dict_key_at(&d, 3, buf, sizeof buf, &len),
-                   CONC_EINVAL);
+                   CONC_EINDEX);
   assert_int_equal(conc_shared_dict_get(&d, S("a"), buf, sizeof buf, &len), 0);
   assert_memory_equal(buf, "uno", 3);
 
@@ -166,9 +166,9 @@ static void list_supports_container_api(void **state) {
   assert_int_equal(conc_shared_list_init(&l, NULL), 0);
   /* IndexError cases on an empty list */
   assert_int_equal(conc_shared_list_pop(&l, -1, &v, sizeof v, &len),
-                   CONC_EINVAL);
+                   CONC_EINDEX);
   assert_int_equal(conc_shared_list_get(&l, 0, &v, sizeof v, &len),
-                   CONC_EINVAL);
+                   CONC_EINDEX);
   for (int i = 0; i < 5; i++)
     assert_int_equal(conc_shared_list_append(&l, &i, sizeof i), 0);
   assert_int_equal(conc_shared_list_len(&l), 5);
@@ -177,12 +177,12 @@ static void list_supports_container_api(void **state) {
   assert_int_equal(conc_shared_list_get(&l, -5, &v, sizeof v, &len), 0);
   assert_int_equal(v, 0);
   assert_int_equal(conc_shared_list_get(&l, 5, &v, sizeof v, &len),
-                   CONC_EINVAL);
+                   CONC_EINDEX);
   assert_int_equal(conc_shared_list_get(&l, -6, &v, sizeof v, &len),
-                   CONC_EINVAL);
+                   CONC_EINDEX);
   v = 42;
   assert_int_equal(conc_shared_list_set(&l, -2, &v, sizeof v), 0);
-  assert_int_equal(conc_shared_list_set(&l, 9, &v, sizeof v), CONC_EINVAL);
+  assert_int_equal(conc_shared_list_set(&l, 9, &v, sizeof v), CONC_EINDEX);
   /* insert clamps like Python: [-9 ->0] ... [99 -> end] */
   int a = -1, b = 99;
   assert_int_equal(conc_shared_list_insert(&l, -9, &a, sizeof a), 0);
@@ -276,7 +276,7 @@ static void nested_proxy_sees_mutations(void **state) {
                    CONC_ESTATE);
   assert_int_equal(conc_shared_dict_get_dict(&pets, S("ferrets"), &got),
                    CONC_ESTATE);
-  assert_int_equal(conc_shared_dict_get_dict(&d, S("cats"), &got), CONC_ENOENT);
+  assert_int_equal(conc_shared_dict_get_dict(&d, S("cats"), &got), CONC_EKEY);
 
   pid_t pid = fork();
   assert_true(pid >= 0);

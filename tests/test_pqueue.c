@@ -199,10 +199,10 @@ static void joinable_queue_join_waits_for_task_done(void **state) {
   assert_int_equal(conc_pqueue_join(&q, CONC_FOREVER), 0);
   assert_true(conc_pqueue_empty(&q));
   assert_int_equal(finish(&p), 0);
-  assert_int_equal(conc_pqueue_task_done(&q), CONC_EINVAL); /* one too many */
+  assert_int_equal(conc_pqueue_task_done(&q), CONC_ETASKDONE); /* one too many */
   conc_pqueue_destroy(&q);
   assert_int_equal(conc_pqueue_init(&q, 0, NULL), 0);
-  assert_int_equal(conc_pqueue_task_done(&q), CONC_EINVAL); /* not joinable */
+  assert_int_equal(conc_pqueue_task_done(&q), CONC_ENOTJOINABLE);
   conc_pqueue_destroy(&q);
 }
 
@@ -229,18 +229,18 @@ static void closed_handles_refuse_put_and_get(void **state) {
   start(&p, get_from_own_handle, NULL);
   assert_int_equal(finish(&p), 0);
   conc_pqueue_destroy(&q);
-  conc_simplequeue_t s;
-  assert_int_equal(conc_simplequeue_init(&s), 0);
-  assert_true(conc_simplequeue_empty(&s));
-  assert_int_equal(conc_simplequeue_put(&s, "abc", 3), 0);
-  assert_int_equal(conc_simplequeue_get(&s, &m, &n), 0);
+  conc_psimple_queue_t s;
+  assert_int_equal(conc_psimple_queue_init(&s), 0);
+  assert_true(conc_psimple_queue_empty(&s));
+  assert_int_equal(conc_psimple_queue_put(&s, "abc", 3), 0);
+  assert_int_equal(conc_psimple_queue_get(&s, &m, &n), 0);
   assert_int_equal(n, 3);
   assert_memory_equal(m, "abc", 3);
   free(m);
-  assert_int_equal(conc_simplequeue_close(&s), 0);
-  assert_int_equal(conc_simplequeue_close(&s), 0);
-  assert_int_equal(conc_simplequeue_put(&s, "x", 1), CONC_ECLOSED);
-  conc_simplequeue_destroy(&s);
+  assert_int_equal(conc_psimple_queue_close(&s), 0);
+  assert_int_equal(conc_psimple_queue_close(&s), 0);
+  assert_int_equal(conc_psimple_queue_put(&s, "x", 1), CONC_ECLOSED);
+  conc_psimple_queue_destroy(&s);
 }
 
 /* Q8, done better: a producer that exits before anyone reads is joined at

@@ -253,15 +253,15 @@ static void negative_timeout_rules(void **state) {
 }
 
 /* Q7 */
-static void task_done_too_many_times_is_einval(void **state) {
+static void task_done_too_many_times_is_a_value_error(void **state) {
   (void)state;
   conc_queue_t q;
   init_kind(&q, CONC_QUEUE_FIFO, 0);
-  assert_int_equal(conc_queue_task_done(&q), CONC_EINVAL);
+  assert_int_equal(conc_queue_task_done(&q), CONC_ETASKDONE);
   assert_int_equal(conc_queue_put_nowait(&q, I(1)), 0);
   assert_int_equal(get_int(&q), 1);
   assert_int_equal(conc_queue_task_done(&q), 0);
-  assert_int_equal(conc_queue_task_done(&q), CONC_EINVAL);
+  assert_int_equal(conc_queue_task_done(&q), CONC_ETASKDONE);
   assert_int_equal(conc_queue_unfinished_tasks(&q), 0);
   conc_queue_destroy(&q);
 }
@@ -423,7 +423,7 @@ static void shutdown_immediate_drains_and_releases_join(void **state) {
   assert_int_equal(conc_queue_get_nowait(&q, &p), CONC_ESHUTDOWN);
   assert_int_equal(conc_queue_task_done(&q), 0);
   assert_int_equal(conc_queue_join(&q, 0), 0);
-  assert_int_equal(conc_queue_task_done(&q), CONC_EINVAL);
+  assert_int_equal(conc_queue_task_done(&q), CONC_ETASKDONE);
   conc_queue_destroy(&q);
 }
 
@@ -444,7 +444,7 @@ static void shutdown_immediate_wakes_joiner(void **state) {
   assert_int_equal(pthread_join(t, &rc), 0);
   assert_int_equal(V(rc), 0);
   assert_quick(conc_monotonic() - t0);
-  assert_int_equal(conc_queue_task_done(&q), CONC_EINVAL);
+  assert_int_equal(conc_queue_task_done(&q), CONC_ETASKDONE);
   conc_queue_destroy(&q);
 }
 
@@ -799,7 +799,7 @@ CONC_TEST_MAIN(cmocka_unit_test(order_depends_on_kind),
                cmocka_unit_test(blocking_get_waits_for_a_put),
                cmocka_unit_test(nowait_forms_are_non_blocking),
                cmocka_unit_test(negative_timeout_rules),
-               cmocka_unit_test(task_done_too_many_times_is_einval),
+               cmocka_unit_test(task_done_too_many_times_is_a_value_error),
                cmocka_unit_test(join_waits_for_every_task_done),
                cmocka_unit_test(join_times_out_while_tasks_unfinished),
                cmocka_unit_test(lowering_maxsize_applies_to_next_put),

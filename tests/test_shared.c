@@ -238,8 +238,8 @@ static void array_index_slice_and_child_prefix_sum(void **state) {
   }
   assert_int_equal(conc_array_get(&a, -1, &x), 0);
   assert_int_equal(x, 9);
-  assert_int_equal(conc_array_get(&a, 10, &x), CONC_EINVAL);
-  assert_int_equal(conc_array_get(&a, -11, &x), CONC_EINVAL);
+  assert_int_equal(conc_array_get(&a, 10, &x), CONC_EINDEX);
+  assert_int_equal(conc_array_get(&a, -11, &x), CONC_EINDEX);
   int three[3];
   assert_int_equal(conc_array_read(&a, 2, 3, three), 0);
   assert_int_equal(three[0], 2);

@@ -359,7 +359,7 @@ CONC_EXTERN long conc_aio_queue_qsize(const conc_aio_queue_t *q);
 CONC_EXTERN bool conc_aio_queue_empty(const conc_aio_queue_t *q);
 CONC_EXTERN bool conc_aio_queue_full(const conc_aio_queue_t *q);
 CONC_EXTERN long conc_aio_queue_maxsize(const conc_aio_queue_t *q);
-/* task_done(): CONC_EINVAL (ValueError) when called more times than items
+/* task_done(): CONC_ETASKDONE (ValueError) when called more times than items
  * were put. */
 CONC_EXTERN int conc_aio_queue_task_done(conc_aio_queue_t *q);
 /* await join(): until every item put has had its task_done. 0,

@@ -37,12 +37,6 @@
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
-#define CONC_WARN_UNUSED __attribute__((warn_unused_result))
-#else
-#define CONC_WARN_UNUSED
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
 #define CONC__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define CONC__PRINTF(f, a)

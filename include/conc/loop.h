@@ -97,7 +97,7 @@ typedef struct conc_loop_opts {
  * CONC_ENOMEM, CONC_EMFILE.
  */
 CONC_EXTERN int conc_loop_create(const conc_loop_opts_t *opts,
-                                 conc_loop_t **out) CONC_WARN_UNUSED;
+                                 conc_loop_t **out);
 
 /* close(): drop pending callbacks and timers, release the poller. A closed
  * loop rejects new callbacks (CONC_ECLOSED). CONC_ESTATE while running;
@@ -249,9 +249,8 @@ CONC_EXTERN bool conc_loop_remove_signal_handler(conc_loop_t *loop, int sig);
 typedef struct conc_aio_future conc_aio_future_t;
 
 /* create_future(). loop NULL: the thread's loop. */
-CONC_EXTERN int
-conc_aio_future_create(conc_loop_t *loop,
-                       conc_aio_future_t **out) CONC_WARN_UNUSED;
+CONC_EXTERN int conc_aio_future_create(conc_loop_t *loop,
+                                       conc_aio_future_t **out);
 CONC_EXTERN conc_aio_future_t *conc_aio_future_retain(conc_aio_future_t *f);
 /* The last release frees; a future whose error was never retrieved reports
  * it then (asyncio's "exception was never retrieved"), as does a task

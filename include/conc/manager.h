@@ -23,8 +23,8 @@
  *   - lookups are linear scans (a Manager is a small, shared dictionary, not
  *     a hash table) and each update copies the index: O(n) per operation.
  *
- * Errors: CONC_EINVAL for NULL objects or bad arguments, CONC_ENOENT for a
- * missing key (KeyError), CONC_EINVAL for an index out of range (IndexError,
+ * Errors: CONC_EINVAL for NULL objects or bad arguments, CONC_EKEY for a
+ * missing key (KeyError), CONC_EINDEX for an index out of range (IndexError,
  * as conc_array_get), CONC_ETOOSHORT when the caller's buffer is too small
  * (the needed size is still stored in *len and nothing changes), CONC_EFULL,
  * CONC_ESTATE when a value is a container where bytes were asked for, or the
@@ -82,7 +82,7 @@ CONC_EXTERN int conc_shared_dict_contains(conc_shared_dict_t *d,
                                           const void *key, size_t klen);
 /* len(d); 0 for NULL (or for a lock given up: CONC_ENOTRECOVERABLE). */
 CONC_EXTERN size_t conc_shared_dict_len(conc_shared_dict_t *d);
-/* list(d.keys())[i] in insertion order (CONC_EINVAL when i >= len). Loop i
+/* list(d.keys())[i] in insertion order (CONC_EINDEX when i >= len). Loop i
  * from 0 while it returns 0; another process may change d meanwhile, as a
  * Python proxy's keys() is a snapshot only per call. */
 CONC_EXTERN int conc_shared_dict_key_at(conc_shared_dict_t *d, size_t i,
@@ -126,7 +126,7 @@ CONC_EXTERN int conc_shared_list_get(conc_shared_list_t *l, ptrdiff_t i,
 /* l[i] = val. */
 CONC_EXTERN int conc_shared_list_set(conc_shared_list_t *l, ptrdiff_t i,
                                      const void *val, size_t vlen);
-/* l.pop(i) (pop() is i = -1): CONC_EINVAL on an empty list or a bad index;
+/* l.pop(i) (pop() is i = -1): CONC_EINDEX on an empty list or a bad index;
  * on CONC_ETOOSHORT the item stays in the list. buf may be NULL with cap 0
  * only to learn the size. */
 CONC_EXTERN int conc_shared_list_pop(conc_shared_list_t *l, ptrdiff_t i,

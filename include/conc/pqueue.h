@@ -25,6 +25,16 @@
  * every 20 ms.
  *
  * Create the queue before forking the processes that use it.
+ *
+ * End of life, with Python's names:
+ *   q.close()                 conc_pqueue_close(&q)    this handle refuses put/get
+ *   q.join_thread()           (nothing to do: put has copied the item already)
+ *   q.cancel_join_thread()    (nothing to do: no feeder thread to wait for)
+ *   del q (garbage)           conc_pqueue_destroy(&q)  unmap in this process
+ *
+ * The process SimpleQueue is conc_psimple_queue_* ("p" as in pqueue, like
+ * every multiprocessing object here); the thread one, queue.SimpleQueue, is
+ * conc_simple_queue_* in conc/queue.h.
  */
 // clang-format on
 #ifndef CONC_PQUEUE_H
@@ -57,7 +67,9 @@ CONC_BEGIN_DECLS
  * CONC_EINVAL, CONC_ENOMEM. */
 CONC_EXTERN int conc_pqueue_init(conc_pqueue_t *q, int maxsize,
                                  const conc_pqueue_opts_t *opts);
-/* Unmap in this process. */
+/* Python's garbage collection of the queue object: unmap it in this process
+ * (closing first if needed); the ring lives on while another process maps
+ * it. */
 CONC_EXTERN void conc_pqueue_destroy(conc_pqueue_t *q);
 
 /* put(item, block, timeout): CONC_EFULL at once (block false or timeout
@@ -87,25 +99,31 @@ CONC_EXTERN bool conc_pqueue_empty(const conc_pqueue_t *q);
 CONC_EXTERN bool conc_pqueue_full(const conc_pqueue_t *q);
 
 /* close(): this handle refuses put/get from now on (CONC_ECLOSED). Other
- * processes' handles are unaffected. Closing twice is fine. */
+ * processes' handles are unaffected. Closing twice is fine. Python's
+ * join_thread() and cancel_join_thread() have no counterpart: there is no
+ * feeder thread, put has copied the item into shared memory on return. */
 CONC_EXTERN int conc_pqueue_close(conc_pqueue_t *q);
 
-/* JoinableQueue: CONC_EINVAL when called more times than items were put,
- * or on a queue made without .joinable. */
+/* JoinableQueue: CONC_ETASKDONE (ValueError) when called more times than
+ * items were put; CONC_ENOTJOINABLE on a queue made without .joinable (Python's
+ * Queue has no task_done: AttributeError). */
 CONC_EXTERN int conc_pqueue_task_done(conc_pqueue_t *q);
-/* Wait until every item put has had its task_done. 0, CONC_ETIMEDOUT. */
+/* Wait until every item put has had its task_done. 0, CONC_ETIMEDOUT,
+ * CONC_ENOTJOINABLE. */
 CONC_EXTERN int conc_pqueue_join(conc_pqueue_t *q, double timeout);
 
-/* SimpleQueue: an unbounded Queue with blocking get and put. */
-typedef conc_pqueue_t conc_simplequeue_t;
-CONC_EXTERN int conc_simplequeue_init(conc_simplequeue_t *q);
-CONC_EXTERN int conc_simplequeue_put(conc_simplequeue_t *q, const void *item,
-                                     size_t len);
-CONC_EXTERN int conc_simplequeue_get(conc_simplequeue_t *q, void **item,
-                                     size_t *len);
-CONC_EXTERN bool conc_simplequeue_empty(const conc_simplequeue_t *q);
-CONC_EXTERN int conc_simplequeue_close(conc_simplequeue_t *q);
-CONC_EXTERN void conc_simplequeue_destroy(conc_simplequeue_t *q);
+/* multiprocessing.SimpleQueue: an unbounded process Queue with blocking get
+ * and put (not queue.SimpleQueue: that is conc_simple_queue_t). close and
+ * destroy as for conc_pqueue_t. */
+typedef conc_pqueue_t conc_psimple_queue_t;
+CONC_EXTERN int conc_psimple_queue_init(conc_psimple_queue_t *q);
+CONC_EXTERN int conc_psimple_queue_put(conc_psimple_queue_t *q,
+                                       const void *item, size_t len);
+CONC_EXTERN int conc_psimple_queue_get(conc_psimple_queue_t *q, void **item,
+                                       size_t *len);
+CONC_EXTERN bool conc_psimple_queue_empty(const conc_psimple_queue_t *q);
+CONC_EXTERN int conc_psimple_queue_close(conc_psimple_queue_t *q);
+CONC_EXTERN void conc_psimple_queue_destroy(conc_psimple_queue_t *q);
 
 CONC_END_DECLS
 

@@ -94,8 +94,8 @@ CONC_EXTERN long conc_queue_maxsize(conc_queue_t *q);
  * 0, or CONC_EINVAL for a NULL queue. */
 CONC_EXTERN int conc_queue_set_maxsize(conc_queue_t *q, long maxsize);
 
-/* task_done(): CONC_EINVAL when called more times than items were put (or
- * for a NULL queue); nothing changes then. */
+/* task_done(): CONC_ETASKDONE (ValueError) when called more times than items
+ * were put, CONC_EINVAL for a NULL queue; nothing changes then. */
 CONC_EXTERN int conc_queue_task_done(conc_queue_t *q);
 /* join(): wait until every put has had its task_done. 0, CONC_ETIMEDOUT,
  * or CONC_EINVAL (a negative timeout other than CONC_FOREVER, or NaN). */

@@ -162,7 +162,7 @@ CONC_EXTERN int conc_array_init(conc_array_t *a, char typecode, size_t len,
                                 const conc_array_opts_t *opts);
 CONC_EXTERN void conc_array_destroy(conc_array_t *a);
 CONC_EXTERN size_t conc_array_len(const conc_array_t *a);
-/* a[i] (negative i counts from the end). CONC_EINVAL out of range. Each
+/* a[i] (negative i counts from the end). CONC_EINDEX out of range. Each
  * takes the lock, as Python's synchronized wrapper does. */
 CONC_EXTERN int conc_array_get(conc_array_t *a, ptrdiff_t i, void *out);
 CONC_EXTERN int conc_array_set(conc_array_t *a, ptrdiff_t i, const void *in);
