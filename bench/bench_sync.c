@@ -13,6 +13,7 @@
 #endif
 
 #include "bench.h"
+#include "conc/lockdep.h"
 #include "conc/sync.h"
 
 /* ================================================ uncontended lock ==== */
@@ -52,6 +53,84 @@ static double u_run_glib(void *arg, long n) {
   return bench_now() - t0;
 }
 #endif
+
+/* ============================================== uncontended RLock ==== */
+
+static conc_rlock_t r_conc = CONC_RLOCK_INIT;
+static pthread_mutex_t r_pthread;
+
+static void r_pthread_init(void) {
+  pthread_mutexattr_t a;
+  pthread_mutexattr_init(&a);
+  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+  pthread_mutex_init(&r_pthread, &a);
+  pthread_mutexattr_destroy(&a);
+}
+
+static double r_run_conc(void *arg, long n) {
+  (void)arg;
+  double t0 = bench_now();
+  for (long i = 0; i < n; i++) {
+    conc_rlock_acquire(&r_conc);
+    conc_rlock_release(&r_conc);
+  }
+  return bench_now() - t0;
+}
+
+static double r_run_pthread(void *arg, long n) {
+  (void)arg;
+  double t0 = bench_now();
+  for (long i = 0; i < n; i++) {
+    pthread_mutex_lock(&r_pthread);
+    pthread_mutex_unlock(&r_pthread);
+  }
+  return bench_now() - t0;
+}
+
+static const char py_runcontended[] =
+    "import sys, threading, time\n"
+    "n = int(sys.argv[1])\n"
+    "l = threading.RLock(); a = l.acquire; r = l.release\n"
+    "t0 = time.perf_counter()\n"
+    "for _ in range(n):\n"
+    "    a(); r()\n"
+    "print(time.perf_counter() - t0)\n";
+
+/* ===================================== the lock-order checker's cost == */
+
+/* Two Locks always taken in one order (a, then b): with the checker on,
+ * each acquisition looks up its class, checks the edge from every held
+ * lock and pushes and pops its held-stack entry. The variant switches the
+ * checker on for its own rounds only. */
+static conc_lock_t ld_a = CONC_LOCK_INIT, ld_b = CONC_LOCK_INIT;
+
+static double ld_pair(long n) {
+  double t0 = bench_now();
+  for (long i = 0; i < n; i++) {
+    conc_lock_acquire(&ld_a);
+    conc_lock_acquire(&ld_b);
+    conc_lock_release(&ld_b);
+    conc_lock_release(&ld_a);
+  }
+  return bench_now() - t0;
+}
+
+static double ld_run_off(void *arg, long n) {
+  (void)arg;
+  return ld_pair(n);
+}
+
+static double ld_run_on(void *arg, long n) {
+  (void)arg;
+  conc_lockdep_enable(CONC_LOCKDEP_ON);
+  double secs = ld_pair(n);
+  conc_lockdep_enable(0);
+  if (conc_lockdep_reports(0) != 0) {
+    fprintf(stderr, "lockdep reported a consistent order\n");
+    return -1;
+  }
+  return secs;
+}
 
 static const char py_uncontended[] =
     "import sys, threading, time\n"
@@ -321,6 +400,16 @@ int main(int argc, char **argv) {
   bench_compare("Lock uncontended (single-threaded process)", "acquire+release",
                 10000000, v, nv);
 
+  r_pthread_init();
+  nv = 0;
+  v[nv++] = (bench_variant_t){"libconc RLock", r_run_conc, NULL, 0};
+  v[nv++] =
+      (bench_variant_t){"pthread recursive mutex", r_run_pthread, NULL, 0};
+  v[nv++] = (bench_variant_t){"CPython threading.RLock", bench_python_fn,
+                              (void *)py_runcontended, 200000};
+  bench_compare("RLock uncontended (single-threaded process)",
+                "acquire+release", 10000000, v, nv);
+
   pthread_t idle = bench_spawn(idle_main, NULL);
   nv = 0;
   v[nv++] = (bench_variant_t){"libconc Lock", u_run_conc, NULL, 0};
@@ -330,6 +419,19 @@ int main(int argc, char **argv) {
 #endif
   bench_compare("Lock uncontended (multi-threaded process)", "acquire+release",
                 10000000, v, nv);
+
+  nv = 0;
+  v[nv++] = (bench_variant_t){"libconc RLock", r_run_conc, NULL, 0};
+  v[nv++] =
+      (bench_variant_t){"pthread recursive mutex", r_run_pthread, NULL, 0};
+  bench_compare("RLock uncontended (multi-threaded process)", "acquire+release",
+                10000000, v, nv);
+
+  nv = 0;
+  v[nv++] = (bench_variant_t){"libconc Lock, checker off", ld_run_off, NULL, 0};
+  v[nv++] = (bench_variant_t){"libconc Lock, checker on", ld_run_on, NULL, 0};
+  bench_compare("Lock-order checker (2 nested Locks, one order)",
+                "2 acquisitions", 1000000, v, nv);
   pthread_mutex_lock(&idle_mu);
   idle_stop = 1;
   pthread_cond_signal(&idle_cv);
@@ -379,6 +481,7 @@ int main(int argc, char **argv) {
                               (void *)py_barrier, 5000};
   bench_compare("Barrier (2 threads)", "cycles", 100000, v, nv);
 
+  pthread_mutex_destroy(&r_pthread);
   pthread_barrier_destroy(&b.pthread);
   conc_barrier_destroy(&b.conc);
   conc_condition_destroy(&p.cond);

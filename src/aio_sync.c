@@ -19,6 +19,7 @@
 #include "conc/aiosync.h"
 #include "conc/error.h"
 #include "conc/loop.h"
+#include "lockdep-int.h"
 
 /* ------------------------------------------------------ waiter records */
 
@@ -87,7 +88,11 @@ int conc_aio_lock_init(conc_aio_lock_t *l) {
 int conc_aio_lock_destroy(conc_aio_lock_t *l) {
   if (!l)
     return CONC_EINVAL;
-  return l->priv.waiters.n ? CONC_EBUSY : 0;
+  if (l->priv.waiters.n)
+    return CONC_EBUSY;
+  if (conc__ld_on()) /* the lock-order checker (lockdep.c) */
+    conc__ld_destroy(l, 0, CONC__LD_AIO_LOCK, l->priv.locked);
+  return 0;
 }
 
 bool conc_aio_lock_locked(const conc_aio_lock_t *l) {
@@ -110,12 +115,28 @@ static void lock_wake_first(conc_aio_lock_t *l) {
     wake(w);
 }
 
+static int lock_acquire(conc_aio_lock_t *l, conc_loop_t *loop);
+
+/* The lock-order checker (lockdep.c) follows each task's async Locks. */
 int conc_aio_lock_acquire(conc_aio_lock_t *l) {
   if (!l)
     return CONC_EINVAL;
   conc_loop_t *loop = task_loop();
   if (!loop)
     return CONC_ESTATE;
+  if (!conc__ld_on())
+    return lock_acquire(l, loop);
+  conc__ld_acq_t a;
+  conc__ld_acquire_begin(&a, l, 0, CONC__LD_AIO_LOCK, CONC__LD_BLOCK,
+                         CONC__LD_SITE());
+  if (l->priv.locked)
+    conc__ld_acquire_wait(&a);
+  int rc = lock_acquire(l, loop);
+  conc__ld_acquire_end(&a, rc == 0);
+  return rc;
+}
+
+static int lock_acquire(conc_aio_lock_t *l, conc_loop_t *loop) {
   if (!l->priv.locked && all_cancelled(&l->priv.waiters)) {
     l->priv.locked = 1;
     return 0;
@@ -140,6 +161,8 @@ int conc_aio_lock_release(conc_aio_lock_t *l) {
     return CONC_EINVAL;
   if (!l->priv.locked)
     return CONC_ESTATE;
+  if (conc__ld_on())
+    conc__ld_release(l, CONC__LD_AIO_LOCK);
   l->priv.locked = 0;
   lock_wake_first(l);
   return 0;

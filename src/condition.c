@@ -29,6 +29,7 @@
 
 #include "conc/sync.h"
 #include "init-int.h"
+#include "lockdep-int.h"
 #include "sync-int.h"
 
 /* SPINNING: a private waiter watching its word before it sleeps; it turns
@@ -66,8 +67,9 @@ int conc_condition_init(conc_condition_t *c,
   c->priv.lock = o.lock;
   c->priv.rlock = o.rlock;
   c->priv.flags = o.pshared ? CONC__SYNC_PSHARED : 0u;
-  return conc_rlock_init(&c->priv.own,
-                         &(conc_rlock_opts_t){.pshared = o.pshared});
+  return conc__rlock_init_site(
+      &c->priv.own, &(conc_rlock_opts_t){.pshared = o.pshared, .name = o.name},
+      CONC__LD_SITE());
 }
 
 static bool has_waiters(conc_condition_t *c) {
@@ -133,7 +135,7 @@ static int release_save(conc_condition_t *c, uint32_t *saved) {
   conc_rlock_t *r = rlock_of(c);
   *saved = 0;
   return r ? conc__rlock_release_save(r, saved)
-           : conc_lock_release(c->priv.lock);
+           : conc__lock_release_raw(c->priv.lock);
 }
 
 static int acquire_restore(conc_condition_t *c, uint32_t saved, bool sleeper) {
@@ -389,9 +391,22 @@ static int notify_shared(conc_condition_t *c, int n) {
 
 /* ------------------------------------------------------------- public */
 
+/* The lock-order checker: the waiter's other held locks, and a loop thread
+ * that waits. The lock stays on the waiter's held stack meanwhile (the
+ * release and re-acquire inside the wait are not the caller's). */
+static void ld_wait(conc_condition_t *c) {
+  conc_rlock_t *r = rlock_of(c);
+  if (r)
+    conc__ld_cond_wait(r, r->priv.base.priv.flags, CONC__LD_RLOCK);
+  else
+    conc__ld_cond_wait(c->priv.lock, c->priv.lock->priv.flags, CONC__LD_LOCK);
+}
+
 static int wait_until(conc_condition_t *c, conc_deadline_t deadline) {
   if (!owned(c))
     return CONC_ESTATE;
+  if (conc__ld_on())
+    ld_wait(c);
   return shared(c) ? wait_shared(c, deadline) : wait_private(c, deadline);
 }
 

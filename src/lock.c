@@ -56,6 +56,7 @@
 #include "conc/sync.h"
 #include "annotate-int.h"
 #include "init-int.h"
+#include "lockdep-int.h"
 #include "sync-int.h"
 
 /* ---------------------------------------------------------- identity */
@@ -709,26 +710,40 @@ static enum conc__lw_kind lock_kind(const conc_lock_t *l) {
                                               : CONC__LW_PRIVATE;
 }
 
-int conc_lock_init(conc_lock_t *l, const conc_lock_opts_t *opts) {
-  if (!l)
-    return CONC_EINVAL;
+static void lock_init(conc_lock_t *l, bool pshared) {
   memset(l, 0, sizeof *l);
-  if (opts && opts->pshared) {
+  if (pshared) {
     l->priv.flags = CONC__SYNC_PSHARED;
     conc__sync_pid();
   }
+}
+
+int conc_lock_init(conc_lock_t *l, const conc_lock_opts_t *opts) {
+  if (!l)
+    return CONC_EINVAL;
+  lock_init(l, opts && opts->pshared);
+  if (conc__ld_on())
+    conc__ld_init(l, &l->priv.flags, CONC__LD_LOCK, opts ? opts->name : NULL,
+                  CONC__LD_SITE());
+  return 0;
+}
+
+static int lock_destroy(conc_lock_t *l, enum conc__ld_type type) {
+  if ((l->priv.flags & CONC__SYNC_PSHARED)
+          ? conc__sync_sleepers(&l->priv.word) > 0
+          : conc__load_acquire(&l->priv.nwait) != 0)
+    return CONC_EBUSY;
+  if (conc__ld_on())
+    conc__ld_destroy(l, l->priv.flags, type,
+                     conc__load_relaxed(&l->priv.word) != 0);
+  memset(l, 0, sizeof *l);
   return 0;
 }
 
 int conc_lock_destroy(conc_lock_t *l) {
   if (!l)
     return CONC_EINVAL;
-  if ((l->priv.flags & CONC__SYNC_PSHARED)
-          ? conc__sync_sleepers(&l->priv.word) > 0
-          : conc__load_acquire(&l->priv.nwait) != 0)
-    return CONC_EBUSY;
-  memset(l, 0, sizeof *l);
-  return 0;
+  return lock_destroy(l, CONC__LD_LOCK);
 }
 
 static int lock_acquire(conc_lock_t *l, conc_deadline_t deadline, bool sleeper,
@@ -752,27 +767,56 @@ int conc__lock_acquire_until(conc_lock_t *l, conc_deadline_t deadline,
   return lock_acquire(l, deadline, sleeper, false);
 }
 
-int conc__lock_acquire_slow(conc_lock_t *l, double timeout) {
-  return conc_lock_acquire_ex(l, true, timeout);
+/* With the lock-order checker on: a first try tells a contended
+ * acquisition (counted, timed, checked for a loop thread) from one that
+ * is not. */
+static int lock_acquire_checked(conc_lock_t *l, conc_deadline_t d,
+                                const void *site) {
+  conc__ld_acq_t a;
+  conc__ld_acquire_begin(&a, l, l->priv.flags, CONC__LD_LOCK, conc__ld_how_of(d), site);
+  int rc = lock_acquire(l, CONC__DEADLINE_POLL, false, true);
+  if (rc == CONC_ETIMEDOUT && d != CONC__DEADLINE_POLL) {
+    conc__ld_acquire_wait(&a);
+    rc = lock_acquire(l, d, false, true);
+  }
+  conc__ld_acquire_end(&a, rc == 0 || rc == CONC_EOWNERDEAD);
+  return rc;
 }
 
-int conc_lock_acquire_timeout(conc_lock_t *l, double timeout) {
-  return conc_lock_acquire_ex(l, true, timeout);
-}
-
-int conc_lock_acquire_ex(conc_lock_t *l, bool blocking, double timeout) {
+static int lock_acquire_api(conc_lock_t *l, bool blocking, double timeout,
+                            const void *site) {
   if (!l)
     return CONC_EINVAL;
   conc_deadline_t d;
   int rc = conc__lock_deadline(blocking, timeout, &d);
   if (rc != 0)
     return rc;
+  if (conc__ld_on())
+    return lock_acquire_checked(l, d, site);
   return lock_acquire(l, d, false, true);
+}
+
+int conc__lock_acquire_slow(conc_lock_t *l, double timeout) {
+  return lock_acquire_api(l, true, timeout, CONC__LD_SITE());
+}
+
+int conc_lock_acquire_timeout(conc_lock_t *l, double timeout) {
+  return lock_acquire_api(l, true, timeout, CONC__LD_SITE());
+}
+
+int conc_lock_acquire_ex(conc_lock_t *l, bool blocking, double timeout) {
+  return lock_acquire_api(l, blocking, timeout, CONC__LD_SITE());
+}
+
+int conc__lock_release_slow(conc_lock_t *l) {
+  if (l && conc__ld_on())
+    conc__ld_release(l, CONC__LD_LOCK);
+  return conc__lock_release_raw(l);
 }
 
 /* Release: an owner-died lock released without mark_consistent becomes
  * not recoverable and every sleeper learns it at once. */
-int conc__lock_release_slow(conc_lock_t *l) {
+int conc__lock_release_raw(conc_lock_t *l) {
   if (!l)
     return CONC_EINVAL;
   enum conc__lw_kind kind = lock_kind(l);
@@ -856,18 +900,26 @@ static bool rlock_owned(const conc_rlock_t *r, uint32_t me) {
          (w & CONC__LW_OWNER) == conc__lw_stamp(CONC__LW_SHARED);
 }
 
-int conc_rlock_init(conc_rlock_t *r, const conc_rlock_opts_t *opts) {
+int conc__rlock_init_site(conc_rlock_t *r, const conc_rlock_opts_t *opts,
+                          const void *site) {
   if (!r)
     return CONC_EINVAL;
   memset(r, 0, sizeof *r);
-  conc_lock_opts_t lo = {.pshared = opts && opts->pshared};
-  return conc_lock_init(&r->priv.base, &lo);
+  lock_init(&r->priv.base, opts && opts->pshared);
+  if (conc__ld_on())
+    conc__ld_init(r, &r->priv.base.priv.flags, CONC__LD_RLOCK,
+                  opts ? opts->name : NULL, site);
+  return 0;
+}
+
+int conc_rlock_init(conc_rlock_t *r, const conc_rlock_opts_t *opts) {
+  return conc__rlock_init_site(r, opts, CONC__LD_SITE());
 }
 
 int conc_rlock_destroy(conc_rlock_t *r) {
   if (!r)
     return CONC_EINVAL;
-  int rc = conc_lock_destroy(&r->priv.base);
+  int rc = lock_destroy(&r->priv.base, CONC__LD_RLOCK);
   if (rc == 0)
     memset(r, 0, sizeof *r);
   return rc;
@@ -912,24 +964,86 @@ int conc__rlock_acquire_until(conc_rlock_t *r, conc_deadline_t deadline,
   return rlock_acquire(r, deadline, sleeper, false);
 }
 
-int conc_rlock_acquire(conc_rlock_t *r) {
-  if (!r)
-    return CONC_EINVAL;
-  return rlock_acquire(r, CONC_DEADLINE_NEVER, false, true);
+/* As lock_acquire_checked. A recursive acquire is no new acquisition: it
+ * adds no order edge and no held-stack entry. */
+static int rlock_acquire_checked(conc_rlock_t *r, conc_deadline_t d,
+                                 const void *site) {
+  if (rlock_owned(r, conc__sync_self()))
+    return rlock_acquire(r, d, false, true);
+  conc__ld_acq_t a;
+  conc__ld_acquire_begin(&a, r, r->priv.base.priv.flags, CONC__LD_RLOCK,
+                         conc__ld_how_of(d), site);
+  int rc = rlock_acquire(r, CONC__DEADLINE_POLL, false, true);
+  if (rc == CONC_ETIMEDOUT && d != CONC__DEADLINE_POLL) {
+    conc__ld_acquire_wait(&a);
+    rc = rlock_acquire(r, d, false, true);
+  }
+  conc__ld_acquire_end(&a, rc == 0 || rc == CONC_EOWNERDEAD);
+  return rc;
 }
 
-int conc_rlock_acquire_timeout(conc_rlock_t *r, double timeout) {
-  return conc_rlock_acquire_ex(r, true, timeout);
-}
-
-int conc_rlock_acquire_ex(conc_rlock_t *r, bool blocking, double timeout) {
+static int rlock_acquire_api(conc_rlock_t *r, bool blocking, double timeout,
+                             const void *site) {
   if (!r)
     return CONC_EINVAL;
   conc_deadline_t d;
   int rc = conc__lock_deadline(blocking, timeout, &d);
   if (rc != 0)
     return rc;
+  if (conc__ld_on())
+    return rlock_acquire_checked(r, d, site);
   return rlock_acquire(r, d, false, true);
+}
+
+/*
+ * The uncontended RLock, inline here as Lock's is in sync.h: a recursive
+ * acquire is a load and a store of the caller's own fields; a first one
+ * is one CAS (a plain load and store while the process has never had a
+ * second thread, as glibc's mutexes do), then owner and count. `self_id`
+ * is read directly: 0 means this thread has no id yet, and then it holds
+ * nothing and takes the slow path. Anything unusual (pshared, a class
+ * for the lock-order checker, a race detector, contention) goes the slow
+ * way.
+ */
+int conc_rlock_acquire(conc_rlock_t *r) {
+  if (__builtin_expect(
+          r != NULL && (r->priv.base.priv.flags | conc__sync_divert) == 0, 1)) {
+    uint32_t me = self_id, *word = &r->priv.base.priv.word;
+    if (__builtin_expect(me != 0, 1)) {
+      if (conc__load_relaxed(&r->priv.owner) == me) {
+        uint32_t c = r->priv.count;
+        if (c == UINT32_MAX)
+          return CONC_EOVERFLOW;
+        conc__store_relaxed(&r->priv.count, c + 1u);
+        return 0;
+      }
+      bool took = false;
+      if (CONC__SINGLE_THREADED()) {
+        if (conc__load_relaxed(word) == 0) {
+          conc__store_relaxed(word, 1u);
+          took = true;
+        }
+      } else {
+        uint32_t z = 0;
+        took = __atomic_compare_exchange_n(word, &z, 1u, false,
+                                           __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+      }
+      if (took) {
+        conc__store_relaxed(&r->priv.owner, me);
+        conc__store_relaxed(&r->priv.count, 1u);
+        return 0;
+      }
+    }
+  }
+  return rlock_acquire_api(r, true, CONC_FOREVER, CONC__LD_SITE());
+}
+
+int conc_rlock_acquire_timeout(conc_rlock_t *r, double timeout) {
+  return rlock_acquire_api(r, true, timeout, CONC__LD_SITE());
+}
+
+int conc_rlock_acquire_ex(conc_rlock_t *r, bool blocking, double timeout) {
+  return rlock_acquire_api(r, blocking, timeout, CONC__LD_SITE());
 }
 
 static int rlock_not_owned(const conc_rlock_t *r) {
@@ -942,20 +1056,52 @@ static int rlock_not_owned(const conc_rlock_t *r) {
 static int rlock_release_all(conc_rlock_t *r) {
   conc__store_relaxed(&r->priv.count, 0u);
   conc__store_relaxed(&r->priv.owner, 0u);
-  return conc__lock_release_slow(&r->priv.base);
+  return conc__lock_release_raw(&r->priv.base);
 }
 
-int conc_rlock_release(conc_rlock_t *r) {
+static int rlock_release_slow(conc_rlock_t *r) {
   if (!r)
     return CONC_EINVAL;
-  if (!rlock_owned(r, conc__sync_self()))
-    return rlock_not_owned(r);
+  if (!rlock_owned(r, conc__sync_self())) {
+    int rc = rlock_not_owned(r);
+    if (rc == CONC_EPERM && conc__ld_on())
+      conc__ld_bad_release(r, r->priv.base.priv.flags, CONC__LD_RLOCK);
+    return rc;
+  }
   uint32_t c = r->priv.count;
   if (c > 1) {
     conc__store_relaxed(&r->priv.count, c - 1u);
     return 0;
   }
+  if (conc__ld_on())
+    conc__ld_release(r, CONC__LD_RLOCK);
   return rlock_release_all(r);
+}
+
+/* The fast path of conc_rlock_acquire's release. */
+int conc_rlock_release(conc_rlock_t *r) {
+  if (__builtin_expect(
+          r != NULL && (r->priv.base.priv.flags | conc__sync_divert) == 0, 1)) {
+    uint32_t me = self_id, *word = &r->priv.base.priv.word;
+    if (me != 0 && conc__load_relaxed(&r->priv.owner) == me) {
+      uint32_t c = r->priv.count;
+      if (c > 1) {
+        conc__store_relaxed(&r->priv.count, c - 1u);
+        return 0;
+      }
+      conc__store_relaxed(&r->priv.count, 0u);
+      conc__store_relaxed(&r->priv.owner, 0u);
+      if (CONC__SINGLE_THREADED() && conc__load_relaxed(word) == 1u) {
+        __atomic_store_n(word, 0u, __ATOMIC_RELEASE);
+        return 0;
+      }
+      uint32_t old = __atomic_exchange_n(word, 0u, __ATOMIC_RELEASE);
+      if (__builtin_expect(old == 1u, 1))
+        return 0;
+      return conc__lock_release_after(&r->priv.base, old);
+    }
+  }
+  return rlock_release_slow(r);
 }
 
 int conc__rlock_release_save(conc_rlock_t *r, uint32_t *saved) {

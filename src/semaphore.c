@@ -33,6 +33,7 @@
 
 #include "conc/sync.h"
 #include "janus-int.h"
+#include "lockdep-int.h"
 #include "sync-int.h"
 
 #define SEQ __ATOMIC_SEQ_CST
@@ -44,8 +45,12 @@ static bool sem_shared(const conc_semaphore_t *s) {
   return s->priv.flags & CONC__SYNC_PSHARED;
 }
 
-int conc_semaphore_init(conc_semaphore_t *s, int value,
-                        const conc_semaphore_opts_t *opts) {
+static enum conc__ld_type sem_ld_type(const conc_semaphore_t *s) {
+  return (s->priv.flags & CONC__SYNC_BOUNDED) ? CONC__LD_BSEM : CONC__LD_SEM;
+}
+
+static int sem_init(conc_semaphore_t *s, int value,
+                    const conc_semaphore_opts_t *opts, const void *site) {
   if (!s || value < 0)
     return CONC_EINVAL;
   memset(s, 0, sizeof *s);
@@ -55,14 +60,22 @@ int conc_semaphore_init(conc_semaphore_t *s, int value,
     s->priv.flags |= CONC__SYNC_BOUNDED;
   if (opts && opts->pshared)
     s->priv.flags |= CONC__SYNC_PSHARED;
+  if (conc__ld_on())
+    conc__ld_init(s, &s->priv.flags, sem_ld_type(s), opts ? opts->name : NULL,
+                  site);
   return 0;
+}
+
+int conc_semaphore_init(conc_semaphore_t *s, int value,
+                        const conc_semaphore_opts_t *opts) {
+  return sem_init(s, value, opts, CONC__LD_SITE());
 }
 
 int conc_bounded_semaphore_init(conc_bounded_semaphore_t *s, int value,
                                 const conc_semaphore_opts_t *opts) {
   conc_semaphore_opts_t o = opts ? *opts : (conc_semaphore_opts_t){0};
   o.bounded = true;
-  return conc_semaphore_init(s, value, &o);
+  return sem_init(s, value, &o, CONC__LD_SITE());
 }
 
 int conc_semaphore_destroy(conc_semaphore_t *s) {
@@ -71,6 +84,8 @@ int conc_semaphore_destroy(conc_semaphore_t *s) {
   if (sem_shared(s) ? conc__sync_sleepers(&s->priv.value) > 0
                     : __atomic_load_n(&s->priv.nwait, SEQ) != 0)
     return CONC_EBUSY;
+  if (conc__ld_on())
+    conc__ld_destroy(s, s->priv.flags, sem_ld_type(s), false);
   memset(s, 0, sizeof *s);
   return 0;
 }
@@ -115,18 +130,37 @@ static int sem_acquire_until(conc_semaphore_t *s, conc_deadline_t deadline) {
   }
 }
 
+/* The lock-order checker's view of an acquisition (see lock.c's
+ * lock_acquire_checked). */
+static int sem_acquire_checked(conc_semaphore_t *s, conc_deadline_t d,
+                               const void *site) {
+  conc__ld_acq_t a;
+  conc__ld_acquire_begin(&a, s, s->priv.flags, sem_ld_type(s),
+                         conc__ld_how_of(d), site);
+  int rc = sem_acquire_until(s, CONC__DEADLINE_POLL);
+  if (rc == CONC_ETIMEDOUT && d != CONC__DEADLINE_POLL) {
+    conc__ld_acquire_wait(&a);
+    rc = sem_acquire_until(s, d);
+  }
+  conc__ld_acquire_end(&a, rc == 0);
+  return rc;
+}
+
+static int sem_acquire(conc_semaphore_t *s, conc_deadline_t d,
+                       const void *site) {
+  if (conc__ld_on())
+    return sem_acquire_checked(s, d, site);
+  return sem_acquire_until(s, d);
+}
+
 int conc_semaphore_acquire(conc_semaphore_t *s) {
   if (!s)
     return CONC_EINVAL;
-  return sem_acquire_until(s, CONC_DEADLINE_NEVER);
+  return sem_acquire(s, CONC_DEADLINE_NEVER, CONC__LD_SITE());
 }
 
-int conc_semaphore_acquire_timeout(conc_semaphore_t *s, double timeout) {
-  return conc_semaphore_acquire_ex(s, true, timeout);
-}
-
-int conc_semaphore_acquire_ex(conc_semaphore_t *s, bool blocking,
-                              double timeout) {
+static int sem_acquire_api(conc_semaphore_t *s, bool blocking, double timeout,
+                           const void *site) {
   if (!s)
     return CONC_EINVAL;
   if (!blocking && timeout != CONC_FOREVER)
@@ -134,7 +168,16 @@ int conc_semaphore_acquire_ex(conc_semaphore_t *s, bool blocking,
   conc_deadline_t d = CONC__DEADLINE_POLL;
   if (blocking && conc_deadline_after(timeout, &d) != 0)
     return CONC_EINVAL;
-  return sem_acquire_until(s, d);
+  return sem_acquire(s, d, site);
+}
+
+int conc_semaphore_acquire_timeout(conc_semaphore_t *s, double timeout) {
+  return sem_acquire_api(s, true, timeout, CONC__LD_SITE());
+}
+
+int conc_semaphore_acquire_ex(conc_semaphore_t *s, bool blocking,
+                              double timeout) {
+  return sem_acquire_api(s, blocking, timeout, CONC__LD_SITE());
 }
 
 /* See the protocol at the top: fewer woke than asked, so nobody else
@@ -155,6 +198,8 @@ static void sem_wake_shared(conc_semaphore_t *s, int n) {
 int conc_semaphore_release(conc_semaphore_t *s, int n) {
   if (!s || n < 1)
     return CONC_EINVAL;
+  if (conc__ld_on() && (s->priv.flags & CONC__SYNC_BOUNDED))
+    conc__ld_release(s, CONC__LD_BSEM);
   uint32_t v = __atomic_load_n(&s->priv.value, SEQ), next;
   do {
     uint64_t units = v & ~SLEEPERS;

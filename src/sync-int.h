@@ -98,6 +98,13 @@ unsigned long conc__sync_wakes(void);
 /* Lock timeout rules of Python's Lock (spec L7). */
 int conc__lock_deadline(bool blocking, double timeout, conc_deadline_t *out);
 
+/* A Lock's release without the lock-order checker's hook (a Condition's
+ * wait keeps the lock on the waiter's held stack). */
+int conc__lock_release_raw(conc_lock_t *l);
+/* conc_rlock_init with the init site that names its checker class. */
+int conc__rlock_init_site(conc_rlock_t *r, const conc_rlock_opts_t *opts,
+                          const void *site);
+
 /* Condition support: give up every level of an RLock and get it back. */
 int conc__rlock_release_save(conc_rlock_t *r, uint32_t *saved);
 int conc__rlock_acquire_restore(conc_rlock_t *r, uint32_t saved, bool sleeper);
