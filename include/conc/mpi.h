@@ -3,7 +3,7 @@
  * CMake option CONC_WITH_MPI; link conc::mpi or `pkg-config conc-mpi`).
  * Python's mpi4py.futures for C.
  *
- // clang-format off
+ * clang-format off
  *   Python (mpi4py)                          C
  *   @task registration: none (pickled)       CONC_TASK(double_it, fn);   (file scope)
  *   python -m mpi4py.futures prog.py         int main(int argc, char **argv) {
@@ -13,7 +13,7 @@
  *   ex.map(f, xs)                             conc_pool_map(&pool, fn, xs, n, sizeof *xs, out, sizeof *out, NULL);
  *   ex.submit(f, x).result()                  conc_pool_apply(&pool, fn, &x, sizeof x, &r, sizeof r, NULL);
  *   ex.shutdown()                             conc_pool_destroy(&pool);
- // clang-format on
+ * clang-format on
  *
  * Tasks are the local Pool's (conc_pool_func_t, pool.h): arguments and
  * results cross as bytes. Function addresses differ between ranks (ASLR),
