@@ -138,17 +138,9 @@ static void exit_report(void) {
     conc_lockdep_dump(2);
 }
 
-static void ld_prepare(void) {
-  pthread_mutex_lock(&reg_mu);
-  pthread_mutex_lock(&graph_mu);
-}
-
-static void ld_parent(void) {
-  pthread_mutex_unlock(&graph_mu);
-  pthread_mutex_unlock(&reg_mu);
-}
-
-/* Only the forking thread exists in the child: the others' stacks go. */
+/* Only the forking thread exists in the child: the others' stacks go. The
+ * mutexes are made afresh rather than held across fork(): other modules'
+ * prepare handlers take libconc locks, whose hooks need them. */
 static void ld_child(void) {
   pthread_mutex_init(&graph_mu, NULL);
   pthread_mutex_init(&reg_mu, NULL);
@@ -174,7 +166,7 @@ static void thread_gone(void *p) {
 
 static void ld_once(void) {
   pthread_key_create(&thread_key, thread_gone);
-  conc__atfork_register(ld_prepare, ld_parent, ld_child);
+  conc__atfork_register(NULL, NULL, ld_child);
   atexit(exit_report);
 }
 
