@@ -16,15 +16,22 @@
 
 #include "harness.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "conc/aiostream.h"
 #include "conc/channel.h"
 #include "conc/coro.h"
 #include "conc/error.h"
+#include "conc/futures.h"
+#include "conc/loop.h"
 #include "conc/manager.h"
 #include "conc/pqueue.h"
 #include "conc/queue.h"
 #include "conc/shared.h"
 #include "conc/sync.h"
 #include "conc/thread.h"
+#include "conc/time.h"
 
 #if defined(CONC_SANITIZER_address) || defined(CONC_SANITIZER_thread) ||       \
     defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -296,6 +303,88 @@ static void coroutine_errors(void **state) {
   assert_int_equal(conc_gen_destroy(&g), 0);
 }
 
+static void pending_interrupt_is_InterruptedError(void **state) {
+  (void)state;
+  conc_interrupt(); /* as a handler does: the next blocking call ends */
+  RAISES(conc_sleep(5), CONC_PY_InterruptedError, "InterruptedError");
+  assert_int_equal(conc_interrupt_clear(), 0); /* spent */
+}
+
+static int breaks(void *arg) {
+  (void)arg;
+  return conc_raise(CONC_EIO, "no database");
+}
+
+static int task(void *arg, void **result) {
+  *result = arg;
+  return 0;
+}
+
+static void failed_initializer_is_BrokenExecutor(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  conc_future_t *f = NULL;
+  void *v;
+  assert_int_equal(
+      conc_executor_init(&ex, &(conc_executor_opts_t){.max_workers = 1,
+                                                      .initializer = breaks}),
+      0);
+  assert_int_equal(conc_executor_submit(&ex, task, NULL, &f), 0);
+  RAISES(conc_future_result(f, CONC_FOREVER, &v), CONC_PY_BrokenExecutor,
+         "BrokenExecutor");
+  assert_true(conc_err_is(CONC_EBROKENPOOL, CONC_PY_RuntimeError));
+  conc_future_release(f);
+  conc_executor_destroy(&ex);
+}
+
+/* Inside one loop task: a pending future, short streams, a refused port. */
+static int aio_errors(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  conc_aio_future_t *f;
+  void *v;
+  char buf[16];
+  size_t got;
+  int sv[2];
+  conc_aio_stream_t *s;
+  assert_int_equal(conc_aio_future_create(NULL, &f), 0);
+  RAISES(conc_aio_future_result(f, &v), CONC_PY_InvalidStateError,
+         "InvalidStateError");
+  conc_aio_future_release(f);
+
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  assert_int_equal(
+      conc_aio_stream_from_fd(sv[0], &(conc_aio_stream_opts_t){.limit = 4}, &s),
+      0);
+  assert_int_equal(write(sv[1], "abcdefgh", 8), 8);
+  RAISES(conc_aio_stream_readuntil(s, "\n", 1, buf, sizeof buf, &got),
+         CONC_PY_LimitOverrunError, "LimitOverrunError");
+  close(sv[1]);
+  RAISES(conc_aio_stream_readexactly(s, buf, sizeof buf, &got),
+         CONC_PY_IncompleteReadError, "IncompleteReadError");
+  assert_true(conc_err_is(CONC_EINCOMPLETE, CONC_PY_EOFError));
+  conc_aio_stream_close(s);
+  conc_aio_stream_release(s);
+
+  /* a port nobody listens on: bound, never listening */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t alen = sizeof a;
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+  RAISES(conc_aio_open_connection("127.0.0.1", ntohs(a.sin_port), NULL, &s),
+         CONC_PY_ConnectionRefusedError, "ConnectionRefusedError");
+  assert_true(conc_err_is(CONC_ECONNREFUSED, CONC_PY_ConnectionError));
+  close(fd);
+  return 0;
+}
+
+static void event_loop_errors(void **state) {
+  (void)state;
+  assert_int_equal(conc_aio_run(aio_errors, NULL, NULL, NULL), 0);
+}
+
 /* MemoryError: no address space left for a coroutine stack */
 static void no_memory_is_MemoryError(void **state) {
   (void)state;
@@ -335,4 +424,7 @@ CONC_TEST_MAIN(cmocka_unit_test(passed_through_errno_prints_its_own_name),
                cmocka_unit_test(index_and_key_errors),
                cmocka_unit_test(unset_local_is_AttributeError),
                cmocka_unit_test(coroutine_errors),
+               cmocka_unit_test(pending_interrupt_is_InterruptedError),
+               cmocka_unit_test(failed_initializer_is_BrokenExecutor),
+               cmocka_unit_test(event_loop_errors),
                cmocka_unit_test(no_memory_is_MemoryError))
