@@ -8,6 +8,7 @@
  */
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "conc/aiosync.h"
@@ -422,6 +423,28 @@ static void test_bounded_semaphore_is_ordered_like_a_lock(void **state) {
   conc_semaphore_destroy(&s);
 }
 
+/* Process-shared locks are followed by each process for its own threads,
+ * through the address table (their flags live in shared memory). */
+static void test_pshared_lock_inversion_is_reported(void **state) {
+  (void)state;
+  conc_lock_t *l = mmap(NULL, 2 * sizeof *l, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  assert_true(l != MAP_FAILED);
+  conc_lock_opts_t o = {.pshared = true, .name = "shared.a"};
+  assert_int_equal(conc_lock_init(&l[0], &o), 0);
+  o.name = "shared.b";
+  assert_int_equal(conc_lock_init(&l[1], &o), 0);
+  unsigned long before = conc_lockdep_reports(CONC_LOCKDEP_CYCLE);
+  take2(&l[0], &l[1]);
+  take2(&l[1], &l[0]);
+  assert_int_equal(conc_lockdep_reports(CONC_LOCKDEP_CYCLE), before + 1);
+  assert_string_equal(last.lock, "shared.a");
+  assert_string_equal(last.other, "shared.b");
+  conc_lock_destroy(&l[0]);
+  conc_lock_destroy(&l[1]);
+  munmap(l, 2 * sizeof *l);
+}
+
 /* ------------------------------------------------ queries and names */
 
 static void *hold_then_release(void *arg) {
@@ -572,6 +595,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test_setup(test_async_lock_inversion_is_reported, setup),
     cmocka_unit_test_setup(test_bounded_semaphore_is_ordered_like_a_lock,
                            setup),
+    cmocka_unit_test_setup(test_pshared_lock_inversion_is_reported, setup),
     cmocka_unit_test_setup(test_contention_is_counted_with_its_wait, setup),
     cmocka_unit_test_setup(test_unnamed_locks_take_their_symbol_or_site, setup),
     cmocka_unit_test_setup(test_exit_report_lists_classes_and_edges, setup),
