@@ -1,7 +1,8 @@
 /*
- * threading sync: Lock (uncontended and contended), Condition ping-pong and
- * a 2-party Barrier, libconc against pthreads, GLib and CPython doing the
- * same work. Locking: each variant's context is touched only by its own
+ * threading sync: Lock (uncontended and contended), RLock (uncontended),
+ * Condition ping-pong and a 2-party Barrier, libconc against pthreads, GLib
+ * and CPython doing the same work; and the lock-order checker's cost (a
+ * nested Lock pair with it off and on). Locking: each variant's context is touched only by its own
  * threads, through that variant's own primitive.
  */
 #include <pthread.h>
