@@ -450,6 +450,8 @@ static int wait_fd(int fd, conc_deadline_t deadline) {
 static int wait_fd_masked(int fd, conc_deadline_t deadline,
                           const sigset_t *mask) {
   for (;;) {
+    if (conc__intr_take())
+      return CONC_EINTR;
     struct pollfd pf = {.fd = fd, .events = POLLIN};
     struct timespec ts, *tsp = NULL;
     if (deadline != CONC_DEADLINE_NEVER) {
@@ -471,7 +473,9 @@ static int wait_fd_masked(int fd, conc_deadline_t deadline,
 static int wait_ended(conc_process_t *p, conc_deadline_t deadline) {
   while (__atomic_load_n(&p->priv.state, __ATOMIC_ACQUIRE) == ST_STARTED) {
     siginfo_t si;
-    if (deadline == CONC_DEADLINE_NEVER && p->priv.pidfd) {
+    /* (waitid cannot be interrupted: once interrupts are in use, poll) */
+    if (deadline == CONC_DEADLINE_NEVER && p->priv.pidfd &&
+        !conc__intr_in_use()) {
       /* no limit: one blocking non-reaping wait on the pidfd itself (it
        * names this child only, even after a reap by another thread) */
       int r;
@@ -484,8 +488,15 @@ static int wait_ended(conc_process_t *p, conc_deadline_t deadline) {
         continue;
       }
     }
-    if (!wait_fd(p->priv.fd, deadline))
-      return poll_reap(p) ? 0 : CONC_ETIMEDOUT;
+    int w = wait_fd(p->priv.fd, deadline);
+    if (w <= 0) {
+      if (poll_reap(p)) {
+        if (w == CONC_EINTR) /* it ended anyway: the next wait reports it */
+          conc__intr_keep();
+        return 0;
+      }
+      return w == CONC_EINTR ? w : CONC_ETIMEDOUT;
+    }
     /* The pidfd is readable only once the child is a zombie; the sentinel
      * pipe may report EOF a moment before, so wait without reaping first. */
     while (waitid(P_PID, (id_t)p->priv.pid, &si, WEXITED | WNOWAIT) < 0 &&

@@ -642,7 +642,9 @@ int conc_thread_join(conc_thread_t *t, double timeout) {
   conc_deadline_after(timeout, &deadline);
   unsigned long id = conc__load_relaxed(&t->priv.ident);
   uint32_t free_reap = REAP_NONE;
+  /* pthread_join cannot be interrupted: once interrupts are in use, park */
   if (deadline == CONC_DEADLINE_NEVER && id && !(flags_of(t) & F_MAIN) &&
+      !conc__intr_in_use() &&
       conc__cas(&t->priv.reap, &free_reap, REAP_JOINER)) {
     pthread_join((pthread_t)id, NULL);
     return 0;
@@ -654,10 +656,15 @@ int conc_thread_join(conc_thread_t *t, double timeout) {
     if (!(s & ST_WAITERS) &&
         !conc__cas(&t->priv.state, &s, ST_STARTED | ST_WAITERS))
       continue;
-    if (conc__wait(&t->priv.state, ST_STARTED | ST_WAITERS, deadline, false) ==
-        CONC_ETIMEDOUT)
-      return (conc__load_acquire(&t->priv.state) & ST_STOPPED) ? 0
-                                                               : CONC_ETIMEDOUT;
+    int r = conc__wait_intr(&t->priv.state, ST_STARTED | ST_WAITERS, deadline,
+                            false);
+    if (r == CONC_ETIMEDOUT || r == CONC_EINTR) {
+      if (!(conc__load_acquire(&t->priv.state) & ST_STOPPED))
+        return r;
+      if (r == CONC_EINTR) /* it ended anyway: the next wait reports it */
+        conc__intr_keep();
+      return 0;
+    }
   }
 }
 
