@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 29: Condition.wait_for(predicate).
  * Seed 001 ("When working with conditions": ten threads call
@@ -5,19 +6,24 @@
  * typed '1').
  *
  * Python:                                 C:
- *   def condition_func():                   static bool condition_func(void
- * *arg) { ret = False                           return answer == 1;  // read
- * under the lock inp = input('>>>')                  } if inp == '1': ret =
- * True return ret con.acquire() conc_condition_acquire(&con);
- *   con.wait_for(condition_func)            conc_condition_wait_for(&con,
- * condition_func, NULL, 1.0); print("run the thread: %s" % n) printf("run the
- * thread: %d\n", n); con.release() conc_condition_release(&con);
+ *   def condition_func():                   static int condition_func(void *arg) {
+ *       ret = False                             return answer == 1;  // read under the lock
+ *       inp = input('>>>')                  }
+ *       if inp == '1': ret = True
+ *       return ret
+ *   con.acquire()                           conc_condition_acquire(&con);
+ *   con.wait_for(condition_func)            conc_condition_wait_for(&con, condition_func, NULL, 1.0);
+ *   print("run the thread: %s" % n)         printf("run the thread: %d\n", n);
+ *   con.release()                           conc_condition_release(&con);
  *
  * wait_for(pred) checks pred first and waits only while it is false; each
- * notify makes it check again, always with the lock held. One deadline
- * covers the whole call: with a timeout it returns CONC_ETIMEDOUT (Python:
- * the predicate's false value) once the time is up, however many notifies
- * came in between.
+ * notify makes it check again, always with the lock held. A C predicate
+ * returns an int: 0 is false, a positive value true, and wait_for returns
+ * that value, as Python returns the predicate's result. One deadline
+ * covers the whole call: with a timeout it returns 0 (Python: the
+ * predicate's false value) once the time is up, however many notifies
+ * came in between. (A negative value would be the predicate's error
+ * code; wait_for would return it at once.)
  *
  * The lesson's predicate calls input() itself, from ten threads at once.
  * Here main holds the answer (the first argument, "1" by default), stores
@@ -25,6 +31,7 @@
  * predicate stays false and the threads give up after their 1 s timeout
  * instead of waiting forever.
  */
+// clang-format on
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,7 +42,7 @@
 static conc_condition_t con = CONC_CONDITION_INIT;
 static int answer; /* guarded by con's lock */
 
-static bool condition_func(void *arg) {
+static int condition_func(void *arg) {
   (void)arg;
   return answer == 1;
 }
@@ -43,10 +50,11 @@ static bool condition_func(void *arg) {
 static int run(void *arg, void **result) {
   conc_condition_acquire(&con);
   int rc = conc_condition_wait_for(&con, condition_func, NULL, 1.0);
-  if (rc == 0)
+  if (rc > 0)
     printf("run the thread: %d\n", (int)(intptr_t)arg);
   else
-    printf("thread %d: gave up (%s)\n", (int)(intptr_t)arg, conc_err_name(rc));
+    printf("thread %d: gave up (wait_for returned %d)\n", (int)(intptr_t)arg,
+           rc);
   conc_condition_release(&con);
   return 0;
 }
@@ -58,8 +66,8 @@ int main(int argc, char **argv) {
   conc_condition_acquire(&con);
   double t0 = conc_monotonic();
   int rc = conc_condition_wait_for(&con, condition_func, NULL, 0.1);
-  printf("wait_for(pred, 0.1) while pred is false: %s after %s0.1 s\n",
-         conc_err_name(rc), conc_monotonic() - t0 >= 0.1 ? ">= " : "< ");
+  printf("wait_for(pred, 0.1) while pred is false: %d (False) after %s0.1 s\n",
+         rc, conc_monotonic() - t0 >= 0.1 ? ">= " : "< ");
   conc_condition_release(&con);
 
   conc_thread_t threads[10];
@@ -84,8 +92,8 @@ int main(int argc, char **argv) {
    * even a zero timeout returns true. */
   conc_condition_acquire(&con);
   rc = conc_condition_wait_for(&con, condition_func, NULL, 0);
-  printf("wait_for(pred, 0) after the answer: %s\n",
-         rc == 0 ? "True" : "False");
+  printf("wait_for(pred, 0) after the answer: %d (%s)\n", rc,
+         rc > 0 ? "True" : "False");
   conc_condition_release(&con);
   return 0;
 }

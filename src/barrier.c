@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "conc/sync.h"
+#include "error-int.h"
 #include "init-int.h"
 #include "sync-int.h"
 
@@ -225,9 +226,19 @@ static int leave_broken(conc_barrier_t *b, int index) {
   return CONC_EBROKEN;
 }
 
+/* Python's _release: the action's exception breaks the barrier; the
+ * party that ran it gets the code, the others CONC_EBROKEN. */
 static int trip(conc_barrier_t *b, int index) {
-  if (b->priv.action)
-    b->priv.action(b->priv.action_arg);
+  if (b->priv.action) {
+    void *unused = NULL;
+    conc__raise_clear(); /* a stale message is never the action's */
+    int rc = b->priv.action(b->priv.action_arg, &unused);
+    if (rc != 0) {
+      break_locked(b);
+      leave_broken(b, index);
+      return rc < 0 ? rc : CONC_EFAILED;
+    }
+  }
   conc__store_release(&b->priv.epoch, b->priv.epoch + 1u);
   conc__store_relaxed(&b->priv.count, 0);
   bool due = seq_bump(b);
@@ -240,8 +251,8 @@ static int trip(conc_barrier_t *b, int index) {
 int conc_barrier_wait(conc_barrier_t *b, double timeout) {
   if (!b)
     return CONC_EINVAL;
-  if (timeout == CONC_FOREVER && b->priv.has_timeout)
-    timeout = b->priv.timeout;
+  if (timeout == CONC_BARRIER_DEFAULT)
+    timeout = b->priv.has_timeout ? b->priv.timeout : CONC_FOREVER;
   conc_deadline_t deadline;
   if (conc_deadline_after(timeout, &deadline) != 0)
     return CONC_EINVAL;

@@ -419,7 +419,10 @@ int conc_condition_wait(conc_condition_t *c, double timeout) {
   return wait_until(c, d);
 }
 
-int conc_condition_wait_for(conc_condition_t *c, bool (*pred)(void *arg),
+/* Python's wait_for returns the predicate's last value: here its positive
+ * value, or 0 when time ran out; its negative code (its exception) ends
+ * the wait at once. */
+int conc_condition_wait_for(conc_condition_t *c, int (*pred)(void *arg),
                             void *arg, double timeout) {
   if (!c || !pred)
     return CONC_EINVAL;
@@ -429,15 +432,16 @@ int conc_condition_wait_for(conc_condition_t *c, bool (*pred)(void *arg),
   if (!owned(c))
     return CONC_ESTATE;
   bool waited = false;
-  while (!pred(arg)) {
+  int v;
+  while ((v = pred(arg)) == 0) {
     if (waited && conc__deadline_passed(d))
-      return CONC_ETIMEDOUT;
+      return 0;
     int rc = wait_until(c, d);
     if (rc != 0 && rc != CONC_ETIMEDOUT)
       return rc;
     waited = true;
   }
-  return 0;
+  return v;
 }
 
 int conc_condition_notify(conc_condition_t *c, int n) {

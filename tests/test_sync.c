@@ -783,12 +783,14 @@ struct pred_ctx {
   int value, calls, unlocked_calls;
 };
 
-static bool value_ready(void *arg) {
+/* Python's `lambda: p.value >= 3 and p.value`: 0 until ready, then the
+ * value. */
+static int value_ready(void *arg) {
   struct pred_ctx *p = arg;
   p->calls++;
   if (!conc_rlock_is_owned(&p->c.priv.own))
     p->unlocked_calls++;
-  return p->value >= 3;
+  return p->value >= 3 ? p->value : 0;
 }
 
 static void *bump_value_thread(void *arg) {
@@ -809,19 +811,40 @@ static void condition_wait_for_checks_predicate_first(void **state) {
   struct pred_ctx p = {.c = CONC_CONDITION_INIT, .value = 3};
   conc_condition_acquire(&p.c);
   double t0 = conc_monotonic();
-  assert_int_equal(conc_condition_wait_for(&p.c, value_ready, &p, 0), 0);
+  assert_int_equal(conc_condition_wait_for(&p.c, value_ready, &p, 0), 3);
   assert_int_equal(p.calls, 1);
   p.value = 0;
   p.calls = 0;
   pthread_t t = conc_test_spawn(bump_value_thread, &p);
   assert_int_equal(conc_condition_wait_for(&p.c, value_ready, &p, CONC_FOREVER),
-                   0);
+                   3);
   assert_int_equal(p.value, 3);
   assert_true(p.calls >= 2 && p.calls <= 4);
   assert_int_equal(p.unlocked_calls, 0);
   conc_condition_release(&p.c);
   conc_test_join(t);
   assert_true(conc_monotonic() - t0 < 5);
+}
+
+static int value_or_code(void *arg) { return *(int *)arg; }
+
+/* C8: wait_for returns the predicate's value, as Python returns the
+ * predicate's result; a negative value is the predicate's error and ends
+ * the wait at once, even without a timeout. */
+static void condition_wait_for_returns_the_predicates_value(void **state) {
+  (void)state;
+  conc_condition_t c = CONC_CONDITION_INIT;
+  conc_condition_acquire(&c);
+  int v = 42;
+  assert_int_equal(conc_condition_wait_for(&c, value_or_code, &v, 0), 42);
+  v = CONC_EIO;
+  double t0 = conc_monotonic();
+  assert_int_equal(conc_condition_wait_for(&c, value_or_code, &v, CONC_FOREVER),
+                   CONC_EIO);
+  assert_quick(conc_monotonic() - t0);
+  v = 0;
+  assert_int_equal(conc_condition_wait_for(&c, value_or_code, &v, 0), 0);
+  assert_int_equal(conc_condition_release(&c), 0);
 }
 
 /* C9, G1: three notifies inside the window never extend the deadline. */
@@ -831,8 +854,7 @@ static void condition_wait_for_has_one_deadline(void **state) {
   pthread_t t = conc_test_spawn(bump_value_thread, &p);
   conc_condition_acquire(&p.c);
   double t0 = conc_monotonic();
-  assert_int_equal(conc_condition_wait_for(&p.c, value_ready, &p, 0.15),
-                   CONC_ETIMEDOUT);
+  assert_int_equal(conc_condition_wait_for(&p.c, value_ready, &p, 0.15), 0);
   assert_elapsed(conc_monotonic() - t0, 0.15);
   conc_condition_release(&p.c);
   conc_test_join(t);
@@ -1246,14 +1268,14 @@ struct bar_ctx {
   double timeout;
 };
 
-static void *count_action(void *arg) {
+static int count_action(void *arg, void **result) {
   struct bar_ctx *c = arg;
   /* B4: nobody of this cycle has been released yet */
   if (load(&c->released) % NPARTY != 0)
     c->action_before_release_bad++;
   c->actions++;
   c->action_thread = pthread_self();
-  return NULL;
+  return 0;
 }
 
 struct party {
@@ -1461,7 +1483,7 @@ static void barrier_timeout_breaks_it_for_every_party(void **state) {
   conc_barrier_init(
       &d, 2, &(conc_barrier_opts_t){.has_timeout = true, .timeout = T_SHORT});
   t0 = conc_monotonic();
-  assert_int_equal(conc_barrier_wait(&d, CONC_FOREVER), CONC_EBROKEN);
+  assert_int_equal(conc_barrier_wait(&d, CONC_BARRIER_DEFAULT), CONC_EBROKEN);
   assert_elapsed(conc_monotonic() - t0, T_SHORT);
   assert_true(conc_barrier_broken(&d));
   /* a negative timeout polls and breaks at once */
@@ -1469,6 +1491,106 @@ static void barrier_timeout_breaks_it_for_every_party(void **state) {
   t0 = conc_monotonic();
   assert_int_equal(conc_barrier_wait(&d, -5), CONC_EBROKEN);
   assert_quick(conc_monotonic() - t0);
+}
+
+static void *arrive_late(void *arg) {
+  conc_sleep(3 * T_SHORT);
+  return (void *)(intptr_t)conc_barrier_wait(arg, CONC_FOREVER);
+}
+
+/* B8: CONC_FOREVER waits without limit even when the barrier has a
+ * default timeout (CONC_BARRIER_DEFAULT asks for that one); without a
+ * default, CONC_BARRIER_DEFAULT waits forever too. */
+static void barrier_forever_outlasts_a_default_timeout(void **state) {
+  (void)state;
+  for (int has_default = 1; has_default >= 0; has_default--) {
+    conc_barrier_t b;
+    conc_barrier_init(
+        &b, 2,
+        &(conc_barrier_opts_t){.has_timeout = has_default, .timeout = T_SHORT});
+    double t0 = conc_monotonic();
+    pthread_t t = conc_test_spawn(arrive_late, &b);
+    int idx = conc_barrier_wait(&b, has_default ? CONC_FOREVER
+                                                : CONC_BARRIER_DEFAULT);
+    double waited = conc_monotonic() - t0;
+    void *other;
+    assert_int_equal(pthread_join(t, &other), 0);
+    assert_int_equal(idx, 0);
+    assert_int_equal((int)(intptr_t)other, 1);
+    assert_elapsed(waited, 3 * T_SHORT);
+    assert_false(conc_barrier_broken(&b));
+    assert_int_equal(conc_barrier_destroy(&b), 0);
+  }
+}
+
+struct action_fail {
+  conc_barrier_t b;
+  pthread_t ran_in;
+  int rc[3];
+  pthread_t who[3];
+  char msg[3][32];
+};
+
+struct action_fail_party {
+  struct action_fail *f;
+  int me;
+};
+
+static int failing_action(void *arg, void **result) {
+  struct action_fail *f = arg;
+  f->ran_in = pthread_self();
+  *result = (void *)1; /* ignored, as Python ignores the action's value */
+  return conc_raise(CONC_EINVAL, "action failed");
+}
+
+static void *party_of_failing_action(void *arg) {
+  struct action_fail_party *p = arg;
+  int rc = conc_barrier_wait(&p->f->b, CONC_FOREVER);
+  const char *m = conc_raised_message(rc);
+  p->f->rc[p->me] = rc;
+  p->f->who[p->me] = pthread_self();
+  snprintf(p->f->msg[p->me], sizeof p->f->msg[p->me], "%s", m ? m : "");
+  return NULL;
+}
+
+/* B4: an action that returns a code breaks the barrier: the party that ran
+ * it gets the code (and the action's conc_raise message), every other
+ * party CONC_EBROKEN (Python: the action's exception, BrokenBarrierError). */
+static void
+barrier_action_failure_goes_to_its_party_others_broken(void **state) {
+  (void)state;
+  struct action_fail f;
+  memset(&f, 0, sizeof f);
+  assert_int_equal(
+      conc_barrier_init(
+          &f.b, 3,
+          &(conc_barrier_opts_t){.action = failing_action, .action_arg = &f}),
+      0);
+  pthread_t t[3];
+  struct action_fail_party p[3];
+  for (int i = 0; i < 3; i++) {
+    p[i] = (struct action_fail_party){&f, i};
+    t[i] = conc_test_spawn(party_of_failing_action, &p[i]);
+  }
+  for (int i = 0; i < 3; i++)
+    conc_test_join(t[i]);
+  int failed = 0, broken = 0;
+  for (int i = 0; i < 3; i++) {
+    if (f.rc[i] == CONC_EINVAL) {
+      failed++;
+      assert_true(pthread_equal(f.who[i], f.ran_in));
+      assert_string_equal(f.msg[i], "action failed");
+    } else {
+      assert_int_equal(f.rc[i], CONC_EBROKEN);
+      broken++;
+    }
+  }
+  assert_int_equal(failed, 1);
+  assert_int_equal(broken, 2);
+  assert_true(conc_barrier_broken(&f.b));
+  assert_int_equal(conc_barrier_n_waiting(&f.b), 0);
+  assert_int_equal(conc_barrier_wait(&f.b, 0), CONC_EBROKEN);
+  assert_int_equal(conc_barrier_destroy(&f.b), 0);
 }
 
 /* B9 */
@@ -1600,6 +1722,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test(condition_wait_releases_every_rlock_level_and_restores),
     cmocka_unit_test(condition_wait_for_checks_predicate_first),
     cmocka_unit_test(condition_wait_for_has_one_deadline),
+    cmocka_unit_test(condition_wait_for_returns_the_predicates_value),
     cmocka_unit_test(condition_timed_out_waiter_never_absorbs_a_notify),
     cmocka_unit_test(condition_destroy_with_waiters_is_busy),
     cmocka_unit_test(semaphore_negative_value_rejected_default_one),
@@ -1618,6 +1741,8 @@ CONC_TEST_MAIN(
     cmocka_unit_test(barrier_parties_pass_in_lockstep_with_distinct_indices),
     cmocka_unit_test(barrier_tight_loops_never_lose_a_party),
     cmocka_unit_test(barrier_action_runs_once_per_cycle_before_release),
+    cmocka_unit_test(barrier_action_failure_goes_to_its_party_others_broken),
+    cmocka_unit_test(barrier_forever_outlasts_a_default_timeout),
     cmocka_unit_test(barrier_abort_breaks_current_and_future_waits),
     cmocka_unit_test(barrier_reset_breaks_waiters_and_is_reusable),
     cmocka_unit_test(barrier_timeout_breaks_it_for_every_party),

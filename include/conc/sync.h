@@ -272,11 +272,17 @@ CONC_EXTERN int conc_condition_release(conc_condition_t *c);
  * CONC_ENOTRECOVERABLE when that lock was given up.
  */
 CONC_EXTERN int conc_condition_wait(conc_condition_t *c, double timeout);
-/* wait_for(predicate, timeout): one deadline for the whole call; pred is
- * checked first, always with the lock held. 0 when pred holds,
- * CONC_ETIMEDOUT otherwise. */
+/*
+ * wait_for(predicate, timeout): one deadline for the whole call; pred is
+ * checked first, always with the lock held. pred returns 0 for "not yet",
+ * a positive value for "done" (Python's truthy result) or a negative
+ * CONC_E* code (its exception). Returns what Python returns: pred's value
+ * (> 0) once it holds, or 0 when the timeout passed with pred still 0; a
+ * negative return is pred's code, ending the wait at once, or the wait's
+ * own error (CONC_EINVAL, CONC_ESTATE, CONC_EOWNERDEAD, ...).
+ */
 CONC_EXTERN int conc_condition_wait_for(conc_condition_t *c,
-                                        bool (*pred)(void *arg), void *arg,
+                                        int (*pred)(void *arg), void *arg,
                                         double timeout);
 /* notify(n): wake exactly min(n, waiters), oldest first; n <= 0 is a
  * no-op. CONC_ESTATE if the caller does not hold the lock. */
@@ -415,17 +421,27 @@ typedef struct conc_barrier {
     uint32_t flags;
     int32_t has_timeout;
     double timeout;
-    void *(*action)(void *);
+    conc_fn_t action;
     void *action_arg;
     int32_t pid[CONC_BARRIER_PSHARED_TRACKED]; /* pshared: waiting pids */
   } priv;
 } conc_barrier_t;
 
+/* wait(CONC_BARRIER_DEFAULT): Python's wait(timeout=None), the barrier's
+ * default timeout, or forever when it has none. CONC_FOREVER always waits
+ * without limit, whatever the default. */
+#define CONC_BARRIER_DEFAULT (-2.0)
+
 typedef struct conc_barrier_opts {
-  void *(*action)(void *); /* run once per cycle by the last arriver */
+  /* Run once per cycle by the last arriver, under the barrier's lock,
+   * before anyone is released. A negative return (its exception) breaks
+   * the barrier: that party's wait returns the code (with its conc_raise
+   * message), the others get CONC_EBROKEN. *result is ignored, as Python
+   * ignores the action's return value. */
+  conc_fn_t action;
   void *action_arg;
   bool has_timeout; /* false: no default timeout (Python's None) */
-  double timeout;   /* default for wait(CONC_FOREVER) if has_timeout */
+  double timeout;   /* used by wait(CONC_BARRIER_DEFAULT) if has_timeout */
   bool pshared;
 } conc_barrier_opts_t;
 
@@ -440,10 +456,12 @@ CONC_EXTERN int conc_barrier_destroy(conc_barrier_t *b);
 /*
  * wait(timeout): an index in [0, parties) distinct per party of a cycle
  * (the last arriver gets parties-1 and runs the action), or CONC_EBROKEN
- * (BrokenBarrierError: abort, reset, a timeout, or, pshared, a dead
- * party). CONC_FOREVER means "the barrier's default" (Python's None),
- * which is forever when it has none; other negatives poll. A timeout
- * breaks the barrier for every party.
+ * (BrokenBarrierError: abort, reset, a timeout, a failed action, or,
+ * pshared, a dead party), or the action's negative code for the party
+ * that ran it. CONC_FOREVER waits without limit; CONC_BARRIER_DEFAULT
+ * takes the barrier's default (Python's None), which is forever when it
+ * has none; other negatives poll. A timeout breaks the barrier for every
+ * party.
  */
 CONC_EXTERN int conc_barrier_wait(conc_barrier_t *b, double timeout);
 /* reset(): waiting parties get CONC_EBROKEN; the barrier is reusable. */
