@@ -17,7 +17,9 @@
  * shares nothing but the mapping. Words both sides touch are accessed with
  * atomics: the parent publishes a chunk by storing TASK with release order
  * after the data, the worker publishes DONE the same way after its results;
- * `watched`/`state` form a Dekker pair with sequentially consistent order.
+ * `watched`/`state` and `bell`/`asleep` form Dekker pairs with sequentially
+ * consistent order, so that a side that is still spinning is never sent a
+ * futex wake-up (a system call per task otherwise).
  */
 #include <errno.h>
 #include <poll.h>
@@ -37,6 +39,9 @@
 #include "pool-int.h"
 
 enum { S_IDLE, S_TASK, S_RUNNING, S_DONE };
+/* Who learns that a chunk is done: the result thread (through the
+ * eventfd), a caller that spins on the state word, or one asleep on it. */
+enum { WATCH_NONE, WATCH_SPIN, WATCH_SLEEP };
 
 /* Bytes of failure records per chunk; a chunk stops early (the rest runs
  * again in a later chunk) rather than drop a message. */
@@ -52,7 +57,8 @@ struct slot {
   uint32_t seq;      /* dispatch order among the worker's lanes */
   uint32_t bell;     /* lane 0 only: bumped on every dispatch and on quit */
   uint32_t quit;     /* lane 0 only: exit once idle */
-  uint32_t watched;  /* a caller sleeps on `state` (apply's direct path) */
+  uint32_t watched;  /* WATCH_*: a caller waits on `state` (direct path) */
+  uint32_t asleep;   /* lane 0 only: the worker sleeps on `bell` */
   uint32_t initfail; /* lane 0 only: the initializer failed (message: fails) */
   uint32_t typed;
   uint32_t nfail, fail_used;
@@ -210,16 +216,27 @@ static struct slot *next_chunk(conc__pool_core_t *c,
   return next;
 }
 
-/* Look for the doorbell to change for a while, then sleep on it. */
+/* Look for the doorbell to change for a while, then sleep on it (saying
+ * so first: a sender wakes only a worker that sleeps). */
 static void await_bell(struct slot *ctl, uint32_t bell) {
   int64_t end = conc__now_ns() + SPIN_NS;
   for (unsigned i = 1; conc__load_acquire(&ctl->bell) == bell; i++) {
     if ((i & 15) == 0 && conc__now_ns() >= end) {
-      conc__wait(&ctl->bell, bell, CONC_DEADLINE_NEVER, true);
+      __atomic_store_n(&ctl->asleep, 1u, __ATOMIC_SEQ_CST);
+      if (__atomic_load_n(&ctl->bell, __ATOMIC_SEQ_CST) == bell)
+        conc__wait(&ctl->bell, bell, CONC_DEADLINE_NEVER, true);
+      __atomic_store_n(&ctl->asleep, 0u, __ATOMIC_RELAXED);
       return;
     }
     sched_yield();
   }
+}
+
+/* Ring a worker's doorbell; the system call only if it sleeps. */
+static void ring_bell(struct slot *ctl) {
+  __atomic_fetch_add(&ctl->bell, 1u, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&ctl->asleep, __ATOMIC_SEQ_CST))
+    conc__wake(&ctl->bell, 1, true);
 }
 
 static void run_initializer(conc__pool_core_t *c, struct slot *ctl) {
@@ -263,9 +280,10 @@ static int worker_main(void *arg, void **result) {
      * `state`; we store `state`, then read `watched`. A watched chunk is
      * collected by its caller, so the result thread is left asleep. */
     __atomic_store_n(&next->state, (uint32_t)S_DONE, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&next->watched, __ATOMIC_SEQ_CST))
+    uint32_t watch = __atomic_load_n(&next->watched, __ATOMIC_SEQ_CST);
+    if (watch == WATCH_SLEEP)
       conc__wake(&next->state, CONC__WAKE_ALL, true);
-    else
+    else if (watch == WATCH_NONE)
       ring(shm_of(c)->efd);
   }
 }
@@ -343,12 +361,10 @@ static void shm_send(conc__pool_core_t *c, struct conc__pool_worker *w, int k,
   s->count = (uint32_t)count;
   s->progress = 0;
   s->nfail = s->fail_used = 0;
-  __atomic_store_n(&s->watched, 0u, __ATOMIC_RELAXED);
+  __atomic_store_n(&s->watched, (uint32_t)WATCH_NONE, __ATOMIC_RELAXED);
   __atomic_store_n(&s->seq, ++w->seq, __ATOMIC_RELEASE);
   conc__store_release(&s->state, (uint32_t)S_TASK);
-  struct slot *ctl = lane_slot(c, w, 0);
-  conc__fetch_add(&ctl->bell, 1u);
-  conc__wake(&ctl->bell, 1, true);
+  ring_bell(lane_slot(c, w, 0));
 }
 
 static int shm_lane_state(conc__pool_core_t *c, struct conc__pool_worker *w,
@@ -421,8 +437,7 @@ static bool shm_init_failed(conc__pool_core_t *c, struct conc__pool_worker *w,
 static void shm_retire(conc__pool_core_t *c, struct conc__pool_worker *w) {
   struct slot *ctl = lane_slot(c, w, 0);
   conc__store_release(&ctl->quit, 1u);
-  conc__fetch_add(&ctl->bell, 1u);
-  conc__wake(&ctl->bell, 1, true);
+  ring_bell(ctl);
 }
 
 static void drain(int efd) {
@@ -455,29 +470,38 @@ static void shm_wait(conc__pool_core_t *c, int timeout_ms) {
 
 static void shm_wake(conc__pool_core_t *c) { ring(shm_of(c)->efd); }
 
+static bool lane_busy(struct slot *s, uint32_t seq, uint32_t *st) {
+  *st = __atomic_load_n(&s->state, __ATOMIC_SEQ_CST);
+  return (*st == S_TASK || *st == S_RUNNING) &&
+         __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == seq;
+}
+
+/* Spin while the lane runs the chunk, then sleep on its state word, saying
+ * so first (WATCH_SLEEP): the worker makes the system call only then. */
 static void shm_await_lane(conc__pool_core_t *c, struct conc__pool_worker *w,
                            int k, uint32_t seq, int64_t deadline) {
   struct slot *s = lane_slot(c, w, k);
-  __atomic_store_n(&s->watched, 1u, __ATOMIC_SEQ_CST);
-  int64_t end = 0;
-  for (unsigned i = 0;; i++) {
-    uint32_t st = __atomic_load_n(&s->state, __ATOMIC_SEQ_CST);
-    if ((st != S_TASK && st != S_RUNNING) ||
-        __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != seq)
-      return;
-    if ((i & 15) == 0) {
-      int64_t now = conc__now_ns();
-      if (end == 0)
-        end = now + SPIN_NS;
-      else if (now >= deadline)
-        return;
-      else if (now >= end) {
-        conc__wait(&s->state, st, deadline, true);
-        continue;
-      }
-    }
+  uint32_t st;
+  __atomic_store_n(&s->watched, (uint32_t)WATCH_SPIN, __ATOMIC_SEQ_CST);
+  int64_t end = conc__now_ns() + SPIN_NS;
+  if (end > deadline)
+    end = deadline;
+  for (unsigned i = 1; lane_busy(s, seq, &st); i++) {
+    if ((i & 15) == 0 && conc__now_ns() >= end)
+      break;
     sched_yield();
   }
+  __atomic_store_n(&s->watched, (uint32_t)WATCH_SLEEP, __ATOMIC_SEQ_CST);
+  while (lane_busy(s, seq, &st))
+    if (conc__wait(&s->state, st, deadline, true) == CONC_ETIMEDOUT &&
+        lane_busy(s, seq, &st)) {
+      /* Leaving before the end: the result thread collects the chunk. If
+       * the worker read WATCH_SLEEP and skipped the eventfd, the state is
+       * DONE by now and the caller (await_direct) collects it itself. */
+      if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == seq)
+        __atomic_store_n(&s->watched, (uint32_t)WATCH_NONE, __ATOMIC_SEQ_CST);
+      return;
+    }
 }
 
 const conc__pool_transport_t conc__pool_shm = {
