@@ -68,7 +68,8 @@ void conc__ld_destroy(const void *obj, uint32_t flags, enum conc__ld_type type,
 typedef struct conc__ld_acq {
   void *thr; /* NULL: not followed */
   const void *obj;
-  int64_t t0; /* start of the wait when contended, else 0 */
+  const void *ctx; /* the task, for an async Lock */
+  int64_t t0;      /* start of the wait when contended, else 0 */
   uint16_t cls;
   uint8_t type;
 } conc__ld_acq_t;

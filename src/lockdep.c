@@ -275,6 +275,16 @@ static int find_entry(struct ld_thread *t, const void *obj, uint32_t state,
   return found;
 }
 
+/* The entry of an acquisition in progress: several tasks of a loop may
+ * wait for one async Lock, each with its own entry. */
+static int pending_entry(struct ld_thread *t, const void *obj,
+                         const void *ctx) {
+  for (int i = LOAD(&t->depth) - 1; i >= 0; i--)
+    if (t->e[i].obj == obj && t->e[i].state == E_PENDING && t->e[i].ctx == ctx)
+      return i;
+  return -1;
+}
+
 /* Another thread released locks this one held: forget them. */
 static void take_mail(struct ld_thread *t) {
   if (__builtin_expect(!LOAD(&t->mail), 1))
@@ -834,8 +844,8 @@ void conc__ld_acquire_begin(conc__ld_acq_t *a, const void *obj, uint32_t flags,
   STORE(&e->state, (uint32_t)E_PENDING);
   STORE(&e->obj, obj);
   STORE(&t->depth, d + 1);
-  *a =
-      (conc__ld_acq_t){.thr = t, .obj = obj, .cls = cls, .type = (uint8_t)type};
+  *a = (conc__ld_acq_t){
+      .thr = t, .obj = obj, .ctx = ctx, .cls = cls, .type = (uint8_t)type};
 }
 
 void conc__ld_acquire_wait(conc__ld_acq_t *a) {
@@ -865,7 +875,7 @@ void conc__ld_acquire_end(conc__ld_acq_t *a, bool ok) {
     ADD(&c->contended, (uint64_t)1);
     ADD(&c->wait_ns, conc__now_ns() - a->t0);
   }
-  int k = find_entry(t, a->obj, E_PENDING, false);
+  int k = pending_entry(t, a->obj, a->ctx);
   if (k < 0)
     return;
   if (ok && a->type != CONC__LD_SEM)

@@ -403,6 +403,64 @@ static void test_async_lock_inversion_is_reported(void **state) {
   assert_string_equal(last.other, "aio_b");
 }
 
+/* Three tasks queue for one async Lock; each acquisition in progress keeps
+ * its own held-stack entry, so the lock is on the stack of the task that
+ * got it, and what that task takes next is ordered after it. */
+static conc_aio_lock_t q_l = CONC_AIO_LOCK_INIT, q_m = CONC_AIO_LOCK_INIT;
+
+static int q_holder(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  conc_aio_lock_acquire(&q_l);
+  for (int i = 0; i < 3; i++) /* the others queue up meanwhile */
+    conc_aio_sleep(0);
+  conc_aio_lock_release(&q_l);
+  return 0;
+}
+
+static int q_twice(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  conc_aio_lock_acquire(&q_l);
+  conc_aio_lock_release(&q_l);
+  conc_aio_lock_acquire(&q_l); /* queues behind q_nested */
+  conc_aio_lock_release(&q_l);
+  return 0;
+}
+
+static int q_nested(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  conc_aio_lock_acquire(&q_l);
+  conc_aio_lock_acquire(&q_m);
+  conc_aio_lock_release(&q_m);
+  conc_aio_lock_release(&q_l);
+  return 0;
+}
+
+static int q_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  conc_fn_t fn[] = {q_holder, q_twice, q_nested};
+  conc_aio_future_t *t[3];
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(conc_aio_create_task(NULL, fn[i], NULL, NULL, &t[i]), 0);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(conc_aio_await(t[i], NULL), 0);
+    conc_aio_future_release(t[i]);
+  }
+  return 0;
+}
+
+static void test_async_lock_waiters_keep_their_own_entries(void **state) {
+  (void)state;
+  unsigned long before = conc_lockdep_reports(0);
+  assert_int_equal(conc_aio_run(q_main, NULL, NULL, NULL), 0);
+  assert_int_equal(conc_lockdep_reports(0), before);
+  assert_true(
+      has_edge(conc_lockdep_class_of(&q_l), conc_lockdep_class_of(&q_m)));
+}
+
 static void test_bounded_semaphore_is_ordered_like_a_lock(void **state) {
   (void)state;
   conc_semaphore_t s;
@@ -593,6 +651,8 @@ CONC_TEST_MAIN(
     cmocka_unit_test_setup(test_loop_callback_blocking_on_a_lock_is_reported,
                            setup),
     cmocka_unit_test_setup(test_async_lock_inversion_is_reported, setup),
+    cmocka_unit_test_setup(test_async_lock_waiters_keep_their_own_entries,
+                           setup),
     cmocka_unit_test_setup(test_bounded_semaphore_is_ordered_like_a_lock,
                            setup),
     cmocka_unit_test_setup(test_pshared_lock_inversion_is_reported, setup),
