@@ -42,7 +42,7 @@
 #include <conc.h>
 
 static conc_lock_t lock_a, lock_b; /* named in main */
-static int a, b; /* guarded by lock_a and lock_b together */
+static int a, b;                   /* guarded by lock_a and lock_b together */
 static conc_barrier_t both_hold, both_tried;
 
 static int func_a(void *arg, void **result) {

@@ -20,7 +20,8 @@
 static int doubler(void *arg, void **result) {
   int number = *(int *)arg;
   int doubled = number * 2;
-  printf("%d doubled to %d by process id: %d\n", number, doubled, (int)getpid());
+  printf("%d doubled to %d by process id: %d\n", number, doubled,
+         (int)getpid());
   return 0;
 }
 

@@ -112,7 +112,9 @@ static void thread_start_join_is_flat(void **state) {
   flat("threads", count("CONC_STRESS_THREADS", 20000, 2000), thread_cycle);
 }
 
-static int exit_with(void *arg, void **result) { conc_process_exit((int)(intptr_t)arg); }
+static int exit_with(void *arg, void **result) {
+  conc_process_exit((int)(intptr_t)arg);
+}
 
 static void process_cycle(long i) {
   conc_process_t p;

@@ -523,8 +523,7 @@ static void putter_on_a_full_queue_wakes_when_its_getter_dies(void **state) {
 
 /* Two sleepers, one wake-up: whichever is woken dies before it takes the
  * lock; the other must still get there. */
-static void two_sleepers_one_dies_woken(conc_fn_t fn,
-                                        enum conc__pq_sleep in,
+static void two_sleepers_one_dies_woken(conc_fn_t fn, enum conc__pq_sleep in,
                                         void (*wake_one)(void)) {
   static struct kill_plan woken_once = {.at = CONC__PQ_WOKEN, .once = true};
   conc_process_t p[2];
