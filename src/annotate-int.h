@@ -9,8 +9,8 @@
  * predictable branch per annotation point. The byte is set once, when the
  * library is loaded (annotate.c): bit CONC__ANN_TSAN when the process holds
  * the TSan runtime (the __tsan_* interface, declared weak, resolved),
- * bit CONC__ANN_VG when it runs under valgrind (RUNNING_ON_VALGRIND, only
- * where the build machine had <valgrind/valgrind.h>). All the work is in
+ * bit CONC__ANN_DRD under valgrind's DRD, CONC__ANN_HG under any other
+ * valgrind tool (only where the build machine had the valgrind headers). All the work is in
  * out-of-line functions in annotate.c.
  *
  * The interface (all no-ops when no tool is present):
@@ -39,7 +39,8 @@
 #include <stddef.h>
 
 #define CONC__ANN_TSAN 1u
-#define CONC__ANN_VG 2u
+#define CONC__ANN_HG 2u /* Helgrind (or another valgrind tool) */
+#define CONC__ANN_DRD 4u
 
 /* Which tools are present; written once at load time, read everywhere. */
 extern unsigned char conc__ann_tools;

@@ -80,79 +80,97 @@ static int tsan_present(void) { return 0; }
 #endif
 
 #ifdef CONC_HAVE_VALGRIND
-#define VG(stmts)                                                              \
+#define HG(stmts)                                                              \
   do {                                                                         \
-    if (conc__ann_tools & CONC__ANN_VG) {                                      \
+    if (conc__ann_tools & CONC__ANN_HG) {                                      \
       stmts;                                                                   \
     }                                                                          \
   } while (0)
-static int valgrind_present(void) { return RUNNING_ON_VALGRIND != 0; }
+#define DRD(stmts)                                                             \
+  do {                                                                         \
+    if (conc__ann_tools & CONC__ANN_DRD) {                                     \
+      stmts;                                                                   \
+    }                                                                          \
+  } while (0)
+/* Some of DRD's request codes are Helgrind's with another meaning (its
+ * rwlock annotations are Helgrind's rwlock requests), so each tool gets
+ * only its own: DRD answers its thread-id request, other tools answer 0. */
+static unsigned valgrind_tools(void) {
+  if (!RUNNING_ON_VALGRIND)
+    return 0;
+  return VALGRIND_DO_CLIENT_REQUEST_EXPR(0, VG_USERREQ__DRD_GET_DRD_THREAD_ID,
+                                         0, 0, 0, 0, 0)
+             ? CONC__ANN_DRD
+             : CONC__ANN_HG;
+}
 #else
-#define VG(stmts)                                                              \
+#define HG(stmts)                                                              \
   do {                                                                         \
   } while (0)
-static int valgrind_present(void) { return 0; }
+#define DRD(stmts) HG(stmts)
+static unsigned valgrind_tools(void) { return 0; }
 #endif
 
 /* Before any other constructor of the library can make an object. */
 __attribute__((constructor(101))) static void annotate_load(void) {
-  conc__ann_tools = (unsigned char)((tsan_present() ? CONC__ANN_TSAN : 0) |
-                                    (valgrind_present() ? CONC__ANN_VG : 0));
+  conc__ann_tools =
+      (unsigned char)((tsan_present() ? CONC__ANN_TSAN : 0) | valgrind_tools());
   conc__sync_divert |= conc__ann_tools;
 }
 
 void conc__ann_mutex_create_slow(void *addr, int is_rw) {
   TSAN(__tsan_mutex_create(addr, TSAN_NOT_STATIC |
                                      (is_rw ? TSAN_WRITE_REENTRANT : 0)));
-  VG(VALGRIND_HG_MUTEX_INIT_POST(addr, is_rw ? 1 : 0);
-     VG_REQ(VG_USERREQ__DRD_ANNOTATE_RWLOCK_CREATE, addr, 0));
+  HG(VALGRIND_HG_MUTEX_INIT_POST(addr, is_rw ? 1 : 0));
+  DRD(VG_REQ(VG_USERREQ__DRD_ANNOTATE_RWLOCK_CREATE, addr, 0));
 }
 
 void conc__ann_mutex_destroy_slow(void *addr) {
   TSAN(__tsan_mutex_destroy(addr, 0));
-  VG(VALGRIND_HG_MUTEX_DESTROY_PRE(addr);
-     VG_REQ(VG_USERREQ__DRD_ANNOTATE_RWLOCK_DESTROY, addr, 0));
+  HG(VALGRIND_HG_MUTEX_DESTROY_PRE(addr));
+  DRD(VG_REQ(VG_USERREQ__DRD_ANNOTATE_RWLOCK_DESTROY, addr, 0));
 }
 
 void conc__ann_mutex_pre_lock_slow(void *addr, int is_try) {
   TSAN(__tsan_mutex_pre_lock(addr, is_try ? TSAN_TRY_LOCK : 0));
-  VG(VALGRIND_HG_MUTEX_LOCK_PRE(addr, is_try ? 1 : 0));
+  HG(VALGRIND_HG_MUTEX_LOCK_PRE(addr, is_try ? 1 : 0));
 }
 
 void conc__ann_mutex_post_lock_slow(void *addr, int is_try, int ok) {
   TSAN(__tsan_mutex_post_lock(
       addr, (is_try ? TSAN_TRY_LOCK : 0) | (ok ? 0 : TSAN_TRY_LOCK_FAILED), 0));
-  if (ok)
-    VG(VALGRIND_HG_MUTEX_LOCK_POST(addr);
-       VG_REQ(VG_USERREQ__DRD_ANNOTATE_RWLOCK_ACQUIRED, addr, 1));
+  if (!ok)
+    return;
+  HG(VALGRIND_HG_MUTEX_LOCK_POST(addr));
+  DRD(VG_REQ(VG_USERREQ__DRD_ANNOTATE_RWLOCK_ACQUIRED, addr, 1));
 }
 
 void conc__ann_mutex_pre_unlock_slow(void *addr) {
   TSAN((void)__tsan_mutex_pre_unlock(addr, 0));
-  VG(VALGRIND_HG_MUTEX_UNLOCK_PRE(addr);
-     VG_REQ(VG_USERREQ__DRD_ANNOTATE_RWLOCK_RELEASED, addr, 1));
+  HG(VALGRIND_HG_MUTEX_UNLOCK_PRE(addr));
+  DRD(VG_REQ(VG_USERREQ__DRD_ANNOTATE_RWLOCK_RELEASED, addr, 1));
 }
 
 void conc__ann_mutex_post_unlock_slow(void *addr) {
   TSAN(__tsan_mutex_post_unlock(addr, 0));
-  VG(VALGRIND_HG_MUTEX_UNLOCK_POST(addr));
+  HG(VALGRIND_HG_MUTEX_UNLOCK_POST(addr));
 }
 
 void conc__ann_happens_before_slow(void *addr) {
   TSAN(__tsan_release(addr));
-  VG(VG_REQ(_VG_USERREQ__HG_USERSO_SEND_PRE, addr, 0);
-     VG_REQ(VG_USERREQ__DRD_ANNOTATE_HAPPENS_BEFORE, addr, 0));
+  HG(VG_REQ(_VG_USERREQ__HG_USERSO_SEND_PRE, addr, 0));
+  DRD(VG_REQ(VG_USERREQ__DRD_ANNOTATE_HAPPENS_BEFORE, addr, 0));
 }
 
 void conc__ann_happens_after_slow(void *addr) {
   TSAN(__tsan_acquire(addr));
-  VG(VG_REQ(_VG_USERREQ__HG_USERSO_RECV_POST, addr, 0);
-     VG_REQ(VG_USERREQ__DRD_ANNOTATE_HAPPENS_AFTER, addr, 0));
+  HG(VG_REQ(_VG_USERREQ__HG_USERSO_RECV_POST, addr, 0));
+  DRD(VG_REQ(VG_USERREQ__DRD_ANNOTATE_HAPPENS_AFTER, addr, 0));
 }
 
 /* TSan does not see the library's own accesses, so only valgrind's tools
  * need to be told. */
 void conc__ann_benign_race_slow(void *addr, size_t size) {
-  VG(VALGRIND_HG_DISABLE_CHECKING(addr, size);
-     VG_REQ(VG_USERREQ__DRD_START_SUPPRESSION, addr, size));
+  HG(VALGRIND_HG_DISABLE_CHECKING(addr, size));
+  DRD(VG_REQ(VG_USERREQ__DRD_START_SUPPRESSION, addr, size));
 }

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "annotate-int.h"
 #include "conc/sync.h"
 #include "error-int.h"
 #include "init-int.h"
@@ -55,6 +56,12 @@ int conc_barrier_init(conc_barrier_t *b, int parties,
   b->priv.has_timeout = o.has_timeout;
   b->priv.timeout = o.timeout;
   b->priv.flags = o.pshared ? CONC__SYNC_PSHARED : 0u;
+  /* Race detectors (annotate-int.h): the words from ilock to epoch are
+   * atomics, some read without ilock (seq, epoch, count); the hand-offs
+   * are annotated where they happen. */
+  conc__ann_benign_race(&b->priv.ilock,
+                        (size_t)((char *)(&b->priv.epoch + 1) -
+                                 (char *)&b->priv.ilock));
   return 0;
 }
 
@@ -128,8 +135,11 @@ static bool purge_dead(conc_barrier_t *b) {
 
 static void ilock(conc_barrier_t *b) {
   enum conc__lw_kind kind = bshared(b) ? CONC__LW_SHARED : CONC__LW_FORKSTAMP;
-  if (conc__lw_acquire(&b->priv.ilock, NULL, kind, CONC_DEADLINE_NEVER) ==
-      CONC_EOWNERDEAD) {
+  int rc = conc__lw_acquire(&b->priv.ilock, NULL, kind, CONC_DEADLINE_NEVER);
+  /* Race detectors (annotate-int.h): ilock orders the parties' arrivals,
+   * so the last arriver has seen every party's writes. */
+  conc__ann_happens_after(&b->priv.ilock);
+  if (rc == CONC_EOWNERDEAD) {
     /* The holder vanished mid-update: nothing it did can be trusted. */
     if (bshared(b))
       purge_dead(b);
@@ -139,6 +149,7 @@ static void ilock(conc_barrier_t *b) {
 }
 
 static void iunlock(conc_barrier_t *b) {
+  conc__ann_happens_before(&b->priv.ilock);
   conc__lw_release(&b->priv.ilock, bshared(b));
 }
 
@@ -239,6 +250,9 @@ static int trip(conc_barrier_t *b, int index) {
       return rc < 0 ? rc : CONC_EFAILED;
     }
   }
+  /* Race detectors: the trip happens before every released party goes
+   * on (the TRIPPED return in conc_barrier_wait). */
+  conc__ann_happens_before(&b->priv.epoch);
   conc__store_release(&b->priv.epoch, b->priv.epoch + 1u);
   conc__store_relaxed(&b->priv.count, 0);
   bool due = seq_bump(b);
@@ -272,8 +286,10 @@ int conc_barrier_wait(conc_barrier_t *b, double timeout) {
   for (;;) {
     bool slice;
     int r = sleep_unlocked(b, deadline, &slice, &epoch);
-    if (r == TRIPPED)
+    if (r == TRIPPED) {
+      conc__ann_happens_after(&b->priv.epoch);
       return index;
+    }
     if (b->priv.epoch != epoch || b->priv.state != FILLING) {
       if (r == CONC_EINTR)
         conc__intr_keep();

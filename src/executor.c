@@ -51,6 +51,7 @@
 #include "conc/thread.h"
 #include "conc/time.h"
 #include "error-int.h"
+#include "annotate-int.h"
 #include "init-int.h"
 
 #define EXMAGIC 0x45584543u /* "EXEC" */
@@ -108,8 +109,14 @@ static conc_future_t *next_of(conc_future_t *f) {
 }
 
 static void push_work(struct core *c, conc_future_t *f) {
+  /* Race detectors (annotate-int.h): the submitter's writes happen before
+   * the worker that pops f (try_pop); the links are atomics. */
+  conc__ann_happens_before(f);
+  conc__ann_benign_race(&f->next, sizeof f->next);
+  conc__ann_benign_race(&c->tail, sizeof c->tail);
   __atomic_store_n(&f->next, NULL, __ATOMIC_RELAXED);
   conc_future_t *prev = __atomic_exchange_n(&c->tail, f, __ATOMIC_SEQ_CST);
+  conc__ann_benign_race(&prev->next, sizeof prev->next);
   __atomic_store_n(&prev->next, f, __ATOMIC_RELEASE);
 }
 
@@ -279,6 +286,8 @@ static conc_future_t *try_pop(struct core *c, bool *busy) {
   conc__mu_lock(&c->cmu);
   conc_future_t *f = pop_work(c, busy);
   conc__mu_unlock(&c->cmu);
+  if (f)
+    conc__ann_happens_after(f); /* the edge from push_work */
   return f;
 }
 
@@ -326,6 +335,9 @@ static conc_future_t *take_work(struct core *c) {
 /* Python's _idle_semaphore.release(), skipped once the pool is full:
  * only a pool that may still grow asks for the tokens. */
 static void worker_idle(struct core *c) {
+  /* Race detectors: counters read without a lock by design. */
+  conc__ann_benign_race(&c->nthreads, sizeof c->nthreads);
+  conc__ann_benign_race(&c->idle, sizeof c->idle);
   if (__atomic_load_n(&c->nthreads, __ATOMIC_RELAXED) < c->max_workers)
     conc__fetch_add(&c->idle, 1);
 }

@@ -31,6 +31,7 @@
 
 #include "conc/error.h"
 #include "conc/time.h"
+#include "annotate-int.h"
 #include "init-int.h"
 #include "thread-int.h"
 
@@ -248,8 +249,14 @@ conc_future_t *conc_future_retain(conc_future_t *f) {
 }
 
 void conc_future_release(conc_future_t *f) {
-  if (f && conc__fetch_sub(&f->refs, 1) == 1)
+  if (!f)
+    return;
+  /* Race detectors: every holder's use happens before the recycling. */
+  conc__ann_happens_before(&f->refs);
+  if (conc__fetch_sub(&f->refs, 1) == 1) {
+    conc__ann_happens_after(&f->refs);
     future_recycle(f);
+  }
 }
 
 bool conc_future_cancelled(const conc_future_t *f) {
@@ -271,6 +278,9 @@ bool conc_future_done(const conc_future_t *f) {
  * the old word, or UINT32_MAX when the state was not one of `from`. */
 static uint32_t transition(conc_future_t *f, unsigned from, uint32_t to,
                            bool keep_waiters) {
+  /* Race detectors (annotate-int.h): what the completer wrote happens
+   * before what a result() that sees the new state reads (wait_done). */
+  conc__ann_happens_before(&f->state);
   uint32_t old = conc__load_relaxed(&f->state);
   for (;;) {
     if (!(from & (1u << (old & FS_MASK))))
@@ -436,7 +446,7 @@ static int future_deadline(double timeout, conc_deadline_t *dl) {
 
 /* Wait until done or the timeout (already checked for NaN); returns the
  * state seen. The deadline is taken once, when waiting starts. */
-static uint32_t wait_done(conc_future_t *f, double timeout) {
+static uint32_t wait_done_raw(conc_future_t *f, double timeout) {
   uint32_t s = conc__load_acquire(&f->state);
   if ((s & FS_MASK) >= FS_CANCELLED)
     return s & FS_MASK;
@@ -465,6 +475,13 @@ static uint32_t wait_done(conc_future_t *f, double timeout) {
       conc__intr_keep();
   }
   return s & FS_MASK;
+}
+
+/* The state seen, after the acquire half of transition's edge. */
+static uint32_t wait_done(conc_future_t *f, double timeout) {
+  uint32_t s = wait_done_raw(f, timeout);
+  conc__ann_happens_after(&f->state);
+  return s;
 }
 
 int conc_future_result(conc_future_t *f, double timeout, void **out) {

@@ -407,6 +407,9 @@ static int64_t dw_fallback_slice(void) { return CONC__SHARED_SLICE_NS; }
 
 bool conc__spin_begin(uint32_t *skip, conc_deadline_t deadline) {
   static int ncpu;
+  /* Race detectors (helper annotate): hint words, racy by design. */
+  conc__ann_benign_race(&ncpu, sizeof ncpu);
+  conc__ann_benign_race(skip, sizeof *skip);
   int n = conc__load_relaxed(&ncpu);
   if (n == 0) {
     n = conc__cpu_count();
@@ -429,6 +432,8 @@ bool conc__spin_begin(uint32_t *skip, conc_deadline_t deadline) {
 static bool spin(const uint32_t *word, uint32_t value, bool want_change,
                  bool yield) {
   int64_t start = conc__now_ns(), end = start + CONC__SPIN_NS;
+  /* Race detectors (helper annotate): a wait word, only looked at here. */
+  conc__ann_benign_race(word, sizeof *word);
   for (;;) {
     for (int i = 0; i < 8; i++) {
       if ((conc__load_acquire(word) != value) == want_change)
@@ -452,6 +457,8 @@ bool conc__spin_until_free(const uint32_t *word) {
 }
 
 void conc__spin_end(uint32_t *skip, uint32_t *fails, bool paid) {
+  conc__ann_benign_race(skip, sizeof *skip); /* helper annotate: hints */
+  conc__ann_benign_race(fails, sizeof *fails);
   if (paid) {
     if (conc__load_relaxed(fails) != 0)
       conc__store_relaxed(fails, 0u);
@@ -595,6 +602,12 @@ static int lw_acquire(uint32_t *word, uint32_t *nwait, enum conc__lw_kind kind,
                       struct shared_sleep *ss, bool intr) {
   const bool shared = kind == CONC__LW_SHARED;
   const uint32_t stamp = conc__lw_stamp(kind);
+  /* Race detectors (helper annotate): the word and the sleeper count are
+   * atomics, looked at without holding anything; what a lock hands over
+   * is annotated by its owner (lock_acquire, iunlock, ...). */
+  conc__ann_benign_race(word, sizeof *word);
+  if (nwait)
+    conc__ann_benign_race(nwait, sizeof *nwait);
   uint32_t extra = sleeper ? CONC__LW_WAITERS : 0u;
   uint32_t alive = 0; /* pshared: the holder last found alive */
   bool spun = sleeper;

@@ -14,6 +14,11 @@
  * the woken thread does not run straight into a held lock. A waiter that
  * has not parked yet sees the new sequence and returns at once, so no wake
  * is lost; callers always re-check their predicate in a loop.
+ *
+ * Race detectors see conc__mu_t as a mutex (annotate-int.h): the thread
+ * that locks it always unlocks it. conc__mu_reinit is called in a fork
+ * child only on locks the forking thread took in its prepare handler, so
+ * they are told it unlocks them.
  */
 #ifndef CONC_QSYNC_INT_H
 #define CONC_QSYNC_INT_H
@@ -21,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "annotate-int.h"
 #include "conc/error.h"
 #include "platform-int.h"
 
@@ -47,14 +53,21 @@ typedef struct conc__cv {
   uint32_t waiters;
 } conc__cv_t;
 
-static inline bool conc__mu_trylock(conc__mu_t *m) {
+static inline bool conc__mu_cas(conc__mu_t *m) {
   uint32_t z = 0;
   return conc__cas(&m->word, &z, 1);
 }
 
+static inline bool conc__mu_trylock(conc__mu_t *m) {
+  conc__ann_mutex_pre_lock(m, 1);
+  bool ok = conc__mu_cas(m);
+  conc__ann_mutex_post_lock(m, 1, ok);
+  return ok;
+}
+
 static inline void conc__mu_lock_slow(conc__mu_t *m) {
   for (int i = 0; !m->nospin && i < CONC__SPIN; i++) {
-    if (conc__load_relaxed(&m->word) == 0 && conc__mu_trylock(m))
+    if (conc__load_relaxed(&m->word) == 0 && conc__mu_cas(m))
       return;
     conc__cpu_relax();
   }
@@ -63,19 +76,25 @@ static inline void conc__mu_lock_slow(conc__mu_t *m) {
 }
 
 static inline void conc__mu_lock(conc__mu_t *m) {
-  if (!conc__mu_trylock(m))
+  conc__ann_mutex_pre_lock(m, 0);
+  if (!conc__mu_cas(m))
     conc__mu_lock_slow(m);
+  conc__ann_mutex_post_lock(m, 0, 1);
 }
 
 static inline void conc__mu_unlock(conc__mu_t *m) {
+  conc__ann_mutex_pre_unlock(m);
   if (conc__xchg(&m->word, 0) == 2)
     conc__wake(&m->word, 1, false);
+  conc__ann_mutex_post_unlock(m);
 }
 
 /* After fork only the forking thread exists: a lock some other thread held
  * is simply free again in the child. */
 static inline void conc__mu_reinit(conc__mu_t *m) {
+  conc__ann_mutex_pre_unlock(m);
   conc__store_relaxed(&m->word, 0);
+  conc__ann_mutex_post_unlock(m);
 }
 
 static inline void conc__cv_reinit(conc__cv_t *c) {

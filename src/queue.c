@@ -144,6 +144,7 @@ static void reg_remove(struct fork_link *l) {
 /* Stored atomically so that a look at the count without the mutex is
  * well defined. */
 static void count_set(struct store *s, size_t n) {
+  conc__ann_benign_race(&s->count, sizeof s->count); /* race detectors */
   conc__store_relaxed(&s->count, n);
 }
 

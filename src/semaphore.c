@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "annotate-int.h"
 #include "conc/sync.h"
 #include "janus-int.h"
 #include "lockdep-int.h"
@@ -93,8 +94,13 @@ int conc_semaphore_destroy(conc_semaphore_t *s) {
 static bool sem_try(conc_semaphore_t *s) {
   uint32_t v = __atomic_load_n(&s->priv.value, SEQ);
   while (v & ~SLEEPERS)
-    if (__atomic_compare_exchange_n(&s->priv.value, &v, v - 1u, true, SEQ, SEQ))
+    if (__atomic_compare_exchange_n(&s->priv.value, &v, v - 1u, true, SEQ,
+                                    SEQ)) {
+      /* Race detectors (annotate-int.h): the releaser's writes happen
+       * before the acquirer's reads. */
+      conc__ann_happens_after(&s->priv.value);
       return true;
+    }
   return false;
 }
 
@@ -200,6 +206,7 @@ int conc_semaphore_release(conc_semaphore_t *s, int n) {
     return CONC_EINVAL;
   if (conc__ld_on() && (s->priv.flags & CONC__SYNC_BOUNDED))
     conc__ld_release(s, CONC__LD_BSEM);
+  conc__ann_happens_before(&s->priv.value); /* the edge to sem_try */
   uint32_t v = __atomic_load_n(&s->priv.value, SEQ), next;
   do {
     uint64_t units = v & ~SLEEPERS;
@@ -267,6 +274,8 @@ int conc_event_destroy(conc_event_t *e) {
 int conc_event_set(conc_event_t *e) {
   if (!e)
     return CONC_EINVAL;
+  /* Race detectors: the edge to a wait or is_set that sees the flag. */
+  conc__ann_happens_before(&e->priv.word);
   uint32_t w = __atomic_load_n(&e->priv.word, SEQ), n;
   do {
     if (w & 1u)
@@ -294,10 +303,13 @@ int conc_event_clear(conc_event_t *e) {
 }
 
 bool conc_event_is_set(const conc_event_t *e) {
-  return e && (__atomic_load_n(&e->priv.word, SEQ) & 1u);
+  bool set = e && (__atomic_load_n(&e->priv.word, SEQ) & 1u);
+  if (set)
+    conc__ann_happens_after(&e->priv.word);
+  return set;
 }
 
-int conc_event_wait(conc_event_t *e, double timeout) {
+static int event_wait(conc_event_t *e, double timeout) {
   if (!e)
     return CONC_EINVAL;
   conc_deadline_t d;
@@ -318,6 +330,13 @@ int conc_event_wait(conc_event_t *e, double timeout) {
   int r = conc__wait_intr(&e->priv.word, w, d, false);
   __atomic_fetch_sub(&e->priv.nwait, 1u, SEQ);
   return r;
+}
+
+int conc_event_wait(conc_event_t *e, double timeout) {
+  int rc = event_wait(e, timeout);
+  if (rc == 0) /* race detectors: the edge from conc_event_set */
+    conc__ann_happens_after(&e->priv.word);
+  return rc;
 }
 
 int conc_event_repr(const conc_event_t *e, char *buf, size_t n) {

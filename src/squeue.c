@@ -40,6 +40,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,6 +136,13 @@ static void reg_init(void) {
 /* ---- chunks ----------------------------------------------------------------
  */
 
+/* Race detectors (annotate-int.h): a chunk's link and count are atomics
+ * that the other side reads without its lock; the items they publish are
+ * annotated in push and try_pop. */
+static void chunk_atomics(struct chunk *k) {
+  conc__ann_benign_race(k, offsetof(struct chunk, slots));
+}
+
 static struct chunk *chunk_get(struct core *c) {
   conc__mu_lock(&c->spare_mu);
   struct chunk *k = c->spare;
@@ -145,6 +153,7 @@ static struct chunk *chunk_get(struct core *c) {
   conc__mu_unlock(&c->spare_mu);
   if (!k && !(k = malloc(sizeof(*k))))
     return NULL;
+  chunk_atomics(k);
   k->next = NULL;
   k->published = 0;
   return k;
@@ -214,10 +223,14 @@ static int push(struct core *c, void *item) {
     }
     k->slots[0] = item;
     k->published = 1;
+    /* Race detectors: what the producer wrote, the slot included, happens
+     * before the try_pop that takes the item (one edge per queue). */
+    conc__ann_happens_before(&c->enq);
     __atomic_store_n(&t->next, k, __ATOMIC_RELEASE);
     c->tail = k;
   } else {
     t->slots[n] = item;
+    conc__ann_happens_before(&c->enq); /* as above */
     __atomic_store_n(&t->published, n + 1, __ATOMIC_RELEASE);
   }
   __atomic_store_n(&c->enq, c->enq + 1, __ATOMIC_SEQ_CST);
@@ -240,6 +253,7 @@ static int try_pop(struct core *c, void **out) {
     }
   }
   if (c->head_idx < __atomic_load_n(&h->published, __ATOMIC_ACQUIRE)) {
+    conc__ann_happens_after(&c->enq); /* the edge from push */
     *out = h->slots[c->head_idx++];
     __atomic_store_n(&c->deq, c->deq + 1, __ATOMIC_SEQ_CST);
     rc = 0;
@@ -358,6 +372,10 @@ int conc_simple_queue_init(conc_simple_queue_t *q,
     return CONC_ENOMEM;
   }
   memset(c, 0, size);
+  chunk_atomics(k);
+  /* enq and deq are read without the other side's lock (looks_empty) */
+  conc__ann_benign_race(&c->enq, sizeof c->enq);
+  conc__ann_benign_race(&c->deq, sizeof c->deq);
   k->next = NULL;
   k->published = 0;
   c->head = c->tail = k;

@@ -37,6 +37,7 @@
 #include "conc/error.h"
 #include "conc/thread.h"
 #include "error-int.h"
+#include "annotate-int.h"
 #include "init-int.h"
 #include "platform-int.h"
 #include "thread-int.h"
@@ -523,6 +524,9 @@ static void finish(conc_thread_t *t) {
   reg_unlink(t);
   uint32_t free_reap = REAP_NONE;
   bool detach = conc__cas(&t->priv.reap, &free_reap, REAP_SELF);
+  /* Race detectors (annotate-int.h): the thread's work happens before
+   * a join that sees STOPPED without pthread_join. */
+  conc__ann_happens_before(&t->priv.state);
   uint32_t old = conc__xchg(&t->priv.state, ST_STOPPED);
   pthread_mutex_unlock(&reg_mu);
   if (detach)
@@ -596,6 +600,8 @@ int conc_thread_start(conc_thread_t *t) {
       t->priv.stack_size ? t->priv.stack_size : conc_threading_stack_size();
   int err = stack ? pthread_attr_setstacksize(&attr, stack) : 0;
   pthread_t th;
+  /* Race detectors: the new thread and this one both store its ident. */
+  conc__ann_benign_race(&t->priv.ident, sizeof t->priv.ident);
   if (!err)
     err = pthread_create(&th, &attr, bootstrap, t);
   pthread_attr_destroy(&attr);
@@ -629,8 +635,10 @@ int conc_thread_join(conc_thread_t *t, double timeout) {
   uint32_t s = conc__load_acquire(&t->priv.state);
   if (s == ST_INITIAL)
     return CONC_ENOTSTARTED;
-  if (s & ST_STOPPED)
+  if (s & ST_STOPPED) {
+    conc__ann_happens_after(&t->priv.state);
     return 0;
+  }
   /* A running thread's ident is set before its target runs, so this also
    * catches the main thread before it ever asked for current_thread(). */
   if (t == tls_self ||
@@ -651,8 +659,10 @@ int conc_thread_join(conc_thread_t *t, double timeout) {
   }
   for (;;) {
     s = conc__load_acquire(&t->priv.state);
-    if (s & ST_STOPPED)
+    if (s & ST_STOPPED) {
+      conc__ann_happens_after(&t->priv.state);
       return 0;
+    }
     if (!(s & ST_WAITERS) &&
         !conc__cas(&t->priv.state, &s, ST_STARTED | ST_WAITERS))
       continue;

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "conc/error.h"
+#include "annotate-int.h"
 #include "platform-int.h"
 
 #define NBUCKETS 64
@@ -125,12 +126,16 @@ static int wait_local(const uint32_t *word, uint32_t expected,
 
 int conc__wait(const uint32_t *word, uint32_t expected,
                conc_deadline_t deadline, bool shared) {
+  /* Race detectors (annotate-int.h): a wait word is only ever accessed
+   * atomically; what it hands over is annotated by its owner. */
+  conc__ann_benign_race(word, sizeof *word);
   return shared ? wait_shared(word, expected, deadline, false)
                 : wait_local(word, expected, deadline, false);
 }
 
 int conc__wait_intr(const uint32_t *word, uint32_t expected,
                     conc_deadline_t deadline, bool shared) {
+  conc__ann_benign_race(word, sizeof *word); /* as in conc__wait */
   return shared ? wait_shared(word, expected, deadline, true)
                 : wait_local(word, expected, deadline, true);
 }

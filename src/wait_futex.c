@@ -22,6 +22,7 @@
 
 #include "annotate-int.h"
 #include "conc/error.h"
+#include "annotate-int.h"
 #include "platform-int.h"
 
 static long futex(const uint32_t *word, int op, uint32_t val,
@@ -38,6 +39,9 @@ int conc__wait(const uint32_t *word, uint32_t expected,
     ts.tv_nsec = deadline % 1000000000;
     tsp = &ts;
   }
+  /* Race detectors (annotate-int.h): a wait word is only ever accessed
+   * atomically; what it hands over is annotated by its owner. */
+  conc__ann_benign_race(word, sizeof *word);
   while (conc__load_acquire(word) == expected) {
     if (deadline != CONC_DEADLINE_NEVER && conc__now_ns() >= deadline)
       return CONC_ETIMEDOUT;
@@ -118,6 +122,7 @@ static bool sleep_intr(const uint32_t *word, uint32_t expected,
 
 int conc__wait_intr(const uint32_t *word, uint32_t expected,
                     conc_deadline_t deadline, bool shared) {
+  conc__ann_benign_race(word, sizeof *word); /* as in conc__wait */
   for (;;) {
     if (conc__load_acquire(word) != expected)
       return 0;
