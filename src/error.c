@@ -54,9 +54,36 @@ static bool is_errno(int code) { return code < 0 && code > -4096; }
 #define HAVE_ERRORNAME_NP 1
 #endif
 
-/* Without glibc's tables the texts are built per thread. */
 #ifndef HAVE_ERRORNAME_NP
-static __thread char errno_name_buf[24];
+/* Without glibc's table: POSIX's names (every POSIX system defines them;
+ * aliases such as EWOULDBLOCK == EAGAIN resolve to the first), and the
+ * message built per thread. */
+// clang-format off
+#define POSIX_ERRNO_LIST(X)                                                    \
+  X(E2BIG) X(EACCES) X(EADDRINUSE) X(EADDRNOTAVAIL) X(EAFNOSUPPORT) X(EAGAIN)  \
+  X(EALREADY) X(EBADF) X(EBADMSG) X(EBUSY) X(ECANCELED) X(ECHILD)             \
+  X(ECONNABORTED) X(ECONNREFUSED) X(ECONNRESET) X(EDEADLK) X(EDESTADDRREQ)    \
+  X(EDOM) X(EDQUOT) X(EEXIST) X(EFAULT) X(EFBIG) X(EHOSTUNREACH) X(EIDRM)     \
+  X(EILSEQ) X(EINPROGRESS) X(EINTR) X(EINVAL) X(EIO) X(EISCONN) X(EISDIR)     \
+  X(ELOOP) X(EMFILE) X(EMLINK) X(EMSGSIZE) X(EMULTIHOP) X(ENAMETOOLONG)       \
+  X(ENETDOWN) X(ENETRESET) X(ENETUNREACH) X(ENFILE) X(ENOBUFS) X(ENODEV)      \
+  X(ENOENT) X(ENOEXEC) X(ENOLCK) X(ENOLINK) X(ENOMEM) X(ENOMSG)               \
+  X(ENOPROTOOPT) X(ENOSPC) X(ENOSYS) X(ENOTCONN) X(ENOTDIR) X(ENOTEMPTY)      \
+  X(ENOTRECOVERABLE) X(ENOTSOCK) X(ENOTSUP) X(ENOTTY) X(ENXIO) X(EOPNOTSUPP)  \
+  X(EOVERFLOW) X(EOWNERDEAD) X(EPERM) X(EPIPE) X(EPROTO) X(EPROTONOSUPPORT)   \
+  X(EPROTOTYPE) X(ERANGE) X(EROFS) X(ESPIPE) X(ESRCH) X(ESTALE) X(ETIMEDOUT)  \
+  X(ETXTBSY) X(EWOULDBLOCK) X(EXDEV)
+// clang-format on
+
+static const struct {
+  int e;
+  const char *name;
+} posix_errnos[] = {
+#define ERRNO_ROW(e) {e, #e},
+    POSIX_ERRNO_LIST(ERRNO_ROW)
+#undef ERRNO_ROW
+};
+
 static __thread char errno_msg_buf[128];
 #endif
 
@@ -64,8 +91,10 @@ static const char *errno_name(int e) {
 #ifdef HAVE_ERRORNAME_NP
   return strerrorname_np(e);
 #else
-  snprintf(errno_name_buf, sizeof errno_name_buf, "errno %d", e);
-  return errno_name_buf;
+  for (size_t i = 0; i < sizeof posix_errnos / sizeof posix_errnos[0]; i++)
+    if (posix_errnos[i].e == e)
+      return posix_errnos[i].name;
+  return NULL;
 #endif
 }
 
