@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 0: hello, libconc.
  *
@@ -9,6 +10,7 @@
  * Every call that can fail returns 0 or a negative CONC_E* code; each code
  * names the Python exception it stands for.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

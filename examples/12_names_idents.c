@@ -1,17 +1,20 @@
+// clang-format off
 /*
  * Lesson 12: thread names and identifiers.
  * Seeds 000 (default "Thread-N", an explicit name, ident after start) and
  * 001 (t1.getName() of two sayhi threads).
  *
  * Python:                                     C:
- *   threading.Thread().name                     conc_thread_init(&a, NULL,
- * NULL, NULL); conc_thread_name(&a)       // "Thread-1"
- *   threading.Thread(name="NumberCruncher")     (conc_thread_opts_t){.name =
- * "NumberCruncher"} t.start(); t.ident conc_thread_start(&t);
- * conc_thread_ident(&t) t.native_id conc_thread_native_id(&t)
- *   threading.Thread(target=sayhi, ...)         .target_name = "sayhi"  //
- * "Thread-N (sayhi)" t.name = "renamed" conc_thread_set_name(&t, "renamed");
- *   threading.current_thread().name conc_thread_name(conc_current_thread())
+ *   threading.Thread().name                     conc_thread_init(&a, NULL, NULL, NULL);
+ *                                               conc_thread_name(&a)          // "Thread-1"
+ *   threading.Thread(name="NumberCruncher")     conc_thread_init(&b, NULL, NULL,
+ *                                                 &(conc_thread_opts_t){.name = "NumberCruncher"});
+ *   t.start(); t.ident                          conc_thread_start(&t); conc_thread_ident(&t)
+ *   t.native_id                                 conc_thread_native_id(&t)
+ *   threading.Thread(target=sayhi, ...)         &(conc_thread_opts_t){.target_name = "sayhi"}
+ *                                                 // "Thread-N (sayhi)"
+ *   t.name = "renamed"                          conc_thread_set_name(&t, "renamed");
+ *   threading.current_thread().name             conc_thread_name(conc_current_thread())
  *   threading.get_ident()                       conc_get_ident()
  *
  * N comes from one process-wide counter that only unnamed threads use. The
@@ -20,6 +23,7 @@
  * __name__, so the "(target)" suffix Python adds comes from target_name.
  * Idents differ from run to run, so this lesson prints facts about them.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 13: threading.enumerate() and active_count().
  * Seed 000 ("threading.enumerate()" listing MainThread and IPython's threads).
@@ -15,6 +16,7 @@
  * helper threads; a C program has only the threads it starts. Its repr
  * shows idents, which change each run, so we print names and flags.)
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

@@ -1,13 +1,15 @@
+// clang-format off
 /*
  * Lesson 14: join() and is_alive().
  * Seed 000 (arf: sleep then print 10, joined; is_alive before and after).
  *
  * Python:                                    C:
- *   t = threading.Thread(target=arf,           conc_thread_init(&t, arf,
- * &delay, NULL); args=(5,)) t.start() conc_thread_start(&t); t.join()
- * conc_thread_join(&t, CONC_FOREVER); t.is_alive() conc_thread_is_alive(&t)
- *   t.join(0.01)  # returns, t still alive     conc_thread_join(&t, 0.01) ==
- * CONC_ETIMEDOUT
+ *   t = threading.Thread(target=arf,           conc_thread_init(&t, arf, &delay, NULL);
+ *                        args=(5,))
+ *   t.start()                                  conc_thread_start(&t);
+ *   t.join()                                   conc_thread_join(&t, CONC_FOREVER);
+ *   t.is_alive()                               conc_thread_is_alive(&t)
+ *   t.join(0.01)  # returns, t still alive     conc_thread_join(&t, 0.01) == CONC_ETIMEDOUT
  *
  * join() waits for the thread to end, so "10" is printed before "joined".
  * is_alive() is false before start, true while the target runs, and false
@@ -16,6 +18,7 @@
  * is_alive(); libconc also says so in the result: CONC_ETIMEDOUT).
  * Joining a thread that was never started is Python's RuntimeError.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

@@ -1,16 +1,16 @@
+// clang-format off
 /*
  * Lesson 16: a daemon thread, with timestamped logging.
  * Seed 000 (logging.info with "%(asctime)s: %(message)s"; daemon=True; the
  * thread sleeps 2 s and its "finishing" line never appears).
  *
  * Python:                                       C:
- *   logging.basicConfig(format="%(asctime)s:      log_info("Main    : ...")  //
- * below
+ *   logging.basicConfig(format="%(asctime)s:      log_info("Main    : ...")   (below)
  *       %(message)s", datefmt="%H:%M:%S")
- *   x = threading.Thread(target=thread_function,  conc_thread_init(&x,
- * thread_function, args=(1,), daemon=True)                      &one,
- * &(conc_thread_opts_t){ .daemon = true}); x.start() conc_thread_start(&x);
- *   t.daemon                                      conc_thread_daemon(&x)
+ *   x = threading.Thread(target=thread_function,  conc_thread_init(&x, thread_function, (void *)&one,
+ *           args=(1,), daemon=True)                 &(conc_thread_opts_t){.daemon = true});
+ *   x.start()                                     conc_thread_start(&x);
+ *   x.daemon                                      conc_thread_daemon(&x)
  *
  * At a normal exit libconc, like Python, waits for every non-daemon thread
  * and abandons daemon threads wherever they are: main returns while the
@@ -23,6 +23,7 @@
  * the Event, on a busy machine main could even exit before the thread ran
  * at all. (Python's logging writes to stderr; we print to stdout.)
  */
+// clang-format on
 #define _POSIX_C_SOURCE 200809L /* localtime_r */
 #include <stdarg.h>
 #include <stdio.h>

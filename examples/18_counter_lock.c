@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 18: a Counter guarded by a Lock; two workers with random pauses,
  * logging with thread names.
@@ -9,15 +10,17 @@
  *       def __init__(self, start=0):           conc_lock_t lock;
  *           self.lock = threading.Lock()       long value;
  *           self.value = start               } counter_t;
- *       def increment(self):                 static void increment(counter_t
- * *c) { self.lock.acquire()                conc_lock_acquire(&c->lock); try:
- * c->value = c->value + 1; self.value = self.value + 1
- * conc_lock_release(&c->lock); finally:                         }
+ *       def increment(self):                 static void increment(counter_t *c) {
+ *           self.lock.acquire()                conc_lock_acquire(&c->lock);
+ *           try:                               c->value = c->value + 1;
+ *               self.value = self.value + 1    conc_lock_release(&c->lock);
+ *           finally:                         }
  *               self.lock.release()
  *   logging.debug('Sleeping %0.02f', p)      log_debug("Sleeping %0.02f", p);
- *   main_thread = threading.main_thread()    conc_main_thread()
- *   for t in threading.enumerate():          conc_enumerate(list, cap) ... join
- * all if t is not main_thread: t.join()      but the main thread
+ *   main_thread = threading.main_thread()    conc_thread_t *main_thread = conc_main_thread();
+ *   for t in threading.enumerate():          size_t n = conc_enumerate(list, 8);
+ *       if t is not main_thread:             for (...) if (list[i] != main_thread)
+ *           t.join()                             conc_thread_join(list[i], CONC_FOREVER);
  *
  * Without the lock two threads could read the same value and both store
  * value+1, losing one increment (lesson 19 shows that happening). With it the
@@ -25,6 +28,7 @@
  * the release simply follows (lesson 21 shows the scoped form that
  * releases on every exit). Pauses are random() * 0.1 s instead of up to 1 s.
  */
+// clang-format on
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>

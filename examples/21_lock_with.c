@@ -1,11 +1,12 @@
+// clang-format off
 /*
  * Lesson 21: Lock with acquire()/release() and with the scoped `with` form.
  * Seeds 002 ("Блокировки, Lock-объект") and 003 (lock.acquire(); try:
  * ... finally: lock.release(), "or the same: with lock:").
  *
  * Python:                            C:
- *   lock = threading.Lock()            static conc_lock_t lock =
- * CONC_LOCK_INIT; lock.acquire()                     conc_lock_acquire(&lock);
+ *   lock = threading.Lock()            static conc_lock_t lock = CONC_LOCK_INIT;
+ *   lock.acquire()                     conc_lock_acquire(&lock);
  *   try:                               ... work ...
  *       ... work ...                   conc_lock_release(&lock);
  *   finally:
@@ -14,9 +15,8 @@
  *       ... work ...                     ... work ...
  *                                      }
  *   lock.locked()                      conc_lock_locked(&lock)
- *   lock.acquire(blocking=False)       conc_lock_acquire_ex(&lock, false,
- * CONC_FOREVER) lock.release()  # not locked       conc_lock_release(&lock) ==
- * CONC_ESTATE
+ *   lock.acquire(blocking=False)       conc_lock_acquire_ex(&lock, false, CONC_FOREVER)
+ *   lock.release()  # not locked       conc_lock_release(&lock) == CONC_ESTATE
  *     -> RuntimeError
  *
  * CONC_WITH_LOCK releases the lock on every way out of its block: the end,
@@ -24,6 +24,7 @@
  * is what `finally` gives in Python. As the lecture says, a Lock is not
  * owned: any thread may release it, not only the one that acquired it.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

@@ -1,14 +1,15 @@
+// clang-format off
 /*
  * Lesson 22: RLock: threads appending to shared data, and a counter.
  * Seeds 002 (who_am_i appending to `data` under an RLock) and 004 (ten
  * threads doing num += 1; sleep; print(num) under an RLock).
  *
  * Python:                                  C:
- *   lock = threading.RLock()                 static conc_rlock_t lock =
- * CONC_RLOCK_INIT; lock.acquire() conc_rlock_acquire(&lock); data.append(what)
- * append(what);  // takes the lock again lock.release()
- * conc_rlock_release(&lock); f"{threading.current_thread()}"
- * conc_thread_name(conc_current_thread())
+ *   lock = threading.RLock()                 static conc_rlock_t lock = CONC_RLOCK_INIT;
+ *   lock.acquire()                           conc_rlock_acquire(&lock);
+ *   data.append(what)                        append(what);   // takes the lock again
+ *   lock.release()                           conc_rlock_release(&lock);
+ *   f"{threading.current_thread()}"          conc_thread_name(conc_current_thread())
  *
  * An RLock may be acquired again by the thread that holds it (append()
  * below takes it a second time, which would hang with a plain Lock: see
@@ -21,6 +22,7 @@
  * every thread prints while it holds the lock, so the lines are always
  * 1..10 in order.
  */
+// clang-format on
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 23: Lock vs RLock when the same thread acquires twice.
  * Seed 004 ("threading.RLock 和 threading.Lock 的区别": lock.acquire() twice
@@ -7,11 +8,12 @@
  *   lock = threading.Lock()              conc_lock_t lock = CONC_LOCK_INIT;
  *   lock.acquire()                       conc_lock_acquire(&lock);
  *   lock.acquire()   # deadlock          conc_lock_acquire_timeout(&lock, 0.2)
- *                                          -> CONC_ETIMEDOUT (instead of
- * hanging) rlock = threading.RLock()            conc_rlock_t rlock =
- * CONC_RLOCK_INIT; rlock.acquire() conc_rlock_acquire(&rlock); rlock.acquire()
- * # fine              conc_rlock_acquire(&rlock); rlock.release()
- * conc_rlock_release(&rlock); rlock.release() conc_rlock_release(&rlock);
+ *                                          -> CONC_ETIMEDOUT (instead of hanging)
+ *   rlock = threading.RLock()            conc_rlock_t rlock = CONC_RLOCK_INIT;
+ *   rlock.acquire()                      conc_rlock_acquire(&rlock);
+ *   rlock.acquire()  # fine              conc_rlock_acquire(&rlock);
+ *   rlock.release()                      conc_rlock_release(&rlock);
+ *   rlock.release()                      conc_rlock_release(&rlock);
  *   print("end.")                        printf("end.\n");
  *
  * A Lock does not know who holds it, so a second acquire by the holder
@@ -20,6 +22,7 @@
  * remembers its owner and counts levels; it is free again only after as
  * many releases as acquires.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

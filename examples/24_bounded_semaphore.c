@@ -1,14 +1,15 @@
+// clang-format off
 /*
  * Lesson 24: a BoundedSemaphore lets 5 of 20 threads run at a time.
  * Seed 001 ("2.3 Semaphore": semaphore = threading.BoundedSemaphore(5);
  * run(n) acquires, sleeps 1 s, prints "run the thread: n", releases).
  *
- * Python:                                   C:
- *   semaphore = threading.BoundedSemaphore(5) conc_bounded_semaphore_init(&sem,
- * 5, NULL); semaphore.acquire() conc_semaphore_acquire(&sem);
- *   semaphore.release()                       conc_semaphore_release(&sem, 1);
- *   semaphore.release()  # one too many       conc_semaphore_release(&sem, 1)
- *     -> ValueError                             == CONC_EINVAL
+ * Python:                                     C:
+ *   semaphore = threading.BoundedSemaphore(5)   conc_bounded_semaphore_init(&semaphore, 5, NULL);
+ *   semaphore.acquire()                         conc_semaphore_acquire(&semaphore);
+ *   semaphore.release()                         conc_semaphore_release(&semaphore, 1);
+ *   semaphore.release()  # one too many         conc_semaphore_release(&semaphore, 1)
+ *     -> ValueError                               == CONC_EINVAL
  *
  * Like a toilet with 5 stalls, says the seed: the sixth thread waits until
  * one comes out. The threads print in whatever order they get in, so the
@@ -17,6 +18,7 @@
  * ever inside at once: never more than 5. 20 threads in groups of 5 take
  * at least 4 rounds of the 0.1 s sleep (the lesson's 1 s, shortened).
  */
+// clang-format on
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 25: the ticket office: 3 desks, 5 clients.
  * Seed 002 ("Семафоры": ticket_office = BoundedSemaphore(value=3); each
@@ -5,19 +6,21 @@
  * service time).
  *
  * Python:                                      C:
- *   ticket_office = BoundedSemaphore(value=3)    static
- * conc_bounded_semaphore_t office = CONC_BOUNDED_SEMAPHORE_INIT(3);
- *   start_service = time()                       double start =
- * conc_monotonic(); with ticket_office: CONC_WITH_SEMAPHORE(&office) { sleep(1)
- * conc_sleep(0.2); print(f"client {number}, service           printf("client
- * %d, service time: time: {time() - start_service}")            %.1f\n", ...);
- * }
+ *   ticket_office = BoundedSemaphore(value=3)    static conc_bounded_semaphore_t office =
+ *                                                  CONC_BOUNDED_SEMAPHORE_INIT(3);
+ *   start_service = time()                       double start_service = conc_monotonic();
+ *   with ticket_office:                          CONC_WITH_SEMAPHORE(&office) {
+ *       sleep(1)                                     conc_sleep(0.2);
+ *       print(f"client {number}, service             printf("client %d, service time: %.1f\n",
+ *             time: {time() - start_service}")              number, conc_monotonic() - start_service);
+ *                                                }
  *
  * Three clients are served at once; the other two wait for a free desk,
  * so their "service time" (waiting included) is about twice as long. Which
  * clients wait depends on who comes first, so the test checks the shape.
  * (One service takes 0.2 s here instead of 1 s.)
  */
+// clang-format on
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>

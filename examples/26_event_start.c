@@ -1,22 +1,23 @@
+// clang-format off
 /*
  * Lesson 26: an Event as a start signal.
  * Seed 002 ("События": five workers wait on event; main prints "Main
  * thread" and sets it; the workers then print "Worker: wrk i").
  *
  * Python:                               C:
- *   event = Event()                       static conc_event_t event =
- * CONC_EVENT_INIT; event.wait() conc_event_wait(&event, CONC_FOREVER);
+ *   event = Event()                       static conc_event_t event = CONC_EVENT_INIT;
+ *   event.wait()                          conc_event_wait(&event, CONC_FOREVER);
  *   event.clear()                         conc_event_clear(&event);
  *   event.set()                           conc_event_set(&event);
  *   event.is_set()                        conc_event_is_set(&event)
- *   event.wait(timeout=0.05) -> False     conc_event_wait(&event, 0.05) ==
- * CONC_ETIMEDOUT
+ *   event.wait(timeout=0.05) -> False     conc_event_wait(&event, 0.05) == CONC_ETIMEDOUT
  *
  * Every worker blocks in wait() until main calls set(), so "Main thread"
  * always comes first; the workers then run together and print in any order.
  * After set(), waits return at once until clear(); after clear(), a wait
  * with a timeout returns false when the time is up.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

@@ -1,15 +1,16 @@
+// clang-format off
 /*
  * Lesson 28: Condition.notify(n) wakes n waiting threads.
  * Seed 001 ("2.5 Condition": ten threads con.wait(); main reads a number n
  * and calls con.notify(n) until the user types 'q').
  *
  * Python:                              C:
- *   con = threading.Condition()          static conc_condition_t con =
- * CONC_CONDITION_INIT; con.acquire() conc_condition_acquire(&con); con.wait()
- * conc_condition_wait(&con, CONC_FOREVER); con.release()
- * conc_condition_release(&con); inp = input('>>>')                   the next
- * argument (default: 3 5 q) con.notify(int(inp)) conc_condition_notify(&con,
- * n);
+ *   con = threading.Condition()          static conc_condition_t con = CONC_CONDITION_INIT;
+ *   con.acquire()                        conc_condition_acquire(&con);
+ *   con.wait()                           conc_condition_wait(&con, CONC_FOREVER);
+ *   con.release()                        conc_condition_release(&con);
+ *   inp = input('>>>')                   the next argument (default: 3 5 q)
+ *   con.notify(int(inp))                 conc_condition_notify(&con, n);
  *
  * notify(n) wakes exactly n of the waiting threads (the longest waiting
  * first), never more, and a woken thread returns from wait() only after
@@ -24,6 +25,7 @@
  * at 'q' any threads still waiting are released with notify_all() so that
  * the program can end (in the lesson they would wait forever).
  */
+// clang-format on
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 31: a Condition with a queue of orders: three order processors
  * and stop messages.
@@ -6,16 +7,19 @@
  * ten orders and three stops, then calls notify_all()).
  *
  * Python:                                   C:
- *   cv = Condition()                          static conc_condition_t cv =
- * CONC_CONDITION_INIT; q = Queue()                               a small array
- * FIFO guarded by cv's lock with cv: CONC_WITH_CONDITION(&cv) { while
- * q.empty():                        while (q_empty()) cv.wait()
- * conc_condition_wait(&cv, CONC_FOREVER); order = q.get_nowait() const char
- * *order = q_get(); print(f"{name}: {order}")               printf("%s: %s\n",
- * name, order); if order == "stop": break               if (strcmp(order,
- * "stop") == 0) stop = true; sleep(0.1) conc_sleep(0.01); } for i in range(10):
- * q.put(f"order {i}")   CONC_WITH_CONDITION(&cv) { q_put(...); ... } with cv:
- * cv.notify_all()                  ... conc_condition_notify_all(&cv);
+ *   cv = Condition()                          static conc_condition_t cv = CONC_CONDITION_INIT;
+ *   q = Queue()                               a small array FIFO guarded by cv's lock
+ *   with cv:                                  CONC_WITH_CONDITION(&cv) {
+ *       while q.empty():                          while (q_empty())
+ *           cv.wait()                                 conc_condition_wait(&cv, CONC_FOREVER);
+ *       order = q.get_nowait()                    const char *order = q_get();
+ *       print(f"{name}: {order}")                 printf("%s: %s\n", name, order);
+ *       if order == "stop": break                 stop = strcmp(order, "stop") == 0;
+ *       sleep(0.1)                                if (!stop) conc_sleep(0.01); }
+ *   for i in range(10):                       CONC_WITH_CONDITION(&cv) {
+ *       q.put(f"order {i}")                       q_put(order); ...
+ *   with cv:
+ *       cv.notify_all()                           conc_condition_notify_all(&cv); }
  *
  * The lesson uses queue.Queue only as a container: the Condition does all
  * the waiting. So the queue here is a plain array that is touched only
@@ -29,6 +33,7 @@
  * lock; CONC_WITH_CONDITION's body is a one-shot loop, so `break` there
  * would only leave that block: a flag ends the outer loop instead.
  */
+// clang-format on
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,20 +1,21 @@
+// clang-format off
 /*
  * Lesson 34: stopping a thread with a flag guarded by a Lock.
  * Seed 002 ("Как можно завершить thread": Python has no way to kill a
  * thread; infinite_worker checks stop_thread under a Lock; main sets it).
  *
  * Python:                                C:
- *   lock = Lock()                          static conc_lock_t lock =
- * CONC_LOCK_INIT; stop_thread = False                    static bool
- * stop_thread = false; while True:                            for (;;) {
- *       print("--> thread work")             printf("--> thread work\n");
- *       lock.acquire()                       bool stop;
- *       if stop_thread is True:              CONC_WITH_LOCK(&lock) { stop =
- * stop_thread; } break                            if (stop) break;
- *       lock.release()                       conc_sleep(0.05);
+ *   lock = Lock()                          static conc_lock_t lock = CONC_LOCK_INIT;
+ *   stop_thread = False                    static bool stop_thread = false;
+ *   while True:                            for (;;) {
+ *       print("--> thread work")               printf("--> thread work\n");
+ *       lock.acquire()                         bool stop = false;
+ *       if stop_thread is True:                CONC_WITH_LOCK(&lock) { stop = stop_thread; }
+ *           break                              if (stop) break;
+ *       lock.release()                         conc_sleep(0.05);
  *       sleep(0.1)                         }
  *   lock.acquire()                         CONC_WITH_LOCK(&lock) {
- *   stop_thread = True                       stop_thread = true;
+ *   stop_thread = True                         stop_thread = true;
  *   lock.release()                         }
  *
  * Like Python, libconc cannot kill a thread from outside: the thread must
@@ -24,6 +25,7 @@
  * first slip, and the message is printed once, after the loop. How many
  * "thread work" lines appear depends on timing (about 0.3 s / 0.05 s).
  */
+// clang-format on
 #include <stdbool.h>
 #include <stdio.h>
 

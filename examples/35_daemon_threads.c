@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 35: daemon threads do not keep the program alive.
  * Seed 002 ("Потоки-демоны": func prints five lines 0.5 s apart; first a
@@ -5,14 +6,15 @@
  * cut off when main ends).
  *
  * Python:                                    C:
- *   thread = Thread(target=func)               conc_thread_init(&thread, func,
- * NULL, NULL); thread.start() conc_thread_start(&thread); print("App stop")
- * printf("App stop\n"); thread.join() conc_thread_join(&thread, CONC_FOREVER);
- *   thread = Thread(target=func, daemon=True)  conc_thread_init(&daemon, func,
- * NULL,
- *                                                  &(conc_thread_opts_t){.daemon
- * = true}); thread.start() conc_thread_start(&daemon); print("App stop")
- * printf("App stop\n"); return 0;  // the daemon is abandoned
+ *   thread = Thread(target=func)               conc_thread_init(&thread, func, &job, NULL);
+ *   thread.start()                             conc_thread_start(&thread);
+ *   print("App stop")                          printf("App stop\n");
+ *   thread.join()                              conc_thread_join(&thread, CONC_FOREVER);
+ *   thread = Thread(target=func, daemon=True)  conc_thread_init(&daemon_thread, func, &daemon_job,
+ *                                                &(conc_thread_opts_t){.daemon = true});
+ *   thread.start()                             conc_thread_start(&daemon_thread);
+ *   print("App stop")                          printf("App stop\n");
+ *                                              return 0;   // the daemon is abandoned
  *
  * A program (Python or C with libconc) does not end while a non-daemon
  * thread runs: at exit it waits for them, even without a join. Daemon
@@ -29,6 +31,7 @@
  * 2 s, so that the process surely exits before its second line
  * (ThreadSanitizer, for one, lingers a second at exit).
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>
