@@ -157,6 +157,10 @@ typedef struct conc__pool_transport {
    * passes. No lock held. */
   void (*await_lane)(struct conc__pool_core *c, struct conc__pool_worker *w,
                      int k, uint32_t seq, int64_t deadline);
+  /* A caller collects lane k's chunk (dispatch number seq) itself (on), or
+   * leaves it to the result thread again (off); with await_lane. */
+  void (*watch)(struct conc__pool_core *c, struct conc__pool_worker *w, int k,
+                uint32_t seq, bool on);
 } conc__pool_transport_t;
 
 /* The fork + MAP_SHARED transport (pool_worker.c). */
@@ -266,11 +270,13 @@ void conc__pool_cancel_rest(conc__pool_core_t *c, conc_async_result_t *j);
 /* Collect lane k's finished chunk (core->mu held). */
 void conc__pool_collect(conc__pool_core_t *c, struct conc__pool_worker *w,
                         int k, conc_async_result_t **list);
-/* Before a caller sleeps on job j until `deadline`: collect j's finished
- * chunks in the calling thread, one hop less than through the result
- * thread (a one-item apply sleeps on its worker's lane, which the worker
- * wakes). The job's pool must not be destroyed meanwhile (it cannot be
- * once the job is done: then this returns at once). */
+/* Before a caller sleeps on job j until `deadline`: wait on j's chunks
+ * one lane at a time (the worker wakes the caller directly) and collect
+ * them in the calling thread, one hop less than through the result
+ * thread. Returns when j is done, the deadline passed, or none of j's
+ * chunks is in flight (queued behind other work). The job's pool must not
+ * be destroyed meanwhile (it cannot be once the job is done: then this
+ * returns at once). */
 void conc__pool_help(conc_async_result_t *j, int64_t deadline);
 
 /* The chunksize a map-family result was split with (tests). */

@@ -17,10 +17,6 @@
 #include "platform-int.h"
 #include "pool-int.h"
 
-/* How long a caller waiting for a map collects its chunks itself before it
- * sleeps (and leaves that to the result thread). */
-#define HELP_SPIN_NS 200000
-
 /* ---- the queue (core->mu held) ------------------------------------------ */
 
 static void queue_push(conc__pool_core_t *c, conc_async_result_t *j,
@@ -317,41 +313,6 @@ int conc_pool_apply_async(conc_pool_t *pool, conc_pool_func_t fn,
   return rc;
 }
 
-/* apply's direct path: sleep on the one lane running j, collect it here. */
-static void await_direct(conc__pool_core_t *c, conc_async_result_t *j,
-                         int64_t deadline) {
-  struct conc__pool_worker *w = NULL;
-  int k = 0;
-  uint32_t seq = 0;
-  if (!c->tp->await_lane)
-    return;
-  pthread_mutex_lock(&c->mu);
-  for (int i = 0; i < c->nworkers && !w; i++)
-    for (int q = 0; q < CONC__POOL_LANES && !w; q++)
-      if (c->workers[i].lane[q].job == j) {
-        w = &c->workers[i];
-        k = q;
-        seq = w->lane[q].seq;
-      }
-  pthread_mutex_unlock(&c->mu);
-  if (!w)
-    return;
-  c->tp->await_lane(c, w, k, seq, deadline);
-  conc_async_result_t *list = NULL;
-  pthread_mutex_lock(&c->mu);
-  uint32_t p;
-  if (w->lane[k].job == j &&
-      c->tp->lane_state(c, w, k, &p) == CONC__LANE_DONE) {
-    conc__pool_collect(c, w, k, &list);
-    conc__pool_dispatch_all(c, &list);
-  }
-  bool wake = c->state != CONC__P_RUN; /* closing: the result thread decides */
-  pthread_mutex_unlock(&c->mu);
-  conc__pool_finish_jobs(list);
-  if (wake)
-    c->tp->wake(c);
-}
-
 /* A submission refused by a broken pool: Python raises BrokenProcessPool
  * with the reason, so the detail carries it. */
 static int refused(conc_pool_t *pool, int rc, conc_pool_error_t *error) {
@@ -367,10 +328,14 @@ static int refused(conc_pool_t *pool, int rc, conc_pool_error_t *error) {
   return rc;
 }
 
-/* Collect the finished chunks of j, then give queued work to the freed
- * lanes; core->mu held. */
-static void collect_job(conc__pool_core_t *c, conc_async_result_t *j,
-                        conc_async_result_t **list) {
+/* Collect the finished chunks of j and give queued work to the freed
+ * lanes; then mark j's lanes still running as watched (their workers need
+ * not wake the result thread) and pick the first one to wait on. core->mu
+ * held; false when none of j's chunks is in flight. */
+static bool collect_and_watch(conc__pool_core_t *c, conc_async_result_t *j,
+                              bool watch, conc_async_result_t **list,
+                              struct conc__pool_worker **wp, int *kp,
+                              uint32_t *seqp) {
   uint32_t p;
   for (int i = 0; i < c->nworkers; i++) {
     struct conc__pool_worker *w = &c->workers[i];
@@ -380,26 +345,63 @@ static void collect_job(conc__pool_core_t *c, conc_async_result_t *j,
         conc__pool_collect(c, w, k, list);
   }
   conc__pool_dispatch_all(c, list);
+  bool found = false;
+  for (int i = 0; i < c->nworkers; i++) {
+    struct conc__pool_worker *w = &c->workers[i];
+    for (int k = 0; k < CONC__POOL_LANES; k++) {
+      if (w->lane[k].job != j || w->exited)
+        continue;
+      if (watch)
+        c->tp->watch(c, w, k, w->lane[k].seq, true);
+      if (!found) {
+        *wp = w;
+        *kp = k;
+        *seqp = w->lane[k].seq;
+        found = true;
+      }
+    }
+  }
+  return found;
+}
+
+/* Leaving before the end: j's lanes go back to the result thread, and the
+ * chunks whose workers skipped the eventfd because we watched are
+ * collected here. core->mu held. */
+static void unwatch_job(conc__pool_core_t *c, conc_async_result_t *j,
+                        conc_async_result_t **list) {
+  struct conc__pool_worker *w;
+  int k;
+  uint32_t seq;
+  for (int i = 0; i < c->nworkers; i++)
+    for (int q = 0; q < CONC__POOL_LANES; q++)
+      if (c->workers[i].lane[q].job == j)
+        c->tp->watch(c, &c->workers[i], q, c->workers[i].lane[q].seq, false);
+  collect_and_watch(c, j, false, list, &w, &k, &seq);
 }
 
 void conc__pool_help(conc_async_result_t *j, int64_t deadline) {
   conc__pool_core_t *c = j->core;
-  if (!c || conc__load_acquire(&j->done))
+  if (!c || !c->tp->await_lane || conc__load_acquire(&j->done))
     return;
-  if (j->kind == CONC__K_APPLY) {
-    await_direct(c, j, deadline);
-    return;
-  }
-  int64_t end = conc__now_ns() + HELP_SPIN_NS;
-  if (end > deadline)
-    end = deadline;
-  while (!conc__load_acquire(&j->done) && conc__now_ns() < end) {
+  for (;;) {
     conc_async_result_t *list = NULL;
+    struct conc__pool_worker *w = NULL;
+    int k = 0;
+    uint32_t seq = 0;
     pthread_mutex_lock(&c->mu);
-    collect_job(c, j, &list);
+    bool found = collect_and_watch(c, j, true, &list, &w, &k, &seq);
+    bool late = found && conc__now_ns() >= deadline;
+    if (late)
+      unwatch_job(c, j, &list);
+    bool wake = c->state != CONC__P_RUN; /* closing: the result thread
+                                            decides about the workers */
     pthread_mutex_unlock(&c->mu);
     conc__pool_finish_jobs(list);
-    sched_yield();
+    if (wake)
+      c->tp->wake(c);
+    if (!found || late || conc__load_acquire(&j->done))
+      return;
+    c->tp->await_lane(c, w, k, seq, deadline);
   }
 }
 

@@ -370,7 +370,8 @@ static void shm_send(conc__pool_core_t *c, struct conc__pool_worker *w, int k,
 static int shm_lane_state(conc__pool_core_t *c, struct conc__pool_worker *w,
                           int k, uint32_t *progress) {
   struct slot *s = lane_slot(c, w, k);
-  uint32_t st = conc__load_acquire(&s->state);
+  /* seq_cst: the other half of the watched/state Dekker pair */
+  uint32_t st = __atomic_load_n(&s->state, __ATOMIC_SEQ_CST);
   uint32_t p = conc__load_acquire(&s->progress);
   *progress = p > s->count ? s->count : p;
   return st == S_DONE   ? CONC__LANE_DONE
@@ -504,6 +505,20 @@ static void shm_await_lane(conc__pool_core_t *c, struct conc__pool_worker *w,
     }
 }
 
+static void shm_watch(conc__pool_core_t *c, struct conc__pool_worker *w, int k,
+                      uint32_t seq, bool on) {
+  struct slot *s = lane_slot(c, w, k);
+  if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != seq)
+    return;
+  if (!on) {
+    __atomic_store_n(&s->watched, (uint32_t)WATCH_NONE, __ATOMIC_SEQ_CST);
+    return;
+  }
+  uint32_t none = WATCH_NONE; /* a sleeping watcher stays one */
+  __atomic_compare_exchange_n(&s->watched, &none, (uint32_t)WATCH_SPIN, false,
+                              __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
 const conc__pool_transport_t conc__pool_shm = {
     .name = "fork+shm",
     .open = shm_open_,
@@ -519,4 +534,5 @@ const conc__pool_transport_t conc__pool_shm = {
     .wait = shm_wait,
     .wake = shm_wake,
     .await_lane = shm_await_lane,
+    .watch = shm_watch,
 };
