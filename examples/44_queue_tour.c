@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 44: a tour of the Queue API.
  * Seed 004 ("queue 队列": Queue(maxsize), put/get with block and timeout,
@@ -5,22 +6,21 @@
  * PriorityQueue).
  *
  * Python:                                   C:
- *   q = queue.Queue(maxsize=3)                conc_queue_init(&q,
- * &(conc_queue_opts_t){.maxsize = 3}); q.put(item, block=True, timeout=None)
- * conc_queue_put(&q, item, true, CONC_FOREVER); q.put_nowait(item)  ->
- * queue.Full         conc_queue_put_nowait(&q, item) == CONC_EFULL
- *   q.get(timeout=0.1)  -> queue.Empty        conc_queue_get(&q, &item, true,
- * 0.1) == CONC_EEMPTY q.qsize(), q.empty(), q.full() conc_queue_qsize(&q),
- * conc_queue_empty(&q), conc_queue_full(&q) q.task_done(); q.join()
- * conc_queue_task_done(&q); conc_queue_join(&q, CONC_FOREVER);
- *   queue.LifoQueue(), queue.PriorityQueue()  .kind = CONC_QUEUE_LIFO /
- * CONC_QUEUE_PRIORITY (+ .compare) q.shutdown()  (3.13) -> queue.ShutDown
- * conc_queue_shutdown(&q, false); ... == CONC_ESHUTDOWN
+ *   q = queue.Queue(maxsize=3)                conc_queue_init(&q, &(conc_queue_opts_t){.maxsize = 3});
+ *   q.put(item, block=True, timeout=None)     conc_queue_put(&q, item, true, CONC_FOREVER);
+ *   q.put_nowait(item)  -> queue.Full         conc_queue_put_nowait(&q, item) == CONC_EFULL
+ *   q.get(timeout=0.1)  -> queue.Empty        conc_queue_get(&q, &item, true, 0.1) == CONC_EEMPTY
+ *   q.qsize(), q.empty(), q.full()            conc_queue_qsize(&q), conc_queue_empty(&q),
+ *                                               conc_queue_full(&q)
+ *   q.task_done(); q.join()                   conc_queue_task_done(&q); conc_queue_join(&q, CONC_FOREVER);
+ *   queue.LifoQueue(), queue.PriorityQueue()  .kind = CONC_QUEUE_LIFO / CONC_QUEUE_PRIORITY (+ .compare)
+ *   q.shutdown()  (3.13) -> queue.ShutDown    conc_queue_shutdown(&q, false); ... == CONC_ESHUTDOWN
  *
  * Items are pointers; here they point at string literals (or small
  * integers cast to pointers for the priority queue). Python's exceptions
  * become return codes; conc_err_python() names the exception.
  */
+// clang-format on
 #include <stdint.h>
 #include <stdio.h>
 

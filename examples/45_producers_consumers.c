@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 45: producer/consumer with 12 producers and 10 consumers.
  * Seed 004 ("queue 队列": que = queue.Queue(10); twelve threads run s(i),
@@ -5,12 +6,11 @@
  * "get: N"; finally print("size:", que.qsize()) shows 2).
  *
  * Python:                                   C:
- *   que = queue.Queue(10)                     conc_queue_init(&que,
- * &(conc_queue_opts_t){.maxsize = 10}); def s(i): que.put(i)
- * conc_queue_put(&que, (void *)i, true, CONC_FOREVER); def x(i): g = que.get(i)
- * conc_queue_get(&que, &g, true, CONC_FOREVER); print("get:", g) printf("get:
- * %ld\n", (long)(intptr_t)g); print("size:", que.qsize()) printf("size: %ld\n",
- * conc_queue_qsize(&que));
+ *   que = queue.Queue(10)                     conc_queue_init(&que, &(conc_queue_opts_t){.maxsize = 10});
+ *   def s(i): que.put(i)                      conc_queue_put(&que, arg, true, CONC_FOREVER);
+ *   def x(i): g = que.get(i)                  conc_queue_get(&que, &g, arg != NULL, CONC_FOREVER);
+ *       print("get:", g)                      printf("get: %ld\n", (long)(intptr_t)g);
+ *   print("size:", que.qsize())               printf("size: %ld\n", conc_queue_qsize(&que));
  *
  * (In the lesson, que.get(i) passes i as `block`: any non-zero i means
  * True.) Twelve items go into a queue of ten: two producers block until
@@ -19,6 +19,7 @@
  * threads first, so the size is always 2. Which numbers the consumers get,
  * and in which order they print, varies from run to run.
  */
+// clang-format on
 #include <stdint.h>
 #include <stdio.h>
 

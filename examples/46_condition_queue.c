@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 46: a Condition with a Queue: three order processors and stop
  * messages, this time with libconc's real Queue.
@@ -6,16 +7,17 @@
  * at "stop"; main puts ten orders and three stops, then notify_all()).
  *
  * Python:                                   C:
- *   cv = Condition(); q = Queue()             conc_condition_t cv =
- * CONC_CONDITION_INIT; conc_queue_t q; with cv: CONC_WITH_CONDITION(&cv) {
- *       while q.empty(): cv.wait()              while (conc_queue_empty(&q))
- * conc_condition_wait(&cv, CONC_FOREVER); order = q.get_nowait()
- * conc_queue_get_nowait(&q, &order); print(f"{name}: {order}") printf("%s:
- * %s\n", name, order); if order == "stop": break               if
- * (strcmp(order, "stop") == 0) stop = true; sleep(0.1) conc_sleep(0.01); }
- *   q.put(f"order {i}")                       conc_queue_put(&q, orders[i],
- * true, CONC_FOREVER); with cv: cv.notify_all() CONC_WITH_CONDITION(&cv)
- * conc_condition_notify_all(&cv);
+ *   cv = Condition(); q = Queue()             static conc_condition_t cv = CONC_CONDITION_INIT;
+ *                                             conc_queue_init(&q, NULL);
+ *   with cv:                                  CONC_WITH_CONDITION(&cv) {
+ *       while q.empty(): cv.wait()                while (conc_queue_empty(&q))
+ *                                                     conc_condition_wait(&cv, CONC_FOREVER);
+ *       order = q.get_nowait()                    conc_queue_get_nowait(&q, &order);
+ *       print(f"{name}: {order}")                 printf("%s: %s\n", name, (char *)order);
+ *       if order == "stop": break                 stop = strcmp(order, "stop") == 0;
+ *       sleep(0.1)                                if (!stop) conc_sleep(0.01); }
+ *   q.put(f"order {i}")                       conc_queue_put(&q, orders[i], true, CONC_FOREVER);
+ *   with cv: cv.notify_all()                  CONC_WITH_CONDITION(&cv) { conc_condition_notify_all(&cv); }
  *
  * Lesson 31 ran the same program with a plain array. With a Queue, the
  * Condition is only the lesson's "wake me when there is work": the Queue
@@ -25,6 +27,7 @@
  * `break` inside CONC_WITH_CONDITION only leaves that block, so a flag
  * ends the loop.
  */
+// clang-format on
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
