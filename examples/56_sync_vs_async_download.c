@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 56: sync versus async download of 10 files (seed 002, "Тестим
  * синхрон vs асинхрон": requests.get ten times in a row, then aiohttp with
@@ -42,6 +43,7 @@
  * it tracks), which the loop's one thread pays one task after another, so
  * that build asks for 2x.
  */
+// clang-format on
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>

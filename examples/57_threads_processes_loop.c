@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 57: the same CPU-bound and I/O-bound work with threads, processes
  * and the event loop, timed side by side (seed 002: "CPU-bound vs
@@ -31,6 +32,7 @@
  * The times depend on the machine and its load: they are printed, and the
  * test checks only the table's shape and the prime counts.
  */
+// clang-format on
 #include <stdint.h>
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 58: a TCP echo server with a hundred clients, all on one thread
  * (issue 12's lesson; asyncio's "TCP echo server using streams" example,
@@ -32,6 +33,7 @@
  * connection, which the client sees as the end of the stream. The totals
  * do not depend on the order in which the tasks ran.
  */
+// clang-format on
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 59: stopping a loop program cleanly on Ctrl-C (issue 12's lesson;
  * asyncio's loop.add_signal_handler).
@@ -31,6 +32,7 @@
  * Ctrl-C. So that the lesson runs unattended (and as a test), it sends the
  * signal to itself after 0.2 s with kill(getpid(), SIGINT), from a timer.
  */
+// clang-format on
 #define _POSIX_C_SOURCE 200809L /* kill */
 #include <signal.h>
 #include <stdio.h>

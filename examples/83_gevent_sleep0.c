@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 83: gevent's foo/bar with sleep(0) (seeds 001 and 004).
  *
@@ -27,6 +28,7 @@
  * starts. Seed 004 is the same program (with its typos, "angin" and
  * "swich").
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

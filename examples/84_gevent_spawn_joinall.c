@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 84: gevent.spawn and gevent.joinall, three downloads at once
  * (seeds 001 and 004).
@@ -34,6 +35,7 @@
  * pending recv returns CONC_ECANCELED (gevent raises GreenletExit there).
  * The handlers run in a Group, killed at the end.
  */
+// clang-format on
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 85: two factorial tasks, with a blocking sleep and with a
  * suspending one (seed 000, asyncio basics).
@@ -19,6 +20,7 @@
  * loop to the other task, so the sleeps overlap (3 sleeps' time). The
  * lesson sleeps 0.1 s where the seed sleeps 1 s.
  */
+// clang-format on
 #include <stdbool.h>
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 86: hello/world, two tasks run with gather, and gather of three
  * factorial tasks (seed 002, asyncio).
@@ -21,6 +22,7 @@
  * tick of the loop's clock (loop.time() + ...), so the interleaving of the
  * two tasks is fixed by their deadlines, not by how busy the machine is.
  */
+// clang-format on
 #include <stdint.h>
 #include <stdio.h>
 

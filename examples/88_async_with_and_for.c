@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 88: the asynchronous context manager and the asynchronous
  * iterator, in their C forms (seed 002).
@@ -24,6 +25,7 @@
  * body's outcome, as __aexit__ receives its exception, and returns what
  * the block ends with.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

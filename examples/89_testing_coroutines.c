@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 89: testing coroutines (seed 002: pytest-asyncio and an event-loop
  * fixture).
@@ -18,6 +19,7 @@
  * does exactly this with cmocka (tests/test_loop.c); this lesson carries a
  * ten-line runner of its own so that it builds without cmocka.
  */
+// clang-format on
 #include <stdint.h>
 #include <stdio.h>
 
