@@ -1,18 +1,23 @@
+// clang-format off
 /*
  * Lesson 60: five worker processes.
  * Seed 000 (multiprocessing: worker(num) started five times).
  *
  * Python:                                        C:
- *   p = multiprocessing.Process(target=worker,     conc_process_init(&jobs[i],
- * worker, args=(i,))                           &nums[i], NULL); p.start()
- * conc_process_start(&jobs[i]); (interpreter exit joins the children) (so does
- * libconc's exit handler)
+ *   def worker(num):                               static int worker(void *arg, void **result) {
+ *       print('Worker:', num)                          printf("Worker: %d\n", *(int *)arg);
+ *                                                      return 0; }
+ *   p = multiprocessing.Process(target=worker,     conc_process_init(&jobs[i], worker, &nums[i], NULL);
+ *                               args=(i,))
+ *   p.start()                                      conc_process_start(&jobs[i]);
+ *   (interpreter exit joins the children)          (so does libconc's exit handler)
  *
  * Each worker is a forked copy of this program: `arg` points into the
  * child's own copy of nums[], so the argument crossed by value. The children
  * run in parallel, so the lines come in any order. As in Python, the main
  * program does not join: at exit libconc joins every non-daemonic child.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

@@ -1,17 +1,20 @@
+// clang-format off
 /*
  * Lesson 61: a doubler in five processes, each printing its pid.
  * Seed 000 (doubler(number) with os.getpid()).
  *
  * Python:                                        C:
- *   proc = os.getpid()                             getpid()  (or
- * conc_process_pid( conc_current_process())) proc = Process(target=doubler,
- * conc_process_init(&procs[i], doubler, args=(number,)) &numbers[i], NULL);
- *   proc.start() ... proc.join()                   conc_process_start /
- * conc_process_join
+ *   proc = os.getpid()                             getpid()
+ *                                                    (or conc_process_pid(conc_current_process()))
+ *   proc = Process(target=doubler,                 conc_process_init(&procs[i], doubler, &numbers[i], NULL);
+ *                  args=(number,))
+ *   proc.start()                                   conc_process_start(&procs[i]);
+ *   proc.join()                                    conc_process_join(&procs[i], CONC_FOREVER);
  *
  * Every line comes from a different process, so the pids differ and the
  * order is up to the scheduler.
  */
+// clang-format on
 #include <stdio.h>
 #include <unistd.h>
 

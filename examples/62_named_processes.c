@@ -1,19 +1,19 @@
+// clang-format off
 /*
  * Lesson 62: processes have names.
  * Seed 000 (worker / my_service with current_process().name).
  *
  * Python:                                        C:
- *   name = multiprocessing.current_process().name
- * conc_process_name(conc_current_process()) Process(name="my_service",
- * target=my_service)  conc_process_init(&service, my_service, NULL,
- *                                                    &(conc_process_opts_t){.name
- * = "my_service"}); Process(target=worker)   # "Process-3"
- * conc_process_init(&w2, worker, NULL, NULL);
+ *   name = multiprocessing.current_process().name  conc_process_name(conc_current_process())
+ *   Process(name="my_service",                     conc_process_init(&service, my_service, NULL,
+ *           target=my_service)                       &(conc_process_opts_t){.name = "my_service"});
+ *   Process(target=worker)   # "Process-3"         conc_process_init(&worker_2, worker, NULL, NULL);
  *
  * A process without a name gets "Process-N", N counting every Process
  * created so far in this process (the third one here). The sleeps are
  * tenths of the lesson's seconds.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

@@ -1,13 +1,15 @@
+// clang-format off
 /*
  * Lesson 63: daemonic and non-daemonic processes, then join on a daemon.
  * Seed 000 (daemon() sleeps 2 s, non_daemon() returns at once).
  *
  * Python:                                        C:
- *   d = Process(name='daemon', target=daemon)      conc_process_init(&d,
- * daemon_fn, NULL, d.daemon = True &(conc_process_opts_t){.name = "daemon",
- *                                                      .daemon =
- * CONC_DAEMON_YES}); n.daemon = False                               .daemon =
- * CONC_DAEMON_NO d.join(); n.join() conc_process_join(&d, CONC_FOREVER); ...
+ *   d = Process(name='daemon', target=daemon)      conc_process_init(&d, daemon_fn, NULL,
+ *   d.daemon = True                                  &(conc_process_opts_t){.name = "daemon",
+ *                                                                           .daemon = CONC_DAEMON_YES});
+ *   n.daemon = False                               ... .daemon = CONC_DAEMON_NO
+ *   d.start(); n.start()                           conc_process_start(&d); ... conc_process_start(&n);
+ *   d.join(); n.join()                             conc_process_join(&d, CONC_FOREVER); ...
  *
  * Part 1 is the lesson's whole program; it runs here inside a child
  * ("lesson") so that we can watch it exit: at exit a process terminates
@@ -17,6 +19,7 @@
  * after the first, so the daemon prints first and is still asleep when
  * part 1 ends, even on a busy machine.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

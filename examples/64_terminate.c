@@ -1,12 +1,14 @@
+// clang-format off
 /*
  * Lesson 64: terminate() a process, then join() it.
  * Seed 000 (slow_worker; BEFORE / DURING / TERMINATED / JOINED).
  *
  * Python:                                        C:
- *   print('BEFORE:', p, p.is_alive())              conc_process_repr(&p, buf,
- * sizeof buf); conc_process_is_alive(&p) p.terminate()
- * conc_process_terminate(&p);   (SIGTERM) p.join() conc_process_join(&p,
- * CONC_FOREVER); p.exitcode  # -15 conc_process_exitcode(&p, &code);
+ *   print('BEFORE:', p, p.is_alive())              conc_process_repr(&p, buf, sizeof buf);
+ *                                                  conc_process_is_alive(&p)
+ *   p.terminate()                                  conc_process_terminate(&p);   (SIGTERM)
+ *   p.join()                                       conc_process_join(&p, CONC_FOREVER);
+ *   p.exitcode  # -15                              conc_process_exitcode(&p, &code);
  *
  * Right after terminate() the child may still be alive: the signal is on its
  * way. join() reaps it; only then is it surely stopped, with exit code
@@ -14,6 +16,7 @@
  * its sleep. Its "Starting worker" may come before or after the DURING line:
  * the child runs as soon as it is forked, in parallel with the parent.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

@@ -1,20 +1,26 @@
+// clang-format off
 /*
  * Lesson 65: a Process "subclass" that overrides run().
  * Seed 000 (class Worker(multiprocessing.Process): def run(self): ...).
  *
  * Python:                                        C:
  *   class Worker(multiprocessing.Process):         typedef struct worker {
- *       def run(self):                               conc_process_t base;  //
- * first print('In {}'.format(self.name))         int jobs_done; } worker_t; p =
- * Worker()                                   conc_process_init(&w->base,
- * worker_run, w,
- *                                                    &(conc_process_opts_t){.name
- * = name});
+ *                                                    conc_process_t base;   // first
+ *                                                    int number;
+ *                                                  } worker_t;
+ *       def run(self):                             static int worker_run(void *arg, void **result) {
+ *           print('In {}'.format(self.name))           worker_t *self = arg;
+ *                                                      printf("In %s ...", conc_process_name(&self->base), ...);
+ *                                                      return 0; }
+ *   p = Worker()                                   conc_process_init(&jobs[i].base, worker_run, &jobs[i],
+ *                                                    &(conc_process_opts_t){.name = name});
+ *   p.start()                                      conc_process_start(&jobs[i].base);
  *
  * Subclassing is embedding: the struct starts with a conc_process_t, the run
  * function receives the whole struct. Python names a subclass instance after
  * its class ("Worker-1"); in C the class name is ours to give.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

@@ -1,12 +1,13 @@
+// clang-format off
 /*
  * Lesson 66: a Lock shared by processes that print in turn.
  * Seed 000 (printer(item, lock) for 'tango', 'foxtrot', 10).
  *
  * Python:                                        C:
- *   lock = Lock()                                  conc_lock_t *lock =
- * conc_shared_alloc(sizeof *lock); conc_lock_init(lock,
- * &(conc_lock_opts_t){.pshared = true}); lock.acquire()
- * conc_lock_acquire(lock); try: print(item) printf(...); fflush(stdout);
+ *   lock = Lock()                                  conc_lock_t *lock = conc_shared_alloc(sizeof *lock);
+ *                                                  conc_lock_init(lock, &(conc_lock_opts_t){.pshared = true});
+ *   lock.acquire()                                 conc_lock_acquire(lock);
+ *   try: print(item)                               printf(...); fflush(stdout);
  *   finally: lock.release()                        conc_lock_release(lock);
  *
  * A lock that several processes use must live in shared memory and be
@@ -15,6 +16,7 @@
  * died holding it, the next acquire would return CONC_EOWNERDEAD instead of
  * hanging (Python would hang).
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

@@ -1,20 +1,22 @@
+// clang-format off
 /*
  * Lesson 67: processes do not share a list; an Array is shared.
  * Seed 001 (li.append(i) in each child; temp = Array('i', [11, 22, 33, 44])).
  *
  * Python:                                        C:
- *   li = []                                        static int li[10]; static
- * int len; li.append(i)  # in the child                   li[len++] = i;  (in
- * the child's copy) temp = Array('i', [11, 22, 33, 44]) conc_array_init(&temp,
- * 'i', 4, init, NULL); temp[i] = 100 + i conc_array_set(&temp, i, &(int){100 +
- * i}); for item in temp: print(i, '----->', item)     conc_array_get(&temp, k,
- * &item); ...
+ *   li = []                                        static int li[10]; static int li_len;
+ *   li.append(i)  # in the child                   li[li_len++] = i;   (in the child's copy)
+ *   temp = Array('i', [11, 22, 33, 44])            conc_array_init(&temp, 'i', 4, (int[]){11, 22, 33, 44}, NULL);
+ *   temp[i] = 100 + i                              conc_array_set(&temp, i, &(int){100 + i});
+ *   for item in temp:                              for (size_t k = 0; k < conc_array_len(&temp); k++) {
+ *       print(i, '----->', item)                       conc_array_get(&temp, (ptrdiff_t)k, &item); ... }
  *
  * A child gets a copy of the parent's memory at fork: its appends change its
  * own copy, so the parent's list stays empty. The Array's data lives in
  * shared memory, so the second child sees the first one's write. The
  * children are joined one by one to make the output deterministic.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

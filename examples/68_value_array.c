@@ -1,18 +1,21 @@
+// clang-format off
 /*
  * Lesson 68: Value and Array with typecodes.
  * Seed 004 (Value('d', 0.0) and Array('i', range(10)) changed by a child).
  *
  * Python:                                        C:
- *   num = Value('d', 0.0)                          conc_value_init(&num, 'd',
- * &(double){0.0}, NULL); arr = Array('i', range(10)) conc_array_init(&arr, 'i',
- * 10, init, NULL); n.value = 3.1415927 conc_value_set(&num,
- * &(double){3.1415927}); a[i] = -a[i] conc_array_get / conc_array_set
+ *   num = Value('d', 0.0)                          conc_value_init(&num, 'd', &(double){0.0}, NULL);
+ *   arr = Array('i', range(10))                    conc_array_init(&arr, 'i', 10, init, NULL);
+ *   n.value = 3.1415927                            conc_value_set(&num, &(double){3.1415927});
+ *   a[i] = -a[i]                                   conc_array_get(&arr, i, &x); x = -x;
+ *                                                  conc_array_set(&arr, i, &x);
  *   print(num.value); print(arr[:])                conc_value_get(&num, &d);
- * conc_array_read(...)
+ *                                                  conc_array_read(&arr, 0, 10, out);
  *
  * The typecode picks the C type of the elements, as in Python's array
  * module: the table shows each one's size on this machine.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

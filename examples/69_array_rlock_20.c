@@ -1,15 +1,16 @@
+// clang-format off
 /*
  * Lesson 69: an Array guarded by an RLock, changed by 20 processes.
  * Seed 004 (with lock: for i in range(len(arr)): arr[i] += 1, 20 times).
  *
  * Python:                                        C:
- *   lock = RLock()                                 conc_rlock_t *lock =
- * conc_shared_alloc(...); conc_rlock_init(lock, &(conc_rlock_opts_t){.pshared =
- * true}); arr = Array('i', 5, lock=lock)                 conc_array_init(&arr,
- * 'i', 5, NULL,
- *                                                    &(conc_array_opts_t){.rlock
- * = lock}); with lock: conc_rlock_acquire(lock); for i in range(len(arr)):
- * arr[i] += 1        ... conc_array_get / conc_array_set ...
+ *   lock = RLock()                                 conc_rlock_t *lock = conc_shared_alloc(sizeof *lock);
+ *                                                  conc_rlock_init(lock, &(conc_rlock_opts_t){.pshared = true});
+ *   arr = Array('i', 5, lock=lock)                 conc_array_init(&arr, 'i', 5, NULL,
+ *                                                    &(conc_array_opts_t){.rlock = lock});
+ *   with lock:                                     conc_rlock_acquire(lock);
+ *       for i in range(len(arr)):                  for (ptrdiff_t i = 0; i < (ptrdiff_t)conc_array_len(&arr); i++)
+ *           arr[i] += 1                                ... conc_array_get / conc_array_set ...
  *                                                  conc_rlock_release(lock);
  *
  * Each element access takes the array's lock again; because it is the same
@@ -17,6 +18,7 @@
  * it across the whole loop makes each process's five increments one step,
  * so every element ends at exactly 20.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

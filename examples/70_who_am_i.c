@@ -1,16 +1,17 @@
+// clang-format off
 /*
  * Lesson 70: who am I? The main program and four processes print their pids.
  * Seed 002 (who_am_i(what) with os.getpid()).
  *
  * Python:                                        C:
- *   print(f"Process {os.getpid()} says: {what}")   printf("Process %d says:
- * %s\n", getpid(), what); multiprocessing.Process(target=do_this,
- * conc_process_init(&p[n], do_this, msg[n], NULL); args=(f"I'm function
- * {n}",)).start()       conc_process_start(&p[n]);
+ *   print(f"Process {os.getpid()} says: {what}")   printf("Process %d says: %s\n", (int)getpid(), what);
+ *   multiprocessing.Process(target=do_this,        conc_process_init(&p[n], do_this, msg[n], NULL);
+ *       args=(f"I'm function {n}",)).start()       conc_process_start(&p[n]);
  *
  * The processes do not share memory: each message was formatted by the
  * parent before the fork and is read from the child's own copy.
  */
+// clang-format on
 #include <stdio.h>
 #include <unistd.h>
 

@@ -1,19 +1,21 @@
+// clang-format off
 /*
  * Lesson 71: stopping a process that loops forever: terminate() and kill().
  * Seed 002 (loopy(name) honks every second; the main program says hi five
  * times, then terminates it).
  *
  * Python:                                        C:
- *   process.terminate()   # SIGTERM               conc_process_terminate(&p);
- *   process.kill()        # SIGKILL               conc_process_kill(&p);
- *   process.exitcode      # -15 / -9              conc_process_exitcode(&p,
- * &code);
+ *   process.terminate()   # SIGTERM                conc_process_terminate(&p);
+ *   process.kill()        # SIGKILL                conc_process_kill(&p);
+ *   process.join()                                 conc_process_join(&p, CONC_FOREVER);
+ *   process.exitcode      # -15 / -9               conc_process_exitcode(&p, &code);
  *
  * A thread cannot be stopped from outside; a process can. SIGTERM may be
  * caught by the child to clean up, SIGKILL cannot. The child flushes each
  * line, because a process killed by a signal loses whatever is still in its
  * stdio buffer. Times are tenths of the lesson's seconds.
  */
+// clang-format on
 #include <stdio.h>
 #include <unistd.h>
 

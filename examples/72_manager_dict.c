@@ -1,24 +1,26 @@
+// clang-format off
 /*
  * Lesson 72: Manager().dict() and Manager().list() shared by processes.
  * Seed 001 (dic[i] = 100 + i in each child) and seed 004 (d[1] = '1',
  * d['2'] = 2, d[0.25] = None; l.reverse()).
  *
  * Python:                                      C:
- *   dic = manager.dict()                         conc_shared_dict_init(&dic,
- * NULL); l = manager.list(range(10))                  conc_shared_list_init(&l,
- * NULL); + append dic[i] = 100 + i conc_shared_dict_set(&dic, &i, sizeof i, &v,
- * sizeof v); dic[k] conc_shared_dict_get(&dic, k, klen, buf, cap, &len);
+ *   dic = manager.dict()                         conc_shared_dict_init(&dic, NULL);
+ *   l = manager.list(range(10))                  conc_shared_list_init(&l, NULL); + conc_shared_list_append
+ *   dic[i] = 100 + i                             conc_shared_dict_set(&dic, &i, sizeof i, &v, sizeof v);
+ *   dic[k]                                       conc_shared_dict_get(&dic, k, klen, buf, cap, &len);
  *   l.reverse()                                  conc_shared_list_reverse(&l);
- *   d['pets'] = pets  (a proxy)                  conc_shared_dict_set_dict(&d,
- * "pets", 4, &pets); d['pets']['ferrets'] = 3 conc_shared_dict_get_dict(&d,
- * ...) then _set d['l'] = [1, 2, 3]  (a plain list) conc_shared_dict_set(&d,
- * "l", 1, arr, sizeof arr); d['l'].append(4)    (lost: changes a copy)   get
- * into a local array, change it
+ *   d['pets'] = pets  (a proxy)                  conc_shared_dict_set_dict(&d, "pets", 4, &pets);
+ *   d['pets']['ferrets'] = 3                     conc_shared_dict_get_dict(&d, "pets", 4, &p);
+ *                                                conc_shared_dict_set(&p, "ferrets", 7, &three, sizeof three);
+ *   d['l'] = [1, 2, 3]  (a plain list)           conc_shared_dict_set(&d, "l", 1, plain, sizeof plain);
+ *   d['l'].append(4)    (lost: changes a copy)   get into a local array, change it
  *
  * There is no server process: the containers live in shared memory that
  * every child forked afterwards sees. Keys and values are bytes, copied in
  * and out, where Python pickles objects.
  */
+// clang-format on
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
