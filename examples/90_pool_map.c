@@ -1,17 +1,17 @@
+// clang-format off
 /*
  * Lesson 90: Pool.map doubles [5, 10, 20] in three worker processes.
  * Seed 000 (the multiprocessing part: "numbers = [5, 10, 20];
  * pool = Pool(processes=3); print(pool.map(doubler, numbers))").
  *
  * Python:                                    C:
- *   def doubler(number):                       static int doubler(const void
- * *arg, size_t arg_len, return number * 2 void *result, size_t cap, size_t
- * *len) { *(int *)result = *(const int *)arg * 2; return 0; } numbers = [5, 10,
- * 20]                      int numbers[] = {5, 10, 20}, out[3]; pool =
- * Pool(processes=3)                   conc_pool_init(&pool,
- * &(conc_pool_opts_t){.processes = 3}); print(pool.map(doubler, numbers))
- * conc_pool_map(&pool, doubler, numbers, 3, sizeof(int), sizeof(int),
- * NULL, out, NULL);
+ *   def doubler(number):                       static int doubler(const void *arg, size_t arg_len, void *result,
+ *       return number * 2                                         size_t result_cap, size_t *result_len) {
+ *                                                *(int *)result = *(const int *)arg * 2; return 0; }
+ *   numbers = [5, 10, 20]                      int numbers[] = {5, 10, 20}, out[3];
+ *   pool = Pool(processes=3)                   conc_pool_init(&pool, &(conc_pool_opts_t){.processes = 3});
+ *   print(pool.map(doubler, numbers))          conc_pool_map(&pool, doubler, numbers, 3, sizeof(int), sizeof(int),
+ *                                                            NULL, out, NULL);
  *
  * The workers are forks of this program, so doubler is an ordinary function
  * pointer. Python pickles each number to the worker and the result back; in
@@ -19,6 +19,7 @@
  * memory shared with the workers. map hands the results back in input order
  * whichever worker finished first.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 91: Pool with apply, apply_async with a callback, close and join.
  * Seed 001 ("Pool(5); print(pool.apply(Foo,(1,))); print(pool.apply_async(
@@ -6,16 +7,13 @@
  * pool.join()", where Foo sleeps 2 s and returns i + 100 and Bar prints).
  *
  * Python:                                    C:
- *   pool = Pool(5)                             conc_pool_init(&pool,
- * &(conc_pool_opts_t){.processes = 5}); print(pool.apply(Foo, (1,)))
- * conc_pool_apply(&pool, Foo, &one, sizeof one, &r, sizeof r, NULL, NULL);
- *   print(pool.apply_async(func=Foo,           conc_pool_apply_async(&pool,
- * Foo, &one, sizeof one, sizeof r, NULL, &res); args=(1,)).get())
- * conc_async_result_get(res, CONC_FOREVER, &r, sizeof r);
- *   pool.apply_async(func=Foo, args=(i,),      conc_pool_apply_async(&pool,
- * Foo, &i, sizeof i, sizeof(int), callback=Bar)
- * &(conc_pool_async_opts_t){.callback = Bar}, NULL); pool.close(); pool.join()
- * conc_pool_close(&pool); conc_pool_join(&pool);
+ *   pool = Pool(5)                             conc_pool_init(&pool, &(conc_pool_opts_t){.processes = 5});
+ *   print(pool.apply(Foo, (1,)))               conc_pool_apply(&pool, Foo, &one, sizeof one, &r, sizeof r, NULL, NULL);
+ *   print(pool.apply_async(func=Foo,           conc_pool_apply_async(&pool, Foo, &one, sizeof one, sizeof r, NULL, &res);
+ *             args=(1,)).get())                conc_async_result_get(res, CONC_FOREVER, &r, sizeof r);
+ *   pool.apply_async(func=Foo, args=(i,),      conc_pool_apply_async(&pool, Foo, &i, sizeof i, sizeof(int),
+ *                    callback=Bar)               &(conc_pool_async_opts_t){.callback = Bar}, NULL);
+ *   pool.close(); pool.join()                  conc_pool_close(&pool); conc_pool_join(&pool);
  *
  * apply blocks for the result; apply_async returns at once with a result
  * handle (or with none: NULL, when only the callback matters). The callback
@@ -24,6 +22,7 @@
  * Without join, Python's program would end before the callbacks; here close
  * + join wait for all of them, and the last line sums what they saw.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 92: apply_async with a callback that reports each result.
  * Seed 004 (进程池: "def myFun(i): time.sleep(2); return i + 100;
@@ -6,12 +7,11 @@
  * print("end"); p.close(); p.join()").
  *
  * Python:                                    C:
- *   def end_call(arg):                         static void
- * end_call(conc_async_result_t *res, void *arg) { print("end_call", arg)
- * printf("end_call %d\n", *(const int *)conc_async_result_value(res, NULL)); }
- *   p.apply_async(func=myFun, args=(i,),       conc_pool_apply_async(&p, myFun,
- * &i, sizeof i, sizeof(int), callback=end_call)
- * &(conc_pool_async_opts_t){.callback = end_call}, NULL);
+ *   def end_call(arg):                         static void end_call(conc_async_result_t *res, void *arg) {
+ *       print("end_call", arg)                   int v = *(const int *)conc_async_result_value(res, NULL);
+ *                                                printf("end_call %d\n", v); ... }
+ *   p.apply_async(func=myFun, args=(i,),       conc_pool_apply_async(&p, myFun, &i, sizeof i, sizeof(int),
+ *                 callback=end_call)             &(conc_pool_async_opts_t){.callback = end_call}, NULL);
  *
  * The callback gets the finished result, not the bare value: its bytes are
  * at conc_async_result_value(). With five workers and ten tasks of 0.2 s
@@ -19,6 +19,7 @@
  * in whatever order its workers finish, so main collects the values and
  * prints them sorted after join as well.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 93: the multiprocessing.Pool tour from Python's documentation.
  * Seed 004 ("with Pool(processes=4) as pool: print(pool.map(f, range(10)));
@@ -9,14 +10,15 @@
  * print("Now the pool is closed and no longer available")").
  *
  * Python:                                    C:
- *   with Pool(processes=4) as pool:            CONC_WITH_POOL(&pool) {
- *       pool.map(f, range(10))                   conc_pool_map(&pool, f, xs,
- * 10, sizeof(int), sizeof(int), NULL, out, NULL); for i in pool.imap_unordered(f,
- * ...):    conc_pool_imap_unordered(&pool, f, xs, 10, sizeof(int), sizeof(int),
- * 0, &it); while (conc_imap_next(it, CONC_FOREVER, &v, NULL) == 0) ...
- *       res.get(timeout=1) conc_async_result_get(res, 1.0, &v, sizeof v) except
- * TimeoutError                      == CONC_ETIMEDOUT (after the with block) }
- * (terminate() ran; submissions give CONC_ESTATE)
+ *   with Pool(processes=4) as pool:            conc_pool_init(&pool, &(conc_pool_opts_t){.processes = 4});
+ *                                              CONC_WITH_POOL(&pool) {
+ *       pool.map(f, range(10))                   conc_pool_map(&pool, f, xs, 10, sizeof(int), sizeof(int), NULL, out, NULL);
+ *       for i in pool.imap_unordered(f, ...):    conc_pool_imap_unordered(&pool, f, xs, 10, sizeof(int), sizeof(int), 0, &it);
+ *           print(i)                             while (conc_imap_next(it, CONC_FOREVER, &v, NULL) == 0) ...
+ *       res = pool.apply_async(f, (20,))         conc_pool_apply_async(&pool, f, &twenty, sizeof twenty, sizeof v, NULL, &res);
+ *       res.get(timeout=1)                       conc_async_result_get(res, 1.0, &v, sizeof v)
+ *       except TimeoutError                        == CONC_ETIMEDOUT
+ *   (after the with block)                     }  (terminate() ran; submissions give CONC_ESTATE)
  *
  * Leaving the block terminates the pool as Python's `with` does: the
  * worker still sleeping its 10 s is stopped at once, not waited for.
@@ -24,6 +26,7 @@
  * not running". The pids differ from run to run, and imap_unordered's
  * order depends on the workers, so the test checks the shape of the output.
  */
+// clang-format on
 #include <stdio.h>
 #include <unistd.h>
 

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 94: Pool.apply_async computing two big factorials.
  * Seed 003 ("def fact(n): res = 1; for i in range(1, n): res *= i;
@@ -6,11 +7,10 @@
  * print(fut1.get(), fut2.get())").
  *
  * Python:                                    C:
- *   with Pool() as pool:                       conc_pool_init(&pool, NULL);
- * CONC_WITH_POOL(&pool) { fut1 = pool.apply_async(fact,
- * conc_pool_apply_async(&pool, fact, &n1, sizeof n1, args=(100,)) sizeof text1,
- * NULL, &fut1); print(fut1.get(), fut2.get()) conc_async_result_get(fut1,
- * CONC_FOREVER, text1, sizeof text1); ...
+ *   with Pool() as pool:                       conc_pool_init(&pool, NULL); CONC_WITH_POOL(&pool) {
+ *       fut1 = pool.apply_async(fact,            conc_pool_apply_async(&pool, fact, &n1, sizeof n1, sizeof text1,
+ *                               args=(100,))                           NULL, &fut1);
+ *       print(fut1.get(), fut2.get())            conc_async_result_get(fut1, CONC_FOREVER, text1, sizeof text1); ...
  *
  * Note that range(1, n) stops before n, so the lesson prints 99! and 199!.
  * Python's int is unbounded and pickles to the parent; in C the worker
@@ -20,6 +20,7 @@
  * that needed more room would fail that task alone with CONC_EMSGSIZE.
  * Pool() with no options starts one worker per CPU.
  */
+// clang-format on
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
