@@ -58,6 +58,7 @@ struct ld_entry {
   uint32_t state;  /* atomic: E_* */
   uint16_t cls;
   uint8_t type;
+  bool pshared;    /* held by this process's thread, not a forked child's */
   const void *ctx; /* the task that holds an async Lock, else NULL */
   const void *site;
 };
@@ -141,6 +142,8 @@ static void exit_report(void) {
 /* Only the forking thread exists in the child: the others' stacks go. The
  * mutexes are made afresh rather than held across fork(): other modules'
  * prepare handlers take libconc locks, whose hooks need them. */
+static void remove_at(struct ld_thread *t, int i);
+
 static void ld_child(void) {
   pthread_mutex_init(&graph_mu, NULL);
   pthread_mutex_init(&reg_mu, NULL);
@@ -149,7 +152,13 @@ static void ld_child(void) {
     if (t != tls_self) {
       STORE(&t->depth, 0);
       t->used = false;
+      continue;
     }
+    /* A process-shared lock the forking thread held stays the parent's;
+     * a private one is the child's copy, held by this thread. */
+    for (int i = LOAD(&t->depth) - 1; i >= 0; i--)
+      if (t->e[i].pshared)
+        remove_at(t, i);
   }
 }
 
@@ -256,6 +265,7 @@ static void remove_at(struct ld_thread *t, int i) {
     STORE(&a->state, LOAD(&b->state));
     a->cls = b->cls;
     a->type = b->type;
+    a->pshared = b->pshared;
     a->ctx = b->ctx;
     a->site = b->site;
   }
@@ -470,6 +480,12 @@ static uint16_t class_of(const void *obj, uint32_t flags, uint8_t type) {
 void conc__ld_init(const void *obj, uint32_t *flags, enum conc__ld_type type,
                    const char *name, const void *site) {
   pthread_once(&once, ld_once);
+  /* Initialising a lock this thread held (a re-init as the way back from
+   * CONC_ENOTRECOVERABLE, or memory reused) ends that hold. */
+  struct ld_thread *t = self();
+  if (t)
+    for (int k; (k = find_entry(t, obj, E_HELD, false)) >= 0;)
+      remove_at(t, k);
   pthread_mutex_lock(&graph_mu);
   uint16_t id = keyed_class(name, site, (uint8_t)type);
   /* The address table too, for conc_lockdep_class_of and destroy. */
@@ -839,6 +855,7 @@ void conc__ld_acquire_begin(conc__ld_acq_t *a, const void *obj, uint32_t flags,
   struct ld_entry *e = &t->e[d];
   e->cls = cls;
   e->type = (uint8_t)type;
+  e->pshared = (flags & CONC__SYNC_PSHARED) != 0;
   e->ctx = ctx;
   e->site = site;
   STORE(&e->state, (uint32_t)E_PENDING);

@@ -333,6 +333,19 @@ static void test_destroying_a_held_lock_is_reported(void **state) {
   assert_false(has_edge(cl, conc_lockdep_class_of(&after)));
 }
 
+static void test_reinitialising_a_held_lock_ends_the_hold(void **state) {
+  (void)state;
+  conc_lock_t l, after;
+  named(&l, "reinit.l");
+  named(&after, "reinit.after");
+  assert_int_equal(conc_lock_acquire(&l), 0);
+  named(&l, "reinit.l"); /* as after CONC_ENOTRECOVERABLE */
+  assert_int_equal(conc_lock_acquire(&after), 0);
+  conc_lock_release(&after);
+  assert_false(
+      has_edge(conc_lockdep_class_of(&l), conc_lockdep_class_of(&after)));
+}
+
 static void test_condition_wait_holding_another_lock_is_reported(void **s) {
   (void)s;
   conc_lock_t other;
@@ -503,6 +516,34 @@ static void test_pshared_lock_inversion_is_reported(void **state) {
   munmap(l, 2 * sizeof *l);
 }
 
+/* A forked child's thread does not hold the process-shared locks its
+ * parent's thread held at fork(): taking one there is no self-deadlock. */
+static void test_forked_child_does_not_hold_the_parents_pshared_lock(void **s) {
+  (void)s;
+  conc_lock_t *l = mmap(NULL, sizeof *l, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  assert_true(l != MAP_FAILED);
+  conc_lock_opts_t o = {.pshared = true, .name = "fork.shared"};
+  assert_int_equal(conc_lock_init(l, &o), 0);
+  assert_int_equal(conc_lock_acquire(l), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    unsigned long before = conc_lockdep_reports(CONC_LOCKDEP_SELF_DEADLOCK);
+    int rc = conc_lock_acquire(l); /* waits for the parent's release */
+    _exit(rc == 0 && conc_lockdep_reports(CONC_LOCKDEP_SELF_DEADLOCK) == before
+              ? 0
+              : 1);
+  }
+  conc_lock_release(l); /* before or after the child's acquire starts */
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  conc_lock_destroy(l);
+  munmap(l, sizeof *l);
+}
+
 /* ------------------------------------------------ queries and names */
 
 static void *hold_then_release(void *arg) {
@@ -646,6 +687,8 @@ CONC_TEST_MAIN(
     cmocka_unit_test_setup(test_releasing_another_threads_rlock_is_reported,
                            setup),
     cmocka_unit_test_setup(test_destroying_a_held_lock_is_reported, setup),
+    cmocka_unit_test_setup(test_reinitialising_a_held_lock_ends_the_hold,
+                           setup),
     cmocka_unit_test_setup(test_condition_wait_holding_another_lock_is_reported,
                            setup),
     cmocka_unit_test_setup(test_loop_callback_blocking_on_a_lock_is_reported,
@@ -656,6 +699,8 @@ CONC_TEST_MAIN(
     cmocka_unit_test_setup(test_bounded_semaphore_is_ordered_like_a_lock,
                            setup),
     cmocka_unit_test_setup(test_pshared_lock_inversion_is_reported, setup),
+    cmocka_unit_test_setup(
+        test_forked_child_does_not_hold_the_parents_pshared_lock, setup),
     cmocka_unit_test_setup(test_contention_is_counted_with_its_wait, setup),
     cmocka_unit_test_setup(test_unnamed_locks_take_their_symbol_or_site, setup),
     cmocka_unit_test_setup(test_exit_report_lists_classes_and_edges, setup),
