@@ -104,12 +104,13 @@ struct conc_async_result {
 struct conc__pool_core;
 
 struct conc__pool_worker {
-  conc_process_t proc;
+  conc_process_t proc; /* the fork transport's process */
   struct conc__pool_core *core;
   int index;
-  int fd;      /* sentinel, -1 when the slot has no worker */
-  pid_t pid;   /* 0 when the slot has no worker */
-  bool exited; /* its sentinel fired */
+  int fd;        /* turns readable when the worker ends; -1: no worker */
+  pid_t pid;     /* 0 when the slot has no worker */
+  char name[64]; /* "ForkPoolWorker-3", for reports */
+  bool exited;   /* its sentinel fired */
   bool retiring;
   unsigned tasks, seq;
   struct conc__pool_lane {
@@ -128,8 +129,18 @@ typedef struct conc__pool_transport {
   void (*close)(struct conc__pool_core *c);
   /* Items of a job that one chunk may carry (0: not even one fits). */
   size_t (*capacity)(struct conc__pool_core *c, const conc_async_result_t *j);
-  /* Start worker w (w->fd: a descriptor that turns readable at its end). */
+  /* Start worker w: set w->fd (turns readable at its end), w->pid and
+   * w->name. */
   int (*spawn)(struct conc__pool_core *c, struct conc__pool_worker *w);
+  /* The worker ended (or was stopped): wait for it, free what it held and
+   * return its exit code (-N: signal N; CONC_EXITCODE_NONE: unknown). */
+  int (*reap)(struct conc__pool_core *c, struct conc__pool_worker *w);
+  /* Ask the worker to stop now (SIGTERM), or force it (SIGKILL). */
+  void (*stop)(struct conc__pool_core *c, struct conc__pool_worker *w,
+               bool force);
+  /* Wait up to `timeout` seconds for it to end: 0 or CONC_ETIMEDOUT. */
+  int (*join)(struct conc__pool_core *c, struct conc__pool_worker *w,
+              double timeout);
   /* Hand items [start, start + count) of j to lane k of w. */
   void (*send)(struct conc__pool_core *c, struct conc__pool_worker *w, int k,
                conc_async_result_t *j, size_t start, size_t count);
@@ -200,6 +211,7 @@ typedef struct conc__pool_core conc__pool_core_t;
 /* ---- pool.c --------------------------------------------------------------- */
 
 typedef struct conc__pool_cfg {
+  const conc__pool_transport_t *transport; /* NULL: conc__pool_shm */
   int processes, maxtasks;
   int (*initializer)(void *);
   void *initarg;
@@ -218,6 +230,8 @@ void conc__pool_core_destroy(conc__pool_core_t *c);
 /* Fill pids[0..cap) with the live workers' pids; returns their number. */
 int conc__pool_core_pids(conc__pool_core_t *c, pid_t *pids, size_t cap);
 conc__pool_core_t *conc__pool_core_of(conc_pool_t *pool, int *err);
+/* conc_pool_init with a configuration (another transport, say). */
+int conc__pool_init_with(conc_pool_t *pool, const conc__pool_cfg_t *cfg);
 
 /* ---- pool_job.c ------------------------------------------------------------ */
 

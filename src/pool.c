@@ -93,7 +93,7 @@ static void reg_del(conc__pool_core_t *c) {
 
 static void describe_death(struct conc__pool_worker *w, int code, char *buf,
                            size_t n, int *sig) {
-  const char *name = conc_process_name(&w->proc);
+  const char *name = w->name;
   long pid = (long)w->pid;
   *sig = 0;
   if (code == CONC_EXITCODE_NONE) /* reaped behind our back */
@@ -158,9 +158,7 @@ static void lane_drop(conc__pool_core_t *c, struct conc__pool_worker *w,
 /* The worker's sentinel fired: reap it and settle its chunks. */
 static void bury(conc__pool_core_t *c, struct conc__pool_worker *w,
                  conc_async_result_t **list) {
-  conc_process_join(&w->proc, CONC_FOREVER);
-  int code = CONC_EXITCODE_NONE;
-  conc_process_exitcode(&w->proc, &code);
+  int code = c->tp->reap(c, w);
   char msg[CONC_POOL_MESSAGE_MAX];
   if (c->tp->init_failed(c, w, msg, sizeof msg))
     break_pool(c, BROKEN_INIT, msg);
@@ -186,8 +184,6 @@ static void bury(conc__pool_core_t *c, struct conc__pool_worker *w,
     describe_death(w, code, why, sizeof why, &sig);
     break_pool(c, BROKEN_DEATH, why);
   }
-  conc_process_close(&w->proc);
-  conc_process_destroy(&w->proc);
   w->fd = -1;
   w->pid = 0;
   w->exited = false;
@@ -197,18 +193,15 @@ static int spawn(conc__pool_core_t *c, struct conc__pool_worker *w) {
   int rc = c->tp->spawn(c, w);
   if (rc)
     return rc;
-  w->pid = conc_process_pid(&w->proc);
   w->exited = false;
   w->retiring = false;
   w->tasks = 0;
   return 0;
 }
 
-static void stop_worker(struct conc__pool_worker *w) {
-  conc_process_kill(&w->proc);
-  conc_process_join(&w->proc, CONC_FOREVER);
-  conc_process_close(&w->proc);
-  conc_process_destroy(&w->proc);
+static void stop_worker(conc__pool_core_t *c, struct conc__pool_worker *w) {
+  c->tp->stop(c, w, true);
+  c->tp->reap(c, w);
   w->fd = -1;
   w->pid = 0;
 }
@@ -218,7 +211,7 @@ static int spawn_all(conc__pool_core_t *c) {
     int rc = spawn(c, &c->workers[i]);
     if (rc) {
       for (int k = 0; k < i; k++)
-        stop_worker(&c->workers[k]);
+        stop_worker(c, &c->workers[k]);
       return rc;
     }
   }
@@ -244,7 +237,7 @@ static void handler_terminate(conc__pool_core_t *c) {
       if (w->lane[k].job)
         conc__pool_job_fail_all(w->lane[k].job, code, msg, &list);
     if (w->fd >= 0)
-      conc_process_terminate(&w->proc);
+      c->tp->stop(c, w, false);
   }
   /* One grace period for all of them, then SIGKILL for any that caught or
    * blocked SIGTERM in a task. */
@@ -255,15 +248,12 @@ static void handler_terminate(conc__pool_core_t *c) {
     if (w->fd < 0)
       continue;
     double left = conc_deadline_remaining(grace);
-    if (conc_process_join(&w->proc, left > 0 ? left : 0) == CONC_ETIMEDOUT) {
-      conc_process_kill(&w->proc);
-      conc_process_join(&w->proc, CONC_FOREVER);
-    }
+    if (c->tp->join(c, w, left > 0 ? left : 0) == CONC_ETIMEDOUT)
+      c->tp->stop(c, w, true);
+    c->tp->reap(c, w);
     for (int k = 0; k < CONC__POOL_LANES; k++)
       if (w->lane[k].job)
         lane_drop(c, w, k);
-    conc_process_close(&w->proc);
-    conc_process_destroy(&w->proc);
     w->fd = -1;
     w->pid = 0;
   }
@@ -412,7 +402,7 @@ int conc__pool_core_new(const conc__pool_cfg_t *cfg, conc__pool_core_t **out) {
   }
   for (int i = 0; i < c->nworkers; i++)
     c->workers[i] = (struct conc__pool_worker){.core = c, .index = i, .fd = -1};
-  c->tp = &conc__pool_shm;
+  c->tp = cfg->transport ? cfg->transport : &conc__pool_shm;
   int rc = c->tp->open(c);
   if (rc == 0)
     rc = start_handler(c);
@@ -485,10 +475,20 @@ static int core_state(conc__pool_core_t *c) {
 
 /* ---- public: lifecycle ------------------------------------------------- */
 
-int conc_pool_init(conc_pool_t *pool, const conc_pool_opts_t *opts) {
-  static const conc_pool_opts_t defaults;
+int conc__pool_init_with(conc_pool_t *pool, const conc__pool_cfg_t *cfg) {
   if (!pool)
     return CONC_EINVAL;
+  conc__pool_core_t *c;
+  int rc = conc__pool_core_new(cfg, &c);
+  if (rc)
+    return rc;
+  pool->priv.core = c;
+  pool->priv.magic = POOL_MAGIC;
+  return 0;
+}
+
+int conc_pool_init(conc_pool_t *pool, const conc_pool_opts_t *opts) {
+  static const conc_pool_opts_t defaults;
   if (!opts)
     opts = &defaults;
   conc__pool_cfg_t cfg = {
@@ -499,13 +499,7 @@ int conc_pool_init(conc_pool_t *pool, const conc_pool_opts_t *opts) {
       .buffer_size = opts->buffer_size,
       .worker_prefix = "ForkPoolWorker",
   };
-  conc__pool_core_t *c;
-  int rc = conc__pool_core_new(&cfg, &c);
-  if (rc)
-    return rc;
-  pool->priv.core = c;
-  pool->priv.magic = POOL_MAGIC;
-  return 0;
+  return conc__pool_init_with(pool, &cfg);
 }
 
 int conc_pool_terminate(conc_pool_t *pool) {

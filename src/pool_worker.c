@@ -343,7 +343,35 @@ static int shm_spawn(conc__pool_core_t *c, struct conc__pool_worker *w) {
     return rc;
   }
   w->fd = conc_process_sentinel(&w->proc);
+  w->pid = conc_process_pid(&w->proc);
+  snprintf(w->name, sizeof w->name, "%s", name);
   return 0;
+}
+
+static int shm_reap(conc__pool_core_t *c, struct conc__pool_worker *w) {
+  (void)c;
+  conc_process_join(&w->proc, CONC_FOREVER);
+  int code = CONC_EXITCODE_NONE;
+  conc_process_exitcode(&w->proc, &code);
+  conc_process_close(&w->proc);
+  conc_process_destroy(&w->proc);
+  return code;
+}
+
+static void shm_stop(conc__pool_core_t *c, struct conc__pool_worker *w,
+                     bool force) {
+  (void)c;
+  if (force)
+    conc_process_kill(&w->proc);
+  else
+    conc_process_terminate(&w->proc);
+}
+
+static int shm_join(conc__pool_core_t *c, struct conc__pool_worker *w,
+                    double timeout) {
+  (void)c;
+  return conc_process_join(&w->proc, timeout) == CONC_ETIMEDOUT ? CONC_ETIMEDOUT
+                                                                : 0;
 }
 
 static void shm_send(conc__pool_core_t *c, struct conc__pool_worker *w, int k,
@@ -525,6 +553,9 @@ const conc__pool_transport_t conc__pool_shm = {
     .close = shm_close,
     .capacity = shm_capacity,
     .spawn = shm_spawn,
+    .reap = shm_reap,
+    .stop = shm_stop,
+    .join = shm_join,
     .send = shm_send,
     .lane_state = shm_lane_state,
     .harvest = shm_harvest,
