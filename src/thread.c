@@ -537,7 +537,7 @@ static void finish(conc_thread_t *t) {
     nondaemon_done();
 }
 
-static void run_excepthook(conc_thread_t *t, int code);
+static void run_excepthook(conc_thread_t *t, int rc);
 
 /* The target's outcome: 0 is a normal end whose *result is kept for
  * conc_thread_result; a negative return is the thread's exception,
