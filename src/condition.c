@@ -23,6 +23,9 @@
  * Pshared conditions use the fixed slot table in the object: a slot word is
  * 0 when free, else ticket << 2 | state; tickets give FIFO order. A
  * notifier skips (and frees) the slot of a waiter whose process is dead.
+ *
+ * The lock-order checker (lockdep.c) is told of a wait before it starts
+ * (ld_wait); the lock stays on the waiter's held stack throughout.
  */
 #include <stdio.h>
 #include <string.h>

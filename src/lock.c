@@ -23,6 +23,13 @@
  *
  * RLock adds an owner id and a count, written only by the thread that holds
  * the word and read by others with relaxed atomics (locked(), repr()).
+ *
+ * The lock-order checker (lockdep.c) sees the public acquires and releases
+ * only: its hooks run around the lock-word calls when conc__ld_on(), with
+ * no lock of their own held here. A Condition's release and re-acquire
+ * inside its wait (conc__lock_release_raw, conc__lock_acquire_until, the
+ * rlock save/restore) are not seen: the waiter keeps the lock on its held
+ * stack.
  */
 #include <errno.h>
 #include <fcntl.h>

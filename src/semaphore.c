@@ -26,6 +26,10 @@
  * (clearing changes the word, so a waiter not yet asleep does not sleep).
  * A dead waiter thus costs at most one release or set a wake-up. destroy
  * asks the kernel how many sleep there (conc__sync_sleepers).
+ *
+ * The lock-order checker (lockdep.c): a BoundedSemaphore is held like a
+ * lock by the thread that acquired it; a plain Semaphore (usually released
+ * by another thread) only has order edges into it.
  */
 #include <limits.h>
 #include <stdio.h>
