@@ -408,6 +408,9 @@ void conc__pool_help(conc_async_result_t *j, int64_t deadline) {
 int conc_pool_apply(conc_pool_t *pool, conc_pool_func_t fn, const void *arg,
                     size_t arg_len, void *result, size_t result_cap,
                     size_t *result_len, conc_pool_error_t *error) {
+  if (conc__pool_is_remote(pool))
+    return conc__pool_remote_apply(pool, fn, arg, arg_len, result, result_cap,
+                                   result_len, error);
   if (check_data(result, result_cap))
     return CONC_EINVAL;
   conc_async_result_t *r;
@@ -503,6 +506,9 @@ int conc_pool_map(conc_pool_t *pool, conc_pool_func_t fn, const void *in,
                   size_t n, size_t arg_size, size_t result_size,
                   const conc_pool_map_opts_t *opts, void *out,
                   conc_pool_error_t *error) {
+  if (conc__pool_is_remote(pool))
+    return conc__pool_remote_map(pool, fn, in, n, arg_size, result_size, opts,
+                                 out, error);
   return map_sync(pool, CONC__K_MAP, fn, in, n, arg_size, result_size, opts,
                   out, error);
 }
@@ -511,6 +517,9 @@ int conc_pool_map_typed(conc_pool_t *pool, conc_pool_func_t fn, const void *in,
                         size_t n, size_t arg_size, size_t result_size,
                         const conc_pool_map_opts_t *opts, void *out,
                         conc_pool_error_t *error) {
+  if (conc__pool_is_remote(pool))
+    return conc__pool_remote_map(pool, fn, in, n, arg_size, result_size, opts,
+                                 out, error);
   return map_sync(pool, CONC__K_TYPED, fn, in, n, arg_size, result_size, opts,
                   out, error);
 }
