@@ -102,7 +102,11 @@ static __thread tcache_t t_cache[CACHE_CLASSES]
 
 static void fork_prepare(void) { pthread_mutex_lock(&g_mu); }
 static void fork_parent(void) { pthread_mutex_unlock(&g_mu); }
-static void fork_child(void) { pthread_mutex_init(&g_mu, NULL); }
+/* The child's one thread is the one that took the lock in fork_prepare:
+ * unlock it rather than re-initialise it held (TSan saw a re-initialised,
+ * still-held mutex and reported a lock-order inversion in every child that
+ * exits through the process registry after a coroutine had existed). */
+static void fork_child(void) { pthread_mutex_unlock(&g_mu); }
 
 static size_t default_limit(void) {
   const char *env = getenv("CONC_CORO_GUARD_LIMIT");

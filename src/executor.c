@@ -254,7 +254,9 @@ static void fork_child(void) {
     c->nthreads = 0; /* the records stay listed, stopped, until destroy */
     c->idle = 0;
   }
-  pthread_mutex_init(&reg_mu, NULL);
+  /* unlocked, not re-initialised held: TSan would see a held mutex and
+   * report an inversion with the process registry in every child */
+  pthread_mutex_unlock(&reg_mu);
   __atomic_store_n(&fork_gate, false, __ATOMIC_SEQ_CST);
 }
 

@@ -26,6 +26,8 @@
 #include "conc/futures.h"
 #include "conc/loop.h"
 #include "conc/manager.h"
+#include "conc/pool.h"
+#include "conc/process.h"
 #include "conc/pqueue.h"
 #include "conc/queue.h"
 #include "conc/shared.h"
@@ -337,6 +339,57 @@ static void failed_initializer_is_BrokenExecutor(void **state) {
   conc_executor_destroy(&ex);
 }
 
+static int dies(const void *arg, size_t arg_len, void *result,
+                size_t result_cap, size_t *result_len) {
+  (void)arg, (void)arg_len, (void)result, (void)result_cap, (void)result_len;
+  _exit(3);
+}
+
+/* a worker that dies fails its task (libconc's default) */
+static void dead_worker_is_BrokenProcessPool(void **state) {
+  (void)state;
+  conc_process_executor_t ex;
+  conc_future_t *f = NULL;
+  void *v;
+  assert_int_equal(conc_process_executor_init(
+                       &ex, &(conc_process_executor_opts_t){.max_workers = 1}),
+                   0);
+  assert_int_equal(conc_process_executor_submit(&ex, dies, NULL, 0, 0, &f), 0);
+  RAISES(conc_future_result(f, CONC_FOREVER, &v), CONC_PY_BrokenProcessPool,
+         "BrokenProcessPool");
+  assert_true(conc_err_is(CONC_EWORKERDIED, CONC_PY_BrokenExecutor));
+  conc_future_release(f);
+  conc_process_executor_destroy(&ex);
+}
+
+static int child_body(void *arg, void **result) {
+  (void)arg, (void)result;
+  return 0;
+}
+
+/* join() from a process that did not start the child */
+static void join_from_another_process_is_ChildProcessError(void **state) {
+  (void)state;
+  conc_process_t p;
+  assert_int_equal(conc_process_init(&p, child_body, NULL, NULL), 0);
+  assert_int_equal(conc_process_start(&p), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int rc = conc_process_join(&p, 0);
+    _exit(conc_err_class(rc) == CONC_PY_ChildProcessError &&
+                  strcmp(conc_err_python(rc), "ChildProcessError") == 0
+              ? 0
+              : 1);
+  }
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  assert_int_equal(conc_process_join(&p, CONC_FOREVER), 0);
+  conc_process_destroy(&p);
+}
+
 /* Inside one loop task: a pending future, short streams, a refused port. */
 static int aio_errors(void *arg, void **result) {
   (void)arg;
@@ -427,4 +480,6 @@ CONC_TEST_MAIN(cmocka_unit_test(passed_through_errno_prints_its_own_name),
                cmocka_unit_test(pending_interrupt_is_InterruptedError),
                cmocka_unit_test(failed_initializer_is_BrokenExecutor),
                cmocka_unit_test(event_loop_errors),
+               cmocka_unit_test(dead_worker_is_BrokenProcessPool),
+               cmocka_unit_test(join_from_another_process_is_ChildProcessError),
                cmocka_unit_test(no_memory_is_MemoryError))
