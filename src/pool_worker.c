@@ -48,7 +48,10 @@ enum { WATCH_NONE, WATCH_SPIN, WATCH_SLEEP };
 #define FAIL_BYTES 4096
 /* How long an idle worker and a waiting caller look before they sleep: a
  * wake-up costs several microseconds, a burst of apply calls much less. */
-#define SPIN_NS 50000
+#ifndef CONC__POOL_SPIN_NS
+#define CONC__POOL_SPIN_NS 50000
+#endif
+#define SPIN_NS CONC__POOL_SPIN_NS
 
 struct slot {
   uint32_t state;
