@@ -4,7 +4,6 @@
 if(CONC_WITH_MPI)
   add_executable(bench_mpi_child ${CMAKE_CURRENT_SOURCE_DIR}/mpi/child.c)
   target_link_libraries(bench_mpi_child PRIVATE conc_mpi_static conc_warnings)
-  target_include_directories(bench_mpi_child PRIVATE ${PROJECT_SOURCE_DIR}/src/mpi)
   conc_add_bench(bench_mpi ${CMAKE_CURRENT_SOURCE_DIR}/mpi/bench_mpi.c)
   add_dependencies(bench_mpi bench_mpi_child)
   target_compile_definitions(bench_mpi PRIVATE

@@ -1,6 +1,11 @@
 # Runs one example and checks its stdout against EXPECTED.out (exact) or
-# EXPECTED.regex (a regular expression), when either exists.
-execute_process(COMMAND ${EXE} OUTPUT_VARIABLE out ERROR_VARIABLE err
+# EXPECTED.regex (a regular expression), when either exists. LAUNCH, when
+# given, is a "|"-separated command that starts it (mpirun for MPI lessons).
+set(_launch "")
+if(LAUNCH)
+  string(REPLACE "|" ";" _launch "${LAUNCH}")
+endif()
+execute_process(COMMAND ${_launch} ${EXE} OUTPUT_VARIABLE out ERROR_VARIABLE err
   RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${EXE} exited with ${rc}\nstdout:\n${out}\nstderr:\n${err}")

@@ -6,6 +6,7 @@
 # it INSTEAD of libconc), because its pools plug into the Pool's internals.
 option(CONC_WITH_MPI "Build libconc_mpi, the Pool over MPI ranks (Open MPI)" OFF)
 if(CONC_WITH_MPI)
+  include(GNUInstallDirs)
   find_package(MPI REQUIRED COMPONENTS C)
   file(GLOB _conc_mpi_sources CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/mpi/*.c")
   add_library(conc_mpi_objects OBJECT ${_conc_mpi_sources})
@@ -36,9 +37,30 @@ if(CONC_WITH_MPI)
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
   install(EXPORT concMpiTargets NAMESPACE conc::
     DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/conc)
+  # Relocatable like conc.pc: paths relative to the .pc file's directory.
+  set(_mpi_pcdir ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+  if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}" OR IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
+    set(CONC_MPI_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+    set(CONC_MPI_PC_LIBDIR "${CMAKE_INSTALL_FULL_LIBDIR}")
+    set(CONC_MPI_PC_INCLUDEDIR "${CMAKE_INSTALL_FULL_INCLUDEDIR}")
+  else()
+    file(RELATIVE_PATH _mpi_up "/root/${_mpi_pcdir}" "/root")
+    string(REGEX REPLACE "/$" "" _mpi_up "${_mpi_up}")
+    set(CONC_MPI_PC_PREFIX "\${pcfiledir}/${_mpi_up}")
+    set(CONC_MPI_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
+    set(CONC_MPI_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
+  endif()
   configure_file(${PROJECT_SOURCE_DIR}/cmake/conc-mpi.pc.in
     ${PROJECT_BINARY_DIR}/conc-mpi.pc @ONLY)
   install(FILES ${PROJECT_BINARY_DIR}/conc-mpi.pc
     DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+  # How tests and lessons start a 3-rank job (mpirun refuses root unless told).
+  set(_conc_mpirun ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 3 --oversubscribe)
+  execute_process(COMMAND id -u OUTPUT_VARIABLE _conc_uid
+    OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(_conc_uid STREQUAL "0")
+    list(APPEND _conc_mpirun --allow-run-as-root)
+  endif()
+  set(CONC_MPIRUN "${_conc_mpirun}" CACHE INTERNAL "mpirun -np 3 for tests")
   message(STATUS "libconc_mpi: yes (MPI ${MPI_C_VERSION}, ${MPIEXEC_EXECUTABLE})")
 endif()

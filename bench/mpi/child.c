@@ -2,7 +2,7 @@
  * The MPI benchmark's child, run under `mpirun -np 3` by bench_mpi (one
  * job per variant and round): it maps n no-op tasks at chunksize 1 over the
  * two worker ranks and prints the seconds the n tasks took on rank 0.
- *   bench_mpi_child libconc N   libconc_mpi's engine (conc_pool_map path)
+ *   bench_mpi_child libconc N   conc_pool_map on a conc_mpi_pool_init pool
  *   bench_mpi_child raw N       a hand-written MPI master/worker: 2 tasks in
  *                               flight per worker, blocking receives
  * Locking: none; one thread per rank.
@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mpi.h>
+
 #include "conc/mpi.h"
-#include "mpi-int.h"
 
 static int noop(const void *arg, size_t len, void *res, size_t cap,
                 size_t *rlen) {
@@ -29,10 +30,14 @@ static double run_libconc(long n) {
   int64_t *in = calloc((size_t)n, sizeof *in), *out = calloc((size_t)n, 8);
   for (long i = 0; i < n; i++)
     in[i] = i;
+  conc_pool_t pool;
+  if (conc_mpi_pool_init(&pool, NULL) != 0)
+    return -1;
   double t0 = MPI_Wtime();
-  int rc = conc__mpi_run(noop, in, (size_t)n, sizeof *in, out, sizeof *out, 1,
-                         NULL, NULL);
+  int rc = conc_pool_map(&pool, noop, in, (size_t)n, sizeof *in, sizeof *out,
+                         &(conc_pool_map_opts_t){.chunksize = 1}, out, NULL);
   double t = MPI_Wtime() - t0;
+  conc_pool_destroy(&pool);
   for (long i = 0; i < n && rc == 0; i++)
     rc = out[i] == i ? 0 : -1;
   free(in);

@@ -84,13 +84,17 @@ CONC_EXTERN int conc_mpi_workers(void);
 CONC_EXTERN const char *conc_mpi_task_name(conc_pool_func_t fn);
 
 /* Pool(...) over the MPI ranks: the one line that changes. The pool is an
- * ordinary conc_pool_t: conc_pool_apply, conc_pool_map, conc_pool_close,
- * conc_pool_join, conc_pool_destroy... work on it unchanged. In static
- * mode opts->processes is ignored (the worker ranks are the processes) and
- * the initializer runs on every worker rank; in local mode this is
- * conc_pool_init. CONC_ESTATE before CONC_MPI_MAIN; CONC_EINVAL; CONC_ENOMEM.
- * Every function the pool runs must be registered with CONC_TASK (an
- * unregistered one fails its call with CONC_EINVAL). */
+ * ordinary conc_pool_t: conc_pool_apply, conc_pool_map, conc_pool_map_typed,
+ * conc_pool_starmap, conc_pool_close / terminate / join / enter /
+ * processes and conc_pool_destroy work on it unchanged, with the same
+ * error detail (conc_pool_error_t; pid is 0: a rank has no local pid). The
+ * asynchronous calls (apply_async, map_async, imap...) answer CONC_ENOSYS
+ * over MPI for now. In static and spawn mode opts->processes is ignored
+ * (the worker ranks are the processes) and an initializer is refused
+ * (CONC_ENOSYS: a function pointer means nothing on another rank); in local
+ * mode this is conc_pool_init. Every function the pool runs must be
+ * registered with CONC_TASK (an unregistered one fails its call with
+ * CONC_EINVAL). CONC_EINVAL, CONC_ENOMEM. */
 CONC_EXTERN int conc_mpi_pool_init(conc_pool_t *pool,
                                    const conc_pool_opts_t *opts);
 

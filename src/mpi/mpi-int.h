@@ -75,12 +75,15 @@ int conc__mpi_master_init(MPI_Comm comm, int rank_base, int workers,
 void conc__mpi_master_stop(void);
 int conc__mpi_workers_(void);
 
-/* Run n items of fn over the workers, chunk items per message. Results of
- * the good items land at results + i * result_size (result_lens[i] their
- * lengths, errors[i] their codes when given). Returns 0 or the lowest
- * failed item's code; its message goes to conc_raise on this thread. */
+/* Run n items of fn over the workers, chunksize items per message, as
+ * conc_pool_map: results of the good items land at results + i *
+ * result_size (a failed item's slot is zeroed); errors, result_lens and
+ * item_errors (n entries each, may be NULL) get every item's outcome.
+ * Returns 0 or the lowest failed item's code, with its detail in *error
+ * (may be NULL) and its message also raised (conc_raise) on this thread. */
 int conc__mpi_run(conc_pool_func_t fn, const void *args, size_t n,
-                  size_t arg_size, void *results, size_t result_size,
-                  size_t chunksize, int *errors, size_t *result_lens);
+                  size_t arg_size, size_t result_size, size_t chunksize,
+                  void *results, int *errors, size_t *result_lens,
+                  conc_pool_error_t *item_errors, conc_pool_error_t *error);
 
 #endif

@@ -181,9 +181,8 @@ struct call {
   char *results;
   int *errors;
   size_t *result_lens;
-  size_t err_index; /* lowest failed item, n if none */
-  int err_code;
-  char err_msg[256];
+  conc_pool_error_t *item_errors;
+  conc_pool_error_t first; /* the lowest failed item's detail */
 };
 
 static int deal(struct call *c, int w) {
@@ -232,6 +231,8 @@ static int collect(struct call *c) {
     size_t gi = s->first + i;
     if (c->errors)
       c->errors[gi] = it.code;
+    if (it.code == 0 && c->item_errors)
+      c->item_errors[gi] = (conc_pool_error_t){.index = (long)gi};
     if (it.code == 0) {
       memcpy(c->results + gi * c->result_size, res + (size_t)i * h.result_cap,
              it.len);
@@ -239,22 +240,24 @@ static int collect(struct call *c) {
         c->result_lens[gi] = it.len;
       continue;
     }
-    if (gi < c->err_index) {
-      size_t ml =
-          it.len < sizeof c->err_msg - 1 ? it.len : sizeof c->err_msg - 1;
-      memcpy(c->err_msg, msgs, ml);
-      c->err_msg[ml] = '\0';
-      c->err_index = gi;
-      c->err_code = it.code;
-    }
+    memset(c->results + gi * c->result_size, 0, c->result_size);
+    conc_pool_error_t e = {.code = it.code, .index = (long)gi};
+    size_t ml = it.len < sizeof e.message - 1 ? it.len : sizeof e.message - 1;
+    memcpy(e.message, msgs, ml);
+    e.message[ml] = '\0';
+    if (c->item_errors)
+      c->item_errors[gi] = e;
+    if (c->first.index < 0 || (long)gi < c->first.index)
+      c->first = e;
     msgs += it.len;
   }
   return w;
 }
 
 int conc__mpi_run(conc_pool_func_t fn, const void *args, size_t n,
-                  size_t arg_size, void *results, size_t result_size,
-                  size_t chunksize, int *errors, size_t *result_lens) {
+                  size_t arg_size, size_t result_size, size_t chunksize,
+                  void *results, int *errors, size_t *result_lens,
+                  conc_pool_error_t *item_errors, conc_pool_error_t *error) {
   int64_t id = conc__mpi_task_id(fn);
   if (id < 0)
     return conc_raise(CONC_EINVAL, "the task function is not registered "
@@ -272,7 +275,8 @@ int conc__mpi_run(conc_pool_func_t fn, const void *args, size_t n,
                    .results = results,
                    .errors = errors,
                    .result_lens = result_lens,
-                   .err_index = n};
+                   .item_errors = item_errors,
+                   .first = {.index = -1}};
   pthread_mutex_lock(&eng.mu);
   size_t chunks = (n + c.chunk - 1) / c.chunk, done = 0;
   int rc = 0;
@@ -288,7 +292,9 @@ int conc__mpi_run(conc_pool_func_t fn, const void *args, size_t n,
   pthread_mutex_unlock(&eng.mu);
   if (rc != 0) /* out of memory mid-call: the dealt chunks are lost */
     MPI_Abort(MPI_COMM_WORLD, 2);
-  if (c.err_index < n)
-    return conc_raise(c.err_code, "%s", c.err_msg);
-  return 0;
+  if (c.first.index < 0)
+    return 0;
+  if (error)
+    *error = c.first;
+  return conc_raise(c.first.code, "%s", c.first.message);
 }
