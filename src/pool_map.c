@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conc/error.h"
 #include "platform-int.h"
@@ -382,6 +383,8 @@ static void unwatch_job(conc__pool_core_t *c, conc_async_result_t *j,
 void conc__pool_help(conc_async_result_t *j, int64_t deadline) {
   conc__pool_core_t *c = j->core;
   if (!c || !c->tp->await_lane || conc__load_acquire(&j->done))
+    return;
+  if (c->creator != getpid()) /* a forked child's copy: hands off the slots */
     return;
   for (;;) {
     conc_async_result_t *list = NULL;

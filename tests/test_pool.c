@@ -1131,6 +1131,37 @@ static void forked_child_cannot_use_the_parent_pool(void **state) {
   close_join_destroy(&p);
 }
 
+/* A forked child waiting on its copy of a parent's result times out and
+ * leaves the parent's workers alone (it must not collect their chunks). */
+static void
+forked_child_waiting_on_a_copy_leaves_the_slots_alone(void **state) {
+  (void)state;
+  conc_pool_t p;
+  make_pool(&p, 1);
+  int ms = 200, y = 0;
+  conc_async_result_t *r;
+  assert_int_equal(
+      conc_pool_apply_async(&p, sleep_ms, &ms, sizeof ms, 0, NULL, &r), 0);
+  pid_t c = fork();
+  if (c == 0) {
+    alarm(20);
+    int rc = conc_async_result_get(r, 1.0, NULL, 0);
+    _exit(rc == CONC_ETIMEDOUT ? 0 : 1);
+  }
+  conc_sleep(0.6); /* the task ends while only the child waits */
+  assert_int_equal(conc_async_result_get(r, 5.0, NULL, 0), 0);
+  int st;
+  assert_int_equal(waitpid(c, &st, 0), c);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  conc_async_result_release(r);
+  int x = 3;
+  assert_int_equal(
+      conc_pool_apply(&p, square, &x, sizeof x, &y, sizeof y, NULL, NULL), 0);
+  assert_int_equal(y, 9);
+  close_join_destroy(&p);
+}
+
 /* ---- issue 14: error detail, pids, typed map, initializer ---------------- */
 
 static int doubler(const void *a, size_t al, void *r, size_t rc, size_t *rl) {
@@ -1430,4 +1461,5 @@ CONC_TEST_MAIN(
     T(apply_error_detail_reports_the_death),
     T(every_failed_item_keeps_its_message),
     T(map_async_keeps_good_results_with_detail), T(imap_failure_has_its_detail),
-    T(typed_map_matches_the_byte_path), T(failing_initializer_breaks_the_pool))
+    T(typed_map_matches_the_byte_path), T(failing_initializer_breaks_the_pool),
+    T(forked_child_waiting_on_a_copy_leaves_the_slots_alone))
