@@ -670,6 +670,38 @@ static void test_abort_option_aborts_on_the_report(void **state) {
   assert_non_null(strstr(buf, "\"abort.b\""));
 }
 
+/* Run alone, by test_environment_switches_the_checker_on, in a child whose
+ * environment has CONC_LOCKDEP=abort (read when the library is loaded); in
+ * a normal run, without that variable, it has nothing to check. */
+static void env_child(void **state) {
+  (void)state;
+  if (!getenv("CONC_LOCKDEP"))
+    return;
+  assert_int_equal(conc_lockdep_flags(), CONC_LOCKDEP_ON | CONC_LOCKDEP_ABORT |
+                                             CONC_LOCKDEP_EXIT_REPORT);
+  conc_lock_t a, b;
+  named(&a, "env.a");
+  named(&b, "env.b");
+  take2(&a, &b);
+  take2(&b, &a);
+}
+
+static void exec_env_child(void) {
+  char *argv[] = {"test_lockdep", "env_child", NULL};
+  char *envp[] = {"CONC_LOCKDEP=abort", NULL};
+  execve("/proc/self/exe", argv, envp);
+  _exit(127);
+}
+
+static void test_environment_switches_the_checker_on(void **state) {
+  (void)state;
+  static char buf[1 << 16];
+  int status = child_stderr(exec_env_child, buf, sizeof buf);
+  assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+  assert_non_null(strstr(buf, "lock-order inversion"));
+  assert_non_null(strstr(buf, "\"env.a\""));
+}
+
 CONC_TEST_MAIN(
     cmocka_unit_test_setup(test_opposite_orders_report_an_inversion, setup),
     cmocka_unit_test_setup(test_three_lock_cycle_is_reported, setup),
@@ -704,4 +736,6 @@ CONC_TEST_MAIN(
     cmocka_unit_test_setup(test_contention_is_counted_with_its_wait, setup),
     cmocka_unit_test_setup(test_unnamed_locks_take_their_symbol_or_site, setup),
     cmocka_unit_test_setup(test_exit_report_lists_classes_and_edges, setup),
-    cmocka_unit_test_setup(test_abort_option_aborts_on_the_report, setup))
+    cmocka_unit_test_setup(test_abort_option_aborts_on_the_report, setup),
+    cmocka_unit_test_setup(test_environment_switches_the_checker_on, setup),
+    cmocka_unit_test(env_child))
