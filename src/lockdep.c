@@ -529,13 +529,25 @@ static void rb_frames(struct rb *b, void *const *bt, int n) {
   }
 }
 
+/* The user's call site of the acquisition being checked, if any: a
+ * backtrace starts there instead of inside the library. */
+static __thread const void *tls_from;
+
+/* Up to LD_BT frames, from tls_from when it is among them, else after the
+ * `skip` innermost ones (the checker's own). */
 static int grab_frames(void **bt, int skip) {
 #ifdef LD_HAVE_BACKTRACE
-  void *all[LD_BT + 4];
-  int n = backtrace(all, LD_BT + 4);
-  int k = n > skip ? n - skip : 0;
-  memcpy(bt, all + (n - k), (size_t)k * sizeof *bt);
-  return k > LD_BT ? LD_BT : k;
+  void *all[LD_BT + 8];
+  int n = backtrace(all, LD_BT + 8);
+  int start = n > skip ? skip : n;
+  for (int i = 0; tls_from && i < n; i++)
+    if (all[i] == tls_from) {
+      start = i;
+      break;
+    }
+  int k = n - start < LD_BT ? n - start : LD_BT;
+  memcpy(bt, all + start, (size_t)k * sizeof *bt);
+  return k;
 #else
   (void)bt;
   (void)skip;
@@ -847,8 +859,11 @@ void conc__ld_acquire_begin(conc__ld_acq_t *a, const void *obj, uint32_t flags,
     return;
   const void *ctx =
       type == CONC__LD_AIO_LOCK ? (const void *)conc_aio_current_task() : NULL;
-  if (how == CONC__LD_BLOCK)
+  if (how == CONC__LD_BLOCK) {
+    tls_from = site;
     check_order(t, obj, cls, (uint8_t)type, ctx);
+    tls_from = NULL;
+  }
   int d = LOAD(&t->depth);
   if (d >= LD_DEPTH)
     return; /* too deep to follow */

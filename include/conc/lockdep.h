@@ -1,8 +1,8 @@
 /*
  * The lock-order checker ("lockdep"): reports a deadlock before it happens.
  * Off by default; switched on by CONC_LOCKDEP=1 (report) or CONC_LOCKDEP=abort
- * (report, then abort) in the environment, read at the first use of a lock,
- * or by conc_lockdep_enable() at start-up. See docs/lockdep.md.
+ * (report, then abort) in the environment, read once when the library is
+ * loaded, or by conc_lockdep_enable() at start-up. See docs/lockdep.md.
  *
  * Every Lock, RLock, Condition, Semaphore, async Lock and process-shared
  * lock then records, per thread, the order in which locks are taken, in a
