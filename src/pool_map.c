@@ -386,6 +386,8 @@ void conc__pool_help(conc_async_result_t *j, int64_t deadline) {
     return;
   if (c->creator != getpid()) /* a forked child's copy: hands off the slots */
     return;
+  if (j->callback || j->error_callback) /* they run in the result thread */
+    return;
   for (;;) {
     conc_async_result_t *list = NULL;
     struct conc__pool_worker *w = NULL;

@@ -1162,6 +1162,35 @@ forked_child_waiting_on_a_copy_leaves_the_slots_alone(void **state) {
   close_join_destroy(&p);
 }
 
+static pthread_t callback_thread;
+
+static void note_thread(conc_async_result_t *r, void *arg) {
+  (void)r, (void)arg;
+  callback_thread = pthread_self();
+}
+
+/* Callbacks run in the pool's result thread, also when the caller waits in
+ * get() (which otherwise collects its own result). */
+static void callbacks_run_in_the_result_thread(void **state) {
+  (void)state;
+  conc_pool_t p;
+  make_pool(&p, 1);
+  for (int i = 0; i < 20; i++) {
+    int x = i;
+    conc_async_result_t *r;
+    callback_thread = pthread_self();
+    assert_int_equal(conc_pool_apply_async(
+                         &p, square, &x, sizeof x, sizeof x,
+                         &(conc_pool_async_opts_t){.callback = note_thread},
+                         &r),
+                     0);
+    assert_int_equal(conc_async_result_get(r, CONC_FOREVER, NULL, 0), 0);
+    assert_false(pthread_equal(callback_thread, pthread_self()));
+    conc_async_result_release(r);
+  }
+  close_join_destroy(&p);
+}
+
 /* ---- issue 14: error detail, pids, typed map, initializer ---------------- */
 
 static int doubler(const void *a, size_t al, void *r, size_t rc, size_t *rl) {
@@ -1462,4 +1491,5 @@ CONC_TEST_MAIN(
     T(every_failed_item_keeps_its_message),
     T(map_async_keeps_good_results_with_detail), T(imap_failure_has_its_detail),
     T(typed_map_matches_the_byte_path), T(failing_initializer_breaks_the_pool),
-    T(forked_child_waiting_on_a_copy_leaves_the_slots_alone))
+    T(forked_child_waiting_on_a_copy_leaves_the_slots_alone),
+    T(callbacks_run_in_the_result_thread))
