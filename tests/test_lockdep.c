@@ -73,6 +73,28 @@ static void take2(conc_lock_t *first, conc_lock_t *second) {
 
 /* ----------------------------------------------------------- cycles */
 
+/* An inversion made deep in the stack: the report's backtrace keeps its
+ * first frames only (under ASan, a longer copy is a stack overflow). */
+__attribute__((noinline)) static int deep_take(int n, conc_lock_t *first,
+                                               conc_lock_t *second) {
+  if (n == 0) {
+    take2(first, second);
+    return 0;
+  }
+  return deep_take(n - 1, first, second) + 1; /* no tail call */
+}
+
+static void test_inversion_deep_in_the_stack_is_reported(void **state) {
+  (void)state;
+  conc_lock_t a, b;
+  named(&a, "deep.a");
+  named(&b, "deep.b");
+  unsigned long before = conc_lockdep_reports(CONC_LOCKDEP_CYCLE);
+  assert_int_equal(deep_take(40, &a, &b), 40);
+  assert_int_equal(deep_take(40, &b, &a), 40);
+  assert_int_equal(conc_lockdep_reports(CONC_LOCKDEP_CYCLE), before + 1);
+}
+
 static void test_opposite_orders_report_an_inversion(void **state) {
   (void)state;
   conc_lock_t a, b;
@@ -706,6 +728,7 @@ CONC_TEST_MAIN(
     cmocka_unit_test_setup(test_opposite_orders_report_an_inversion, setup),
     cmocka_unit_test_setup(test_three_lock_cycle_is_reported, setup),
     cmocka_unit_test_setup(test_inversion_across_threads_is_reported, setup),
+    cmocka_unit_test_setup(test_inversion_deep_in_the_stack_is_reported, setup),
     cmocka_unit_test_setup(test_consistent_order_million_acquisitions_no_report,
                            setup),
     cmocka_unit_test_setup(test_trylock_adds_no_edge, setup),
