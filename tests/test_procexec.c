@@ -421,6 +421,27 @@ static void map_timeout_cancels_the_rest(void **state) {
   assert_true(conc_monotonic() - t0 < 1.5);
 }
 
+/* Releasing a map's iterator before its end cancels what has not started. */
+static void releasing_the_map_iterator_cancels_the_rest(void **state) {
+  (void)state;
+  conc_process_executor_t ex;
+  make_ex(&ex, 1);
+  int ms[8] = {10, 300, 300, 300, 300, 300, 300, 300};
+  conc_imap_t *it;
+  assert_int_equal(conc_process_executor_map(&ex, sleep_ms, ms, 8, sizeof(int),
+                                             sizeof(int), NULL, &it),
+                   0);
+  int v;
+  assert_int_equal(conc_imap_next(it, CONC_FOREVER, &v, NULL), 0);
+  assert_int_equal(v, 10);
+  double t0 = conc_monotonic();
+  conc_imap_release(it);
+  /* at most the items already handed to the worker (two lanes) run */
+  assert_int_equal(conc_process_executor_shutdown(&ex, true, false), 0);
+  assert_true(conc_monotonic() - t0 < 1.5); /* all eight: 2.1 s */
+  conc_process_executor_destroy(&ex);
+}
+
 /* X4: max_tasks_per_child=3: one pid for tasks 1-3, another for task 4. */
 static void max_tasks_per_child_replaces_the_worker(void **state) {
   (void)state;
@@ -595,6 +616,7 @@ CONC_TEST_MAIN(T(submit_returns_the_result_as_bytes),
                T(failing_initializer_breaks_the_executor),
                T(map_gives_the_same_results_for_any_chunksize),
                T(map_timeout_cancels_the_rest),
+               T(releasing_the_map_iterator_cancels_the_rest),
                T(max_tasks_per_child_replaces_the_worker),
                T(shutdown_runs_every_queued_future),
                T(shutdown_cancel_futures_cancels_the_queued),
