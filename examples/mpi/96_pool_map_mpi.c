@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Lesson 96: lesson 90's Pool.map, run across machines with MPI. The one
  * changed line is the pool's init; two added lines (CONC_MPI_MAIN and
@@ -8,21 +9,21 @@
  *   ./96_pool_map_mpi                   alone: a local Pool (with a notice)
  *   mpirun -np 3 ./96_pool_map_mpi      rank 0 runs main, ranks 1-2 work
  *
- * clang-format off
  * Python (mpi4py.futures):                  C:
- *   def doubler(number):                      static int doubler(const void *arg, size_t arg_len,
- *       return number * 2                                        void *result, size_t cap, size_t *len)
+ *   def doubler(number):                      static int doubler(const void *arg, size_t arg_len, void *result,
+ *       return number * 2                                        size_t result_cap, size_t *result_len)
  *   (pickled by name)                         CONC_TASK(doubler, doubler);
  *   python -m mpi4py.futures lesson.py        CONC_MPI_MAIN(&argc, &argv);   (first in main)
  *   with MPIPoolExecutor() as pool:           conc_mpi_pool_init(&pool, NULL);   (was conc_pool_init)
- *       print(list(pool.map(doubler, xs)))    conc_pool_map(&pool, doubler, numbers, 8, ...);
- * clang-format on
+ *       print(list(pool.map(doubler, xs)))    conc_pool_map(&pool, doubler, numbers, 8, sizeof(int), sizeof(int),
+ *                                                           NULL, out, NULL);
  *
  * Why the registry: every rank runs its own copy of the program, at its own
  * addresses, so a function pointer means nothing to another rank. The pool
  * sends the task's registered name's id instead, and the ranks check at
  * start-up that they all run the same build.
  */
+// clang-format on
 #include <stdio.h>
 
 #include <conc.h>
