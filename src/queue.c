@@ -333,6 +333,7 @@ int conc_queue_init(conc_queue_t *q, const conc_queue_opts_t *opts) {
   s->free_item = opts->free_item;
   s->mu.nospin = 1; /* 2 or more producers and consumers: see qsync-int.h */
   s->link.mu = &s->mu;
+  conc__ann_mutex_create(&s->mu, 0); /* race detectors: see destroy */
   s->link.cvs[0] = &s->not_empty;
   s->link.cvs[1] = &s->not_full;
   s->link.cvs[2] = &s->all_done;
@@ -346,6 +347,9 @@ void conc_queue_destroy(conc_queue_t *q) {
   if (!s)
     return;
   reg_remove(&s->link);
+  /* Race detectors: the mutex is gone (DRD keeps a lock it was told about
+   * in stack memory until told otherwise). */
+  conc__ann_mutex_destroy(&s->mu);
   s->magic = 0;
   store_drop_all(&s->st, s->free_item);
   free(s->st.buf);
