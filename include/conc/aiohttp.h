@@ -1,17 +1,17 @@
+// clang-format off
 /*
  * A tiny HTTP/1.0 GET client on the loop's streams: enough for the gevent
  * and asyncio lessons' "fetch these pages concurrently" and for the
  * benchmarks. No TLS, no redirects, no chunked encoding (HTTP/1.0 servers
  * do not send it; the request says HTTP/1.0 and Connection: close).
  *
- * clang-format off
  *
  *   Python                                     C
  *   urllib.request.urlopen(url).read()         conc_aio_http_get(url, timeout, &resp)
  *   (gevent.monkey patches it cooperative)     resp.status, resp.body, resp.body_len
  *
- * clang-format on
  */
+// clang-format on
 #ifndef CONC_AIOHTTP_H
 #define CONC_AIOHTTP_H
 

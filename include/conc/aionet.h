@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * Cooperative sockets on the event loop: gevent's monkey-patched socket
  * calls made explicit, and asyncio's loop.sock_* functions. Each call tries
@@ -5,7 +6,6 @@
  * task until the descriptor is ready (the loop keeps running every other
  * task), then tries again.
  *
- * clang-format off
  *
  *   Python                                   C
  *   gevent.socket.wait_read(fd, timeout)     conc_aio_wait_readable(fd, timeout)
@@ -22,7 +22,6 @@
  *   await loop.getaddrinfo(host, port)       conc_aio_getaddrinfo(host, port, &hints, &res)
  *   await loop.getnameinfo(sa, flags)        conc_aio_getnameinfo(sa, len, host, hl, serv, sl, flags)
  *
- * clang-format on
  *
  * Rules common to every call here:
  * - Called from a task (CONC_ESTATE otherwise). The descriptor must be
@@ -43,6 +42,7 @@
  *   conc_aio_sock_forget before close), so that a later descriptor with
  *   the same number starts clean.
  */
+// clang-format on
 #ifndef CONC_AIONET_H
 #define CONC_AIONET_H
 

@@ -1,9 +1,9 @@
+// clang-format off
 /*
  * Subprocesses on the event loop (asyncio.create_subprocess_exec): the
  * child's stdin, stdout and stderr as streams, and wait / communicate that
  * suspend only the calling task.
  *
- * clang-format off
  *
  *   Python (asyncio)                                C
  *   p = await create_subprocess_exec("ls", "-l",    conc_aio_create_subprocess_exec("ls", argv,
@@ -14,7 +14,6 @@
  *   out, err = await p.communicate(data)            conc_aio_process_communicate(p, data, n, &out, &err, &rc)
  *   p.send_signal(s) / terminate() / kill()         conc_aio_process_send_signal(p, s) / ..._terminate(p) / ..._kill(p)
  *
- * clang-format on
  *
  * The child is started with posix_spawnp (a PATH search as exec does).
  * Its exit is noticed through a pidfd where the kernel has one (Linux 5.3
@@ -22,6 +21,7 @@
  * polls waitpid(WNOHANG) with a back-off from 1 ms to 50 ms. A return code
  * is Python's: the exit status, or -N when signal N killed the child.
  */
+// clang-format on
 #ifndef CONC_AIOPROC_H
 #define CONC_AIOPROC_H
 

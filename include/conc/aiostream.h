@@ -1,9 +1,9 @@
+// clang-format off
 /*
  * Streams on the event loop: asyncio's StreamReader/StreamWriter pair as one
  * connection object, with servers over TCP (IPv4 and IPv6) and Unix
  * sockets. Every call that waits suspends only the calling task.
  *
- * clang-format off
  *
  *   Python (asyncio)                           C
  *   r, w = await open_connection(h, port)      conc_aio_open_connection(h, port, NULL, &s)
@@ -26,7 +26,6 @@
  *   await srv.serve_forever()                  conc_aio_server_serve_forever(srv)
  *   srv.sockets[0].getsockname()[1]            conc_aio_server_port(srv)
  *
- * clang-format on
  *
  * Objects: a stream and a server are heap objects of the loop's thread,
  * freed with conc_aio_stream_release / conc_aio_server_release (a stream
@@ -39,6 +38,7 @@
  * reads and waits outside a task are CONC_ESTATE; a task cancelled while it
  * waits gets CONC_ECANCELED and the bytes already buffered stay buffered.
  */
+// clang-format on
 #ifndef CONC_AIOSTREAM_H
 #define CONC_AIOSTREAM_H
 

@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * asyncio's synchronisation primitives for tasks of the event loop
  * (include/conc/loop.h): Lock, Event, Condition, Semaphore,
@@ -5,7 +6,6 @@
  * A waiting call suspends only the calling task, never the thread, and
  * waiters are served first come, first served.
  *
- * clang-format off
  *
  *   Python (asyncio)                       C
  *   lock = asyncio.Lock()                  conc_aio_lock_t lock = CONC_AIO_LOCK_INIT;
@@ -35,7 +35,6 @@
  *   q.shutdown(immediate=True)             conc_aio_queue_shutdown(&q, true)   -> CONC_ESHUTDOWN
  *   except CancelledError                  rc == CONC_ECANCELED
  *
- * clang-format on
  *
  * Rules shared by every object here (docs/aiosync.md):
  * - Every call is made on the thread of the loop whose tasks use the object;
@@ -54,6 +53,7 @@
  *   A loop destroyed while its tasks wait unwinds them: their waits return
  *   CONC_ECANCELED and leave no waiter behind.
  */
+// clang-format on
 #ifndef CONC_AIOSYNC_H
 #define CONC_AIOSYNC_H
 

@@ -1,10 +1,10 @@
+// clang-format off
 /*
  * gevent's hub: spawn, join, joinall, kill, sleep, Pool/Group and Timeout,
  * as a thin face over the event loop of conc/loop.h. A greenlet is a loop
  * task underneath, so hub code and asyncio-style code mix in one program:
  * a greenlet may await a task, a task may join a greenlet.
  *
- * clang-format off
  *
  *   Python (gevent)                       C
  *   g = gevent.spawn(fn, x)               conc_hub_spawn(fn, x, NULL, &g)
@@ -26,7 +26,6 @@
  *   with gevent.Timeout(2): ...           conc_hub_timeout_start(&to, 2); ...; conc_hub_timeout_cancel(&to)
  *   except gevent.Timeout                 if (rc == CONC_ETIMEDOUT)
  *
- * clang-format on
  *
  * Running the hub: gevent runs its hub whenever the main greenlet blocks.
  * Here the blocking calls (join, joinall, kill with block, sleep, wait,
@@ -44,6 +43,7 @@
  * Threads: everything here is confined to the thread that owns the loop
  * (CONC_EWRONGTHREAD for a greenlet of another thread).
  */
+// clang-format on
 #ifndef CONC_HUB_H
 #define CONC_HUB_H
 

@@ -1,9 +1,9 @@
+// clang-format off
 /*
  * The event loop: asyncio's loop, futures and tasks on libconc's stackful
  * coroutines. A task is a C function running on its own coroutine, so it
  * may await from any call depth: no function has to be "async".
  *
- * clang-format off
  *
  *   Python (asyncio)                      C
  *   asyncio.run(main())                   conc_aio_run(main, arg, NULL, &res)
@@ -37,7 +37,6 @@
  *   await loop.run_in_executor(ex, f, a)  conc_aio_run_in_executor(ex, f, a, &v)
  *   await asyncio.to_thread(f, a)         conc_aio_to_thread(f, a, &v)
  *
- * clang-format on
  *
  * Call shape (docs/design.md): the object comes first, options after the
  * inputs, and output parameters last; an output is written only on
@@ -52,6 +51,7 @@
  * conc_loop_stop_threadsafe and conc_aio_run_coroutine_threadsafe, which
  * any thread may call. A thread runs at most one loop at a time.
  */
+// clang-format on
 #ifndef CONC_LOOP_H
 #define CONC_LOOP_H
 

@@ -1,19 +1,18 @@
+// clang-format off
 /*
  * libconc_mpi: the Pool across machines on Open MPI (optional component,
  * CMake option CONC_WITH_MPI; link conc::mpi or `pkg-config conc-mpi`).
  * Python's mpi4py.futures for C.
  *
- * clang-format off
  *   Python (mpi4py)                          C
  *   @task registration: none (pickled)       CONC_TASK(double_it, fn);   (file scope)
  *   python -m mpi4py.futures prog.py         int main(int argc, char **argv) {
  *     (ranks > 0 serve, rank 0 runs main)      CONC_MPI_MAIN(&argc, &argv);   (ranks > 0 never return)
  *   with MPIPoolExecutor() as ex:             conc_pool_t pool;
  *                                             conc_mpi_pool_init(&pool, NULL);   (was conc_pool_init)
- *   ex.map(f, xs)                             conc_pool_map(&pool, fn, xs, n, sizeof *xs, out, sizeof *out, NULL);
- *   ex.submit(f, x).result()                  conc_pool_apply(&pool, fn, &x, sizeof x, &r, sizeof r, NULL);
+ *   ex.map(f, xs)                             conc_pool_map(&pool, fn, xs, n, sizeof *xs, sizeof *out, NULL, out, NULL);
+ *   ex.submit(f, x).result()                  conc_pool_apply(&pool, fn, &x, sizeof x, &r, sizeof r, NULL, NULL);
  *   ex.shutdown()                             conc_pool_destroy(&pool);
- * clang-format on
  *
  * Tasks are the local Pool's (conc_pool_func_t, pool.h): arguments and
  * results cross as bytes. Function addresses differ between ranks (ASLR),
@@ -25,8 +24,11 @@
  *
  * Modes:
  *   static  `mpirun -np N prog`: CONC_MPI_MAIN in main; rank 0 returns and
- *           runs the program, ranks 1..N-1 serve tasks and exit when the
- *           program's last pool is destroyed (or at rank 0's exit).
+ *           runs the program, ranks 1..N-1 serve tasks and exit when rank 0
+ *           exits.
+ *   spawn   `CONC_MPI_SPAWN=N prog` (no mpirun): the program starts N copies
+ *           of itself as workers (MPI_Comm_spawn); where the MPI build
+ *           cannot, it runs locally with a notice.
  *   local   no mpirun, or one rank: CONC_MPI_MAIN prints a notice and the
  *           pools run on local processes (the ordinary Pool), so the same
  *           program gives the same results on a laptop.
@@ -36,6 +38,7 @@
  * status. Rerun the job; tasks that must survive worker deaths belong on the
  * local Pool, which attributes a death to its task and replaces the worker.
  */
+// clang-format on
 #ifndef CONC_MPI_H
 #define CONC_MPI_H
 

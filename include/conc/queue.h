@@ -1,3 +1,4 @@
+// clang-format off
 /*
  * queue: Python's queue.Queue, LifoQueue, PriorityQueue and SimpleQueue.
  *
@@ -5,7 +6,6 @@
  * queue, get hands it to the caller). Timeouts are relative seconds,
  * CONC_FOREVER (-1) for Python's None.
  *
- * clang-format off
  *
  *   q = queue.Queue(maxsize=2)         conc_queue_init(&q, &(conc_queue_opts_t){.maxsize = 2})
  *   q.put(x)                           conc_queue_put(&q, x, true, CONC_FOREVER)
@@ -16,8 +16,8 @@
  *   x = await jq.async_q.get() (janus) conc_queue_get_async(&q, CONC_FOREVER, &x)  (in a task)
  *   await jq.async_q.put(x)            conc_queue_put_async(&q, x, CONC_FOREVER)
  *
- * clang-format on
  */
+// clang-format on
 #ifndef CONC_QUEUE_H
 #define CONC_QUEUE_H
 
