@@ -60,9 +60,8 @@ typedef struct conc_task_entry {
 
 /* Register `fn` under `name` (an identifier, unique in the program). */
 #define CONC_TASK(name, fn)                                                    \
-  static const conc_task_entry_t conc__task_##name                             \
-      __attribute__((used, section("conc_tasks"),                              \
-                     aligned(sizeof(void *)))) = {#name, (fn)}
+  static const conc_task_entry_t conc__task_##name __attribute__((             \
+      used, section("conc_tasks"), aligned(sizeof(void *)))) = {#name, (fn)}
 
 /* The section's bounds as the linker gives them to the program that expands
  * the macro (weak: a program with no task has none). */
