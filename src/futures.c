@@ -575,8 +575,12 @@ struct conc__watcher {
 
 static void watcher_record(struct conc__watcher *w, conc_future_t *f,
                            bool failed) {
+  /* Race detectors: the counters and slots are atomics the waiter reads
+   * without the stripe lock; a future's own hand-off is its result(). */
+  conc__ann_benign_race(w, offsetof(struct conc__watcher, slots));
   if (w->slots) {
     uint32_t i = conc__fetch_add(&w->nslot, 1);
+    conc__ann_benign_race(&w->slots[i], sizeof w->slots[i]);
     __atomic_store_n(&w->slots[i], f, __ATOMIC_RELEASE);
   }
   if (failed)

@@ -95,6 +95,7 @@ static bool sleep_intr(const uint32_t *word, uint32_t expected,
                        conc_deadline_t deadline, bool shared) {
   struct timespec ts;
 #ifdef HAVE_WAITV
+  conc__ann_benign_race(&waitv_missing, sizeof waitv_missing); /* a hint */
   if (!__atomic_load_n(&waitv_missing, __ATOMIC_RELAXED)) {
     struct futex_waitv wv[2] = {
         {.val = expected,
