@@ -253,6 +253,7 @@ void conc_future_release(conc_future_t *f) {
     return;
   /* Race detectors: every holder's use happens before the recycling. */
   conc__ann_happens_before(&f->refs);
+  conc__ann_benign_race(&f->refs, sizeof f->refs); /* the count: atomic */
   if (conc__fetch_sub(&f->refs, 1) == 1) {
     conc__ann_happens_after(&f->refs);
     future_recycle(f);
