@@ -362,6 +362,7 @@ static void run_task(struct core *c, conc_future_t *f) {
 
 static void fail_broken(struct core *c, conc_future_t *f) {
   const char *why = __atomic_load_n(&c->broken_msg, __ATOMIC_ACQUIRE);
+  conc__ann_happens_after(&c->broken_msg); /* race detectors: the message */
   conc__future_finish(f, NULL, CONC_EBROKENPOOL,
                       strdup(why ? why : BROKEN_MSG));
 }
@@ -389,6 +390,7 @@ static void initializer_failed(struct core *c, int code, const char *msg) {
     sprintf(why, "%s (initializer: %s%s%s)", BROKEN_MSG, conc_err_name(code),
             msg && *msg ? ": " : "", msg ? msg : "");
   char *none = NULL;
+  conc__ann_happens_before(&c->broken_msg); /* the edge to fail_broken */
   if (why && !__atomic_compare_exchange_n(&c->broken_msg, &none, why, false,
                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
     free(why); /* another worker's initializer failed first */
@@ -466,6 +468,11 @@ int conc_executor_init(conc_executor_t *ex, const conc_executor_opts_t *opts) {
     return CONC_ENOMEM;
   }
   c->head = c->tail = &c->anchor;
+  /* Race detectors: counters and the broken message are atomics read
+   * without a lock. */
+  conc__ann_benign_race(&c->nthreads, sizeof c->nthreads);
+  conc__ann_benign_race(&c->idle, sizeof c->idle);
+  conc__ann_benign_race(&c->broken_msg, sizeof c->broken_msg);
   c->initializer = opts->initializer;
   c->initarg = opts->initarg;
   pthread_mutex_lock(&reg_mu);
