@@ -528,10 +528,6 @@ static void finish(conc_thread_t *t) {
    * a join that sees STOPPED without pthread_join. */
   conc__ann_happens_before(&t->priv.state);
   conc__ann_benign_race(&t->priv.state, sizeof t->priv.state); /* atomic */
-  /* Race detectors (annotate-int.h): the thread's work happens before
-   * a join that sees STOPPED without pthread_join. */
-  conc__ann_happens_before(&t->priv.state);
-  conc__ann_benign_race(&t->priv.state, sizeof t->priv.state); /* atomic */
   uint32_t old = conc__xchg(&t->priv.state, ST_STOPPED);
   pthread_mutex_unlock(&reg_mu);
   if (detach)
