@@ -124,7 +124,7 @@ static const char *si(double v, char *buf, size_t len) {
 /* ---- the comparison ------------------------------------------------ */
 
 struct row {
-  double rate_med, rate_q1, rate_q3, ns_med, ratio_med;
+  double rate_med, rate_q1, rate_q3, ns_med, ratio_med, ratio_q1, ratio_q3;
   int ok_rounds;
 };
 
@@ -176,6 +176,8 @@ static struct row summarise(const double *secs, int nv, int i) {
   row.rate_q3 = quantile(rate, k, 0.75);
   row.ns_med = quantile(ns, k, 0.5);
   row.ratio_med = quantile(ratio, kr, 0.5);
+  row.ratio_q1 = quantile(ratio, kr, 0.25);
+  row.ratio_q3 = quantile(ratio, kr, 0.75);
   return row;
 }
 
@@ -185,17 +187,18 @@ static void print_rows(const char *title, const char *unit, long n,
   char a[32], b[32], c[32];
   printf("\n== %s: %s per second, n = %ld, %d rounds%s ==\n", title, unit, n,
          cfg.rounds, cfg.smoke ? " (smoke: figures mean nothing)" : "");
-  printf("%-34s %12s %12s %12s %12s %10s\n", "variant", "median/s", "q1/s",
-         "q3/s", "ns/op", "speed-up");
+  printf("%-34s %12s %12s %12s %12s %10s  %s\n", "variant", "median/s", "q1/s",
+         "q3/s", "ns/op", "speed-up", "(per-round q1-q3)");
   for (int i = 0; i < nv; i++) {
     const struct row *w = &rows[i];
     if (w->ok_rounds == 0) {
       printf("%-34s %12s\n", v[i].name, "unavailable");
       continue;
     }
-    printf("%-34s %12s %12s %12s %12.1f %9.2fx\n", v[i].name,
+    printf("%-34s %12s %12s %12s %12.1f %9.2fx  (%.2f-%.2f)\n", v[i].name,
            si(w->rate_med, a, sizeof a), si(w->rate_q1, b, sizeof b),
-           si(w->rate_q3, c, sizeof c), w->ns_med, w->ratio_med);
+           si(w->rate_q3, c, sizeof c), w->ns_med, w->ratio_med, w->ratio_q1,
+           w->ratio_q3);
   }
 }
 
@@ -237,20 +240,21 @@ static void append_markdown(const char *title, const char *unit, long n,
     if (rows[i].ok_rounds > 0 && rows[i].rate_med > top)
       top = rows[i].rate_med;
   fprintf(f, "| variant | median | q1 | q3 | ns/op | libconc speed-up | "
-             "rate |\n");
-  fprintf(f, "| --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
+             "per-round q1-q3 | rate |\n");
+  fprintf(f, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
   for (int i = 0; i < nv; i++) {
     const struct row *w = &rows[i];
     if (w->ok_rounds == 0) {
-      fprintf(f, "| %s | unavailable | | | | | |\n", v[i].name);
+      fprintf(f, "| %s | unavailable | | | | | | |\n", v[i].name);
       continue;
     }
     fprintf(f, "| %s", v[i].name);
     if (v[i].n > 0 && v[i].n != n)
       fprintf(f, " (n = %ld)", scaled(v[i].n));
-    fprintf(f, " | %s | %s | %s | %.1f | %.2fx | ",
+    fprintf(f, " | %s | %s | %s | %.1f | %.2fx | %.2f-%.2f | ",
             si(w->rate_med, a, sizeof a), si(w->rate_q1, b, sizeof b),
-            si(w->rate_q3, c, sizeof c), w->ns_med, w->ratio_med);
+            si(w->rate_q3, c, sizeof c), w->ns_med, w->ratio_med, w->ratio_q1,
+            w->ratio_q3);
     bar(f, w->rate_med / top);
     fprintf(f, " |\n");
   }

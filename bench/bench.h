@@ -31,6 +31,8 @@
  *     (seconds per op of the variant) / (seconds per op of v[0]),
  * shown as "libconc speed-up": 2.0 means libconc did the work in half the
  * time of that variant in the same round; 0.5 means libconc was slower.
+ * The quartiles of the per-round ratios follow it ("per-round q1-q3"): the
+ * spread between quiet and busy rounds, which a median alone hides.
  *
  * Command line (bench_init):
  *   --smoke        tiny runs for ctest (label bench-smoke): n / 100 (at least

@@ -142,6 +142,20 @@ static const char py_uncontended[] =
     "    a(); r()\n"
     "print(time.perf_counter() - t0)\n";
 
+/* The same in a Python process that has a second (idle) thread: like with
+ * like for the multi-threaded comparison. */
+static const char py_uncontended_threaded[] =
+    "import sys, threading, time\n"
+    "n = int(sys.argv[1])\n"
+    "e = threading.Event(); th = threading.Thread(target=e.wait); th.start()\n"
+    "l = threading.Lock(); a = l.acquire; r = l.release\n"
+    "t0 = time.perf_counter()\n"
+    "for _ in range(n):\n"
+    "    a(); r()\n"
+    "t = time.perf_counter() - t0\n"
+    "e.set(); th.join()\n"
+    "print(t)\n";
+
 /* A thread that only sleeps, so that the process is multi-threaded and
  * glibc (and libconc) leave their single-threaded shortcuts. */
 static pthread_mutex_t idle_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -418,6 +432,9 @@ int main(int argc, char **argv) {
 #ifdef BENCH_HAVE_GLIB
   v[nv++] = (bench_variant_t){"GLib GMutex", u_run_glib, NULL, 0};
 #endif
+  v[nv++] =
+      (bench_variant_t){"CPython threading.Lock, 2nd thread", bench_python_fn,
+                        (void *)py_uncontended_threaded, 200000};
   bench_compare("Lock uncontended (multi-threaded process)", "acquire+release",
                 10000000, v, nv);
 
