@@ -17,6 +17,7 @@
 #ifndef CONC_LOCKDEP_INT_H
 #define CONC_LOCKDEP_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -96,5 +97,92 @@ void conc__ld_site_name(const void *site, char *out, size_t n);
 /* Before a Condition wait over the lock `lock_obj` of that type. */
 void conc__ld_cond_wait(const void *lock_obj, uint32_t flags,
                         enum conc__ld_type type);
+
+/* ------------------------------------------------------------------------
+ * Shared by the checker's own two files only: lockdep.c (classes, held
+ * stacks, the order graph, the hooks) and lockdep_report.c (reports, the
+ * sink, queries). Tables, counts and locks are defined in lockdep.c.
+ */
+#define CONC__LOCKDEP_DEPTH 64
+#define CONC__LOCKDEP_MBOX 16
+#define CONC__LOCKDEP_BT 16
+
+struct conc__lockdep_entry {
+  const void *obj; /* atomic: read by scanners */
+  uint32_t state;  /* atomic: E_* (lockdep.c) */
+  uint16_t cls;
+  uint8_t type;
+  bool pshared;    /* held by this process's thread, not a forked child's */
+  const void *ctx; /* the task that holds an async Lock, else NULL */
+  const void *site;
+};
+
+struct conc__lockdep_thread {
+  struct conc__lockdep_entry e[CONC__LOCKDEP_DEPTH];
+  int depth; /* atomic */
+  bool busy, used;
+  uint32_t mail; /* atomic: the mailbox is not empty */
+  pthread_mutex_t mbox_mu;
+  int nmbox;
+  const void *mbox[CONC__LOCKDEP_MBOX];
+  struct conc__lockdep_thread *next;
+};
+
+struct conc__lockdep_class {
+  char *name;
+  const void *site; /* the key of a site class */
+  uint8_t type, by_site;
+  uint64_t acq, contended; /* atomic */
+  int64_t wait_ns;         /* atomic */
+  uint16_t *out;           /* order edges, under conc__lockdep_graph_mu */
+  uint32_t nout, capout;
+};
+
+struct conc__lockdep_edge {
+  uint16_t from, to;
+  const void *held_site;
+  char thread[48];
+  int nbt;
+  void *bt[CONC__LOCKDEP_BT];
+};
+
+extern const char *const conc__lockdep_type_name[CONC__LD_TYPES];
+extern pthread_mutex_t conc__lockdep_graph_mu;
+extern struct conc__lockdep_class conc__lockdep_classes[]; /* ids 1..n */
+extern uint32_t conc__lockdep_nclasses;                    /* atomic: n */
+extern struct conc__lockdep_edge *conc__lockdep_edges[];
+extern uint32_t conc__lockdep_nedges; /* atomic */
+
+/* The user's call site of the blocking acquisition being checked, else
+ * NULL (set by lockdep.c, read by conc__lockdep_grab_frames). */
+extern __thread const void *conc__lockdep_from;
+
+static inline uint32_t conc__lockdep_hash_ptr(const void *p) {
+  uint64_t x = (uint64_t)(uintptr_t)p;
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  return (uint32_t)x;
+}
+
+/* Under conc__lockdep_graph_mu: the edge index of key, or -1 (lockdep.c). */
+int64_t conc__lockdep_edge_index(uint32_t key);
+
+/* lockdep_report.c. A class's name and type name ("?" for none). */
+const char *conc__lockdep_cname(uint16_t id);
+const char *conc__lockdep_ctype(uint16_t id);
+/* Up to CONC__LOCKDEP_BT frames of the caller's stack. */
+int conc__lockdep_grab_frames(void **bt, int skip);
+/* The caller's thread name; the caller has set busy. */
+void conc__lockdep_thread_label(char *out, size_t n);
+/* A report other than a cycle, once per (kind, class, other class). */
+void conc__lockdep_report(struct conc__lockdep_thread *t, int kind,
+                          const char *title, uint16_t cls, uint16_t other,
+                          const void *other_site, const char *what);
+/* A lock-order inversion: taking cls while `held` is held closes `path`. */
+void conc__lockdep_report_cycle(struct conc__lockdep_thread *t,
+                                const struct conc__lockdep_entry *held,
+                                uint16_t cls, const uint16_t *path, int len,
+                                const char *thread, void *const *bt, int nbt);
 
 #endif

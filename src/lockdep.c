@@ -1,13 +1,17 @@
 /*
  * The lock-order checker (conc/lockdep.h, docs/lockdep.md): lock classes,
- * per-thread held stacks, the order graph and its reports.
+ * per-thread held stacks, the order graph and the hooks the sync family
+ * calls. The reports, the report sink and the queries are in
+ * lockdep_report.c; lockdep-int.h holds what the two files share.
  *
  * Locking protocol:
- * - graph_mu (a pthread mutex, never a lock the checker follows) guards
- *   class creation, the class-key table, adjacency lists, edge inserts and
- *   address-table writes. The hot path (an edge that exists, a class
- *   already known) reads the edge and address tables without it: slots
- *   are published with a release store of their key after their value.
+ * - conc__lockdep_graph_mu (a pthread mutex, never a lock the checker
+ *   follows) guards class creation, the class-key table, adjacency lists,
+ *   edge inserts and address-table writes. The hot path (an edge that
+ *   exists, a class already known) reads the edge and address tables
+ *   without it: slots are published with a release store of their key
+ *   after their value, and classes and edges with a release store of
+ *   their count (which the queries load with acquire).
  * - reg_mu guards the list of per-thread records (claim, recycle) and is
  *   held by a thread that scans the others' stacks for a lock it releases
  *   but does not hold. A stack is written only by its thread; its depth
@@ -25,12 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#if defined(__has_include)
-#if __has_include(<execinfo.h>)
-#include <execinfo.h>
-#define LD_HAVE_BACKTRACE 1
-#endif
-#endif
 
 #include "conc/loop.h"
 #include "conc/thread.h"
@@ -43,9 +41,6 @@
 #define LD_ADDR_SLOTS 65536
 #define LD_MAX_EDGES 32768
 #define LD_EDGE_SLOTS 65536
-#define LD_DEPTH 64
-#define LD_MBOX 16
-#define LD_BT 16
 #define LD_BAD 0x80000000u /* edge slot: a reported inversion, not an edge */
 #define LD_TOMB ((uintptr_t)1)
 /* The bit of conc__sync_divert (conc/sync.h) that is the checker's. */
@@ -53,53 +48,14 @@
 
 enum { E_PENDING = 1, E_HELD = 2 };
 
-struct ld_entry {
-  const void *obj; /* atomic: read by scanners */
-  uint32_t state;  /* atomic: E_* */
-  uint16_t cls;
-  uint8_t type;
-  bool pshared;    /* held by this process's thread, not a forked child's */
-  const void *ctx; /* the task that holds an async Lock, else NULL */
-  const void *site;
-};
-
-struct ld_thread {
-  struct ld_entry e[LD_DEPTH];
-  int depth; /* atomic */
-  bool busy, used;
-  uint32_t mail; /* atomic: the mailbox is not empty */
-  pthread_mutex_t mbox_mu;
-  int nmbox;
-  const void *mbox[LD_MBOX];
-  struct ld_thread *next;
-};
-
-struct ld_class {
-  char *name;
-  const void *site; /* the key of a site class */
-  uint8_t type, by_site;
-  uint64_t acq, contended; /* atomic */
-  int64_t wait_ns;         /* atomic */
-  uint16_t *out;           /* order edges, under graph_mu */
-  uint32_t nout, capout;
-};
-
-struct ld_edge {
-  uint16_t from, to;
-  const void *held_site;
-  char thread[48];
-  int nbt;
-  void *bt[LD_BT];
-};
-
-static const char *const type_name[CONC__LD_TYPES] = {
+const char *const conc__lockdep_type_name[CONC__LD_TYPES] = {
     "Lock", "RLock", "Semaphore", "BoundedSemaphore", "aio.Lock"};
 
 uint32_t conc__ld_flags; /* atomic: CONC_LOCKDEP_*; 0 off */
-static pthread_mutex_t graph_mu = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t conc__lockdep_graph_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct ld_class classes[LD_MAX_CLASSES];
-static uint32_t nclasses; /* atomic; ids 1..nclasses */
+struct conc__lockdep_class conc__lockdep_classes[LD_MAX_CLASSES];
+uint32_t conc__lockdep_nclasses; /* atomic; ids 1..n */
 static uint16_t class_keys[LD_KEY_SLOTS];
 static struct {
   uintptr_t key; /* atomic */
@@ -107,15 +63,12 @@ static struct {
 } addr_tab[LD_ADDR_SLOTS];
 static uint32_t edge_key[LD_EDGE_SLOTS]; /* atomic: from << 16 | to */
 static uint32_t edge_val[LD_EDGE_SLOTS]; /* edge index | LD_BAD */
-static struct ld_edge *edges[LD_MAX_EDGES];
-static uint32_t nedges;                            /* atomic */
-static unsigned long nreports[CONC_LOCKDEP_KINDS]; /* atomic */
-static struct ld_thread *threads;
+struct conc__lockdep_edge *conc__lockdep_edges[LD_MAX_EDGES];
+uint32_t conc__lockdep_nedges; /* atomic */
+static struct conc__lockdep_thread *threads;
 static pthread_key_t thread_key;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static conc_lockdep_sink_t sink;
-static void *sink_user;
-static __thread struct ld_thread *tls_self
+static __thread struct conc__lockdep_thread *tls_self
     __attribute__((tls_model("initial-exec")));
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -142,12 +95,12 @@ static void exit_report(void) {
 /* Only the forking thread exists in the child: the others' stacks go. The
  * mutexes are made afresh rather than held across fork(): other modules'
  * prepare handlers take libconc locks, whose hooks need them. */
-static void remove_at(struct ld_thread *t, int i);
+static void remove_at(struct conc__lockdep_thread *t, int i);
 
 static void ld_child(void) {
-  pthread_mutex_init(&graph_mu, NULL);
+  pthread_mutex_init(&conc__lockdep_graph_mu, NULL);
   pthread_mutex_init(&reg_mu, NULL);
-  for (struct ld_thread *t = threads; t; t = t->next) {
+  for (struct conc__lockdep_thread *t = threads; t; t = t->next) {
     pthread_mutex_init(&t->mbox_mu, NULL);
     if (t != tls_self) {
       STORE(&t->depth, 0);
@@ -163,7 +116,7 @@ static void ld_child(void) {
 }
 
 static void thread_gone(void *p) {
-  struct ld_thread *t = p;
+  struct conc__lockdep_thread *t = p;
   pthread_mutex_lock(&reg_mu);
   STORE(&t->depth, 0);
   t->used = false;
@@ -205,30 +158,12 @@ int conc_lockdep_enable(unsigned flags) {
 
 unsigned conc_lockdep_flags(void) { return LOAD(&conc__ld_flags); }
 
-void conc_lockdep_set_sink(conc_lockdep_sink_t fn, void *user) {
-  pthread_mutex_lock(&graph_mu);
-  sink = fn;
-  sink_user = user;
-  pthread_mutex_unlock(&graph_mu);
-}
-
-unsigned long conc_lockdep_reports(int kind) {
-  if (kind < 0 || kind >= CONC_LOCKDEP_KINDS)
-    return 0;
-  if (kind > 0)
-    return LOAD(&nreports[kind]);
-  unsigned long n = 0;
-  for (int k = 1; k < CONC_LOCKDEP_KINDS; k++)
-    n += LOAD(&nreports[k]);
-  return n;
-}
-
 /* ------------------------------------------------------ per thread */
 
-static struct ld_thread *claim_thread(void) {
+static struct conc__lockdep_thread *claim_thread(void) {
   pthread_once(&once, ld_once);
   pthread_mutex_lock(&reg_mu);
-  struct ld_thread *t = threads;
+  struct conc__lockdep_thread *t = threads;
   while (t && t->used)
     t = t->next;
   if (!t) {
@@ -250,17 +185,17 @@ static struct ld_thread *claim_thread(void) {
 }
 
 /* The caller's record, or NULL while the checker itself is at work. */
-static struct ld_thread *self(void) {
-  struct ld_thread *t = tls_self;
+static struct conc__lockdep_thread *self(void) {
+  struct conc__lockdep_thread *t = tls_self;
   if (__builtin_expect(t == NULL, 0))
     t = claim_thread();
   return t && !t->busy ? t : NULL;
 }
 
-static void remove_at(struct ld_thread *t, int i) {
+static void remove_at(struct conc__lockdep_thread *t, int i) {
   int d = LOAD(&t->depth);
   for (int k = i; k + 1 < d; k++) {
-    struct ld_entry *a = &t->e[k], *b = &t->e[k + 1];
+    struct conc__lockdep_entry *a = &t->e[k], *b = &t->e[k + 1];
     STORE(&a->obj, LOAD(&b->obj));
     STORE(&a->state, LOAD(&b->state));
     a->cls = b->cls;
@@ -273,8 +208,8 @@ static void remove_at(struct ld_thread *t, int i) {
 }
 
 /* The topmost entry of obj in `state` (0: any), or -1. */
-static int find_entry(struct ld_thread *t, const void *obj, uint32_t state,
-                      bool oldest) {
+static int find_entry(struct conc__lockdep_thread *t, const void *obj,
+                      uint32_t state, bool oldest) {
   int d = LOAD(&t->depth), found = -1;
   for (int i = d - 1; i >= 0; i--)
     if (t->e[i].obj == obj && (!state || t->e[i].state == state)) {
@@ -287,7 +222,7 @@ static int find_entry(struct ld_thread *t, const void *obj, uint32_t state,
 
 /* The entry of an acquisition in progress: several tasks of a loop may
  * wait for one async Lock, each with its own entry. */
-static int pending_entry(struct ld_thread *t, const void *obj,
+static int pending_entry(struct conc__lockdep_thread *t, const void *obj,
                          const void *ctx) {
   for (int i = LOAD(&t->depth) - 1; i >= 0; i--)
     if (t->e[i].obj == obj && t->e[i].state == E_PENDING && t->e[i].ctx == ctx)
@@ -296,7 +231,7 @@ static int pending_entry(struct ld_thread *t, const void *obj,
 }
 
 /* Another thread released locks this one held: forget them. */
-static void take_mail(struct ld_thread *t) {
+static void take_mail(struct conc__lockdep_thread *t) {
   if (__builtin_expect(!LOAD(&t->mail), 1))
     return;
   pthread_mutex_lock(&t->mbox_mu);
@@ -313,17 +248,18 @@ static void take_mail(struct ld_thread *t) {
 /* Find the thread that holds obj and post the release to it. A mailbox
  * that is full drops the news: that entry then stays (a false edge at
  * worst, documented). */
-static void post_foreign_release(struct ld_thread *me, const void *obj) {
+static void post_foreign_release(struct conc__lockdep_thread *me,
+                                 const void *obj) {
   pthread_mutex_lock(&reg_mu);
-  for (struct ld_thread *t = threads; t; t = t->next) {
+  for (struct conc__lockdep_thread *t = threads; t; t = t->next) {
     if (t == me || !t->used)
       continue;
     int d = LOAD(&t->depth);
-    for (int i = 0; i < d && i < LD_DEPTH; i++) {
+    for (int i = 0; i < d && i < CONC__LOCKDEP_DEPTH; i++) {
       if (LOAD(&t->e[i].obj) != obj || LOAD(&t->e[i].state) != E_HELD)
         continue;
       pthread_mutex_lock(&t->mbox_mu);
-      if (t->nmbox < LD_MBOX)
+      if (t->nmbox < CONC__LOCKDEP_MBOX)
         t->mbox[t->nmbox++] = obj;
       STORE(&t->mail, 1u);
       pthread_mutex_unlock(&t->mbox_mu);
@@ -345,14 +281,6 @@ static char *dup_printf(const char *fmt, ...) {
 
 /* ------------------------------------------------------ classes */
 
-static uint32_t hash_ptr(const void *p) {
-  uint64_t x = (uint64_t)(uintptr_t)p;
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  return (uint32_t)x;
-}
-
 static uint32_t hash_str(const char *s) {
   uint32_t h = 2166136261u;
   for (; *s; s++)
@@ -360,26 +288,26 @@ static uint32_t hash_str(const char *s) {
   return h;
 }
 
-/* Under graph_mu. 0 when the table is full. */
+/* Under conc__lockdep_graph_mu. 0 when the table is full. */
 static uint16_t new_class(char *name, const void *site, uint8_t type) {
-  uint32_t id = LOAD(&nclasses) + 1u;
+  uint32_t id = LOAD(&conc__lockdep_nclasses) + 1u;
   if (!name || id >= LD_MAX_CLASSES) {
     free(name);
     return 0;
   }
-  struct ld_class *c = &classes[id];
+  struct conc__lockdep_class *c = &conc__lockdep_classes[id];
   c->name = name;
   c->site = site;
   c->type = type;
   c->by_site = site != NULL;
-  REL(&nclasses, id);
+  REL(&conc__lockdep_nclasses, id);
   return (uint16_t)id;
 }
 
 /* The class of a name, or of an init site; made on first use. Under
- * graph_mu. */
+ * conc__lockdep_graph_mu. */
 static uint16_t keyed_class(const char *name, const void *site, uint8_t type) {
-  uint32_t h = name ? hash_str(name) : hash_ptr(site) ^ type;
+  uint32_t h = name ? hash_str(name) : conc__lockdep_hash_ptr(site) ^ type;
   for (uint32_t i = 0; i < LD_KEY_SLOTS; i++) {
     uint16_t *slot = &class_keys[(h + i) & (LD_KEY_SLOTS - 1)];
     if (*slot == 0) {
@@ -387,12 +315,13 @@ static uint16_t keyed_class(const char *name, const void *site, uint8_t type) {
       if (!name)
         conc__ld_site_name(site, where, sizeof where);
       uint16_t id = new_class(
-          name ? strdup(name) : dup_printf("%s@%s", type_name[type], where),
+          name ? strdup(name)
+               : dup_printf("%s@%s", conc__lockdep_type_name[type], where),
           name ? NULL : site, type);
       *slot = id;
       return id;
     }
-    struct ld_class *c = &classes[*slot];
+    struct conc__lockdep_class *c = &conc__lockdep_classes[*slot];
     if (name ? !c->by_site && strcmp(c->name, name) == 0
              : c->by_site && c->site == site && c->type == type)
       return *slot;
@@ -401,7 +330,7 @@ static uint16_t keyed_class(const char *name, const void *site, uint8_t type) {
 }
 
 static uint32_t addr_lookup(const void *obj) {
-  uint32_t h = hash_ptr(obj);
+  uint32_t h = conc__lockdep_hash_ptr(obj);
   for (uint32_t i = 0; i < LD_ADDR_SLOTS; i++) {
     uint32_t s = (h + i) & (LD_ADDR_SLOTS - 1);
     uintptr_t k = ACQ(&addr_tab[s].key);
@@ -413,9 +342,9 @@ static uint32_t addr_lookup(const void *obj) {
   return 0;
 }
 
-/* Under graph_mu. */
+/* Under conc__lockdep_graph_mu. */
 static void addr_put(const void *obj, uint16_t cls) {
-  uint32_t h = hash_ptr(obj);
+  uint32_t h = conc__lockdep_hash_ptr(obj);
   int64_t tomb = -1;
   for (uint32_t i = 0; i < LD_ADDR_SLOTS; i++) {
     uint32_t s = (h + i) & (LD_ADDR_SLOTS - 1);
@@ -436,7 +365,7 @@ static void addr_put(const void *obj, uint16_t cls) {
 }
 
 static void addr_remove(const void *obj) {
-  uint32_t h = hash_ptr(obj);
+  uint32_t h = conc__lockdep_hash_ptr(obj);
   for (uint32_t i = 0; i < LD_ADDR_SLOTS; i++) {
     uint32_t s = (h + i) & (LD_ADDR_SLOTS - 1);
     uintptr_t k = LOAD(&addr_tab[s].key);
@@ -455,8 +384,8 @@ static uint16_t lazy_class(const void *obj, uint8_t type) {
   char sym[160];
   char *name = conc__ld_object_symbol(obj, sym, sizeof sym)
                    ? strdup(sym)
-                   : dup_printf("%s@%p", type_name[type], obj);
-  pthread_mutex_lock(&graph_mu);
+                   : dup_printf("%s@%p", conc__lockdep_type_name[type], obj);
+  pthread_mutex_lock(&conc__lockdep_graph_mu);
   uint16_t id = (uint16_t)addr_lookup(obj);
   if (id == 0) {
     id = new_class(name, NULL, type);
@@ -464,7 +393,7 @@ static uint16_t lazy_class(const void *obj, uint8_t type) {
     if (id)
       addr_put(obj, id);
   }
-  pthread_mutex_unlock(&graph_mu);
+  pthread_mutex_unlock(&conc__lockdep_graph_mu);
   free(name);
   return id;
 }
@@ -482,168 +411,28 @@ void conc__ld_init(const void *obj, uint32_t *flags, enum conc__ld_type type,
   pthread_once(&once, ld_once);
   /* Initialising a lock this thread held (a re-init as the way back from
    * CONC_ENOTRECOVERABLE, or memory reused) ends that hold. */
-  struct ld_thread *t = self();
+  struct conc__lockdep_thread *t = self();
   if (t)
     for (int k; (k = find_entry(t, obj, E_HELD, false)) >= 0;)
       remove_at(t, k);
-  pthread_mutex_lock(&graph_mu);
+  pthread_mutex_lock(&conc__lockdep_graph_mu);
   uint16_t id = keyed_class(name, site, (uint8_t)type);
   /* The address table too, for conc_lockdep_class_of and destroy. */
   if (id)
     addr_put(obj, id);
   if (flags && !(*flags & CONC__SYNC_PSHARED) && id)
     *flags = (*flags & 0xffffu) | ((uint32_t)id << CONC__LD_CLASS_SHIFT);
-  pthread_mutex_unlock(&graph_mu);
+  pthread_mutex_unlock(&conc__lockdep_graph_mu);
 }
 
 unsigned conc_lockdep_class_of(const void *lock) {
   return lock ? addr_lookup(lock) : 0;
 }
 
-/* ------------------------------------------------------ reports */
-
-struct rb {
-  size_t len;
-  char buf[8192];
-};
-
-__attribute__((format(printf, 2, 3))) static void rb_add(struct rb *b,
-                                                         const char *fmt, ...) {
-  if (b->len >= sizeof b->buf - 1)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(b->buf + b->len, sizeof b->buf - b->len, fmt, ap);
-  va_end(ap);
-  if (n > 0)
-    b->len += (size_t)n < sizeof b->buf - b->len ? (size_t)n
-                                                 : sizeof b->buf - b->len - 1;
-}
-
-/* One line per frame: function+offset, and the address for addr2line. */
-static void rb_frames(struct rb *b, void *const *bt, int n) {
-  char where[160];
-  for (int i = 0; i < n; i++) {
-    conc__ld_site_name(bt[i], where, sizeof where);
-    rb_add(b, "      #%d %s [%p]\n", i, where, bt[i]);
-  }
-}
-
-/* The user's call site of the acquisition being checked, if any: a
- * backtrace starts there instead of inside the library. */
-static __thread const void *tls_from;
-
-/* Up to LD_BT frames, from tls_from when it is among them, else after the
- * `skip` innermost ones (the checker's own). */
-static int grab_frames(void **bt, int skip) {
-#ifdef LD_HAVE_BACKTRACE
-  void *all[LD_BT + 8];
-  int n = backtrace(all, LD_BT + 8);
-  int start = n > skip ? skip : n;
-  for (int i = 0; tls_from && i < n; i++)
-    if (all[i] == tls_from) {
-      start = i;
-      break;
-    }
-  int k = n - start < LD_BT ? n - start : LD_BT;
-  memcpy(bt, all + start, (size_t)k * sizeof *bt);
-  return k;
-#else
-  (void)bt;
-  (void)skip;
-  return 0;
-#endif
-}
-
-/* The caller's thread name; the caller has set busy. */
-static void thread_label(char *out, size_t n) {
-  conc_thread_t *t = conc_current_thread();
-  const char *nm = t ? conc_thread_name(t) : NULL;
-  snprintf(out, n, "%s", nm ? nm : "?");
-}
-
-static const char *cname(uint16_t id) {
-  return id && id <= LOAD(&nclasses) ? classes[id].name : "?";
-}
-
-static const char *ctype(uint16_t id) {
-  return id && id <= LOAD(&nclasses) ? type_name[classes[id].type] : "?";
-}
-
-/* Once per (kind, class, other class); under graph_mu. */
-static bool first_time(int kind, uint16_t cls, uint16_t other) {
-  static uint64_t seen[4096];
-  uint64_t key = (uint64_t)kind << 32 | (uint64_t)cls << 16 | other;
-  uint32_t h = hash_ptr((void *)(uintptr_t)key);
-  for (uint32_t i = 0; i < 4096; i++) {
-    uint64_t *s = &seen[(h + i) & 4095];
-    if (*s == key)
-      return false;
-    if (*s == 0) {
-      *s = key;
-      return true;
-    }
-  }
-  return false;
-}
-
-static void emit(struct ld_thread *t, int kind, const char *title, uint16_t cls,
-                 uint16_t other, const char *thread, const struct rb *b) {
-  ADD(&nreports[kind], 1ul);
-  pthread_mutex_lock(&graph_mu);
-  conc_lockdep_sink_t fn = sink;
-  void *user = sink_user;
-  pthread_mutex_unlock(&graph_mu);
-  conc_lockdep_report_t r = {
-      kind, title, cname(cls), other ? cname(other) : NULL, thread, b->buf};
-  t->busy = true;
-  if (fn) {
-    fn(&r, user);
-  } else {
-    ssize_t w = write(2, b->buf, b->len);
-    (void)w;
-  }
-  t->busy = false;
-  if (LOAD(&conc__ld_flags) & CONC_LOCKDEP_ABORT)
-    abort();
-}
-
-/* The reports other than a cycle: a title, a sentence, where it happened,
- * and where the other lock was taken. */
-static void report(struct ld_thread *t, int kind, const char *title,
-                   uint16_t cls, uint16_t other, const void *other_site,
-                   const char *what) {
-  pthread_mutex_lock(&graph_mu);
-  bool first = first_time(kind, cls, other);
-  pthread_mutex_unlock(&graph_mu);
-  if (!first)
-    return;
-  static struct rb b; /* under rep_mu: too big for a small stack */
-  static pthread_mutex_t rep_mu = PTHREAD_MUTEX_INITIALIZER;
-  char thread[48], where[160];
-  void *bt[LD_BT];
-  t->busy = true;
-  thread_label(thread, sizeof thread);
-  int n = grab_frames(bt, 2);
-  pthread_mutex_lock(&rep_mu);
-  b.len = 0;
-  rb_add(&b, "libconc lockdep: %s\n  thread \"%s\" (tid %d) %s, at:\n", title,
-         thread, (int)conc__gettid(), what);
-  rb_frames(&b, bt, n);
-  if (other) {
-    conc__ld_site_name(other_site, where, sizeof where);
-    rb_add(&b, "  \"%s\" (%s) was taken at %s\n", cname(other), ctype(other),
-           where);
-  }
-  t->busy = false;
-  emit(t, kind, title, cls, other, thread, &b);
-  pthread_mutex_unlock(&rep_mu);
-}
-
 /* ------------------------------------------------------ the graph */
 
 static uint32_t edge_hash(uint32_t key) {
-  return hash_ptr((void *)(uintptr_t)key);
+  return conc__lockdep_hash_ptr((void *)(uintptr_t)key);
 }
 
 static bool edge_known(uint32_t key) {
@@ -658,8 +447,8 @@ static bool edge_known(uint32_t key) {
   return true; /* full: nothing more is learnt */
 }
 
-/* Under graph_mu: the edge index of key, or -1. */
-static int64_t edge_index(uint32_t key) {
+/* Under conc__lockdep_graph_mu: the edge index of key, or -1. */
+int64_t conc__lockdep_edge_index(uint32_t key) {
   uint32_t h = edge_hash(key);
   for (uint32_t i = 0; i < LD_EDGE_SLOTS; i++) {
     uint32_t s = (h + i) & (LD_EDGE_SLOTS - 1);
@@ -684,9 +473,9 @@ static void edge_insert(uint32_t key, uint32_t val) {
 }
 
 /* Breadth-first from `from` to `to` over the edges; fills path[0..] with
- * the classes from..to and returns its length, or 0. Under graph_mu. */
+ * the classes from..to and returns its length, or 0. Under conc__lockdep_graph_mu. */
 static int find_path(uint16_t from, uint16_t to, uint16_t *path, int max) {
-  uint32_t n = LOAD(&nclasses) + 1u;
+  uint32_t n = LOAD(&conc__lockdep_nclasses) + 1u;
   uint16_t *parent = calloc(n, sizeof *parent);
   uint16_t *queue = malloc(n * sizeof *queue);
   int len = 0;
@@ -696,10 +485,10 @@ static int find_path(uint16_t from, uint16_t to, uint16_t *path, int max) {
   queue[tail++] = from;
   parent[from] = from;
   while (head < tail && !parent[to]) {
-    struct ld_class *c = &classes[queue[head++]];
+    struct conc__lockdep_class *c = &conc__lockdep_classes[queue[head++]];
     for (uint32_t i = 0; i < c->nout; i++)
       if (!parent[c->out[i]]) {
-        parent[c->out[i]] = (uint16_t)(c - classes);
+        parent[c->out[i]] = (uint16_t)(c - conc__lockdep_classes);
         queue[tail++] = c->out[i];
       }
   }
@@ -721,7 +510,7 @@ out:
   return len;
 }
 
-static bool add_out(struct ld_class *c, uint16_t to) {
+static bool add_out(struct conc__lockdep_class *c, uint16_t to) {
   if (c->nout == c->capout) {
     uint32_t cap = c->capout ? c->capout * 2 : 4;
     uint16_t *p = realloc(c->out, cap * sizeof *p);
@@ -734,12 +523,12 @@ static bool add_out(struct ld_class *c, uint16_t to) {
   return true;
 }
 
-/* Under graph_mu: a new edge from -> to, with where it was seen. */
-static void edge_add(const struct ld_entry *held, uint16_t to,
+/* Under conc__lockdep_graph_mu: a new edge from -> to, with where it was seen. */
+static void edge_add(const struct conc__lockdep_entry *held, uint16_t to,
                      const char *thread, void *const *bt, int nbt) {
-  uint32_t n = LOAD(&nedges);
-  struct ld_edge *e = n < LD_MAX_EDGES ? calloc(1, sizeof *e) : NULL;
-  if (!e || !add_out(&classes[held->cls], to)) {
+  uint32_t n = LOAD(&conc__lockdep_nedges);
+  struct conc__lockdep_edge *e = n < LD_MAX_EDGES ? calloc(1, sizeof *e) : NULL;
+  if (!e || !add_out(&conc__lockdep_classes[held->cls], to)) {
     free(e);
     return;
   }
@@ -749,63 +538,25 @@ static void edge_add(const struct ld_entry *held, uint16_t to,
   snprintf(e->thread, sizeof e->thread, "%s", thread);
   e->nbt = nbt;
   memcpy(e->bt, bt, (size_t)nbt * sizeof *bt);
-  edges[n] = e;
-  REL(&nedges, n + 1u);
+  conc__lockdep_edges[n] = e;
+  REL(&conc__lockdep_nedges, n + 1u);
   edge_insert((uint32_t)held->cls << 16 | to, n);
 }
 
-static void report_cycle(struct ld_thread *t, const struct ld_entry *held,
-                         uint16_t cls, const uint16_t *path, int len,
-                         const char *thread, void *const *bt, int nbt) {
-  static struct rb b;
-  static pthread_mutex_t cyc_mu = PTHREAD_MUTEX_INITIALIZER;
-  const char *title = "lock-order inversion (possible deadlock)";
-  char where[160];
-  pthread_mutex_lock(&cyc_mu);
-  b.len = 0;
-  conc__ld_site_name(held->site, where, sizeof where);
-  rb_add(&b,
-         "libconc lockdep: %s\n"
-         "  thread \"%s\" (tid %d) takes \"%s\" (%s) while it holds \"%s\" "
-         "(%s), taken at %s; it takes \"%s\" at:\n",
-         title, thread, (int)conc__gettid(), cname(cls), ctype(cls),
-         cname(held->cls), ctype(held->cls), where, cname(cls));
-  rb_frames(&b, bt, nbt);
-  rb_add(&b, "  the opposite order was recorded before:\n");
-  pthread_mutex_lock(&graph_mu);
-  for (int i = 0; i + 1 < len; i++) {
-    int64_t k = edge_index((uint32_t)path[i] << 16 | path[i + 1]);
-    if (k < 0)
-      continue;
-    const struct ld_edge *e = edges[k];
-    conc__ld_site_name(e->held_site, where, sizeof where);
-    rb_add(&b,
-           "    thread \"%s\" took \"%s\" while it held \"%s\" (taken at "
-           "%s), at:\n",
-           e->thread, cname(e->to), cname(e->from), where);
-    rb_frames(&b, e->bt, e->nbt);
-  }
-  pthread_mutex_unlock(&graph_mu);
-  rb_add(&b, "  two threads taking these locks in these orders can each wait "
-             "for the other for ever.\n");
-  emit(t, CONC_LOCKDEP_CYCLE, title, cls, held->cls, thread, &b);
-  pthread_mutex_unlock(&cyc_mu);
-}
-
 /* A blocking acquisition of cls while `held` is held, the edge unknown. */
-static void new_order(struct ld_thread *t, const struct ld_entry *held,
-                      uint16_t cls) {
+static void new_order(struct conc__lockdep_thread *t,
+                      const struct conc__lockdep_entry *held, uint16_t cls) {
   char thread[48];
-  void *bt[LD_BT];
+  void *bt[CONC__LOCKDEP_BT];
   uint16_t path[64];
   t->busy = true;
-  thread_label(thread, sizeof thread);
-  int nbt = grab_frames(bt, 3);
+  conc__lockdep_thread_label(thread, sizeof thread);
+  int nbt = conc__lockdep_grab_frames(bt, 3);
   t->busy = false;
   uint32_t key = (uint32_t)held->cls << 16 | cls;
-  pthread_mutex_lock(&graph_mu);
+  pthread_mutex_lock(&conc__lockdep_graph_mu);
   if (edge_known(key)) {
-    pthread_mutex_unlock(&graph_mu);
+    pthread_mutex_unlock(&conc__lockdep_graph_mu);
     return;
   }
   int len = find_path(cls, held->cls, path, 64);
@@ -813,9 +564,9 @@ static void new_order(struct ld_thread *t, const struct ld_entry *held,
     edge_insert(key, LD_BAD); /* reported once, and kept out of the graph */
   else
     edge_add(held, cls, thread, bt, nbt);
-  pthread_mutex_unlock(&graph_mu);
+  pthread_mutex_unlock(&conc__lockdep_graph_mu);
   if (len)
-    report_cycle(t, held, cls, path, len, thread, bt, nbt);
+    conc__lockdep_report_cycle(t, held, cls, path, len, thread, bt, nbt);
 }
 
 /* ------------------------------------------------------ the hooks */
@@ -824,11 +575,11 @@ static bool lock_like(uint8_t type) {
   return type == CONC__LD_LOCK || type == CONC__LD_AIO_LOCK;
 }
 
-static void check_order(struct ld_thread *t, const void *obj, uint16_t cls,
-                        uint8_t type, const void *ctx) {
+static void check_order(struct conc__lockdep_thread *t, const void *obj,
+                        uint16_t cls, uint8_t type, const void *ctx) {
   int d = LOAD(&t->depth);
   for (int i = 0; i < d; i++) {
-    const struct ld_entry *e = &t->e[i];
+    const struct conc__lockdep_entry *e = &t->e[i];
     if (e->state != E_HELD || e->ctx != ctx)
       continue;
     if (e->obj == obj && lock_like(type)) {
@@ -836,9 +587,9 @@ static void check_order(struct ld_thread *t, const void *obj, uint16_t cls,
       snprintf(what, sizeof what,
                "takes \"%s\" (%s), which it already holds: it waits for "
                "itself for ever unless another thread releases it",
-               cname(cls), ctype(cls));
-      report(t, CONC_LOCKDEP_SELF_DEADLOCK, "re-acquiring a held lock", cls,
-             cls, e->site, what);
+               conc__lockdep_cname(cls), conc__lockdep_ctype(cls));
+      conc__lockdep_report(t, CONC_LOCKDEP_SELF_DEADLOCK,
+                           "re-acquiring a held lock", cls, cls, e->site, what);
       continue;
     }
     if (e->cls != cls && !edge_known((uint32_t)e->cls << 16 | cls))
@@ -850,7 +601,7 @@ void conc__ld_acquire_begin(conc__ld_acq_t *a, const void *obj, uint32_t flags,
                             enum conc__ld_type type, enum conc__ld_how how,
                             const void *site) {
   a->thr = NULL;
-  struct ld_thread *t = self();
+  struct conc__lockdep_thread *t = self();
   if (!t)
     return;
   take_mail(t);
@@ -860,14 +611,14 @@ void conc__ld_acquire_begin(conc__ld_acq_t *a, const void *obj, uint32_t flags,
   const void *ctx =
       type == CONC__LD_AIO_LOCK ? (const void *)conc_aio_current_task() : NULL;
   if (how == CONC__LD_BLOCK) {
-    tls_from = site;
+    conc__lockdep_from = site;
     check_order(t, obj, cls, (uint8_t)type, ctx);
-    tls_from = NULL;
+    conc__lockdep_from = NULL;
   }
   int d = LOAD(&t->depth);
-  if (d >= LD_DEPTH)
+  if (d >= CONC__LOCKDEP_DEPTH)
     return; /* too deep to follow */
-  struct ld_entry *e = &t->e[d];
+  struct conc__lockdep_entry *e = &t->e[d];
   e->cls = cls;
   e->type = (uint8_t)type;
   e->pshared = (flags & CONC__SYNC_PSHARED) != 0;
@@ -881,7 +632,7 @@ void conc__ld_acquire_begin(conc__ld_acq_t *a, const void *obj, uint32_t flags,
 }
 
 void conc__ld_acquire_wait(conc__ld_acq_t *a) {
-  struct ld_thread *t = a->thr;
+  struct conc__lockdep_thread *t = a->thr;
   if (!t)
     return;
   a->t0 = conc__now_ns();
@@ -890,17 +641,18 @@ void conc__ld_acquire_wait(conc__ld_acq_t *a) {
     snprintf(what, sizeof what,
              "runs an event loop and blocks on \"%s\" (%s), which another "
              "thread holds: every task of the loop waits too",
-             cname(a->cls), ctype(a->cls));
-    report(t, CONC_LOCKDEP_LOOP_BLOCK, "a loop thread blocks on a lock", a->cls,
-           0, NULL, what);
+             conc__lockdep_cname(a->cls), conc__lockdep_ctype(a->cls));
+    conc__lockdep_report(t, CONC_LOCKDEP_LOOP_BLOCK,
+                         "a loop thread blocks on a lock", a->cls, 0, NULL,
+                         what);
   }
 }
 
 void conc__ld_acquire_end(conc__ld_acq_t *a, bool ok) {
-  struct ld_thread *t = a->thr;
+  struct conc__lockdep_thread *t = a->thr;
   if (!t)
     return;
-  struct ld_class *c = &classes[a->cls];
+  struct conc__lockdep_class *c = &conc__lockdep_classes[a->cls];
   if (ok)
     ADD(&c->acq, (uint64_t)1);
   if (a->t0) {
@@ -916,7 +668,8 @@ void conc__ld_acquire_end(conc__ld_acq_t *a, bool ok) {
     remove_at(t, k);
 }
 
-static void forget_held(struct ld_thread *t, const void *obj, uint8_t type) {
+static void forget_held(struct conc__lockdep_thread *t, const void *obj,
+                        uint8_t type) {
   int k = find_entry(t, obj, E_HELD, false);
   if (k >= 0)
     remove_at(t, k);
@@ -927,7 +680,7 @@ static void forget_held(struct ld_thread *t, const void *obj, uint8_t type) {
 void conc__ld_release(const void *obj, enum conc__ld_type type) {
   if (type == CONC__LD_SEM)
     return;
-  struct ld_thread *t = self();
+  struct conc__lockdep_thread *t = self();
   if (!t)
     return;
   take_mail(t);
@@ -936,21 +689,22 @@ void conc__ld_release(const void *obj, enum conc__ld_type type) {
 
 void conc__ld_bad_release(const void *obj, uint32_t flags,
                           enum conc__ld_type type) {
-  struct ld_thread *t = self();
+  struct conc__lockdep_thread *t = self();
   if (!t)
     return;
   uint16_t cls = class_of(obj, flags, (uint8_t)type);
   char what[400];
   snprintf(what, sizeof what,
            "releases \"%s\" (%s), which another thread holds (CONC_EPERM)",
-           cname(cls), ctype(cls));
-  report(t, CONC_LOCKDEP_BAD_RELEASE,
-         "release of a lock held by another thread", cls, 0, NULL, what);
+           conc__lockdep_cname(cls), conc__lockdep_ctype(cls));
+  conc__lockdep_report(t, CONC_LOCKDEP_BAD_RELEASE,
+                       "release of a lock held by another thread", cls, 0, NULL,
+                       what);
 }
 
 void conc__ld_destroy(const void *obj, uint32_t flags, enum conc__ld_type type,
                       bool held) {
-  struct ld_thread *t = self();
+  struct conc__lockdep_thread *t = self();
   if (!t)
     return;
   take_mail(t);
@@ -960,19 +714,19 @@ void conc__ld_destroy(const void *obj, uint32_t flags, enum conc__ld_type type,
     snprintf(what, sizeof what,
              "destroys \"%s\" (%s) while it is held: its holder will release "
              "freed memory",
-             cname(cls), ctype(cls));
-    report(t, CONC_LOCKDEP_DESTROY_HELD, "destroying a held lock", cls, 0, NULL,
-           what);
+             conc__lockdep_cname(cls), conc__lockdep_ctype(cls));
+    conc__lockdep_report(t, CONC_LOCKDEP_DESTROY_HELD, "destroying a held lock",
+                         cls, 0, NULL, what);
     forget_held(t, obj, (uint8_t)type);
   }
-  pthread_mutex_lock(&graph_mu);
+  pthread_mutex_lock(&conc__lockdep_graph_mu);
   addr_remove(obj);
-  pthread_mutex_unlock(&graph_mu);
+  pthread_mutex_unlock(&conc__lockdep_graph_mu);
 }
 
 void conc__ld_cond_wait(const void *lock_obj, uint32_t flags,
                         enum conc__ld_type type) {
-  struct ld_thread *t = self();
+  struct conc__lockdep_thread *t = self();
   if (!t)
     return;
   take_mail(t);
@@ -980,80 +734,25 @@ void conc__ld_cond_wait(const void *lock_obj, uint32_t flags,
   int d = LOAD(&t->depth);
   char what[400];
   for (int i = 0; i < d; i++) {
-    const struct ld_entry *e = &t->e[i];
+    const struct conc__lockdep_entry *e = &t->e[i];
     if (e->state != E_HELD || e->ctx || e->obj == lock_obj)
       continue;
     snprintf(what, sizeof what,
              "waits on a Condition over \"%s\" while it holds \"%s\" (%s): "
              "a notifier that needs \"%s\" never comes",
-             cname(cls), cname(e->cls), ctype(e->cls), cname(e->cls));
-    report(t, CONC_LOCKDEP_WAIT_HOLDING,
-           "waiting on a Condition while holding another lock", cls, e->cls,
-           e->site, what);
+             conc__lockdep_cname(cls), conc__lockdep_cname(e->cls),
+             conc__lockdep_ctype(e->cls), conc__lockdep_cname(e->cls));
+    conc__lockdep_report(t, CONC_LOCKDEP_WAIT_HOLDING,
+                         "waiting on a Condition while holding another lock",
+                         cls, e->cls, e->site, what);
     break;
   }
   if (conc_loop_running()) {
     snprintf(what, sizeof what,
              "runs an event loop and waits on a Condition over \"%s\": every "
              "task of the loop waits too",
-             cname(cls));
-    report(t, CONC_LOCKDEP_LOOP_BLOCK, "a loop thread blocks on a lock", cls, 0,
-           NULL, what);
+             conc__lockdep_cname(cls));
+    conc__lockdep_report(t, CONC_LOCKDEP_LOOP_BLOCK,
+                         "a loop thread blocks on a lock", cls, 0, NULL, what);
   }
-}
-
-/* ------------------------------------------------------ queries */
-
-int conc_lockdep_classes(conc_lockdep_class_t *out, size_t max, size_t *count) {
-  if (!count || (!out && max))
-    return CONC_EINVAL;
-  uint32_t n = ACQ(&nclasses);
-  for (uint32_t i = 1; i <= n && i - 1 < max; i++) {
-    struct ld_class *c = &classes[i];
-    out[i - 1] = (conc_lockdep_class_t){i,
-                                        c->name,
-                                        type_name[c->type],
-                                        LOAD(&c->acq),
-                                        LOAD(&c->contended),
-                                        LOAD(&c->wait_ns)};
-  }
-  *count = n;
-  return 0;
-}
-
-int conc_lockdep_edges(conc_lockdep_edge_t *out, size_t max, size_t *count) {
-  if (!count || (!out && max))
-    return CONC_EINVAL;
-  uint32_t n = ACQ(&nedges);
-  for (uint32_t i = 0; i < n && i < max; i++)
-    out[i] = (conc_lockdep_edge_t){edges[i]->from, edges[i]->to};
-  *count = n;
-  return 0;
-}
-
-int conc_lockdep_dump(int fd) {
-  if (fd < 0)
-    return CONC_EINVAL;
-  FILE *f = fdopen(dup(fd), "w");
-  if (!f)
-    return CONC_EINVAL;
-  uint32_t n = ACQ(&nclasses), ne = ACQ(&nedges);
-  fprintf(f,
-          "libconc lockdep: %u lock classes, %u order edges, %lu reports\n"
-          "  %5s %12s %10s %10s  %-16s %s\n",
-          n, ne, conc_lockdep_reports(0), "class", "acquired", "contended",
-          "wait ms", "type", "name");
-  for (uint32_t i = 1; i <= n; i++) {
-    struct ld_class *c = &classes[i];
-    fprintf(f, "  %5u %12" PRIu64 " %10" PRIu64 " %10.3f  %-16s %s\n", i,
-            LOAD(&c->acq), LOAD(&c->contended), (double)LOAD(&c->wait_ns) / 1e6,
-            type_name[c->type], c->name);
-  }
-  if (ne)
-    fprintf(f, "  order edges (held -> taken):\n");
-  for (uint32_t i = 0; i < ne; i++)
-    fprintf(f, "    \"%s\" -> \"%s\"\n", cname(edges[i]->from),
-            cname(edges[i]->to));
-  fclose(f);
-  return 0;
 }
