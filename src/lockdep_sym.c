@@ -1,6 +1,7 @@
 /*
- * Names for the lock-order checker's reports (lockdep.c): the symbol of a
- * global or static lock object, and a function+offset for a code address.
+ * Names for the lock-order checker's classes and reports (lockdep.c,
+ * lockdep_report.c): the symbol of a global or static lock object, and a
+ * function+offset for a code address.
  * dladdr only sees the dynamic symbol table, which holds exported symbols
  * alone; a static lock (`static conc_lock_t mu`) or a static function is
  * found in the binary's own symbol table, read from its file (nothing is
