@@ -39,7 +39,8 @@ static int consumer(void *arg, void **result) {
   return 0;
 }
 
-static int by_value(const void *a, const void *b) {
+static int by_value(const void *a, const void *b, void *arg) {
+  (void)arg; /* opts.arg: unused here */
   intptr_t x = (intptr_t)a, y = (intptr_t)b;
   return (x > y) - (x < y);
 }

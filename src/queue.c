@@ -63,7 +63,8 @@ struct store {
   uint64_t next_seq;
   int kind;
   uint32_t front_n; /* PRIORITY: items given back to the front so far */
-  int (*compare)(const void *a, const void *b);
+  int (*compare)(const void *a, const void *b, void *arg);
+  void *arg; /* the options' user pointer, for compare and free_item */
 };
 
 struct fork_link {
@@ -80,7 +81,7 @@ struct queue {
   long maxsize;
   long unfinished;
   bool shutdown;
-  void (*free_item)(void *item);
+  void (*free_item)(void *item, void *arg);
   struct fork_link link;
   conc__awaiter_t *aget, *aput; /* task waiters, oldest first */
 };
@@ -153,14 +154,15 @@ static size_t entry_size(const struct store *s) {
 }
 
 static int store_init(struct store *s, int kind,
-                      int (*compare)(const void *, const void *),
-                      size_t initial) {
+                      int (*compare)(const void *, const void *, void *),
+                      void *arg, size_t initial) {
   size_t cap = 16;
   while (cap < initial)
     cap <<= 1;
   memset(s, 0, sizeof(*s));
   s->kind = kind;
   s->compare = compare;
+  s->arg = arg;
   s->next_seq = FRONT_SEQ;
   s->buf = malloc(cap * entry_size(s));
   if (!s->buf)
@@ -194,7 +196,7 @@ static int store_grow(struct store *s) {
 
 static bool pent_before(const struct store *s, const struct pent *a,
                         const struct pent *b) {
-  int c = s->compare(a->item, b->item);
+  int c = s->compare(a->item, b->item, s->arg);
   return c < 0 || (c == 0 && a->seq < b->seq);
 }
 
@@ -287,11 +289,11 @@ static void *store_pop(struct store *s) {
   }
 }
 
-static void store_drop_all(struct store *s, void (*free_item)(void *)) {
+static void store_drop_all(struct store *s, void (*free_item)(void *, void *)) {
   while (s->count > 0) {
     void *item = store_pop(s);
     if (free_item)
-      free_item(item);
+      free_item(item, s->arg);
   }
 }
 
@@ -326,7 +328,7 @@ int conc_queue_init(conc_queue_t *q, const conc_queue_opts_t *opts) {
   size_t initial = opts->maxsize > 0 && opts->maxsize < 1024
                        ? (size_t)opts->maxsize
                        : (opts->maxsize > 0 ? 1024 : 16);
-  int rc = store_init(&s->st, opts->kind, opts->compare, initial);
+  int rc = store_init(&s->st, opts->kind, opts->compare, opts->arg, initial);
   if (rc)
     return rc;
   s->maxsize = opts->maxsize;
@@ -695,7 +697,7 @@ int conc_queue_shutdown(conc_queue_t *q, bool immediate) {
     while (s->st.count > 0) {
       void *item = store_pop(&s->st);
       if (s->free_item)
-        s->free_item(item);
+        s->free_item(item, s->st.arg);
       if (s->unfinished > 0)
         s->unfinished--;
     }

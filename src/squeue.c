@@ -80,7 +80,8 @@ struct core {
   _Alignas(64) conc__mu_t spare_mu;
   struct chunk *spare;
   int nspare;
-  void (*free_item)(void *item);
+  void (*free_item)(void *item, void *arg);
+  void *arg;
   struct core *prev, *next; /* registry */
 };
 
@@ -380,6 +381,7 @@ int conc_simple_queue_init(conc_simple_queue_t *q,
   k->published = 0;
   c->head = c->tail = k;
   c->free_item = opts ? opts->free_item : NULL;
+  c->arg = opts ? opts->arg : NULL;
   pthread_once(&reg_once, reg_init);
   pthread_mutex_lock(&reg_mu);
   c->next = reg_head.next;
@@ -405,7 +407,7 @@ void conc_simple_queue_destroy(conc_simple_queue_t *q) {
   void *item;
   while (try_pop(c, &item) == 0)
     if (c->free_item)
-      c->free_item(item);
+      c->free_item(item, c->arg);
   free(c->head);
   while (c->spare) {
     struct chunk *k = c->spare;

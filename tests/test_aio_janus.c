@@ -35,7 +35,8 @@ static void run_main(conc_aio_fn_t fn, void *arg) {
   assert_int_equal(conc_aio_run(fn, arg, NULL, &r), 0);
 }
 
-static int qint_cmp(const void *a, const void *b) {
+static int qint_cmp(const void *a, const void *b, void *arg) {
+  (void)arg;
   return (N(a) > N(b)) - (N(a) < N(b));
 }
 
@@ -437,7 +438,8 @@ test_janus_lifo_cancel_after_hand_over_puts_item_back_on_top(void **state) {
 }
 
 /* Equal priorities keep insertion order, also for an item given back. */
-static int cmp_tens(const void *a, const void *b) {
+static int cmp_tens(const void *a, const void *b, void *arg) {
+  (void)arg;
   return (N(a) / 10 > N(b) / 10) - (N(a) / 10 < N(b) / 10);
 }
 

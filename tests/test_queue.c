@@ -15,12 +15,14 @@
 #define I(x) ((void *)(intptr_t)(x))
 #define V(p) ((int)(intptr_t)(p))
 
-static int cmp_int(const void *a, const void *b) {
+static int cmp_int(const void *a, const void *b, void *arg) {
+  (void)arg;
   return (V(a) > V(b)) - (V(a) < V(b));
 }
 
 /* Items are pairs key*1000+tag; only the key is compared (ties). */
-static int cmp_key(const void *a, const void *b) {
+static int cmp_key(const void *a, const void *b, void *arg) {
+  (void)arg;
   int x = V(a) / 1000, y = V(b) / 1000;
   return (x > y) - (x < y);
 }
@@ -400,8 +402,9 @@ static void shutdown_gets_drain_then_fail(void **state) {
 }
 
 static int freed;
-static void count_free(void *item) {
+static void count_free(void *item, void *arg) {
   (void)item;
+  *(int *)arg += 1; /* the user pointer arrives */
   freed++;
 }
 
@@ -409,14 +412,18 @@ static void count_free(void *item) {
 static void shutdown_immediate_drains_and_releases_join(void **state) {
   (void)state;
   conc_queue_t q;
+  int via_arg = 0; /* free_item gets the options' user pointer */
   assert_int_equal(
-      conc_queue_init(&q, &(conc_queue_opts_t){.free_item = count_free}), 0);
+      conc_queue_init(
+          &q, &(conc_queue_opts_t){.free_item = count_free, .arg = &via_arg}),
+      0);
   for (int i = 1; i <= 4; i++)
     assert_int_equal(conc_queue_put_nowait(&q, I(i)), 0);
   assert_int_equal(get_int(&q), 1); /* got, but no task_done yet */
   freed = 0;
   assert_int_equal(conc_queue_shutdown(&q, true), 0);
   assert_int_equal(freed, 3);
+  assert_int_equal(via_arg, 3);
   assert_int_equal(conc_queue_qsize(&q), 0);
   assert_int_equal(conc_queue_unfinished_tasks(&q), 1);
   void *p;
@@ -658,10 +665,11 @@ static void simple_queue_basic(void **state) {
 static void simple_queue_spans_chunks_and_frees_rest(void **state) {
   (void)state;
   conc_simple_queue_t q;
-  assert_int_equal(
-      conc_simple_queue_init(
-          &q, &(conc_simple_queue_opts_t){.free_item = count_free}),
-      0);
+  int via_arg = 0;
+  assert_int_equal(conc_simple_queue_init(
+                       &q, &(conc_simple_queue_opts_t){.free_item = count_free,
+                                                       .arg = &via_arg}),
+                   0);
   void *p;
   for (int round = 0; round < 3; round++) {
     for (int i = 0; i < 5000; i++)
@@ -680,6 +688,7 @@ static void simple_queue_spans_chunks_and_frees_rest(void **state) {
   freed = 0;
   conc_simple_queue_destroy(&q);
   assert_int_equal(freed, 2500);
+  assert_int_equal(via_arg, 2500);
   assert_int_equal(conc_simple_queue_put(&q, I(1)), CONC_EINVAL);
 }
 

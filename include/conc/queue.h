@@ -39,20 +39,22 @@ typedef struct conc_queue_opts {
   long maxsize;
   conc_queue_kind_t kind;
   /* PRIORITY only: <0, 0, >0 as a sorts before, with, after b. It gets the
-   * items themselves (not pointers to them). Equal items leave in insertion
-   * order. */
-  int (*compare)(const void *a, const void *b);
-  /* Optional: called (with the queue's internal lock held, so it must not
-   * touch the queue) for every item that shutdown(immediate) discards or
-   * that is still queued at destroy. NULL: such items are dropped. */
-  void (*free_item)(void *item);
+   * items themselves (not pointers to them) and `arg`. Equal items leave in
+   * insertion order. */
+  int (*compare)(const void *a, const void *b, void *arg);
+  /* Optional: called with the item and `arg` (with the queue's internal
+   * lock held, so it must not touch the queue) for every item that
+   * shutdown(immediate) discards or that is still queued at destroy. NULL:
+   * such items are dropped. */
+  void (*free_item)(void *item, void *arg);
+  void *arg; /* the user pointer compare and free_item receive */
 } conc_queue_opts_t;
 
 /* Caller-allocated; the contents are private. */
 typedef struct conc_queue {
   union {
     void *align_;
-    unsigned char bytes_[192];
+    unsigned char bytes_[200];
   } priv;
 } conc_queue_t;
 
@@ -150,8 +152,10 @@ CONC_EXTERN int conc_queue_put_async(conc_queue_t *q, void *item,
 /* SimpleQueue: an unbounded FIFO whose put never blocks. */
 
 typedef struct conc_simple_queue_opts {
-  /* Called for items still queued at destroy (NULL: dropped). */
-  void (*free_item)(void *item);
+  /* Called with the item and `arg` for items still queued at destroy
+   * (NULL: dropped). */
+  void (*free_item)(void *item, void *arg);
+  void *arg;
 } conc_simple_queue_opts_t;
 
 typedef struct conc_simple_queue {
