@@ -18,6 +18,11 @@
 #include "platform-int.h"
 #include "pool-int.h"
 
+/* Chunks per worker of a typed map: every chunk is in flight at once. */
+#ifndef CONC__POOL_TYPED_CHUNKS
+#define CONC__POOL_TYPED_CHUNKS 2
+#endif
+
 /* ---- the queue (core->mu held) ------------------------------------------ */
 
 static void queue_push(conc__pool_core_t *c, conc_async_result_t *j,
@@ -241,9 +246,11 @@ int conc__pool_submit(conc__pool_core_t *c, conc_async_result_t *j,
                       size_t chunksize) {
   if (j->n && c->tp->capacity(c, j) == 0)
     return CONC_EMSGSIZE;
-  j->chunksize =
-      chunksize ? chunksize
-                : default_chunksize(c, j->n, j->kind == CONC__K_TYPED ? 2 : 4);
+  j->chunksize = chunksize ? chunksize
+                           : default_chunksize(c, j->n,
+                                               j->kind == CONC__K_TYPED
+                                                   ? CONC__POOL_TYPED_CHUNKS
+                                                   : 4);
   if (j->chunksize == 0)
     j->chunksize = 1;
   conc_async_result_t *list = NULL;
