@@ -15,9 +15,10 @@
  * ("lesson") so that we can watch it exit: at exit a process terminates
  * its daemonic children and joins the others, so "Exiting : daemon" never
  * appears. Part 2 joins the daemon, so its "Exiting" line does. The daemon
- * sleeps 1 s instead of 2 s; the lesson starts the second process 0.2 s
- * after the first, so the daemon prints first and is still asleep when
- * part 1 ends, even on a busy machine.
+ * sleeps 3 s instead of 2 s and the lesson starts the second process 0.2 s
+ * after the first, so the daemon prints first, and the other process has
+ * come and gone before the daemon wakes, even on a busy machine where a
+ * fork can take most of a second.
  */
 // clang-format on
 #include <stdio.h>
@@ -29,7 +30,7 @@ static int daemon_fn(void *arg, void **result) {
   conc_process_t *p = conc_current_process();
   printf("Starting: %s %d\n", conc_process_name(p), (int)conc_process_pid(p));
   fflush(stdout);
-  conc_sleep(1.0);
+  conc_sleep(3.0);
   printf("Exiting : %s %d\n", conc_process_name(p), (int)conc_process_pid(p));
   fflush(stdout);
   return 0;
