@@ -303,10 +303,14 @@ int conc_async_result_wait(conc_async_result_t *r, double timeout) {
   if (rc)
     return rc;
   conc__pool_help(r, dl);
-  while (!conc__load_acquire(&r->done))
-    if (conc__wait(&r->done, 0, dl, false) == CONC_ETIMEDOUT &&
-        !conc__load_acquire(&r->done))
-      return CONC_ETIMEDOUT;
+  while (!conc__load_acquire(&r->done)) {
+    rc = conc__wait_intr(&r->done, 0, dl, false);
+    bool done = conc__load_acquire(&r->done);
+    if ((rc == CONC_ETIMEDOUT || rc == CONC_EINTR) && !done)
+      return rc;          /* CONC_EINTR: a conc_interrupt() (docs/design.md) */
+    if (rc == CONC_EINTR) /* done as well: the request ends the next wait */
+      __atomic_store_n(&conc__intr_pending, 1u, __ATOMIC_RELEASE);
+  }
   return 0;
 }
 
@@ -427,8 +431,16 @@ int conc_imap_next(conc_imap_t *it, double timeout, void *out, size_t *index) {
   while ((k = imap_pick(it)) < 0) {
     uint32_t seen = conc__load_acquire(&j->seq);
     pthread_mutex_unlock(&j->mu);
-    rc = conc__wait(&j->seq, seen, dl, false);
+    rc = conc__wait_intr(&j->seq, seen, dl, false);
     pthread_mutex_lock(&j->mu);
+    if (rc == CONC_EINTR) {
+      if ((k = imap_pick(it)) < 0) {
+        pthread_mutex_unlock(&j->mu);
+        return CONC_EINTR;
+      }
+      /* an item arrived as well: it wins, the request ends the next wait */
+      __atomic_store_n(&conc__intr_pending, 1u, __ATOMIC_RELEASE);
+    }
     if (rc == CONC_ETIMEDOUT && (k = imap_pick(it)) < 0) {
       pthread_mutex_unlock(&j->mu);
       return map_limited ? imap_expire(it) : CONC_ETIMEDOUT;

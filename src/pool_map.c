@@ -402,7 +402,10 @@ void conc__pool_help(conc_async_result_t *j, int64_t deadline) {
     uint32_t seq = 0;
     pthread_mutex_lock(&c->mu);
     bool found = collect_and_watch(c, j, true, &list, &w, &k, &seq);
-    bool late = found && conc__now_ns() >= deadline;
+    /* past the deadline, or interrupted (conc_interrupt: the caller's wait
+     * then returns CONC_EINTR): the result thread collects the chunk */
+    bool late = found && (conc__now_ns() >= deadline ||
+                          conc__load_relaxed(&conc__intr_pending));
     if (late)
       unwatch_job(c, j, &list);
     bool wake = c->state != CONC__P_RUN; /* closing: the result thread

@@ -524,9 +524,11 @@ static void shm_await_lane(conc__pool_core_t *c, struct conc__pool_worker *w,
     sched_yield();
   }
   __atomic_store_n(&s->watched, (uint32_t)WATCH_SLEEP, __ATOMIC_SEQ_CST);
-  while (lane_busy(s, seq, &st))
-    if (conc__wait(&s->state, st, deadline, true) == CONC_ETIMEDOUT &&
-        lane_busy(s, seq, &st)) {
+  while (lane_busy(s, seq, &st)) {
+    int rc = conc__wait_intr(&s->state, st, deadline, true);
+    if (rc == CONC_EINTR) /* kept for the caller's own wait, which ends */
+      __atomic_store_n(&conc__intr_pending, 1u, __ATOMIC_RELEASE);
+    if ((rc == CONC_ETIMEDOUT || rc == CONC_EINTR) && lane_busy(s, seq, &st)) {
       /* Leaving before the end: the result thread collects the chunk. If
        * the worker read WATCH_SLEEP and skipped the eventfd, the state is
        * DONE by now and the caller (await_direct) collects it itself. */
@@ -534,6 +536,7 @@ static void shm_await_lane(conc__pool_core_t *c, struct conc__pool_worker *w,
         __atomic_store_n(&s->watched, (uint32_t)WATCH_NONE, __ATOMIC_SEQ_CST);
       return;
     }
+  }
 }
 
 static void shm_watch(conc__pool_core_t *c, struct conc__pool_worker *w, int k,

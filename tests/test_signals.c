@@ -21,6 +21,7 @@
 
 #include "conc/error.h"
 #include "conc/futures.h"
+#include "conc/pool.h"
 #include "conc/pqueue.h"
 #include "conc/process.h"
 #include "conc/queue.h"
@@ -139,6 +140,11 @@ union objs {
     conc_event_t go;
   } t;
   conc_process_t process;
+  struct {
+    conc_pool_t pool;
+    conc_async_result_t *res;
+    conc_imap_t *it;
+  } p;
 };
 
 static union objs obj;
@@ -521,6 +527,72 @@ static void pqueue_teardown(void *ctx) {
   conc_pqueue_destroy(&obj.pqueue);
 }
 
+/* Pool AsyncResult.get and IMapIterator.next: the task takes 1.5 s, longer
+ * than the plain-signal test's timeout, and then ends by itself. */
+static int slow_square(const void *arg, size_t len, void *res, size_t cap,
+                       size_t *rlen) {
+  (void)len;
+  (void)cap;
+  conc_sleep(1.5);
+  int x = *(const int *)arg * *(const int *)arg;
+  memcpy(res, &x, sizeof x);
+  *rlen = sizeof x;
+  return 0;
+}
+static void pool_setup(void *ctx) {
+  (void)ctx;
+  static const int seven = 7;
+  assert_int_equal(
+      conc_pool_init(&obj.p.pool, &(conc_pool_opts_t){.processes = 1}), 0);
+  assert_int_equal(conc_pool_apply_async(&obj.p.pool, slow_square, &seven,
+                                         sizeof seven, sizeof(int), NULL,
+                                         &obj.p.res),
+                   0);
+}
+static int pget_pool_call(void *ctx, double t) {
+  (void)ctx;
+  int v;
+  return conc_async_result_get(obj.p.res, t, &v, sizeof v);
+}
+static void pool_check(void *ctx) {
+  (void)ctx;
+  int v = 0;
+  assert_int_equal(conc_async_result_get(obj.p.res, CONC_FOREVER, &v, sizeof v),
+                   0);
+  assert_int_equal(v, 49);
+}
+static void pool_teardown(void *ctx) {
+  (void)ctx;
+  conc_async_result_release(obj.p.res);
+  conc_pool_destroy(&obj.p.pool);
+}
+static void imap_setup(void *ctx) {
+  (void)ctx;
+  static const int in[1] = {7};
+  assert_int_equal(
+      conc_pool_init(&obj.p.pool, &(conc_pool_opts_t){.processes = 1}), 0);
+  assert_int_equal(conc_pool_imap(&obj.p.pool, slow_square, in, 1, sizeof *in,
+                                  sizeof(int), 1, &obj.p.it),
+                   0);
+}
+static int imap_call(void *ctx, double t) {
+  (void)ctx;
+  int v;
+  return conc_imap_next(obj.p.it, t, &v, NULL);
+}
+static void imap_check(void *ctx) {
+  (void)ctx;
+  int v = 0;
+  assert_int_equal(conc_imap_next(obj.p.it, CONC_FOREVER, &v, NULL), 0);
+  assert_int_equal(v, 49);
+  assert_int_equal(conc_imap_next(obj.p.it, CONC_FOREVER, &v, NULL), CONC_EEOF);
+}
+static void imap_teardown(void *ctx) {
+  (void)ctx;
+  conc_imap_release(obj.p.it);
+  conc_pool_destroy(&obj.p.pool);
+}
+
 /* clang-format off */
 static const struct op op_sleep = {nothing, call_sleep, nothing, nothing, nothing, 0, 20};
 static const struct op op_event = {event_setup, event_call, event_unblock, event_check, nothing, CONC_ETIMEDOUT, 0};
@@ -541,6 +613,8 @@ static const struct op op_thread = {thread_setup, thread_call, thread_unblock, t
 static const struct op op_process = {process_setup, process_call, process_unblock, process_check, process_teardown, CONC_ETIMEDOUT, 0};
 static const struct op op_pget = {pqueue_setup, pget_call, pget_unblock, pget_check, pqueue_teardown, CONC_EEMPTY, 0};
 static const struct op op_pput = {pqueue_full_setup, pput_call, pput_unblock, pput_check, pqueue_teardown, CONC_EFULL, 0};
+static const struct op op_pool_get = {pool_setup, pget_pool_call, nothing, pool_check, pool_teardown, CONC_ETIMEDOUT, 0};
+static const struct op op_imap_next = {imap_setup, imap_call, nothing, imap_check, imap_teardown, CONC_ETIMEDOUT, 0};
 /* clang-format on */
 
 /* ------------------------------------------------------- the two tests */
@@ -801,6 +875,8 @@ int main(int argc, char **argv) {
       OP_TESTS(process_join, op_process),
       OP_TESTS(pqueue_get, op_pget),
       OP_TESTS(pqueue_put, op_pput),
+      OP_TESTS(pool_async_result_get, op_pool_get),
+      OP_TESTS(pool_imap_next, op_imap_next),
       cmocka_unit_test(
           interrupted_semaphore_waiter_leaves_the_unit_to_the_next),
       cmocka_unit_test(interrupted_lock_waiter_leaves_the_lock_to_the_next),

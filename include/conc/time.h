@@ -59,7 +59,9 @@ CONC_EXTERN int conc_sleep(double seconds);
  * queue get; future result, exception, wait, as_completed_next (the
  * iterator stays usable), executor map_next (which ends the map, as the
  * exception ends Python's iterator); thread and process join; process queue
- * get and put; conc_sleep. A call whose object is ready returns its result
+ * get and put; pool AsyncResult get and wait, imap next, apply and the
+ * synchronous maps (the task still runs; a later get has its result);
+ * conc_sleep. A call whose object is ready returns its result
  * and leaves the request pending. An untimed thread or process join is
  * interruptible once the program has called one of these three functions
  * (before, it waits in pthread_join or waitid): a program whose own handler
