@@ -1,7 +1,7 @@
 /*
- * Internals shared by the sync family (lock.c, condition.c, semaphore.c,
- * barrier.c): thread and process identity, and the "lock word" algorithm
- * every lock of the family is built on.
+ * Internals shared by the sync family (lock.c, lock_deathwatch.c,
+ * condition.c, semaphore.c, barrier.c): thread and process identity, and
+ * the "lock word" algorithm every lock of the family is built on.
  *
  * A lock word is 0 when free; otherwise bits 0-29 hold the holder's stamp
  * and bit 30 says that somebody may sleep on the word (release must wake).
@@ -39,12 +39,12 @@ enum conc__lw_kind { CONC__LW_PRIVATE, CONC__LW_SHARED, CONC__LW_FORKSTAMP };
 
 /*
  * A pshared lock waiter checks the holder before it first sleeps, sleeps
- * CONC__SHARED_FIRST_SLICE_NS, then asks the death watch (lock.c) to mark
- * the word CONC__LW_DIED and wake it when the holder thread ends, and
- * sleeps on in CONC__SHARED_WATCHED_SLICE_NS slices (a safety net); where
- * the watch cannot follow the holder, in CONC__SHARED_SLICE_NS slices,
- * checking the holder after each. The Barrier's sleepers use
- * CONC__SHARED_SLICE_NS to look for dead parties.
+ * CONC__SHARED_FIRST_SLICE_NS, then asks the death watch
+ * (lock_deathwatch.c) to mark the word CONC__LW_DIED and wake it when the
+ * holder thread ends, and sleeps on in CONC__SHARED_WATCHED_SLICE_NS
+ * slices (a safety net); where the watch cannot follow the holder, in
+ * CONC__SHARED_SLICE_NS slices, checking the holder after each. The
+ * Barrier's sleepers use CONC__SHARED_SLICE_NS to look for dead parties.
  */
 #define CONC__SHARED_SLICE_NS 20000000
 #define CONC__SHARED_FIRST_SLICE_NS 500000
@@ -94,6 +94,21 @@ void conc__lw_release(uint32_t *word, bool shared);
 int conc__sync_sleepers(const uint32_t *word);
 int conc__sync_wake(const uint32_t *word, int n);
 unsigned long conc__sync_wakes(void);
+
+/*
+ * The death watch (lock_deathwatch.c). conc__dw_watch: have the word
+ * marked CONC__LW_DIED and its sleepers woken once holder thread `tid`
+ * ends; returns a handle for conc__dw_unwatch, or -1: this holder cannot
+ * be watched. conc__dw_unwatch: the waiter no longer relies on handle `h`.
+ * conc__dw_fallback_slice: the slice of a sleeper that the watch cannot
+ * serve. conc__dw_before_fork, conc__dw_after_fork: fork handlers, run
+ * with lock.c's (the helper does not exist in a child).
+ */
+int conc__dw_watch(uint32_t *word, int32_t tid);
+void conc__dw_unwatch(int h);
+int64_t conc__dw_fallback_slice(void);
+void conc__dw_before_fork(void);
+void conc__dw_after_fork(void);
 
 /* Lock timeout rules of Python's Lock (spec L7). */
 int conc__lock_deadline(bool blocking, double timeout, conc_deadline_t *out);
