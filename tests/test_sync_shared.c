@@ -853,7 +853,8 @@ enum { ROUNDS = 21 };
 #endif
 #ifdef CONC_TEST_TSAN
 /* ThreadSanitizer slows every step several times over, and its children
- * of a multi-threaded parent poll instead of being watched (lock.c). */
+ * of a multi-threaded parent poll instead of being watched
+ * (lock_deathwatch.c). */
 #define NOTICE_BOUND 0.010
 #else
 #define NOTICE_BOUND 0.005
