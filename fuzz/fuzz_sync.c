@@ -152,7 +152,7 @@ static void queue_ops(struct objs *o, struct model *m, int op) {
     break;
   }
   case 2:
-    EXPECT(conc_queue_task_done(&o->q) == (m->unfinished ? 0 : CONC_EINVAL));
+    EXPECT(conc_queue_task_done(&o->q) == (m->unfinished ? 0 : CONC_ETASKDONE));
     m->unfinished -= m->unfinished > 0;
     break;
   case 3:
