@@ -59,9 +59,8 @@ int conc_barrier_init(conc_barrier_t *b, int parties,
   /* Race detectors (annotate-int.h): the words from ilock to epoch are
    * atomics, some read without ilock (seq, epoch, count); the hand-offs
    * are annotated where they happen. */
-  conc__ann_benign_race(&b->priv.ilock,
-                        (size_t)((char *)(&b->priv.epoch + 1) -
-                                 (char *)&b->priv.ilock));
+  conc__ann_benign_race(&b->priv.ilock, (size_t)((char *)(&b->priv.epoch + 1) -
+                                                 (char *)&b->priv.ilock));
   return 0;
 }
 

@@ -20,9 +20,8 @@ struct remote {
 };
 
 static struct remote *remote_of(conc_pool_t *pool) {
-  return pool && pool->priv.magic == CONC__POOL_REMOTE_MAGIC
-             ? pool->priv.core
-             : NULL;
+  return pool && pool->priv.magic == CONC__POOL_REMOTE_MAGIC ? pool->priv.core
+                                                             : NULL;
 }
 
 bool conc__pool_is_remote(conc_pool_t *pool) { return remote_of(pool); }
@@ -45,8 +44,7 @@ static int running(struct remote *r) {
   pthread_mutex_lock(&r->mu);
   int st = r->state;
   pthread_mutex_unlock(&r->mu);
-  return st == CONC__P_RUN ? 0
-                           : conc_raise(CONC_ESTATE, "Pool not running");
+  return st == CONC__P_RUN ? 0 : conc_raise(CONC_ESTATE, "Pool not running");
 }
 
 int conc__pool_remote_map(conc_pool_t *pool, conc_pool_func_t fn,

@@ -242,10 +242,9 @@ static void pool_worker_killed_fails_only_its_task(void **state) {
     conc_async_result_release(victim);
     conc_async_result_release(others);
   }
-  assert_int_equal(
-      conc_pool_map(&pool, square, in, N, sizeof *in, sizeof *out, NULL, out,
-                    NULL),
-      0);
+  assert_int_equal(conc_pool_map(&pool, square, in, N, sizeof *in, sizeof *out,
+                                 NULL, out, NULL),
+                   0);
   for (int i = 0; i < N; i++)
     assert_int_equal(out[i], in[i] * in[i]);
   assert_int_equal(conc_pool_close(&pool), 0);

@@ -872,8 +872,7 @@ static bool bad_call(int i, struct fx *f, const char **what, long *want,
   ROW(CONC_EINVAL, conc_executor_map(&f->ex, square, f->inputs, 2, 0, NULL))
   ROW(CONC_EINVAL, conc_executor_map(&f->ex, NULL, f->inputs, 2, 0, &f->m))
   ROW(CONC_EINVAL, conc_executor_map(&f->ex, square, NULL, 2, 0, &f->m))
-  ROW(CONC_EINVAL,
-      conc_executor_map(&f->ex, square, f->inputs, 2, nan_, &f->m))
+  ROW(CONC_EINVAL, conc_executor_map(&f->ex, square, f->inputs, 2, nan_, &f->m))
   PREP(CONC_ESTATE, conc_executor_shutdown(&f->ex, true, false),
        conc_executor_map(&f->ex, square, f->inputs, 2, inf, &f->m))
   PREP(CONC_EINVAL,

@@ -607,7 +607,8 @@ static int recv_next_message(void *arg, void **result) {
 }
 
 #define HUGE_MSG                                                               \
-  (1u << 20) /* many records: the writer blocks until they go                  \
+  (1u                                                                          \
+   << 20) /* many records: the writer blocks until they go                  \
               */
 
 static int send_big_then_after(void *arg, void **result) {

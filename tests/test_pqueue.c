@@ -199,7 +199,8 @@ static void joinable_queue_join_waits_for_task_done(void **state) {
   assert_int_equal(conc_pqueue_join(&q, CONC_FOREVER), 0);
   assert_true(conc_pqueue_empty(&q));
   assert_int_equal(finish(&p), 0);
-  assert_int_equal(conc_pqueue_task_done(&q), CONC_ETASKDONE); /* one too many */
+  assert_int_equal(conc_pqueue_task_done(&q),
+                   CONC_ETASKDONE); /* one too many */
   conc_pqueue_destroy(&q);
   assert_int_equal(conc_pqueue_init(&q, 0, NULL), 0);
   assert_int_equal(conc_pqueue_task_done(&q), CONC_ENOTJOINABLE);

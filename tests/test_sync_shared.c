@@ -36,8 +36,10 @@ static struct shm *shm_new(void) {
                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   assert_true(s != MAP_FAILED);
   memset(s, 0, sizeof *s);
-  assert_int_equal(conc_lock_init(&s->lock, &(conc_lock_opts_t){.pshared = true}), 0);
-  assert_int_equal(conc_rlock_init(&s->rlock, &(conc_rlock_opts_t){.pshared = true}), 0);
+  assert_int_equal(
+      conc_lock_init(&s->lock, &(conc_lock_opts_t){.pshared = true}), 0);
+  assert_int_equal(
+      conc_rlock_init(&s->rlock, &(conc_rlock_opts_t){.pshared = true}), 0);
   assert_int_equal(conc_event_init(&s->ev, &(conc_event_opts_t){true}), 0);
   assert_int_equal(
       conc_condition_init(&s->cond, &(conc_condition_opts_t){.pshared = true}),
@@ -548,7 +550,8 @@ static void shared_lock_dead_holder_gives_owner_died(void **state) {
                    CONC_ENOTRECOVERABLE);
   assert_int_equal(conc_lock_release(&s->lock), CONC_ENOTRECOVERABLE);
   /* re-initialising is the way back */
-  assert_int_equal(conc_lock_init(&s->lock, &(conc_lock_opts_t){.pshared = true}), 0);
+  assert_int_equal(
+      conc_lock_init(&s->lock, &(conc_lock_opts_t){.pshared = true}), 0);
   assert_int_equal(conc_lock_acquire(&s->lock), 0);
   shm_free(s);
 }
