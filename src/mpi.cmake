@@ -37,19 +37,7 @@ if(CONC_WITH_MPI)
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
   install(EXPORT concMpiTargets NAMESPACE conc::
     DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/conc)
-  # Relocatable like conc.pc: paths relative to the .pc file's directory.
-  set(_mpi_pcdir ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
-  if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}" OR IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
-    set(CONC_MPI_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
-    set(CONC_MPI_PC_LIBDIR "${CMAKE_INSTALL_FULL_LIBDIR}")
-    set(CONC_MPI_PC_INCLUDEDIR "${CMAKE_INSTALL_FULL_INCLUDEDIR}")
-  else()
-    file(RELATIVE_PATH _mpi_up "/root/${_mpi_pcdir}" "/root")
-    string(REGEX REPLACE "/$" "" _mpi_up "${_mpi_up}")
-    set(CONC_MPI_PC_PREFIX "\${pcfiledir}/${_mpi_up}")
-    set(CONC_MPI_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
-    set(CONC_MPI_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
-  endif()
+  include(ConcPcPaths) # relocatable, like conc.pc
   configure_file(${PROJECT_SOURCE_DIR}/cmake/conc-mpi.pc.in
     ${PROJECT_BINARY_DIR}/conc-mpi.pc @ONLY)
   install(FILES ${PROJECT_BINARY_DIR}/conc-mpi.pc

@@ -489,6 +489,9 @@ static int map_sync(conc_pool_t *pool, int kind, conc_pool_func_t fn,
                     const void *in, size_t n, size_t arg_size,
                     size_t result_size, const conc_pool_map_opts_t *opts,
                     void *out, conc_pool_error_t *error) {
+  if (conc__pool_is_remote(pool)) /* every synchronous map, typed or not */
+    return conc__pool_remote_map(pool, fn, in, n, arg_size, result_size, opts,
+                                 out, error);
   int err;
   conc__pool_core_t *c = conc__pool_core_of(pool, &err);
   if (!c)
@@ -521,9 +524,6 @@ int conc_pool_map(conc_pool_t *pool, conc_pool_func_t fn, const void *in,
                   size_t n, size_t arg_size, size_t result_size,
                   const conc_pool_map_opts_t *opts, void *out,
                   conc_pool_error_t *error) {
-  if (conc__pool_is_remote(pool))
-    return conc__pool_remote_map(pool, fn, in, n, arg_size, result_size, opts,
-                                 out, error);
   return map_sync(pool, CONC__K_MAP, fn, in, n, arg_size, result_size, opts,
                   out, error);
 }
@@ -532,9 +532,6 @@ int conc_pool_map_typed(conc_pool_t *pool, conc_pool_func_t fn, const void *in,
                         size_t n, size_t arg_size, size_t result_size,
                         const conc_pool_map_opts_t *opts, void *out,
                         conc_pool_error_t *error) {
-  if (conc__pool_is_remote(pool))
-    return conc__pool_remote_map(pool, fn, in, n, arg_size, result_size, opts,
-                                 out, error);
   return map_sync(pool, CONC__K_TYPED, fn, in, n, arg_size, result_size, opts,
                   out, error);
 }
