@@ -232,6 +232,11 @@ int conc__pool_core_pids(conc__pool_core_t *c, pid_t *pids, size_t cap);
 conc__pool_core_t *conc__pool_core_of(conc_pool_t *pool, int *err);
 /* conc_pool_init with a configuration (another transport, say). */
 int conc__pool_init_with(conc_pool_t *pool, const conc__pool_cfg_t *cfg);
+/* procexec.c: conc_process_executor_init on another transport (NULL: the
+ * fork transport); libconc_mpi's executor. */
+int conc__process_executor_init_with(conc_process_executor_t *ex,
+                                     const conc_process_executor_opts_t *opts,
+                                     const conc__pool_transport_t *tp);
 
 /* ---- pool_job.c ------------------------------------------------------------ */
 

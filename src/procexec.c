@@ -51,8 +51,9 @@ static conc__pool_core_t *core_of(conc_process_executor_t *ex, int *err) {
   return c;
 }
 
-int conc_process_executor_init(conc_process_executor_t *ex,
-                               const conc_process_executor_opts_t *opts) {
+int conc__process_executor_init_with(conc_process_executor_t *ex,
+                                     const conc_process_executor_opts_t *opts,
+                                     const conc__pool_transport_t *tp) {
   static const conc_process_executor_opts_t defaults;
   if (!ex)
     return CONC_EINVAL;
@@ -70,6 +71,7 @@ int conc_process_executor_init(conc_process_executor_t *ex,
       .buffer_size = opts->buffer_size,
       .break_on_death = opts->on_worker_death == CONC_WORKER_DEATH_BREAKS_POOL,
       .worker_prefix = "ForkProcess",
+      .transport = tp,
   };
   conc__pool_core_t *c;
   int rc = conc__pool_core_new(&cfg, &c);
@@ -78,6 +80,11 @@ int conc_process_executor_init(conc_process_executor_t *ex,
   ex->priv.core = c;
   ex->priv.magic = PEXEC_MAGIC;
   return 0;
+}
+
+int conc_process_executor_init(conc_process_executor_t *ex,
+                               const conc_process_executor_opts_t *opts) {
+  return conc__process_executor_init_with(ex, opts, NULL);
 }
 
 /* ---- a submit's hooks ------------------------------------------------------ */
