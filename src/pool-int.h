@@ -67,6 +67,7 @@ struct conc_async_result {
   uint32_t complete; /* results final (callbacks may read them) */
   uint32_t done;     /* callbacks ran: get/wait/ready see this */
   uint32_t seq;      /* bumped on every item finished (imap waiters) */
+  uint32_t waiters;  /* threads asleep on done or seq: wakes only then */
   int kind;
   conc_pool_func_t fn;
   const unsigned char *in;
@@ -172,6 +173,10 @@ typedef struct conc__pool_transport {
    * leaves it to the result thread again (off); with await_lane. */
   void (*watch)(struct conc__pool_core *c, struct conc__pool_worker *w, int k,
                 uint32_t seq, bool on);
+  /* Optional (NULL: every idle worker is alike): true when idle worker w
+   * would see a chunk at once (it is not asleep), so that dispatch prefers
+   * it to one that needs waking. */
+  bool (*awake)(struct conc__pool_core *c, struct conc__pool_worker *w);
 } conc__pool_transport_t;
 
 /* The fork + MAP_SHARED transport (pool_worker.c). */
