@@ -13,6 +13,8 @@
  *   ex.map(f, xs)                             conc_pool_map(&pool, fn, xs, n, sizeof *xs, sizeof *out, NULL, out, NULL);
  *   ex.submit(f, x).result()                  conc_pool_apply(&pool, fn, &x, sizeof x, &r, sizeof r, NULL, NULL);
  *   ex.shutdown()                             conc_pool_destroy(&pool);
+ *   ex.submit(f, x) (MPIPoolExecutor)         conc_mpi_process_executor_init(&ex, NULL); conc_process_executor_submit(...)
+ *   Pool(initializer=g, initargs=(cfg,))      CONC_INIT(g, g, sizeof cfg);   (file scope) + opts.initializer
  *
  * Tasks are the local Pool's (conc_pool_func_t, pool.h): arguments and
  * results cross as bytes. Function addresses differ between ranks (ASLR),
@@ -50,18 +52,32 @@
 
 CONC_BEGIN_DECLS
 
-/* One registered task (CONC_TASK makes them; the section holds them). */
+/* One registered task (CONC_TASK) or initializer (CONC_INIT); the
+ * section holds them. */
 typedef struct conc_task_entry {
   const char *name;
-  conc_pool_func_t fn;
+  conc_pool_func_t fn;    /* a task, or NULL */
+  int (*init)(void *arg); /* an initializer, or NULL */
+  size_t init_arg_size;   /* bytes at the initializer's argument */
 } conc_task_entry_t;
 
 #define CONC__TASK_SECTION conc_tasks
 
 /* Register `fn` under `name` (an identifier, unique in the program). */
 #define CONC_TASK(name, fn)                                                    \
+  static const conc_task_entry_t conc__task_##name                             \
+      __attribute__((used, section("conc_tasks"),                              \
+                     aligned(sizeof(void *)))) = {#name, (fn), NULL, 0}
+
+/* Register an initializer (conc_pool_opts_t.initializer, the executor's
+ * too) under `name`: on a worker rank it receives a copy of the
+ * `arg_size` bytes that initarg points to on rank 0 (NULL when arg_size is
+ * 0), since a pointer means nothing on another rank. Tasks and
+ * initializers share one namespace. */
+#define CONC_INIT(name, fn, arg_size)                                          \
   static const conc_task_entry_t conc__task_##name __attribute__((             \
-      used, section("conc_tasks"), aligned(sizeof(void *)))) = {#name, (fn)}
+      used, section("conc_tasks"), aligned(sizeof(void *)))) = {               \
+      #name, NULL, (fn), (arg_size)}
 
 /* The section's bounds as the linker gives them to the program that expands
  * the macro (weak: a program with no task has none). */
@@ -86,19 +102,34 @@ CONC_EXTERN int conc_mpi_workers(void);
 CONC_EXTERN const char *conc_mpi_task_name(conc_pool_func_t fn);
 
 /* Pool(...) over the MPI ranks: the one line that changes. The pool is an
- * ordinary conc_pool_t: conc_pool_apply, conc_pool_map, conc_pool_map_typed,
- * conc_pool_starmap, conc_pool_close / terminate / join / enter /
- * processes and conc_pool_destroy work on it unchanged, with the same
- * error detail (conc_pool_error_t; pid is 0: a rank has no local pid). The
- * asynchronous calls (apply_async, map_async, imap...) answer CONC_ENOSYS
- * over MPI for now. In static and spawn mode opts->processes is ignored
- * (the worker ranks are the processes) and an initializer is refused
- * (CONC_ENOSYS: a function pointer means nothing on another rank); in local
- * mode this is conc_pool_init. Every function the pool runs must be
- * registered with CONC_TASK (an unregistered one fails its call with
- * CONC_EINVAL). CONC_EINVAL, CONC_ENOMEM. */
+ * ordinary conc_pool_t and every Pool call works on it unchanged: apply,
+ * apply_async (with callbacks), map / map_async / map_typed / starmap /
+ * imap / imap_unordered (with chunksize), close / terminate / join /
+ * enter / processes and destroy, with the same error detail
+ * (conc_pool_error_t; pid is 0: a rank has no local pid). Calls from
+ * several threads overlap as on a local Pool. In static and spawn mode
+ * opts->processes is ignored (the worker ranks are the processes); an
+ * initializer must be registered with CONC_INIT (CONC_EINVAL otherwise)
+ * and runs on every worker rank before the pool's first task there. A task
+ * already running on a rank cannot be stopped (MPI cannot kill one rank):
+ * terminate fails the pool's unfinished work at once, and destroy waits
+ * for the chunks the ranks still run. In local mode this is
+ * conc_pool_init. Every function the pool runs must be registered with
+ * CONC_TASK (an unregistered one fails its items with CONC_EINVAL, never
+ * sent). CONC_EINVAL, CONC_ENOMEM, CONC_EAGAIN (too many pools at once). */
 CONC_EXTERN int conc_mpi_pool_init(conc_pool_t *pool,
                                    const conc_pool_opts_t *opts);
+
+/* ProcessPoolExecutor(...) over the MPI ranks (mpi4py's MPIPoolExecutor):
+ * the one line that changes from conc_process_executor_init. submit,
+ * map, shutdown, destroy and the futures (conc_process_future_result,
+ * conc_futures_wait, conc_as_completed_*) work unchanged. As
+ * conc_mpi_pool_init: max_workers is ignored over MPI, the initializer
+ * must be registered with CONC_INIT; on_worker_death does not apply (Open
+ * MPI is fail-stop). In local mode this is conc_process_executor_init. */
+CONC_EXTERN int
+conc_mpi_process_executor_init(conc_process_executor_t *ex,
+                               const conc_process_executor_opts_t *opts);
 
 CONC_END_DECLS
 

@@ -1,17 +1,22 @@
 /*
- * The MPI engine: rank 0 deals chunks of a call's items to the worker ranks,
- * keeping `inflight` chunks queued at each so that a worker never waits for
- * the next one; the workers run them and send the results back.
+ * The MPI engine: the worker ranks' serve loop, and rank 0's share of MPI
+ * that every pool uses (the communicator, the thread level, the pools'
+ * tags, the end of the job).
  *
- * Dispatch never sleeps or polls with a back-off: rank 0 blocks in
- * MPI_Mprobe for the next result from any worker and answers it at once
- * with that worker's next chunk. Chunks go out with MPI_Isend from per-slot
- * buffers, so rank 0 never blocks on a send while a worker blocks sending
- * it a result. Workers serve chunks in arrival order, so a result always
- * belongs to the oldest chunk outstanding at its worker.
+ * A worker serves the messages of rank 0 in arrival order (MPI keeps the
+ * order of one sender's messages on one communicator), whichever pool sent
+ * them: it runs a chunk and replies on the chunk's tag, runs an
+ * initializer when a pool starts on it, and answers the chunks of a pool
+ * whose initializer failed there with SKIPPED, so that rank 0 always gets
+ * one reply per chunk. Replies are blocking sends: rank 0 always has a
+ * receive pending for a chunk it sent (mpi_transport.c).
  *
- * Locking: one call runs at a time (eng.mu); MPI is called only under it on
- * rank 0 (MPI_THREAD_SERIALIZED), and by the one serving thread on a worker.
+ * Locking protocol. A worker rank has one thread. On rank 0, `eng` is
+ * written once by conc__mpi_master_init (before any pool) and read-only
+ * until conc__mpi_master_stop (after every pool has ended, at exit); the
+ * tag table is guarded by tag_mu. Under MPI_THREAD_MULTIPLE the pools call
+ * MPI from any thread; otherwise every MPI call on rank 0 after start-up is
+ * made under mpi_mu (conc__mpi_lock), which is never held while blocking.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -19,31 +24,23 @@
 #include <string.h>
 
 #include "conc/error.h"
+#include "error-int.h"
 #include "mpi-int.h"
 
-struct slot {
-  char *buf;
-  size_t cap;
-  MPI_Request req;
-  uint64_t seq;
-  size_t first; /* index of its first item in the call */
-  uint32_t nitems;
-};
-
 static struct {
-  pthread_mutex_t mu;
   MPI_Comm comm;
-  int rank_base; /* rank of worker 0 in comm */
   int workers;
-  int inflight;
-  struct slot *slots;    /* workers x inflight */
-  uint64_t *head, *tail; /* per worker: oldest outstanding, next free */
-  uint64_t seq;
-  char *rbuf;
-  size_t rcap;
-} eng = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  bool multiple;
+  int tag_ub;
+} eng;
 
-static int grow(char **buf, size_t *cap, size_t need) {
+static pthread_mutex_t mpi_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t tag_mu = PTHREAD_MUTEX_INITIALIZER;
+static int *tags_used;
+static size_t ntags, captags;
+static int tag_next = CONC__MPI_TAG_POOL;
+
+int conc__mpi_grow(char **buf, size_t *cap, size_t need) {
   if (need <= *cap)
     return 0;
   size_t c = *cap ? *cap : 4096;
@@ -59,49 +56,166 @@ static int grow(char **buf, size_t *cap, size_t need) {
 
 /* ---- worker ranks ---------------------------------------------------------- */
 
-/* Run one chunk from `in` and build its result message in *out. */
-static int run_chunk(const char *in, char **out, size_t *ocap, size_t *olen) {
-  conc__mpi_task_hdr_t h;
+/* What a worker keeps per pool that has an initializer: whether it failed
+ * here, and the copy of its argument (the initializer may keep it). */
+struct kept {
+  int tag;
+  bool failed;
+  void *arg;
+};
+static struct kept *kept;
+static size_t nkept, capkept;
+
+static struct kept *kept_of(int tag) {
+  for (size_t i = 0; i < nkept; i++)
+    if (kept[i].tag == tag)
+      return &kept[i];
+  return NULL;
+}
+
+static void reply(MPI_Comm comm, int tag, const void *buf, size_t len) {
+  MPI_Send(buf, (int)len, MPI_BYTE, 0, tag, comm);
+}
+
+static void oom(void) {
+  fprintf(stderr, "libconc_mpi: worker out of memory\n");
+  MPI_Abort(MPI_COMM_WORLD, 2);
+}
+
+/* Run one item; its code, with the message the task raised (or ours), as
+ * the local Pool's workers report it. */
+static int run_item(conc_pool_func_t fn, const conc__mpi_msg_t *h,
+                    const char *arg, char *res, size_t *len, char **msg) {
+  *msg = NULL;
+  *len = h->result_cap;
+  if (!fn) {
+    *msg = strdup("the task is not registered with CONC_TASK on this rank");
+    return CONC_EINVAL;
+  }
+  conc__raise_clear();
+  int rc = fn(arg, h->arg_size, res, h->result_cap, len);
+  char buf[CONC_POOL_MESSAGE_MAX];
+  if (rc < 0) {
+    *msg = conc__raise_take(rc);
+    return rc;
+  }
+  if (rc > 0)
+    snprintf(buf, sizeof buf, "task returned %d", rc);
+  else if (*len > h->result_cap)
+    snprintf(buf, sizeof buf,
+             "result of %zu bytes exceeds the declared capacity of %u bytes",
+             *len, h->result_cap);
+  else
+    return 0;
+  *msg = strdup(buf);
+  return rc > 0 ? CONC_EFAILED : CONC_EMSGSIZE;
+}
+
+/* Run one chunk from `in` and build its RESULT in *out. */
+static size_t run_chunk(const char *in, char **out, size_t *ocap) {
+  conc__mpi_msg_t h;
   memcpy(&h, in, sizeof h);
   conc_pool_func_t fn = conc__mpi_task_fn(h.task);
-  size_t items_off = sizeof(conc__mpi_result_hdr_t);
+  size_t items_off = sizeof h;
   size_t res_off = items_off + h.nitems * sizeof(conc__mpi_item_t);
   size_t len = res_off + (size_t)h.nitems * h.result_cap;
-  if (grow(out, ocap, len) != 0)
-    return CONC_ENOMEM;
-  conc__mpi_result_hdr_t rh = {h.seq, h.nitems, h.result_cap};
-  memcpy(*out, &rh, sizeof rh);
+  if (conc__mpi_grow(out, ocap, len) != 0)
+    oom();
+  h.kind = CONC__MPI_RESULT;
+  memcpy(*out, &h, sizeof h);
   const char *args = in + sizeof h;
   for (uint32_t i = 0; i < h.nitems; i++) {
-    char *res = *out + res_off + (size_t)i * h.result_cap;
-    size_t rlen = h.result_cap;
-    int rc = fn ? fn(args + (size_t)i * h.arg_size, h.arg_size, res,
-                     h.result_cap, &rlen)
-                : conc_raise(CONC_EINVAL, "task id %u unknown", h.task);
-    int code = rc < 0 ? rc : rc > 0 ? CONC_EFAILED : 0;
-    if (code == 0 && rlen > h.result_cap)
-      code = conc_raise(CONC_EMSGSIZE, "result of %zu bytes over %u", rlen,
-                        h.result_cap);
+    size_t rlen;
+    char *msg;
+    int code = run_item(fn, &h, args + (size_t)i * h.arg_size,
+                        *out + res_off + (size_t)i * h.result_cap, &rlen, &msg);
     conc__mpi_item_t it = {code, code ? 0 : (uint32_t)rlen};
     if (code) {
-      const char *m = conc_raised_message(code);
-      size_t ml = m ? strlen(m) : 0;
-      if (grow(out, ocap, len + ml) != 0)
-        return CONC_ENOMEM;
-      memcpy(*out + len, m ? m : "", ml);
+      size_t ml = msg ? strnlen(msg, CONC_POOL_MESSAGE_MAX - 1) : 0;
+      if (conc__mpi_grow(out, ocap, len + ml) != 0)
+        oom();
+      memcpy(*out + len, msg, ml);
       len += ml;
       it.len = (uint32_t)ml;
+      free(msg);
     }
     memcpy(*out + items_off + i * sizeof it, &it, sizeof it);
   }
-  *olen = len;
-  return 0;
+  return len;
 }
 
-void conc__mpi_serve(void) {
-  MPI_Comm parent;
-  MPI_Comm_get_parent(&parent);
-  MPI_Comm comm = parent != MPI_COMM_NULL ? parent : MPI_COMM_WORLD;
+/* A pool with an initializer starts on this rank: run it, keep its
+ * argument, and tell rank 0 how it went. */
+static void run_init(MPI_Comm comm, int tag, const char *in) {
+  conc__mpi_msg_t h;
+  memcpy(&h, in, sizeof h);
+  if (nkept == capkept) {
+    size_t cap = capkept ? 2 * capkept : 8;
+    struct kept *k = realloc(kept, cap * sizeof *k);
+    if (!k)
+      oom();
+    kept = k;
+    capkept = cap;
+  }
+  struct kept *k = kept_of(tag);
+  if (!k) {
+    k = &kept[nkept++];
+    *k = (struct kept){.tag = tag};
+  }
+  free(k->arg); /* a replacement worker of the same pool runs it again */
+  k->arg = h.arg_size ? malloc(h.arg_size) : NULL;
+  if (h.arg_size && !k->arg)
+    oom();
+  if (h.arg_size)
+    memcpy(k->arg, in + sizeof h, h.arg_size);
+  int (*fn)(void *) = conc__mpi_init_fn(h.task);
+  conc__raise_clear();
+  int rc = fn ? fn(k->arg) : CONC_EINVAL;
+  k->failed = rc < 0;
+  char out[sizeof h + CONC_POOL_MESSAGE_MAX];
+  h.kind = k->failed ? CONC__MPI_INIT_FAILED : CONC__MPI_INIT_OK;
+  memcpy(out, &h, sizeof h);
+  size_t len = sizeof h;
+  if (k->failed) {
+    char *m = fn ? conc__raise_take(rc) : NULL;
+    const char *s = m ? m : fn ? conc_strerror(rc) : "initializer unknown";
+    size_t ml = strnlen(s, CONC_POOL_MESSAGE_MAX - 1);
+    memcpy(out + len, s, ml);
+    len += ml;
+    free(m);
+  }
+  reply(comm, tag, out, len);
+}
+
+static void forget(int tag) {
+  struct kept *k = kept_of(tag);
+  if (!k)
+    return;
+  free(k->arg);
+  *k = kept[--nkept];
+}
+
+static void serve_one(MPI_Comm comm, int tag, const char *in, char **out,
+                      size_t *ocap) {
+  conc__mpi_msg_t h;
+  memcpy(&h, in, sizeof h);
+  if (h.kind == CONC__MPI_INIT) {
+    run_init(comm, tag, in);
+  } else if (h.kind == CONC__MPI_FORGET) {
+    forget(tag);
+  } else if (h.kind == CONC__MPI_CHUNK) {
+    struct kept *k = kept_of(tag);
+    if (k && k->failed) {
+      h.kind = CONC__MPI_SKIPPED;
+      reply(comm, tag, &h, sizeof h);
+      return;
+    }
+    size_t len = run_chunk(in, out, ocap);
+    reply(comm, tag, *out, len);
+  }
+}
+
+void conc__mpi_serve(MPI_Comm comm) {
   char *in = NULL, *out = NULL;
   size_t icap = 0, ocap = 0;
   for (;;) {
@@ -110,191 +224,108 @@ void conc__mpi_serve(void) {
     int n;
     MPI_Mprobe(0, MPI_ANY_TAG, comm, &msg, &st);
     MPI_Get_count(&st, MPI_BYTE, &n);
-    if (grow(&in, &icap, (size_t)n + 1) != 0)
-      MPI_Abort(MPI_COMM_WORLD, 2);
+    if (conc__mpi_grow(&in, &icap, (size_t)n + sizeof(conc__mpi_msg_t)) != 0)
+      oom();
     MPI_Mrecv(in, n, MPI_BYTE, &msg, &st);
     if (st.MPI_TAG == CONC__MPI_TAG_STOP)
       break;
-    size_t len = 0;
-    if (run_chunk(in, &out, &ocap, &len) != 0) {
-      fprintf(stderr, "libconc_mpi: worker out of memory\n");
-      MPI_Abort(MPI_COMM_WORLD, 2);
-    }
-    MPI_Send(out, (int)len, MPI_BYTE, 0, CONC__MPI_TAG_RESULT, comm);
+    if ((size_t)n >= sizeof(conc__mpi_msg_t))
+      serve_one(comm, st.MPI_TAG, in, &out, &ocap);
   }
   free(in);
   free(out);
-  if (parent != MPI_COMM_NULL)
+  while (nkept)
+    forget(kept[0].tag);
+  free(kept);
+  MPI_Comm parent;
+  MPI_Comm_get_parent(&parent);
+  if (parent != MPI_COMM_NULL) { /* spawned: comm merged parent and us */
+    MPI_Comm_free(&comm);
     MPI_Comm_disconnect(&parent);
+  }
   MPI_Finalize();
   exit(0);
 }
 
 /* ---- rank 0 ------------------------------------------------------------------ */
 
-int conc__mpi_master_init(MPI_Comm comm, int rank_base, int workers,
-                          int inflight) {
+void conc__mpi_master_init(MPI_Comm comm, int workers, bool multiple) {
   eng.comm = comm;
-  eng.rank_base = rank_base;
   eng.workers = workers;
-  eng.inflight = inflight < 2 ? 2 : inflight;
-  size_t ns = (size_t)workers * (size_t)eng.inflight;
-  eng.slots = calloc(ns, sizeof *eng.slots);
-  eng.head = calloc((size_t)workers, sizeof *eng.head);
-  eng.tail = calloc((size_t)workers, sizeof *eng.tail);
-  if (!eng.slots || !eng.head || !eng.tail)
-    return CONC_ENOMEM;
-  for (size_t i = 0; i < ns; i++)
-    eng.slots[i].req = MPI_REQUEST_NULL;
-  return 0;
+  eng.multiple = multiple;
+  int *ub = NULL, flag = 0;
+  MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &ub, &flag);
+  eng.tag_ub = flag && ub ? *ub : 32767;
 }
 
 void conc__mpi_master_stop(void) {
-  pthread_mutex_lock(&eng.mu);
-  size_t ns = (size_t)eng.workers * (size_t)eng.inflight;
-  for (size_t i = 0; i < ns; i++) {
-    MPI_Wait(&eng.slots[i].req, MPI_STATUS_IGNORE);
-    free(eng.slots[i].buf);
-  }
-  for (int w = 0; w < eng.workers; w++)
-    MPI_Send(NULL, 0, MPI_BYTE, eng.rank_base + w, CONC__MPI_TAG_STOP,
-             eng.comm);
-  if (eng.comm != MPI_COMM_WORLD) /* a spawn's intercommunicator */
-    MPI_Comm_disconnect(&eng.comm);
-  free(eng.slots);
-  free(eng.head);
-  free(eng.tail);
-  free(eng.rbuf);
-  eng.slots = NULL;
+  conc__mpi_drain_all();
+  for (int w = 1; w <= eng.workers; w++)
+    MPI_Send(NULL, 0, MPI_BYTE, w, CONC__MPI_TAG_STOP, eng.comm);
+  if (eng.comm != MPI_COMM_WORLD) /* a spawn's merged communicator */
+    MPI_Comm_free(&eng.comm);
   eng.workers = 0;
-  pthread_mutex_unlock(&eng.mu);
+  free(tags_used);
+  tags_used = NULL;
 }
 
 int conc__mpi_workers_(void) { return eng.workers; }
+MPI_Comm conc__mpi_comm(void) { return eng.comm; }
+bool conc__mpi_multiple(void) { return eng.multiple; }
 
-/* One call's progress. */
-struct call {
-  uint32_t task;
-  const char *args;
-  size_t n, arg_size, result_size, chunk;
-  size_t next; /* first item not dealt yet */
-  char *results;
-  int *errors;
-  size_t *result_lens;
-  conc_pool_error_t *item_errors;
-  conc_pool_error_t first; /* the lowest failed item's detail */
-};
-
-static int deal(struct call *c, int w) {
-  struct slot *s =
-      &eng.slots[(size_t)w * eng.inflight + eng.tail[w] % eng.inflight];
-  MPI_Wait(&s->req, MPI_STATUS_IGNORE);
-  size_t k = c->n - c->next < c->chunk ? c->n - c->next : c->chunk;
-  size_t len = sizeof(conc__mpi_task_hdr_t) + k * c->arg_size;
-  if (grow(&s->buf, &s->cap, len) != 0)
-    return CONC_ENOMEM;
-  conc__mpi_task_hdr_t h = {++eng.seq, c->task, (uint32_t)k,
-                            (uint32_t)c->arg_size, (uint32_t)c->result_size};
-  memcpy(s->buf, &h, sizeof h);
-  memcpy(s->buf + sizeof h, c->args + c->next * c->arg_size, k * c->arg_size);
-  s->seq = h.seq;
-  s->first = c->next;
-  s->nitems = (uint32_t)k;
-  c->next += k;
-  eng.tail[w]++;
-  MPI_Isend(s->buf, (int)len, MPI_BYTE, eng.rank_base + w, CONC__MPI_TAG_TASK,
-            eng.comm, &s->req);
-  return 0;
+void conc__mpi_lock(void) {
+  if (!eng.multiple)
+    pthread_mutex_lock(&mpi_mu);
 }
 
-/* Copy one result message's items into the call; returns the worker. */
-static int collect(struct call *c) {
-  MPI_Message msg;
-  MPI_Status st;
-  int n;
-  MPI_Mprobe(MPI_ANY_SOURCE, CONC__MPI_TAG_RESULT, eng.comm, &msg, &st);
-  MPI_Get_count(&st, MPI_BYTE, &n);
-  if (grow(&eng.rbuf, &eng.rcap, (size_t)n) != 0)
-    MPI_Abort(MPI_COMM_WORLD, 2); /* the message must be taken */
-  MPI_Mrecv(eng.rbuf, n, MPI_BYTE, &msg, &st);
-  int w = st.MPI_SOURCE - eng.rank_base;
-  struct slot *s =
-      &eng.slots[(size_t)w * eng.inflight + eng.head[w]++ % eng.inflight];
-  conc__mpi_result_hdr_t h;
-  memcpy(&h, eng.rbuf, sizeof h);
-  const char *items = eng.rbuf + sizeof h;
-  const char *res = items + h.nitems * sizeof(conc__mpi_item_t);
-  const char *msgs = res + (size_t)h.nitems * h.result_cap;
-  for (uint32_t i = 0; i < h.nitems; i++) {
-    conc__mpi_item_t it;
-    memcpy(&it, items + i * sizeof it, sizeof it);
-    size_t gi = s->first + i;
-    if (c->errors)
-      c->errors[gi] = it.code;
-    if (it.code == 0 && c->item_errors)
-      c->item_errors[gi] = (conc_pool_error_t){.index = (long)gi};
-    if (it.code == 0) {
-      memcpy(c->results + gi * c->result_size, res + (size_t)i * h.result_cap,
-             it.len);
-      if (c->result_lens)
-        c->result_lens[gi] = it.len;
-      continue;
-    }
-    memset(c->results + gi * c->result_size, 0, c->result_size);
-    conc_pool_error_t e = {.code = it.code, .index = (long)gi};
-    size_t ml = it.len < sizeof e.message - 1 ? it.len : sizeof e.message - 1;
-    memcpy(e.message, msgs, ml);
-    e.message[ml] = '\0';
-    if (c->item_errors)
-      c->item_errors[gi] = e;
-    if (c->first.index < 0 || (long)gi < c->first.index)
-      c->first = e;
-    msgs += it.len;
-  }
-  return w;
+void conc__mpi_unlock(void) {
+  if (!eng.multiple)
+    pthread_mutex_unlock(&mpi_mu);
 }
 
-int conc__mpi_run(conc_pool_func_t fn, const void *args, size_t n,
-                  size_t arg_size, size_t result_size, size_t chunksize,
-                  void *results, int *errors, size_t *result_lens,
-                  conc_pool_error_t *item_errors, conc_pool_error_t *error) {
-  int64_t id = conc__mpi_task_id(fn);
-  if (id < 0)
-    return conc_raise(CONC_EINVAL, "the task function is not registered "
-                                   "with CONC_TASK");
-  if (arg_size > UINT32_MAX / 2 || result_size > UINT32_MAX / 2)
-    return CONC_EOVERFLOW;
-  if (n == 0)
-    return 0;
-  struct call c = {.task = (uint32_t)id,
-                   .args = args,
-                   .n = n,
-                   .arg_size = arg_size,
-                   .result_size = result_size,
-                   .chunk = chunksize ? chunksize : 1,
-                   .results = results,
-                   .errors = errors,
-                   .result_lens = result_lens,
-                   .item_errors = item_errors,
-                   .first = {.index = -1}};
-  pthread_mutex_lock(&eng.mu);
-  size_t chunks = (n + c.chunk - 1) / c.chunk, done = 0;
+static bool tag_in_use(int tag) {
+  for (size_t i = 0; i < ntags; i++)
+    if (tags_used[i] == tag)
+      return true;
+  return false;
+}
+
+/* Tags go round: a pool's tag is free again only once the pool took every
+ * reply it was due (mpi_transport.c drains them), so a reused tag never
+ * meets a stale message. */
+int conc__mpi_tag_new(int *tag) {
   int rc = 0;
-  for (int k = 0; k < eng.inflight && rc == 0; k++)
-    for (int w = 0; w < eng.workers && c.next < n && rc == 0; w++)
-      rc = deal(&c, w);
-  while (rc == 0 && done < chunks) {
-    int w = collect(&c);
-    done++;
-    if (c.next < n)
-      rc = deal(&c, w);
+  pthread_mutex_lock(&tag_mu);
+  size_t span = (size_t)(eng.tag_ub - CONC__MPI_TAG_POOL) + 1;
+  if (ntags >= span) {
+    rc = conc_raise(CONC_EAGAIN, "every MPI tag is taken by a live pool");
+  } else if (ntags == captags) {
+    size_t cap = captags ? 2 * captags : 16;
+    int *t = realloc(tags_used, cap * sizeof *t);
+    if (!t)
+      rc = CONC_ENOMEM;
+    else {
+      tags_used = t;
+      captags = cap;
+    }
   }
-  pthread_mutex_unlock(&eng.mu);
-  if (rc != 0) /* out of memory mid-call: the dealt chunks are lost */
-    MPI_Abort(MPI_COMM_WORLD, 2);
-  if (c.first.index < 0)
-    return 0;
-  if (error)
-    *error = c.first;
-  return conc_raise(c.first.code, "%s", c.first.message);
+  if (rc == 0) {
+    while (tag_in_use(tag_next))
+      tag_next = tag_next >= eng.tag_ub ? CONC__MPI_TAG_POOL : tag_next + 1;
+    *tag = tag_next;
+    tags_used[ntags++] = tag_next;
+    tag_next = tag_next >= eng.tag_ub ? CONC__MPI_TAG_POOL : tag_next + 1;
+  }
+  pthread_mutex_unlock(&tag_mu);
+  return rc;
+}
+
+void conc__mpi_tag_free(int tag) {
+  pthread_mutex_lock(&tag_mu);
+  for (size_t i = 0; i < ntags; i++)
+    if (tags_used[i] == tag) {
+      tags_used[i] = tags_used[--ntags];
+      break;
+    }
+  pthread_mutex_unlock(&tag_mu);
 }

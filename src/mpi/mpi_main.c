@@ -3,7 +3,8 @@
  * mpirun, spawned workers, or local), the ranks' agreement on the task
  * table and build, and the pools' entry point.
  * Locking: conc_mpi_main_ runs once, in main, before other threads; the
- * mode is read-only afterwards. Pools take the engine's lock.
+ * mode is read-only afterwards; the pools' MPI calls follow
+ * mpi_engine.c's rules.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,15 +47,36 @@ static void stop_workers(void) {
   MPI_Finalize();
 }
 
-/* A worker started by a spawn: agree with the parent, then serve. */
+/* The pools call MPI from several threads (mpi_transport.c): ask for
+ * MPI_THREAD_MULTIPLE (CONC_MPI_THREAD=serialized asks for less, to test
+ * the fallback, which serialises every call). */
+static bool init_mpi(int *argc, char ***argv) {
+  const char *lvl = getenv("CONC_MPI_THREAD");
+  int want = lvl && strcmp(lvl, "serialized") == 0 ? MPI_THREAD_SERIALIZED
+                                                   : MPI_THREAD_MULTIPLE;
+  int provided = MPI_THREAD_SINGLE;
+  MPI_Init_thread(argc, argv, want, &provided);
+  MPI_Query_thread(&provided);
+  if (provided < MPI_THREAD_SERIALIZED) {
+    fprintf(stderr, "libconc_mpi: this MPI library serves one thread only "
+                    "(MPI_THREAD_SERIALIZED needed)\n");
+    MPI_Abort(MPI_COMM_WORLD, 3);
+  }
+  return provided >= MPI_THREAD_MULTIPLE;
+}
+
+/* A worker started by a spawn: agree with the parent, then serve on the
+ * merged communicator (the parent is rank 0 there). */
 static void serve_parent(MPI_Comm parent) {
   agree(parent, 0, false);
-  conc__mpi_serve();
+  MPI_Comm merged;
+  MPI_Intercomm_merge(parent, 1, &merged);
+  conc__mpi_serve(merged);
 }
 
 static int start_static(int *argc, char ***argv) {
-  int provided, size, rank;
-  MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
+  int size, rank;
+  bool multiple = init_mpi(argc, argv);
   MPI_Comm parent;
   MPI_Comm_get_parent(&parent);
   if (parent != MPI_COMM_NULL)
@@ -70,21 +92,28 @@ static int start_static(int *argc, char ***argv) {
   }
   agree(MPI_COMM_WORLD, 0, rank == 0);
   if (rank > 0)
-    conc__mpi_serve();
-  int rc = conc__mpi_master_init(MPI_COMM_WORLD, 1, size - 1, 2);
-  if (rc != 0)
-    MPI_Abort(MPI_COMM_WORLD, 2);
+    conc__mpi_serve(MPI_COMM_WORLD);
+  conc__mpi_master_init(MPI_COMM_WORLD, size - 1, multiple);
   mode = STATIC;
   atexit(stop_workers);
   return 0;
 }
 
+static MPI_Comm spawn_inter = MPI_COMM_NULL;
+
+static void stop_spawned(void) {
+  conc__mpi_master_stop();
+  MPI_Comm_disconnect(&spawn_inter);
+  MPI_Finalize();
+}
+
 /* Spawn mode (CONC_MPI_SPAWN=N, no mpirun): this process starts N copies
- * of itself as workers through MPI_Comm_spawn. Where the MPI build cannot
- * (no runtime for a singleton), the pools run locally, with a notice. */
+ * of itself as workers through MPI_Comm_spawn and merges them and itself
+ * into one communicator, where it is rank 0 as under mpirun. Where the MPI
+ * build cannot spawn (no runtime for a singleton), the pools run locally,
+ * with a notice. */
 static int start_spawn(int *argc, char ***argv, int n) {
-  int provided;
-  MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
+  bool multiple = init_mpi(argc, argv);
   MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
   char exe[4096];
   ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -94,10 +123,9 @@ static int start_spawn(int *argc, char ***argv, int n) {
   }
   exe[len] = '\0';
   char **args = argc && *argc > 1 ? &(*argv)[1] : MPI_ARGV_NULL;
-  MPI_Comm inter;
   int *codes = calloc((size_t)n, sizeof *codes);
-  int rc = MPI_Comm_spawn(exe, args, n, MPI_INFO_NULL, 0, MPI_COMM_SELF, &inter,
-                          codes);
+  int rc = MPI_Comm_spawn(exe, args, n, MPI_INFO_NULL, 0, MPI_COMM_SELF,
+                          &spawn_inter, codes);
   free(codes);
   if (rc != MPI_SUCCESS) {
     fprintf(stderr, "libconc_mpi: MPI_Comm_spawn failed: pools run on "
@@ -105,11 +133,12 @@ static int start_spawn(int *argc, char ***argv, int n) {
     mode = LOCAL;
     return 0;
   }
-  agree(inter, MPI_ROOT, true);
-  if (conc__mpi_master_init(inter, 0, n, 2) != 0)
-    MPI_Abort(MPI_COMM_WORLD, 2);
+  agree(spawn_inter, MPI_ROOT, true);
+  MPI_Comm merged;
+  MPI_Intercomm_merge(spawn_inter, 0, &merged);
+  conc__mpi_master_init(merged, n, multiple);
   mode = SPAWNED;
-  atexit(stop_workers);
+  atexit(stop_spawned);
   return 0;
 }
 

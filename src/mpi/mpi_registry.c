@@ -1,5 +1,5 @@
 /*
- * The task registry: CONC_TASK entries of the program's "conc_tasks"
+ * The task registry: CONC_TASK and CONC_INIT entries of the program's "conc_tasks"
  * section, sorted by name so that every rank running the same build gives
  * a function the same id, plus the identity the ranks compare at start-up.
  * Locking: built once by conc_mpi_main_ before any pool or thread uses it,
@@ -18,8 +18,8 @@ static conc_task_entry_t *by_name; /* sorted by name: index = task id */
 static struct byfn {
   conc_pool_func_t fn;
   uint32_t id;
-} * by_fn; /* sorted by address, for the master's lookups */
-static uint32_t count;
+} * by_fn;                  /* sorted by address, for the master's lookups */
+static uint32_t count, nfn; /* entries; tasks among them */
 
 static int cmp_name(const void *a, const void *b) {
   return strcmp(((const conc_task_entry_t *)a)->name,
@@ -45,9 +45,11 @@ int conc__mpi_registry_load(const conc_task_entry_t *start,
     if (strcmp(by_name[i].name, by_name[i + 1].name) == 0)
       return conc_raise(CONC_EINVAL, "CONC_TASK name %s registered twice",
                         by_name[i].name);
+  nfn = 0; /* tasks only: an initializer's NULL fn must never match */
   for (size_t i = 0; i < n; i++)
-    by_fn[i] = (struct byfn){by_name[i].fn, (uint32_t)i};
-  qsort(by_fn, n, sizeof *by_fn, cmp_fn);
+    if (by_name[i].fn)
+      by_fn[nfn++] = (struct byfn){by_name[i].fn, (uint32_t)i};
+  qsort(by_fn, nfn, sizeof *by_fn, cmp_fn);
   count = (uint32_t)n;
   return 0;
 }
@@ -61,8 +63,22 @@ conc_pool_func_t conc__mpi_task_fn(uint32_t id) {
 int64_t conc__mpi_task_id(conc_pool_func_t fn) {
   struct byfn key = {.fn = fn};
   const struct byfn *hit =
-      count ? bsearch(&key, by_fn, count, sizeof *by_fn, cmp_fn) : NULL;
+      fn && nfn ? bsearch(&key, by_fn, nfn, sizeof *by_fn, cmp_fn) : NULL;
   return hit ? (int64_t)hit->id : -1;
+}
+
+/* Initializers are few: a scan. */
+int64_t conc__mpi_init_id(int (*fn)(void *), size_t *arg_size) {
+  for (uint32_t i = 0; fn && i < count; i++)
+    if (by_name[i].init == fn) {
+      *arg_size = by_name[i].init_arg_size;
+      return i;
+    }
+  return -1;
+}
+
+int (*conc__mpi_init_fn(uint32_t id))(void *) {
+  return id < count ? by_name[id].init : NULL;
 }
 
 const char *conc_mpi_task_name(conc_pool_func_t fn) {
