@@ -13,10 +13,14 @@ if(CONC_WITH_MPI)
     add_test(NAME ${name} COMMAND ${CONC_MPIRUN} $<TARGET_FILE:${name}>)
     add_test(NAME ${name}_local COMMAND ${name})
     add_test(NAME ${name}_spawn COMMAND ${name})
-    set_tests_properties(${name} ${name}_local ${name}_spawn PROPERTIES
-      LABELS mpi TIMEOUT ${CONC_TEST_TIMEOUT})
+    # MPI_THREAD_SERIALIZED: the pools' fallback that serialises MPI calls
+    add_test(NAME ${name}_serialized COMMAND ${CONC_MPIRUN} $<TARGET_FILE:${name}>)
+    set_tests_properties(${name} ${name}_local ${name}_spawn
+      ${name}_serialized PROPERTIES LABELS mpi TIMEOUT ${CONC_TEST_TIMEOUT})
     set_tests_properties(${name} ${name}_local PROPERTIES
       ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout")
+    set_tests_properties(${name}_serialized PROPERTIES
+      ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout;CONC_MPI_THREAD=serialized")
     # Spawn mode: the program starts two copies of itself as workers (root
     # needs Open MPI's consent in the environment, as mpirun's flag gives).
     set_tests_properties(${name}_spawn PROPERTIES ENVIRONMENT

@@ -49,8 +49,10 @@ static double run_cmd(void *cmd, long n) { return run_job(cmd, n); }
 int main(int argc, char **argv) {
   bench_init(argc, argv);
   const char *root = getuid() == 0 ? " --allow-run-as-root" : "";
-  static char libconc[512], raw[512], py[512];
+  static char libconc[512], imap[512], raw[512], py[512];
   snprintf(libconc, sizeof libconc, "%s -np 3 --oversubscribe%s %s libconc",
+           BENCH_MPIEXEC, root, BENCH_MPI_CHILD);
+  snprintf(imap, sizeof imap, "%s -np 3 --oversubscribe%s %s imap",
            BENCH_MPIEXEC, root, BENCH_MPI_CHILD);
   snprintf(raw, sizeof raw, "%s -np 3 --oversubscribe%s %s raw", BENCH_MPIEXEC,
            root, BENCH_MPI_CHILD);
@@ -68,9 +70,10 @@ int main(int argc, char **argv) {
       {"libconc_mpi map, chunksize 1", run_cmd, libconc, 0},
       {"hand-written C MPI master/worker", run_cmd, raw, 0},
       {"mpi4py.futures map", run_cmd, py, 2000},
+      {"libconc_mpi imap_unordered, chunksize 1", run_cmd, imap, 20000},
   };
   bench_compare("MPI pool: no-op tasks over 2 worker ranks", "tasks", 100000, v,
-                3);
+                4);
   unlink(py_path);
   return bench_finish();
 }

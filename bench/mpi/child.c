@@ -3,10 +3,12 @@
  * job per variant and round): it maps n no-op tasks at chunksize 1 over the
  * two worker ranks and prints the seconds the n tasks took on rank 0.
  *   bench_mpi_child libconc N   conc_pool_map on a conc_mpi_pool_init pool
+ *   bench_mpi_child imap N      conc_pool_imap_unordered on one, chunksize 1
  *   bench_mpi_child raw N       a hand-written MPI master/worker: 2 tasks in
  *                               flight per worker, blocking receives
  * Locking: none; one thread per rank.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 
 #include <mpi.h>
 
+#include "conc/error.h"
 #include "conc/mpi.h"
 
 static int noop(const void *arg, size_t len, void *res, size_t cap,
@@ -26,7 +29,23 @@ static int noop(const void *arg, size_t len, void *res, size_t cap,
 }
 CONC_TASK(noop, noop);
 
-static double run_libconc(long n) {
+/* imap_unordered: the results as they come, one next() per task. */
+static int imap_all(conc_pool_t *pool, const int64_t *in, long n,
+                    int64_t *out) {
+  conc_imap_t *it;
+  int rc = conc_pool_imap_unordered(pool, noop, in, (size_t)n, sizeof *in,
+                                    sizeof *out, 1, &it);
+  if (rc != 0)
+    return rc;
+  int64_t v;
+  size_t idx;
+  while ((rc = conc_imap_next(it, -1, &v, &idx)) == 0)
+    out[idx] = v;
+  conc_imap_release(it);
+  return rc == CONC_EEOF ? 0 : rc;
+}
+
+static double run_libconc(long n, bool imap) {
   int64_t *in = calloc((size_t)n, sizeof *in), *out = calloc((size_t)n, 8);
   for (long i = 0; i < n; i++)
     in[i] = i;
@@ -34,8 +53,10 @@ static double run_libconc(long n) {
   if (conc_mpi_pool_init(&pool, NULL) != 0)
     return -1;
   double t0 = MPI_Wtime();
-  int rc = conc_pool_map(&pool, noop, in, (size_t)n, sizeof *in, sizeof *out,
-                         &(conc_pool_map_opts_t){.chunksize = 1}, out, NULL);
+  int rc =
+      imap ? imap_all(&pool, in, n, out)
+           : conc_pool_map(&pool, noop, in, (size_t)n, sizeof *in, sizeof *out,
+                           &(conc_pool_map_opts_t){.chunksize = 1}, out, NULL);
   double t = MPI_Wtime() - t0;
   conc_pool_destroy(&pool);
   for (long i = 0; i < n && rc == 0; i++)
@@ -84,10 +105,11 @@ int main(int argc, char **argv) {
   if (argc < 3)
     return 2;
   long n = atol(argv[2]);
-  if (strcmp(argv[1], "libconc") == 0) {
+  bool imap = strcmp(argv[1], "imap") == 0;
+  if (strcmp(argv[1], "libconc") == 0 || imap) {
     if (CONC_MPI_MAIN(&argc, &argv) != 0 || !conc_mpi_active())
       return 1;
-    double t = run_libconc(n);
+    double t = run_libconc(n, imap);
     printf("%.9f\n", t);
     return t < 0;
   }
