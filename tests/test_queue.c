@@ -803,35 +803,206 @@ static void simple_queue_many_threads_timeout(void **state) {
   many_threads(2);
 }
 
-CONC_TEST_MAIN(cmocka_unit_test(order_depends_on_kind),
-               cmocka_unit_test(priority_ties_keep_insertion_order),
-               cmocka_unit_test(priority_heap_sorts_many),
-               cmocka_unit_test(maxsize_zero_or_less_is_unbounded),
-               cmocka_unit_test(full_empty_and_qsize_agree),
-               cmocka_unit_test(full_queue_put_raises_full),
-               cmocka_unit_test(empty_queue_get_raises_empty),
-               cmocka_unit_test(blocking_put_waits_for_a_get),
-               cmocka_unit_test(blocking_get_waits_for_a_put),
-               cmocka_unit_test(nowait_forms_are_non_blocking),
-               cmocka_unit_test(negative_timeout_rules),
-               cmocka_unit_test(task_done_too_many_times_is_a_value_error),
-               cmocka_unit_test(join_waits_for_every_task_done),
-               cmocka_unit_test(join_times_out_while_tasks_unfinished),
-               cmocka_unit_test(lowering_maxsize_applies_to_next_put),
-               cmocka_unit_test(raising_maxsize_wakes_blocked_putter),
-               cmocka_unit_test(shutdown_empty_refuses_everything),
-               cmocka_unit_test(shutdown_gets_drain_then_fail),
-               cmocka_unit_test(shutdown_immediate_drains_and_releases_join),
-               cmocka_unit_test(shutdown_immediate_wakes_joiner),
-               cmocka_unit_test(shutdown_wakes_blocked_putters_and_getters),
-               cmocka_unit_test(shutdown_three_getters_two_items_one_fails),
-               cmocka_unit_test(shutdown_transitions_allowed),
-               cmocka_unit_test(shutdown_does_not_release_join),
-               cmocka_unit_test(bad_arguments_are_einval),
-               cmocka_unit_test(fork_while_queue_busy_child_can_use_it),
-               cmocka_unit_test(simple_queue_basic),
-               cmocka_unit_test(simple_queue_spans_chunks_and_frees_rest),
-               cmocka_unit_test(simple_queue_one_producer_keeps_order),
-               cmocka_unit_test(simple_queue_many_threads_blocking),
-               cmocka_unit_test(simple_queue_many_threads_nonblocking),
-               cmocka_unit_test(simple_queue_many_threads_timeout))
+/* ---- SimpleQueue's lock-free blocks ------------------------------------ */
+
+/* qsize is exact on each side of a block boundary (1023 slots a block),
+ * while both indices cross it, and after blocks are recycled. */
+static void simple_queue_qsize_exact_across_blocks(void **state) {
+  (void)state;
+  conc_simple_queue_t q;
+  assert_int_equal(conc_simple_queue_init(&q, NULL), 0);
+  void *p;
+  int next_in = 0, next_out = 0;
+  for (int round = 0; round < 4; round++) {
+    for (int i = 0; i < 2100; i++) {
+      assert_int_equal(conc_simple_queue_put(&q, I(++next_in)), 0);
+      assert_int_equal(conc_simple_queue_qsize(&q), next_in - next_out);
+    }
+    for (int i = 0; i < 2100; i++) {
+      assert_int_equal(conc_simple_queue_get_nowait(&q, &p), 0);
+      assert_int_equal(V(p), ++next_out);
+      assert_int_equal(conc_simple_queue_qsize(&q), next_in - next_out);
+    }
+    assert_true(conc_simple_queue_empty(&q));
+    assert_int_equal(conc_simple_queue_get_nowait(&q, &p), CONC_EEMPTY);
+  }
+  conc_simple_queue_destroy(&q);
+}
+
+#define FIFO_PRODUCERS 4
+#define FIFO_CONSUMERS 4
+#define FIFO_ITEMS 30000 /* per producer: about 120 blocks in all */
+
+struct fifo_ctx {
+  conc_simple_queue_t q;
+  long taken;
+  long sum;
+};
+
+struct fifo_arg {
+  struct fifo_ctx *c;
+  int idx;
+};
+
+static void *fifo_producer(void *arg) {
+  struct fifo_arg *a = arg;
+  for (int i = 1; i <= FIFO_ITEMS; i++)
+    assert_int_equal(
+        conc_simple_queue_put(&a->c->q, I(i * FIFO_PRODUCERS + a->idx)), 0);
+  return NULL;
+}
+
+/* Each consumer sees every producer's items in the order they were put;
+ * half of them poll without blocking. */
+static void *fifo_consumer(void *arg) {
+  struct fifo_arg *a = arg;
+  int last[FIFO_PRODUCERS] = {0};
+  long n = 0, sum = 0;
+  for (;;) {
+    void *p;
+    int rc = a->idx % 2 ? conc_simple_queue_get_nowait(&a->c->q, &p)
+                        : conc_simple_queue_get(&a->c->q, &p, true, 1.0);
+    if (rc == CONC_EEMPTY) {
+      sched_yield();
+      continue;
+    }
+    assert_int_equal(rc, 0);
+    if (p == NULL)
+      break;
+    int v = V(p), prod = v % FIFO_PRODUCERS, seq = v / FIFO_PRODUCERS;
+    assert_true(seq > last[prod]);
+    last[prod] = seq;
+    n++;
+    sum += v;
+  }
+  __atomic_fetch_add(&a->c->taken, n, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&a->c->sum, sum, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+/* SQ2 under the lock-free paths: 4 producers and 4 consumers through
+ * about 120 block changes and recycles; per-producer FIFO, nothing lost
+ * or duplicated, and qsize 0 at the end. */
+static void simple_queue_many_producers_keep_their_order(void **state) {
+  (void)state;
+  struct fifo_ctx c = {.taken = 0};
+  assert_int_equal(conc_simple_queue_init(&c.q, NULL), 0);
+  struct fifo_arg pa[FIFO_PRODUCERS], ca[FIFO_CONSUMERS];
+  pthread_t pt[FIFO_PRODUCERS], ct[FIFO_CONSUMERS];
+  for (int i = 0; i < FIFO_CONSUMERS; i++) {
+    ca[i] = (struct fifo_arg){&c, i};
+    ct[i] = conc_test_spawn(fifo_consumer, &ca[i]);
+  }
+  for (int i = 0; i < FIFO_PRODUCERS; i++) {
+    pa[i] = (struct fifo_arg){&c, i};
+    pt[i] = conc_test_spawn(fifo_producer, &pa[i]);
+  }
+  for (int i = 0; i < FIFO_PRODUCERS; i++)
+    conc_test_join(pt[i]);
+  for (int i = 0; i < FIFO_CONSUMERS; i++)
+    assert_int_equal(conc_simple_queue_put(&c.q, NULL), 0);
+  for (int i = 0; i < FIFO_CONSUMERS; i++)
+    conc_test_join(ct[i]);
+  long expect = 0;
+  for (int i = 1; i <= FIFO_ITEMS; i++)
+    for (int k = 0; k < FIFO_PRODUCERS; k++)
+      expect += i * FIFO_PRODUCERS + k;
+  assert_int_equal(c.taken, (long)FIFO_ITEMS * FIFO_PRODUCERS);
+  assert_int_equal(c.sum, expect);
+  assert_int_equal(conc_simple_queue_qsize(&c.q), 0);
+  conc_simple_queue_destroy(&c.q);
+}
+
+struct sq_hammer {
+  conc_simple_queue_t *q;
+  int stop;
+};
+
+static void *sq_hammer(void *arg) {
+  struct sq_hammer *h = arg;
+  void *p;
+  while (!__atomic_load_n(&h->stop, __ATOMIC_RELAXED)) {
+    for (int i = 0; i < 300; i++)
+      assert_int_equal(conc_simple_queue_put(h->q, I(1)), 0);
+    for (int i = 0; i < 300; i++)
+      if (conc_simple_queue_get_nowait(h->q, &p) == 0)
+        assert_ptr_equal(p, I(1));
+  }
+  return NULL;
+}
+
+/* A child forked while two threads put and get (so a put or a get may be
+ * half done, or a block half installed, in the parent) finds a queue whose
+ * qsize counts exactly what it can get, and which still works. */
+static void simple_queue_fork_while_busy_child_counts_exactly(void **state) {
+  (void)state;
+  conc_simple_queue_t q;
+  assert_int_equal(conc_simple_queue_init(&q, NULL), 0);
+  struct sq_hammer h = {&q, 0};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    t[i] = conc_test_spawn(sq_hammer, &h);
+  for (int i = 0; i < 8; i++) {
+    conc_sleep(0.002);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      long n = conc_simple_queue_qsize(&q), got = 0;
+      void *p;
+      int ok = conc_simple_queue_put(&q, I(7)) == 0;
+      while (conc_simple_queue_get_nowait(&q, &p) == 0 && p != I(7))
+        got += p == I(1);
+      ok = ok && p == I(7) && got == n && conc_simple_queue_qsize(&q) == 0;
+      for (int k = 0; ok && k < 3000; k++) /* across blocks again */
+        ok = conc_simple_queue_put(&q, I(k + 1)) == 0;
+      for (int k = 0; ok && k < 3000; k++)
+        ok = conc_simple_queue_get_nowait(&q, &p) == 0 && p == I(k + 1);
+      _exit(ok ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
+  __atomic_store_n(&h.stop, 1, __ATOMIC_RELAXED);
+  for (int i = 0; i < 2; i++)
+    conc_test_join(t[i]);
+  conc_simple_queue_destroy(&q);
+}
+
+CONC_TEST_MAIN(
+    cmocka_unit_test(order_depends_on_kind),
+    cmocka_unit_test(priority_ties_keep_insertion_order),
+    cmocka_unit_test(priority_heap_sorts_many),
+    cmocka_unit_test(maxsize_zero_or_less_is_unbounded),
+    cmocka_unit_test(full_empty_and_qsize_agree),
+    cmocka_unit_test(full_queue_put_raises_full),
+    cmocka_unit_test(empty_queue_get_raises_empty),
+    cmocka_unit_test(blocking_put_waits_for_a_get),
+    cmocka_unit_test(blocking_get_waits_for_a_put),
+    cmocka_unit_test(nowait_forms_are_non_blocking),
+    cmocka_unit_test(negative_timeout_rules),
+    cmocka_unit_test(task_done_too_many_times_is_a_value_error),
+    cmocka_unit_test(join_waits_for_every_task_done),
+    cmocka_unit_test(join_times_out_while_tasks_unfinished),
+    cmocka_unit_test(lowering_maxsize_applies_to_next_put),
+    cmocka_unit_test(raising_maxsize_wakes_blocked_putter),
+    cmocka_unit_test(shutdown_empty_refuses_everything),
+    cmocka_unit_test(shutdown_gets_drain_then_fail),
+    cmocka_unit_test(shutdown_immediate_drains_and_releases_join),
+    cmocka_unit_test(shutdown_immediate_wakes_joiner),
+    cmocka_unit_test(shutdown_wakes_blocked_putters_and_getters),
+    cmocka_unit_test(shutdown_three_getters_two_items_one_fails),
+    cmocka_unit_test(shutdown_transitions_allowed),
+    cmocka_unit_test(shutdown_does_not_release_join),
+    cmocka_unit_test(bad_arguments_are_einval),
+    cmocka_unit_test(fork_while_queue_busy_child_can_use_it),
+    cmocka_unit_test(simple_queue_basic),
+    cmocka_unit_test(simple_queue_spans_chunks_and_frees_rest),
+    cmocka_unit_test(simple_queue_one_producer_keeps_order),
+    cmocka_unit_test(simple_queue_many_threads_blocking),
+    cmocka_unit_test(simple_queue_many_threads_nonblocking),
+    cmocka_unit_test(simple_queue_many_threads_timeout),
+    cmocka_unit_test(simple_queue_qsize_exact_across_blocks),
+    cmocka_unit_test(simple_queue_many_producers_keep_their_order),
+    cmocka_unit_test(simple_queue_fork_while_busy_child_counts_exactly))
