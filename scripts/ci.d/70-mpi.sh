@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Distributed Pool stage (issue 15): builds libconc_mpi (CONC_WITH_MPI=ON,
 # Debian's Open MPI, installed here when missing) and runs its tests under
-# `mpirun --oversubscribe -np 3`, alone (local fallback) and in spawn mode,
-# plus the benchmark's smoke run (libconc_mpi, a hand-written MPI
+# `mpirun --oversubscribe -np 3` (also with MPI_THREAD_SERIALIZED), alone
+# (local fallback) and in spawn mode, again under ASan+UBSan, plus the
+# benchmark's smoke run (libconc_mpi, a hand-written MPI
 # master/worker, mpi4py.futures). Then installs to a scratch prefix and
 # builds a program against `pkg-config conc-mpi`.
 set -euo pipefail
@@ -25,6 +26,14 @@ cmake -S . -B $dir -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONC_WITH_MPI=ON
 cmake --build $dir >/dev/null
 step "tests and bench smoke under mpirun"
 (cd $dir && ctest -L mpi --output-on-failure)
+step "test_mpi under ASan+UBSan (Open MPI's own leaks suppressed)"
+asan=build-ci-mpi-asan
+cmake -S . -B $asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONC_WITH_MPI=ON \
+  -DCONC_SANITIZER=address -DCONC_BUILD_TESTS=ON >/dev/null
+cmake --build $asan --target test_mpi >/dev/null
+(cd $asan &&
+  LSAN_OPTIONS="fast_unwind_on_malloc=0:suppressions=$PWD/../tests/mpi/lsan.supp:print_suppressions=0" \
+  ASAN_OPTIONS=fast_unwind_on_malloc=0 ctest -R '^test_mpi' --output-on-failure)
 step "install and build a program against pkg-config conc-mpi"
 prefix=$(mktemp -d)
 cmake --install $dir --prefix "$prefix" >/dev/null
