@@ -10,8 +10,7 @@
  * Each pool has its own MPI tag, so pools (and their result threads) never
  * take each other's replies. The pool's result thread is the only thread
  * that receives for it: while the pool has replies due it blocks in
- * MPI_Mprobe for the next one, takes every other that has arrived, and
- * returns to the core, which collects the finished chunks and sends the
+ * MPI_Mprobe for the next one, takes it and returns to the core, which collects the finished chunks and sends the
  * next ones in the same pass (no thread hop per chunk, no sleep, no
  * polling back-off). With nothing due it sleeps on a futex word and makes
  * no MPI call at all (Open MPI's blocking calls spin). Submitters send
@@ -132,7 +131,9 @@ static void post(struct mstate *m, int w, const void *buf, size_t len,
 /* ---- receiving (the result thread; close) --------------------------------- */
 
 /* Take one matched message: a wake-up, an initializer's outcome or a
- * chunk's reply, which goes to its lane unless the core gave it up. */
+ * chunk's reply, which goes to its lane unless the core gave it up. The
+ * result thread leaves MPI with it: whatever a wake-up asked for, the
+ * core's next pass sees. */
 static void take(conc__pool_core_t *c, struct mstate *m, MPI_Message *msg,
                  MPI_Status *st) {
   int n = 0;
@@ -145,6 +146,8 @@ static void take(conc__pool_core_t *c, struct mstate *m, MPI_Message *msg,
   MPI_Mrecv(m->spare, n, MPI_BYTE, msg, MPI_STATUS_IGNORE);
   conc__mpi_unlock();
   pthread_mutex_lock(&c->mu);
+  m->in_mpi = false;
+  __atomic_store_n(&m->pending, 0u, __ATOMIC_RELEASE);
   if (st->MPI_SOURCE == 0) { /* from ourselves: a wake-up */
     m->wake_sent = false;
     pthread_mutex_unlock(&c->mu);
@@ -193,25 +196,25 @@ static bool try_take(conc__pool_core_t *c, struct mstate *m) {
 }
 
 /* Take the next message (blocking until one arrives, `pending` is set in
- * the polling fallback, or the deadline passes), then every other that has
- * arrived. */
-static void receive(conc__pool_core_t *c, struct mstate *m,
+ * the polling fallback, or the deadline passes). One at a time: a probe
+ * that finds nothing makes Open MPI yield the CPU when ranks outnumber
+ * cores, and the next wait finds a message already there at once. */
+static bool receive(conc__pool_core_t *c, struct mstate *m,
                     conc_deadline_t deadline) {
   if (conc__mpi_multiple() && deadline == CONC_DEADLINE_NEVER) {
     MPI_Message msg;
     MPI_Status st;
     MPI_Mprobe(MPI_ANY_SOURCE, m->tag, conc__mpi_comm(), &msg, &st);
     take(c, m, &msg, &st);
-  } else {
-    while (!try_take(c, m)) {
-      if (__atomic_load_n(&m->pending, __ATOMIC_ACQUIRE) ||
-          (deadline != CONC_DEADLINE_NEVER && conc__now_ns() >= deadline))
-        return;
-      sched_yield();
-    }
+    return true;
   }
-  while (try_take(c, m))
-    ;
+  while (!try_take(c, m)) {
+    if (__atomic_load_n(&m->pending, __ATOMIC_ACQUIRE) ||
+        (deadline != CONC_DEADLINE_NEVER && conc__now_ns() >= deadline))
+      return false;
+    sched_yield();
+  }
+  return true;
 }
 
 static void mt_wait(conc__pool_core_t *c, int timeout_ms) {
@@ -237,10 +240,10 @@ static void mt_wait(conc__pool_core_t *c, int timeout_ms) {
     pthread_mutex_unlock(&c->mu);
     return;
   }
-  receive(c, m, deadline);
+  if (receive(c, m, deadline))
+    return; /* take() left MPI */
   pthread_mutex_lock(&c->mu);
   m->in_mpi = false;
-  /* whatever a wake-up asked for, the core's next pass sees it */
   __atomic_store_n(&m->pending, 0u, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&c->mu);
 }
