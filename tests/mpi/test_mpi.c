@@ -250,16 +250,16 @@ static void test_registry_names_tasks_and_ids_follow_name_order(void **st) {
   assert_string_equal(conc_mpi_task_name(twice), "twice");
   assert_string_equal(conc_mpi_task_name(picky), "picky");
   assert_null(conc_mpi_task_name(unregistered));
-  assert_int_equal(conc__mpi_task_count(), 7);
-  /* sorted by name: add_base, gate, picky, refuse_setup, set_base,
+  assert_int_equal(conc__mpi_task_count(), 8);
+  /* sorted by name: add_base, echo, gate, picky, refuse_setup, set_base,
    * too_big, twice; initializers are no tasks */
   assert_ptr_equal(conc__mpi_task_fn(0), add_base);
-  assert_ptr_equal(conc__mpi_task_fn(2), picky);
-  assert_null(conc__mpi_task_fn(3));
-  assert_ptr_equal(conc__mpi_task_fn(6), twice);
-  assert_int_equal(conc__mpi_task_id(too_big), 5);
+  assert_ptr_equal(conc__mpi_task_fn(3), picky);
+  assert_null(conc__mpi_task_fn(4));
+  assert_ptr_equal(conc__mpi_task_fn(7), twice);
+  assert_int_equal(conc__mpi_task_id(too_big), 6);
   size_t as = 0;
-  assert_int_equal(conc__mpi_init_id(set_base, &as), 4);
+  assert_int_equal(conc__mpi_init_id(set_base, &as), 5);
   assert_int_equal(as, sizeof(int64_t));
   assert_int_equal(conc__mpi_init_id(init_noop, &as), -1);
 }
@@ -270,7 +270,7 @@ static void test_identity_carries_the_build_id_and_table(void **st) {
   conc__mpi_ident(&a);
   conc__mpi_ident(&b);
   assert_memory_equal(&a, &b, sizeof a);
-  assert_int_equal(a.ntasks, 7);
+  assert_int_equal(a.ntasks, 8);
   assert_true(strlen(a.build_id) >= 16); /* gcc and clang emit one */
 }
 
@@ -691,6 +691,98 @@ static void test_executor_runs_its_initializer_over_mpi(void **st) {
   conc_process_executor_destroy(&ex);
 }
 
+/* Echoes its argument, whatever its size. */
+static int echo(const void *arg, size_t len, void *res, size_t cap,
+                size_t *rlen) {
+  if (len > cap)
+    return conc_raise(CONC_EMSGSIZE, "%zu bytes do not fit %zu", len, cap);
+  memcpy(res, arg, len);
+  *rlen = len;
+  return 0;
+}
+CONC_TASK(echo, echo);
+
+static void test_large_arguments_and_results_cross_intact(void **st) {
+  (void)st;
+  enum { N = 6, SIZE = 200 * 1024 }; /* far over MPI's eager limit */
+  unsigned char *in = malloc((size_t)N * SIZE), *out = malloc((size_t)N * SIZE);
+  for (size_t i = 0; i < (size_t)N * SIZE; i++)
+    in[i] = (unsigned char)(i * 7 + i / SIZE);
+  size_t lens[N];
+  conc_pool_t pool;
+  make_pool(&pool);
+  assert_int_equal(conc_pool_map(&pool, echo, in, N, SIZE, SIZE,
+                                 &(conc_pool_map_opts_t){.chunksize = 2,
+                                                         .result_lens = lens},
+                                 out, NULL),
+                   0);
+  assert_memory_equal(in, out, (size_t)N * SIZE);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(lens[i], SIZE);
+  close_pool(&pool);
+  free(in);
+  free(out);
+}
+
+static void test_two_pools_share_the_worker_ranks(void **st) {
+  (void)st;
+  int64_t b = 50;
+  conc_pool_t p1, p2;
+  make_pool(&p1);
+  assert_int_equal(
+      conc_mpi_pool_init(
+          &p2, &(conc_pool_opts_t){.initializer = set_base, .initarg = &b}),
+      0);
+  size_t n = 500;
+  int64_t *in = iota(n), *o1 = calloc(n, sizeof *o1), *o2 = calloc(n, 8);
+  conc_async_result_t *r1, *r2;
+  assert_int_equal(
+      conc_pool_map_async(&p1, twice, in, n, sizeof *in, 8,
+                          &(conc_pool_async_opts_t){.chunksize = 1}, &r1),
+      0);
+  assert_int_equal(
+      conc_pool_map_async(&p2, add_base, in, n, sizeof *in, 8,
+                          &(conc_pool_async_opts_t){.chunksize = 1}, &r2),
+      0);
+  assert_int_equal(conc_async_result_get(r2, CONC_FOREVER, o2, n * 8), 0);
+  assert_int_equal(conc_async_result_get(r1, CONC_FOREVER, o1, n * 8), 0);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(o1[i], 2 * (int64_t)i);
+    assert_int_equal(o2[i], (int64_t)i + 50);
+  }
+  conc_async_result_release(r1);
+  conc_async_result_release(r2);
+  close_pool(&p2);
+  close_pool(&p1);
+  free(in);
+  free(o1);
+  free(o2);
+}
+
+/* maxtasksperchild: the worker is replaced after two chunks; over MPI a
+ * new logical worker on the same rank runs the initializer again. */
+static void test_replaced_workers_run_the_initializer_again(void **st) {
+  (void)st;
+  int64_t b = 9;
+  conc_pool_t pool;
+  assert_int_equal(
+      conc_mpi_pool_init(&pool, &(conc_pool_opts_t){.initializer = set_base,
+                                                    .initarg = &b,
+                                                    .maxtasksperchild = 2}),
+      0);
+  size_t n = 40;
+  int64_t *in = iota(n), *out = calloc(n, sizeof *out);
+  assert_int_equal(
+      conc_pool_map(&pool, add_base, in, n, sizeof *in, sizeof *out,
+                    &(conc_pool_map_opts_t){.chunksize = 1}, out, NULL),
+      0);
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(out[i], (int64_t)i + 9);
+  close_pool(&pool);
+  free(in);
+  free(out);
+}
+
 int main(int argc, char **argv) {
   int rc = CONC_MPI_MAIN(&argc, &argv);
   if (rc != 0)
@@ -715,6 +807,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_terminate_fails_unfinished_work_at_once),
       cmocka_unit_test(test_executor_submit_wait_as_completed_and_map),
       cmocka_unit_test(test_executor_runs_its_initializer_over_mpi),
+      cmocka_unit_test(test_large_arguments_and_results_cross_intact),
+      cmocka_unit_test(test_two_pools_share_the_worker_ranks),
+      cmocka_unit_test(test_replaced_workers_run_the_initializer_again),
       cmocka_unit_test(test_registry_names_tasks_and_ids_follow_name_order),
       cmocka_unit_test(test_identity_carries_the_build_id_and_table),
       cmocka_unit_test(test_mode_matches_how_the_program_was_started),
