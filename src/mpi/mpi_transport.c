@@ -10,9 +10,9 @@
  * Each pool has its own MPI tag, so pools (and their result threads) never
  * take each other's replies. The pool's result thread is the only thread
  * that receives for it: while the pool has replies due it blocks in
- * MPI_Mprobe for the next one, takes it and returns to the core, which collects the finished chunks and sends the
- * next ones in the same pass (no thread hop per chunk, no sleep, no
- * polling back-off). With nothing due it sleeps on a futex word and makes
+ * MPI_Mprobe for the next one, takes it and returns to the core, which
+ * collects the finished chunk and sends the next one in the same pass (no
+ * thread hop per chunk, no sleep, no polling back-off). With nothing due it sleeps on a futex word and makes
  * no MPI call at all (Open MPI's blocking calls spin). Submitters send
  * chunks from their own threads (MPI_Isend); a wake-up that must reach a
  * result thread blocked in MPI is a zero-byte message from rank 0 to
