@@ -7,16 +7,25 @@
  *     ThreadPoolExecutor;
  *   - latency: one submit -> result at a time on an idle pool (the workers
  *     have gone to sleep: 300 us pass untimed between tasks);
- *   - map over 100k items against CPython's executor.map.
+ *   - map over 100k items against CPython's executor.map;
+ *   - scaling: S submitter threads x W workers, S and W from 1 up to the
+ *     machine's cores (--max N to go further), each submitter running its
+ *     own batches of 256: the Executor against the pthread pool with the
+ *     same number of workers.
+ *
+ * Options (before the harness's own): --max N (submitters and workers up
+ * to N; default: the online CPUs).
  *
  * Locking: each pool is its own synchronisation; the benchmark thread is
- * the only submitter.
+ * the only submitter except in the scaling rows.
  */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "conc/futures.h"
@@ -42,15 +51,14 @@ static void gap(void) {
 
 static conc_executor_t ex;
 
-static double conc_batch(void *arg, long n) {
-  (void)arg;
+/* n tasks in batches of BATCH on e; the sum of the results, or -1. */
+static long conc_batches(conc_executor_t *e, long n) {
   conc_future_t *fs[BATCH];
   long check = 0;
-  double t0 = bench_now();
   for (long done = 0; done < n;) {
     int b = n - done < BATCH ? (int)(n - done) : BATCH;
     for (int i = 0; i < b; i++)
-      if (conc_executor_submit(&ex, noop, (void *)(intptr_t)(i + 1), &fs[i]))
+      if (conc_executor_submit(e, noop, (void *)(intptr_t)(i + 1), &fs[i]))
         return -1;
     for (int i = 0; i < b; i++) {
       void *v;
@@ -61,9 +69,16 @@ static double conc_batch(void *arg, long n) {
     }
     done += b;
   }
+  return check;
+}
+
+static double conc_batch(void *arg, long n) {
+  (void)arg;
+  double t0 = bench_now();
+  long check = conc_batches(&ex, n);
   double secs = bench_now() - t0;
   bench_keep(check);
-  return secs;
+  return check < 0 ? -1 : secs;
 }
 
 static double conc_latency(void *arg, long n) {
@@ -114,30 +129,32 @@ struct hfuture {
   struct hfuture *next;
 };
 
-static struct hpool {
+struct hpool {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   struct hfuture *head, *tail;
-  int stop;
-  pthread_t threads[2];
-} hp = {
-    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, {0}};
+  int stop, nthreads;
+  pthread_t threads[64];
+};
 
-static void *hworker(void *unused) {
-  (void)unused;
+static struct hpool hp = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, {0}};
+
+static void *hworker(void *arg) {
+  struct hpool *p = arg;
   for (;;) {
-    pthread_mutex_lock(&hp.mu);
-    while (!hp.head && !hp.stop)
-      pthread_cond_wait(&hp.cv, &hp.mu);
-    struct hfuture *f = hp.head;
+    pthread_mutex_lock(&p->mu);
+    while (!p->head && !p->stop)
+      pthread_cond_wait(&p->cv, &p->mu);
+    struct hfuture *f = p->head;
     if (!f) {
-      pthread_mutex_unlock(&hp.mu);
+      pthread_mutex_unlock(&p->mu);
       return NULL;
     }
-    hp.head = f->next;
-    if (!hp.head)
-      hp.tail = NULL;
-    pthread_mutex_unlock(&hp.mu);
+    p->head = f->next;
+    if (!p->head)
+      p->tail = NULL;
+    pthread_mutex_unlock(&p->mu);
     void *r = NULL;
     f->fn(f->arg, &r);
     pthread_mutex_lock(&f->mu);
@@ -148,7 +165,22 @@ static void *hworker(void *unused) {
   }
 }
 
-static struct hfuture *hsubmit(conc_fn_t fn, void *arg) {
+static void hpool_start(struct hpool *p, int nthreads) {
+  p->nthreads = nthreads;
+  for (int i = 0; i < nthreads; i++)
+    p->threads[i] = bench_spawn(hworker, p);
+}
+
+static void hpool_stop(struct hpool *p) {
+  pthread_mutex_lock(&p->mu);
+  p->stop = 1;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  for (int i = 0; i < p->nthreads; i++)
+    bench_join(p->threads[i]);
+}
+
+static struct hfuture *hsubmit(struct hpool *p, conc_fn_t fn, void *arg) {
   struct hfuture *f = malloc(sizeof(*f));
   pthread_mutex_init(&f->mu, NULL);
   pthread_cond_init(&f->cv, NULL);
@@ -156,14 +188,14 @@ static struct hfuture *hsubmit(conc_fn_t fn, void *arg) {
   f->fn = fn;
   f->arg = arg;
   f->next = NULL;
-  pthread_mutex_lock(&hp.mu);
-  if (hp.tail)
-    hp.tail->next = f;
+  pthread_mutex_lock(&p->mu);
+  if (p->tail)
+    p->tail->next = f;
   else
-    hp.head = f;
-  hp.tail = f;
-  pthread_cond_signal(&hp.cv);
-  pthread_mutex_unlock(&hp.mu);
+    p->head = f;
+  p->tail = f;
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
   return f;
 }
 
@@ -179,19 +211,24 @@ static void *hresult(struct hfuture *f) {
   return r;
 }
 
-static double hand_batch(void *arg, long n) {
-  (void)arg;
+static long hand_batches(struct hpool *p, long n) {
   struct hfuture *fs[BATCH];
   long check = 0;
-  double t0 = bench_now();
   for (long done = 0; done < n;) {
     int b = n - done < BATCH ? (int)(n - done) : BATCH;
     for (int i = 0; i < b; i++)
-      fs[i] = hsubmit(noop, (void *)(intptr_t)(i + 1));
+      fs[i] = hsubmit(p, noop, (void *)(intptr_t)(i + 1));
     for (int i = 0; i < b; i++)
       check += (intptr_t)hresult(fs[i]);
     done += b;
   }
+  return check;
+}
+
+static double hand_batch(void *arg, long n) {
+  (void)arg;
+  double t0 = bench_now();
+  long check = hand_batches(&hp, n);
   double secs = bench_now() - t0;
   bench_keep(check);
   return secs;
@@ -203,10 +240,75 @@ static double hand_latency(void *arg, long n) {
   for (long i = 0; i < n; i++) {
     gap();
     double t0 = bench_now();
-    hresult(hsubmit(noop, NULL));
+    hresult(hsubmit(&hp, noop, NULL));
     total += bench_now() - t0;
   }
   return total;
+}
+
+/* ---- scaling: S submitters x W workers ---------------------------------- */
+
+struct scale {
+  int submitters;
+  long per;   /* tasks per submitter in this run */
+  bool error; /* a libconc submit or result failed */
+  conc_executor_t ex;
+  struct hpool pool;
+};
+
+static void conc_scale_one(void *arg, int index) {
+  (void)index;
+  struct scale *sc = arg;
+  long check = conc_batches(&sc->ex, sc->per);
+  if (check < 0)
+    sc->error = true;
+  bench_keep(check);
+}
+
+static double conc_scale(void *arg, long n) {
+  struct scale *sc = arg;
+  sc->per = n / sc->submitters > 0 ? n / sc->submitters : 1;
+  double secs = bench_threads(sc->submitters, conc_scale_one, sc);
+  return sc->error ? -1 : secs * (double)n / (double)(sc->per * sc->submitters);
+}
+
+static void hand_scale_one(void *arg, int index) {
+  (void)index;
+  struct scale *sc = arg;
+  bench_keep(hand_batches(&sc->pool, sc->per));
+}
+
+static double hand_scale(void *arg, long n) {
+  struct scale *sc = arg;
+  sc->per = n / sc->submitters > 0 ? n / sc->submitters : 1;
+  double secs = bench_threads(sc->submitters, hand_scale_one, sc);
+  return secs * (double)n / (double)(sc->per * sc->submitters);
+}
+
+static void scale_row(int submitters, int workers) {
+  struct scale *sc = calloc(1, sizeof *sc);
+  if (!sc || conc_executor_init(
+                 &sc->ex, &(conc_executor_opts_t){.max_workers = workers})) {
+    free(sc);
+    return;
+  }
+  sc->submitters = submitters;
+  sc->pool = (struct hpool){.mu = PTHREAD_MUTEX_INITIALIZER,
+                            .cv = PTHREAD_COND_INITIALIZER};
+  hpool_start(&sc->pool, workers);
+  bench_variant_t v[] = {
+      {"libconc Executor", conc_scale, sc, 0},
+      {"pthread pool + futures", hand_scale, sc, 0},
+  };
+  char title[96];
+  snprintf(title, sizeof title,
+           "executor scaling: %d submitter%s x %d worker%s, batches of 256",
+           submitters, submitters > 1 ? "s" : "", workers,
+           workers > 1 ? "s" : "");
+  bench_compare(title, "tasks", 400000, v, 2);
+  conc_executor_destroy(&sc->ex);
+  hpool_stop(&sc->pool);
+  free(sc);
 }
 
 /* ---- GLib GThreadPool with the same futures ---------------------------- */
@@ -317,12 +419,32 @@ static const char py_map[] =
     "print(time.perf_counter() - t0)\n"
     "ex.shutdown()\n";
 
+/* Take this program's options out of argv; the harness parses the rest. */
+static int own_options(int argc, char **argv, int *max) {
+  int out = 1;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--max") == 0 && i + 1 < argc)
+      *max = atoi(argv[++i]);
+    else
+      argv[out++] = argv[i];
+  }
+  argv[out] = NULL;
+  return out;
+}
+
 int main(int argc, char **argv) {
+  int max = 0;
+  argc = own_options(argc, argv, &max);
   bench_init(argc, argv);
+  if (max <= 0)
+    max = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  if (max < 1)
+    max = 1;
+  if (max > 64)
+    max = 64;
   if (conc_executor_init(&ex, &(conc_executor_opts_t){.max_workers = 2}))
     return 1;
-  for (int i = 0; i < 2; i++)
-    hp.threads[i] = bench_spawn(hworker, NULL);
+  hpool_start(&hp, 2);
 #ifdef BENCH_HAVE_GLIB
   gpool = g_thread_pool_new(gtask, NULL, 2, TRUE, NULL);
 #endif
@@ -356,12 +478,11 @@ int main(int argc, char **argv) {
   bench_compare("map over 100k items, 2 workers", "items", 100000, v, nv);
 
   conc_executor_destroy(&ex);
-  pthread_mutex_lock(&hp.mu);
-  hp.stop = 1;
-  pthread_cond_broadcast(&hp.cv);
-  pthread_mutex_unlock(&hp.mu);
-  for (int i = 0; i < 2; i++)
-    bench_join(hp.threads[i]);
+  hpool_stop(&hp);
+
+  for (int s = 1; s <= max; s++)
+    for (int w = 1; w <= max; w++)
+      scale_row(s, w);
 #ifdef BENCH_HAVE_GLIB
   g_thread_pool_free(gpool, FALSE, TRUE);
 #endif

@@ -7,14 +7,25 @@
  * queue (Vyukov's MPSC list with a permanent dummy node): submit links a
  * record with one exchange and takes no lock, so the submitting thread never
  * contends with the workers. Workers pop under the consumer mutex `cmu`, which
- * only they (and the drains of shutdown and a broken pool) take. Idle
- * workers sleep on an event count (`sleep_word`): a worker announces
- * itself, re-checks the queue and parks on the word; a submitter that
- * finds an announced sleeper claims it and bumps the word's sequence in
- * one CAS, then wakes one (both sides order their store before their load
- * with sequentially consistent atomics, so one of them sees the other; a
- * claimed sleeper is never woken twice). The control mutex `mu` guards
- * thread creation and the list of worker records.
+ * only they (and the drains of shutdown and a broken pool) take.
+ *
+ * Idle workers. A worker that runs dry first spins (no sched_yield: on a
+ * busy machine a yield hands the core to another process for a whole
+ * slice) for a few microseconds, counted in `spinning`, but only while
+ * fewer than `spin_limit` (half the CPUs) spin, so that spinners never
+ * take the cores the submitters and busy workers need. Then it lists
+ * itself on the sleeper stack (`sleepers`, under `idle_mu`, counted in
+ * `nidle`), looks at the queue once more and parks on its own word. A
+ * submitter wakes one only when no worker spins (a spinner will take the
+ * task) and no claimed worker is still on its way (`waking`): it unlists
+ * the sleeper under idle_mu, hands it the `waking` token and wakes it. A
+ * worker that pops a task and sees more queued does the same, so wake-ups
+ * spread from the workers rather than costing the submitter one syscall
+ * per task. Both sides store (push; nidle, spinning) before they load
+ * (nidle, spinning; the queue) with sequentially consistent atomics, so one
+ * of them sees the other and no task is left with every worker asleep. The
+ * control mutex `mu` guards thread creation and the list of worker records.
+ * Lock order: mu, cmu, idle_mu (only the fork handlers nest them).
  *
  * A task is a conc_fn_t: its negative return fails its future, with the
  * message it attached with conc_raise (taken on the worker right after it
@@ -35,7 +46,7 @@
  * not daemons. Fork: the prepare handler closes a gate that submit checks,
  * waits until no submit is in flight (so no queue link is half made), and
  * takes the registry lock and every core lock; in the child the cores
- * forget their workers (they do not exist there) and start new ones on
+ * forget their workers and sleepers (they do not exist there) and start new ones on
  * demand.
  */
 #include "futures-int.h"
@@ -67,9 +78,16 @@ struct core {
   uint32_t active;                  /* submits in flight, atomic */
   /* consumers (workers) */
   _Alignas(64) conc__mu_t cmu;
-  conc_future_t *head; /* under cmu */
-  /* the event count */
-  _Alignas(64) uint32_t sleep_word; /* sleepers << 16 | sequence, atomic */
+  conc_future_t *head; /* written under cmu, atomic */
+  /* idle workers: read by every submit, written when a worker goes idle */
+  _Alignas(64) uint32_t spinning; /* workers spinning for work, atomic */
+  uint32_t nidle;                 /* listed sleepers; atomic, under idle_mu */
+  bool waking; /* a claimed sleeper has not run yet; atomic, under idle_mu */
+  uint32_t spin_limit;  /* most workers that may spin at once */
+  uint32_t spin_misses; /* worker spins that found nothing, in a row */
+  struct conc__progress progress; /* &head, &waking for result() */
+  conc__mu_t idle_mu;             /* the sleeper stack */
+  struct worker *sleepers;        /* under idle_mu */
   /* control, read-mostly */
   _Alignas(64) conc__mu_t mu;
   uint32_t idle; /* Python's _idle_semaphore, atomic */
@@ -92,7 +110,12 @@ struct core {
  * record of one that runs. */
 struct worker {
   conc_thread_t thread;
-  struct worker *next;
+  struct core *core;
+  struct worker *next;      /* every worker; under mu */
+  struct worker *idle_next; /* the sleeper stack; under idle_mu */
+  uint32_t wake;            /* parked on; 1: look again; atomic */
+  bool listed;              /* on the sleeper stack; under idle_mu */
+  bool token; /* claimed by a waker: clears `waking`; under idle_mu */
 };
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -122,6 +145,11 @@ static void push_work(struct core *c, conc_future_t *f) {
 
 /* With cmu held. NULL and *busy false: empty; NULL and *busy true: a push
  * is half done (its link is about to appear). */
+/* result() spinners read the head without cmu (struct conc__progress). */
+static void set_head(struct core *c, conc_future_t *f) {
+  __atomic_store_n(&c->head, f, __ATOMIC_RELAXED);
+}
+
 static conc_future_t *pop_work(struct core *c, bool *busy) {
   conc_future_t *head = c->head, *next = next_of(head);
   *busy = false;
@@ -130,11 +158,11 @@ static conc_future_t *pop_work(struct core *c, bool *busy) {
       *busy = __atomic_load_n(&c->tail, __ATOMIC_ACQUIRE) != &c->anchor;
       return NULL;
     }
-    c->head = head = next;
+    set_head(c, head = next);
     next = next_of(next);
   }
   if (next) {
-    c->head = next;
+    set_head(c, next);
     return head;
   }
   if (__atomic_load_n(&c->tail, __ATOMIC_ACQUIRE) != head) {
@@ -144,7 +172,7 @@ static conc_future_t *pop_work(struct core *c, bool *busy) {
   push_work(c, &c->anchor);
   next = next_of(head);
   if (next) {
-    c->head = next;
+    set_head(c, next);
     return head;
   }
   *busy = true;
@@ -177,40 +205,54 @@ static conc_future_t *take_all_work(struct core *c) {
   return list;
 }
 
-/* ---- waking workers --------------------------------------------------------
- */
+/* ---- idle workers ---------------------------------------------------- */
 
-/* The event count. sleep_word holds, in one word so that claiming a sleeper
- * and bumping the sequence are one step, the number of workers announced
- * as sleeping and not yet claimed (high half) and a sequence (low half). */
-#define SLEEPER (1u << 16)
-#define SEQ_MASK 0xffffu
-
-static uint32_t bumped(uint32_t w, uint32_t sleepers_left) {
-  return sleepers_left * SLEEPER | ((w + 1) & SEQ_MASK);
+/* With idle_mu held: take w off the sleeper stack. */
+static void unlist(struct core *c, struct worker *w) {
+  struct worker **p = &c->sleepers;
+  while (*p != w)
+    p = &(*p)->idle_next;
+  *p = w->idle_next;
+  w->listed = false;
+  __atomic_store_n(&c->nidle, c->nidle - 1, __ATOMIC_SEQ_CST);
 }
 
-/* Wake one announced sleeper, if there is one (submit); true if one was
- * woken. */
-static bool wake_one_worker(struct core *c) {
-  /* seq_cst after the seq_cst exchange of the push: a worker that
-   * announced itself before our push is seen here. */
-  uint32_t w = __atomic_load_n(&c->sleep_word, __ATOMIC_SEQ_CST);
-  while (w >= SLEEPER) {
-    if (conc__cas(&c->sleep_word, &w, bumped(w, w / SLEEPER - 1))) {
-      conc__wake(&c->sleep_word, 1, false);
-      return true;
-    }
+static void poke(struct worker *w) {
+  __atomic_store_n(&w->wake, 1, __ATOMIC_RELEASE);
+  conc__wake(&w->wake, 1, false);
+}
+
+/* A task is queued: wake one sleeper, unless a spinning worker or one
+ * already woken will take it. The loads are seq_cst after the push's
+ * exchange (see the protocol at the top). */
+static void wake_idle(struct core *c) {
+  if (__atomic_load_n(&c->spinning, __ATOMIC_SEQ_CST) != 0 ||
+      __atomic_load_n(&c->nidle, __ATOMIC_SEQ_CST) == 0 ||
+      __atomic_load_n(&c->waking, __ATOMIC_SEQ_CST))
+    return;
+  conc__mu_lock(&c->idle_mu);
+  struct worker *w = c->waking ? NULL : c->sleepers;
+  if (w) {
+    unlist(c, w);
+    w->token = true;
+    __atomic_store_n(&c->waking, true, __ATOMIC_SEQ_CST);
   }
-  return false;
+  conc__mu_unlock(&c->idle_mu);
+  /* the record outlives the worker's thread: touching it unlocked is safe */
+  if (w)
+    poke(w);
 }
 
-/* Let every worker re-check (a flag was raised). */
+/* Let every worker re-check (a flag was raised). The wake-ups are sent
+ * under idle_mu: a woken worker may list itself again at once. */
 static void wake_workers(struct core *c) {
-  uint32_t w = conc__load_relaxed(&c->sleep_word);
-  while (!conc__cas(&c->sleep_word, &w, bumped(w, 0)))
-    ;
-  conc__wake(&c->sleep_word, CONC__WAKE_ALL, false);
+  conc__mu_lock(&c->idle_mu);
+  while (c->sleepers) {
+    struct worker *w = c->sleepers;
+    unlist(c, w);
+    poke(w);
+  }
+  conc__mu_unlock(&c->idle_mu);
 }
 
 static bool stop_flag(struct core *c) {
@@ -234,11 +276,13 @@ static void fork_prepare(void) {
       sched_yield();
     conc__mu_lock(&c->mu);
     conc__mu_lock(&c->cmu);
+    conc__mu_lock(&c->idle_mu);
   }
 }
 
 static void fork_parent(void) {
   for (struct core *c = reg_head.next; c != &reg_head; c = c->next) {
+    conc__mu_unlock(&c->idle_mu);
     conc__mu_unlock(&c->cmu);
     conc__mu_unlock(&c->mu);
   }
@@ -250,7 +294,11 @@ static void fork_child(void) {
   for (struct core *c = reg_head.next; c != &reg_head; c = c->next) {
     conc__mu_reinit(&c->mu);
     conc__mu_reinit(&c->cmu);
-    c->sleep_word = 0;
+    conc__mu_reinit(&c->idle_mu);
+    c->sleepers = NULL; /* parked in the parent: they do not exist here */
+    c->nidle = 0;
+    c->spinning = 0;
+    c->waking = false;
     c->nthreads = 0; /* the records stay listed, stopped, until destroy */
     c->idle = 0;
   }
@@ -284,39 +332,128 @@ static bool may_end(struct core *c) {
          queue_empty(c);
 }
 
-static conc_future_t *try_pop(struct core *c, bool *busy) {
+/* Pop the next task; *more says whether another one is queued behind it. */
+static conc_future_t *try_pop(struct core *c, bool *busy, bool *more) {
   conc__mu_lock(&c->cmu);
   conc_future_t *f = pop_work(c, busy);
   conc__mu_unlock(&c->cmu);
-  if (f)
+  *more = false;
+  if (f) {
     conc__ann_happens_after(f); /* the edge from push_work */
+    /* seq_cst after our stores to `spinning` and `waking`: a submitter
+     * that saw them set and did not wake anybody is seen here. The tail is
+     * the last node pushed, which is never popped while it is the tail. */
+    conc_future_t *t = __atomic_load_n(&c->tail, __ATOMIC_SEQ_CST);
+    *more = t != f && t != &c->anchor;
+  }
   return f;
 }
 
-/* Announce this worker as a sleeper, re-check, and park until a submitter
- * (or a flag) bumps the sequence. A worker that leaves unclaimed (the
- * sequence did not move) takes its announcement back; a claimed one was
- * taken off by its claimer. */
-static void sleep_for_work(struct core *c) {
-  uint32_t w = __atomic_add_fetch(&c->sleep_word, SLEEPER, __ATOMIC_SEQ_CST);
-  if (queue_empty(c) && !may_end(c))
-    conc__wait(&c->sleep_word, w, CONC_DEADLINE_NEVER, false);
-  uint32_t cur = conc__load_relaxed(&c->sleep_word);
-  while ((cur & SEQ_MASK) == (w & SEQ_MASK) && cur >= SLEEPER)
-    if (conc__cas(&c->sleep_word, &cur, cur - SLEEPER))
-      break;
+/* Pause while the queue is empty and no flag is up, at most ns; true if
+ * that changed. */
+static bool spin_while_empty(struct core *c, int64_t ns) {
+  int64_t end = conc__now_ns() + ns;
+  for (unsigned i = 1;; i++) {
+    if (__atomic_load_n(&c->tail, __ATOMIC_RELAXED) != &c->anchor ||
+        stop_flag(c))
+      return true;
+    if ((i & 31) == 0 && conc__now_ns() >= end)
+      return false;
+    conc__cpu_relax();
+  }
+}
+
+/* Look for work without sleeping; true if a task (or a stop flag) turned
+ * up. Every worker looks for CONC__WORKER_GRACE_NS, which bridges the gaps
+ * inside a burst of submissions (a worker that slept there would cost the
+ * submitter a wake-up call soon after); then, if fewer than spin_limit
+ * workers spin already and spinning has been paying off, it looks on for
+ * CONC__WORKER_SPIN_NS, counted in `spinning`, so that submitters leave
+ * the task to it. Pause, never sched_yield: a yield on a busy machine
+ * gives the core away for a scheduler slice, far longer than the spin. */
+static bool spin_for_work(struct core *c) {
+  if (c->spin_limit == 0)
+    return false;
+  if (spin_while_empty(c, CONC__WORKER_GRACE_NS))
+    return true;
+  uint32_t n = conc__load_relaxed(&c->spinning);
+  if (n >= c->spin_limit || !conc__spin_allowed(&c->spin_misses))
+    return false;
+  do {
+    if (n >= c->spin_limit)
+      return false;
+  } while (!__atomic_compare_exchange_n(&c->spinning, &n, n + 1, true,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+  bool found = spin_while_empty(c, CONC__WORKER_SPIN_NS);
+  /* seq_cst: after this a submitter no longer counts on us, and the
+   * sleeper's look at the queue comes after it */
+  __atomic_sub_fetch(&c->spinning, 1, __ATOMIC_SEQ_CST);
+  conc__spin_result(&c->spin_misses, found);
+  return found;
+}
+
+/* With idle_mu held, after w left the stack: if a waker claimed it, the
+ * `waking` token is w's to give back. */
+static void drop_token(struct core *c, struct worker *w) {
+  if (w->token) {
+    w->token = false;
+    __atomic_store_n(&c->waking, false, __ATOMIC_SEQ_CST);
+  }
+}
+
+/* List w as a sleeper, look at the queue once more and park on w's word
+ * until a submitter (or a flag) takes w off the stack. A stale poke from an
+ * earlier claim only makes the loop look again. */
+static void sleep_for_work(struct worker *w) {
+  struct core *c = w->core;
+  conc__mu_lock(&c->idle_mu);
+  __atomic_store_n(&w->wake, 0, __ATOMIC_RELAXED);
+  w->listed = true;
+  w->idle_next = c->sleepers;
+  c->sleepers = w;
+  __atomic_store_n(&c->nidle, c->nidle + 1, __ATOMIC_SEQ_CST);
+  conc__mu_unlock(&c->idle_mu);
+  bool nap = queue_empty(c) && !may_end(c);
+  for (;;) {
+    conc__mu_lock(&c->idle_mu);
+    bool listed = w->listed;
+    if (listed && !nap)
+      unlist(c, w);
+    else if (!listed)
+      drop_token(c, w);
+    else
+      __atomic_store_n(&w->wake, 0, __ATOMIC_RELAXED);
+    conc__mu_unlock(&c->idle_mu);
+    if (!listed || !nap)
+      return;
+    conc__wait(&w->wake, 0, CONC_DEADLINE_NEVER, false);
+  }
+}
+
+/* A submitter is between its exchange and its link: it is running (or was
+ * preempted there, rarely); pause, and yield only when that lasts. */
+static void wait_for_link(unsigned *tries) {
+  if (++*tries % 64 == 0)
+    sched_yield();
+  else
+    conc__cpu_relax();
 }
 
 /* Wait for the next task; NULL when the worker should end. */
-static conc_future_t *take_work(struct core *c) {
+static conc_future_t *take_work(struct worker *w) {
+  struct core *c = w->core;
   bool spun = false;
+  unsigned tries = 0;
   for (;;) {
-    bool busy;
-    conc_future_t *f = try_pop(c, &busy);
-    if (f)
+    bool busy, more;
+    conc_future_t *f = try_pop(c, &busy, &more);
+    if (f) {
+      if (more) /* a backlog: bring in a sleeper if nobody spins */
+        wake_idle(c);
       return f;
-    if (busy) { /* a submitter is between its two steps */
-      sched_yield();
+    }
+    if (busy) {
+      wait_for_link(&tries);
       continue;
     }
     if (may_end(c))
@@ -324,13 +461,11 @@ static conc_future_t *take_work(struct core *c) {
     if (!spun) {
       /* A batch of submissions usually brings the next task within a few
        * microseconds: look for it before going to sleep. */
-      spun = true;
-      conc__spin_while_eq_ptr((void *const *)&c->tail, &c->anchor,
-                              CONC__WORKER_SPIN_NS);
+      spun = !spin_for_work(c);
       continue;
     }
     spun = false;
-    sleep_for_work(c);
+    sleep_for_work(w);
   }
 }
 
@@ -414,10 +549,11 @@ static bool run_initializer(struct core *c) {
 
 static int worker_main(void *arg, void **result) {
   (void)result;
-  struct core *c = arg;
+  struct worker *w = arg;
+  struct core *c = w->core;
   if (run_initializer(c)) {
     conc_future_t *f;
-    while ((f = take_work(c)) != NULL) {
+    while ((f = take_work(w)) != NULL) {
       if (conc__load_acquire(&c->broken)) /* queued while the pool broke */
         fail_broken(c, f);
       else if (conc_future_set_running_or_notify_cancel(f) == 1)
@@ -456,6 +592,10 @@ int conc_executor_init(conc_executor_t *ex, const conc_executor_opts_t *opts) {
     return CONC_ENOMEM;
   memset(c, 0, size);
   c->max_workers = opts->max_workers ? opts->max_workers : default_workers();
+  /* Half the CPUs may spin (none on one CPU, where the task can only come
+   * from a thread the spinner keeps off the core). */
+  int ncpu = conc__cpu_count();
+  c->spin_limit = ncpu < 2 ? 0 : (uint32_t)(ncpu / 2);
   c->workers_end = &c->workers;
   unsigned k = conc__fetch_add(&executor_counter, 1);
   char buf[48];
@@ -468,6 +608,7 @@ int conc_executor_init(conc_executor_t *ex, const conc_executor_opts_t *opts) {
     return CONC_ENOMEM;
   }
   c->head = c->tail = &c->anchor;
+  c->progress = (struct conc__progress){&c->head, &c->waking};
   /* Race detectors: counters and the broken message are atomics read
    * without a lock. */
   conc__ann_benign_race(&c->nthreads, sizeof c->nthreads);
@@ -492,10 +633,11 @@ static int start_worker(struct core *c) {
   struct worker *w = calloc(1, sizeof *w);
   if (!w)
     return CONC_ENOMEM;
+  w->core = c;
   char name[128];
   snprintf(name, sizeof name, "%s_%d", c->prefix, c->nthreads);
   int rc = conc_thread_init(
-      &w->thread, worker_main, c,
+      &w->thread, worker_main, w,
       &(conc_thread_opts_t){.name = name, .daemon = CONC_DAEMON_NO});
   if (rc == 0) {
     rc = conc_thread_start(&w->thread);
@@ -576,10 +718,10 @@ int conc_executor_submit(conc_executor_t *ex, conc_fn_t fn, void *arg,
   int rc = submit_checks(c);
   bool broke = false;
   if (rc == 0) {
-    /* f->soon is read by result() only after the push publishes it. */
-    f->soon = __atomic_load_n(&c->sleep_word, __ATOMIC_RELAXED) >= SLEEPER;
+    /* read by result() only after the push publishes it */
+    f->progress = c->spin_limit > 0 ? &c->progress : NULL;
     push_work(c, f);
-    wake_one_worker(c);
+    wake_idle(c);
     broke = __atomic_load_n(&c->broken, __ATOMIC_SEQ_CST);
   }
   submit_leave(c);

@@ -6,43 +6,51 @@
 #define CONC_FUTURES_INT_H
 
 #include <stdbool.h>
-#include <sched.h>
 #include <stdint.h>
 
 #include "conc/futures.h"
 #include "qsync-int.h"
 
 /* Spin budgets (nanoseconds) before parking: a result() caller waiting
- * for a task that is about to finish, and an idle worker looking for the
- * next task of a batch. Both are about one sleep plus wake-up on a virtual
- * machine; measured, an idle worker that looks for 30 us instead of 3 us
- * took batch throughput from 100-800 ns to 70-110 ns a task. */
+ * for a thread-pool task, and an idle worker looking for the next task of
+ * a batch. Both spin with a pause instruction, never sched_yield: on a
+ * machine with more runnable threads than cores, a yield gives the core to
+ * another process for a whole scheduler slice (0.75-3 ms), and a third of
+ * the yields of the old 30 us worker spin took over 100 us under two CPU
+ * hogs. A spin only ever costs its budget. */
 #ifndef CONC__RESULT_SPIN_NS
 #define CONC__RESULT_SPIN_NS 50000
 #endif
-#ifndef CONC__WORKER_SPIN_NS
-#define CONC__WORKER_SPIN_NS 30000
+#ifndef CONC__STALL_NS
+#define CONC__STALL_NS 5000
 #endif
+/* After this many spins in a row that ended without their event, a thread
+ * (or an executor's workers) spins only every 16th time, as a probe: on a
+ * machine where the spins keep failing (more runnable threads than cores)
+ * spinning only takes the core from the thread it waits for. */
+#define CONC__SPIN_MISSES 4
 
-/* Spin while *word == value, at most `ns`, yielding the core between
- * looks (with more runnable threads than cores, the thread we wait for
- * may need this one); true if it changed. */
-static inline bool conc__spin_while_eq_ptr(void *const *word, const void *value,
-                                           int64_t ns) {
-  int64_t end = 0;
-  for (unsigned i = 0;; i++) {
-    if (__atomic_load_n(word, __ATOMIC_RELAXED) != value)
-      return true;
-    if ((i & 31) == 0) {
-      int64_t now = conc__now_ns();
-      if (end == 0)
-        end = now + ns;
-      else if (now >= end)
-        return false;
-    }
-    sched_yield();
-  }
+/* Whether to spin now, given the count of misses in a row (updated). */
+static inline bool conc__spin_allowed(uint32_t *misses) {
+  uint32_t m = __atomic_load_n(misses, __ATOMIC_RELAXED);
+  if (m < CONC__SPIN_MISSES)
+    return true;
+  __atomic_store_n(misses, m + 1, __ATOMIC_RELAXED);
+  return (m & 15) == 0;
 }
+
+/* Record how a spin ended. */
+static inline void conc__spin_result(uint32_t *misses, bool hit) {
+  uint32_t m = __atomic_load_n(misses, __ATOMIC_RELAXED);
+  __atomic_store_n(misses, hit ? 0 : m + 1, __ATOMIC_RELAXED);
+}
+
+#ifndef CONC__WORKER_GRACE_NS
+#define CONC__WORKER_GRACE_NS 3000
+#endif
+#ifndef CONC__WORKER_SPIN_NS
+#define CONC__WORKER_SPIN_NS 20000
+#endif
 
 /* Future states (Python's names); the WAITERS bit says a result() caller
  * may be parked on the state word. */
@@ -54,6 +62,17 @@ enum {
   FS_FINISHED = 4,
   FS_MASK = 7,
   FS_WAITERS = 8
+};
+
+/* A thread pool's signs of progress, which a result() caller watches while
+ * it spins: it keeps spinning only while the pool's queue head moves (the
+ * workers are on cores, taking tasks) or a worker was woken and has not
+ * run yet. When neither happens for CONC__STALL_NS, the workers are not
+ * running (on an oversubscribed machine they may wait for the very core
+ * the caller spins on, or the tasks are long): it parks instead. */
+struct conc__progress {
+  conc_future_t *const *head; /* the pool's queue head, atomic */
+  const bool *waking;         /* a woken worker is on its way, atomic */
 };
 
 struct conc__cb_node {
@@ -84,9 +103,9 @@ struct conc_future {
   conc_fn_t fn;
   void *arg;
   conc_future_t *next; /* work queue or free-list link */
-  /* Set by submit when an idle worker was woken for this task: it should
-   * finish soon, so result() spins before it parks. */
-  bool soon;
+  /* Set by the thread executor's submit: what result() watches while it
+   * spins (NULL: it spins only while the task runs). */
+  const struct conc__progress *progress;
   /* A block the future owns, freed with ext_free by the last release
    * (conc__future_set_ext: the process executor's result bytes and error
    * detail). */

@@ -413,24 +413,46 @@ int conc_future_set_exception(conc_future_t *f, int code, const char *message) {
   return conc__future_finish(f, NULL, failure_code(code), copy);
 }
 
-/* Spin a little before parking: a task usually finishes within a few
- * microseconds, much sooner than a sleep and a wake would take. */
+/* Spin a little before parking: a thread-pool task usually finishes
+ * within a few microseconds, much sooner than a sleep and a wake would
+ * take. Pause, never sched_yield (futures-int.h says why), and only while
+ * the pool shows progress (struct conc__progress): a spin costs at most a
+ * few microseconds when the workers are not on a core. */
+static bool spin_until_done_1(const conc_future_t *f);
+
+/* Spins of this thread's result() calls that ended with the task unfinished,
+ * in a row (conc__spin_allowed). */
+static __thread uint32_t result_misses;
+
 static void spin_until_done(const conc_future_t *f) {
-  int64_t end = 0;
-  for (unsigned i = 0; st_of(f) < FS_CANCELLED; i++) {
-    if ((i & 7) == 0) {
-      int64_t now = conc__now_ns();
-      if (end == 0)
-        end = now + CONC__RESULT_SPIN_NS;
-      else if (now >= end)
-        return;
+  if (conc__cpu_count() < 2)
+    return; /* the task can only finish once we leave the core */
+  if (conc__spin_allowed(&result_misses))
+    conc__spin_result(&result_misses, spin_until_done_1(f));
+}
+
+/* True when f finished during the spin. */
+static bool spin_until_done_1(const conc_future_t *f) {
+  const struct conc__progress *p = f->progress;
+  uint32_t st = st_of(f);
+  conc_future_t *head = p ? __atomic_load_n(p->head, __ATOMIC_RELAXED) : NULL;
+  int64_t start = conc__now_ns(), moved = start;
+  for (unsigned i = 1; st < FS_CANCELLED; i++, st = st_of(f)) {
+    conc__cpu_relax();
+    if (i & 63)
+      continue;
+    int64_t now = conc__now_ns();
+    if (now - start >= CONC__RESULT_SPIN_NS)
+      return false;
+    conc_future_t *h = p ? __atomic_load_n(p->head, __ATOMIC_RELAXED) : NULL;
+    if (h != head || (p && __atomic_load_n(p->waking, __ATOMIC_RELAXED))) {
+      head = h;
+      moved = now;
+    } else if (now - moved >= CONC__STALL_NS) {
+      return false;
     }
-    /* Yield rather than burn the core: the worker we wait for was often
-     * woken onto this very core (the kernel places a wakee near its
-     * waker), and yielding lets it run at once. Measured: a pause loop
-     * made idle-pool round trips ~40% slower. */
-    sched_yield();
   }
+  return true;
 }
 
 /* Future.result's timeout: Condition.wait rules (negative polls). */
@@ -452,9 +474,9 @@ static uint32_t wait_done_raw(conc_future_t *f, double timeout) {
   if ((s & FS_MASK) >= FS_CANCELLED)
     return s & FS_MASK;
   bool poll = timeout <= 0 && timeout != CONC_FOREVER;
-  /* Spin only for a task that runs or was handed to a woken worker; one
-   * queued behind others would keep us spinning on a core the workers need. */
-  if (!poll && ((s & FS_MASK) == FS_RUNNING || f->soon)) {
+  /* Spin only for a task that runs or that a thread pool will start soon
+   * (a process pool's queued task may take a while). */
+  if (!poll && ((s & FS_MASK) == FS_RUNNING || f->progress)) {
     spin_until_done(f);
     s = conc__load_acquire(&f->state);
   }

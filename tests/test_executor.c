@@ -4,8 +4,10 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conc/error.h"
@@ -637,6 +639,156 @@ static void shutdown_races_submitters_without_losing_tasks(void **state) {
   }
 }
 
+/* Tasks that return only once `want` of them run at the same time (or
+ * after 10 s, with CONC_ETIMEDOUT): each needs its own worker. */
+static atomic_int together_running;
+static int together_want;
+
+static int run_together(void *arg, void **result) {
+  (void)arg;
+  atomic_fetch_add(&together_running, 1);
+  double t0 = conc_monotonic();
+  while (atomic_load(&together_running) < together_want)
+    if (conc_monotonic() - t0 > 10 || conc_sleep(0.0005) != 0)
+      return CONC_ETIMEDOUT;
+  *result = I(1);
+  return 0;
+}
+
+static void run_batch_together(conc_executor_t *ex, int n) {
+  conc_future_t *fs[8];
+  atomic_store(&together_running, 0);
+  together_want = n;
+  for (int i = 0; i < n; i++)
+    assert_int_equal(conc_executor_submit(ex, run_together, NULL, &fs[i]), 0);
+  for (int i = 0; i < n; i++)
+    assert_int_equal(result_int(fs[i]), 1);
+}
+
+/* Idle workers sleep; a burst of submissions must bring in every sleeper it
+ * needs even though a submitter wakes only one when nobody spins (the woken
+ * worker brings in the next): four tasks that wait for each other finish
+ * only if four workers run them. */
+static void burst_wakes_every_sleeping_worker_it_needs(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  init_ex(&ex, 4);
+  run_batch_together(&ex, 4); /* start the four workers */
+  for (int round = 0; round < 20; round++) {
+    conc_sleep(round % 2 ? 0.0001 : 0.005); /* spinning, or all asleep */
+    run_batch_together(&ex, 4);
+  }
+  assert_int_equal(conc_executor_num_threads(&ex), 4);
+  conc_executor_destroy(&ex);
+}
+
+struct trickle {
+  conc_executor_t *ex;
+  int n, seed;
+  long sum;
+};
+
+/* Submit one task at a time with gaps around the workers' spin time, so
+ * that submits meet workers spinning, going to sleep and asleep. */
+static void *submit_trickle(void *arg) {
+  struct trickle *t = arg;
+  unsigned x = (unsigned)t->seed * 2654435761u + 1;
+  for (int i = 0; i < t->n; i++) {
+    x = x * 1103515245u + 12345u;
+    struct timespec gap = {0, (long)(x >> 8) % 60000};
+    nanosleep(&gap, NULL);
+    conc_future_t *f;
+    assert_int_equal(conc_executor_submit(t->ex, square, I(i % 100), &f), 0);
+    t->sum += result_int(f);
+  }
+  return NULL;
+}
+
+/* No wake-up is lost: several threads submit single tasks while workers go
+ * from spinning to sleeping; every result arrives (within result_int's
+ * 10 s). */
+static void spaced_submits_from_many_threads_all_complete(void **state) {
+  (void)state;
+  conc_executor_t ex;
+  init_ex(&ex, 4);
+  struct trickle t[3];
+  pthread_t th[3];
+  for (int i = 0; i < 3; i++) {
+    t[i] = (struct trickle){.ex = &ex, .n = 300, .seed = i};
+    th[i] = conc_test_spawn(submit_trickle, &t[i]);
+  }
+  long want = 0;
+  for (int k = 0; k < 300; k++)
+    want += (long)(k % 100) * (k % 100);
+  for (int i = 0; i < 3; i++) {
+    conc_test_join(th[i]);
+    assert_int_equal(t[i].sum, want);
+  }
+  conc_executor_destroy(&ex);
+}
+
+struct canceller_sub {
+  conc_executor_t *ex;
+  atomic_int *started;
+  int accepted, finished, cancelled;
+};
+
+/* Submit until refused, keeping every future; then each must be done:
+ * finished with its result or cancelled by shutdown(cancel_futures). */
+static void *submit_keep(void *arg) {
+  struct canceller_sub *s = arg;
+  enum { MAX = 20000 };
+  conc_future_t **fs = malloc(MAX * sizeof *fs);
+  assert_non_null(fs);
+  int n = 0;
+  while (n < MAX) {
+    int rc = conc_executor_submit(s->ex, square, I(n % 1000), &fs[n]);
+    if (rc == CONC_ESTATE)
+      break;
+    assert_int_equal(rc, 0);
+    if (n++ == 0)
+      atomic_fetch_add(s->started, 1);
+  }
+  s->accepted = n;
+  for (int i = 0; i < n; i++) {
+    void *v;
+    int rc = conc_future_result(fs[i], 10, &v);
+    if (rc == 0 && V(v) == (i % 1000) * (i % 1000))
+      s->finished++;
+    else if (rc == CONC_ECANCELED && conc_future_cancelled(fs[i]))
+      s->cancelled++;
+    conc_future_release(fs[i]);
+  }
+  free(fs);
+  return NULL;
+}
+
+/* shutdown(cancel_futures=True) while several threads submit: every
+ * accepted future ends finished or cancelled (none hangs and none is
+ * lost between a submit's push and the drain). */
+static void cancel_futures_while_many_threads_submit(void **state) {
+  (void)state;
+  for (int round = 0; round < 3; round++) {
+    conc_executor_t ex;
+    init_ex(&ex, 2);
+    struct canceller_sub s[3];
+    pthread_t t[3];
+    atomic_int started = 0;
+    for (int i = 0; i < 3; i++) {
+      s[i] = (struct canceller_sub){.ex = &ex, .started = &started};
+      t[i] = conc_test_spawn(submit_keep, &s[i]);
+    }
+    while (atomic_load(&started) < 3)
+      conc_sleep(0.001);
+    assert_int_equal(conc_executor_shutdown(&ex, true, true), 0);
+    for (int i = 0; i < 3; i++) {
+      conc_test_join(t[i]);
+      assert_int_equal(s[i].finished + s[i].cancelled, s[i].accepted);
+    }
+    conc_executor_destroy(&ex);
+  }
+}
+
 static int fork_in_task(void *arg, void **result) {
   (void)arg;
   pid_t pid = fork();
@@ -976,6 +1128,9 @@ CONC_TEST_MAIN(
     cmocka_unit_test(task_submits_to_its_own_pool),
     cmocka_unit_test(concurrent_submitters_lose_nothing),
     cmocka_unit_test(shutdown_races_submitters_without_losing_tasks),
+    cmocka_unit_test(burst_wakes_every_sleeping_worker_it_needs),
+    cmocka_unit_test(spaced_submits_from_many_threads_all_complete),
+    cmocka_unit_test(cancel_futures_while_many_threads_submit),
     cmocka_unit_test(fork_from_pool_thread_works),
     cmocka_unit_test(bad_input_and_futures_after_destroy),
     cmocka_unit_test(future_records_are_recycled),
