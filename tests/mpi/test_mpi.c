@@ -783,6 +783,34 @@ static void test_replaced_workers_run_the_initializer_again(void **st) {
   free(out);
 }
 
+static void test_typed_map_and_starmap_async_match_the_byte_map(void **st) {
+  (void)st;
+  conc_pool_t pool;
+  make_pool(&pool);
+  size_t n = 3000;
+  int64_t *in = iota(n), *a = calloc(n, 8), *b = calloc(n, 8);
+  int *errors = calloc(n, sizeof *errors);
+  assert_int_equal(
+      conc_pool_map_typed(&pool, picky, in, n, sizeof *in, 8,
+                          &(conc_pool_map_opts_t){.errors = errors}, a, NULL),
+      CONC_EINVAL);
+  conc_async_result_t *r;
+  assert_int_equal(
+      conc_pool_starmap_async(&pool, twice, in, n, sizeof *in, 8, NULL, &r), 0);
+  assert_int_equal(conc_async_result_get(r, CONC_FOREVER, b, n * 8), 0);
+  conc_async_result_release(r);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(errors[i], i % 7 ? 0 : CONC_EINVAL);
+    assert_int_equal(a[i], i % 7 ? 2 * (int64_t)i : 0);
+    assert_int_equal(b[i], 2 * (int64_t)i);
+  }
+  close_pool(&pool);
+  free(in);
+  free(a);
+  free(b);
+  free(errors);
+}
+
 int main(int argc, char **argv) {
   int rc = CONC_MPI_MAIN(&argc, &argv);
   if (rc != 0)
@@ -810,6 +838,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_large_arguments_and_results_cross_intact),
       cmocka_unit_test(test_two_pools_share_the_worker_ranks),
       cmocka_unit_test(test_replaced_workers_run_the_initializer_again),
+      cmocka_unit_test(test_typed_map_and_starmap_async_match_the_byte_map),
       cmocka_unit_test(test_registry_names_tasks_and_ids_follow_name_order),
       cmocka_unit_test(test_identity_carries_the_build_id_and_table),
       cmocka_unit_test(test_mode_matches_how_the_program_was_started),
