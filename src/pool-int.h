@@ -118,6 +118,7 @@ struct conc__pool_worker {
     conc_async_result_t *job; /* chunk in flight (holds a reference) */
     size_t start, count;
     uint32_t seq; /* the worker's dispatch number of this chunk */
+    bool batch;   /* a member of the shared batch (start, count: its range) */
   } lane[CONC__POOL_LANES];
 };
 
@@ -177,6 +178,31 @@ typedef struct conc__pool_transport {
    * would see a chunk at once (it is not asleep), so that dispatch prefers
    * it to one that needs waking. */
   bool (*awake)(struct conc__pool_core *c, struct conc__pool_worker *w);
+  /* Optional shared batches for the typed map (all NULL: chunks only). A
+   * batch's items sit in one area every worker reads; each member (a lane
+   * joined to it) claims `grain` items at a time with a fetch-and-add and
+   * writes their results in place until none is left, then reports DONE;
+   * harvest(UINT32_MAX) then takes its failures. Offsets are relative to
+   * the batch's start. batch_capacity: the items of j one batch holds (0:
+   * none); batch_open copies items [start, start + count) of j in. */
+  size_t (*batch_capacity)(struct conc__pool_core *c,
+                           const conc_async_result_t *j);
+  void (*batch_open)(struct conc__pool_core *c, conc_async_result_t *j,
+                     size_t start, size_t count, size_t grain);
+  void (*batch_join)(struct conc__pool_core *c, struct conc__pool_worker *w,
+                     int k);
+  /* Items claimed so far (at most the batch's count). */
+  size_t (*batch_claimed)(struct conc__pool_core *c);
+  /* The grain lane k's member is in ([*gstart, + *gcount), *progress of
+   * its items finished; *gcount 0: none), once it ended or stopped. */
+  void (*batch_member)(struct conc__pool_core *c, struct conc__pool_worker *w,
+                       int k, size_t *gstart, size_t *gcount,
+                       uint32_t *progress);
+  /* Whether the grain holding item i was finished; `mark` marks it so. */
+  bool (*batch_grain_done)(struct conc__pool_core *c, size_t i, bool mark);
+  /* Copy the results of items [from, from + count) into j->out. */
+  void (*batch_copy_out)(struct conc__pool_core *c, conc_async_result_t *j,
+                         size_t batch_start, size_t from, size_t count);
 } conc__pool_transport_t;
 
 /* The fork + MAP_SHARED transport (pool_worker.c). */
@@ -196,6 +222,15 @@ struct conc__pool_core {
   struct conc__pool_worker *workers;
   conc_async_result_t *qhead, *qtail;
   size_t busy; /* lanes with a chunk in flight */
+  /* The typed map's shared batch in progress (job NULL: none). */
+  struct conc__pool_batch {
+    conc_async_result_t *job; /* a reference */
+    size_t start, count, grain;
+    int members;                    /* lanes in it not yet collected */
+    struct conc__pool_range *holes; /* items not to copy back (requeued,
+                                       or failed by a death) */
+    size_t nholes, capholes, hole_items;
+  } batch;
   unsigned name_counter;
   /* Worker death policy: false fails the dead worker's item only; true
    * breaks the pool (ProcessPoolExecutor's BrokenProcessPool). */
@@ -212,6 +247,14 @@ struct conc__pool_core {
 };
 
 typedef struct conc__pool_core conc__pool_core_t;
+
+/* How a worker died, for the item it was running. */
+struct conc__pool_death {
+  int code; /* CONC_EWORKERDIED, or CONC_EBROKENPOOL */
+  int signal, exitcode;
+  pid_t pid;
+  const char *message;
+};
 
 /* ---- pool.c --------------------------------------------------------------- */
 
@@ -291,6 +334,13 @@ int conc__pool_submit(conc__pool_core_t *c, conc_async_result_t *j,
 /* Fail the items of j not yet handed to a worker with CONC_ECANCELED
  * (executor map past its timeout). Takes core->mu. */
 void conc__pool_cancel_rest(conc__pool_core_t *c, conc_async_result_t *j);
+/* Lane k of w leaves the typed map's shared batch (core->mu held): its
+ * failures go to the job, what it left unrun runs again (with `death`, the
+ * item it was running fails), and the last member to leave copies the
+ * batch's results back. The caller then frees the lane. */
+void conc__pool_batch_leave(conc__pool_core_t *c, struct conc__pool_worker *w,
+                            int k, const struct conc__pool_death *death,
+                            conc_async_result_t **list);
 /* Collect lane k's finished chunk (core->mu held). */
 void conc__pool_collect(conc__pool_core_t *c, struct conc__pool_worker *w,
                         int k, conc_async_result_t **list);

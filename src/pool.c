@@ -24,6 +24,7 @@
 #include "init-int.h"
 #include "platform-int.h"
 #include "pool-int.h"
+#include "sync-int.h"
 
 #define POOL_MAGIC 0x706f6f6cu
 #define DEFAULT_BUFFER (1u << 20)
@@ -53,7 +54,8 @@ static void pool_atexit(void) {
   for (;;) {
     pthread_mutex_lock(&reg_mu);
     conc__pool_core_t *c = reg_head;
-    while (c && (c->creator != getpid() || conc__load_acquire(&c->finished) ||
+    while (c && (c->creator != (pid_t)conc__sync_pid() ||
+                 conc__load_acquire(&c->finished) ||
                  pthread_equal(c->thread, pthread_self())))
       c = c->gnext;
     pthread_mutex_unlock(&reg_mu);
@@ -126,19 +128,26 @@ static void settle_running(conc__pool_core_t *c, struct conc__pool_worker *w,
   conc_async_result_t *j = w->lane[k].job;
   size_t start = w->lane[k].start, count = w->lane[k].count;
   uint32_t p;
-  c->tp->lane_state(c, w, k, &p);
   char msg[CONC_POOL_MESSAGE_MAX];
-  int sig;
-  describe_death(w, code, msg, sizeof msg, &sig);
+  struct conc__pool_death d = {
+      .code = c->break_on_death ? CONC_EBROKENPOOL : CONC_EWORKERDIED,
+      .exitcode = code == CONC_EXITCODE_NONE ? 0 : code,
+      .pid = w->pid,
+      .message = msg,
+  };
+  describe_death(w, code, msg, sizeof msg, &d.signal);
+  if (w->lane[k].batch) {
+    conc__pool_batch_leave(c, w, k, &d, list);
+    return;
+  }
+  c->tp->lane_state(c, w, k, &p);
   pthread_mutex_lock(&j->mu);
   if (!j->complete) {
     c->tp->harvest(c, w, k, p);
     conc__pool_job_took(j, start, p, list);
     if (p < count) {
-      int err = c->break_on_death ? CONC_EBROKENPOOL : CONC_EWORKERDIED;
-      conc__pool_job_fail_item(j, start + p, err, sig,
-                               code == CONC_EXITCODE_NONE ? 0 : code, w->pid,
-                               msg);
+      conc__pool_job_fail_item(j, start + p, d.code, d.signal, d.exitcode,
+                               d.pid, msg);
       conc__pool_job_took(j, start + p, 1, list);
     }
   }
@@ -151,6 +160,7 @@ static void lane_drop(conc__pool_core_t *c, struct conc__pool_worker *w,
                       int k) {
   conc__pool_job_release(w->lane[k].job);
   w->lane[k].job = NULL;
+  w->lane[k].batch = false;
   c->busy--;
   c->tp->reset_lane(c, w, k);
 }
@@ -171,7 +181,9 @@ static void bury(conc__pool_core_t *c, struct conc__pool_worker *w,
       conc__pool_collect(c, w, k, list);
       continue;
     }
-    if (st == CONC__LANE_QUEUED) /* never picked up: nothing of it ran */
+    if (st == CONC__LANE_QUEUED && w->lane[k].batch)
+      conc__pool_batch_leave(c, w, k, NULL, list); /* it claimed nothing */
+    else if (st == CONC__LANE_QUEUED) /* never picked up: nothing of it ran */
       conc__pool_requeue(c, w->lane[k].job, w->lane[k].start, w->lane[k].count,
                          list);
     else
@@ -251,9 +263,12 @@ static void handler_terminate(conc__pool_core_t *c) {
     if (c->tp->join(c, w, left > 0 ? left : 0) == CONC_ETIMEDOUT)
       c->tp->stop(c, w, true);
     c->tp->reap(c, w);
-    for (int k = 0; k < CONC__POOL_LANES; k++)
+    for (int k = 0; k < CONC__POOL_LANES; k++) {
+      if (w->lane[k].job && w->lane[k].batch)
+        conc__pool_batch_leave(c, w, k, NULL, &list);
       if (w->lane[k].job)
         lane_drop(c, w, k);
+    }
     w->fd = -1;
     w->pid = 0;
   }
@@ -349,7 +364,7 @@ conc__pool_core_t *conc__pool_core_of(conc_pool_t *pool, int *err) {
     return NULL;
   }
   conc__pool_core_t *c = pool->priv.core;
-  if (c->creator != getpid()) {
+  if (c->creator != (pid_t)conc__sync_pid()) {
     *err = CONC_EPERM;
     return NULL;
   }
@@ -361,6 +376,7 @@ void conc__pool_core_free(conc__pool_core_t *c) {
   if (c->tp)
     c->tp->close(c);
   pthread_mutex_destroy(&c->mu);
+  free(c->batch.holes);
   free(c->workers);
   free(c);
 }
@@ -391,7 +407,7 @@ int conc__pool_core_new(const conc__pool_cfg_t *cfg, conc__pool_core_t **out) {
   if (!c)
     return CONC_ENOMEM;
   pthread_mutex_init(&c->mu, NULL);
-  c->creator = getpid();
+  c->creator = (pid_t)conc__sync_pid();
   c->nworkers = cfg->processes ? cfg->processes : conc_process_cpu_count();
   c->maxtasks = cfg->maxtasks;
   c->initializer = cfg->initializer;
@@ -542,6 +558,15 @@ int conc_pool_join(conc_pool_t *pool) {
     return CONC_ESTATE;
   if (pthread_equal(c->thread, pthread_self()))
     return CONC_EDEADLK;
+  /* interruptible (docs/design.md "Signals"); the pool winds down anyway
+   * and a later join finishes the job */
+  while (!conc__load_acquire(&c->finished)) {
+    int rc = conc__wait_intr(&c->finished, 0, CONC_DEADLINE_NEVER, false);
+    if (rc == CONC_EINTR && !conc__load_acquire(&c->finished))
+      return CONC_EINTR;
+    if (rc == CONC_EINTR) /* finished as well: the next wait reports it */
+      conc__intr_keep();
+  }
   conc__pool_core_wait_finished(c);
   return 0;
 }

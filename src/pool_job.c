@@ -138,9 +138,25 @@ void conc__pool_job_fail_item(conc_async_result_t *j, size_t item, int code,
   };
 }
 
+/* Waiters count themselves before they sleep on `done` or `seq` and the
+ * wakers read the count after changing the word (both sequentially
+ * consistent), so a completion nobody sleeps on makes no system call. */
+static int job_sleep(conc_async_result_t *j, const uint32_t *word,
+                     uint32_t expected, int64_t deadline) {
+  __atomic_fetch_add(&j->waiters, 1u, __ATOMIC_SEQ_CST);
+  int rc = conc__wait_intr(word, expected, deadline, false);
+  __atomic_fetch_sub(&j->waiters, 1u, __ATOMIC_SEQ_CST);
+  return rc;
+}
+
+static void job_wake(conc_async_result_t *j, const uint32_t *word) {
+  if (__atomic_load_n(&j->waiters, __ATOMIC_SEQ_CST))
+    conc__wake(word, CONC__WAKE_ALL, false);
+}
+
 void conc__pool_job_bump(conc_async_result_t *j) {
-  conc__fetch_add(&j->seq, 1u);
-  conc__wake(&j->seq, CONC__WAKE_ALL, false);
+  __atomic_fetch_add(&j->seq, 1u, __ATOMIC_SEQ_CST);
+  job_wake(j, &j->seq);
 }
 
 static void job_complete(conc_async_result_t *j, conc_async_result_t **list) {
@@ -213,8 +229,8 @@ void conc__pool_finish_jobs(conc_async_result_t *list) {
       cb(j, j->callback_arg);
     if (j->on_done)
       j->on_done(j, j->hook_arg);
-    conc__store_release(&j->done, 1u);
-    conc__wake(&j->done, CONC__WAKE_ALL, false);
+    __atomic_store_n(&j->done, 1u, __ATOMIC_SEQ_CST);
+    job_wake(j, &j->done);
     conc__pool_job_bump(j);
     conc__pool_job_release(j); /* the pool's reference */
   }
@@ -304,7 +320,7 @@ int conc_async_result_wait(conc_async_result_t *r, double timeout) {
     return rc;
   conc__pool_help(r, dl);
   while (!conc__load_acquire(&r->done)) {
-    rc = conc__wait_intr(&r->done, 0, dl, false);
+    rc = job_sleep(r, &r->done, 0, dl);
     bool done = conc__load_acquire(&r->done);
     if ((rc == CONC_ETIMEDOUT || rc == CONC_EINTR) && !done)
       return rc;          /* CONC_EINTR: a conc_interrupt() (docs/design.md) */
@@ -431,7 +447,7 @@ int conc_imap_next(conc_imap_t *it, double timeout, void *out, size_t *index) {
   while ((k = imap_pick(it)) < 0) {
     uint32_t seen = conc__load_acquire(&j->seq);
     pthread_mutex_unlock(&j->mu);
-    rc = conc__wait_intr(&j->seq, seen, dl, false);
+    rc = job_sleep(j, &j->seq, seen, dl);
     pthread_mutex_lock(&j->mu);
     if (rc == CONC_EINTR) {
       if ((k = imap_pick(it)) < 0) {

@@ -17,10 +17,18 @@
 #include "conc/error.h"
 #include "platform-int.h"
 #include "pool-int.h"
+#include "sync-int.h"
 
-/* Chunks per worker of a typed map: every chunk is in flight at once. */
+/* Chunks per worker of a typed map sent as chunks: every chunk is in
+ * flight at once. */
 #ifndef CONC__POOL_TYPED_CHUNKS
 #define CONC__POOL_TYPED_CHUNKS 2
+#endif
+/* Grains per worker of a typed map run as a shared batch: small enough
+ * that a worker slowed down (or descheduled) leaves at most one grain for
+ * the others to wait on, large enough that claiming costs nothing. */
+#ifndef CONC__POOL_TYPED_GRAINS
+#define CONC__POOL_TYPED_GRAINS 8
 #endif
 
 /* ---- the queue (core->mu held) ------------------------------------------ */
@@ -129,10 +137,10 @@ static int in_flight(const struct conc__pool_worker *w) {
   return n;
 }
 
-/* The next range of j for one chunk. */
-static void next_range(conc__pool_core_t *c, conc_async_result_t *j,
+/* The next range of j: at most `cap` items, and of its new items at most
+ * `limit` (retried ranges are split by `cap` only). */
+static void take_range(conc_async_result_t *j, size_t cap, size_t limit,
                        size_t *start, size_t *count) {
-  size_t cap = c->tp->capacity(c, j);
   if (j->nretry) {
     struct conc__pool_range *r = &j->retry[j->nretry - 1];
     *start = r->start;
@@ -145,11 +153,169 @@ static void next_range(conc__pool_core_t *c, conc_async_result_t *j,
   }
   *start = j->next;
   *count = j->n - *start;
-  if (*count > j->chunksize)
-    *count = j->chunksize;
+  if (*count > limit)
+    *count = limit;
   if (*count > cap)
     *count = cap;
   j->next += *count;
+}
+
+/* The next range of j for one chunk. */
+static void next_range(conc__pool_core_t *c, conc_async_result_t *j,
+                       size_t *start, size_t *count) {
+  take_range(j, c->tp->capacity(c, j), j->chunksize, start, count);
+}
+
+/* ---- the typed map's shared batch (core->mu held) ----------------------- */
+
+/* Items of the open batch no member has claimed yet. */
+static bool batch_has_room(conc__pool_core_t *c) {
+  return c->batch.job && c->tp->batch_claimed(c) < c->batch.count;
+}
+
+static void batch_join(conc__pool_core_t *c, struct conc__pool_worker *w,
+                       int k) {
+  conc_async_result_t *j = c->batch.job;
+  conc__fetch_add(&j->refs, 1u);
+  w->lane[k].job = j;
+  w->lane[k].start = c->batch.start;
+  w->lane[k].count = c->batch.count;
+  w->lane[k].batch = true;
+  c->busy++;
+  c->batch.members++;
+  c->tp->batch_join(c, w, k);
+  w->lane[k].seq = w->seq;
+}
+
+/* Open a batch with j's next items (copied in once; the members claim
+ * grains of it); false: they go as chunks. */
+static bool batch_open(conc__pool_core_t *c, conc_async_result_t *j) {
+  struct conc__pool_batch *b = &c->batch;
+  if (!c->tp->batch_open || j->kind != CONC__K_TYPED || b->job)
+    return false;
+  size_t cap = c->tp->batch_capacity(c, j);
+  size_t avail = j->nretry ? j->retry[j->nretry - 1].count : j->n - j->next;
+  size_t count = avail < cap ? avail : cap, grain = j->chunksize;
+  /* a hole per grain at most (each ends one member's run), and the tail */
+  size_t need = count / grain + 2;
+  if (count == 0)
+    return false;
+  if (b->capholes < need) {
+    struct conc__pool_range *h = realloc(b->holes, need * sizeof *h);
+    if (!h)
+      return false;
+    b->holes = h;
+    b->capholes = need;
+  }
+  size_t start;
+  take_range(j, cap, SIZE_MAX, &start, &count);
+  conc__fetch_add(&j->refs, 1u);
+  b->job = j;
+  b->start = start;
+  b->count = count;
+  b->grain = grain;
+  b->members = 0;
+  b->nholes = b->hole_items = 0;
+  c->tp->batch_open(c, j, start, count, grain);
+  return true;
+}
+
+static void batch_hole(conc__pool_core_t *c, size_t start, size_t count) {
+  struct conc__pool_batch *b = &c->batch;
+  if (count == 0)
+    return;
+  b->holes[b->nholes++] = (struct conc__pool_range){start, count};
+  b->hole_items += count;
+}
+
+static void sort_holes(struct conc__pool_batch *b) {
+  for (size_t i = 1; i < b->nholes; i++)
+    for (size_t k = i; k > 0 && b->holes[k - 1].start > b->holes[k].start;
+         k--) {
+      struct conc__pool_range t = b->holes[k];
+      b->holes[k] = b->holes[k - 1];
+      b->holes[k - 1] = t;
+    }
+}
+
+/* Results of the batch, but for its holes, into the job; every item that
+ * failed keeps its code and a zeroed slot. job->mu held. */
+static void batch_copy_back(conc__pool_core_t *c, conc_async_result_t *j) {
+  struct conc__pool_batch *b = &c->batch;
+  size_t end = b->start + b->count, at = b->start;
+  sort_holes(b);
+  for (size_t h = 0; h <= b->nholes; h++) {
+    size_t to = h < b->nholes ? b->holes[h].start : end;
+    if (to > at) {
+      c->tp->batch_copy_out(c, j, b->start, at - b->start, to - at);
+      memset(j->codes + at, 0, (to - at) * sizeof(int));
+    }
+    if (h < b->nholes && b->holes[h].start + b->holes[h].count > at)
+      at = b->holes[h].start + b->holes[h].count;
+  }
+  for (size_t e = 0; e < j->nierrs; e++) {
+    size_t i = j->ierrs[e].index;
+    if (i < b->start || i >= end)
+      continue;
+    j->codes[i] = j->ierrs[e].code;
+    if (j->result_size)
+      memset(j->out + i * j->result_size, 0, j->result_size);
+  }
+}
+
+/* The last member left: grains claimed but never started (their member
+ * died in between) and the unclaimed rest run again; the rest is done. */
+static void batch_finish(conc__pool_core_t *c, conc_async_result_t **list) {
+  struct conc__pool_batch *b = &c->batch;
+  conc_async_result_t *j = b->job;
+  size_t claimed = c->tp->batch_claimed(c);
+  for (size_t g = 0; g < claimed; g += b->grain)
+    if (!c->tp->batch_grain_done(c, g, false)) {
+      size_t n = b->count - g < b->grain ? b->count - g : b->grain;
+      batch_hole(c, b->start + g, n);
+      conc__pool_requeue(c, j, b->start + g, n, list);
+    }
+  if (claimed < b->count) {
+    batch_hole(c, b->start + claimed, b->count - claimed);
+    conc__pool_requeue(c, j, b->start + claimed, b->count - claimed, list);
+  }
+  pthread_mutex_lock(&j->mu);
+  if (!j->complete) {
+    batch_copy_back(c, j);
+    conc__pool_job_took(j, b->start, b->count - b->hole_items, list);
+  }
+  pthread_mutex_unlock(&j->mu);
+  b->job = NULL;
+  conc__pool_job_release(j);
+}
+
+void conc__pool_batch_leave(conc__pool_core_t *c, struct conc__pool_worker *w,
+                            int k, const struct conc__pool_death *death,
+                            conc_async_result_t **list) {
+  struct conc__pool_batch *b = &c->batch;
+  conc_async_result_t *j = w->lane[k].job;
+  size_t gs, gc;
+  uint32_t p;
+  c->tp->batch_member(c, w, k, &gs, &gc, &p);
+  bool open = gc > 0 && !c->tp->batch_grain_done(c, gs, false);
+  bool dying = open && death && p < gc; /* it died running item gs + p */
+  pthread_mutex_lock(&j->mu);
+  if (!j->complete) {
+    c->tp->harvest(c, w, k, UINT32_MAX);
+    if (dying) {
+      conc__pool_job_fail_item(j, b->start + gs + p, death->code, death->signal,
+                               death->exitcode, death->pid, death->message);
+      conc__pool_job_took(j, b->start + gs + p, 1, list);
+    }
+  }
+  pthread_mutex_unlock(&j->mu);
+  if (open) { /* the grain's unrun items: not copied back, run again */
+    c->tp->batch_grain_done(c, gs, true);
+    batch_hole(c, b->start + gs + p, gc - p);
+    conc__pool_requeue(c, j, b->start + gs + p + dying, gc - p - dying, list);
+  }
+  if (--b->members == 0)
+    batch_finish(c, list);
 }
 
 /* A job whose first chunk is due: its on_start hook may drop it (a future
@@ -181,32 +347,58 @@ static void dispatch(conc__pool_core_t *c, struct conc__pool_worker *w, int k,
     conc__pool_queue_pop(c);
 }
 
-/* Give queued work to the workers: idle workers first, then a second chunk
- * to busy ones (map family only: an apply waiting behind a long task in
- * one worker while another sits idle would be worse than the hop saved). */
+/* Give lane `pass` of worker w the next job's chunk, if it may take one;
+ * false once no work is left for this pass. */
+static bool offer(conc__pool_core_t *c, struct conc__pool_worker *w, int pass,
+                  conc_async_result_t **list) {
+  if (w->fd < 0 || w->exited || w->retiring || in_flight(w) != pass)
+    return true;
+  if (c->maxtasks > 0 && w->tasks + (unsigned)pass >= (unsigned)c->maxtasks)
+    return true;
+  int k = 0;
+  while (w->lane[k].job)
+    k++;
+  if (pass == 0 && batch_has_room(c)) { /* an idle worker joins at once */
+    batch_join(c, w, k);
+    return true;
+  }
+  conc_async_result_t *j;
+  for (;;) {
+    j = conc__pool_next_job(c);
+    if (!j || (pass > 0 && j->kind == CONC__K_APPLY))
+      return false;
+    if (job_starts(c, j, list))
+      break;
+  }
+  if (j == c->batch.job) /* its other items wait for the batch's end */
+    return false;
+  if (pass == 0 && batch_open(c, j)) {
+    batch_join(c, w, k);
+    if (!conc__pool_job_has_work(j))
+      conc__pool_queue_pop(c);
+    return true;
+  }
+  dispatch(c, w, k, j);
+  return true;
+}
+
+/* Give queued work to the workers: idle workers first (awake ones before
+ * those that need waking, a system call and a wake-up later), then a
+ * second chunk to busy ones (map family only: an apply waiting behind a
+ * long task in one worker while another sits idle would be worse than the
+ * hop saved). */
 void conc__pool_dispatch_all(conc__pool_core_t *c, conc_async_result_t **list) {
-  for (int pass = 0; pass < CONC__POOL_LANES; pass++) {
+  if (c->tp->awake)
     for (int i = 0; i < c->nworkers; i++) {
       struct conc__pool_worker *w = &c->workers[i];
-      if (w->fd < 0 || w->exited || w->retiring || in_flight(w) != pass)
-        continue;
-      if (c->maxtasks > 0 && w->tasks + (unsigned)pass >= (unsigned)c->maxtasks)
-        continue;
-      conc_async_result_t *j;
-      for (;;) {
-        j = conc__pool_next_job(c);
-        if (!j || (pass > 0 && j->kind == CONC__K_APPLY))
-          return;
-        if (job_starts(c, j, list))
-          break;
-      }
-      for (int k = 0; k < CONC__POOL_LANES; k++)
-        if (!w->lane[k].job) {
-          dispatch(c, w, k, j);
-          break;
-        }
+      if (w->fd >= 0 && !w->exited && !in_flight(w) && c->tp->awake(c, w) &&
+          !offer(c, w, 0, list))
+        return;
     }
-  }
+  for (int pass = 0; pass < CONC__POOL_LANES; pass++)
+    for (int i = 0; i < c->nworkers; i++)
+      if (!offer(c, &c->workers[i], pass, list))
+        return;
 }
 
 void conc__pool_collect(conc__pool_core_t *c, struct conc__pool_worker *w,
@@ -214,17 +406,22 @@ void conc__pool_collect(conc__pool_core_t *c, struct conc__pool_worker *w,
   conc_async_result_t *j = w->lane[k].job;
   size_t start = w->lane[k].start, count = w->lane[k].count;
   uint32_t p;
-  c->tp->lane_state(c, w, k, &p);
-  pthread_mutex_lock(&j->mu);
-  if (!j->complete) {
-    c->tp->harvest(c, w, k, p);
-    conc__pool_job_took(j, start, p, list);
+  if (w->lane[k].batch) {
+    conc__pool_batch_leave(c, w, k, NULL, list);
+  } else {
+    c->tp->lane_state(c, w, k, &p);
+    pthread_mutex_lock(&j->mu);
+    if (!j->complete) {
+      c->tp->harvest(c, w, k, p);
+      conc__pool_job_took(j, start, p, list);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (p < count) /* stopped early: the rest runs again */
+      conc__pool_requeue(c, j, start + p, count - p, list);
   }
-  pthread_mutex_unlock(&j->mu);
-  if (p < count) /* stopped early: the rest runs again */
-    conc__pool_requeue(c, j, start + p, count - p, list);
   conc__pool_job_release(j);
   w->lane[k].job = NULL;
+  w->lane[k].batch = false;
   c->busy--;
   c->tp->reset_lane(c, w, k);
   w->tasks++;
@@ -246,11 +443,11 @@ int conc__pool_submit(conc__pool_core_t *c, conc_async_result_t *j,
                       size_t chunksize) {
   if (j->n && c->tp->capacity(c, j) == 0)
     return CONC_EMSGSIZE;
-  j->chunksize = chunksize ? chunksize
-                           : default_chunksize(c, j->n,
-                                               j->kind == CONC__K_TYPED
-                                                   ? CONC__POOL_TYPED_CHUNKS
-                                                   : 4);
+  int per = j->kind != CONC__K_TYPED ? 4
+            : c->tp->batch_open      ? CONC__POOL_TYPED_GRAINS
+                                     : CONC__POOL_TYPED_CHUNKS;
+  j->chunksize =
+      chunksize ? chunksize : default_chunksize(c, j->n, (size_t)per);
   if (j->chunksize == 0)
     j->chunksize = 1;
   conc_async_result_t *list = NULL;
@@ -391,7 +588,8 @@ void conc__pool_help(conc_async_result_t *j, int64_t deadline) {
   conc__pool_core_t *c = j->core;
   if (!c || !c->tp->await_lane || conc__load_acquire(&j->done))
     return;
-  if (c->creator != getpid()) /* a forked child's copy: hands off the slots */
+  if (c->creator !=
+      (pid_t)conc__sync_pid()) /* a forked child's copy: hands off the slots */
     return;
   if (j->callback || j->error_callback) /* they run in the result thread */
     return;

@@ -1,25 +1,34 @@
 /*
  * The pool's fork + shared-memory transport (conc__pool_shm): forked
- * worker processes, one anonymous MAP_SHARED mapping holding two slots per
- * worker, an eventfd for "a chunk is done" and every worker's pidfd.
+ * worker processes, one anonymous MAP_SHARED mapping (a header page, then
+ * two slots per worker), an eventfd for "a chunk is done" and every
+ * worker's pidfd.
  *
  * A slot is a state word (IDLE, TASK, RUNNING, DONE), the chunk's function,
  * sizes and progress index, a packed list of the chunk's failures (index,
  * code, message), then the chunk's result lengths (byte path only),
- * arguments and results. A worker sleeps on its doorbell (lane 0's `bell`)
- * after a short spin; it writes `progress` before each item, so a death is
- * attributed to the item it was running, then sets DONE and writes to the
- * eventfd (or wakes the one caller sleeping on the state word: apply's
- * direct path).
+ * arguments and results. It writes `progress` before each item, so a death
+ * is attributed to the item it was running, then sets DONE and writes to
+ * the eventfd, unless a caller collects the chunk itself (`watched`).
+ *
+ * No system call on a round trip between a caller and a worker that both
+ * run: an idle worker spins (one at a time, the header's `spinner`; the
+ * others sleep on their doorbell, lane 0's `bell`, at once) and dispatch
+ * prefers it; a spinner pauses while its peer last ran on another CPU and
+ * yields its CPU when the peer last ran on the same one. A worker that
+ * finished an apply nobody watched yet holds its eventfd write back for
+ * LAZY_NS, so that the caller arriving in get() collects it without a hop
+ * through the result thread. Futex wakes happen only for counted sleepers.
  *
  * Locking protocol. The parent side is called with core->mu held (the
  * transport interface's rule); the worker side runs in the child, which
  * shares nothing but the mapping. Words both sides touch are accessed with
  * atomics: the parent publishes a chunk by storing TASK with release order
  * after the data, the worker publishes DONE the same way after its results;
- * `watched`/`state` and `bell`/`asleep` form Dekker pairs with sequentially
- * consistent order, so that a side that is still spinning is never sent a
- * futex wake-up (a system call per task otherwise).
+ * `watched`/`state`, `sleepers`/`state` and `bell`/`asleep` form Dekker
+ * pairs with sequentially consistent order, so that a side that is still
+ * spinning is never sent a futex wake-up, and a held-back ring is dropped
+ * only once the worker has seen a watcher (who then collects the chunk).
  */
 #include <errno.h>
 #include <poll.h>
@@ -52,10 +61,18 @@ enum { WATCH_NONE, WATCH_SPIN, WATCH_SLEEP };
 #define CONC__POOL_SPIN_NS 50000
 #endif
 #define SPIN_NS CONC__POOL_SPIN_NS
+/* How long a worker that finished an apply nobody watched yet waits for
+ * its caller to come for it before it wakes the result thread: the caller
+ * of apply or get arrives within a microsecond or two, and a hop through
+ * the result thread costs several. */
+#ifndef CONC__POOL_LAZY_NS
+#define CONC__POOL_LAZY_NS 5000
+#endif
+#define LAZY_NS CONC__POOL_LAZY_NS
 
 struct slot {
   uint32_t state;
-  uint32_t progress;
+  uint32_t batch; /* a member of the shared batch, not a chunk */
   uint32_t count;
   uint32_t seq;      /* dispatch order among the worker's lanes */
   uint32_t bell;     /* lane 0 only: bumped on every dispatch and on quit */
@@ -64,9 +81,20 @@ struct slot {
   uint32_t asleep;   /* lane 0 only: the worker sleeps on `bell` */
   uint32_t initfail; /* lane 0 only: the initializer failed (message: fails) */
   uint32_t typed;
+  uint32_t sleepers;  /* callers asleep on `state`: DONE and IDLE wake them */
+  uint32_t lazy;      /* the worker may wait LAZY_NS before ringing */
+  int32_t cpu;        /* lane 0 only: the CPU the worker last ran on */
+  int32_t sender_cpu; /* lane 0 only: the CPU of the last dispatch */
   uint32_t nfail, fail_used;
   conc_pool_func_t fn;
   uint64_t arg_size, result_size;
+  /* Written per item by the worker, read by the parent only after the
+   * chunk ended: a line of its own, away from the words callers poll. */
+  struct {
+    uint32_t progress;
+    uint32_t gcount; /* batch member: its grain's items (0: none) */
+    uint64_t gstart; /* ... and the grain's first item */
+  } __attribute__((aligned(64))) run;
   unsigned char fails[FAIL_BYTES];
 } __attribute__((aligned(64)));
 
@@ -77,15 +105,31 @@ struct fail_rec {
   uint32_t len;
 };
 
+/* The mapping's first page: pool-wide words the workers share. */
+struct shm_hdr {
+  uint32_t spinner; /* 1 + index of the one idle worker that spins, or 0 */
+  /* The open batch (written under core->mu before any member joins): */
+  conc_pool_func_t fn;
+  uint64_t arg_size, result_size, count, grain;
+  uint64_t results, flags; /* offsets in the arena: results, grain flags */
+  uint64_t next __attribute__((aligned(64))); /* the claim index */
+};
+
 struct shm {
   size_t stride, len;
+  unsigned char *map; /* the header page, then the slots */
+  struct shm_hdr *hdr;
   unsigned char *base;
+  unsigned char *arena; /* the typed map's batches (own mapping) */
+  size_t arena_len;
   int efd;
   struct pollfd *pfd;
   struct conc__pool_worker **pfd_worker;
 };
 
 static struct shm *shm_of(conc__pool_core_t *c) { return c->tp_state; }
+
+#define HDR_BYTES 4096 /* struct shm_hdr, alone on its page */
 
 /* ---- slot layout -------------------------------------------------------- */
 
@@ -145,29 +189,41 @@ static bool add_failure(struct slot *s, uint32_t i, int code, const char *msg) {
   return FAIL_BYTES - s->fail_used >= sizeof r + CONC_POOL_MESSAGE_MAX;
 }
 
-/* Run one item; its code, with the message the task raised (or ours). */
-static int run_item(struct slot *s, const unsigned char *arg,
-                    unsigned char *res, size_t *len, char **msg) {
-  size_t as = (size_t)s->arg_size, rs = (size_t)s->result_size;
-  conc__raise_clear();
-  *len = rs;
-  int rc = s->fn(arg, as, res, rs, len);
+/* What a task needs, read once per chunk out of the shared slot. */
+struct task {
+  conc_pool_func_t fn;
+  size_t as, rs;
+};
+
+/* A task that did not return 0 with a result that fits: its code, with
+ * the message it raised (or ours). */
+static __attribute__((noinline)) int item_failed(int rc, size_t len, size_t rs,
+                                                 char **msg) {
   char buf[CONC_POOL_MESSAGE_MAX];
-  *msg = NULL;
   if (rc < 0) {
     *msg = conc__raise_take(rc);
     return rc;
   }
   if (rc > 0)
     snprintf(buf, sizeof buf, "task returned %d", rc);
-  else if (*len > rs)
+  else
     snprintf(buf, sizeof buf,
              "result of %zu bytes exceeds the declared capacity of %zu bytes",
-             *len, rs);
-  else
-    return 0;
+             len, rs);
   *msg = strdup(buf);
   return rc > 0 ? CONC_EFAILED : CONC_EMSGSIZE;
+}
+
+/* Run one item; its code, with the message the task raised (or ours). */
+static inline int run_item(const struct task *t, const unsigned char *arg,
+                           unsigned char *res, size_t *len, char **msg) {
+  conc__raise_clear();
+  *len = t->rs;
+  *msg = NULL;
+  int rc = t->fn(arg, t->as, res, t->rs, len);
+  if (__builtin_expect(rc == 0 && *len <= t->rs, 1))
+    return 0;
+  return item_failed(rc, *len, t->rs, msg);
 }
 
 static void run_chunk(struct slot *s) {
@@ -177,13 +233,14 @@ static void run_chunk(struct slot *s) {
   struct layout l = layout_of(count, as, rs, typed);
   unsigned char *d = slot_data(s);
   uint64_t *lens = (uint64_t *)(void *)(d + l.lens);
+  struct task t = {s->fn, as, rs};
   s->nfail = s->fail_used = 0;
   for (uint32_t i = 0; i < count; i++) {
-    conc__store_release(&s->progress, i);
+    conc__store_release(&s->run.progress, i);
     size_t len;
     char *msg;
     int rc =
-        run_item(s, d + l.args + i * as, d + l.results + i * rs, &len, &msg);
+        run_item(&t, d + l.args + i * as, d + l.results + i * rs, &len, &msg);
     if (!typed)
       lens[i] = rc == 0 ? len : 0;
     if (rc == 0)
@@ -191,11 +248,58 @@ static void run_chunk(struct slot *s) {
     bool more = add_failure(s, i, rc, msg);
     free(msg);
     if (!more && i + 1 < count) { /* the rest runs in a later chunk */
-      conc__store_release(&s->progress, i + 1);
+      conc__store_release(&s->run.progress, i + 1);
       return;
     }
   }
-  conc__store_release(&s->progress, count);
+  conc__store_release(&s->run.progress, count);
+}
+
+/* A batch member: claim grains of the shared batch and run them in place
+ * until none is left. Before a grain's first item the worker records it
+ * (gstart, gcount) and marks its flag once all its items ran, so a death
+ * anywhere is attributed: to the item at `progress`, or (claimed, never
+ * recorded) to no item, the parent then running the grain again. */
+static void run_batch(conc__pool_core_t *c, struct slot *s) {
+  struct shm *m = shm_of(c);
+  struct shm_hdr *h = m->hdr;
+  size_t as = (size_t)h->arg_size, rs = (size_t)h->result_size;
+  uint64_t n = h->count, g = h->grain;
+  unsigned char *in = m->arena, *out = m->arena + h->results;
+  uint8_t *flags = m->arena + h->flags;
+  struct task t = {h->fn, as, rs};
+  s->nfail = s->fail_used = 0;
+  for (;;) {
+    uint64_t first = __atomic_fetch_add(&h->next, g, __ATOMIC_RELAXED);
+    if (first >= n)
+      break;
+    uint32_t cnt = (uint32_t)(n - first < g ? n - first : g);
+    s->run.gstart = first;
+    conc__store_release(&s->run.progress, 0u);
+    conc__store_release(&s->run.gcount, cnt);
+    for (uint32_t i = 0; i < cnt; i++) {
+      conc__store_release(&s->run.progress, i);
+      size_t len;
+      char *msg;
+      uint64_t x = first + i;
+      int rc = run_item(&t, in + x * as, out + x * rs, &len, &msg);
+      if (rc == 0)
+        continue;
+      bool more = add_failure(s, (uint32_t)x, rc, msg);
+      free(msg);
+      if (!more && i + 1 < cnt) { /* the parent runs the rest again */
+        conc__store_release(&s->run.progress, i + 1);
+        return;
+      }
+    }
+    conc__store_release(&s->run.progress, cnt);
+    __atomic_store_n(&flags[first / g], (uint8_t)1, __ATOMIC_RELEASE);
+    conc__store_release(&s->run.gcount, 0u);
+    if (FAIL_BYTES - s->fail_used <
+        sizeof(struct fail_rec) + CONC_POOL_MESSAGE_MAX)
+      break;
+  }
+  conc__store_release(&s->run.gcount, 0u);
 }
 
 static void ring(int efd) {
@@ -204,6 +308,18 @@ static void ring(int efd) {
   do
     r = write(efd, &one, sizeof one);
   while (r < 0 && errno == EINTR);
+}
+
+static int32_t my_cpu(void) { return (int32_t)sched_getcpu(); }
+
+/* One step of a wait for another process to store a word: a pause while
+ * that process may run on another CPU, or this CPU handed over when it
+ * last ran on ours (spinning there would only keep it waiting). */
+static void spin_step(const int32_t *peer_cpu, int32_t cpu) {
+  if (cpu >= 0 && __atomic_load_n(peer_cpu, __ATOMIC_RELAXED) == cpu)
+    sched_yield();
+  else
+    conc__cpu_relax();
 }
 
 /* The next chunk staged for this worker (oldest first), or NULL. */
@@ -219,20 +335,76 @@ static struct slot *next_chunk(conc__pool_core_t *c,
   return next;
 }
 
-/* Look for the doorbell to change for a while, then sleep on it (saying
- * so first: a sender wakes only a worker that sleeps). */
-static void await_bell(struct slot *ctl, uint32_t bell) {
-  int64_t end = conc__now_ns() + SPIN_NS;
-  for (unsigned i = 1; conc__load_acquire(&ctl->bell) == bell; i++) {
-    if ((i & 15) == 0 && conc__now_ns() >= end) {
-      __atomic_store_n(&ctl->asleep, 1u, __ATOMIC_SEQ_CST);
-      if (__atomic_load_n(&ctl->bell, __ATOMIC_SEQ_CST) == bell)
-        conc__wait(&ctl->bell, bell, CONC_DEADLINE_NEVER, true);
-      __atomic_store_n(&ctl->asleep, 0u, __ATOMIC_RELAXED);
-      return;
+/* A finished apply whose eventfd ring the worker holds back (LAZY_NS). */
+struct pending {
+  struct slot *s;
+  uint32_t seq;
+  int64_t at;
+};
+
+/* Nobody has come for it: still DONE, same chunk, unwatched. The reads
+ * pair with the watcher's (watched, then state), as at DONE. */
+static bool unclaimed(const struct pending *p) {
+  return __atomic_load_n(&p->s->state, __ATOMIC_SEQ_CST) == S_DONE &&
+         __atomic_load_n(&p->s->seq, __ATOMIC_ACQUIRE) == p->seq &&
+         __atomic_load_n(&p->s->watched, __ATOMIC_SEQ_CST) == WATCH_NONE;
+}
+
+/* Ring for the held-back chunk if nobody came for it. */
+static void flush(conc__pool_core_t *c, struct pending *p) {
+  if (p->s && unclaimed(p))
+    ring(shm_of(c)->efd);
+  p->s = NULL;
+}
+
+/* The one idle worker allowed to spin: others sleep at once, so that idle
+ * spinners never take the CPUs the caller and the busy workers need. */
+static bool take_spin(struct shm_hdr *h, uint32_t me) {
+  uint32_t none = 0;
+  return __atomic_load_n(&h->spinner, __ATOMIC_RELAXED) == me ||
+         __atomic_compare_exchange_n(&h->spinner, &none, me, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+static void drop_spin(struct shm_hdr *h, uint32_t me) {
+  __atomic_compare_exchange_n(&h->spinner, &me, 0u, false, __ATOMIC_RELEASE,
+                              __ATOMIC_RELAXED);
+}
+
+/* Wait for the doorbell to change: the spinning worker looks for SPIN_NS
+ * first, any worker holding back a ring looks until it is settled; then
+ * sleep on the doorbell (saying so first: a sender wakes only a worker
+ * that sleeps). */
+static void await_bell(conc__pool_core_t *c, const struct conc__pool_worker *w,
+                       struct slot *ctl, uint32_t bell, struct pending *pend) {
+  struct shm_hdr *h = shm_of(c)->hdr;
+  uint32_t me = (uint32_t)w->index + 1;
+  bool spinner = take_spin(h, me);
+  int64_t end = conc__now_ns() + (spinner ? SPIN_NS : 0);
+  int32_t cpu = -1;
+  for (unsigned i = 0; conc__load_acquire(&ctl->bell) == bell; i++) {
+    if (pend->s && !unclaimed(pend))
+      pend->s = NULL;
+    if ((i & 31) == 0) {
+      int64_t now = conc__now_ns();
+      if (pend->s && now - pend->at >= LAZY_NS)
+        flush(c, pend);
+      if (!pend->s && now >= end)
+        goto sleep;
+      cpu = my_cpu();
+      __atomic_store_n(&ctl->cpu, cpu, __ATOMIC_RELAXED);
     }
-    sched_yield();
+    spin_step(&ctl->sender_cpu, cpu);
   }
+  flush(c, pend);
+  drop_spin(h, me);
+  return;
+sleep:
+  drop_spin(h, me);
+  __atomic_store_n(&ctl->asleep, 1u, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&ctl->bell, __ATOMIC_SEQ_CST) == bell)
+    conc__wait(&ctl->bell, bell, CONC_DEADLINE_NEVER, true);
+  __atomic_store_n(&ctl->asleep, 0u, __ATOMIC_RELAXED);
 }
 
 /* Ring a worker's doorbell; the system call only if it sleeps. */
@@ -255,6 +427,23 @@ static void run_initializer(conc__pool_core_t *c, struct slot *ctl) {
   conc_process_exit(1);
 }
 
+/* The chunk is DONE: wake its sleeping caller, and tell the result thread
+ * unless a caller collects it (watched) or may soon (lazy: held back). */
+static void publish_done(conc__pool_core_t *c, struct slot *s,
+                         struct pending *pend) {
+  /* Dekker pairs: a watcher or sleeper stores its word, then reads
+   * `state`; we store `state`, then read theirs. */
+  __atomic_store_n(&s->state, (uint32_t)S_DONE, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&s->sleepers, __ATOMIC_SEQ_CST))
+    conc__wake(&s->state, CONC__WAKE_ALL, true);
+  if (__atomic_load_n(&s->watched, __ATOMIC_SEQ_CST) != WATCH_NONE)
+    return;
+  if (s->lazy)
+    *pend = (struct pending){s, s->seq, conc__now_ns()};
+  else
+    ring(shm_of(c)->efd);
+}
+
 static int worker_main(void *arg, void **result) {
   (void)result;
   struct conc__pool_worker *w = arg;
@@ -268,26 +457,26 @@ static int worker_main(void *arg, void **result) {
   pthread_sigmask(SIG_SETMASK, &none, NULL);
   if (c->initializer)
     run_initializer(c, ctl);
+  struct pending pend = {0};
   for (;;) {
     uint32_t bell = conc__load_acquire(&ctl->bell);
-    if (conc__load_acquire(&ctl->quit))
+    if (conc__load_acquire(&ctl->quit)) {
+      flush(c, &pend);
       conc_process_exit(0);
+    }
     struct slot *next = next_chunk(c, w);
     if (!next) {
-      await_bell(ctl, bell);
+      await_bell(c, w, ctl, bell, &pend);
       continue;
     }
+    flush(c, &pend); /* busy from now on: no time to wait for a caller */
+    __atomic_store_n(&ctl->cpu, my_cpu(), __ATOMIC_RELAXED);
     conc__store_release(&next->state, (uint32_t)S_RUNNING);
-    run_chunk(next);
-    /* Dekker with apply's direct path: it sets `watched`, then reads
-     * `state`; we store `state`, then read `watched`. A watched chunk is
-     * collected by its caller, so the result thread is left asleep. */
-    __atomic_store_n(&next->state, (uint32_t)S_DONE, __ATOMIC_SEQ_CST);
-    uint32_t watch = __atomic_load_n(&next->watched, __ATOMIC_SEQ_CST);
-    if (watch == WATCH_SLEEP)
-      conc__wake(&next->state, CONC__WAKE_ALL, true);
-    else if (watch == WATCH_NONE)
-      ring(shm_of(c)->efd);
+    if (next->batch)
+      run_batch(c, next);
+    else
+      run_chunk(next);
+    publish_done(c, next, &pend);
   }
 }
 
@@ -300,14 +489,21 @@ static int shm_open_(conc__pool_core_t *c) {
   m->efd = -1;
   c->tp_state = m;
   m->stride = (sizeof(struct slot) + c->buf_size + 4095) & ~(size_t)4095;
-  m->len = m->stride * (size_t)c->nworkers * CONC__POOL_LANES;
+  m->len = HDR_BYTES + m->stride * (size_t)c->nworkers * CONC__POOL_LANES;
   void *p = mmap(NULL, m->len, PROT_READ | PROT_WRITE,
                  MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  m->base = p == MAP_FAILED ? NULL : p;
+  m->map = p == MAP_FAILED ? NULL : p;
+  m->hdr = (struct shm_hdr *)(void *)m->map;
+  m->base = m->map ? m->map + HDR_BYTES : NULL;
+  /* as large as all transfer areas together, committed as it is used */
+  m->arena_len = c->buf_size * (size_t)c->nworkers * CONC__POOL_LANES;
+  p = mmap(NULL, m->arena_len, PROT_READ | PROT_WRITE,
+           MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  m->arena = p == MAP_FAILED ? NULL : p;
   m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   m->pfd = calloc((size_t)c->nworkers + 1, sizeof *m->pfd);
   m->pfd_worker = calloc((size_t)c->nworkers + 1, sizeof *m->pfd_worker);
-  if (!m->base || m->efd < 0 || !m->pfd || !m->pfd_worker)
+  if (!m->base || !m->arena || m->efd < 0 || !m->pfd || !m->pfd_worker)
     return m->efd < 0 ? -errno : CONC_ENOMEM;
   return 0;
 }
@@ -316,8 +512,10 @@ static void shm_close(conc__pool_core_t *c) {
   struct shm *m = shm_of(c);
   if (!m)
     return;
-  if (m->base)
-    munmap(m->base, m->len);
+  if (m->map)
+    munmap(m->map, m->len);
+  if (m->arena)
+    munmap(m->arena, m->arena_len);
   if (m->efd >= 0)
     close(m->efd);
   free(m->pfd);
@@ -330,7 +528,11 @@ static int shm_spawn(conc__pool_core_t *c, struct conc__pool_worker *w) {
   for (int k = 0; k < CONC__POOL_LANES; k++) {
     struct slot *s = lane_slot(c, w, k);
     conc__store_release(&s->state, (uint32_t)S_IDLE); /* apply reads it */
-    s->progress = s->count = s->quit = s->initfail = 0;
+    s->run.progress = s->count = s->quit = s->initfail = 0;
+    /* read without core->mu by callers spinning on a lane */
+    __atomic_store_n(&s->asleep, 0u, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->cpu, -1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->sender_cpu, -1, __ATOMIC_RELAXED);
   }
   char name[64];
   snprintf(name, sizeof name, "%s-%u", c->worker_prefix, ++c->name_counter);
@@ -352,8 +554,8 @@ static int shm_spawn(conc__pool_core_t *c, struct conc__pool_worker *w) {
 }
 
 static int shm_reap(conc__pool_core_t *c, struct conc__pool_worker *w) {
-  (void)c;
   conc_process_join(&w->proc, CONC_FOREVER);
+  drop_spin(shm_of(c)->hdr, (uint32_t)w->index + 1); /* died spinning */
   int code = CONC_EXITCODE_NONE;
   conc_process_exitcode(&w->proc, &code);
   conc_process_close(&w->proc);
@@ -377,6 +579,18 @@ static int shm_join(conc__pool_core_t *c, struct conc__pool_worker *w,
                                                                 : 0;
 }
 
+/* Hand the filled slot to the worker. */
+static void publish_task(conc__pool_core_t *c, struct conc__pool_worker *w,
+                         struct slot *s) {
+  s->run.progress = s->run.gcount = 0;
+  s->nfail = s->fail_used = 0;
+  __atomic_store_n(&lane_slot(c, w, 0)->sender_cpu, my_cpu(), __ATOMIC_RELAXED);
+  __atomic_store_n(&s->watched, (uint32_t)WATCH_NONE, __ATOMIC_RELAXED);
+  __atomic_store_n(&s->seq, ++w->seq, __ATOMIC_RELEASE);
+  conc__store_release(&s->state, (uint32_t)S_TASK);
+  ring_bell(lane_slot(c, w, 0));
+}
+
 static void shm_send(conc__pool_core_t *c, struct conc__pool_worker *w, int k,
                      conc_async_result_t *j, size_t start, size_t count) {
   struct slot *s = lane_slot(c, w, k);
@@ -390,12 +604,11 @@ static void shm_send(conc__pool_core_t *c, struct conc__pool_worker *w, int k,
   s->result_size = j->result_size;
   s->typed = typed;
   s->count = (uint32_t)count;
-  s->progress = 0;
-  s->nfail = s->fail_used = 0;
-  __atomic_store_n(&s->watched, (uint32_t)WATCH_NONE, __ATOMIC_RELAXED);
-  __atomic_store_n(&s->seq, ++w->seq, __ATOMIC_RELEASE);
-  conc__store_release(&s->state, (uint32_t)S_TASK);
-  ring_bell(lane_slot(c, w, 0));
+  s->batch = 0;
+  /* an apply nobody waits on through a callback is likely collected by
+   * its caller: the worker may hold back the result thread's wake-up */
+  s->lazy = j->kind == CONC__K_APPLY && !j->callback && !j->error_callback;
+  publish_task(c, w, s);
 }
 
 static int shm_lane_state(conc__pool_core_t *c, struct conc__pool_worker *w,
@@ -403,7 +616,7 @@ static int shm_lane_state(conc__pool_core_t *c, struct conc__pool_worker *w,
   struct slot *s = lane_slot(c, w, k);
   /* seq_cst: the other half of the watched/state Dekker pair */
   uint32_t st = __atomic_load_n(&s->state, __ATOMIC_SEQ_CST);
-  uint32_t p = conc__load_acquire(&s->progress);
+  uint32_t p = conc__load_acquire(&s->run.progress);
   *progress = p > s->count ? s->count : p;
   return st == S_DONE   ? CONC__LANE_DONE
          : st == S_TASK ? CONC__LANE_QUEUED
@@ -432,6 +645,10 @@ static void shm_harvest(conc__pool_core_t *c, struct conc__pool_worker *w,
   conc_async_result_t *j = w->lane[k].job;
   size_t first = w->lane[k].start, rs = j->result_size;
   struct slot *s = lane_slot(c, w, k);
+  if (s->batch) { /* the results stay in the arena until the batch ends */
+    take_failures(w, s, j, first, upto);
+    return;
+  }
   bool typed = j->kind == CONC__K_TYPED;
   struct layout l = layout_of(s->count, j->arg_size, rs, typed);
   unsigned char *d = slot_data(s);
@@ -449,8 +666,9 @@ static void shm_harvest(conc__pool_core_t *c, struct conc__pool_worker *w,
 static void shm_reset_lane(conc__pool_core_t *c, struct conc__pool_worker *w,
                            int k) {
   struct slot *s = lane_slot(c, w, k);
-  conc__store_release(&s->state, (uint32_t)S_IDLE);
-  conc__wake(&s->state, CONC__WAKE_ALL, true);
+  __atomic_store_n(&s->state, (uint32_t)S_IDLE, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&s->sleepers, __ATOMIC_SEQ_CST))
+    conc__wake(&s->state, CONC__WAKE_ALL, true);
 }
 
 static bool shm_init_failed(conc__pool_core_t *c, struct conc__pool_worker *w,
@@ -508,22 +726,28 @@ static bool lane_busy(struct slot *s, uint32_t seq, uint32_t *st) {
          __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == seq;
 }
 
-/* Spin while the lane runs the chunk, then sleep on its state word, saying
- * so first (WATCH_SLEEP): the worker makes the system call only then. */
+/* Spin while the lane runs the chunk (a pause while the worker runs on
+ * another CPU), then sleep on its state word, counted in `sleepers`: the
+ * worker makes the system call only then. */
 static void shm_await_lane(conc__pool_core_t *c, struct conc__pool_worker *w,
                            int k, uint32_t seq, int64_t deadline) {
-  struct slot *s = lane_slot(c, w, k);
+  struct slot *s = lane_slot(c, w, k), *ctl = lane_slot(c, w, 0);
   uint32_t st;
   __atomic_store_n(&s->watched, (uint32_t)WATCH_SPIN, __ATOMIC_SEQ_CST);
   int64_t end = conc__now_ns() + SPIN_NS;
   if (end > deadline)
     end = deadline;
+  int32_t cpu = my_cpu();
   for (unsigned i = 1; lane_busy(s, seq, &st); i++) {
-    if ((i & 15) == 0 && conc__now_ns() >= end)
-      break;
-    sched_yield();
+    if ((i & 31) == 0) {
+      if (conc__now_ns() >= end)
+        break;
+      cpu = my_cpu();
+    }
+    spin_step(&ctl->cpu, cpu);
   }
   __atomic_store_n(&s->watched, (uint32_t)WATCH_SLEEP, __ATOMIC_SEQ_CST);
+  __atomic_fetch_add(&s->sleepers, 1u, __ATOMIC_SEQ_CST);
   while (lane_busy(s, seq, &st)) {
     int rc = conc__wait_intr(&s->state, st, deadline, true);
     if (rc == CONC_EINTR) /* kept for the caller's own wait, which ends */
@@ -531,12 +755,17 @@ static void shm_await_lane(conc__pool_core_t *c, struct conc__pool_worker *w,
     if ((rc == CONC_ETIMEDOUT || rc == CONC_EINTR) && lane_busy(s, seq, &st)) {
       /* Leaving before the end: the result thread collects the chunk. If
        * the worker read WATCH_SLEEP and skipped the eventfd, the state is
-       * DONE by now and the caller (await_direct) collects it itself. */
+       * DONE by now and the caller (unwatch_job) collects it itself. */
       if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == seq)
         __atomic_store_n(&s->watched, (uint32_t)WATCH_NONE, __ATOMIC_SEQ_CST);
-      return;
+      break;
     }
   }
+  __atomic_fetch_sub(&s->sleepers, 1u, __ATOMIC_SEQ_CST);
+}
+
+static bool shm_awake(conc__pool_core_t *c, struct conc__pool_worker *w) {
+  return !__atomic_load_n(&lane_slot(c, w, 0)->asleep, __ATOMIC_RELAXED);
 }
 
 static void shm_watch(conc__pool_core_t *c, struct conc__pool_worker *w, int k,
@@ -551,6 +780,82 @@ static void shm_watch(conc__pool_core_t *c, struct conc__pool_worker *w, int k,
   uint32_t none = WATCH_NONE; /* a sleeping watcher stays one */
   __atomic_compare_exchange_n(&s->watched, &none, (uint32_t)WATCH_SPIN, false,
                               __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+/* ---- the typed map's shared batch (parent side) ------------------------ */
+
+static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
+
+static size_t shm_batch_capacity(conc__pool_core_t *c,
+                                 const conc_async_result_t *j) {
+  struct shm *m = shm_of(c);
+  if (j->kind != CONC__K_TYPED || m->arena_len < 256)
+    return 0;
+  size_t per = j->arg_size + j->result_size + 1; /* + a grain flag */
+  size_t k = (m->arena_len - 192) / per;
+  return k > UINT32_MAX ? UINT32_MAX : k;
+}
+
+static void shm_batch_open(conc__pool_core_t *c, conc_async_result_t *j,
+                           size_t start, size_t count, size_t grain) {
+  struct shm *m = shm_of(c);
+  struct shm_hdr *h = m->hdr;
+  size_t as = j->arg_size, rs = j->result_size;
+  if (count && as)
+    memcpy(m->arena, j->in + start * as, count * as);
+  h->fn = j->fn;
+  h->arg_size = as;
+  h->result_size = rs;
+  h->count = count;
+  h->grain = grain ? grain : 1;
+  h->results = align64(count * as);
+  h->flags = align64(h->results + count * rs);
+  memset(m->arena + h->flags, 0, count / h->grain + 1);
+  /* published to the members by their slot's TASK (release) */
+  __atomic_store_n(&h->next, (uint64_t)0, __ATOMIC_RELAXED);
+}
+
+static void shm_batch_join(conc__pool_core_t *c, struct conc__pool_worker *w,
+                           int k) {
+  struct slot *s = lane_slot(c, w, k);
+  s->batch = 1;
+  s->lazy = 0;
+  s->count = 0;
+  publish_task(c, w, s);
+}
+
+static size_t shm_batch_claimed(conc__pool_core_t *c) {
+  struct shm_hdr *h = shm_of(c)->hdr;
+  uint64_t next = __atomic_load_n(&h->next, __ATOMIC_ACQUIRE);
+  return (size_t)(next < h->count ? next : h->count);
+}
+
+static void shm_batch_member(conc__pool_core_t *c, struct conc__pool_worker *w,
+                             int k, size_t *gstart, size_t *gcount,
+                             uint32_t *progress) {
+  struct slot *s = lane_slot(c, w, k);
+  uint32_t n = conc__load_acquire(&s->run.gcount);
+  uint32_t p = conc__load_acquire(&s->run.progress);
+  *gstart = (size_t)s->run.gstart;
+  *gcount = n;
+  *progress = p < n ? p : n;
+}
+
+static bool shm_batch_grain_done(conc__pool_core_t *c, size_t i, bool mark) {
+  struct shm *m = shm_of(c);
+  uint8_t *f = m->arena + m->hdr->flags + i / m->hdr->grain;
+  if (mark)
+    __atomic_store_n(f, (uint8_t)1, __ATOMIC_RELAXED);
+  return __atomic_load_n(f, __ATOMIC_ACQUIRE) != 0;
+}
+
+static void shm_batch_copy_out(conc__pool_core_t *c, conc_async_result_t *j,
+                               size_t batch_start, size_t from, size_t count) {
+  struct shm *m = shm_of(c);
+  size_t rs = j->result_size;
+  if (count && rs)
+    memcpy(j->out + (batch_start + from) * rs,
+           m->arena + m->hdr->results + from * rs, count * rs);
 }
 
 const conc__pool_transport_t conc__pool_shm = {
@@ -572,4 +877,12 @@ const conc__pool_transport_t conc__pool_shm = {
     .wake = shm_wake,
     .await_lane = shm_await_lane,
     .watch = shm_watch,
+    .awake = shm_awake,
+    .batch_capacity = shm_batch_capacity,
+    .batch_open = shm_batch_open,
+    .batch_join = shm_batch_join,
+    .batch_claimed = shm_batch_claimed,
+    .batch_member = shm_batch_member,
+    .batch_grain_done = shm_batch_grain_done,
+    .batch_copy_out = shm_batch_copy_out,
 };

@@ -24,6 +24,7 @@
 #include "futures-int.h"
 #include "platform-int.h"
 #include "pool-int.h"
+#include "sync-int.h"
 
 #define PEXEC_MAGIC 0x70657865u
 #define EXT_MAGIC 0x70667574u
@@ -43,7 +44,7 @@ static conc__pool_core_t *core_of(conc_process_executor_t *ex, int *err) {
     return NULL;
   }
   conc__pool_core_t *c = ex->priv.core;
-  if (c->creator != getpid()) {
+  if (c->creator != (pid_t)conc__sync_pid()) {
     *err = CONC_EPERM;
     return NULL;
   }

@@ -1437,6 +1437,73 @@ static void typed_map_matches_the_byte_path(void **state) {
   close_join_destroy(&p);
 }
 
+/* Odd items fail with always_fails' long message, even ones are doubled. */
+static int odd_fails(const void *a, size_t al, void *r, size_t rc, size_t *rl) {
+  if (*(const int *)a % 2)
+    return always_fails(a, al, r, rc, rl);
+  *(int *)r = 2 * *(const int *)a;
+  return 0;
+}
+
+/* The typed path runs a map as shared batches the workers claim grains of;
+ * a map larger than one batch (a small transfer area: about 1,800 items a
+ * batch here) runs as several, every result in place. */
+static void typed_map_larger_than_one_batch_runs_in_several(void **state) {
+  (void)state;
+  conc_pool_t p;
+  assert_int_equal(conc_pool_init(&p, &(conc_pool_opts_t){.processes = 2,
+                                                          .buffer_size = 4096}),
+                   0);
+  enum { N = 20000 };
+  static int in[N], out[N];
+  for (int i = 0; i < N; i++)
+    in[i] = i;
+  for (size_t chunk = 0; chunk <= 1000; chunk += 1000) {
+    memset(out, 0xff, sizeof out);
+    assert_int_equal(
+        conc_pool_map_typed(&p, doubler, in, N, sizeof *in, sizeof *out,
+                            &(conc_pool_map_opts_t){.chunksize = chunk}, out,
+                            NULL),
+        0);
+    for (int i = 0; i < N; i++)
+      assert_int_equal(out[i], 2 * i);
+  }
+  close_join_destroy(&p);
+}
+
+/* A batch member whose failure records fill up stops mid-grain; the rest
+ * of its grain runs again, so every failed item keeps its own message and
+ * every good result is copied back. */
+static void typed_map_keeps_every_message_and_result(void **state) {
+  (void)state;
+  conc_pool_t p;
+  make_pool(&p, 2);
+  enum { N = 600 };
+  static int in[N], out[N], errs[N];
+  static conc_pool_error_t items[N];
+  for (int i = 0; i < N; i++)
+    in[i] = i;
+  memset(out, 0xff, sizeof out);
+  conc_pool_error_t first;
+  assert_int_equal(
+      conc_pool_map_typed(&p, odd_fails, in, N, sizeof *in, sizeof *out,
+                          &(conc_pool_map_opts_t){.chunksize = 100,
+                                                  .errors = errs,
+                                                  .item_errors = items},
+                          out, &first),
+      CONC_EINVAL);
+  assert_int_equal(first.index, 1);
+  for (int i = 0; i < N; i++) {
+    char want[32];
+    snprintf(want, sizeof want, "item %d failed:", i);
+    assert_int_equal(errs[i], i % 2 ? CONC_EINVAL : 0);
+    assert_int_equal(out[i], i % 2 ? 0 : 2 * i);
+    if (i % 2)
+      assert_true(strncmp(items[i].message, want, strlen(want)) == 0);
+  }
+  close_join_destroy(&p);
+}
+
 /* A failing initializer breaks the pool; its message is reported. */
 static void failing_initializer_breaks_the_pool(void **state) {
   (void)state;
@@ -1490,6 +1557,9 @@ CONC_TEST_MAIN(
     T(apply_error_detail_reports_the_death),
     T(every_failed_item_keeps_its_message),
     T(map_async_keeps_good_results_with_detail), T(imap_failure_has_its_detail),
-    T(typed_map_matches_the_byte_path), T(failing_initializer_breaks_the_pool),
+    T(typed_map_matches_the_byte_path),
+    T(typed_map_larger_than_one_batch_runs_in_several),
+    T(typed_map_keeps_every_message_and_result),
+    T(failing_initializer_breaks_the_pool),
     T(forked_child_waiting_on_a_copy_leaves_the_slots_alone),
     T(callbacks_run_in_the_result_thread))

@@ -770,6 +770,32 @@ static void interrupted_barrier_wait_breaks_it_for_the_others(void **state) {
   assert_true(conc_barrier_broken(&obj.barrier));
 }
 
+/* Pool.join (no timeout, so outside the op table): a closed pool whose
+ * worker still runs a 1.5 s task; the interrupted join returns CONC_EINTR
+ * before the task ends, and a second join waits for the pool's end. */
+static int pool_join_call(void *ctx, double t) {
+  (void)ctx;
+  (void)t;
+  return conc_pool_join(&obj.p.pool);
+}
+static void pool_join_returns_eintr_on_conc_interrupt(void **state) {
+  (void)state;
+  pool_setup(NULL);
+  assert_int_equal(conc_pool_close(&obj.p.pool), 0);
+  struct runner r = {.call = pool_join_call, .timeout = CONC_FOREVER};
+  start_runner(&r);
+  assert_int_equal(pthread_kill(r.th, SIG_INTR), 0);
+  bool ended = done_within(&r, 10);
+  conc_test_join(r.th);
+  assert_true(ended);
+  assert_int_equal(r.rc, CONC_EINTR);
+  assert_false(conc_async_result_ready(obj.p.res)); /* before the task ended */
+  assert_int_equal(conc_interrupt_clear(), 0);
+  assert_int_equal(conc_pool_join(&obj.p.pool), 0);
+  pool_check(NULL);
+  pool_teardown(NULL);
+}
+
 /* A request made outside any wait ends the next one at once, then is spent;
  * a ready object wins over it; conc_interrupt_clear drops it. */
 static void a_pending_request_ends_the_next_wait_once(void **state) {
@@ -877,6 +903,7 @@ int main(int argc, char **argv) {
       OP_TESTS(pqueue_put, op_pput),
       OP_TESTS(pool_async_result_get, op_pool_get),
       OP_TESTS(pool_imap_next, op_imap_next),
+      cmocka_unit_test(pool_join_returns_eintr_on_conc_interrupt),
       cmocka_unit_test(
           interrupted_semaphore_waiter_leaves_the_unit_to_the_next),
       cmocka_unit_test(interrupted_lock_waiter_leaves_the_lock_to_the_next),
