@@ -353,6 +353,11 @@ void conc__pool_collect(conc__pool_core_t *c, struct conc__pool_worker *w,
  * returns at once). */
 void conc__pool_help(conc_async_result_t *j, int64_t deadline);
 
+/* As conc__pool_help for an ordered imap's next: wait on the chunk that
+ * holds item `item` only, and collect it here. */
+void conc__pool_help_item(conc_async_result_t *j, size_t item,
+                          int64_t deadline);
+
 /* The chunksize a map-family result was split with (tests). */
 size_t conc__pool_chunksize(const conc_async_result_t *r);
 

@@ -447,6 +447,11 @@ int conc_imap_next(conc_imap_t *it, double timeout, void *out, size_t *index) {
   while ((k = imap_pick(it)) < 0) {
     uint32_t seen = conc__load_acquire(&j->seq);
     pthread_mutex_unlock(&j->mu);
+    /* in order: the chunk holding the next item is collected here, as get
+     * does; in completion order any chunk may come first (the result
+     * thread's) */
+    if (j->kind == CONC__K_IMAP)
+      conc__pool_help_item(j, it->consumed, dl);
     rc = job_sleep(j, &j->seq, seen, dl);
     pthread_mutex_lock(&j->mu);
     if (rc == CONC_EINTR) {

@@ -584,14 +584,19 @@ static void unwatch_job(conc__pool_core_t *c, conc_async_result_t *j,
   collect_and_watch(c, j, false, list, &w, &k, &seq);
 }
 
-void conc__pool_help(conc_async_result_t *j, int64_t deadline) {
+/* Whether the calling thread may collect j's chunks itself. */
+static bool may_help(conc_async_result_t *j) {
   conc__pool_core_t *c = j->core;
   if (!c || !c->tp->await_lane || conc__load_acquire(&j->done))
-    return;
-  if (c->creator !=
-      (pid_t)conc__sync_pid()) /* a forked child's copy: hands off the slots */
-    return;
-  if (j->callback || j->error_callback) /* they run in the result thread */
+    return false;
+  if (c->creator != (pid_t)conc__sync_pid()) /* a forked child's copy */
+    return false;
+  return !j->callback && !j->error_callback; /* those run in the handler */
+}
+
+void conc__pool_help(conc_async_result_t *j, int64_t deadline) {
+  conc__pool_core_t *c = j->core;
+  if (!may_help(j))
     return;
   for (;;) {
     conc_async_result_t *list = NULL;
@@ -616,6 +621,57 @@ void conc__pool_help(conc_async_result_t *j, int64_t deadline) {
       return;
     c->tp->await_lane(c, w, k, seq, deadline);
   }
+}
+
+/* The lane running the chunk that holds item i of j, or false. */
+static bool lane_of_item(conc__pool_core_t *c, conc_async_result_t *j, size_t i,
+                         struct conc__pool_worker **wp, int *kp) {
+  for (int n = 0; n < c->nworkers; n++)
+    for (int k = 0; k < CONC__POOL_LANES; k++) {
+      struct conc__pool_lane *l = &c->workers[n].lane[k];
+      if (l->job == j && !l->batch && !c->workers[n].exited && i >= l->start &&
+          i - l->start < l->count) {
+        *wp = &c->workers[n];
+        *kp = k;
+        return true;
+      }
+    }
+  return false;
+}
+
+void conc__pool_help_item(conc_async_result_t *j, size_t item,
+                          int64_t deadline) {
+  conc__pool_core_t *c = j->core;
+  if (!may_help(j))
+    return;
+  conc_async_result_t *list = NULL;
+  struct conc__pool_worker *w;
+  int k;
+  uint32_t seq;
+  pthread_mutex_lock(&c->mu);
+  bool found = collect_and_watch(c, j, true, &list, &w, &k, &seq) &&
+               lane_of_item(c, j, item, &w, &k) && conc__now_ns() < deadline &&
+               !conc__load_relaxed(&conc__intr_pending);
+  if (found)
+    seq = w->lane[k].seq;
+  else
+    unwatch_job(c, j, &list);
+  pthread_mutex_unlock(&c->mu);
+  conc__pool_finish_jobs(list);
+  if (!found)
+    return;
+  c->tp->await_lane(c, w, k, seq, deadline);
+  /* every lane unwatched before it is read (Dekker with the worker, see
+   * pool_worker.c): chunks that ended while watched are collected here,
+   * those still running go back to the result thread */
+  list = NULL;
+  pthread_mutex_lock(&c->mu);
+  unwatch_job(c, j, &list);
+  bool wake = c->state != CONC__P_RUN;
+  pthread_mutex_unlock(&c->mu);
+  conc__pool_finish_jobs(list);
+  if (wake)
+    c->tp->wake(c);
 }
 
 int conc_pool_apply(conc_pool_t *pool, conc_pool_func_t fn, const void *arg,
