@@ -608,7 +608,8 @@ int conc_executor_init(conc_executor_t *ex, const conc_executor_opts_t *opts) {
     return CONC_ENOMEM;
   }
   c->head = c->tail = &c->anchor;
-  c->progress = (struct conc__progress){&c->head, &c->waking};
+  c->progress =
+      (struct conc__progress){&c->head, &c->waking, &c->nidle, &c->nthreads};
   /* Race detectors: counters and the broken message are atomics read
    * without a lock. */
   conc__ann_benign_race(&c->nthreads, sizeof c->nthreads);

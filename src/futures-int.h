@@ -21,6 +21,9 @@
 #ifndef CONC__RESULT_SPIN_NS
 #define CONC__RESULT_SPIN_NS 50000
 #endif
+#ifndef CONC__SLOW_YIELD_NS
+#define CONC__SLOW_YIELD_NS 50000
+#endif
 #ifndef CONC__STALL_NS
 #define CONC__STALL_NS 5000
 #endif
@@ -73,6 +76,8 @@ enum {
 struct conc__progress {
   conc_future_t *const *head; /* the pool's queue head, atomic */
   const bool *waking;         /* a woken worker is on its way, atomic */
+  const uint32_t *nidle;      /* workers asleep, atomic */
+  const int *nthreads;        /* workers started, atomic */
 };
 
 struct conc__cb_node {

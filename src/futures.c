@@ -431,21 +431,46 @@ static void spin_until_done(const conc_future_t *f) {
     conc__spin_result(&result_misses, spin_until_done_1(f));
 }
 
+/* While the worker an idle pool woke for our task has not started yet, it
+ * may be queued on this very core (the kernel often places a wakee near
+ * its waker): give it the core. False when the yield took long, i.e. other processes wanted
+ * the core: spinning on would only lose more scheduler slices. */
+static bool yield_to_wakee(void) {
+  int64_t t0 = conc__now_ns();
+  sched_yield();
+  return conc__now_ns() - t0 < CONC__SLOW_YIELD_NS;
+}
+
+/* The woken worker is the only one awake: our task is the one it was
+ * woken for (an idle pool's round trip), and nothing else runs that it
+ * could be waiting behind. */
+static bool lone_wakee(const struct conc__progress *p) {
+  return __atomic_load_n(p->nidle, __ATOMIC_RELAXED) + 1 ==
+         (uint32_t)__atomic_load_n(p->nthreads, __ATOMIC_RELAXED);
+}
+
 /* True when f finished during the spin. */
 static bool spin_until_done_1(const conc_future_t *f) {
   const struct conc__progress *p = f->progress;
   uint32_t st = st_of(f);
   conc_future_t *head = p ? __atomic_load_n(p->head, __ATOMIC_RELAXED) : NULL;
   int64_t start = conc__now_ns(), moved = start;
-  for (unsigned i = 1; st < FS_CANCELLED; i++, st = st_of(f)) {
-    conc__cpu_relax();
-    if (i & 63)
+  bool yielding = false;
+  for (unsigned i = 0; st < FS_CANCELLED; i++, st = st_of(f)) {
+    if (yielding) {
+      if (!yield_to_wakee())
+        return false;
+    } else if (i & 63) {
+      conc__cpu_relax();
       continue;
+    }
     int64_t now = conc__now_ns();
     if (now - start >= CONC__RESULT_SPIN_NS)
       return false;
     conc_future_t *h = p ? __atomic_load_n(p->head, __ATOMIC_RELAXED) : NULL;
-    if (h != head || (p && __atomic_load_n(p->waking, __ATOMIC_RELAXED))) {
+    bool waking = p && __atomic_load_n(p->waking, __ATOMIC_RELAXED);
+    yielding = waking && lone_wakee(p);
+    if (h != head || waking) {
       head = h;
       moved = now;
     } else if (now - moved >= CONC__STALL_NS) {
