@@ -178,6 +178,10 @@ typedef struct conc__pool_transport {
    * would see a chunk at once (it is not asleep), so that dispatch prefers
    * it to one that needs waking. */
   bool (*awake)(struct conc__pool_core *c, struct conc__pool_worker *w);
+  /* Optional: the handler is about to end, every worker reaped: stop what
+   * the transport keeps besides them (the fork transport's spare). No lock
+   * held. */
+  void (*quiesce)(struct conc__pool_core *c);
   /* Optional shared batches for the typed map (all NULL: chunks only). A
    * batch's items sit in one area every worker reads; each member (a lane
    * joined to it) claims `grain` items at a time with a fetch-and-add and

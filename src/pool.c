@@ -347,6 +347,8 @@ static void *handler_main(void *arg) {
     c->tp->wait(c, timeout);
   }
   handler_terminate(c);
+  if (c->tp->quiesce)
+    c->tp->quiesce(c);
   conc__store_release(&c->finished, 1u);
   conc__wake(&c->finished, CONC__WAKE_ALL, false);
   return NULL;

@@ -32,6 +32,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -80,6 +81,7 @@ struct slot {
   uint32_t watched;  /* WATCH_*: a caller waits on `state` (direct path) */
   uint32_t asleep;   /* lane 0 only: the worker sleeps on `bell` */
   uint32_t initfail; /* lane 0 only: the initializer failed (message: fails) */
+  uint32_t held;     /* lane 0 only: a spare, waiting to be taken on */
   uint32_t typed;
   uint32_t sleepers;  /* callers asleep on `state`: DONE and IDLE wake them */
   uint32_t lazy;      /* the worker may wait LAZY_NS before ringing */
@@ -122,12 +124,35 @@ struct shm {
   unsigned char *base;
   unsigned char *arena; /* the typed map's batches (own mapping) */
   size_t arena_len;
+  /* Worker processes live in slots (each LANES slot structs); one more
+   * slot than workers holds the spare. slot_of is read without core->mu
+   * (callers awaiting a lane), hence atomic. */
+  int nslots;
+  int *slot_of;          /* worker index -> slot (-1: never started) */
+  struct wk *wk;         /* per slot: what its process is given */
+  conc_process_t *procs; /* per slot */
+  char (*names)[64];     /* per slot */
+  /* The spare (spare_mu): once the pool has replaced a worker, a thread of
+   * its own keeps one more worker forked and waiting, so that the next
+   * replacement is a hand-over, not a fork on the result thread. */
+  pthread_mutex_t spare_mu;
+  pthread_cond_t spare_cv;
+  bool *slot_used; /* by a worker or the spare */
+  int spare;       /* the ready spare's slot, or -1 */
+  bool quit, forker_started;
+  pthread_t forker;
   int efd;
   struct pollfd *pfd;
   struct conc__pool_worker **pfd_worker;
 };
 
 static struct shm *shm_of(conc__pool_core_t *c) { return c->tp_state; }
+
+/* A worker process as it sees itself: its pool and its slot. */
+struct wk {
+  conc__pool_core_t *c;
+  int slot;
+};
 
 #define HDR_BYTES 4096 /* struct shm_hdr, alone on its page */
 
@@ -152,9 +177,18 @@ static struct slot *slot_at(struct shm *m, int i) {
   return (struct slot *)(void *)(m->base + (size_t)i * m->stride);
 }
 
+static struct slot *slot_lane(struct shm *m, int slot, int k) {
+  return slot_at(m, slot * CONC__POOL_LANES + k);
+}
+
+static int slot_of(struct shm *m, const struct conc__pool_worker *w) {
+  return __atomic_load_n(&m->slot_of[w->index], __ATOMIC_RELAXED);
+}
+
 static struct slot *lane_slot(conc__pool_core_t *c,
                               const struct conc__pool_worker *w, int k) {
-  return slot_at(shm_of(c), w->index * CONC__POOL_LANES + k);
+  struct shm *m = shm_of(c);
+  return slot_lane(m, slot_of(m, w), k);
 }
 
 static unsigned char *slot_data(struct slot *s) {
@@ -323,11 +357,10 @@ static void spin_step(const int32_t *peer_cpu, int32_t cpu) {
 }
 
 /* The next chunk staged for this worker (oldest first), or NULL. */
-static struct slot *next_chunk(conc__pool_core_t *c,
-                               const struct conc__pool_worker *w) {
+static struct slot *next_chunk(conc__pool_core_t *c, const struct wk *me) {
   struct slot *next = NULL;
   for (int k = 0; k < CONC__POOL_LANES; k++) {
-    struct slot *s = lane_slot(c, w, k);
+    struct slot *s = slot_lane(shm_of(c), me->slot, k);
     if (conc__load_acquire(&s->state) == S_TASK &&
         (!next || (int32_t)(s->seq - next->seq) < 0))
       next = s;
@@ -375,10 +408,10 @@ static void drop_spin(struct shm_hdr *h, uint32_t me) {
  * first, any worker holding back a ring looks until it is settled; then
  * sleep on the doorbell (saying so first: a sender wakes only a worker
  * that sleeps). */
-static void await_bell(conc__pool_core_t *c, const struct conc__pool_worker *w,
+static void await_bell(conc__pool_core_t *c, const struct wk *self,
                        struct slot *ctl, uint32_t bell, struct pending *pend) {
   struct shm_hdr *h = shm_of(c)->hdr;
-  uint32_t me = (uint32_t)w->index + 1;
+  uint32_t me = (uint32_t)self->slot + 1;
   bool spinner = take_spin(h, me);
   int64_t end = conc__now_ns() + (spinner ? SPIN_NS : 0);
   int32_t cpu = -1;
@@ -444,17 +477,30 @@ static void publish_done(conc__pool_core_t *c, struct slot *s,
     ring(shm_of(c)->efd);
 }
 
+/* A spare sleeps until it is taken on (or killed). */
+static void await_hire(struct slot *ctl) {
+  while (conc__load_acquire(&ctl->held)) {
+    uint32_t bell = conc__load_acquire(&ctl->bell);
+    __atomic_store_n(&ctl->asleep, 1u, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&ctl->held, __ATOMIC_SEQ_CST) &&
+        __atomic_load_n(&ctl->bell, __ATOMIC_SEQ_CST) == bell)
+      conc__wait(&ctl->bell, bell, CONC_DEADLINE_NEVER, true);
+    __atomic_store_n(&ctl->asleep, 0u, __ATOMIC_RELAXED);
+  }
+}
+
 static int worker_main(void *arg, void **result) {
   (void)result;
-  struct conc__pool_worker *w = arg;
-  conc__pool_core_t *c = w->core;
-  struct slot *ctl = lane_slot(c, w, 0);
-  /* The handler thread that forked us blocks every signal; terminate()
-   * relies on SIGTERM's default action, whatever the parent installed. */
+  const struct wk *me = arg;
+  conc__pool_core_t *c = me->c;
+  struct slot *ctl = slot_lane(shm_of(c), me->slot, 0);
+  /* The thread that forked us blocks every signal; terminate() relies on
+   * SIGTERM's default action, whatever the parent installed. */
   signal(SIGTERM, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
   pthread_sigmask(SIG_SETMASK, &none, NULL);
+  await_hire(ctl); /* the initializer runs once it is a worker */
   if (c->initializer)
     run_initializer(c, ctl);
   struct pending pend = {0};
@@ -464,9 +510,9 @@ static int worker_main(void *arg, void **result) {
       flush(c, &pend);
       conc_process_exit(0);
     }
-    struct slot *next = next_chunk(c, w);
+    struct slot *next = next_chunk(c, me);
     if (!next) {
-      await_bell(c, w, ctl, bell, &pend);
+      await_bell(c, me, ctl, bell, &pend);
       continue;
     }
     flush(c, &pend); /* busy from now on: no time to wait for a caller */
@@ -489,7 +535,11 @@ static int shm_open_(conc__pool_core_t *c) {
   m->efd = -1;
   c->tp_state = m;
   m->stride = (sizeof(struct slot) + c->buf_size + 4095) & ~(size_t)4095;
-  m->len = HDR_BYTES + m->stride * (size_t)c->nworkers * CONC__POOL_LANES;
+  m->nslots = c->nworkers + 1;
+  m->spare = -1;
+  pthread_mutex_init(&m->spare_mu, NULL);
+  pthread_cond_init(&m->spare_cv, NULL);
+  m->len = HDR_BYTES + m->stride * (size_t)m->nslots * CONC__POOL_LANES;
   void *p = mmap(NULL, m->len, PROT_READ | PROT_WRITE,
                  MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   m->map = p == MAP_FAILED ? NULL : p;
@@ -503,15 +553,34 @@ static int shm_open_(conc__pool_core_t *c) {
   m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   m->pfd = calloc((size_t)c->nworkers + 1, sizeof *m->pfd);
   m->pfd_worker = calloc((size_t)c->nworkers + 1, sizeof *m->pfd_worker);
-  if (!m->base || !m->arena || m->efd < 0 || !m->pfd || !m->pfd_worker)
+  size_t n = (size_t)m->nslots;
+  m->slot_of = malloc((size_t)c->nworkers * sizeof *m->slot_of);
+  m->wk = calloc(n, sizeof *m->wk);
+  m->procs = calloc(n, sizeof *m->procs);
+  m->names = calloc(n, sizeof *m->names);
+  m->slot_used = calloc(n, sizeof *m->slot_used);
+  if (!m->base || !m->arena || m->efd < 0 || !m->pfd || !m->pfd_worker ||
+      !m->slot_of || !m->wk || !m->procs || !m->names || !m->slot_used)
     return m->efd < 0 ? -errno : CONC_ENOMEM;
+  for (int i = 0; i < c->nworkers; i++)
+    m->slot_of[i] = -1;
   return 0;
 }
+
+static void stop_spares(conc__pool_core_t *c);
 
 static void shm_close(conc__pool_core_t *c) {
   struct shm *m = shm_of(c);
   if (!m)
     return;
+  stop_spares(c);
+  pthread_mutex_destroy(&m->spare_mu);
+  pthread_cond_destroy(&m->spare_cv);
+  free(m->slot_of);
+  free(m->wk);
+  free(m->procs);
+  free(m->names);
+  free(m->slot_used);
   if (m->map)
     munmap(m->map, m->len);
   if (m->arena)
@@ -524,59 +593,194 @@ static void shm_close(conc__pool_core_t *c) {
   c->tp_state = NULL;
 }
 
-static int shm_spawn(conc__pool_core_t *c, struct conc__pool_worker *w) {
+/* Fork a worker process into `slot` (a spare: held until taken on). Any
+ * thread of the pool's handler family; the slot is the caller's. */
+static int fork_into(conc__pool_core_t *c, int slot, bool held,
+                     unsigned number) {
+  struct shm *m = shm_of(c);
   for (int k = 0; k < CONC__POOL_LANES; k++) {
-    struct slot *s = lane_slot(c, w, k);
+    struct slot *s = slot_lane(m, slot, k);
     conc__store_release(&s->state, (uint32_t)S_IDLE); /* apply reads it */
     s->run.progress = s->count = s->quit = s->initfail = 0;
+    __atomic_store_n(&s->held, (uint32_t)(held && k == 0), __ATOMIC_RELEASE);
     /* read without core->mu by callers spinning on a lane */
     __atomic_store_n(&s->asleep, 0u, __ATOMIC_RELAXED);
     __atomic_store_n(&s->cpu, -1, __ATOMIC_RELAXED);
     __atomic_store_n(&s->sender_cpu, -1, __ATOMIC_RELAXED);
   }
-  char name[64];
-  snprintf(name, sizeof name, "%s-%u", c->worker_prefix, ++c->name_counter);
-  int rc = conc_process_init(&w->proc, worker_main, w,
-                             &(conc_process_opts_t){.name = name,
+  snprintf(m->names[slot], sizeof m->names[slot], "%s-%u", c->worker_prefix,
+           number);
+  m->wk[slot] = (struct wk){c, slot};
+  conc_process_t *p = &m->procs[slot];
+  /* one fork at a time among the pools' threads: conc_process_init and
+   * _start refresh the process module's record of this process unlocked */
+  static pthread_mutex_t fork_mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&fork_mu);
+  int rc = conc_process_init(p, worker_main, &m->wk[slot],
+                             &(conc_process_opts_t){.name = m->names[slot],
                                                     .daemon = CONC_DAEMON_YES,
                                                     .die_with_parent = true});
-  if (rc)
-    return rc;
-  rc = conc_process_start(&w->proc);
+  if (rc == 0) {
+    rc = conc_process_start(p);
+    if (rc)
+      conc_process_destroy(p);
+  }
+  pthread_mutex_unlock(&fork_mu);
+  return rc;
+}
+
+static void bury_slot(struct shm *m, int slot, int *code) {
+  conc_process_t *p = &m->procs[slot];
+  conc_process_join(p, CONC_FOREVER);
+  if (code)
+    conc_process_exitcode(p, code);
+  conc_process_close(p);
+  conc_process_destroy(p);
+  pthread_mutex_lock(&m->spare_mu);
+  m->slot_used[slot] = false;
+  pthread_mutex_unlock(&m->spare_mu);
+}
+
+static int free_slot(struct shm *m) { /* spare_mu held */
+  for (int i = 0; i < m->nslots; i++)
+    if (!m->slot_used[i])
+      return i;
+  return -1;
+}
+
+/* The spare thread: keep one spare forked while the pool runs. */
+static void *forker_main(void *arg) {
+  conc__pool_core_t *c = arg;
+  struct shm *m = shm_of(c);
+  pthread_mutex_lock(&m->spare_mu);
+  while (!m->quit) {
+    int slot = m->spare < 0 ? free_slot(m) : -1;
+    if (slot < 0) {
+      pthread_cond_wait(&m->spare_cv, &m->spare_mu);
+      continue;
+    }
+    m->slot_used[slot] = true;
+    unsigned number = ++c->name_counter;
+    pthread_mutex_unlock(&m->spare_mu);
+    int rc = fork_into(c, slot, true, number);
+    pthread_mutex_lock(&m->spare_mu);
+    if (rc == 0)
+      m->spare = slot;
+    else /* EAGAIN, ENOMEM: a replacement forks as before */
+      m->slot_used[slot] = false;
+    if (rc)
+      pthread_cond_wait(&m->spare_cv, &m->spare_mu);
+  }
+  int slot = m->spare;
+  m->spare = -1;
+  pthread_mutex_unlock(&m->spare_mu);
+  if (slot >= 0) { /* never hired: it dies with this thread anyway */
+    conc_process_kill(&m->procs[slot]);
+    bury_slot(m, slot, NULL);
+  }
+  return NULL;
+}
+
+static void start_forker(conc__pool_core_t *c) { /* spare_mu held */
+  struct shm *m = shm_of(c);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old); /* as the handler thread */
+  m->forker_started = pthread_create(&m->forker, NULL, forker_main, c) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void stop_spares(conc__pool_core_t *c) {
+  struct shm *m = shm_of(c);
+  pthread_mutex_lock(&m->spare_mu);
+  bool started = m->forker_started;
+  m->quit = true;
+  m->forker_started = false;
+  pthread_cond_signal(&m->spare_cv);
+  pthread_mutex_unlock(&m->spare_mu);
+  if (started)
+    pthread_join(m->forker, NULL);
+}
+
+/* Take the spare on, if one is ready and alive: a hand-over, no fork. */
+static bool hire_spare(conc__pool_core_t *c, struct conc__pool_worker *w) {
+  struct shm *m = shm_of(c);
+  pthread_mutex_lock(&m->spare_mu);
+  int slot = m->spare;
+  m->spare = -1;
+  pthread_cond_signal(&m->spare_cv); /* the thread forks the next one */
+  pthread_mutex_unlock(&m->spare_mu);
+  if (slot < 0)
+    return false;
+  conc_process_t *p = &m->procs[slot];
+  struct pollfd pf = {.fd = conc_process_sentinel(p), .events = POLLIN};
+  if (poll(&pf, 1, 0) != 0) { /* it died waiting (killed from outside) */
+    bury_slot(m, slot, NULL);
+    return false;
+  }
+  __atomic_store_n(&m->slot_of[w->index], slot, __ATOMIC_RELAXED);
+  w->fd = pf.fd;
+  w->pid = conc_process_pid(p);
+  snprintf(w->name, sizeof w->name, "%s", m->names[slot]);
+  struct slot *ctl = slot_lane(m, slot, 0);
+  __atomic_store_n(&ctl->held, 0u, __ATOMIC_SEQ_CST);
+  ring_bell(ctl);
+  return true;
+}
+
+static int shm_spawn(conc__pool_core_t *c, struct conc__pool_worker *w) {
+  struct shm *m = shm_of(c);
+  bool replacement = slot_of(m, w) >= 0;
+  if (replacement && hire_spare(c, w))
+    return 0;
+  pthread_mutex_lock(&m->spare_mu);
+  int slot = free_slot(m);
+  if (slot >= 0)
+    m->slot_used[slot] = true;
+  unsigned number = ++c->name_counter;
+  if (replacement && !m->forker_started && !m->quit)
+    start_forker(c); /* from the first replacement on */
+  pthread_mutex_unlock(&m->spare_mu);
+  if (slot < 0)
+    return CONC_EAGAIN;
+  int rc = fork_into(c, slot, false, number);
   if (rc) {
-    conc_process_destroy(&w->proc);
+    pthread_mutex_lock(&m->spare_mu);
+    m->slot_used[slot] = false;
+    pthread_mutex_unlock(&m->spare_mu);
     return rc;
   }
-  w->fd = conc_process_sentinel(&w->proc);
-  w->pid = conc_process_pid(&w->proc);
-  snprintf(w->name, sizeof w->name, "%s", name);
+  __atomic_store_n(&m->slot_of[w->index], slot, __ATOMIC_RELAXED);
+  conc_process_t *p = &m->procs[slot];
+  w->fd = conc_process_sentinel(p);
+  w->pid = conc_process_pid(p);
+  snprintf(w->name, sizeof w->name, "%s", m->names[slot]);
   return 0;
 }
 
 static int shm_reap(conc__pool_core_t *c, struct conc__pool_worker *w) {
-  conc_process_join(&w->proc, CONC_FOREVER);
-  drop_spin(shm_of(c)->hdr, (uint32_t)w->index + 1); /* died spinning */
-  int code = CONC_EXITCODE_NONE;
-  conc_process_exitcode(&w->proc, &code);
-  conc_process_close(&w->proc);
-  conc_process_destroy(&w->proc);
+  struct shm *m = shm_of(c);
+  int slot = slot_of(m, w), code = CONC_EXITCODE_NONE;
+  drop_spin(m->hdr, (uint32_t)slot + 1); /* died spinning */
+  bury_slot(m, slot, &code);
   return code;
 }
 
 static void shm_stop(conc__pool_core_t *c, struct conc__pool_worker *w,
                      bool force) {
-  (void)c;
+  struct shm *m = shm_of(c);
+  conc_process_t *p = &m->procs[slot_of(m, w)];
   if (force)
-    conc_process_kill(&w->proc);
+    conc_process_kill(p);
   else
-    conc_process_terminate(&w->proc);
+    conc_process_terminate(p);
 }
 
 static int shm_join(conc__pool_core_t *c, struct conc__pool_worker *w,
                     double timeout) {
-  (void)c;
-  return conc_process_join(&w->proc, timeout) == CONC_ETIMEDOUT ? CONC_ETIMEDOUT
-                                                                : 0;
+  struct shm *m = shm_of(c);
+  conc_process_t *p = &m->procs[slot_of(m, w)];
+  return conc_process_join(p, timeout) == CONC_ETIMEDOUT ? CONC_ETIMEDOUT : 0;
 }
 
 /* Hand the filled slot to the worker. */
@@ -878,6 +1082,7 @@ const conc__pool_transport_t conc__pool_shm = {
     .await_lane = shm_await_lane,
     .watch = shm_watch,
     .awake = shm_awake,
+    .quiesce = stop_spares,
     .batch_capacity = shm_batch_capacity,
     .batch_open = shm_batch_open,
     .batch_join = shm_batch_join,

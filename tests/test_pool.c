@@ -991,6 +991,69 @@ static void externally_killed_worker_is_replaced(void **state) {
   close_join_destroy(&p);
 }
 
+/* The live child processes that are not pool workers (the spare). */
+static int spares_of(conc_pool_t *p, pid_t *spare) {
+  conc_process_t *kids[8];
+  pid_t pids[8];
+  int nk = conc_active_children(kids, 8), np = conc_pool_pids(p, pids, 8);
+  int n = 0;
+  for (int i = 0; i < nk; i++) {
+    bool worker = false;
+    for (int k = 0; k < np; k++)
+      worker |= conc_process_pid(kids[i]) == pids[k];
+    if (!worker) {
+      *spare = conc_process_pid(kids[i]);
+      n++;
+    }
+  }
+  return n;
+}
+
+/* From its first replacement on, the pool keeps one spare worker forked
+ * and waiting: the next replacement takes it on (its pid), and it runs
+ * the initializer only then. */
+static void later_replacements_take_on_a_waiting_spare(void **state) {
+  (void)state;
+  conc_pool_t p;
+  int one = 1, x = 13, y;
+  assert_int_equal(
+      conc_pool_init(&p, &(conc_pool_opts_t){.processes = 1,
+                                             .initializer = count_init,
+                                             .initarg = &one}),
+      0);
+  pid_t spare = 0;
+  assert_int_equal(spares_of(&p, &spare), 0); /* none before a replacement */
+  assert_int_equal(
+      conc_pool_apply(&p, die_on_13, &x, sizeof x, &y, sizeof y, NULL, NULL),
+      CONC_EWORKERDIED);
+  double t0 = conc_monotonic();
+  while ((conc_pool_pids(&p, NULL, 0) != 1 || spares_of(&p, &spare) != 1) &&
+         conc_monotonic() - t0 < 10)
+    conc_sleep(0.001);
+  assert_int_equal(spares_of(&p, &spare), 1);
+  t0 = conc_monotonic();
+  while (__atomic_load_n(&sh->init_calls, __ATOMIC_ACQUIRE) < 2 &&
+         conc_monotonic() - t0 < 10)
+    conc_sleep(0.001);
+  conc_sleep(0.05); /* a spare that ran it early would show by now */
+  assert_int_equal(__atomic_load_n(&sh->init_calls, __ATOMIC_ACQUIRE), 2);
+  assert_int_equal(
+      conc_pool_apply(&p, die_on_13, &x, sizeof x, &y, sizeof y, NULL, NULL),
+      CONC_EWORKERDIED);
+  pid_t now = 0;
+  t0 = conc_monotonic();
+  while (conc_pool_pids(&p, &now, 1) != 1 && conc_monotonic() - t0 < 10)
+    conc_sleep(0.001);
+  assert_int_equal(now, spare);
+  pid_t ran = 0;
+  assert_int_equal(
+      conc_pool_apply(&p, report_pid, NULL, 0, &ran, sizeof ran, NULL, NULL),
+      0);
+  assert_int_equal(ran, spare);
+  assert_int_equal(__atomic_load_n(&sh->init_calls, __ATOMIC_ACQUIRE), 3);
+  close_join_destroy(&p);
+}
+
 /* F7: the workers of a pool whose parent is killed exit promptly. This
  * process becomes a subreaper for the test, so the orphaned workers come
  * back to it and it can reap them (and see how fast they died). */
@@ -1560,6 +1623,7 @@ CONC_TEST_MAIN(
     T(typed_map_matches_the_byte_path),
     T(typed_map_larger_than_one_batch_runs_in_several),
     T(typed_map_keeps_every_message_and_result),
+    T(later_replacements_take_on_a_waiting_spare),
     T(failing_initializer_breaks_the_pool),
     T(forked_child_waiting_on_a_copy_leaves_the_slots_alone),
     T(callbacks_run_in_the_result_thread))
