@@ -1,5 +1,6 @@
 /*
- * The pool's fork + shared-memory transport (conc__pool_shm): forked
+ * The pool's fork + shared-memory transport (conc__pool_shm), parent side
+ * (pool_child.c runs in the workers; pool_shm-int.h has the layout): forked
  * worker processes, one anonymous MAP_SHARED mapping (a header page, then
  * two slots per worker), an eventfd for "a chunk is done" and every
  * worker's pidfd.
@@ -33,7 +34,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,156 +44,7 @@
 
 #include "conc/error.h"
 #include "conc/time.h"
-#include "error-int.h"
-#include "platform-int.h"
-#include "pool-int.h"
-
-enum { S_IDLE, S_TASK, S_RUNNING, S_DONE };
-/* Who learns that a chunk is done: the result thread (through the
- * eventfd), a caller that spins on the state word, or one asleep on it. */
-enum { WATCH_NONE, WATCH_SPIN, WATCH_SLEEP };
-
-/* Bytes of failure records per chunk; a chunk stops early (the rest runs
- * again in a later chunk) rather than drop a message. */
-#define FAIL_BYTES 4096
-/* How long an idle worker and a waiting caller look before they sleep: a
- * wake-up costs several microseconds, a burst of apply calls much less. */
-#ifndef CONC__POOL_SPIN_NS
-#define CONC__POOL_SPIN_NS 50000
-#endif
-#define SPIN_NS CONC__POOL_SPIN_NS
-/* How long a worker that finished an apply nobody watched yet waits for
- * its caller to come for it before it wakes the result thread: the caller
- * of apply or get arrives within a microsecond or two, and a hop through
- * the result thread costs several. */
-#ifndef CONC__POOL_LAZY_NS
-#define CONC__POOL_LAZY_NS 5000
-#endif
-#define LAZY_NS CONC__POOL_LAZY_NS
-
-struct slot {
-  uint32_t state;
-  uint32_t batch; /* a member of the shared batch, not a chunk */
-  uint32_t count;
-  uint32_t seq;      /* dispatch order among the worker's lanes */
-  uint32_t bell;     /* lane 0 only: bumped on every dispatch and on quit */
-  uint32_t quit;     /* lane 0 only: exit once idle */
-  uint32_t watched;  /* WATCH_*: a caller waits on `state` (direct path) */
-  uint32_t asleep;   /* lane 0 only: the worker sleeps on `bell` */
-  uint32_t initfail; /* lane 0 only: the initializer failed (message: fails) */
-  uint32_t held;     /* lane 0 only: a spare, waiting to be taken on */
-  uint32_t typed;
-  uint32_t sleepers;  /* callers asleep on `state`: DONE and IDLE wake them */
-  uint32_t lazy;      /* the worker may wait LAZY_NS before ringing */
-  int32_t cpu;        /* lane 0 only: the CPU the worker last ran on */
-  int32_t sender_cpu; /* lane 0 only: the CPU of the last dispatch */
-  uint32_t nfail, fail_used;
-  conc_pool_func_t fn;
-  uint64_t arg_size, result_size;
-  /* Written per item by the worker, read by the parent only after the
-   * chunk ended: a line of its own, away from the words callers poll. */
-  struct {
-    uint32_t progress;
-    uint32_t gcount; /* batch member: its grain's items (0: none) */
-    uint64_t gstart; /* ... and the grain's first item */
-  } __attribute__((aligned(64))) run;
-  unsigned char fails[FAIL_BYTES];
-} __attribute__((aligned(64)));
-
-/* One failure record in slot->fails; the message follows (len bytes). */
-struct fail_rec {
-  uint32_t index;
-  int32_t code;
-  uint32_t len;
-};
-
-/* The mapping's first page: pool-wide words the workers share. */
-struct shm_hdr {
-  uint32_t spinner; /* 1 + index of the one idle worker that spins, or 0 */
-  /* The open batch (written under core->mu before any member joins): */
-  conc_pool_func_t fn;
-  uint64_t arg_size, result_size, count, grain;
-  uint64_t results, flags; /* offsets in the arena: results, grain flags */
-  uint64_t next __attribute__((aligned(64))); /* the claim index */
-};
-
-struct shm {
-  size_t stride, len;
-  unsigned char *map; /* the header page, then the slots */
-  struct shm_hdr *hdr;
-  unsigned char *base;
-  unsigned char *arena; /* the typed map's batches (own mapping) */
-  size_t arena_len;
-  /* Worker processes live in slots (each LANES slot structs); one more
-   * slot than workers holds the spare. slot_of is read without core->mu
-   * (callers awaiting a lane), hence atomic. */
-  int nslots;
-  int *slot_of;          /* worker index -> slot (-1: never started) */
-  struct wk *wk;         /* per slot: what its process is given */
-  conc_process_t *procs; /* per slot */
-  char (*names)[64];     /* per slot */
-  /* The spare (spare_mu): once the pool has replaced a worker, a thread of
-   * its own keeps one more worker forked and waiting, so that the next
-   * replacement is a hand-over, not a fork on the result thread. */
-  pthread_mutex_t spare_mu;
-  pthread_cond_t spare_cv;
-  bool *slot_used; /* by a worker or the spare */
-  int spare;       /* the ready spare's slot, or -1 */
-  bool quit, forker_started;
-  pthread_t forker;
-  int efd;
-  struct pollfd *pfd;
-  struct conc__pool_worker **pfd_worker;
-};
-
-static struct shm *shm_of(conc__pool_core_t *c) { return c->tp_state; }
-
-/* A worker process as it sees itself: its pool and its slot. */
-struct wk {
-  conc__pool_core_t *c;
-  int slot;
-};
-
-#define HDR_BYTES 4096 /* struct shm_hdr, alone on its page */
-
-/* ---- slot layout -------------------------------------------------------- */
-
-struct layout {
-  size_t lens, args, results, total;
-};
-
-static size_t align16(size_t x) { return (x + 15) & ~(size_t)15; }
-
-static struct layout layout_of(size_t count, size_t as, size_t rs, bool typed) {
-  struct layout l;
-  l.lens = 0;
-  l.args = align16(typed ? 0 : count * sizeof(uint64_t));
-  l.results = align16(l.args + count * as);
-  l.total = l.results + count * rs;
-  return l;
-}
-
-static struct slot *slot_at(struct shm *m, int i) {
-  return (struct slot *)(void *)(m->base + (size_t)i * m->stride);
-}
-
-static struct slot *slot_lane(struct shm *m, int slot, int k) {
-  return slot_at(m, slot * CONC__POOL_LANES + k);
-}
-
-static int slot_of(struct shm *m, const struct conc__pool_worker *w) {
-  return __atomic_load_n(&m->slot_of[w->index], __ATOMIC_RELAXED);
-}
-
-static struct slot *lane_slot(conc__pool_core_t *c,
-                              const struct conc__pool_worker *w, int k) {
-  struct shm *m = shm_of(c);
-  return slot_lane(m, slot_of(m, w), k);
-}
-
-static unsigned char *slot_data(struct slot *s) {
-  return (unsigned char *)(s + 1);
-}
+#include "pool_shm-int.h"
 
 static size_t shm_capacity(conc__pool_core_t *c, const conc_async_result_t *j) {
   bool typed = j->kind == CONC__K_TYPED;
@@ -207,238 +58,7 @@ static size_t shm_capacity(conc__pool_core_t *c, const conc_async_result_t *j) {
   return k > UINT32_MAX ? UINT32_MAX : k;
 }
 
-/* ---- the worker (runs in the child) ------------------------------------- */
-
-/* Append a failure record; false once the chunk should stop (no room left
- * for another full message). */
-static bool add_failure(struct slot *s, uint32_t i, int code, const char *msg) {
-  size_t len = msg ? strnlen(msg, CONC_POOL_MESSAGE_MAX - 1) : 0;
-  struct fail_rec r = {i, code, (uint32_t)len};
-  unsigned char *p = s->fails + s->fail_used;
-  memcpy(p, &r, sizeof r);
-  if (len)
-    memcpy(p + sizeof r, msg, len);
-  s->fail_used += (uint32_t)((sizeof r + len + 3) & ~(size_t)3);
-  s->nfail++;
-  return FAIL_BYTES - s->fail_used >= sizeof r + CONC_POOL_MESSAGE_MAX;
-}
-
-/* What a task needs, read once per chunk out of the shared slot. */
-struct task {
-  conc_pool_func_t fn;
-  size_t as, rs;
-};
-
-/* A task that did not return 0 with a result that fits: its code, with
- * the message it raised (or ours). */
-static __attribute__((noinline)) int item_failed(int rc, size_t len, size_t rs,
-                                                 char **msg) {
-  char buf[CONC_POOL_MESSAGE_MAX];
-  if (rc < 0) {
-    *msg = conc__raise_take(rc);
-    return rc;
-  }
-  if (rc > 0)
-    snprintf(buf, sizeof buf, "task returned %d", rc);
-  else
-    snprintf(buf, sizeof buf,
-             "result of %zu bytes exceeds the declared capacity of %zu bytes",
-             len, rs);
-  *msg = strdup(buf);
-  return rc > 0 ? CONC_EFAILED : CONC_EMSGSIZE;
-}
-
-/* Run one item; its code, with the message the task raised (or ours). */
-static inline int run_item(const struct task *t, const unsigned char *arg,
-                           unsigned char *res, size_t *len, char **msg) {
-  conc__raise_clear();
-  *len = t->rs;
-  *msg = NULL;
-  int rc = t->fn(arg, t->as, res, t->rs, len);
-  if (__builtin_expect(rc == 0 && *len <= t->rs, 1))
-    return 0;
-  return item_failed(rc, *len, t->rs, msg);
-}
-
-static void run_chunk(struct slot *s) {
-  uint32_t count = s->count;
-  size_t as = (size_t)s->arg_size, rs = (size_t)s->result_size;
-  bool typed = s->typed;
-  struct layout l = layout_of(count, as, rs, typed);
-  unsigned char *d = slot_data(s);
-  uint64_t *lens = (uint64_t *)(void *)(d + l.lens);
-  struct task t = {s->fn, as, rs};
-  s->nfail = s->fail_used = 0;
-  for (uint32_t i = 0; i < count; i++) {
-    conc__store_release(&s->run.progress, i);
-    size_t len;
-    char *msg;
-    int rc =
-        run_item(&t, d + l.args + i * as, d + l.results + i * rs, &len, &msg);
-    if (!typed)
-      lens[i] = rc == 0 ? len : 0;
-    if (rc == 0)
-      continue;
-    bool more = add_failure(s, i, rc, msg);
-    free(msg);
-    if (!more && i + 1 < count) { /* the rest runs in a later chunk */
-      conc__store_release(&s->run.progress, i + 1);
-      return;
-    }
-  }
-  conc__store_release(&s->run.progress, count);
-}
-
-/* A batch member: claim grains of the shared batch and run them in place
- * until none is left. Before a grain's first item the worker records it
- * (gstart, gcount) and marks its flag once all its items ran, so a death
- * anywhere is attributed: to the item at `progress`, or (claimed, never
- * recorded) to no item, the parent then running the grain again. */
-static void run_batch(conc__pool_core_t *c, struct slot *s) {
-  struct shm *m = shm_of(c);
-  struct shm_hdr *h = m->hdr;
-  size_t as = (size_t)h->arg_size, rs = (size_t)h->result_size;
-  uint64_t n = h->count, g = h->grain;
-  unsigned char *in = m->arena, *out = m->arena + h->results;
-  uint8_t *flags = m->arena + h->flags;
-  struct task t = {h->fn, as, rs};
-  s->nfail = s->fail_used = 0;
-  for (;;) {
-    uint64_t first = __atomic_fetch_add(&h->next, g, __ATOMIC_RELAXED);
-    if (first >= n)
-      break;
-    uint32_t cnt = (uint32_t)(n - first < g ? n - first : g);
-    s->run.gstart = first;
-    conc__store_release(&s->run.progress, 0u);
-    conc__store_release(&s->run.gcount, cnt);
-    for (uint32_t i = 0; i < cnt; i++) {
-      conc__store_release(&s->run.progress, i);
-      size_t len;
-      char *msg;
-      uint64_t x = first + i;
-      int rc = run_item(&t, in + x * as, out + x * rs, &len, &msg);
-      if (rc == 0)
-        continue;
-      bool more = add_failure(s, (uint32_t)x, rc, msg);
-      free(msg);
-      if (!more && i + 1 < cnt) { /* the parent runs the rest again */
-        conc__store_release(&s->run.progress, i + 1);
-        return;
-      }
-    }
-    conc__store_release(&s->run.progress, cnt);
-    __atomic_store_n(&flags[first / g], (uint8_t)1, __ATOMIC_RELEASE);
-    conc__store_release(&s->run.gcount, 0u);
-    if (FAIL_BYTES - s->fail_used <
-        sizeof(struct fail_rec) + CONC_POOL_MESSAGE_MAX)
-      break;
-  }
-  conc__store_release(&s->run.gcount, 0u);
-}
-
-static void ring(int efd) {
-  uint64_t one = 1;
-  ssize_t r;
-  do
-    r = write(efd, &one, sizeof one);
-  while (r < 0 && errno == EINTR);
-}
-
-static int32_t my_cpu(void) { return (int32_t)sched_getcpu(); }
-
-/* One step of a wait for another process to store a word: a pause while
- * that process may run on another CPU, or this CPU handed over when it
- * last ran on ours (spinning there would only keep it waiting). */
-static void spin_step(const int32_t *peer_cpu, int32_t cpu) {
-  if (cpu >= 0 && __atomic_load_n(peer_cpu, __ATOMIC_RELAXED) == cpu)
-    sched_yield();
-  else
-    conc__cpu_relax();
-}
-
-/* The next chunk staged for this worker (oldest first), or NULL. */
-static struct slot *next_chunk(conc__pool_core_t *c, const struct wk *me) {
-  struct slot *next = NULL;
-  for (int k = 0; k < CONC__POOL_LANES; k++) {
-    struct slot *s = slot_lane(shm_of(c), me->slot, k);
-    if (conc__load_acquire(&s->state) == S_TASK &&
-        (!next || (int32_t)(s->seq - next->seq) < 0))
-      next = s;
-  }
-  return next;
-}
-
-/* A finished apply whose eventfd ring the worker holds back (LAZY_NS). */
-struct pending {
-  struct slot *s;
-  uint32_t seq;
-  int64_t at;
-};
-
-/* Nobody has come for it: still DONE, same chunk, unwatched. The reads
- * pair with the watcher's (watched, then state), as at DONE. */
-static bool unclaimed(const struct pending *p) {
-  return __atomic_load_n(&p->s->state, __ATOMIC_SEQ_CST) == S_DONE &&
-         __atomic_load_n(&p->s->seq, __ATOMIC_ACQUIRE) == p->seq &&
-         __atomic_load_n(&p->s->watched, __ATOMIC_SEQ_CST) == WATCH_NONE;
-}
-
-/* Ring for the held-back chunk if nobody came for it. */
-static void flush(conc__pool_core_t *c, struct pending *p) {
-  if (p->s && unclaimed(p))
-    ring(shm_of(c)->efd);
-  p->s = NULL;
-}
-
-/* The one idle worker allowed to spin: others sleep at once, so that idle
- * spinners never take the CPUs the caller and the busy workers need. */
-static bool take_spin(struct shm_hdr *h, uint32_t me) {
-  uint32_t none = 0;
-  return __atomic_load_n(&h->spinner, __ATOMIC_RELAXED) == me ||
-         __atomic_compare_exchange_n(&h->spinner, &none, me, false,
-                                     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
-}
-
-static void drop_spin(struct shm_hdr *h, uint32_t me) {
-  __atomic_compare_exchange_n(&h->spinner, &me, 0u, false, __ATOMIC_RELEASE,
-                              __ATOMIC_RELAXED);
-}
-
-/* Wait for the doorbell to change: the spinning worker looks for SPIN_NS
- * first, any worker holding back a ring looks until it is settled; then
- * sleep on the doorbell (saying so first: a sender wakes only a worker
- * that sleeps). */
-static void await_bell(conc__pool_core_t *c, const struct wk *self,
-                       struct slot *ctl, uint32_t bell, struct pending *pend) {
-  struct shm_hdr *h = shm_of(c)->hdr;
-  uint32_t me = (uint32_t)self->slot + 1;
-  bool spinner = take_spin(h, me);
-  int64_t end = conc__now_ns() + (spinner ? SPIN_NS : 0);
-  int32_t cpu = -1;
-  for (unsigned i = 0; conc__load_acquire(&ctl->bell) == bell; i++) {
-    if (pend->s && !unclaimed(pend))
-      pend->s = NULL;
-    if ((i & 31) == 0) {
-      int64_t now = conc__now_ns();
-      if (pend->s && now - pend->at >= LAZY_NS)
-        flush(c, pend);
-      if (!pend->s && now >= end)
-        goto sleep;
-      cpu = my_cpu();
-      __atomic_store_n(&ctl->cpu, cpu, __ATOMIC_RELAXED);
-    }
-    spin_step(&ctl->sender_cpu, cpu);
-  }
-  flush(c, pend);
-  drop_spin(h, me);
-  return;
-sleep:
-  drop_spin(h, me);
-  __atomic_store_n(&ctl->asleep, 1u, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&ctl->bell, __ATOMIC_SEQ_CST) == bell)
-    conc__wait(&ctl->bell, bell, CONC_DEADLINE_NEVER, true);
-  __atomic_store_n(&ctl->asleep, 0u, __ATOMIC_RELAXED);
-}
+/* ---- the parent side ------------------------------------------------------ */
 
 /* Ring a worker's doorbell; the system call only if it sleeps. */
 static void ring_bell(struct slot *ctl) {
@@ -446,87 +66,6 @@ static void ring_bell(struct slot *ctl) {
   if (__atomic_load_n(&ctl->asleep, __ATOMIC_SEQ_CST))
     conc__wake(&ctl->bell, 1, true);
 }
-
-static void run_initializer(conc__pool_core_t *c, struct slot *ctl) {
-  conc__raise_clear();
-  int rc = c->initializer(c->initarg);
-  if (rc >= 0)
-    return;
-  char *msg = conc__raise_take(rc);
-  ctl->nfail = ctl->fail_used = 0;
-  add_failure(ctl, 0, rc, msg ? msg : conc_strerror(rc));
-  free(msg);
-  conc__store_release(&ctl->initfail, 1u);
-  conc_process_exit(1);
-}
-
-/* The chunk is DONE: wake its sleeping caller, and tell the result thread
- * unless a caller collects it (watched) or may soon (lazy: held back). */
-static void publish_done(conc__pool_core_t *c, struct slot *s,
-                         struct pending *pend) {
-  /* Dekker pairs: a watcher or sleeper stores its word, then reads
-   * `state`; we store `state`, then read theirs. */
-  __atomic_store_n(&s->state, (uint32_t)S_DONE, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&s->sleepers, __ATOMIC_SEQ_CST))
-    conc__wake(&s->state, CONC__WAKE_ALL, true);
-  if (__atomic_load_n(&s->watched, __ATOMIC_SEQ_CST) != WATCH_NONE)
-    return;
-  if (s->lazy)
-    *pend = (struct pending){s, s->seq, conc__now_ns()};
-  else
-    ring(shm_of(c)->efd);
-}
-
-/* A spare sleeps until it is taken on (or killed). */
-static void await_hire(struct slot *ctl) {
-  while (conc__load_acquire(&ctl->held)) {
-    uint32_t bell = conc__load_acquire(&ctl->bell);
-    __atomic_store_n(&ctl->asleep, 1u, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&ctl->held, __ATOMIC_SEQ_CST) &&
-        __atomic_load_n(&ctl->bell, __ATOMIC_SEQ_CST) == bell)
-      conc__wait(&ctl->bell, bell, CONC_DEADLINE_NEVER, true);
-    __atomic_store_n(&ctl->asleep, 0u, __ATOMIC_RELAXED);
-  }
-}
-
-static int worker_main(void *arg, void **result) {
-  (void)result;
-  const struct wk *me = arg;
-  conc__pool_core_t *c = me->c;
-  struct slot *ctl = slot_lane(shm_of(c), me->slot, 0);
-  /* The thread that forked us blocks every signal; terminate() relies on
-   * SIGTERM's default action, whatever the parent installed. */
-  signal(SIGTERM, SIG_DFL);
-  sigset_t none;
-  sigemptyset(&none);
-  pthread_sigmask(SIG_SETMASK, &none, NULL);
-  await_hire(ctl); /* the initializer runs once it is a worker */
-  if (c->initializer)
-    run_initializer(c, ctl);
-  struct pending pend = {0};
-  for (;;) {
-    uint32_t bell = conc__load_acquire(&ctl->bell);
-    if (conc__load_acquire(&ctl->quit)) {
-      flush(c, &pend);
-      conc_process_exit(0);
-    }
-    struct slot *next = next_chunk(c, me);
-    if (!next) {
-      await_bell(c, me, ctl, bell, &pend);
-      continue;
-    }
-    flush(c, &pend); /* busy from now on: no time to wait for a caller */
-    __atomic_store_n(&ctl->cpu, my_cpu(), __ATOMIC_RELAXED);
-    conc__store_release(&next->state, (uint32_t)S_RUNNING);
-    if (next->batch)
-      run_batch(c, next);
-    else
-      run_chunk(next);
-    publish_done(c, next, &pend);
-  }
-}
-
-/* ---- the parent side ------------------------------------------------------ */
 
 static int shm_open_(conc__pool_core_t *c) {
   struct shm *m = calloc(1, sizeof *m);
@@ -616,7 +155,7 @@ static int fork_into(conc__pool_core_t *c, int slot, bool held,
    * _start refresh the process module's record of this process unlocked */
   static pthread_mutex_t fork_mu = PTHREAD_MUTEX_INITIALIZER;
   pthread_mutex_lock(&fork_mu);
-  int rc = conc_process_init(p, worker_main, &m->wk[slot],
+  int rc = conc_process_init(p, conc__pool_shm_worker_main, &m->wk[slot],
                              &(conc_process_opts_t){.name = m->names[slot],
                                                     .daemon = CONC_DAEMON_YES,
                                                     .die_with_parent = true});
@@ -922,7 +461,9 @@ static void shm_wait(conc__pool_core_t *c, int timeout_ms) {
   pthread_mutex_unlock(&c->mu);
 }
 
-static void shm_wake(conc__pool_core_t *c) { ring(shm_of(c)->efd); }
+static void shm_wake(conc__pool_core_t *c) {
+  conc__pool_shm_ring(shm_of(c)->efd);
+}
 
 static bool lane_busy(struct slot *s, uint32_t seq, uint32_t *st) {
   *st = __atomic_load_n(&s->state, __ATOMIC_SEQ_CST);
