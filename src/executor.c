@@ -458,9 +458,10 @@ static conc_future_t *take_work(struct worker *w) {
     }
     if (may_end(c))
       return NULL;
-    if (!spun) {
+    if (!spun && !stop_flag(c)) {
       /* A batch of submissions usually brings the next task within a few
-       * microseconds: look for it before going to sleep. */
+       * microseconds: look for it before going to sleep. (Once a flag is
+       * up, the worker waits for the submits in flight asleep.) */
       spun = !spin_for_work(c);
       continue;
     }
