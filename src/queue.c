@@ -32,6 +32,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,8 +70,6 @@ struct store {
 
 struct fork_link {
   struct fork_link *prev, *next;
-  conc__mu_t *mu;
-  conc__cv_t *cvs[3];
 };
 
 struct queue {
@@ -84,6 +83,8 @@ struct queue {
   void (*free_item)(void *item, void *arg);
   struct fork_link link;
   conc__awaiter_t *aget, *aput; /* task waiters, oldest first */
+  conc__qring_t *ring;          /* bounded FIFO: the lock-free ring */
+  bool ring_live;               /* the ring holds the items (under mu) */
 };
 
 _Static_assert(sizeof(struct queue) <= sizeof(conc_queue_t), "conc_queue_t");
@@ -91,27 +92,45 @@ _Static_assert(sizeof(struct queue) <= sizeof(conc_queue_t), "conc_queue_t");
 /* ---- fork registry ---------------------------------------------------- */
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct fork_link reg_head = {&reg_head, &reg_head, NULL, {NULL}};
+static struct fork_link reg_head = {&reg_head, &reg_head};
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 
+static struct queue *of_link(struct fork_link *l) {
+  return (struct queue *)(void *)((char *)l - offsetof(struct queue, link));
+}
+
+/* A live ring is closed too, so that no put or get is half done. */
 static void fork_prepare(void) {
   pthread_mutex_lock(&reg_mu);
-  for (struct fork_link *l = reg_head.next; l != &reg_head; l = l->next)
-    conc__mu_lock(l->mu);
+  for (struct fork_link *l = reg_head.next; l != &reg_head; l = l->next) {
+    struct queue *s = of_link(l);
+    conc__mu_lock(&s->mu);
+    if (s->ring_live)
+      conc__qring_close(s->ring);
+  }
 }
 
 static void fork_parent(void) {
-  for (struct fork_link *l = reg_head.next; l != &reg_head; l = l->next)
-    conc__mu_unlock(l->mu);
+  for (struct fork_link *l = reg_head.next; l != &reg_head; l = l->next) {
+    struct queue *s = of_link(l);
+    if (s->ring_live)
+      conc__qring_reopen(s->ring);
+    conc__mu_unlock(&s->mu);
+  }
   pthread_mutex_unlock(&reg_mu);
 }
 
 static void fork_child(void) {
   for (struct fork_link *l = reg_head.next; l != &reg_head; l = l->next) {
-    conc__mu_reinit(l->mu);
-    for (int i = 0; i < 3; i++)
-      if (l->cvs[i])
-        conc__cv_reinit(l->cvs[i]);
+    struct queue *s = of_link(l);
+    if (s->ring_live) {
+      conc__qring_forget_sleepers(s->ring);
+      conc__qring_reopen(s->ring);
+    }
+    conc__mu_reinit(&s->mu);
+    conc__cv_reinit(&s->not_empty);
+    conc__cv_reinit(&s->not_full);
+    conc__cv_reinit(&s->all_done);
   }
   /* The forking thread took reg_mu in prepare and is the child's only
    * thread: it unlocks it (re-initialising a held mutex is what TSan
@@ -301,13 +320,22 @@ static void store_drop_all(struct store *s, void (*free_item)(void *, void *)) {
 
 /* Queue's rule (Q6): with block, a negative timeout is a ValueError; C's
  * CONC_FOREVER stands for Python's None. */
+static bool bad_timeout(double timeout) {
+  return isnan(timeout) || (timeout < 0 && timeout != CONC_FOREVER);
+}
+
 static int blocking_deadline(double timeout, conc_deadline_t *dl) {
-  if (isnan(timeout) || (timeout < 0 && timeout != CONC_FOREVER))
+  if (bad_timeout(timeout))
     return CONC_EINVAL;
   return conc_deadline_after(timeout, dl);
 }
 
 /* ---- Queue ------------------------------------------------------------ */
+
+/* Bounded FIFO queues up to this maxsize keep their items in a lock-free
+ * ring (qring.c) until something only the mutex path does (task waiters,
+ * set_maxsize, shutdown) moves them to the mutex-guarded store for good. */
+#define RING_MAX 16384
 
 static struct queue *Q(conc_queue_t *q) {
   struct queue *s = (struct queue *)(void *)q;
@@ -325,23 +353,54 @@ int conc_queue_init(conc_queue_t *q, const conc_queue_opts_t *opts) {
     return CONC_EINVAL;
   struct queue *s = (struct queue *)(void *)q;
   memset(s, 0, sizeof(*s));
-  size_t initial = opts->maxsize > 0 && opts->maxsize < 1024
+  bool ring = opts->kind == CONC_QUEUE_FIFO && opts->maxsize > 0 &&
+              opts->maxsize <= RING_MAX;
+  /* A ring queue's store takes every item of the ring without growing. */
+  size_t initial = ring || (opts->maxsize > 0 && opts->maxsize < 1024)
                        ? (size_t)opts->maxsize
                        : (opts->maxsize > 0 ? 1024 : 16);
   int rc = store_init(&s->st, opts->kind, opts->compare, opts->arg, initial);
   if (rc)
     return rc;
+  if (ring && !(s->ring = conc__qring_new(opts->maxsize))) {
+    free(s->st.buf);
+    return CONC_ENOMEM;
+  }
+  s->ring_live = ring;
   s->maxsize = opts->maxsize;
   s->free_item = opts->free_item;
   s->mu.nospin = 1; /* 2 or more producers and consumers: see qsync-int.h */
-  s->link.mu = &s->mu;
   conc__ann_mutex_create(&s->mu, 0); /* race detectors: see destroy */
-  s->link.cvs[0] = &s->not_empty;
-  s->link.cvs[1] = &s->not_full;
-  s->link.cvs[2] = &s->all_done;
   s->magic = QMAGIC;
   reg_add(&s->link);
   return 0;
+}
+
+static void store_take(void *item, void *arg) {
+  struct queue *s = arg;
+  (void)store_push(&s->st, item); /* never grows: see conc_queue_init */
+}
+
+/* With the mutex held: move the ring's items and task count to the store
+ * for good; from then on every call takes the mutex path. */
+static void leave_ring(struct queue *s) {
+  if (!s->ring_live)
+    return;
+  conc__qring_close(s->ring);
+  s->unfinished = conc__qring_take_all(s->ring, store_take, s);
+  s->ring_live = false;
+}
+
+/* After the ring answered CONC__QR_CLOSED: take the mutex, true. False
+ * (not held) when the ring is live again (it was closed for a fork): the
+ * caller tries the ring again. */
+static bool lock_mutex_path(struct queue *s) {
+  conc__mu_lock(&s->mu);
+  if (!s->ring_live)
+    return true;
+  conc__mu_unlock(&s->mu);
+  sched_yield();
+  return false;
 }
 
 void conc_queue_destroy(conc_queue_t *q) {
@@ -349,6 +408,9 @@ void conc_queue_destroy(conc_queue_t *q) {
   if (!s)
     return;
   reg_remove(&s->link);
+  conc__mu_lock(&s->mu);
+  leave_ring(s);
+  conc__mu_unlock(&s->mu);
   /* Race detectors: the mutex is gone (DRD keeps a lock it was told about
    * in stack memory until told otherwise). */
   conc__ann_mutex_destroy(&s->mu);
@@ -356,6 +418,8 @@ void conc_queue_destroy(conc_queue_t *q) {
   store_drop_all(&s->st, s->free_item);
   free(s->st.buf);
   s->st.buf = NULL;
+  conc__qring_free(s->ring);
+  s->ring = NULL;
 }
 
 static bool q_is_full(const struct queue *s) {
@@ -395,11 +459,14 @@ static int unlock_serving(struct queue *s, conc__cv_t *cv) {
   return 0;
 }
 
+/* Task waiters live on the mutex path: a ring queue leaves its ring at
+ * the first one. */
 int conc__queue_get_or_wait(conc_queue_t *q, conc__awaiter_t *w, void **out) {
   struct queue *s = Q(q);
   if (!s || !out || !w)
     return CONC_EINVAL;
   conc__mu_lock(&s->mu);
+  leave_ring(s);
   if (s->st.count > 0) { /* then no task getter waits: none is passed */
     *out = store_pop(&s->st);
     return unlock_serving(s, &s->not_full);
@@ -418,6 +485,7 @@ int conc__queue_put_or_wait(conc_queue_t *q, conc__awaiter_t *w, void *item) {
   if (!s || !w)
     return CONC_EINVAL;
   conc__mu_lock(&s->mu);
+  leave_ring(s);
   int rc;
   if (s->shutdown) {
     rc = CONC_ESHUTDOWN;
@@ -456,6 +524,17 @@ bool conc__queue_leave(conc_queue_t *q, conc__awaiter_t *w, bool is_put,
   return false;
 }
 
+/* ---- the mutex path ---------------------------------------------------- */
+
+/* The deadline of a blocking call, taken once: at its first wait. */
+#define DL_UNSET INT64_MIN
+
+static conc_deadline_t deadline_of(double timeout, conc_deadline_t *dl) {
+  if (*dl == DL_UNSET)
+    conc_deadline_after(timeout, dl);
+  return *dl;
+}
+
 /* Before parking, a blocked putter or getter watches the count for a
  * moment without the mutex, yielding its core: on a busy queue the other
  * side usually makes room (or brings an item) within that window, which
@@ -476,13 +555,11 @@ static void spin_for_change(struct queue *s, size_t count, conc_deadline_t dl) {
 }
 
 /* With the mutex held: wait until there is room (Python's put loop). */
-static int put_wait_room(struct queue *s, bool block, double timeout) {
+static int put_wait_room(struct queue *s, bool block, double timeout,
+                         conc_deadline_t *dlp) {
   if (!block)
     return CONC_EFULL;
-  conc_deadline_t dl;
-  int rc = blocking_deadline(timeout, &dl);
-  if (rc)
-    return rc;
+  conc_deadline_t dl = deadline_of(timeout, dlp);
   spin_for_change(s, s->st.count, dl);
   if (s->shutdown) /* shut down while we looked */
     return CONC_ESHUTDOWN;
@@ -500,19 +577,16 @@ static int put_wait_room(struct queue *s, bool block, double timeout) {
   return 0;
 }
 
-int conc_queue_put(conc_queue_t *q, void *item, bool block, double timeout) {
-  struct queue *s = Q(q);
-  if (!s)
-    return CONC_EINVAL;
-  conc__mu_lock(&s->mu);
+/* With the mutex held; unlocks it. */
+static int put_locked(struct queue *s, void *item, bool block, double timeout,
+                      conc_deadline_t *dl) {
   int rc = 0;
   if (s->shutdown)
     rc = CONC_ESHUTDOWN;
-  else if (s->maxsize > 0 && block &&
-           (isnan(timeout) || (timeout < 0 && timeout != CONC_FOREVER)))
+  else if (s->maxsize > 0 && block && bad_timeout(timeout))
     rc = CONC_EINVAL; /* Q6: raised even when there is room */
   else if (q_is_full(s))
-    rc = put_wait_room(s, block, timeout);
+    rc = put_wait_room(s, block, timeout, dl);
   if (rc == 0)
     rc = store_push(&s->st, item);
   int wake = 0;
@@ -527,18 +601,12 @@ int conc_queue_put(conc_queue_t *q, void *item, bool block, double timeout) {
   return rc;
 }
 
-int conc_queue_put_nowait(conc_queue_t *q, void *item) {
-  return conc_queue_put(q, item, false, 0);
-}
-
 /* With the mutex held: wait for an item (Python's get loop). */
-static int get_wait_item(struct queue *s, bool block, double timeout) {
+static int get_wait_item(struct queue *s, bool block, double timeout,
+                         conc_deadline_t *dlp) {
   if (!block)
     return CONC_EEMPTY;
-  conc_deadline_t dl;
-  int rc = blocking_deadline(timeout, &dl);
-  if (rc)
-    return rc;
+  conc_deadline_t dl = deadline_of(timeout, dlp);
   spin_for_change(s, 0, dl);
   if (s->shutdown && s->st.count == 0) /* shut down while we looked */
     return CONC_ESHUTDOWN;
@@ -556,19 +624,16 @@ static int get_wait_item(struct queue *s, bool block, double timeout) {
   return 0;
 }
 
-int conc_queue_get(conc_queue_t *q, void **out, bool block, double timeout) {
-  struct queue *s = Q(q);
-  if (!s || !out)
-    return CONC_EINVAL;
-  conc__mu_lock(&s->mu);
+/* With the mutex held; unlocks it. */
+static int get_locked(struct queue *s, void **out, bool block, double timeout,
+                      conc_deadline_t *dl) {
   int rc = 0;
   if (s->shutdown && s->st.count == 0)
     rc = CONC_ESHUTDOWN;
-  else if (block &&
-           (isnan(timeout) || (timeout < 0 && timeout != CONC_FOREVER)))
+  else if (block && bad_timeout(timeout))
     rc = CONC_EINVAL; /* Q6: raised even when an item is present */
   else if (s->st.count == 0)
-    rc = get_wait_item(s, block, timeout);
+    rc = get_wait_item(s, block, timeout, dl);
   int wake = 0;
   if (rc == 0) {
     *out = store_pop(&s->st);
@@ -581,6 +646,63 @@ int conc_queue_get(conc_queue_t *q, void **out, bool block, double timeout) {
   return rc;
 }
 
+/* ---- API -------------------------------------------------------------- */
+
+/* The ring's deadline is taken at its first wait, as the mutex path's. */
+static conc_deadline_t ring_deadline(bool block, double timeout,
+                                     conc_deadline_t *dl) {
+  return block ? deadline_of(timeout, dl) : CONC_DEADLINE_NEVER;
+}
+
+int conc_queue_put(conc_queue_t *q, void *item, bool block, double timeout) {
+  struct queue *s = Q(q);
+  if (!s)
+    return CONC_EINVAL;
+  conc_deadline_t dl = DL_UNSET;
+  if (s->ring && !(block && bad_timeout(timeout))) {
+    for (;;) {
+      /* Not full: no clock is read. */
+      int rc = conc__qring_put(s->ring, item, false, 0);
+      if (rc == CONC_EFULL && block)
+        rc = conc__qring_put(s->ring, item, true,
+                             ring_deadline(block, timeout, &dl));
+      if (rc != CONC__QR_CLOSED)
+        return rc;
+      if (lock_mutex_path(s))
+        break;
+    }
+  } else {
+    conc__mu_lock(&s->mu);
+  }
+  return put_locked(s, item, block, timeout, &dl);
+}
+
+int conc_queue_put_nowait(conc_queue_t *q, void *item) {
+  return conc_queue_put(q, item, false, 0);
+}
+
+int conc_queue_get(conc_queue_t *q, void **out, bool block, double timeout) {
+  struct queue *s = Q(q);
+  if (!s || !out)
+    return CONC_EINVAL;
+  conc_deadline_t dl = DL_UNSET;
+  if (s->ring && !(block && bad_timeout(timeout))) {
+    for (;;) {
+      int rc = conc__qring_get(s->ring, out, false, 0);
+      if (rc == CONC_EEMPTY && block)
+        rc = conc__qring_get(s->ring, out, true,
+                             ring_deadline(block, timeout, &dl));
+      if (rc != CONC__QR_CLOSED)
+        return rc;
+      if (lock_mutex_path(s))
+        break;
+    }
+  } else {
+    conc__mu_lock(&s->mu);
+  }
+  return get_locked(s, out, block, timeout, &dl);
+}
+
 int conc_queue_get_nowait(conc_queue_t *q, void **out) {
   return conc_queue_get(q, out, false, 0);
 }
@@ -589,8 +711,16 @@ long conc_queue_qsize(conc_queue_t *q) {
   struct queue *s = Q(q);
   if (!s)
     return -1;
-  conc__mu_lock(&s->mu);
-  long n = (long)s->st.count;
+  long n;
+  if (s->ring) {
+    while ((n = conc__qring_qsize(s->ring)) < 0 && !lock_mutex_path(s))
+      ;
+    if (n >= 0)
+      return n;
+  } else {
+    conc__mu_lock(&s->mu);
+  }
+  n = (long)s->st.count;
   conc__mu_unlock(&s->mu);
   return n;
 }
@@ -601,7 +731,15 @@ bool conc_queue_full(conc_queue_t *q) {
   struct queue *s = Q(q);
   if (!s)
     return false;
-  conc__mu_lock(&s->mu);
+  if (s->ring) {
+    long n;
+    while ((n = conc__qring_qsize(s->ring)) < 0 && !lock_mutex_path(s))
+      ;
+    if (n >= 0)
+      return n >= conc__qring_maxsize(s->ring);
+  } else {
+    conc__mu_lock(&s->mu);
+  }
   bool full = q_is_full(s);
   conc__mu_unlock(&s->mu);
   return full;
@@ -622,6 +760,7 @@ int conc_queue_set_maxsize(conc_queue_t *q, long maxsize) {
   if (!s)
     return CONC_EINVAL;
   conc__mu_lock(&s->mu);
+  leave_ring(s);
   bool grew = maxsize <= 0 || (s->maxsize > 0 && maxsize > s->maxsize);
   s->maxsize = maxsize;
   conc__awaiter_t *chain = NULL;
@@ -638,7 +777,16 @@ int conc_queue_task_done(conc_queue_t *q) {
   struct queue *s = Q(q);
   if (!s)
     return CONC_EINVAL;
-  conc__mu_lock(&s->mu);
+  if (s->ring) {
+    int r;
+    while ((r = conc__qring_task_done(s->ring)) == CONC__QR_CLOSED &&
+           !lock_mutex_path(s))
+      ;
+    if (r != CONC__QR_CLOSED)
+      return r;
+  } else {
+    conc__mu_lock(&s->mu);
+  }
   int rc = 0, wake = 0;
   if (s->unfinished <= 0) {
     rc = CONC_ETASKDONE;
@@ -658,7 +806,16 @@ int conc_queue_join(conc_queue_t *q, double timeout) {
   int rc = blocking_deadline(timeout, &dl);
   if (rc)
     return rc;
-  conc__mu_lock(&s->mu);
+  if (s->ring) {
+    while ((rc = conc__qring_join(s->ring, dl)) == CONC__QR_CLOSED &&
+           !lock_mutex_path(s))
+      ;
+    if (rc != CONC__QR_CLOSED)
+      return rc;
+    rc = 0;
+  } else {
+    conc__mu_lock(&s->mu);
+  }
   bool timed_out = false;
   while (s->unfinished > 0) {
     if (timed_out) {
@@ -680,8 +837,16 @@ long conc_queue_unfinished_tasks(conc_queue_t *q) {
   struct queue *s = Q(q);
   if (!s)
     return -1;
-  conc__mu_lock(&s->mu);
-  long n = s->unfinished;
+  long n;
+  if (s->ring) {
+    while ((n = conc__qring_unfinished(s->ring)) < 0 && !lock_mutex_path(s))
+      ;
+    if (n >= 0)
+      return n;
+  } else {
+    conc__mu_lock(&s->mu);
+  }
+  n = s->unfinished;
   conc__mu_unlock(&s->mu);
   return n;
 }
@@ -691,6 +856,7 @@ int conc_queue_shutdown(conc_queue_t *q, bool immediate) {
   if (!s)
     return CONC_EINVAL;
   conc__mu_lock(&s->mu);
+  leave_ring(s);
   s->shutdown = true;
   int wake_done = 0;
   if (immediate) {

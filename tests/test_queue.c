@@ -970,6 +970,199 @@ static void simple_queue_fork_while_busy_child_counts_exactly(void **state) {
   conc_simple_queue_destroy(&q);
 }
 
+/* ---- the bounded FIFO's lock-free ring --------------------------------- */
+
+/* Q3, Q4: qsize, full, empty and unfinished_tasks are exact while the
+ * positions wrap round the ring many times (Queue(5) has 16 cells). */
+static void bounded_counts_exact_across_wraps(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 5);
+  void *p;
+  int in = 0, out = 0;
+  for (int round = 0; round < 40; round++) {
+    while (conc_queue_put_nowait(&q, I(in + 1)) == 0)
+      in++;
+    assert_int_equal(in - out, 5);
+    assert_true(conc_queue_full(&q));
+    for (int k = 0; k < 3; k++) {
+      assert_int_equal(conc_queue_get_nowait(&q, &p), 0);
+      assert_int_equal(V(p), ++out);
+      assert_int_equal(conc_queue_qsize(&q), in - out);
+      assert_false(conc_queue_full(&q));
+    }
+    assert_int_equal(conc_queue_unfinished_tasks(&q), in);
+  }
+  while (conc_queue_get_nowait(&q, &p) == 0)
+    assert_int_equal(V(p), ++out);
+  assert_int_equal(out, in);
+  assert_true(conc_queue_empty(&q));
+  for (int i = 0; i < in; i++)
+    assert_int_equal(conc_queue_task_done(&q), 0);
+  assert_int_equal(conc_queue_task_done(&q), CONC_ETASKDONE);
+  assert_int_equal(conc_queue_join(&q, 0), 0);
+  conc_queue_destroy(&q);
+}
+
+#define BQ_PRODUCERS 4
+#define BQ_CONSUMERS 4
+#define BQ_ITEMS 20000 /* per producer */
+
+struct bq_ctx {
+  conc_queue_t q;
+  long taken, sum;
+  int set_maxsize_at; /* > 0: consumer 0 calls set_maxsize after that many */
+};
+
+struct bq_arg {
+  struct bq_ctx *c;
+  int idx;
+};
+
+static void *bq_producer(void *arg) {
+  struct bq_arg *a = arg;
+  for (int i = 1; i <= BQ_ITEMS; i++) {
+    void *item = I(i * BQ_PRODUCERS + a->idx);
+    if (a->idx % 2) {
+      int rc;
+      while ((rc = conc_queue_put(&a->c->q, item, true, 0.001)) == CONC_EFULL)
+        ;
+      assert_int_equal(rc, 0);
+    } else {
+      assert_int_equal(conc_queue_put(&a->c->q, item, true, CONC_FOREVER), 0);
+    }
+  }
+  return NULL;
+}
+
+static void *bq_consumer(void *arg) {
+  struct bq_arg *a = arg;
+  int last[BQ_PRODUCERS] = {0};
+  long n = 0, sum = 0;
+  for (;;) {
+    void *p;
+    int rc = a->idx % 2 ? conc_queue_get_nowait(&a->c->q, &p)
+                        : conc_queue_get(&a->c->q, &p, true, CONC_FOREVER);
+    if (rc == CONC_EEMPTY) {
+      sched_yield();
+      continue;
+    }
+    assert_int_equal(rc, 0);
+    if (p == NULL) {
+      assert_int_equal(conc_queue_task_done(&a->c->q), 0);
+      break;
+    }
+    int v = V(p), prod = v % BQ_PRODUCERS, seq = v / BQ_PRODUCERS;
+    assert_true(seq > last[prod]);
+    last[prod] = seq;
+    n++;
+    sum += v;
+    assert_int_equal(conc_queue_task_done(&a->c->q), 0);
+    if (a->idx == 0 && n == a->c->set_maxsize_at)
+      assert_int_equal(conc_queue_set_maxsize(&a->c->q, 3), 0);
+  }
+  __atomic_fetch_add(&a->c->taken, n, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&a->c->sum, sum, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+static void bounded_many_threads(int set_maxsize_at) {
+  struct bq_ctx c = {.set_maxsize_at = set_maxsize_at};
+  init_kind(&c.q, CONC_QUEUE_FIFO, 8);
+  struct bq_arg pa[BQ_PRODUCERS], ca[BQ_CONSUMERS];
+  pthread_t pt[BQ_PRODUCERS], ct[BQ_CONSUMERS];
+  for (int i = 0; i < BQ_CONSUMERS; i++) {
+    ca[i] = (struct bq_arg){&c, i};
+    ct[i] = conc_test_spawn(bq_consumer, &ca[i]);
+  }
+  for (int i = 0; i < BQ_PRODUCERS; i++) {
+    pa[i] = (struct bq_arg){&c, i};
+    pt[i] = conc_test_spawn(bq_producer, &pa[i]);
+  }
+  for (int i = 0; i < BQ_PRODUCERS; i++)
+    conc_test_join(pt[i]);
+  for (int i = 0; i < BQ_CONSUMERS; i++)
+    assert_int_equal(conc_queue_put(&c.q, NULL, true, CONC_FOREVER), 0);
+  assert_int_equal(conc_queue_join(&c.q, 30), 0);
+  for (int i = 0; i < BQ_CONSUMERS; i++)
+    conc_test_join(ct[i]);
+  long expect = 0;
+  for (int i = 1; i <= BQ_ITEMS; i++)
+    for (int k = 0; k < BQ_PRODUCERS; k++)
+      expect += i * BQ_PRODUCERS + k;
+  assert_int_equal(c.taken, (long)BQ_ITEMS * BQ_PRODUCERS);
+  assert_int_equal(c.sum, expect);
+  assert_int_equal(conc_queue_qsize(&c.q), 0);
+  assert_int_equal(conc_queue_unfinished_tasks(&c.q), 0);
+  assert_int_equal(conc_queue_task_done(&c.q), CONC_ETASKDONE);
+  conc_queue_destroy(&c.q);
+}
+
+/* Q2, Q4: 4 producers (half with timed puts) and 4 consumers (half
+ * polling) through Queue(8): per-producer FIFO, nothing lost or
+ * duplicated, task_done/join exact, with puts blocking on a full ring. */
+static void bounded_many_producers_keep_their_order(void **state) {
+  (void)state;
+  bounded_many_threads(0);
+}
+
+/* As above, with set_maxsize moving the items from the ring to the mutex
+ * path while every thread is busy: no item, order or task is lost. */
+static void bounded_leaving_the_ring_under_load_keeps_everything(void **state) {
+  (void)state;
+  bounded_many_threads(BQ_ITEMS / 2);
+}
+
+static void *bq_hammer(void *arg) {
+  struct hammer *h = arg;
+  void *p;
+  while (!__atomic_load_n(&h->stop, __ATOMIC_RELAXED)) {
+    for (int i = 0; i < 20; i++)
+      if (conc_queue_put_nowait(h->q, I(1)) != 0)
+        break;
+    while (conc_queue_get_nowait(h->q, &p) == 0)
+      assert_ptr_equal(p, I(1));
+  }
+  return NULL;
+}
+
+/* A child forked while two threads put into and get from a ring queue
+ * finds every count exact and the ring working. */
+static void bounded_fork_while_busy_child_counts_exactly(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 16);
+  struct hammer h = {&q, 0};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    t[i] = conc_test_spawn(bq_hammer, &h);
+  for (int i = 0; i < 8; i++) {
+    conc_sleep(0.002);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      long n = conc_queue_qsize(&q), got = 0;
+      void *p;
+      while (conc_queue_get_nowait(&q, &p) == 0)
+        got += p == I(1);
+      int ok = got == n && conc_queue_qsize(&q) == 0;
+      for (int k = 0; ok && k < 100; k++) { /* round the ring again */
+        ok = conc_queue_put(&q, I(k + 2), true, 1) == 0 &&
+             conc_queue_get(&q, &p, true, 1) == 0 && p == I(k + 2);
+      }
+      _exit(ok ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
+  __atomic_store_n(&h.stop, 1, __ATOMIC_RELAXED);
+  for (int i = 0; i < 2; i++)
+    conc_test_join(t[i]);
+  conc_queue_destroy(&q);
+}
+
 CONC_TEST_MAIN(
     cmocka_unit_test(order_depends_on_kind),
     cmocka_unit_test(priority_ties_keep_insertion_order),
@@ -1005,4 +1198,8 @@ CONC_TEST_MAIN(
     cmocka_unit_test(simple_queue_many_threads_timeout),
     cmocka_unit_test(simple_queue_qsize_exact_across_blocks),
     cmocka_unit_test(simple_queue_many_producers_keep_their_order),
-    cmocka_unit_test(simple_queue_fork_while_busy_child_counts_exactly))
+    cmocka_unit_test(simple_queue_fork_while_busy_child_counts_exactly),
+    cmocka_unit_test(bounded_counts_exact_across_wraps),
+    cmocka_unit_test(bounded_many_producers_keep_their_order),
+    cmocka_unit_test(bounded_leaving_the_ring_under_load_keeps_everything),
+    cmocka_unit_test(bounded_fork_while_busy_child_counts_exactly))
