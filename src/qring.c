@@ -84,6 +84,11 @@ conc__qring_t *conc__qring_new(long maxsize) {
   memset(r, 0, sizeof(*r));
   for (size_t i = 0; i < cap; i++)
     cells[i] = (struct cell){i, NULL};
+  /* Race detectors that do not see atomics (valgrind's): the indices,
+   * sequence numbers and event counts are atomics; the items and what
+   * they point to are ordered by the happens-before annotations below. */
+  conc__ann_benign_race(r, sizeof(*r));
+  conc__ann_benign_race(cells, cap * sizeof(*cells));
   r->cells = cells;
   r->mask = cap - 1;
   r->maxsize = maxsize;
@@ -205,7 +210,9 @@ int conc__qring_put(conc__qring_t *r, void *item, bool block,
     if (seq == t) {
       if (__atomic_compare_exchange_n(&r->tail, &t, t + 1, true, SC,
                                       __ATOMIC_RELAXED)) {
+        conc__ann_happens_after(&r->head); /* the get that made room */
         c->item = item;
+        conc__ann_happens_before(&r->tail); /* to the get that takes it */
         conc__store_release(&c->seq, t + 1);
         ec_wake(&r->ne, false);
         return 0;
@@ -229,7 +236,9 @@ int conc__qring_get(conc__qring_t *r, void **out, bool block,
     if (seq == h + 1) {
       if (__atomic_compare_exchange_n(&r->head, &h, h + 1, true, SC,
                                       __ATOMIC_RELAXED)) {
+        conc__ann_happens_after(&r->tail);
         *out = c->item;
+        conc__ann_happens_before(&r->head);
         conc__store_release(&c->seq, h + r->mask + 1);
         ec_wake(&r->nf, false);
         return 0;
@@ -280,6 +289,7 @@ int conc__qring_task_done(conc__qring_t *r) {
       return CONC__QR_CLOSED;
     if ((int64_t)(t - d) <= 0)
       return CONC_ETASKDONE;
+    conc__ann_happens_before(&r->done); /* to join */
     if (__atomic_compare_exchange_n(&r->done, &d, d + 1, false, SC, SC)) {
       if (t == d + 1) /* the tail only grows: maybe none left */
         ec_wake(&r->jn, true);
@@ -293,8 +303,10 @@ int conc__qring_join(conc__qring_t *r, conc_deadline_t dl) {
     long left = conc__qring_unfinished(r);
     if (left < 0)
       return CONC__QR_CLOSED;
-    if (left == 0)
+    if (left == 0) {
+      conc__ann_happens_after(&r->done);
       return 0;
+    }
     if (dl != CONC_DEADLINE_NEVER && conc__now_ns() >= dl)
       return CONC_ETIMEDOUT;
     int rc = ec_sleep(r, &r->jn, UNFINISHED, dl);
@@ -341,6 +353,7 @@ void conc__qring_forget_sleepers(conc__qring_t *r) {
 long conc__qring_take_all(conc__qring_t *r, void (*fn)(void *item, void *arg),
                           void *arg) {
   uint64_t t = POS(LOAD(&r->tail)), h = POS(LOAD(&r->head));
+  conc__ann_happens_after(&r->tail);
   for (uint64_t p = h; p < t; p++)
     fn(r->cells[p & r->mask].item, arg);
   __atomic_store_n(&r->head, t | CLOSED, SC);

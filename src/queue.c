@@ -2,30 +2,48 @@
  * queue: Queue / LifoQueue / PriorityQueue (with Python 3.13 shutdown).
  * SimpleQueue is in squeue.c.
  *
- * Locking protocol: each queue has one internal mutex (conc__mu_t) guarding
- * its storage, counters and flags, and up to three sequence conditions on
- * that mutex, as CPython's queue.py has: not_empty (getters), not_full
- * (putters) and all_tasks_done (join). Every wait ends in conc__wait on a
- * monotonic deadline computed once at entry. Signals are recorded under the
- * mutex and delivered after it is released. No user code runs under the
- * mutex except opts.free_item (documented).
+ * Two paths. A bounded FIFO queue (0 < maxsize <= RING_MAX) starts on its
+ * lock-free ring (qring.c, where its protocol is): put, get, qsize, full,
+ * task_done, join and unfinished_tasks take no lock there. Everything
+ * else, and a ring queue from the first call that needs the mutex path
+ * (a task waiter, set_maxsize, shutdown, destroy), is the mutex path:
+ * leave_ring closes the ring under the mutex, moves its items (in order)
+ * and its unfinished-task count into the store, and the queue stays on
+ * the mutex path for good; a thread the ring turns away (CONC__QR_CLOSED)
+ * takes the mutex and carries on there, with the deadline it started
+ * with. `ring_live` changes only under the mutex.
+ *
+ * Locking protocol of the mutex path: one internal mutex (conc__mu_t)
+ * guarding the storage, counters and flags, and up to three sequence
+ * conditions on that mutex, as CPython's queue.py has: not_empty
+ * (getters), not_full (putters) and all_tasks_done (join). Every wait ends
+ * in conc__wait on a monotonic deadline computed once, at the first wait.
+ * Signals are recorded under the mutex and delivered after it is
+ * released. No user code runs under the mutex except opts.free_item
+ * (documented).
  *
  * Storage never shrinks, so a queue in steady state does not allocate: FIFO
  * and LIFO use a power-of-two ring of item pointers, PRIORITY a binary heap
- * of (item, insertion number) so that equal items keep insertion order.
+ * of (item, insertion number) so that equal items keep insertion order. A
+ * ring queue's store is allocated at init with room for maxsize items, so
+ * leaving the ring never allocates.
  *
  * Task waiters (janus-int.h): a task awaiting get or put is a record on
- * `aget` / `aput` under the same mutex. Whatever brings an item (put, a
- * give-back) or room (get, a larger maxsize) serves them there, handing the
- * item over (getters) or storing the waiting item (putters), and wakes them
- * after unlocking, through the record's own wake function: this file knows
- * nothing of loops. Invariant after every operation: no task getter waits
- * while items are queued, no task putter while there is room. A path with
- * no task waiting pays one test of one pointer.
+ * `aget` / `aput` under the same mutex (a ring queue leaves its ring
+ * first). Whatever brings an item (put, a give-back) or room (get, a larger
+ * maxsize) serves them there, handing the item over (getters) or storing
+ * the waiting item (putters), and wakes them after unlocking, through the
+ * record's own wake function: this file knows nothing of loops. Invariant
+ * after every operation: no task getter waits while items are queued, no
+ * task putter while there is room. A path with no task waiting pays one
+ * test of one pointer.
  *
  * Fork: every live queue is on a registry list. The prepare handler takes
- * the registry lock and then each queue's mutex, so no queue is caught
- * mid-update by fork; the child reinitialises them (its waiters are gone).
+ * the registry lock and then each queue's mutex, and closes each live ring
+ * (which waits for puts and gets that hold a position to finish their
+ * cell), so no queue is caught mid-update by fork; the parent reopens the
+ * rings, the child reopens them, forgets their sleepers and reinitialises
+ * the mutexes and conditions (its waiters are gone).
  */
 #include "conc/queue.h"
 

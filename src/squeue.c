@@ -464,10 +464,13 @@ static void fork_child(void) {
     conc__mu_reinit(&c->aw_mu);
     conc__mu_reinit(&c->front_mu);
     conc__mu_reinit(&c->spare_mu);
-    c->sleep_word = 0; /* the sleepers are gone */
+    (void)conc__xchg(&c->sleep_word, 0); /* the sleepers are gone */
     repair(c);
   }
-  pthread_mutex_init(&reg_mu, NULL);
+  /* The forking thread took reg_mu in prepare and is the child's only
+   * thread: it unlocks it (re-initialising a held mutex leaves race
+   * detectors thinking it is still held). */
+  pthread_mutex_unlock(&reg_mu);
 }
 
 static void reg_init(void) {

@@ -913,15 +913,34 @@ static void simple_queue_many_producers_keep_their_order(void **state) {
   conc_simple_queue_destroy(&c.q);
 }
 
+/* A stop flag under a mutex: a hand-off every race detector sees. */
+struct stop_flag {
+  pthread_mutex_t mu;
+  bool stop;
+};
+
+static bool stop_seen(struct stop_flag *f) {
+  pthread_mutex_lock(&f->mu);
+  bool stop = f->stop;
+  pthread_mutex_unlock(&f->mu);
+  return stop;
+}
+
+static void stop_set(struct stop_flag *f) {
+  pthread_mutex_lock(&f->mu);
+  f->stop = true;
+  pthread_mutex_unlock(&f->mu);
+}
+
 struct sq_hammer {
   conc_simple_queue_t *q;
-  int stop;
+  struct stop_flag f;
 };
 
 static void *sq_hammer(void *arg) {
   struct sq_hammer *h = arg;
   void *p;
-  while (!__atomic_load_n(&h->stop, __ATOMIC_RELAXED)) {
+  while (!stop_seen(&h->f)) {
     for (int i = 0; i < 300; i++)
       assert_int_equal(conc_simple_queue_put(h->q, I(1)), 0);
     for (int i = 0; i < 300; i++)
@@ -938,7 +957,7 @@ static void simple_queue_fork_while_busy_child_counts_exactly(void **state) {
   (void)state;
   conc_simple_queue_t q;
   assert_int_equal(conc_simple_queue_init(&q, NULL), 0);
-  struct sq_hammer h = {&q, 0};
+  struct sq_hammer h = {&q, {PTHREAD_MUTEX_INITIALIZER, false}};
   pthread_t t[2];
   for (int i = 0; i < 2; i++)
     t[i] = conc_test_spawn(sq_hammer, &h);
@@ -964,7 +983,7 @@ static void simple_queue_fork_while_busy_child_counts_exactly(void **state) {
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
   }
-  __atomic_store_n(&h.stop, 1, __ATOMIC_RELAXED);
+  stop_set(&h.f);
   for (int i = 0; i < 2; i++)
     conc_test_join(t[i]);
   conc_simple_queue_destroy(&q);
@@ -1113,10 +1132,15 @@ static void bounded_leaving_the_ring_under_load_keeps_everything(void **state) {
   bounded_many_threads(BQ_ITEMS / 2);
 }
 
+struct bq_hammer {
+  conc_queue_t *q;
+  struct stop_flag f;
+};
+
 static void *bq_hammer(void *arg) {
-  struct hammer *h = arg;
+  struct bq_hammer *h = arg;
   void *p;
-  while (!__atomic_load_n(&h->stop, __ATOMIC_RELAXED)) {
+  while (!stop_seen(&h->f)) {
     for (int i = 0; i < 20; i++)
       if (conc_queue_put_nowait(h->q, I(1)) != 0)
         break;
@@ -1132,7 +1156,7 @@ static void bounded_fork_while_busy_child_counts_exactly(void **state) {
   (void)state;
   conc_queue_t q;
   init_kind(&q, CONC_QUEUE_FIFO, 16);
-  struct hammer h = {&q, 0};
+  struct bq_hammer h = {&q, {PTHREAD_MUTEX_INITIALIZER, false}};
   pthread_t t[2];
   for (int i = 0; i < 2; i++)
     t[i] = conc_test_spawn(bq_hammer, &h);
@@ -1157,7 +1181,7 @@ static void bounded_fork_while_busy_child_counts_exactly(void **state) {
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
   }
-  __atomic_store_n(&h.stop, 1, __ATOMIC_RELAXED);
+  stop_set(&h.f);
   for (int i = 0; i < 2; i++)
     conc_test_join(t[i]);
   conc_queue_destroy(&q);
