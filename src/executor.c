@@ -349,42 +349,46 @@ static conc_future_t *try_pop(struct core *c, bool *busy, bool *more) {
   return f;
 }
 
-/* Pause while the queue is empty and no flag is up, at most ns; true if
- * that changed. */
-static bool spin_while_empty(struct core *c, int64_t ns) {
+/* Spin (conc__spin_step) while the queue is empty and no flag is up, at
+ * most ns; true if that changed. */
+static bool spin_while_empty(struct core *c, int64_t ns, bool ym) {
   int64_t end = conc__now_ns() + ns;
   for (unsigned i = 1;; i++) {
     if (__atomic_load_n(&c->tail, __ATOMIC_RELAXED) != &c->anchor ||
         stop_flag(c))
       return true;
-    if ((i & 31) == 0 && conc__now_ns() >= end)
+    if ((ym || (i & 31) == 0) && conc__now_ns() >= end)
       return false;
-    conc__cpu_relax();
+    if (!conc__spin_step(ym))
+      return false;
   }
 }
 
 /* Look for work without sleeping; true if a task (or a stop flag) turned
  * up. Every worker looks for CONC__WORKER_GRACE_NS, which bridges the gaps
  * inside a burst of submissions (a worker that slept there would cost the
- * submitter a wake-up call soon after); then, if fewer than spin_limit
- * workers spin already and spinning has been paying off, it looks on for
+ * submitter a wake-up call soon after); then, if spinning has been paying
+ * off and fewer than the limit spin already, it looks on for
  * CONC__WORKER_SPIN_NS, counted in `spinning`, so that submitters leave
- * the task to it. Pause, never sched_yield: a yield on a busy machine
- * gives the core away for a scheduler slice, far longer than the spin. */
+ * the task to it. In yield mode (futures-int.h) every worker may spin; in
+ * pause mode at most spin_limit (half the CPUs, none on one CPU), so that
+ * spinners do not take the cores the submitters and busy workers need. */
 static bool spin_for_work(struct core *c) {
-  if (c->spin_limit == 0)
+  bool ym = conc__yield_mode(conc__now_ns());
+  uint32_t limit = ym ? (uint32_t)c->max_workers : c->spin_limit;
+  if (limit == 0)
     return false;
-  if (spin_while_empty(c, CONC__WORKER_GRACE_NS))
+  if (spin_while_empty(c, CONC__WORKER_GRACE_NS, ym))
     return true;
   uint32_t n = conc__load_relaxed(&c->spinning);
-  if (n >= c->spin_limit || !conc__spin_allowed(&c->spin_misses))
+  if (n >= limit || !conc__spin_allowed(&c->spin_misses))
     return false;
   do {
-    if (n >= c->spin_limit)
+    if (n >= limit)
       return false;
   } while (!__atomic_compare_exchange_n(&c->spinning, &n, n + 1, true,
                                         __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
-  bool found = spin_while_empty(c, CONC__WORKER_SPIN_NS);
+  bool found = spin_while_empty(c, CONC__WORKER_SPIN_NS, ym);
   /* seq_cst: after this a submitter no longer counts on us, and the
    * sleeper's look at the queue comes after it */
   __atomic_sub_fetch(&c->spinning, 1, __ATOMIC_SEQ_CST);
@@ -609,8 +613,7 @@ int conc_executor_init(conc_executor_t *ex, const conc_executor_opts_t *opts) {
     return CONC_ENOMEM;
   }
   c->head = c->tail = &c->anchor;
-  c->progress =
-      (struct conc__progress){&c->head, &c->waking, &c->nidle, &c->nthreads};
+  c->progress = (struct conc__progress){&c->head, &c->waking};
   /* Race detectors: counters and the broken message are atomics read
    * without a lock. */
   conc__ann_benign_race(&c->nthreads, sizeof c->nthreads);
@@ -721,7 +724,7 @@ int conc_executor_submit(conc_executor_t *ex, conc_fn_t fn, void *arg,
   bool broke = false;
   if (rc == 0) {
     /* read by result() only after the push publishes it */
-    f->progress = c->spin_limit > 0 ? &c->progress : NULL;
+    f->progress = &c->progress;
     push_work(c, f);
     wake_idle(c);
     broke = __atomic_load_n(&c->broken, __ATOMIC_SEQ_CST);

@@ -5,6 +5,7 @@
 #ifndef CONC_FUTURES_INT_H
 #define CONC_FUTURES_INT_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -13,20 +14,28 @@
 
 /* Spin budgets (nanoseconds) before parking: a result() caller waiting
  * for a thread-pool task, and an idle worker looking for the next task of
- * a batch. Both spin with a pause instruction, never sched_yield: on a
- * machine with more runnable threads than cores, a yield gives the core to
- * another process for a whole scheduler slice (0.75-3 ms), and a third of
- * the yields of the old 30 us worker spin took over 100 us under two CPU
- * hogs. A spin only ever costs its budget. */
+ * a batch (every worker for the grace time, some for the spin time). */
 #ifndef CONC__RESULT_SPIN_NS
 #define CONC__RESULT_SPIN_NS 50000
+#endif
+#ifndef CONC__WORKER_GRACE_NS
+#define CONC__WORKER_GRACE_NS 3000
+#endif
+#ifndef CONC__WORKER_SPIN_NS
+#define CONC__WORKER_SPIN_NS 20000
+#endif
+/* In pause mode, result() stops spinning when the pool shows no progress
+ * for this long (struct conc__progress). */
+#ifndef CONC__STALL_NS
+#define CONC__STALL_NS 5000
 #endif
 #ifndef CONC__SLOW_YIELD_NS
 #define CONC__SLOW_YIELD_NS 50000
 #endif
-#ifndef CONC__STALL_NS
-#define CONC__STALL_NS 5000
+#ifndef CONC__YIELD_BAN_NS
+#define CONC__YIELD_BAN_NS 100000000
 #endif
+
 /* After this many spins in a row that ended without their event, a thread
  * (or an executor's workers) spins only every 16th time, as a probe: on a
  * machine where the spins keep failing (more runnable threads than cores)
@@ -48,12 +57,37 @@ static inline void conc__spin_result(uint32_t *misses, bool hit) {
   __atomic_store_n(misses, hit ? 0 : m + 1, __ATOMIC_RELAXED);
 }
 
-#ifndef CONC__WORKER_GRACE_NS
-#define CONC__WORKER_GRACE_NS 3000
-#endif
-#ifndef CONC__WORKER_SPIN_NS
-#define CONC__WORKER_SPIN_NS 20000
-#endif
+/* Yield mode, process-wide. A spinning thread yields its core between
+ * looks while yields come back fast: the threads that share its core are
+ * then the pool's own, and the yield hands the core to the one it waits
+ * for (a pool's submitter and workers outnumber the cores). A yield that
+ * takes over CONC__SLOW_YIELD_NS means other processes want the core: on
+ * Linux 6.6+ (EEVDF) a yield moves the caller back a whole slice, 0.75-3
+ * ms, and a third of the yields of the old always-yielding spin took over
+ * 100 us under two CPU hogs. Spinners then pause instead (pause mode) for
+ * CONC__YIELD_BAN_NS, and try yielding again after it. */
+extern int64_t conc__yield_banned_until; /* atomic */
+
+static inline bool conc__yield_mode(int64_t now) {
+  return now >= __atomic_load_n(&conc__yield_banned_until, __ATOMIC_RELAXED);
+}
+
+/* One wait between the looks of a spin: a timed yield in yield mode, else
+ * a pause. False when the yield took long: the spin should end. */
+static inline bool conc__spin_step(bool yield_mode) {
+  if (!yield_mode) {
+    conc__cpu_relax();
+    return true;
+  }
+  int64_t t0 = conc__now_ns();
+  sched_yield();
+  int64_t t1 = conc__now_ns();
+  if (t1 - t0 < CONC__SLOW_YIELD_NS)
+    return true;
+  __atomic_store_n(&conc__yield_banned_until, t1 + CONC__YIELD_BAN_NS,
+                   __ATOMIC_RELAXED);
+  return false;
+}
 
 /* Future states (Python's names); the WAITERS bit says a result() caller
  * may be parked on the state word. */
@@ -76,8 +110,6 @@ enum {
 struct conc__progress {
   conc_future_t *const *head; /* the pool's queue head, atomic */
   const bool *waking;         /* a woken worker is on its way, atomic */
-  const uint32_t *nidle;      /* workers asleep, atomic */
-  const int *nthreads;        /* workers started, atomic */
 };
 
 struct conc__cb_node {

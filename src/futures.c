@@ -413,11 +413,14 @@ int conc_future_set_exception(conc_future_t *f, int code, const char *message) {
   return conc__future_finish(f, NULL, failure_code(code), copy);
 }
 
+int64_t conc__yield_banned_until;
+
 /* Spin a little before parking: a thread-pool task usually finishes
  * within a few microseconds, much sooner than a sleep and a wake would
- * take. Pause, never sched_yield (futures-int.h says why), and only while
- * the pool shows progress (struct conc__progress): a spin costs at most a
- * few microseconds when the workers are not on a core. */
+ * take. In yield mode (futures-int.h) the spin yields between looks, which
+ * lets a worker that shares our core run; in pause mode it pauses, and
+ * only while the pool shows progress (struct conc__progress), so that it
+ * costs at most a few microseconds when the workers are not on a core. */
 static bool spin_until_done_1(const conc_future_t *f);
 
 /* Spins of this thread's result() calls that ended with the task unfinished,
@@ -425,57 +428,40 @@ static bool spin_until_done_1(const conc_future_t *f);
 static __thread uint32_t result_misses;
 
 static void spin_until_done(const conc_future_t *f) {
-  if (conc__cpu_count() < 2)
-    return; /* the task can only finish once we leave the core */
   if (conc__spin_allowed(&result_misses))
     conc__spin_result(&result_misses, spin_until_done_1(f));
 }
 
-/* While the worker an idle pool woke for our task has not started yet, it
- * may be queued on this very core (the kernel often places a wakee near
- * its waker): give it the core. False when the yield took long, i.e. other processes wanted
- * the core: spinning on would only lose more scheduler slices. */
-static bool yield_to_wakee(void) {
-  int64_t t0 = conc__now_ns();
-  sched_yield();
-  return conc__now_ns() - t0 < CONC__SLOW_YIELD_NS;
-}
-
-/* The woken worker is the only one awake: our task is the one it was
- * woken for (an idle pool's round trip), and nothing else runs that it
- * could be waiting behind. */
-static bool lone_wakee(const struct conc__progress *p) {
-  return __atomic_load_n(p->nidle, __ATOMIC_RELAXED) + 1 ==
-         (uint32_t)__atomic_load_n(p->nthreads, __ATOMIC_RELAXED);
+/* In pause mode: has the pool moved since *head / *moved (updated)? False
+ * once it has not for CONC__STALL_NS. */
+static bool pool_moving(const struct conc__progress *p, conc_future_t **head,
+                        int64_t *moved, int64_t now) {
+  conc_future_t *h = p ? __atomic_load_n(p->head, __ATOMIC_RELAXED) : NULL;
+  if (h != *head || (p && __atomic_load_n(p->waking, __ATOMIC_RELAXED))) {
+    *head = h;
+    *moved = now;
+    return true;
+  }
+  return now - *moved < CONC__STALL_NS;
 }
 
 /* True when f finished during the spin. */
 static bool spin_until_done_1(const conc_future_t *f) {
   const struct conc__progress *p = f->progress;
-  uint32_t st = st_of(f);
-  conc_future_t *head = p ? __atomic_load_n(p->head, __ATOMIC_RELAXED) : NULL;
   int64_t start = conc__now_ns(), moved = start;
-  bool yielding = false;
-  for (unsigned i = 0; st < FS_CANCELLED; i++, st = st_of(f)) {
-    if (yielding) {
-      if (!yield_to_wakee())
-        return false;
-    } else if (i & 63) {
-      conc__cpu_relax();
+  bool ym = conc__yield_mode(start);
+  if (!ym && conc__cpu_count() < 2)
+    return false; /* the task can only finish once we leave the core */
+  conc_future_t *head = p ? __atomic_load_n(p->head, __ATOMIC_RELAXED) : NULL;
+  for (unsigned i = 1; st_of(f) < FS_CANCELLED; i++) {
+    if (!conc__spin_step(ym))
+      return false;
+    if (!ym && (i & 63))
       continue;
-    }
     int64_t now = conc__now_ns();
-    if (now - start >= CONC__RESULT_SPIN_NS)
+    if (now - start >= CONC__RESULT_SPIN_NS ||
+        (!ym && !pool_moving(p, &head, &moved, now)))
       return false;
-    conc_future_t *h = p ? __atomic_load_n(p->head, __ATOMIC_RELAXED) : NULL;
-    bool waking = p && __atomic_load_n(p->waking, __ATOMIC_RELAXED);
-    yielding = waking && lone_wakee(p);
-    if (h != head || waking) {
-      head = h;
-      moved = now;
-    } else if (now - moved >= CONC__STALL_NS) {
-      return false;
-    }
   }
   return true;
 }
