@@ -140,8 +140,7 @@ static int fork_into(conc__pool_core_t *c, int slot, bool held,
   for (int k = 0; k < CONC__POOL_LANES; k++) {
     struct slot *s = slot_lane(m, slot, k);
     conc__store_release(&s->state, (uint32_t)S_IDLE); /* apply reads it */
-    s->run.progress = s->quit = s->initfail = 0;
-    __atomic_store_n(&s->count, 0u, __ATOMIC_RELAXED);
+    s->run.progress = s->count = s->quit = s->initfail = 0;
     __atomic_store_n(&s->held, (uint32_t)(held && k == 0), __ATOMIC_RELEASE);
     /* read without core->mu by callers spinning on a lane */
     __atomic_store_n(&s->asleep, 0u, __ATOMIC_RELAXED);
@@ -347,9 +346,8 @@ static void shm_send(conc__pool_core_t *c, struct conc__pool_worker *w, int k,
   s->arg_size = j->arg_size;
   s->result_size = j->result_size;
   s->typed = typed;
-  /* both read by a caller about to wait on the lane (no lock) */
-  __atomic_store_n(&s->count, (uint32_t)count, __ATOMIC_RELAXED);
-  __atomic_store_n(&s->batch, 0u, __ATOMIC_RELAXED);
+  s->count = (uint32_t)count;
+  s->batch = 0;
   /* an apply nobody waits on through a callback is likely collected by
    * its caller: the worker may hold back the result thread's wake-up */
   s->lazy = j->kind == CONC__K_APPLY && !j->callback && !j->error_callback;
@@ -467,9 +465,6 @@ static void shm_wake(conc__pool_core_t *c) {
   conc__pool_shm_ring(shm_of(c)->efd);
 }
 
-/* Items of a chunk past which a waiting caller sleeps without spinning. */
-#define LONG_CHUNK 256
-
 static bool lane_busy(struct slot *s, uint32_t seq, uint32_t *st) {
   *st = __atomic_load_n(&s->state, __ATOMIC_SEQ_CST);
   return (*st == S_TASK || *st == S_RUNNING) &&
@@ -484,11 +479,7 @@ static void shm_await_lane(conc__pool_core_t *c, struct conc__pool_worker *w,
   struct slot *s = lane_slot(c, w, k), *ctl = lane_slot(c, w, 0);
   uint32_t st;
   __atomic_store_n(&s->watched, (uint32_t)WATCH_SPIN, __ATOMIC_SEQ_CST);
-  /* a long chunk (or a batch) takes longer than a spin, and the CPU is
-   * better left to the workers: sleep at once */
-  bool long_run = __atomic_load_n(&s->batch, __ATOMIC_RELAXED) ||
-                  __atomic_load_n(&s->count, __ATOMIC_RELAXED) > LONG_CHUNK;
-  int64_t end = conc__now_ns() + (long_run ? 0 : SPIN_NS);
+  int64_t end = conc__now_ns() + SPIN_NS;
   if (end > deadline)
     end = deadline;
   int32_t cpu = my_cpu();
@@ -572,9 +563,9 @@ static void shm_batch_open(conc__pool_core_t *c, conc_async_result_t *j,
 static void shm_batch_join(conc__pool_core_t *c, struct conc__pool_worker *w,
                            int k) {
   struct slot *s = lane_slot(c, w, k);
-  __atomic_store_n(&s->batch, 1u, __ATOMIC_RELAXED);
+  s->batch = 1;
   s->lazy = 0;
-  __atomic_store_n(&s->count, 0u, __ATOMIC_RELAXED);
+  s->count = 0;
   publish_task(c, w, s);
 }
 
