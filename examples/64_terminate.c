@@ -11,8 +11,9 @@
  *   p.exitcode  # -15                              conc_process_exitcode(&p, &code);
  *
  * Right after terminate() the child may still be alive: the signal is on its
- * way. join() reaps it; only then is it surely stopped, with exit code
- * -SIGTERM. The worker never prints "Finished worker": it is killed during
+ * way (the TERMINATED line may even say "started" and then False, when it
+ * dies between the two looks, as in Python). join() reaps it; only then is
+ * it surely stopped, with exit code -SIGTERM. The worker never prints "Finished worker": it is killed during
  * its sleep. Its "Starting worker" may come before or after the DURING line:
  * the child runs as soon as it is forked, in parallel with the parent.
  */
