@@ -9,11 +9,10 @@
  * contends with the workers. Workers pop under the consumer mutex `cmu`, which
  * only they (and the drains of shutdown and a broken pool) take.
  *
- * Idle workers. A worker that runs dry first spins (no sched_yield: on a
- * busy machine a yield hands the core to another process for a whole
- * slice) for a few microseconds, counted in `spinning`, but only while
- * fewer than `spin_limit` (half the CPUs) spin, so that spinners never
- * take the cores the submitters and busy workers need. Then it lists
+ * Idle workers. A worker that runs dry first spins for a few microseconds
+ * (yield or pause mode, futures-int.h): every worker for a grace time, then
+ * those admitted to `spinning` (all of them in yield mode, at most
+ * `spin_limit`, half the CPUs, in pause mode) for longer. Then it lists
  * itself on the sleeper stack (`sleepers`, under `idle_mu`, counted in
  * `nidle`), looks at the queue once more and parks on its own word. A
  * submitter wakes one only when no worker spins (a spinner will take the
@@ -21,11 +20,14 @@
  * the sleeper under idle_mu, hands it the `waking` token and wakes it. A
  * worker that pops a task and sees more queued does the same, so wake-ups
  * spread from the workers rather than costing the submitter one syscall
- * per task. Both sides store (push; nidle, spinning) before they load
- * (nidle, spinning; the queue) with sequentially consistent atomics, so one
- * of them sees the other and no task is left with every worker asleep. The
- * control mutex `mu` guards thread creation and the list of worker records.
- * Lock order: mu, cmu, idle_mu (only the fork handlers nest them).
+ * per task. Both sides store (push; nidle, spinning, waking) before they
+ * load (nidle, spinning, waking; the queue) with sequentially consistent
+ * atomics, so one of them sees the other and no task is left with every
+ * worker asleep.
+ *
+ * The control mutex `mu` guards thread creation and the list of worker
+ * records. Lock order: mu, cmu, idle_mu (only the fork handlers nest
+ * them).
  *
  * A task is a conc_fn_t: its negative return fails its future, with the
  * message it attached with conc_raise (taken on the worker right after it
@@ -46,8 +48,8 @@
  * not daemons. Fork: the prepare handler closes a gate that submit checks,
  * waits until no submit is in flight (so no queue link is half made), and
  * takes the registry lock and every core lock; in the child the cores
- * forget their workers and sleepers (they do not exist there) and start new ones on
- * demand.
+ * forget their workers and sleepers (they do not exist there) and start
+ * new ones on demand.
  */
 #include "futures-int.h"
 
