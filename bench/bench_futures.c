@@ -8,10 +8,10 @@
  *   - latency: one submit -> result at a time on an idle pool (the workers
  *     have gone to sleep: 300 us pass untimed between tasks);
  *   - map over 100k items against CPython's executor.map;
- *   - scaling: S submitter threads x W workers, S and W from 1 up to the
- *     machine's cores (--max N to go further), each submitter running its
- *     own batches of 256: the Executor against the pthread pool with the
- *     same number of workers.
+ *   - scaling: S submitter threads x W workers, S and W the powers of two
+ *     up to the machine's cores and the core count itself (--max N to go
+ *     further), each submitter running its own batches of 256: the
+ *     Executor against the pthread pool with the same number of workers.
  *
  * Options (before the harness's own): --max N (submitters and workers up
  * to N; default: the online CPUs).
@@ -419,6 +419,11 @@ static const char py_map[] =
     "print(time.perf_counter() - t0)\n"
     "ex.shutdown()\n";
 
+/* The thread counts the scaling rows try: powers of two, then max. */
+static int next_count(int k, int max) {
+  return k == max ? max + 1 : (k * 2 < max ? k * 2 : max);
+}
+
 /* Take this program's options out of argv; the harness parses the rest. */
 static int own_options(int argc, char **argv, int *max) {
   int out = 1;
@@ -480,8 +485,8 @@ int main(int argc, char **argv) {
   conc_executor_destroy(&ex);
   hpool_stop(&hp);
 
-  for (int s = 1; s <= max; s++)
-    for (int w = 1; w <= max; w++)
+  for (int s = 1; s <= max; s = next_count(s, max))
+    for (int w = 1; w <= max; w = next_count(w, max))
       scale_row(s, w);
 #ifdef BENCH_HAVE_GLIB
   g_thread_pool_free(gpool, FALSE, TRUE);
