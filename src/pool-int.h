@@ -7,7 +7,9 @@
  *                  completion, the public AsyncResult calls
  *   pool_map.c     submission (apply, map, starmap, imap, the typed map) and
  *                  the dispatch of queued chunks to workers
- *   pool_worker.c  the fork + shared-memory transport (conc__pool_shm)
+ *   pool_worker.c  the fork + shared-memory transport (conc__pool_shm):
+ *                  the parent's side; pool_child.c the worker processes'
+ *                  side; pool_shm-int.h the mapping they share
  *   procexec.c     ProcessPoolExecutor, on top of the pool core
  *
  * The core never touches a worker's memory or process directly: it hands
@@ -17,12 +19,15 @@
  *
  * Locking protocol (for all of the files above). core->mu guards the pool
  * state, the queue of jobs with undispatched items, the worker table and
- * the transport's per-lane bookkeeping; workers are spawned and reaped by
- * the handler thread only (so PR_SET_PDEATHSIG follows the pool's life),
- * but submitters dispatch to idle workers under core->mu. Each job has its
- * own mutex guarding its outcome fields, so results outlive the pool; the
- * lock order is core->mu, then job->mu. Nothing blocks while holding
- * either, except the fork of a replacement worker. Waiters sleep on job
+ * the transport's per-lane bookkeeping and the typed map's shared batch;
+ * workers are spawned and reaped by the handler thread only (so
+ * PR_SET_PDEATHSIG follows the pool's life; the fork transport's spare is
+ * forked by a thread of its own that lives as long), but submitters
+ * dispatch to idle workers under core->mu. Each job has its own mutex
+ * guarding its outcome fields, so results outlive the pool; the lock order
+ * is core->mu, then job->mu, then the fork transport's spare_mu. Nothing
+ * blocks while holding either, except the fork of a replacement worker
+ * (when no spare is ready). Waiters count themselves and sleep on job
  * words with conc__wait; callbacks run with no lock held.
  */
 #ifndef CONC_POOL_INT_H

@@ -2,8 +2,11 @@
  * The pool's fork + shared-memory transport (conc__pool_shm), parent side
  * (pool_child.c runs in the workers; pool_shm-int.h has the layout): forked
  * worker processes, one anonymous MAP_SHARED mapping (a header page, then
- * two slots per worker), an eventfd for "a chunk is done" and every
- * worker's pidfd.
+ * two slots per worker process), a second one for the typed map's batches
+ * (the arena), an eventfd for "a chunk is done" and every worker's pidfd.
+ * There is one more process slot than workers: from the first replacement
+ * on, a thread of the transport's own keeps a spare worker forked there,
+ * waiting (`held`) until a replacement takes it on.
  *
  * A slot is a state word (IDLE, TASK, RUNNING, DONE), the chunk's function,
  * sizes and progress index, a packed list of the chunk's failures (index,
@@ -22,10 +25,13 @@
  * through the result thread. Futex wakes happen only for counted sleepers.
  *
  * Locking protocol. The parent side is called with core->mu held (the
- * transport interface's rule); the worker side runs in the child, which
- * shares nothing but the mapping. Words both sides touch are accessed with
- * atomics: the parent publishes a chunk by storing TASK with release order
- * after the data, the worker publishes DONE the same way after its results;
+ * transport interface's rule; quiesce and the spare thread without it);
+ * spare_mu guards the spare, the slots' use and the worker names' counter,
+ * and is taken after core->mu; one static mutex serialises the pools'
+ * forks. The worker side runs in the child, which shares nothing but the
+ * mappings. Words both sides touch are accessed with atomics: the parent
+ * publishes a chunk by storing TASK with release order after the data, the
+ * worker publishes DONE the same way after its results;
  * `watched`/`state`, `sleepers`/`state` and `bell`/`asleep` form Dekker
  * pairs with sequentially consistent order, so that a side that is still
  * spinning is never sent a futex wake-up, and a held-back ring is dropped
