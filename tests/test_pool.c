@@ -8,6 +8,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -991,6 +992,29 @@ static void externally_killed_worker_is_replaced(void **state) {
   close_join_destroy(&p);
 }
 
+/* An apply nobody waits on in get() still completes: the worker that held
+ * its result thread's wake-up back for the caller gives it soon, so a
+ * poller of ready() sees it, one after another, without calling get(). */
+static void apply_async_completes_for_a_poller_without_get(void **state) {
+  (void)state;
+  conc_pool_t p;
+  make_pool(&p, 2);
+  for (int i = 0; i < 50; i++) {
+    int x = i, y = -1;
+    conc_async_result_t *r;
+    assert_int_equal(
+        conc_pool_apply_async(&p, square, &x, sizeof x, sizeof y, NULL, &r), 0);
+    double t0 = conc_monotonic();
+    while (!conc_async_result_ready(r) && conc_monotonic() - t0 < 10)
+      sched_yield();
+    assert_true(conc_async_result_ready(r));
+    assert_int_equal(conc_async_result_get(r, 0, &y, sizeof y), 0);
+    assert_int_equal(y, i * i);
+    conc_async_result_release(r);
+  }
+  close_join_destroy(&p);
+}
+
 /* The live child processes that are not pool workers (the spare). */
 static int spares_of(conc_pool_t *p, pid_t *spare) {
   conc_process_t *kids[8];
@@ -1624,6 +1648,7 @@ CONC_TEST_MAIN(
     T(typed_map_larger_than_one_batch_runs_in_several),
     T(typed_map_keeps_every_message_and_result),
     T(later_replacements_take_on_a_waiting_spare),
+    T(apply_async_completes_for_a_poller_without_get),
     T(failing_initializer_breaks_the_pool),
     T(forked_child_waiting_on_a_copy_leaves_the_slots_alone),
     T(callbacks_run_in_the_result_thread))
