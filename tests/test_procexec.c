@@ -76,6 +76,18 @@ static int sleep_ms(const void *a, size_t al, void *r, size_t rc, size_t *rl) {
   return 0;
 }
 
+/* As sleep_ms, but for the slow one (300): runs until the test sets the
+ * flag, so that it ends last however the machine schedules the others. */
+static int sleep_ms_or_flag(const void *a, size_t al, void *r, size_t rc,
+                            size_t *rl) {
+  if (*(const int *)a != 300)
+    return sleep_ms(a, al, r, rc, rl);
+  while (!__atomic_load_n(&sh->flag, __ATOMIC_ACQUIRE))
+    conc_sleep(0.001);
+  *(int *)r = 300;
+  return 0;
+}
+
 /* A string result shorter than its capacity. */
 static int greet(const void *a, size_t al, void *r, size_t rc, size_t *rl) {
   (void)al;
@@ -212,7 +224,7 @@ static void futures_work_with_wait_as_completed_and_callbacks(void **state) {
   conc_future_t *fs[4];
   int calls = 0;
   for (int i = 0; i < 4; i++) {
-    assert_int_equal(conc_process_executor_submit(&ex, sleep_ms, &ms[i],
+    assert_int_equal(conc_process_executor_submit(&ex, sleep_ms_or_flag, &ms[i],
                                                   sizeof(int), sizeof(int),
                                                   &fs[i]),
                      0);
@@ -229,7 +241,8 @@ static void futures_work_with_wait_as_completed_and_callbacks(void **state) {
   conc_future_t *f, *last = NULL;
   int n = 0;
   while (conc_as_completed_next(&it, &f) == 0) {
-    n++;
+    if (++n == 3) /* the three short ones came: let the slow one end */
+      __atomic_store_n(&sh->flag, 1, __ATOMIC_RELEASE);
     last = f;
   }
   conc_as_completed_destroy(&it);
