@@ -334,21 +334,30 @@ static bool may_end(struct core *c) {
          queue_empty(c);
 }
 
-/* Pop the next task; *more says whether another one is queued behind it. */
-static conc_future_t *try_pop(struct core *c, bool *busy, bool *more) {
+static conc_future_t *try_pop(struct core *c, bool *busy) {
   conc__mu_lock(&c->cmu);
   conc_future_t *f = pop_work(c, busy);
   conc__mu_unlock(&c->cmu);
-  *more = false;
-  if (f) {
+  if (f)
     conc__ann_happens_after(f); /* the edge from push_work */
-    /* seq_cst after our stores to `spinning` and `waking`: a submitter
-     * that saw them set and did not wake anybody is seen here. The tail is
-     * the last node pushed, which is never popped while it is the tail. */
-    conc_future_t *t = __atomic_load_n(&c->tail, __ATOMIC_SEQ_CST);
-    *more = t != f && t != &c->anchor;
-  }
   return f;
+}
+
+/* Would wake_idle wake anybody now? seq_cst, after our stores to
+ * `spinning` and `waking` (the protocol at the top). */
+static bool may_wake(struct core *c) {
+  return __atomic_load_n(&c->spinning, __ATOMIC_SEQ_CST) == 0 &&
+         __atomic_load_n(&c->nidle, __ATOMIC_SEQ_CST) != 0 &&
+         !__atomic_load_n(&c->waking, __ATOMIC_SEQ_CST);
+}
+
+/* After popping f: is another task queued behind it? The tail is the last
+ * node pushed, which is never popped while it is the tail. Read only when a
+ * sleeper could be woken: the tail's line is the submitters', and reading
+ * it on every pop would pull it away from them. */
+static bool more_queued(struct core *c, conc_future_t *f) {
+  conc_future_t *t = __atomic_load_n(&c->tail, __ATOMIC_SEQ_CST);
+  return t != f && t != &c->anchor;
 }
 
 /* Spin (conc__spin_step) while the queue is empty and no flag is up, at
@@ -451,10 +460,10 @@ static conc_future_t *take_work(struct worker *w) {
   bool spun = false;
   unsigned tries = 0;
   for (;;) {
-    bool busy, more;
-    conc_future_t *f = try_pop(c, &busy, &more);
+    bool busy;
+    conc_future_t *f = try_pop(c, &busy);
     if (f) {
-      if (more) /* a backlog: bring in a sleeper if nobody spins */
+      if (may_wake(c) && more_queued(c, f)) /* a backlog: bring one in */
         wake_idle(c);
       return f;
     }
