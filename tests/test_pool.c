@@ -1148,10 +1148,12 @@ static void *storm_submitter(void *arg) {
   int in[40], out[40], errs[40];
   for (int i = 0; i < 40; i++)
     in[i] = i;
-  for (int round = 0; round < 5; round++) {
-    conc_pool_map(st->pool, slow_square, in, 40, sizeof *in, sizeof *out,
-                  &(conc_pool_map_opts_t){.chunksize = 4, .errors = errs}, out,
-                  NULL);
+  for (int round = 0; round < 10; round++) {
+    /* the typed map's shared batch in odd rounds (as chunks when another
+     * submitter's batch runs), the byte map in even ones */
+    (round % 2 ? conc_pool_map_typed : conc_pool_map)(
+        st->pool, slow_square, in, 40, sizeof *in, sizeof *out,
+        &(conc_pool_map_opts_t){.chunksize = 4, .errors = errs}, out, NULL);
     for (int i = 0; i < 40; i++) {
       if (errs[i] == CONC_EWORKERDIED)
         __atomic_fetch_add(&st->died, 1, __ATOMIC_RELAXED);
