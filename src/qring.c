@@ -217,6 +217,7 @@ int conc__qring_put(conc__qring_t *r, void *item, bool block,
         ec_wake(&r->ne, false);
         return 0;
       }
+      backoff(&n); /* another producer won: let the line settle */
     } else if ((int64_t)(seq - t) < 0) {
       backoff(&n); /* a consumer is still reading the cell's last item */
     }
@@ -243,6 +244,7 @@ int conc__qring_get(conc__qring_t *r, void **out, bool block,
         ec_wake(&r->nf, false);
         return 0;
       }
+      backoff(&n); /* another consumer won: let the line settle */
     } else if ((int64_t)(seq - (h + 1)) < 0) {
       uint64_t t = conc__load_acquire(&r->tail);
       if (t & CLOSED)

@@ -231,8 +231,12 @@ static uint64_t seg_count(struct core *c) {
   }
 }
 
+/* Tail first: a put that this look misses finds the sleeper announced
+ * (sleep_for_item) or the task waiter counted (get_or_wait). */
 static bool looks_empty(struct core *c) {
-  return seg_count(c) == 0 &&
+  uint64_t t = __atomic_load_n(&c->tail_index, __ATOMIC_SEQ_CST);
+  uint64_t h = __atomic_load_n(&c->head_index, __ATOMIC_SEQ_CST);
+  return slots_before(t) == slots_before(h) &&
          __atomic_load_n(&c->nfront, __ATOMIC_SEQ_CST) == 0;
 }
 
@@ -278,17 +282,19 @@ static int push(struct core *c, void *item) {
       ok = __atomic_compare_exchange_n(&c->tail_index, &t, t + STEP, true,
                                        __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE);
     }
-    if (ok) {
-      struct slot *s = &b->slots[off];
-      s->item = item;
-      /* Race detectors: the item happens before the get that takes it. */
-      conc__ann_happens_before(&c->tail_index);
-      __atomic_fetch_or(&s->state, WRITE, __ATOMIC_RELEASE);
-      if (next)
-        block_put(c, next); /* another producer installed the block */
-      return 0;
+    if (!ok) {
+      backoff(&n); /* another producer won: let the line settle */
+      b = conc__load_acquire(&c->tail_block);
+      continue;
     }
-    b = conc__load_acquire(&c->tail_block);
+    struct slot *s = &b->slots[off];
+    s->item = item;
+    /* Race detectors: the item happens before the get that takes it. */
+    conc__ann_happens_before(&c->tail_index);
+    __atomic_fetch_or(&s->state, WRITE, __ATOMIC_RELEASE);
+    if (next)
+      block_put(c, next); /* another producer installed the block */
+    return 0;
   }
 }
 
@@ -341,6 +347,7 @@ static int pop_seg(struct core *c, void **out) {
             : __atomic_compare_exchange_n(&c->head_index, &h, nh, true,
                                           __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE);
     if (!ok) {
+      backoff(&n); /* another consumer won: let the line settle */
       b = conc__load_acquire(&c->head_block);
       continue;
     }
@@ -661,10 +668,12 @@ static bool bad_timeout(double timeout) {
   return isnan(timeout) || (timeout < 0 && timeout != CONC_FOREVER);
 }
 
-/* Before sleeping, watch the indices for a moment: with producers running
- * on other cores an item usually arrives within that window. */
+/* Before sleeping, watch the tail for a moment: with producers running on
+ * other cores an item usually arrives within that window. One load of
+ * the producers' line a round (race detectors make each atomic costly). */
 static void spin_for_item(struct core *c) {
-  for (int i = 0; i < SQ_SPIN && looks_empty(c); i++)
+  uint64_t t = conc__load_relaxed(&c->tail_index);
+  for (int i = 0; i < SQ_SPIN && conc__load_relaxed(&c->tail_index) == t; i++)
     conc__cpu_relax();
 }
 
