@@ -716,8 +716,14 @@ int conc_process_set_daemon(conc_process_t *p, bool daemon) {
 }
 
 conc_process_t *conc_current_process(void) {
-  if (current == &main_obj)
-    main_obj.priv.pid = my_pid();
+  /* The main object learns its pid late (a raw fork's child has another):
+   * written only when it differs, so threads that ask at once do not race
+   * on a word every one of them would write. */
+  if (current == &main_obj) {
+    pid_t me = my_pid();
+    if (__atomic_load_n(&main_obj.priv.pid, __ATOMIC_RELAXED) != me)
+      __atomic_store_n(&main_obj.priv.pid, me, __ATOMIC_RELAXED);
+  }
   return current;
 }
 

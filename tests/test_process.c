@@ -907,6 +907,24 @@ static void bad_arguments_get_codes(void **state) {
   assert_int_equal(conc_process_exitcode(NULL, NULL), CONC_EINVAL);
 }
 
+static void *ask_current_process(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 1000; i++)
+    assert_int_equal(conc_process_pid(conc_current_process()), getpid());
+  return NULL;
+}
+
+/* Threads that ask for the current process at once do not race (TSan
+ * reported the main object's pid written by every call). */
+static void current_process_from_many_threads_is_race_free(void **state) {
+  (void)state;
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++)
+    t[i] = conc_test_spawn(ask_current_process, NULL);
+  for (int i = 0; i < 4; i++)
+    conc_test_join(t[i]);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 CONC_TEST_MAIN(
     T(new_process_is_unstarted), T(start_join_with_pidfd),
@@ -927,4 +945,5 @@ CONC_TEST_MAIN(
     T(cpu_counts_are_positive), T(subclass_by_embedding),
     T(concurrent_joins_all_return), T(destroyed_running_child_is_reaped),
     T(child_waits_for_its_threads), T(fork_while_threads_use_the_registry),
-    T(bad_arguments_get_codes))
+    T(bad_arguments_get_codes),
+    T(current_process_from_many_threads_is_race_free))
