@@ -32,7 +32,6 @@ struct bucket {
 };
 
 static struct bucket buckets[NBUCKETS];
-static pthread_once_t buckets_once = PTHREAD_ONCE_INIT;
 
 static void buckets_create(void) {
   pthread_condattr_t attr;
@@ -53,7 +52,11 @@ static void buckets_after_fork(void) {
   buckets_create();
 }
 
-static void buckets_init(void) {
+/* Made when the library loads, while the process has one thread: a lazy
+ * pthread_once could be caught mid-way by another thread's fork, and the
+ * child would then wait for that once forever (lesson 91 hung so under
+ * musl when a pool forked a worker while its first waits began). */
+__attribute__((constructor)) static void buckets_init(void) {
   buckets_create();
   pthread_atfork(NULL, NULL, buckets_after_fork);
 }
@@ -96,7 +99,6 @@ static conc_deadline_t slice_end(conc_deadline_t deadline, bool intr) {
 
 static int wait_local(const uint32_t *word, uint32_t expected,
                       conc_deadline_t deadline, bool intr) {
-  pthread_once(&buckets_once, buckets_init);
   struct bucket *b = bucket_of(word);
   int rc = 0;
   pthread_mutex_lock(&b->mu);
@@ -148,7 +150,6 @@ void conc__wake(const uint32_t *word, int n, bool shared) {
   (void)n;
   if (shared)
     return; /* shared waiters poll */
-  pthread_once(&buckets_once, buckets_init);
   struct bucket *b = bucket_of(word);
   pthread_mutex_lock(&b->mu);
   if (b->waiters > 0)
