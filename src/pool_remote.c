@@ -1,9 +1,11 @@
 /*
- * A Pool whose items run on another engine: libconc_mpi's worker ranks
- * (src/mpi). conc_pool_init_remote makes the pool; the public calls that
- * the engine serves (apply, map, map_typed, starmap, close, terminate,
- * join, enter, processes, pids, destroy) forward here, and the others
- * answer CONC_ENOSYS through conc__pool_core_of.
+ * A Pool whose items run on another engine that serves whole synchronous
+ * calls. conc__pool_init_remote makes the pool; the public calls that the
+ * engine serves (apply, map, map_typed, starmap, close, terminate, join,
+ * enter, processes, pids, destroy) forward here, and the others answer
+ * CONC_ENOSYS through conc__pool_core_of. libconc_mpi used it first and
+ * now plugs in as a transport (src/mpi/mpi_transport.c) instead, so no
+ * component makes such a pool today.
  * Locking: `mu` guards the state; the engine serialises its own calls.
  */
 #include <pthread.h>
