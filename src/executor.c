@@ -630,6 +630,16 @@ int conc_executor_init(conc_executor_t *ex, const conc_executor_opts_t *opts) {
   conc__ann_benign_race(&c->nthreads, sizeof c->nthreads);
   conc__ann_benign_race(&c->idle, sizeof c->idle);
   conc__ann_benign_race(&c->broken_msg, sizeof c->broken_msg);
+  /* ... and so are the words spinners look at without a lock: the queue
+   * head (result()'s sign of progress), the spin and sleeper counts, the
+   * process-wide yield ban. */
+  conc__ann_benign_race(&c->head, sizeof c->head);
+  conc__ann_benign_race(&c->spinning, sizeof c->spinning);
+  conc__ann_benign_race(&c->nidle, sizeof c->nidle);
+  conc__ann_benign_race(&c->waking, sizeof c->waking);
+  conc__ann_benign_race(&c->spin_misses, sizeof c->spin_misses);
+  conc__ann_benign_race(&conc__yield_banned_until,
+                        sizeof conc__yield_banned_until);
   c->initializer = opts->initializer;
   c->initarg = opts->initarg;
   pthread_mutex_lock(&reg_mu);
