@@ -370,36 +370,4 @@ void conc__pool_help_item(conc_async_result_t *j, size_t item,
 /* The chunksize a map-family result was split with (tests). */
 size_t conc__pool_chunksize(const conc_async_result_t *r);
 
-/* ---- pool_remote.c: a pool whose items run on another engine ----------- */
-
-/* The engine (libconc_mpi's ranks). run() executes n items as map does;
- * workers() is the pool's size; pids() may be NULL. */
-typedef struct conc__pool_engine {
-  int (*run)(void *ctx, conc_pool_func_t fn, const void *in, size_t n,
-             size_t arg_size, size_t result_size, size_t chunksize, void *out,
-             int *errors, size_t *result_lens, conc_pool_error_t *item_errors,
-             conc_pool_error_t *error);
-  int (*workers)(void *ctx);
-  int (*pids)(void *ctx, pid_t *pids, size_t cap);
-  void *ctx;
-} conc__pool_engine_t;
-
-#define CONC__POOL_REMOTE_MAGIC 0x706f6f72u
-int conc__pool_init_remote(conc_pool_t *pool, const conc__pool_engine_t *eng);
-bool conc__pool_is_remote(conc_pool_t *pool);
-int conc__pool_remote_map(conc_pool_t *pool, conc_pool_func_t fn,
-                          const void *in, size_t n, size_t arg_size,
-                          size_t result_size, const conc_pool_map_opts_t *opts,
-                          void *out, conc_pool_error_t *error);
-int conc__pool_remote_apply(conc_pool_t *pool, conc_pool_func_t fn,
-                            const void *arg, size_t arg_len, void *result,
-                            size_t result_cap, size_t *result_len,
-                            conc_pool_error_t *error);
-/* close / terminate (to = CONC__P_CLOSE / _TERMINATE); enter (CONC__P_RUN). */
-int conc__pool_remote_state(conc_pool_t *pool, int to);
-int conc__pool_remote_join(conc_pool_t *pool);
-int conc__pool_remote_processes(conc_pool_t *pool);
-int conc__pool_remote_pids(conc_pool_t *pool, pid_t *pids, size_t cap);
-void conc__pool_remote_destroy(conc_pool_t *pool);
-
 #endif

@@ -357,10 +357,6 @@ static void *handler_main(void *arg) {
 /* ---- the core ------------------------------------------------------------ */
 
 conc__pool_core_t *conc__pool_core_of(conc_pool_t *pool, int *err) {
-  if (conc__pool_is_remote(pool)) { /* calls the remote engine lacks */
-    *err = conc_raise(CONC_ENOSYS, "not available on a remote (MPI) pool");
-    return NULL;
-  }
   if (!pool || pool->priv.magic != POOL_MAGIC || !pool->priv.core) {
     *err = CONC_EINVAL;
     return NULL;
@@ -525,8 +521,6 @@ int conc_pool_init(conc_pool_t *pool, const conc_pool_opts_t *opts) {
 }
 
 int conc_pool_terminate(conc_pool_t *pool) {
-  if (conc__pool_is_remote(pool))
-    return conc__pool_remote_state(pool, CONC__P_TERMINATE);
   int err;
   conc__pool_core_t *c = conc__pool_core_of(pool, &err);
   if (!c)
@@ -539,8 +533,6 @@ int conc_pool_terminate(conc_pool_t *pool) {
 }
 
 int conc_pool_close(conc_pool_t *pool) {
-  if (conc__pool_is_remote(pool))
-    return conc__pool_remote_state(pool, CONC__P_CLOSE);
   int err;
   conc__pool_core_t *c = conc__pool_core_of(pool, &err);
   if (!c)
@@ -550,8 +542,6 @@ int conc_pool_close(conc_pool_t *pool) {
 }
 
 int conc_pool_join(conc_pool_t *pool) {
-  if (conc__pool_is_remote(pool))
-    return conc__pool_remote_join(pool);
   int err;
   conc__pool_core_t *c = conc__pool_core_of(pool, &err);
   if (!c)
@@ -574,8 +564,6 @@ int conc_pool_join(conc_pool_t *pool) {
 }
 
 int conc_pool_enter(conc_pool_t *pool) {
-  if (conc__pool_is_remote(pool))
-    return conc__pool_remote_state(pool, CONC__P_RUN);
   int err;
   conc__pool_core_t *c = conc__pool_core_of(pool, &err);
   if (!c)
@@ -584,16 +572,12 @@ int conc_pool_enter(conc_pool_t *pool) {
 }
 
 int conc_pool_processes(conc_pool_t *pool) {
-  if (conc__pool_is_remote(pool))
-    return conc__pool_remote_processes(pool);
   int err;
   conc__pool_core_t *c = conc__pool_core_of(pool, &err);
   return c ? c->nworkers : err;
 }
 
 int conc_pool_pids(conc_pool_t *pool, pid_t *pids, size_t cap) {
-  if (conc__pool_is_remote(pool))
-    return conc__pool_remote_pids(pool, pids, cap);
   int err;
   conc__pool_core_t *c = conc__pool_core_of(pool, &err);
   if (!c)
@@ -604,10 +588,6 @@ int conc_pool_pids(conc_pool_t *pool, pid_t *pids, size_t cap) {
 }
 
 void conc_pool_destroy(conc_pool_t *pool) {
-  if (conc__pool_is_remote(pool)) {
-    conc__pool_remote_destroy(pool);
-    return;
-  }
   int err;
   conc__pool_core_t *c = conc__pool_core_of(pool, &err);
   if (!c)

@@ -677,9 +677,6 @@ void conc__pool_help_item(conc_async_result_t *j, size_t item,
 int conc_pool_apply(conc_pool_t *pool, conc_pool_func_t fn, const void *arg,
                     size_t arg_len, void *result, size_t result_cap,
                     size_t *result_len, conc_pool_error_t *error) {
-  if (conc__pool_is_remote(pool))
-    return conc__pool_remote_apply(pool, fn, arg, arg_len, result, result_cap,
-                                   result_len, error);
   if (check_data(result, result_cap))
     return CONC_EINVAL;
   conc_async_result_t *r;
@@ -743,9 +740,6 @@ static int map_sync(conc_pool_t *pool, int kind, conc_pool_func_t fn,
                     const void *in, size_t n, size_t arg_size,
                     size_t result_size, const conc_pool_map_opts_t *opts,
                     void *out, conc_pool_error_t *error) {
-  if (conc__pool_is_remote(pool)) /* every synchronous map, typed or not */
-    return conc__pool_remote_map(pool, fn, in, n, arg_size, result_size, opts,
-                                 out, error);
   int err;
   conc__pool_core_t *c = conc__pool_core_of(pool, &err);
   if (!c)
