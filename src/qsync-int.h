@@ -36,36 +36,6 @@
   { 0, 0 }
 #ifndef CONC__SPIN
 #define CONC__SPIN 100
-/*
- * The bounded FIFO Queue's lock-free ring (qring.c; its protocol is in
- * that file). put/get: 0, CONC_EFULL / CONC_EEMPTY (not blocking, or the
- * deadline passed), CONC_EINTR, or CONC__QR_CLOSED: the ring is closed and
- * the caller takes its mutex path. task_done: 0, CONC_ETASKDONE or
- * CONC__QR_CLOSED; join: 0, CONC_ETIMEDOUT, CONC_EINTR or CONC__QR_CLOSED;
- * qsize and unfinished: -1 when closed. close: from then on every call is
- * CONC__QR_CLOSED, no operation is half done and every sleeper is woken;
- * take_all (closed only) hands the items to fn oldest first and returns
- * the unfinished-task count; reopen undoes close (fork).
- */
-#define CONC__QR_CLOSED 2
-typedef struct conc__qring conc__qring_t;
-conc__qring_t *conc__qring_new(long maxsize);
-void conc__qring_free(conc__qring_t *r);
-int conc__qring_put(conc__qring_t *r, void *item, bool block,
-                    conc_deadline_t dl);
-int conc__qring_get(conc__qring_t *r, void **out, bool block,
-                    conc_deadline_t dl);
-long conc__qring_qsize(conc__qring_t *r);
-long conc__qring_unfinished(conc__qring_t *r);
-long conc__qring_maxsize(const conc__qring_t *r);
-int conc__qring_task_done(conc__qring_t *r);
-int conc__qring_join(conc__qring_t *r, conc_deadline_t dl);
-void conc__qring_close(conc__qring_t *r);
-void conc__qring_reopen(conc__qring_t *r);
-void conc__qring_forget_sleepers(conc__qring_t *r);
-long conc__qring_take_all(conc__qring_t *r, void (*fn)(void *item, void *arg),
-                          void *arg);
-
 #endif
 
 typedef struct conc__mu {
