@@ -157,10 +157,6 @@ static int fork_into(conc__pool_core_t *c, int slot, bool held,
            number);
   m->wk[slot] = (struct wk){c, slot};
   conc_process_t *p = &m->procs[slot];
-  /* one fork at a time among the pools' threads: conc_process_init and
-   * _start refresh the process module's record of this process unlocked */
-  static pthread_mutex_t fork_mu = PTHREAD_MUTEX_INITIALIZER;
-  pthread_mutex_lock(&fork_mu);
   int rc = conc_process_init(p, conc__pool_shm_worker_main, &m->wk[slot],
                              &(conc_process_opts_t){.name = m->names[slot],
                                                     .daemon = CONC_DAEMON_YES,
@@ -170,7 +166,6 @@ static int fork_into(conc__pool_core_t *c, int slot, bool held,
     if (rc)
       conc_process_destroy(p);
   }
-  pthread_mutex_unlock(&fork_mu);
   return rc;
 }
 
