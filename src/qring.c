@@ -1,6 +1,6 @@
 /*
- * qring: the lock-free storage of a bounded FIFO Queue (queue.c), a
- * Vyukov MPMC ring with a sequence number per cell.
+ * qring: the lock-free storage of a FIFO Queue (queue.c), bounded or
+ * not, a Vyukov MPMC ring with a sequence number per cell.
  *
  * Locking protocol. No lock. Producers claim position t with one CAS on
  * `tail`, consumers position h with one CAS on `head`; the two indices and
@@ -9,9 +9,10 @@
  * position p holds seq == p while free for p, p + 1 once its item is
  * written (release) and p + cap once its consumer has read it. A put is
  * admitted while tail - head < maxsize (head read after tail, so a stale
- * head can only make the queue look fuller, never overfill it); the ring
- * has cap >= maxsize cells, so an admitted put waits only for a consumer
- * still reading the cell's previous item.
+ * head can only make the queue look fuller, never overfill it). When the
+ * ring has cap >= maxsize cells an admitted put waits only for a consumer
+ * still reading the cell's previous item; a ring with fewer cells grows
+ * (below).
  *
  * Waiting. Getters park on the event count `ne` only when the ring is
  * empty, putters on `nf` only when it is full, joiners on `jn` while tasks
@@ -24,6 +25,18 @@
  * the change. Before parking a thread watches for the change for up to
  * 20 us, yielding its core.
  *
+ * Growing. An unbounded queue's ring (maxsize LONG_MAX), or one whose
+ * maxsize is larger than the cells it has so far, answers a put that
+ * finds every cell taken with CONC__QR_GROW. The caller closes the ring
+ * (under its mutex, so only one thread grows it) and conc__qring_grow
+ * copies the items into a ring of twice the cells, where every index
+ * keeps its value: positions, qsize and the unfinished count carry on.
+ * The old ring stays allocated, linked from the new one, until the queue
+ * is freed: a thread that read the old pointer before the switch still
+ * finds CLOSED there and takes the caller's path, which sends it to the
+ * new ring. Rings grow by doubling, so the old ones together take less
+ * memory than the live one.
+ *
  * Closing. CLOSED (bit 63) in tail, head and done sends every operation
  * to the caller's mutex path (QR_CLOSED). conc__qring_close sets it, waits
  * for the operations that had claimed a position to finish with their
@@ -35,6 +48,7 @@
  * unfinished tasks = tail - done: every claimed position is a put, and
  * task_done counts itself in `done` by CAS while done < tail.
  */
+#include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +71,8 @@ struct cell {
 struct conc__qring {
   _Alignas(64) struct cell *cells; /* read-only after init */
   uint64_t mask;
-  int64_t maxsize;
+  int64_t maxsize;             /* LONG_MAX: unbounded */
+  struct conc__qring *retired; /* the ring this one grew from */
   _Alignas(64) uint64_t tail;
   _Alignas(64) uint64_t head;
   _Alignas(64) uint64_t done;
@@ -70,10 +85,11 @@ struct conc__qring {
 #define LOAD(p) __atomic_load_n((p), SC)
 #define POS(x) ((x) & ~CLOSED)
 
-conc__qring_t *conc__qring_new(long maxsize) {
-  size_t cap = 16;
-  while (cap < (size_t)maxsize)
-    cap <<= 1;
+/* A ring of cap cells (a power of two), every cell free for its
+ * position counted from `head`, and the first `n` of them holding the
+ * items of `from` (closed) at the same positions. */
+static conc__qring_t *ring_alloc(long maxsize, size_t cap,
+                                 const conc__qring_t *from) {
   conc__qring_t *r = aligned_alloc(64, sizeof(*r));
   struct cell *cells = malloc(cap * sizeof(*cells));
   if (!r || !cells) {
@@ -82,8 +98,14 @@ conc__qring_t *conc__qring_new(long maxsize) {
     return NULL;
   }
   memset(r, 0, sizeof(*r));
-  for (size_t i = 0; i < cap; i++)
-    cells[i] = (struct cell){i, NULL};
+  /* Atomic looks: a stale thread's failing CAS may still touch them. */
+  uint64_t h = from ? POS(LOAD(&from->head)) : 0;
+  uint64_t t = from ? POS(LOAD(&from->tail)) : 0;
+  for (uint64_t p = h; p < h + cap; p++) {
+    bool full = p < t;
+    cells[p & (cap - 1)] = (struct cell){
+        full ? p + 1 : p, full ? from->cells[p & from->mask].item : NULL};
+  }
   /* Race detectors that do not see atomics (valgrind's): the indices,
    * sequence numbers and event counts are atomics; the items and what
    * they point to are ordered by the happens-before annotations below. */
@@ -91,14 +113,44 @@ conc__qring_t *conc__qring_new(long maxsize) {
   conc__ann_benign_race(cells, cap * sizeof(*cells));
   r->cells = cells;
   r->mask = cap - 1;
-  r->maxsize = maxsize;
+  r->maxsize = maxsize > 0 ? maxsize : LONG_MAX;
   return r;
 }
 
+conc__qring_t *conc__qring_new(long maxsize, size_t cap) {
+  size_t c = 16;
+  while (c < cap)
+    c <<= 1;
+  return ring_alloc(maxsize, c, NULL);
+}
+
+/* The indices keep their values, open: the new ring carries on where the
+ * closed one stopped. The items were ordered before the close (every
+ * claimed cell was finished), and the caller publishes the new ring with
+ * a release. */
+conc__qring_t *conc__qring_grow(conc__qring_t *old) {
+  size_t cap = (old->mask + 1) * 2;
+  if (cap < old->mask + 1)
+    return NULL;
+  conc__ann_happens_after(&old->tail);
+  conc__qring_t *r = ring_alloc(old->maxsize, cap, old);
+  if (!r)
+    return NULL;
+  r->tail = POS(LOAD(&old->tail));
+  r->head = POS(LOAD(&old->head));
+  r->done = POS(LOAD(&old->done));
+  r->retired = old;
+  return r;
+}
+
+size_t conc__qring_capacity(const conc__qring_t *r) { return r->mask + 1; }
+
 void conc__qring_free(conc__qring_t *r) {
-  if (r) {
+  while (r) {
+    conc__qring_t *older = r->retired;
     free(r->cells);
     free(r);
+    r = older;
   }
 }
 
@@ -219,7 +271,12 @@ int conc__qring_put(conc__qring_t *r, void *item, bool block,
       }
       backoff(&n); /* another producer won: let the line settle */
     } else if ((int64_t)(seq - t) < 0) {
-      backoff(&n); /* a consumer is still reading the cell's last item */
+      /* Every cell holds an item: a ring smaller than its maxsize grows
+       * (h may be stale, which can only grow it early). Otherwise a
+       * consumer is still reading the cell's last item. */
+      if (t - h > r->mask)
+        return CONC__QR_GROW;
+      backoff(&n);
     }
   }
 }

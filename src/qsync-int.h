@@ -24,6 +24,7 @@
 #define CONC_QSYNC_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "annotate-int.h"
@@ -161,10 +162,15 @@ static inline void conc__cv_wake(conc__cv_t *c, int n) {
 }
 
 /*
- * The bounded FIFO Queue's lock-free ring (qring.c; its protocol is in
- * that file). put/get: 0, CONC_EFULL / CONC_EEMPTY (not blocking, or the
- * deadline passed), CONC_EINTR, or CONC__QR_CLOSED: the ring is closed and
- * the caller takes its mutex path. task_done: 0, CONC_ETASKDONE or
+ * The FIFO Queue's lock-free ring (qring.c; its protocol is in that file).
+ * new: maxsize <= 0 is unbounded; cap is the first capacity (rounded up to
+ * a power of two, at least 16). put/get: 0, CONC_EFULL / CONC_EEMPTY (not
+ * blocking, or the deadline passed), CONC_EINTR, or CONC__QR_CLOSED: the
+ * ring is closed and the caller takes its mutex path. put also answers
+ * CONC__QR_GROW when every cell is taken and maxsize allows more: the
+ * caller closes the ring and replaces it with conc__qring_grow's (NULL:
+ * no memory), which takes over its items and indices and frees it with
+ * itself. task_done: 0, CONC_ETASKDONE or
  * CONC__QR_CLOSED; join: 0, CONC_ETIMEDOUT, CONC_EINTR or CONC__QR_CLOSED;
  * qsize and unfinished: -1 when closed. close: from then on every call is
  * CONC__QR_CLOSED, no operation is half done and every sleeper is woken;
@@ -172,8 +178,11 @@ static inline void conc__cv_wake(conc__cv_t *c, int n) {
  * the unfinished-task count; reopen undoes close (fork).
  */
 #define CONC__QR_CLOSED 2
+#define CONC__QR_GROW 3
 typedef struct conc__qring conc__qring_t;
-conc__qring_t *conc__qring_new(long maxsize);
+conc__qring_t *conc__qring_new(long maxsize, size_t cap);
+conc__qring_t *conc__qring_grow(conc__qring_t *closed);
+size_t conc__qring_capacity(const conc__qring_t *r);
 void conc__qring_free(conc__qring_t *r);
 int conc__qring_put(conc__qring_t *r, void *item, bool block,
                     conc_deadline_t dl);

@@ -2,16 +2,19 @@
  * queue: Queue / LifoQueue / PriorityQueue (with Python 3.13 shutdown).
  * SimpleQueue is in squeue.c.
  *
- * Two paths. A bounded FIFO queue (0 < maxsize <= RING_MAX) starts on its
- * lock-free ring (qring.c, where its protocol is): put, get, qsize, full,
- * task_done, join and unfinished_tasks take no lock there. Everything
- * else, and a ring queue from the first call that needs the mutex path
- * (a task waiter, set_maxsize, shutdown, destroy), is the mutex path:
- * leave_ring closes the ring under the mutex, moves its items (in order)
- * and its unfinished-task count into the store, and the queue stays on
- * the mutex path for good; a thread the ring turns away (CONC__QR_CLOSED)
- * takes the mutex and carries on there, with the deadline it started
- * with. `ring_live` changes only under the mutex.
+ * Two paths. A FIFO queue, bounded or not, starts on its lock-free ring
+ * (qring.c, where its protocol is): put, get, qsize, full, task_done,
+ * join and unfinished_tasks take no lock there. Everything else (LIFO,
+ * PRIORITY), and a ring queue from the first call that needs the mutex
+ * path (a task waiter, set_maxsize, shutdown, destroy), is the mutex
+ * path: leave_ring closes the ring under the mutex, moves its items (in
+ * order) and its unfinished-task count into the store, and the queue
+ * stays on the mutex path for good; a thread the ring turns away
+ * (CONC__QR_CLOSED) takes the mutex and carries on there, with the
+ * deadline it started with. `ring_live` and `ring` change only under the
+ * mutex; `ring` is read without it (acquire), since a ring that grows is
+ * replaced (grow_ring): a thread still on the old one finds it closed,
+ * takes the mutex and tries again on the new one.
  *
  * Locking protocol of the mutex path: one internal mutex (conc__mu_t)
  * guarding the storage, counters and flags, and up to three sequence
@@ -25,8 +28,8 @@
  * Storage never shrinks, so a queue in steady state does not allocate: FIFO
  * and LIFO use a power-of-two ring of item pointers, PRIORITY a binary heap
  * of (item, insertion number) so that equal items keep insertion order. A
- * ring queue's store is allocated at init with room for maxsize items, so
- * leaving the ring never allocates.
+ * ring queue's store always has room for every cell of its ring (init and
+ * grow_ring reserve it), so leaving the ring never allocates.
  *
  * Task waiters (janus-int.h): a task awaiting get or put is a record on
  * `aget` / `aput` under the same mutex (a ring queue leaves its ring
@@ -101,8 +104,10 @@ struct queue {
   void (*free_item)(void *item, void *arg);
   struct fork_link link;
   conc__awaiter_t *aget, *aput; /* task waiters, oldest first */
-  conc__qring_t *ring;          /* bounded FIFO: the lock-free ring */
+  conc__qring_t *ring;          /* FIFO: the lock-free ring */
   bool ring_live;               /* the ring holds the items (under mu) */
+  bool has_ring;                /* set at init: the queue started on one */
+  bool bounded_ring;            /* ... with maxsize > 0 */
 };
 
 _Static_assert(sizeof(struct queue) <= sizeof(conc_queue_t), "conc_queue_t");
@@ -350,10 +355,14 @@ static int blocking_deadline(double timeout, conc_deadline_t *dl) {
 
 /* ---- Queue ------------------------------------------------------------ */
 
-/* Bounded FIFO queues up to this maxsize keep their items in a lock-free
- * ring (qring.c) until something only the mutex path does (task waiters,
- * set_maxsize, shutdown) moves them to the mutex-guarded store for good. */
+/* FIFO queues keep their items in a lock-free ring (qring.c) until
+ * something only the mutex path does (task waiters, set_maxsize,
+ * shutdown) moves them to the mutex-guarded store for good. A bounded
+ * ring up to RING_MAX gets all its cells at init; an unbounded one starts
+ * with RING_FIRST and a larger one with RING_MAX, and they grow by
+ * doubling. */
 #define RING_MAX 16384
+#define RING_FIRST 64
 
 static struct queue *Q(conc_queue_t *q) {
   struct queue *s = (struct queue *)(void *)q;
@@ -371,20 +380,25 @@ int conc_queue_init(conc_queue_t *q, const conc_queue_opts_t *opts) {
     return CONC_EINVAL;
   struct queue *s = (struct queue *)(void *)q;
   memset(s, 0, sizeof(*s));
-  bool ring = opts->kind == CONC_QUEUE_FIFO && opts->maxsize > 0 &&
-              opts->maxsize <= RING_MAX;
-  /* A ring queue's store takes every item of the ring without growing. */
-  size_t initial = ring || (opts->maxsize > 0 && opts->maxsize < 1024)
-                       ? (size_t)opts->maxsize
-                       : (opts->maxsize > 0 ? 1024 : 16);
-  int rc = store_init(&s->st, opts->kind, opts->compare, opts->arg, initial);
-  if (rc)
-    return rc;
-  if (ring && !(s->ring = conc__qring_new(opts->maxsize))) {
-    free(s->st.buf);
-    return CONC_ENOMEM;
+  bool ring = opts->kind == CONC_QUEUE_FIFO;
+  size_t initial = opts->maxsize <= 0     ? 16
+                   : opts->maxsize < 1024 ? (size_t)opts->maxsize
+                                          : 1024;
+  if (ring) {
+    size_t cells = opts->maxsize <= 0         ? RING_FIRST
+                   : opts->maxsize > RING_MAX ? RING_MAX
+                                              : (size_t)opts->maxsize;
+    if (!(s->ring = conc__qring_new(opts->maxsize, cells)))
+      return CONC_ENOMEM;
+    initial = conc__qring_capacity(s->ring); /* the store takes it all */
   }
-  s->ring_live = ring;
+  int rc = store_init(&s->st, opts->kind, opts->compare, opts->arg, initial);
+  if (rc) {
+    conc__qring_free(s->ring);
+    return rc;
+  }
+  s->ring_live = s->has_ring = ring;
+  s->bounded_ring = ring && opts->maxsize > 0;
   s->maxsize = opts->maxsize;
   s->free_item = opts->free_item;
   s->mu.nospin = 1; /* 2 or more producers and consumers: see qsync-int.h */
@@ -396,7 +410,37 @@ int conc_queue_init(conc_queue_t *q, const conc_queue_opts_t *opts) {
 
 static void store_take(void *item, void *arg) {
   struct queue *s = arg;
-  (void)store_push(&s->st, item); /* never grows: see conc_queue_init */
+  (void)store_push(&s->st, item); /* never grows: see grow_ring */
+}
+
+static conc__qring_t *ring_of(struct queue *s) {
+  return conc__load_acquire(&s->ring);
+}
+
+/* After `seen` answered CONC__QR_GROW: unless another thread has already
+ * replaced it (or the queue left its ring), close it and put a ring of
+ * twice the cells in its place, after making the store as large, so that
+ * leaving the ring still never allocates. 0: try again; CONC_ENOMEM with
+ * the old ring open and unchanged. */
+static int grow_ring(struct queue *s, conc__qring_t *seen) {
+  int rc = 0;
+  conc__mu_lock(&s->mu);
+  if (s->ring_live && s->ring == seen) {
+    while (rc == 0 && s->st.cap < 2 * conc__qring_capacity(seen))
+      rc = store_grow(&s->st);
+    conc__qring_t *next = NULL;
+    if (rc == 0) {
+      conc__qring_close(seen);
+      if (!(next = conc__qring_grow(seen))) {
+        conc__qring_reopen(seen);
+        rc = CONC_ENOMEM;
+      }
+    }
+    if (next)
+      conc__store_release(&s->ring, next);
+  }
+  conc__mu_unlock(&s->mu);
+  return rc;
 }
 
 /* With the mutex held: move the ring's items and task count to the store
@@ -677,13 +721,17 @@ int conc_queue_put(conc_queue_t *q, void *item, bool block, double timeout) {
   if (!s)
     return CONC_EINVAL;
   conc_deadline_t dl = DL_UNSET;
-  if (s->ring && !(block && bad_timeout(timeout))) {
+  /* Q6: a bad timeout is refused on a bounded queue only (the mutex path
+   * says so); an unbounded ring never waits. */
+  if (s->has_ring && !(block && bad_timeout(timeout) && s->bounded_ring)) {
     for (;;) {
+      conc__qring_t *r = ring_of(s);
       /* Not full: no clock is read. */
-      int rc = conc__qring_put(s->ring, item, false, 0);
+      int rc = conc__qring_put(r, item, false, 0);
       if (rc == CONC_EFULL && block)
-        rc = conc__qring_put(s->ring, item, true,
-                             ring_deadline(block, timeout, &dl));
+        rc = conc__qring_put(r, item, true, ring_deadline(block, timeout, &dl));
+      if (rc == CONC__QR_GROW && (rc = grow_ring(s, r)) == 0)
+        continue;
       if (rc != CONC__QR_CLOSED)
         return rc;
       if (lock_mutex_path(s))
@@ -704,12 +752,12 @@ int conc_queue_get(conc_queue_t *q, void **out, bool block, double timeout) {
   if (!s || !out)
     return CONC_EINVAL;
   conc_deadline_t dl = DL_UNSET;
-  if (s->ring && !(block && bad_timeout(timeout))) {
+  if (s->has_ring && !(block && bad_timeout(timeout))) {
     for (;;) {
-      int rc = conc__qring_get(s->ring, out, false, 0);
+      conc__qring_t *r = ring_of(s);
+      int rc = conc__qring_get(r, out, false, 0);
       if (rc == CONC_EEMPTY && block)
-        rc = conc__qring_get(s->ring, out, true,
-                             ring_deadline(block, timeout, &dl));
+        rc = conc__qring_get(r, out, true, ring_deadline(block, timeout, &dl));
       if (rc != CONC__QR_CLOSED)
         return rc;
       if (lock_mutex_path(s))
@@ -730,8 +778,8 @@ long conc_queue_qsize(conc_queue_t *q) {
   if (!s)
     return -1;
   long n;
-  if (s->ring) {
-    while ((n = conc__qring_qsize(s->ring)) < 0 && !lock_mutex_path(s))
+  if (s->has_ring) {
+    while ((n = conc__qring_qsize(ring_of(s))) < 0 && !lock_mutex_path(s))
       ;
     if (n >= 0)
       return n;
@@ -749,12 +797,13 @@ bool conc_queue_full(conc_queue_t *q) {
   struct queue *s = Q(q);
   if (!s)
     return false;
-  if (s->ring) {
+  if (s->has_ring) {
     long n;
-    while ((n = conc__qring_qsize(s->ring)) < 0 && !lock_mutex_path(s))
+    conc__qring_t *r;
+    while ((n = conc__qring_qsize(r = ring_of(s))) < 0 && !lock_mutex_path(s))
       ;
     if (n >= 0)
-      return n >= conc__qring_maxsize(s->ring);
+      return n >= conc__qring_maxsize(r);
   } else {
     conc__mu_lock(&s->mu);
   }
@@ -795,9 +844,9 @@ int conc_queue_task_done(conc_queue_t *q) {
   struct queue *s = Q(q);
   if (!s)
     return CONC_EINVAL;
-  if (s->ring) {
+  if (s->has_ring) {
     int r;
-    while ((r = conc__qring_task_done(s->ring)) == CONC__QR_CLOSED &&
+    while ((r = conc__qring_task_done(ring_of(s))) == CONC__QR_CLOSED &&
            !lock_mutex_path(s))
       ;
     if (r != CONC__QR_CLOSED)
@@ -824,8 +873,8 @@ int conc_queue_join(conc_queue_t *q, double timeout) {
   int rc = blocking_deadline(timeout, &dl);
   if (rc)
     return rc;
-  if (s->ring) {
-    while ((rc = conc__qring_join(s->ring, dl)) == CONC__QR_CLOSED &&
+  if (s->has_ring) {
+    while ((rc = conc__qring_join(ring_of(s), dl)) == CONC__QR_CLOSED &&
            !lock_mutex_path(s))
       ;
     if (rc != CONC__QR_CLOSED)
@@ -856,8 +905,8 @@ long conc_queue_unfinished_tasks(conc_queue_t *q) {
   if (!s)
     return -1;
   long n;
-  if (s->ring) {
-    while ((n = conc__qring_unfinished(s->ring)) < 0 && !lock_mutex_path(s))
+  if (s->has_ring) {
+    while ((n = conc__qring_unfinished(ring_of(s))) < 0 && !lock_mutex_path(s))
       ;
     if (n >= 0)
       return n;

@@ -1085,18 +1085,22 @@ static void *bq_consumer(void *arg) {
   return NULL;
 }
 
-static void bounded_many_threads(int set_maxsize_at) {
+/* backlog > 0: the consumers start only once that many items wait, so
+ * that an unbounded queue's ring grows while every thread is busy. */
+static void fifo_many_threads(long maxsize, int set_maxsize_at, long backlog) {
   struct bq_ctx c = {.set_maxsize_at = set_maxsize_at};
-  init_kind(&c.q, CONC_QUEUE_FIFO, 8);
+  init_kind(&c.q, CONC_QUEUE_FIFO, maxsize);
   struct bq_arg pa[BQ_PRODUCERS], ca[BQ_CONSUMERS];
   pthread_t pt[BQ_PRODUCERS], ct[BQ_CONSUMERS];
-  for (int i = 0; i < BQ_CONSUMERS; i++) {
-    ca[i] = (struct bq_arg){&c, i};
-    ct[i] = conc_test_spawn(bq_consumer, &ca[i]);
-  }
   for (int i = 0; i < BQ_PRODUCERS; i++) {
     pa[i] = (struct bq_arg){&c, i};
     pt[i] = conc_test_spawn(bq_producer, &pa[i]);
+  }
+  while (conc_queue_qsize(&c.q) < backlog)
+    sched_yield();
+  for (int i = 0; i < BQ_CONSUMERS; i++) {
+    ca[i] = (struct bq_arg){&c, i};
+    ct[i] = conc_test_spawn(bq_consumer, &ca[i]);
   }
   for (int i = 0; i < BQ_PRODUCERS; i++)
     conc_test_join(pt[i]);
@@ -1122,14 +1126,88 @@ static void bounded_many_threads(int set_maxsize_at) {
  * duplicated, task_done/join exact, with puts blocking on a full ring. */
 static void bounded_many_producers_keep_their_order(void **state) {
   (void)state;
-  bounded_many_threads(0);
+  fifo_many_threads(8, 0, 0);
 }
 
 /* As above, with set_maxsize moving the items from the ring to the mutex
  * path while every thread is busy: no item, order or task is lost. */
 static void bounded_leaving_the_ring_under_load_keeps_everything(void **state) {
   (void)state;
-  bounded_many_threads(BQ_ITEMS / 2);
+  fifo_many_threads(8, BQ_ITEMS / 2, 0);
+}
+
+/* Q2, Q4 on Queue(): the ring grows (from 64 cells) while 4 producers
+ * put and, once 5000 items wait, 4 consumers get: per-producer FIFO,
+ * nothing lost or duplicated, task_done/join exact. */
+static void unbounded_ring_grows_under_load_keeping_order(void **state) {
+  (void)state;
+  fifo_many_threads(0, 0, 5000);
+}
+
+/* As above, and set_maxsize moves the items of a grown ring to the mutex
+ * path while every thread is busy. */
+static void unbounded_leaving_a_grown_ring_keeps_everything(void **state) {
+  (void)state;
+  fifo_many_threads(0, BQ_ITEMS / 2, 5000);
+}
+
+/* Q3, Q4: one thread fills Queue() far past its first ring: qsize,
+ * empty, full and unfinished_tasks exact at every step, FIFO order. */
+static void unbounded_ring_grows_with_exact_counts(void **state) {
+  (void)state;
+  conc_queue_t q;
+  init_kind(&q, CONC_QUEUE_FIFO, 0);
+  enum { N = 100000 };
+  for (int i = 1; i <= N; i++) {
+    assert_int_equal(conc_queue_put_nowait(&q, I(i)), 0);
+    if ((i & (i - 1)) == 0 || i % 9973 == 0) { /* at and between doublings */
+      assert_int_equal(conc_queue_qsize(&q), i);
+      assert_int_equal(conc_queue_unfinished_tasks(&q), i);
+      assert_false(conc_queue_full(&q));
+      assert_false(conc_queue_empty(&q));
+    }
+  }
+  void *p;
+  for (int i = 1; i <= N; i++) {
+    assert_int_equal(conc_queue_get_nowait(&q, &p), 0);
+    assert_int_equal(V(p), i);
+  }
+  assert_int_equal(conc_queue_get_nowait(&q, &p), CONC_EEMPTY);
+  assert_true(conc_queue_empty(&q));
+  for (int i = 0; i < N; i++)
+    assert_int_equal(conc_queue_task_done(&q), 0);
+  assert_int_equal(conc_queue_join(&q, 0), 0);
+  conc_queue_destroy(&q);
+}
+
+/* Q1, Q3: a bounded queue larger than its first ring (16384 cells) grows
+ * up to maxsize and no further: full at exactly maxsize, FIFO, and a
+ * shutdown(immediate) of the grown ring drops every item. */
+static void large_bounded_queue_is_full_at_exactly_maxsize(void **state) {
+  (void)state;
+  conc_queue_t q;
+  enum { M = 40000 };
+  init_kind(&q, CONC_QUEUE_FIFO, M);
+  for (int i = 1; i <= M; i++)
+    assert_int_equal(conc_queue_put_nowait(&q, I(i)), 0);
+  assert_true(conc_queue_full(&q));
+  assert_int_equal(conc_queue_qsize(&q), M);
+  assert_int_equal(conc_queue_put_nowait(&q, I(0)), CONC_EFULL);
+  assert_int_equal(conc_queue_put(&q, I(0), true, 0.01), CONC_EFULL);
+  void *p;
+  for (int i = 1; i <= M / 2; i++) {
+    assert_int_equal(conc_queue_get_nowait(&q, &p), 0);
+    assert_int_equal(V(p), i);
+    assert_int_equal(conc_queue_put_nowait(&q, I(M + i)), 0);
+  }
+  assert_true(conc_queue_full(&q));
+  assert_int_equal(conc_queue_get_nowait(&q, &p), 0);
+  assert_int_equal(V(p), M / 2 + 1);
+  assert_int_equal(conc_queue_shutdown(&q, true), 0);
+  assert_int_equal(conc_queue_qsize(&q), 0);
+  /* M + M / 2 puts, less the M - 1 items the shutdown dropped */
+  assert_int_equal(conc_queue_unfinished_tasks(&q), M / 2 + 1);
+  conc_queue_destroy(&q);
 }
 
 struct bq_hammer {
@@ -1152,10 +1230,9 @@ static void *bq_hammer(void *arg) {
 
 /* A child forked while two threads put into and get from a ring queue
  * finds every count exact and the ring working. */
-static void bounded_fork_while_busy_child_counts_exactly(void **state) {
-  (void)state;
+static void fork_while_busy(long maxsize) {
   conc_queue_t q;
-  init_kind(&q, CONC_QUEUE_FIFO, 16);
+  init_kind(&q, CONC_QUEUE_FIFO, maxsize);
   struct bq_hammer h = {&q, {PTHREAD_MUTEX_INITIALIZER, false}};
   pthread_t t[2];
   for (int i = 0; i < 2; i++)
@@ -1185,6 +1262,16 @@ static void bounded_fork_while_busy_child_counts_exactly(void **state) {
   for (int i = 0; i < 2; i++)
     conc_test_join(t[i]);
   conc_queue_destroy(&q);
+}
+
+static void bounded_fork_while_busy_child_counts_exactly(void **state) {
+  (void)state;
+  fork_while_busy(16);
+}
+
+static void unbounded_fork_while_busy_child_counts_exactly(void **state) {
+  (void)state;
+  fork_while_busy(0);
 }
 
 CONC_TEST_MAIN(
@@ -1226,4 +1313,9 @@ CONC_TEST_MAIN(
     cmocka_unit_test(bounded_counts_exact_across_wraps),
     cmocka_unit_test(bounded_many_producers_keep_their_order),
     cmocka_unit_test(bounded_leaving_the_ring_under_load_keeps_everything),
-    cmocka_unit_test(bounded_fork_while_busy_child_counts_exactly))
+    cmocka_unit_test(unbounded_ring_grows_under_load_keeping_order),
+    cmocka_unit_test(unbounded_leaving_a_grown_ring_keeps_everything),
+    cmocka_unit_test(unbounded_ring_grows_with_exact_counts),
+    cmocka_unit_test(large_bounded_queue_is_full_at_exactly_maxsize),
+    cmocka_unit_test(bounded_fork_while_busy_child_counts_exactly),
+    cmocka_unit_test(unbounded_fork_while_busy_child_counts_exactly))
