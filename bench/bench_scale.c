@@ -5,7 +5,8 @@
  *   - bounded (maxsize 1024): libconc Queue(1024), a hand-written pthread
  *     ring (one mutex, two condition variables), CPython queue.Queue(1024);
  *   - unbounded: libconc SimpleQueue, libconc Queue(), a pthread mutex+cond
- *     linked list, GLib's GAsyncQueue, CPython queue.SimpleQueue;
+ *     linked list, GLib's GAsyncQueue, CPython queue.SimpleQueue and
+ *     queue.Queue();
  *   - process queue (bytes, shared memory) used by threads of one process:
  *     libconc process Queue against CPython multiprocessing.Queue, also used
  *     by threads (both copy the item; like with like).
@@ -237,17 +238,19 @@ struct series {
 };
 static struct series g_series[K_COUNT];
 
-static int variants(int kind, struct ctx *c, bench_variant_t *v, char *py,
-                    size_t pycap, long *n) {
+#define PYCAP 2048
+static int variants(int kind, struct ctx *c, bench_variant_t *v,
+                    char py[][PYCAP], long *n) {
+  const size_t pycap = PYCAP;
   int nv = 0;
   switch (kind) {
   case K_BOUNDED:
     *n = 400000;
     v[nv++] = (bench_variant_t){"libconc Queue(1024)", run_qb, c, 0};
     v[nv++] = (bench_variant_t){"pthread mutex+2 cond ring", run_ring, c, 0};
-    py_script(py, pycap, "", "queue.Queue(1024)", c->np, c->nc);
+    py_script(py[0], pycap, "", "queue.Queue(1024)", c->np, c->nc);
     v[nv++] = (bench_variant_t){"CPython queue.Queue(1024)", bench_python_fn,
-                                py, 40000};
+                                py[0], 40000};
     break;
   case K_UNBOUNDED:
     *n = 400000;
@@ -257,27 +260,31 @@ static int variants(int kind, struct ctx *c, bench_variant_t *v, char *py,
 #ifdef BENCH_HAVE_GLIB
     v[nv++] = (bench_variant_t){"GLib GAsyncQueue", run_glib, c, 0};
 #endif
-    py_script(py, pycap, "", "queue.SimpleQueue()", c->np, c->nc);
+    py_script(py[0], pycap, "", "queue.SimpleQueue()", c->np, c->nc);
     v[nv++] = (bench_variant_t){"CPython queue.SimpleQueue", bench_python_fn,
-                                py, 100000};
+                                py[0], 100000};
+    /* like with like for Queue(): Python's, with task counts and a lock */
+    py_script(py[1], pycap, "", "queue.Queue()", c->np, c->nc);
+    v[nv++] = (bench_variant_t){"CPython queue.Queue()", bench_python_fn, py[1],
+                                40000};
     break;
   default:
     *n = 100000;
     v[nv++] = (bench_variant_t){"libconc process Queue", run_pq, c, 0};
-    py_script(py, pycap, ", multiprocessing", "multiprocessing.Queue()", c->np,
-              c->nc);
+    py_script(py[0], pycap, ", multiprocessing", "multiprocessing.Queue()",
+              c->np, c->nc);
     v[nv++] = (bench_variant_t){"CPython multiprocessing.Queue",
-                                bench_python_fn, py, 20000};
+                                bench_python_fn, py[0], 20000};
     break;
   }
   return nv;
 }
 
 static void run_config(struct ctx *c, int kind) {
-  static char py[2048];
+  static char py[2][PYCAP];
   bench_variant_t v[MAXV];
   long n;
-  int nv = variants(kind, c, v, py, sizeof py, &n);
+  int nv = variants(kind, c, v, py, &n);
   char title[96];
   snprintf(title, sizeof title, "%s %dP/%dC%s", kind_name[kind], c->np, c->nc,
            g_pin ? " pinned" : "");
