@@ -140,6 +140,7 @@ conc__qring_t *conc__qring_grow(conc__qring_t *old) {
   r->head = POS(LOAD(&old->head));
   r->done = POS(LOAD(&old->done));
   r->retired = old;
+  conc__ann_happens_before(&r->tail); /* the items, to the new ring's gets */
   return r;
 }
 

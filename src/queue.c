@@ -398,6 +398,10 @@ int conc_queue_init(conc_queue_t *q, const conc_queue_opts_t *opts) {
     return rc;
   }
   s->ring_live = s->has_ring = ring;
+  /* Race detectors that do not see atomics: `ring` is read without the
+   * mutex (ring_of); what it points to is ordered by qring's own
+   * annotations. */
+  conc__ann_benign_race(&s->ring, sizeof s->ring);
   s->bounded_ring = ring && opts->maxsize > 0;
   s->maxsize = opts->maxsize;
   s->free_item = opts->free_item;
