@@ -378,8 +378,8 @@ static bool spin_while_empty(struct core *c, int64_t ns, bool ym) {
 /* Look for work without sleeping; true if a task (or a stop flag) turned
  * up. Every worker looks for CONC__WORKER_GRACE_NS, which bridges the gaps
  * inside a burst of submissions (a worker that slept there would cost the
- * submitter a wake-up call soon after); then, if spinning has been paying
- * off and fewer than the limit spin already, it looks on for
+ * submitter a wake-up call soon after); then, if fewer than the limit spin
+ * already (and, in pause mode, spinning has been paying off), it looks on for
  * CONC__WORKER_SPIN_NS, counted in `spinning`, so that submitters leave
  * the task to it. In yield mode (futures-int.h) every worker may spin; in
  * pause mode at most spin_limit (half the CPUs, none on one CPU), so that
@@ -392,7 +392,7 @@ static bool spin_for_work(struct core *c) {
   if (spin_while_empty(c, CONC__WORKER_GRACE_NS, ym))
     return true;
   uint32_t n = conc__load_relaxed(&c->spinning);
-  if (n >= limit || !conc__spin_allowed(&c->spin_misses))
+  if (n >= limit || (!ym && !conc__spin_allowed(&c->spin_misses)))
     return false;
   do {
     if (n >= limit)

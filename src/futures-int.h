@@ -30,16 +30,18 @@
 #define CONC__STALL_NS 5000
 #endif
 #ifndef CONC__SLOW_YIELD_NS
-#define CONC__SLOW_YIELD_NS 50000
+#define CONC__SLOW_YIELD_NS 300000
 #endif
 #ifndef CONC__YIELD_BAN_NS
 #define CONC__YIELD_BAN_NS 100000000
 #endif
 
-/* After this many spins in a row that ended without their event, a thread
- * (or an executor's workers) spins only every 16th time, as a probe: on a
- * machine where the spins keep failing (more runnable threads than cores)
- * spinning only takes the core from the thread it waits for. */
+/* In pause mode, after this many spins in a row that ended without their
+ * event, a thread (or an executor's workers) spins only every 16th time, as
+ * a probe: on a machine where the spins keep failing (more runnable threads
+ * than cores) a pausing spin only takes the core from the thread it waits
+ * for. A yielding spin gives the core away whenever another thread wants
+ * it, so yield mode spins every time. */
 #define CONC__SPIN_MISSES 4
 
 /* Whether to spin now, given the count of misses in a row (updated). */
@@ -63,9 +65,13 @@ static inline void conc__spin_result(uint32_t *misses, bool hit) {
  * for (a pool's submitter and workers outnumber the cores). A yield that
  * takes over CONC__SLOW_YIELD_NS means other processes want the core: on
  * Linux 6.6+ (EEVDF) a yield moves the caller back a whole slice, 0.75-3
- * ms, and a third of the yields of the old always-yielding spin took over
- * 100 us under two CPU hogs. Spinners then pause instead (pause mode) for
- * CONC__YIELD_BAN_NS, and try yielding again after it. */
+ * ms; under two CPU hogs nearly nine in ten of the yields over 50 us took
+ * over 700 us. A yield to the pool's own thread comes back once that
+ * thread has run out of work or submitted its batch: on a quiet 2-core
+ * machine 2-3% of the yields took 50-100 us and almost none over 300 us,
+ * so a 50 us threshold banned yielding there too, most of the time. Spinners
+ * then pause instead (pause mode) for CONC__YIELD_BAN_NS, and try yielding
+ * again after it. */
 extern int64_t conc__yield_banned_until; /* atomic */
 
 static inline bool conc__yield_mode(int64_t now) {

@@ -428,7 +428,8 @@ static bool spin_until_done_1(const conc_future_t *f);
 static __thread uint32_t result_misses;
 
 static void spin_until_done(const conc_future_t *f) {
-  if (conc__spin_allowed(&result_misses))
+  /* in yield mode a spin that misses costs nobody a core: no limit */
+  if (conc__yield_mode(conc__now_ns()) || conc__spin_allowed(&result_misses))
     conc__spin_result(&result_misses, spin_until_done_1(f));
 }
 
