@@ -370,8 +370,13 @@ static bool spin_while_empty(struct core *c, int64_t ns, bool ym) {
       return true;
     if ((ym || (i & 31) == 0) && conc__now_ns() >= end)
       return false;
-    if (!conc__spin_step(ym))
-      return false;
+    if (!conc__spin_step(ym)) {
+      bool found = __atomic_load_n(&c->tail, __ATOMIC_RELAXED) != &c->anchor ||
+                   stop_flag(c);
+      if (!found)
+        conc__yield_ban();
+      return found;
+    }
   }
 }
 

@@ -71,7 +71,10 @@ static inline void conc__spin_result(uint32_t *misses, bool hit) {
  * machine 2-3% of the yields took 50-100 us and almost none over 300 us,
  * so a 50 us threshold banned yielding there too, most of the time. Spinners
  * then pause instead (pause mode) for CONC__YIELD_BAN_NS, and try yielding
- * again after it. */
+ * again after it. A slow yield bans only when what the spinner waits for
+ * has not come meanwhile: one that brought it went to the very thread the
+ * spinner waits for (a map's submitter runs for milliseconds while two
+ * workers share the other core). */
 extern int64_t conc__yield_banned_until; /* atomic */
 
 static inline bool conc__yield_mode(int64_t now) {
@@ -79,7 +82,8 @@ static inline bool conc__yield_mode(int64_t now) {
 }
 
 /* One wait between the looks of a spin: a timed yield in yield mode, else
- * a pause. False when the yield took long: the spin should end. */
+ * a pause. False when the yield took long: the spin ends, and the caller
+ * calls conc__yield_ban unless its event came meanwhile. */
 static inline bool conc__spin_step(bool yield_mode) {
   if (!yield_mode) {
     conc__cpu_relax();
@@ -87,12 +91,14 @@ static inline bool conc__spin_step(bool yield_mode) {
   }
   int64_t t0 = conc__now_ns();
   sched_yield();
-  int64_t t1 = conc__now_ns();
-  if (t1 - t0 < CONC__SLOW_YIELD_NS)
-    return true;
-  __atomic_store_n(&conc__yield_banned_until, t1 + CONC__YIELD_BAN_NS,
-                   __ATOMIC_RELAXED);
-  return false;
+  return conc__now_ns() - t0 < CONC__SLOW_YIELD_NS;
+}
+
+/* After a slow yield that brought nothing: other processes want the
+ * core. */
+static inline void conc__yield_ban(void) {
+  __atomic_store_n(&conc__yield_banned_until,
+                   conc__now_ns() + CONC__YIELD_BAN_NS, __ATOMIC_RELAXED);
 }
 
 /* Future states (Python's names); the WAITERS bit says a result() caller

@@ -455,8 +455,12 @@ static bool spin_until_done_1(const conc_future_t *f) {
     return false; /* the task can only finish once we leave the core */
   conc_future_t *head = p ? __atomic_load_n(p->head, __ATOMIC_RELAXED) : NULL;
   for (unsigned i = 1; st_of(f) < FS_CANCELLED; i++) {
-    if (!conc__spin_step(ym))
-      return false;
+    if (!conc__spin_step(ym)) {
+      bool done = st_of(f) >= FS_CANCELLED;
+      if (!done)
+        conc__yield_ban();
+      return done;
+    }
     if (!ym && (i & 63))
       continue;
     int64_t now = conc__now_ns();
