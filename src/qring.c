@@ -85,9 +85,9 @@ struct conc__qring {
 #define LOAD(p) __atomic_load_n((p), SC)
 #define POS(x) ((x) & ~CLOSED)
 
-/* A ring of cap cells (a power of two), every cell free for its
- * position counted from `head`, and the first `n` of them holding the
- * items of `from` (closed) at the same positions. */
+/* A ring of cap cells (a power of two) for positions head .. head + cap
+ * - 1: those below tail hold the items of `from` (closed), the others are
+ * free. Without `from`, head and tail are 0. */
 static conc__qring_t *ring_alloc(long maxsize, size_t cap,
                                  const conc__qring_t *from) {
   conc__qring_t *r = aligned_alloc(64, sizeof(*r));
