@@ -364,19 +364,18 @@ static bool more_queued(struct core *c, conc_future_t *f) {
  * most ns; true if that changed. */
 static bool spin_while_empty(struct core *c, int64_t ns, bool ym) {
   int64_t end = conc__now_ns() + ns;
+  bool slow = false;
   for (unsigned i = 1;; i++) {
     if (__atomic_load_n(&c->tail, __ATOMIC_RELAXED) != &c->anchor ||
         stop_flag(c))
       return true;
+    if (slow) { /* a slow yield that brought nothing */
+      conc__yield_ban();
+      return false;
+    }
     if ((ym || (i & 31) == 0) && conc__now_ns() >= end)
       return false;
-    if (!conc__spin_step(ym)) {
-      bool found = __atomic_load_n(&c->tail, __ATOMIC_RELAXED) != &c->anchor ||
-                   stop_flag(c);
-      if (!found)
-        conc__yield_ban();
-      return found;
-    }
+    slow = !conc__spin_step(ym);
   }
 }
 

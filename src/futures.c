@@ -456,10 +456,10 @@ static bool spin_until_done_1(const conc_future_t *f) {
   conc_future_t *head = p ? __atomic_load_n(p->head, __ATOMIC_RELAXED) : NULL;
   for (unsigned i = 1; st_of(f) < FS_CANCELLED; i++) {
     if (!conc__spin_step(ym)) {
-      bool done = st_of(f) >= FS_CANCELLED;
-      if (!done)
-        conc__yield_ban();
-      return done;
+      if (st_of(f) >= FS_CANCELLED)
+        break; /* the yield went to the thread that finished f */
+      conc__yield_ban();
+      return false;
     }
     if (!ym && (i & 63))
       continue;

@@ -27,9 +27,8 @@
  * Locking protocol. The parent side is called with core->mu held (the
  * transport interface's rule; quiesce and the spare thread without it);
  * spare_mu guards the spare, the slots' use and the worker names' counter,
- * and is taken after core->mu; one static mutex serialises the pools'
- * forks. The worker side runs in the child, which shares nothing but the
- * mappings. Words both sides touch are accessed with atomics: the parent
+ * and is taken after core->mu. The worker side runs in the child, which
+ * shares nothing but the mappings. Words both sides touch are accessed with atomics: the parent
  * publishes a chunk by storing TASK with release order after the data, the
  * worker publishes DONE the same way after its results;
  * `watched`/`state`, `sleepers`/`state` and `bell`/`asleep` form Dekker

@@ -50,6 +50,7 @@
  */
 #include "conc/queue.h"
 
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -106,8 +107,6 @@ struct queue {
   conc__awaiter_t *aget, *aput; /* task waiters, oldest first */
   conc__qring_t *ring;          /* FIFO: the lock-free ring */
   bool ring_live;               /* the ring holds the items (under mu) */
-  bool has_ring;                /* set at init: the queue started on one */
-  bool bounded_ring;            /* ... with maxsize > 0 */
 };
 
 _Static_assert(sizeof(struct queue) <= sizeof(conc_queue_t), "conc_queue_t");
@@ -397,12 +396,11 @@ int conc_queue_init(conc_queue_t *q, const conc_queue_opts_t *opts) {
     conc__qring_free(s->ring);
     return rc;
   }
-  s->ring_live = s->has_ring = ring;
+  s->ring_live = ring;
   /* Race detectors that do not see atomics: `ring` is read without the
    * mutex (ring_of); what it points to is ordered by qring's own
    * annotations. */
   conc__ann_benign_race(&s->ring, sizeof s->ring);
-  s->bounded_ring = ring && opts->maxsize > 0;
   s->maxsize = opts->maxsize;
   s->free_item = opts->free_item;
   s->mu.nospin = 1; /* 2 or more producers and consumers: see qsync-int.h */
@@ -726,8 +724,11 @@ int conc_queue_put(conc_queue_t *q, void *item, bool block, double timeout) {
     return CONC_EINVAL;
   conc_deadline_t dl = DL_UNSET;
   /* Q6: a bad timeout is refused on a bounded queue only (the mutex path
-   * says so); an unbounded ring never waits. */
-  if (s->has_ring && !(block && bad_timeout(timeout) && s->bounded_ring)) {
+   * says so); an unbounded ring never waits. A ring's maxsize never
+   * changes (set_maxsize leaves the ring first). */
+  conc__qring_t *r0 = ring_of(s);
+  if (r0 &&
+      !(block && bad_timeout(timeout) && conc__qring_maxsize(r0) < LONG_MAX)) {
     for (;;) {
       conc__qring_t *r = ring_of(s);
       /* Not full: no clock is read. */
@@ -756,7 +757,7 @@ int conc_queue_get(conc_queue_t *q, void **out, bool block, double timeout) {
   if (!s || !out)
     return CONC_EINVAL;
   conc_deadline_t dl = DL_UNSET;
-  if (s->has_ring && !(block && bad_timeout(timeout))) {
+  if (ring_of(s) && !(block && bad_timeout(timeout))) {
     for (;;) {
       conc__qring_t *r = ring_of(s);
       int rc = conc__qring_get(r, out, false, 0);
@@ -782,7 +783,7 @@ long conc_queue_qsize(conc_queue_t *q) {
   if (!s)
     return -1;
   long n;
-  if (s->has_ring) {
+  if (ring_of(s)) {
     while ((n = conc__qring_qsize(ring_of(s))) < 0 && !lock_mutex_path(s))
       ;
     if (n >= 0)
@@ -801,7 +802,7 @@ bool conc_queue_full(conc_queue_t *q) {
   struct queue *s = Q(q);
   if (!s)
     return false;
-  if (s->has_ring) {
+  if (ring_of(s)) {
     long n;
     conc__qring_t *r;
     while ((n = conc__qring_qsize(r = ring_of(s))) < 0 && !lock_mutex_path(s))
@@ -848,7 +849,7 @@ int conc_queue_task_done(conc_queue_t *q) {
   struct queue *s = Q(q);
   if (!s)
     return CONC_EINVAL;
-  if (s->has_ring) {
+  if (ring_of(s)) {
     int r;
     while ((r = conc__qring_task_done(ring_of(s))) == CONC__QR_CLOSED &&
            !lock_mutex_path(s))
@@ -877,7 +878,7 @@ int conc_queue_join(conc_queue_t *q, double timeout) {
   int rc = blocking_deadline(timeout, &dl);
   if (rc)
     return rc;
-  if (s->has_ring) {
+  if (ring_of(s)) {
     while ((rc = conc__qring_join(ring_of(s), dl)) == CONC__QR_CLOSED &&
            !lock_mutex_path(s))
       ;
@@ -909,7 +910,7 @@ long conc_queue_unfinished_tasks(conc_queue_t *q) {
   if (!s)
     return -1;
   long n;
-  if (s->has_ring) {
+  if (ring_of(s)) {
     while ((n = conc__qring_unfinished(ring_of(s))) < 0 && !lock_mutex_path(s))
       ;
     if (n >= 0)
